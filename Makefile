@@ -1,0 +1,35 @@
+# Two set-up commands (README): `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+$(BIN)/taskforce: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: install run serve test lint bench
+install: $(BIN)/taskforce
+
+## Install and run the bot on SQLite in the console (no Slack or Telegram tokens needed).
+run: install
+	TASKFORCE_ADMINS=$${TASKFORCE_ADMINS:-console:$${USER:-you}} $(BIN)/taskforce shell --as $${USER:-you}
+
+## Install and run the HTTP server (Slack/Telegram when their tokens are set).
+serve: install
+	$(BIN)/taskforce serve
+
+## Install and run the whole test suite, with lint and type checks.
+test: install
+	$(BIN)/ruff check bot tests bench migrations
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check bot tests bench migrations
+	$(BIN)/mypy
+
+## Benchmarks (not part of the tests); prints one table of ratios.
+bench: install
+	$(BIN)/python -m bench

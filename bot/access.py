@@ -1,0 +1,138 @@
+"""Roles, permissions and TLP rules (SPEC sections 1 and 4)."""
+
+from __future__ import annotations
+
+import enum
+
+TLP_ORDER = ["clear", "green", "amber", "amber+strict", "red"]
+ROLES = ["lead", "member", "partner", "observer"]
+
+
+class TLP(enum.StrEnum):
+    """Traffic Light Protocol 2.0 labels, ordered from widest to narrowest audience."""
+
+    CLEAR = "clear"
+    GREEN = "green"
+    AMBER = "amber"
+    AMBER_STRICT = "amber+strict"
+    RED = "red"
+
+    @property
+    def rank(self) -> int:
+        """0 for CLEAR up to 4 for RED."""
+        return TLP_ORDER.index(self.value)
+
+    @property
+    def label(self) -> str:
+        """The label as written: `TLP:AMBER+STRICT` (capitals, never translated)."""
+        return f"TLP:{self.value.upper()}"
+
+    @classmethod
+    def parse(cls, raw: str) -> TLP:
+        """Accept `amber`, `TLP:AMBER`, `amber+strict`, `amber-strict`; raise ValueError."""
+        value = raw.strip().lower().removeprefix("tlp:").replace("amber-strict", "amber+strict")
+        value = value.replace("white", "clear")  # TLP 1.0 name
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(
+                f"'{raw}' is not a TLP label; use one of red, amber+strict, amber, green, clear."
+            ) from None
+
+
+def tlp_max(*labels: str | TLP | None) -> TLP | None:
+    """The most restrictive of the given labels (None if none)."""
+    found = [TLP(x) for x in labels if x]
+    return max(found, key=lambda t: t.rank) if found else None
+
+
+def tlp_allows(ceiling: str | TLP, item: str | TLP) -> bool:
+    """Whether an item with TLP `item` may be shown where the ceiling is `ceiling`."""
+    return TLP(item).rank <= TLP(ceiling).rank
+
+
+def may_post_to_channel(item_tlp: str | TLP, max_tlp: str | TLP, is_group: bool) -> bool:
+    """Fan-out rule: within the channel's ceiling, and TLP:RED never to a group channel."""
+    if TLP(item_tlp) is TLP.RED and is_group:
+        return False
+    return tlp_allows(max_tlp, item_tlp)
+
+
+class Role(enum.StrEnum):
+    """A member's role in one operation."""
+
+    LEAD = "lead"
+    MEMBER = "member"
+    PARTNER = "partner"
+    OBSERVER = "observer"
+
+    @classmethod
+    def parse(cls, raw: str) -> Role:
+        """Parse a role name; raise ValueError with the list of roles."""
+        try:
+            return cls(raw.strip().lower())
+        except ValueError:
+            raise ValueError(
+                f"'{raw}' is not a role; use one of lead, member, partner, observer."
+            ) from None
+
+
+class Perm(enum.StrEnum):
+    """An action class of the role table in SPEC section 1."""
+
+    READ_OP = "read the operation"
+    READ_INTEL = "read subjects, notices and sightings"
+    ADD_SUBJECT = "add subjects"
+    POST_SIGHTING = "post sightings"
+    ISSUE_NOTICE = "issue notices"
+    PLAN_RAID = "plan raids"
+    TICK_ITEM = "tick checklist items"
+    CANCEL_NOTICE = "cancel notices"
+    RAID_COMMAND = "give the raid go or abort"
+    SCHEDULE_BRIEF = "schedule briefings"
+    MANAGE = "manage the operation"
+    AUDIT = "read the audit log"
+    EXPORT = "export the case file"
+
+
+_ALL = {Role.LEAD, Role.MEMBER, Role.PARTNER, Role.OBSERVER}
+ROLE_TABLE: dict[Perm, set[Role]] = {
+    Perm.READ_OP: _ALL,
+    Perm.READ_INTEL: _ALL,  # partner and observer narrowed by `may_read_item`
+    Perm.ADD_SUBJECT: {Role.LEAD, Role.MEMBER},
+    Perm.POST_SIGHTING: {Role.LEAD, Role.MEMBER, Role.PARTNER},
+    Perm.ISSUE_NOTICE: {Role.LEAD, Role.MEMBER},
+    Perm.PLAN_RAID: {Role.LEAD, Role.MEMBER},
+    Perm.TICK_ITEM: {Role.LEAD, Role.MEMBER, Role.PARTNER},  # partner: items of their role
+    Perm.CANCEL_NOTICE: {Role.LEAD},
+    Perm.RAID_COMMAND: {Role.LEAD},
+    Perm.SCHEDULE_BRIEF: {Role.LEAD},
+    Perm.MANAGE: {Role.LEAD},
+    Perm.AUDIT: {Role.LEAD},
+    Perm.EXPORT: {Role.LEAD},
+}
+
+
+def role_allows(role: Role | None, perm: Perm) -> bool:
+    """Whether `role` may do `perm` (None: not a member, never)."""
+    return role is not None and role in ROLE_TABLE[perm]
+
+
+PARTNER_HIDDEN_CATEGORIES = {"suspect", "associate", "witness"}
+
+
+def may_read_item(role: Role, tlp: str | TLP, category: str | None = None) -> bool:
+    """Reading rule for one record (a subject, or an item about a subject of `category`).
+
+    Leads and members read everything of their operation. Partners (NGO, victim support)
+    read victims (short of TLP:RED) and otherwise only TLP:GREEN/CLEAR items that are not
+    about suspects, associates or witnesses. Observers read up to TLP:AMBER.
+    """
+    label = TLP(tlp)
+    if role is Role.PARTNER:
+        if category == "victim":
+            return label is not TLP.RED
+        return category not in PARTNER_HIDDEN_CATEGORIES and label.rank <= TLP.GREEN.rank
+    if role is Role.OBSERVER:
+        return label.rank <= TLP.AMBER.rank
+    return True

@@ -1,0 +1,1 @@
+"""Platform adapters: console, Slack, Telegram. They import the core, never the reverse."""

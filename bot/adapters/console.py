@@ -1,0 +1,117 @@
+"""The console adapter: a REPL for `taskforce shell`, and the push/pop form tests use.
+
+Console channels are names (`briefing-room`); `op link` works in them like in any chat,
+and posts to a linked console channel are collected here (and printed in the REPL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.adapters.base import Actor, Channel, Invocation, Reply
+from bot.commands.context import Core
+from bot.commands.dispatch import dispatch
+from bot.messages import Message
+
+PLATFORM = "console"
+
+
+@dataclass
+class Post:
+    """A post the bot made to a console channel."""
+
+    channel: str
+    message: Message
+
+    @property
+    def text(self) -> str:
+        """The post as plain text."""
+        return self.message.plain_text()
+
+
+@dataclass
+class ConsoleSender:
+    """Outbox sender for console channels: collects posts (and echoes them in the REPL)."""
+
+    platform: str = PLATFORM
+    posts: list[Post] = field(default_factory=list)
+    echo: Callable[[Post], None] | None = None
+    fail_next: list[Exception] = field(default_factory=list)
+
+    def min_interval(self, channel_key: str) -> float:
+        """The console has no pace limit."""
+        return 0.0
+
+    async def send(self, channel_key: str, message: Message) -> str | None:
+        """Record the post (or raise the next queued failure, for drills and tests)."""
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        post = Post(channel_key, message)
+        self.posts.append(post)
+        if self.echo:
+            self.echo(post)
+        return str(len(self.posts))
+
+
+def render(reply: Reply) -> str:
+    """A reply as console text (the console is private to the person at it)."""
+    prefix = "" if reply.ok else "! "
+    return prefix + reply.message.plain_text()
+
+
+class ConsoleAdapter:
+    """Push a line as a person in a channel; pop the replies and the posts.
+
+    `deliver` runs the outbox until nothing is due, so tests see posts without sleeping.
+    """
+
+    def __init__(
+        self, core: Core, sender: ConsoleSender, deliver: Callable[[], object] | None = None
+    ):
+        self.core = core
+        self.sender = sender
+        self._deliver = deliver
+        self.replies: list[tuple[str, Reply]] = []
+
+    async def push(
+        self,
+        line: str,
+        *,
+        as_: str = "console",
+        channel: str = "console",
+        is_group: bool = True,
+        event_key: str | None = None,
+    ) -> Reply:
+        """Run one line as console user `as_` in console channel `channel`; return the reply."""
+        inv = Invocation(
+            actor=Actor(PLATFORM, as_, as_),
+            channel=Channel(PLATFORM, channel, channel, is_group=is_group),
+            text=line,
+            event_key=event_key,
+        )
+        reply = await dispatch(self.core, inv)
+        self.replies.append((as_, reply))
+        return reply
+
+    async def say(self, who: str, line: str, channel: str = "console") -> str:
+        """Run a line and return the reply as text (the REPL's view)."""
+        return render(await self.push(line, as_=who, channel=channel))
+
+    def pop_replies(self) -> list[tuple[str, Reply]]:
+        """Replies since the last pop, oldest first."""
+        out, self.replies = self.replies, []
+        return out
+
+    async def pop_posts(self, channel: str | None = None) -> list[Post]:
+        """Deliver what is due, then return (and forget) the posts, optionally of one channel."""
+        if self._deliver is not None:
+            result = self._deliver()
+            if hasattr(result, "__await__"):
+                await result
+        keep: list[Post] = []
+        out: list[Post] = []
+        for post in self.sender.posts:
+            (out if channel is None or post.channel == channel else keep).append(post)
+        self.sender.posts = keep
+        return out

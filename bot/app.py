@@ -1,0 +1,73 @@
+"""The composition root: build the store, the core, the outbox and the adapters once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from bot.adapters.base import Sender
+from bot.adapters.console import ConsoleAdapter, ConsoleSender
+from bot.bootstrap import ensure_admins
+from bot.clock import Clock, system_clock
+from bot.commands import REGISTRY, Core
+from bot.config import Settings
+from bot.outbox import OutboxWorker
+from bot.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class App:
+    """Everything one Taskforce process runs, wired together."""
+
+    settings: Settings
+    store: Store
+    core: Core
+    worker: OutboxWorker
+    senders: dict[str, Sender]
+    console: ConsoleAdapter
+    clock: Clock
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def add_sender(self, sender: Sender) -> None:
+        """Make a platform deliverable by the outbox worker."""
+        self.senders[sender.platform] = sender
+
+    async def prepare(self) -> None:
+        """Migrate the store and bootstrap admins (idempotent; run at every start)."""
+        if self.store.is_sqlite:
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.migrate()
+        await ensure_admins(self.store, self.settings, self.clock())
+
+    async def close(self) -> None:
+        """Stop the worker and close the store."""
+        await self.worker.stop()
+        await self.store.dispose()
+
+
+def build_app(
+    settings: Settings, *, clock: Clock = system_clock, worker_id: str | None = None
+) -> App:
+    """Wire one App from settings. Nothing starts until `prepare()` and `worker.start()`."""
+    store = Store(settings.effective_database_url)
+    senders: dict[str, Sender] = {}
+    console_sender = ConsoleSender()
+    senders[console_sender.platform] = console_sender
+    worker = OutboxWorker(store, settings, senders, clock, worker_id=worker_id)
+    core = Core(
+        store=store, settings=settings, clock=clock, registry=REGISTRY, on_outbox=worker.notify
+    )
+    console = ConsoleAdapter(core, console_sender, deliver=worker.drain)
+    return App(
+        settings=settings,
+        store=store,
+        core=core,
+        worker=worker,
+        senders=senders,
+        console=console,
+        clock=clock,
+    )

@@ -1,0 +1,85 @@
+"""`audit [OP] [--limit 20]` and `audit verify`: read and check the hash-chained log."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from bot import audit
+from bot.access import Perm
+from bot.adapters.base import Reply
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.errors import Denied, UsageError
+from bot.commands.registry import Flag, OpMode, command
+from bot.commands.values import format_time
+from bot.messages import Message
+from bot.models import AuditEntry, Membership
+
+MAX_LIMIT = 200
+
+
+@command(
+    "audit",
+    "audit [OP] [--limit 20]",
+    "The latest audit entries of an operation (lead).",
+    flags=(Flag("limit"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.AUDIT,
+)
+async def audit_list(ctx: CommandContext) -> Reply:
+    """Latest entries of the operation, newest first."""
+    op = ctx.operation()
+    raw = str(ctx.args.get("limit", "20"))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise UsageError(f"--limit must be a whole number from 1 to {MAX_LIMIT}.")
+    rows = (
+        await ctx.session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.operation_id == op.id)
+            .order_by(col(AuditEntry.id).desc())
+            .limit(int(raw))
+        )
+    ).all()
+    tz = await ctx.tz()
+    lines = [
+        f"#{e.id} {format_time(e.at, tz)} {e.actor} {e.action} {e.command}"
+        + (f" {e.object_ref}" if e.object_ref else "")
+        + (f" → {e.channel}" if e.action == "disclose" and e.channel else "")
+        + (f" ({e.reason})" if e.reason else "")
+        for e in rows
+    ]
+    ctx.audit(Action.CONSULT, object_ref=f"{op.code}/audit")
+    return Reply(
+        Message(title=f"{op.code} audit log", lines=lines or ["No entries."], context=op.code)
+    )
+
+
+@command(
+    "audit verify", "audit verify", "Recompute the audit hash chain; name the first broken entry."
+)
+async def audit_verify(ctx: CommandContext) -> Reply:
+    """Check the whole chain (admins and leads of any operation)."""
+    member = ctx.member()
+    if not member.is_admin:
+        lead = (
+            await ctx.session.exec(
+                select(Membership).where(
+                    Membership.member_id == member.id, Membership.role == "lead"
+                )
+            )
+        ).first()
+        if lead is None:
+            raise Denied("Only leads and admins can verify the audit log.")
+    result = await audit.verify(ctx.session)
+    ctx.audit(Action.CONSULT, object_ref="audit-chain", reason="verify")
+    if result.ok:
+        return Reply(Message(lines=[f"Audit chain intact: {result.checked} entries verified."]))
+    return Reply(
+        Message(
+            lines=[
+                f"Audit chain BROKEN at entry #{result.broken_id}: {result.problem} "
+                f"({result.checked} entries before it are intact)."
+            ]
+        ),
+        ok=False,
+    )

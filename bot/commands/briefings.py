@@ -1,0 +1,1 @@
+"""`briefings` commands (to be written)."""

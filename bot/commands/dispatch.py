@@ -1,0 +1,312 @@
+"""Dispatch: parse, resolve actor and operation, permit, act, audit — in one transaction."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import audit, metrics
+from bot.access import TLP, Role, tlp_allows
+from bot.adapters.base import Invocation, Reply, Visibility
+from bot.commands.context import CommandContext, Core
+from bot.commands.errors import CommandError, Denied, NotFound, UsageError
+from bot.commands.refs import looks_like_ref, parse_ref
+from bot.commands.registry import Command, OpMode
+from bot.commands.tokenizer import tokenize
+from bot.messages import Message
+from bot.models import ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
+
+log = structlog.get_logger(__name__)
+
+UNLINKED_GROUP_CEILING = TLP.GREEN
+
+
+def error_reply(sentence: str, usage: str | None = None, command: str | None = None) -> Reply:
+    """One clear sentence, plus the usage line when it helps."""
+    lines = [sentence]
+    if usage:
+        lines.append(f"Usage: {usage}")
+    return Reply(message=Message(lines=lines), ok=False, command=command)
+
+
+def actor_label(inv: Invocation, member: Member | None) -> str:
+    """How an actor is named in the audit log: `Ana Ruiz (slack:T1/U2)`."""
+    ident = f"{inv.actor.platform}:{inv.actor.key}"
+    return f"{member.name} ({ident})" if member else ident
+
+
+async def find_actor(
+    session: AsyncSession, inv: Invocation
+) -> tuple[Member | None, Identity | None]:
+    """The member behind the invocation's platform identity, if registered."""
+    ident = (
+        await session.exec(
+            select(Identity).where(
+                Identity.platform == inv.actor.platform, Identity.key == inv.actor.key
+            )
+        )
+    ).first()
+    if ident is None:
+        return None, None
+    return await session.get(Member, ident.member_id), ident
+
+
+async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role | None:
+    """The member's role in `op` (admins act as lead everywhere)."""
+    ms = (
+        await session.exec(
+            select(Membership).where(
+                Membership.operation_id == op.id, Membership.member_id == member.id
+            )
+        )
+    ).first()
+    if ms is not None:
+        return Role(ms.role)
+    return Role.LEAD if member.is_admin else None
+
+
+async def _explicit_code(cmd: Command, ctx: CommandContext) -> str | None:
+    if ctx.args.op_code:
+        return ctx.args.op_code
+    for value in ctx.args.values.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and looks_like_ref(item):
+                ref = parse_ref(item)
+                if ref.op_code:
+                    return ref.op_code
+    return None
+
+
+async def resolve_operation(ctx: CommandContext) -> None:
+    """Find the operation: explicit code, a reference's code, the channel, the only one."""
+    cmd = ctx.command
+    session = ctx.session
+    member = ctx.actor
+    code = await _explicit_code(cmd, ctx)
+    if code:
+        op = (await session.exec(select(Operation).where(Operation.code == code))).first()
+        role = await role_in(session, member, op) if (op and member) else None
+        if op is None or role is None:
+            # Same answer whether it does not exist or the actor is not in it.
+            raise NotFound(f"There is no operation {code} that you belong to.")
+        ctx.op, ctx.role = op, role
+        return
+    link = (
+        await session.exec(
+            select(ChannelLink).where(
+                ChannelLink.platform == ctx.inv.channel.platform,
+                ChannelLink.channel_key == ctx.inv.channel.key,
+            )
+        )
+    ).first()
+    if link is not None and member is not None:
+        op = await session.get(Operation, link.operation_id)
+        role = await role_in(session, member, op) if op else None
+        if op is not None and role is not None:
+            ctx.op, ctx.role = op, role
+            return
+        if cmd.op is OpMode.REQUIRED:
+            raise NotFound("This channel's operation is not one you belong to.")
+    if member is None:
+        if cmd.op is OpMode.REQUIRED:
+            raise NotFound("You are not in any operation yet.")
+        return
+    rows = (
+        await session.exec(
+            select(Operation)
+            .join(Membership, col(Membership.operation_id) == col(Operation.id))
+            .where(Membership.member_id == member.id, Operation.status != "closed")
+            .order_by(col(Operation.code))
+        )
+    ).all()
+    if len(rows) == 1:
+        ctx.op = rows[0]
+        ctx.role = await role_in(session, member, rows[0])
+        return
+    if cmd.op is OpMode.OPTIONAL:
+        return
+    if not rows:
+        raise NotFound("You are not in any active operation; give its code, like OP-NIGHTJAR.")
+    codes = ", ".join(o.code for o in rows)
+    raise UsageError(
+        f"Which operation? You are in {codes}; add the code, like `{cmd.name} {rows[0].code}`."
+    )
+
+
+def _confidential(inv: Invocation, reply: Reply, ceiling: TLP) -> bool:
+    label = reply.message.tlp
+    if not label or not inv.channel.is_group:
+        return False
+    tlp = TLP(label)
+    return tlp is TLP.RED or not tlp_allows(ceiling, tlp)
+
+
+async def _channel_ceiling(session: AsyncSession, inv: Invocation) -> TLP:
+    link = (
+        await session.exec(
+            select(ChannelLink).where(
+                ChannelLink.platform == inv.channel.platform,
+                ChannelLink.channel_key == inv.channel.key,
+            )
+        )
+    ).first()
+    return TLP(link.max_tlp) if link else UNLINKED_GROUP_CEILING
+
+
+async def _stored_reply(core: Core, inv: Invocation) -> Reply | None:
+    if not inv.event_key:
+        return None
+    async with core.store.transaction() as session:
+        row = (
+            await session.exec(
+                select(ProcessedEvent).where(
+                    ProcessedEvent.platform == inv.actor.platform,
+                    ProcessedEvent.event_key == inv.event_key,
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    metrics.INBOUND_DUPLICATES.labels(inv.actor.platform).inc()
+    log.info("dispatch.duplicate", platform=inv.actor.platform)
+    if row.reply:
+        return Reply.from_json(row.reply)
+    return Reply(message=Message(lines=["Already handled."]))
+
+
+async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) -> None:
+    if not inv.event_key:
+        return
+    try:
+        async with core.store.transaction() as session:
+            session.add(
+                ProcessedEvent(
+                    platform=inv.actor.platform,
+                    event_key=inv.event_key,
+                    reply=reply.to_json(),
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        pass
+
+
+async def dispatch(core: Core, inv: Invocation) -> Reply:
+    """Run one command line and return the reply; never raises for user errors."""
+    started = time.perf_counter()
+    name = "?"
+    outcome = "error"
+    try:
+        reply = await _dispatch(core, inv)
+        name = reply.command or "?"
+        outcome = "ok" if reply.ok else "refused"
+        return reply
+    finally:
+        metrics.COMMANDS.labels(name, outcome).inc()
+        metrics.COMMAND_LATENCY.labels(name).observe(time.perf_counter() - started)
+
+
+async def _dispatch(core: Core, inv: Invocation) -> Reply:
+    settings = core.settings
+    now = core.clock()
+    line = inv.text.strip()
+    if line.startswith("/"):
+        line = line[1:]
+    if line.lower().startswith("tf ") or line.lower() == "tf":
+        line = line[2:].strip()
+    if len(line) > settings.max_command_chars:
+        return error_reply(
+            f"That command is too long ({len(line)} characters); the limit is "
+            f"{settings.max_command_chars}."
+        )
+    stored = await _stored_reply(core, inv)
+    if stored is not None:
+        return stored
+    cmd: Command | None = None
+    try:
+        words = tokenize(line)
+        if not words:
+            words = ["help"]
+        cmd, rest = core.registry.resolve(words)
+        parsed = cmd.parse(rest, settings.max_text_chars)
+        async with core.store.transaction() as session:
+            ctx = CommandContext(
+                core=core, session=session, inv=inv, command=cmd, args=parsed, now=now
+            )
+            ctx.actor, ctx.identity = await find_actor(session, inv)
+            if cmd.needs_member and ctx.actor is None:
+                raise Denied(
+                    "You are not registered with Taskforce yet: ask a lead of your operation for "
+                    "an invite and type `join <code>`, or `link <code>` to add this account to "
+                    "your existing one."
+                )
+            if cmd.admin_only and not ctx.is_admin:
+                raise Denied(f"Only Taskforce admins can `{cmd.name}`.")
+            if cmd.op is not OpMode.NONE:
+                await resolve_operation(ctx)
+            if ctx.op is not None:
+                if cmd.perm is not None:
+                    ctx.require(cmd.perm)
+                if (
+                    cmd.writes
+                    and ctx.op.status == "closed"
+                    and not (cmd.name == "op status" and ctx.is_admin)
+                ):
+                    raise CommandError(f"{ctx.op.code} is closed; it takes no more changes.")
+            elif cmd.perm is not None and cmd.op is OpMode.REQUIRED:
+                raise NotFound("Which operation? Add its code, like OP-NIGHTJAR.")
+            reply = await cmd.handler(ctx)
+            reply.command = cmd.name
+            reply.confidential = _confidential(inv, reply, await _channel_ceiling(session, inv))
+            if reply.confidential and reply.visibility is Visibility.CHANNEL:
+                reply.visibility = Visibility.PRIVATE
+            await core.store.lock_audit_chain(session)
+            await audit.append(
+                session,
+                at=now,
+                actor=actor_label(inv, ctx.actor),
+                actor_id=ctx.actor.id if ctx.actor else None,
+                action=ctx.audit_action or cmd.action,
+                command=cmd.name,
+                operation_id=ctx.audit_operation_id or (ctx.op.id if ctx.op else None),
+                object_ref=ctx.audit_object,
+                channel=f"{inv.channel.platform}:{inv.channel.key}",
+                reason=ctx.audit_reason,
+            )
+            if inv.event_key:
+                session.add(
+                    ProcessedEvent(
+                        platform=inv.actor.platform,
+                        event_key=inv.event_key,
+                        reply=reply.to_json(),
+                        created_at=now,
+                    )
+                )
+        if ctx.posts:
+            core.on_outbox()
+        log.info(
+            "command", command=cmd.name, operation=ctx.op.code if ctx.op else None, outcome="ok"
+        )
+        return reply
+    except CommandError as exc:
+        usage = cmd.usage if (cmd is not None and exc.show_usage) else None
+        reply = error_reply(exc.sentence, usage, cmd.name if cmd else None)
+        log.info("command", command=cmd.name if cmd else None, outcome="refused")
+        await _remember(core, inv, reply, now)
+        return reply
+    except IntegrityError:
+        again = await _stored_reply(core, inv)
+        if again is not None:
+            return again
+        log.exception("command.integrity_error", command=cmd.name if cmd else None)
+        return error_reply("That clashed with a change made at the same moment; please try again.")
+    except Exception:
+        log.exception("command.crashed", command=cmd.name if cmd else None)
+        return error_reply(
+            "Something went wrong on our side and nothing was changed; the error is logged."
+        )

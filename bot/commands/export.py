@@ -1,0 +1,1 @@
+"""`export` commands (to be written)."""

@@ -1,0 +1,44 @@
+"""`help [command]`: the command list, or one command's usage and details."""
+
+from __future__ import annotations
+
+from bot.adapters.base import Reply
+from bot.commands.context import CommandContext
+from bot.commands.errors import NotFound
+from bot.commands.registry import Arg, command
+from bot.messages import Message
+
+INTRO = (
+    "Taskforce keeps one operation picture for the whole task force. "
+    "Grammar: <noun> <verb> <arguments> [--flags]; quote text with spaces. "
+    "References: S-3 subject, N-2 notice, SG-15 sighting, R-1 raid, OP-X/SG-15 from anywhere."
+)
+
+
+@command(
+    "help",
+    "help [command]",
+    "List the commands, or explain one.",
+    args=(Arg("command", required=False, rest=True),),
+    needs_member=False,
+)
+async def help_command(ctx: CommandContext) -> Reply:
+    """Show every command's usage, or one command (or noun) in full."""
+    registry = ctx.core.registry
+    words = [w.lower() for w in ctx.args.get("command", [])]
+    if not words:
+        lines = [INTRO, ""]
+        lines += [f"{c.usage}  — {c.summary}" for c in registry.all()]
+        return Reply(Message(title="Taskforce commands", lines=lines))
+    name = " ".join(words).lstrip("/")
+    exact = registry.get(name)
+    matches = [exact] if exact else [c for c in registry.all() if c.noun == words[0].lstrip("/")]
+    if not matches:
+        raise NotFound(f"There is no command `{name}`. Type `help` for the list.")
+    lines = []
+    for c in matches:
+        lines.append(f"{c.usage}")
+        lines.append(f"  {c.summary}")
+        if c.details:
+            lines.extend(f"  {d}" for d in c.details.splitlines())
+    return Reply(Message(title=f"help {name}", lines=lines))

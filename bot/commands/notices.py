@@ -1,0 +1,1 @@
+"""`notices` commands (to be written)."""

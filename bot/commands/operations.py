@@ -1,0 +1,495 @@
+"""`op …`: operations, membership, invites and channel links (SPEC section 3)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlmodel import col, func, select
+
+from bot.access import TLP, Perm, Role
+from bot.adapters.base import Reply, Visibility
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.errors import CommandError, NotFound, UsageError
+from bot.commands.members import new_code
+from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.values import format_time, parse_countries, parse_duration, parse_tlp, zone
+from bot.messages import Message
+from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation
+
+STATUSES = ("planning", "active", "suspended", "closed")
+MAX_INVITE_USES = 100
+MAX_INVITE_TTL = timedelta(days=30)
+
+
+def code_from_name(name: str) -> str:
+    """`Night Harbour` → `OP-NIGHT-HARBOUR`."""
+    slug = re.sub(r"[^A-Z0-9]+", "-", name.upper()).strip("-")[:30] or "OPERATION"
+    return f"OP-{slug}"
+
+
+def normalise_code(raw: str) -> str:
+    """Validate an operation code given with `--code`; add `OP-` if missing."""
+    code = raw.strip().upper()
+    if not code.startswith("OP-"):
+        code = f"OP-{code}"
+    if not re.fullmatch(r"OP-[A-Z0-9][A-Z0-9-]{0,36}", code):
+        raise UsageError(
+            f"'{raw}' is not an operation code; use letters, digits and dashes, like OP-NIGHTJAR."
+        )
+    return code
+
+
+def member_ref(member: Member) -> str:
+    """`M-7`: how members are addressed in `op role` and `op remove`."""
+    return f"M-{member.id}"
+
+
+async def find_member_in_op(ctx: CommandContext, raw: str) -> tuple[Member, Membership]:
+    """A member of the current operation by `M-7`, name, name prefix or platform id."""
+    op = ctx.operation()
+    rows = (
+        await ctx.session.exec(
+            select(Member, Membership)
+            .join(Membership, col(Membership.member_id) == col(Member.id))
+            .where(Membership.operation_id == op.id)
+        )
+    ).all()
+    token = raw.strip()
+    mention = re.fullmatch(r"<@([A-Z0-9]+)(?:\|[^>]*)?>", token)  # Slack mention
+    if mention:
+        token = mention.group(1)
+    token_l = token.lower().lstrip("@")
+    m_id = re.fullmatch(r"m-(\d+)", token_l)
+    if m_id:
+        hits = [r for r in rows if r[0].id == int(m_id.group(1))]
+    else:
+        hits = [r for r in rows if r[0].name.lower() == token_l]
+        if not hits:
+            idents = (
+                await ctx.session.exec(
+                    select(Identity).where(col(Identity.member_id).in_([m.id for m, _ in rows]))
+                )
+            ).all()
+            ids = {
+                i.member_id
+                for i in idents
+                if i.key.lower() == token_l
+                or i.key.lower().endswith("/" + token_l)
+                or (i.display_name or "").lower().lstrip("@") == token_l
+            }
+            hits = [r for r in rows if r[0].id in ids]
+        if not hits:
+            hits = [r for r in rows if r[0].name.lower().startswith(token_l)]
+    if not hits:
+        raise NotFound(f"No member '{raw}' in {op.code}; see `op members`.")
+    if len(hits) > 1:
+        names = ", ".join(f"{member_ref(m)} {m.name}" for m, _ in hits)
+        raise UsageError(f"'{raw}' could be {names}; use the M-number.")
+    return hits[0]
+
+
+async def count_leads(ctx: CommandContext) -> int:
+    """How many leads the current operation has."""
+    return int(
+        (
+            await ctx.session.exec(
+                select(func.count())
+                .select_from(Membership)
+                .where(Membership.operation_id == ctx.operation().id, Membership.role == "lead")
+            )
+        ).one()
+    )
+
+
+@command(
+    "op new",
+    "op new <name> [--code OP-X] [--countries ES,PT] [--tlp amber] [--tz Europe/Madrid]",
+    "Create an operation (admins); you become its lead.",
+    args=(Arg("name"),),
+    flags=(Flag("code"), Flag("countries"), Flag("tlp"), Flag("tz")),
+    admin_only=True,
+    action=Action.COLLECT,
+    visibility=Visibility.CHANNEL,
+)
+async def op_new(ctx: CommandContext) -> Reply:
+    """Create an operation; its creator is its first lead."""
+    s = ctx.session
+    name = str(ctx.args["name"]).strip()
+    if not name:
+        raise UsageError("The operation needs a name.")
+    code = normalise_code(ctx.args["code"]) if ctx.args.get("code") else code_from_name(name)
+    countries = parse_countries(ctx.args["countries"]) if ctx.args.get("countries") else []
+    tlp = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else TLP.AMBER
+    tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else zone(ctx.settings.timezone)
+    if (await s.exec(select(Operation).where(Operation.code == code))).first():
+        raise CommandError(f"{code} is taken; choose another with --code.")
+    op = Operation(
+        code=code,
+        name=name,
+        countries=",".join(countries),
+        tlp=tlp.value,
+        timezone=str(tz),
+        status="planning",
+        created_by=ctx.member().id,
+        created_at=ctx.now,
+    )
+    s.add(op)
+    await s.flush()
+    s.add(
+        Membership(
+            operation_id=op.id or 0, member_id=ctx.member().id or 0, role="lead", joined_at=ctx.now
+        )
+    )
+    ctx.op, ctx.role = op, Role.LEAD
+    ctx.audit(Action.COLLECT, object_ref=code)
+    return Reply(
+        Message(
+            title=f"{code} created",
+            fields=[
+                ("Name", name),
+                ("Countries", ", ".join(countries) or "—"),
+                ("Default TLP", tlp.label),
+                ("Time zone", str(tz)),
+                ("Status", "planning"),
+            ],
+            lines=["Next: `op invite` to bring people in, `op link` in a channel to post there."],
+            context=f"{code} · you are lead",
+        ),
+        visibility=Visibility.CHANNEL,
+    )
+
+
+@command("op list", "op list", "List the operations you belong to.")
+async def op_list(ctx: CommandContext) -> Reply:
+    """The actor's operations (admins: all of them)."""
+    s = ctx.session
+    member = ctx.member()
+    if member.is_admin:
+        ops = (await s.exec(select(Operation).order_by(col(Operation.code)))).all()
+        roles = {
+            ms.operation_id: ms.role
+            for ms in (
+                await s.exec(select(Membership).where(Membership.member_id == member.id))
+            ).all()
+        }
+        lines = [f"{o.code} {o.name} — {o.status} ({roles.get(o.id or 0, 'admin')})" for o in ops]
+    else:
+        rows = (
+            await s.exec(
+                select(Operation, Membership)
+                .join(Membership, col(Membership.operation_id) == col(Operation.id))
+                .where(Membership.member_id == member.id)
+                .order_by(col(Operation.code))
+            )
+        ).all()
+        lines = [f"{o.code} {o.name} — {o.status} ({ms.role})" for o, ms in rows]
+    return Reply(Message(title="Your operations", lines=lines or ["You are in no operation yet."]))
+
+
+@command("op show", "op show [OP]", "Show an operation.", op=OpMode.REQUIRED, perm=Perm.READ_OP)
+async def op_show(ctx: CommandContext) -> Reply:
+    """Operation details, counts and linked channels."""
+    op = ctx.operation()
+    s = ctx.session
+    members = (
+        await s.exec(
+            select(func.count()).select_from(Membership).where(Membership.operation_id == op.id)
+        )
+    ).one()
+    links = (await s.exec(select(ChannelLink).where(ChannelLink.operation_id == op.id))).all()
+    tz = await ctx.tz()
+    ctx.audit(Action.CONSULT, object_ref=op.code)
+    return Reply(
+        Message(
+            title=f"{op.code} {op.name}",
+            fields=[
+                ("Status", op.status),
+                ("Countries", op.countries.replace(",", ", ") or "—"),
+                ("Default TLP", TLP(op.tlp).label),
+                ("Time zone", op.timezone),
+                ("Members", str(members)),
+                ("Created", format_time(op.created_at, tz)),
+                ("Your role", ctx.role.value if ctx.role else "—"),
+            ],
+            lines=["Linked channels:"]
+            + (
+                [
+                    f"  {ln.platform} {ln.channel_name or ln.channel_key} "
+                    f"(up to {TLP(ln.max_tlp).label})"
+                    for ln in links
+                ]
+                or ["  none — `op link` in a channel to post there"]
+            ),
+            context=op.code,
+        )
+    )
+
+
+@command(
+    "op members",
+    "op members [OP]",
+    "List the members of an operation and their roles.",
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_OP,
+)
+async def op_members(ctx: CommandContext) -> Reply:
+    """Members with agency and role."""
+    op = ctx.operation()
+    rows = (
+        await ctx.session.exec(
+            select(Member, Membership, Agency)
+            .join(Membership, col(Membership.member_id) == col(Member.id))
+            .join(Agency, col(Agency.id) == col(Member.agency_id), isouter=True)
+            .where(Membership.operation_id == op.id)
+            .order_by(col(Membership.role), col(Member.name))
+        )
+    ).all()
+    lines = [
+        f"{member_ref(m)} {m.name} ({a.code if a else 'no agency'}) — {ms.role}"
+        for m, ms, a in rows
+    ]
+    ctx.audit(Action.CONSULT, object_ref=f"{op.code}/members")
+    return Reply(Message(title=f"{op.code} members", lines=lines, context=op.code))
+
+
+@command(
+    "op status",
+    "op status [OP] <planning|active|suspended|closed>",
+    "Change an operation's status (lead).",
+    args=(Arg("status"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.MANAGE,
+    writes=True,
+    action=Action.ALTER,
+)
+async def op_status(ctx: CommandContext) -> Reply:
+    """Move the operation to a new status and tell its channels."""
+    op = ctx.operation()
+    status = str(ctx.args["status"]).lower()
+    if status not in STATUSES:
+        raise UsageError(f"'{status}' is not a status; use planning, active, suspended or closed.")
+    if status == op.status:
+        raise CommandError(f"{op.code} is already {status}.")
+    old, op.status = op.status, status
+    ctx.session.add(op)
+    ctx.audit(Action.ALTER, object_ref=op.code, reason=f"{old} -> {status}")
+    who = ctx.member().name
+    await ctx.fanout(
+        Message(title=f"{op.code} is now {status}", lines=[f"Changed by {who}."], context=op.code),
+        tlp=TLP.GREEN,
+        kind="op-status",
+    )
+    note = " It takes no more changes." if status == "closed" else ""
+    return Reply(
+        Message(lines=[f"{op.code} is now {status} (was {old}).{note}"]),
+        visibility=Visibility.CHANNEL,
+    )
+
+
+@command(
+    "op invite",
+    "op invite [OP] [--role member] [--uses 1] [--expires 72h]",
+    "Create an invite code (lead).",
+    flags=(Flag("role"), Flag("uses"), Flag("expires")),
+    op=OpMode.REQUIRED,
+    perm=Perm.MANAGE,
+    writes=True,
+    action=Action.COLLECT,
+)
+async def op_invite(ctx: CommandContext) -> Reply:
+    """An invite with a role, a use count and an expiry."""
+    op = ctx.operation()
+    try:
+        role = Role.parse(ctx.args.get("role", "member"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    raw_uses = str(ctx.args.get("uses", "1"))
+    if not raw_uses.isdigit() or not 1 <= int(raw_uses) <= MAX_INVITE_USES:
+        raise UsageError(f"--uses must be a whole number from 1 to {MAX_INVITE_USES}.")
+    ttl = parse_duration(ctx.args.get("expires", "72h"))
+    if ttl <= timedelta(0) or ttl > MAX_INVITE_TTL:
+        raise UsageError("--expires must be more than 0 and at most 30 days, like 72h or 7d.")
+    code = new_code(10)
+    invite = Invite(
+        code=code,
+        operation_id=op.id or 0,
+        role=role.value,
+        uses_left=int(raw_uses),
+        expires_at=ctx.now + ttl,
+        created_by=ctx.member().id,
+        created_at=ctx.now,
+    )
+    ctx.session.add(invite)
+    ctx.audit(Action.COLLECT, object_ref=f"{op.code}/invite", reason=f"role {role.value}")
+    tz = await ctx.tz()
+    return Reply(
+        Message(
+            title=f"Invite to {op.code}",
+            fields=[
+                ("Code", code),
+                ("Role", role.value),
+                ("Uses", raw_uses),
+                ("Expires", format_time(invite.expires_at, tz)),
+            ],
+            lines=[f"Send it privately; the person types `join {code}` on any platform."],
+            context=op.code,
+        )
+    )
+
+
+@command(
+    "op role",
+    "op role [OP] <member> <role>",
+    "Change a member's role (lead).",
+    args=(Arg("member"), Arg("role")),
+    op=OpMode.REQUIRED,
+    perm=Perm.MANAGE,
+    writes=True,
+    action=Action.ALTER,
+)
+async def op_role(ctx: CommandContext) -> Reply:
+    """Change a member's role; an operation keeps at least one lead."""
+    op = ctx.operation()
+    try:
+        role = Role.parse(ctx.args["role"])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    member, ms = await find_member_in_op(ctx, ctx.args["member"])
+    if ms.role == role.value:
+        raise CommandError(f"{member.name} is already {role.value} in {op.code}.")
+    if ms.role == "lead" and await count_leads(ctx) <= 1:
+        raise CommandError(
+            f"{member.name} is the only lead of {op.code}; make someone else lead first."
+        )
+    old, ms.role = ms.role, role.value
+    ctx.session.add(ms)
+    ctx.audit(
+        Action.ALTER, object_ref=f"{op.code}/{member_ref(member)}", reason=f"{old} -> {role.value}"
+    )
+    return Reply(Message(lines=[f"{member.name} is now {role.value} in {op.code} (was {old})."]))
+
+
+@command(
+    "op remove",
+    "op remove [OP] <member>",
+    "Remove a member from an operation (lead).",
+    args=(Arg("member"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.MANAGE,
+    writes=True,
+    action=Action.ALTER,
+)
+async def op_remove(ctx: CommandContext) -> Reply:
+    """Remove a membership; never the last lead."""
+    op = ctx.operation()
+    member, ms = await find_member_in_op(ctx, ctx.args["member"])
+    if ms.role == "lead" and await count_leads(ctx) <= 1:
+        raise CommandError(
+            f"{member.name} is the only lead of {op.code}; make someone else lead first."
+        )
+    await ctx.session.delete(ms)
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{member_ref(member)}", reason="removed")
+    return Reply(Message(lines=[f"{member.name} is no longer in {op.code}."]))
+
+
+@command(
+    "op link",
+    "op link [OP] [--max-tlp green]",
+    "Link this channel to an operation: its posts arrive here up to the TLP ceiling (lead).",
+    flags=(Flag("max-tlp"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.MANAGE,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+    details="The ceiling defaults to AMBER. TLP:RED is never posted to a group channel.",
+)
+async def op_link(ctx: CommandContext) -> Reply:
+    """Link the current channel after checking that the bot can post in it."""
+    op = ctx.operation()
+    ch = ctx.inv.channel
+    ceiling = parse_tlp(ctx.args["max-tlp"]) if ctx.args.get("max-tlp") else TLP.AMBER
+    existing = (
+        await ctx.session.exec(
+            select(ChannelLink).where(
+                ChannelLink.platform == ch.platform, ChannelLink.channel_key == ch.key
+            )
+        )
+    ).first()
+    if existing is not None and existing.operation_id != op.id:
+        raise CommandError(
+            "This channel is already linked to another operation; `op unlink` it there first."
+        )
+    if ch.check_postable is not None:
+        problem = await ch.check_postable()
+        if problem:
+            raise CommandError(problem)
+    if existing is not None:
+        old = existing.max_tlp
+        existing.max_tlp = ceiling.value
+        ctx.session.add(existing)
+        ctx.audit(Action.ALTER, object_ref=op.code, reason=f"ceiling {old} -> {ceiling.value}")
+        return Reply(
+            Message(
+                lines=[f"This channel stays linked to {op.code}; ceiling now {ceiling.label}."]
+            ),
+            visibility=Visibility.CHANNEL,
+        )
+    ctx.session.add(
+        ChannelLink(
+            operation_id=op.id or 0,
+            platform=ch.platform,
+            channel_key=ch.key,
+            channel_name=ch.name or None,
+            is_group=ch.is_group,
+            max_tlp=ceiling.value,
+            linked_by=ctx.member().id,
+            linked_at=ctx.now,
+        )
+    )
+    ctx.audit(Action.ALTER, object_ref=op.code, reason=f"linked {ch.platform}:{ch.key}")
+    return Reply(
+        Message(
+            title=f"Linked to {op.code}",
+            lines=[
+                f"{op.name}: sightings, notices, reminders and briefings will be posted here, "
+                f"up to {ceiling.label}."
+            ],
+            context=op.code,
+        ),
+        visibility=Visibility.CHANNEL,
+    )
+
+
+@command(
+    "op unlink",
+    "op unlink",
+    "Stop posting this channel's operation here (lead).",
+    op=OpMode.REQUIRED,
+    perm=Perm.MANAGE,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+)
+async def op_unlink(ctx: CommandContext) -> Reply:
+    """Remove the current channel's link."""
+    op = ctx.operation()
+    ch = ctx.inv.channel
+    link = (
+        await ctx.session.exec(
+            select(ChannelLink).where(
+                ChannelLink.platform == ch.platform,
+                ChannelLink.channel_key == ch.key,
+                ChannelLink.operation_id == op.id,
+            )
+        )
+    ).first()
+    if link is None:
+        raise CommandError(f"This channel is not linked to {op.code}.")
+    await ctx.session.delete(link)
+    ctx.audit(Action.ALTER, object_ref=op.code, reason=f"unlinked {ch.platform}:{ch.key}")
+    return Reply(
+        Message(lines=[f"This channel no longer receives posts of {op.code}."]),
+        visibility=Visibility.CHANNEL,
+    )

@@ -1,0 +1,1 @@
+"""`raids` commands (to be written)."""

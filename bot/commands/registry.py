@@ -1,0 +1,292 @@
+"""The command registry: each command declares its grammar, help text and required role."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.access import Perm
+from bot.adapters.base import Reply, Visibility
+from bot.audit import Action
+from bot.commands.errors import UsageError
+from bot.commands.refs import is_op_code, looks_like_ref
+
+if TYPE_CHECKING:
+    from bot.commands.context import CommandContext
+
+Handler = Callable[["CommandContext"], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional argument. `rest` takes every remaining word (as a list)."""
+
+    name: str
+    required: bool = True
+    rest: bool = False
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A `--flag`. kind: `str`, `bool` (no value) or `time` (may span words: `20m ago`)."""
+
+    name: str
+    kind: str = "str"
+    multi: bool = False
+    required: bool = False
+
+
+class OpMode(enum.Enum):
+    """How a command finds its operation."""
+
+    NONE = "none"  # the command is not about one operation
+    OPTIONAL = "optional"  # resolved when possible; the handler copes without one
+    REQUIRED = "required"  # resolved from OP, a reference, the channel or the only membership
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of the core: grammar, help, permission and handler."""
+
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    perm: Perm | None = None
+    op: OpMode = OpMode.NONE
+    admin_only: bool = False
+    needs_member: bool = True
+    writes: bool = False
+    action: Action = Action.CONSULT
+    visibility: Visibility = Visibility.PRIVATE
+    details: str = ""
+
+    @property
+    def noun(self) -> str:
+        """The first word of the command name."""
+        return self.name.split(" ")[0]
+
+    def parse(self, words: list[str], max_text: int) -> ParsedArgs:
+        """Match `words` (after the command name) against this command's grammar."""
+        return _parse(self, words, max_text)
+
+
+@dataclass
+class ParsedArgs:
+    """Parsed arguments: positionals and flags by name, plus an explicit operation code."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    op_code: str | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of an argument or flag, or `default`."""
+        return self.values.get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+
+def _flag_words(value: str, following: list[str]) -> int:
+    """How many following words belong to a time value (`20m ago`, `tomorrow 05:30`)."""
+    if not following:
+        return 0
+    nxt = following[0].lower()
+    low = value.lower()
+    if nxt == "ago":
+        return 1
+    if low in ("today", "tomorrow", "yesterday", "in"):
+        return 1
+    if len(value) == 10 and value[4:5] == "-" and ":" in nxt and len(nxt) <= 8:
+        return 1
+    if len(following) > 1 and following[1].lower() == "ago" and value.isdigit():
+        return 2  # "20 min ago"
+    return 0
+
+
+def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
+    flags = {f.name: f for f in cmd.flags}
+    out = ParsedArgs()
+    positionals: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") and len(word) > 2 and not word[2:3].isdigit():
+            name, eq, inline = word[2:].partition("=")
+            name = name.lower()
+            spec = flags.get(name)
+            if spec is None:
+                known = ", ".join(f"--{f}" for f in flags) or "no flags"
+                raise UsageError(f"`{cmd.name}` has no flag --{name}; it takes {known}.")
+            if spec.kind == "bool":
+                if eq:
+                    raise UsageError(f"--{name} takes no value.")
+                out.values[name] = True
+                i += 1
+                continue
+            if eq:
+                value = inline
+                i += 1
+            else:
+                if i + 1 >= len(words) or (words[i + 1].startswith("--") and len(words[i + 1]) > 2):
+                    raise UsageError(f"--{name} needs a value.")
+                value = words[i + 1]
+                i += 2
+            if spec.kind == "time":
+                extra = _flag_words(value, words[i:])
+                value = " ".join([value, *words[i : i + extra]])
+                i += extra
+            if len(value) > max_text:
+                raise UsageError(
+                    f"The text of --{name} is too long ({len(value)} characters); "
+                    f"the limit is {max_text}."
+                )
+            if spec.multi:
+                out.values.setdefault(name, []).append(value)
+            elif name in out.values:
+                raise UsageError(f"--{name} is given twice; give it once.")
+            else:
+                out.values[name] = value
+            continue
+        positionals.append(word)
+        i += 1
+
+    if (
+        cmd.op is not OpMode.NONE
+        and positionals
+        and is_op_code(positionals[0])
+        and not looks_like_ref(positionals[0])
+    ):
+        out.op_code = positionals.pop(0).upper()
+
+    for arg in cmd.args:
+        if arg.rest:
+            if arg.required and not positionals:
+                raise UsageError(f"<{arg.name}> is missing.")
+            out.values[arg.name] = positionals
+            total = sum(len(p) + 1 for p in positionals)
+            if total > max_text:
+                raise UsageError(
+                    f"<{arg.name}> is too long ({total} characters); the limit is {max_text}."
+                )
+            positionals = []
+            continue
+        if not positionals:
+            if arg.required:
+                raise UsageError(f"<{arg.name}> is missing.")
+            continue
+        value = positionals.pop(0)
+        if len(value) > max_text:
+            raise UsageError(
+                f"<{arg.name}> is too long ({len(value)} characters); the limit is {max_text}."
+            )
+        out.values[arg.name] = value
+    if positionals:
+        raise UsageError(f"Too many arguments: {' '.join(positionals)!r} is not expected here.")
+    for spec in cmd.flags:
+        if spec.required and spec.name not in out.values:
+            raise UsageError(f"--{spec.name} is required.")
+    return out
+
+
+class Registry:
+    """All commands by name (`op new`, `sighting`, `help`)."""
+
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+
+    def add(self, cmd: Command) -> Command:
+        """Register a command; names are unique."""
+        if cmd.name in self._commands:
+            raise ValueError(f"command {cmd.name!r} registered twice")
+        self._commands[cmd.name] = cmd
+        return cmd
+
+    def all(self) -> list[Command]:
+        """Every command, in registration order."""
+        return list(self._commands.values())
+
+    def get(self, name: str) -> Command | None:
+        """A command by its full name."""
+        return self._commands.get(name)
+
+    def nouns(self) -> list[str]:
+        """The first words of all commands, unique, in order."""
+        return list(dict.fromkeys(c.noun for c in self._commands.values()))
+
+    def resolve(self, words: list[str]) -> tuple[Command, list[str]]:
+        """Find the command for the first words of a line; UsageError with a suggestion."""
+        first = words[0].lower()
+        if "@" in first:  # Telegram: /op@TaskforceBot
+            first = first.split("@", 1)[0]
+        if len(words) > 1:
+            two = f"{first} {words[1].lower()}"
+            if two in self._commands:
+                return self._commands[two], words[2:]
+        if first in self._commands:
+            return self._commands[first], words[1:]
+        verbs = [c.name for c in self._commands.values() if c.noun == first]
+        if verbs:
+            given = words[1] if len(words) > 1 else ""
+            guess = difflib.get_close_matches(f"{first} {given.lower()}", verbs, n=1, cutoff=0.6)
+            hint = f" Did you mean `{guess[0]}`?" if guess and given else ""
+            what = f"`{first} {given}` is not a command." if given else f"`{first}` needs a verb."
+            raise UsageError(
+                f"{what}{hint} {first} takes: {', '.join(v.split(' ', 1)[1] for v in verbs)}."
+            )
+        guess = difflib.get_close_matches(first, self.nouns(), n=1, cutoff=0.6)
+        hint = f" Did you mean `{guess[0]}`?" if guess else ""
+        raise UsageError(f"Unknown command `{first}`.{hint} Type `help` for the list.")
+
+
+REGISTRY = Registry()
+
+
+def command(
+    name: str,
+    usage: str,
+    summary: str,
+    *,
+    args: tuple[Arg, ...] = (),
+    flags: tuple[Flag, ...] = (),
+    perm: Perm | None = None,
+    op: OpMode = OpMode.NONE,
+    admin_only: bool = False,
+    needs_member: bool = True,
+    writes: bool = False,
+    action: Action = Action.CONSULT,
+    visibility: Visibility = Visibility.PRIVATE,
+    details: str = "",
+    registry: Registry = REGISTRY,
+) -> Callable[[Handler], Handler]:
+    """Decorator: register the decorated async function as a command."""
+
+    def wrap(fn: Handler) -> Handler:
+        registry.add(
+            Command(
+                name=name,
+                usage=usage,
+                summary=summary,
+                handler=fn,
+                args=args,
+                flags=flags,
+                perm=perm,
+                op=op,
+                admin_only=admin_only,
+                needs_member=needs_member,
+                writes=writes,
+                action=action,
+                visibility=visibility,
+                details=details,
+            )
+        )
+        return fn
+
+    return wrap

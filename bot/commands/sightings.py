@@ -1,0 +1,1 @@
+"""`sightings` commands (to be written)."""

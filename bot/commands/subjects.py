@@ -1,0 +1,1 @@
+"""`subjects` commands (to be written)."""

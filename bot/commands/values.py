@@ -1,0 +1,172 @@
+"""Parsing and showing values: times, durations, time zones, coordinates, grades, countries.
+
+Every parser raises `UsageError` with a sentence that says what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.access import TLP
+from bot.commands.countries import ISO_3166_ALPHA2
+from bot.commands.errors import UsageError
+
+TIME_HELP = "use 2026-11-28 14:30, 14:30, 20m ago, in 2h or tomorrow 05:30"
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3])[:h.]([0-5]\d)$")
+
+
+def zone(name: str) -> ZoneInfo:
+    """A time zone by IANA name (`Europe/Madrid`); UsageError if unknown."""
+    try:
+        if not name or name.startswith("/") or ".." in name:
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+        raise UsageError(
+            f"'{name}' is not a time zone I know; use an Area/City name like Europe/Madrid."
+        ) from None
+
+
+def parse_duration(raw: str) -> timedelta:
+    """`30m`, `2h`, `72h`, `7d`, `1w` → timedelta."""
+    m = _DURATION.match(raw.lower())
+    if not m or m.group(2) not in _UNITS:
+        raise UsageError(f"'{raw}' is not a duration; use a number and a unit, like 30m, 2h or 7d.")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def parse_hhmm(raw: str) -> time:
+    """`07:00` → time; UsageError otherwise."""
+    m = _HHMM.match(raw.strip())
+    if not m:
+        raise UsageError(f"'{raw}' is not a time of day; use HH:MM, like 07:00.")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
+    return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
+
+
+def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """Read a time expression of SPEC section 3 in zone `tz`; return an aware UTC datetime."""
+    text = " ".join(raw.strip().lower().split())
+    if not text:
+        raise UsageError(f"A time is missing; {TIME_HELP}.")
+    if text == "now":
+        return now
+    if text.endswith(" ago") or text.endswith("ago"):
+        return now - parse_duration(text.removesuffix("ago").strip())
+    if text.startswith("in "):
+        return now + parse_duration(text[3:])
+    local_now = now.astimezone(tz)
+    words = text.split(" ")
+    if words[0] in ("today", "tomorrow", "yesterday") and len(words) == 2:
+        shift = {"today": 0, "tomorrow": 1, "yesterday": -1}[words[0]]
+        return _local(local_now.date() + timedelta(days=shift), parse_hhmm(words[1]), tz)
+    if _HHMM.match(text):
+        return _local(local_now.date(), parse_hhmm(text), tz)
+    try:
+        parsed = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"I can't read '{raw}' as a time; {TIME_HELP}.") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def format_time(dt: datetime, tz: ZoneInfo | str = "UTC") -> str:
+    """`Sat 28 Nov 2026 11:30 CET (10:30 UTC)`: the reader's zone with UTC beside it."""
+    zone_info = tz if isinstance(tz, ZoneInfo) else zone(tz)
+    local = dt.astimezone(zone_info)
+    utc = dt.astimezone(UTC)
+    shown = local.strftime("%a %d %b %Y %H:%M ") + (local.tzname() or str(zone_info))
+    if local.utcoffset() == timedelta(0) and str(zone_info) in ("UTC", "Etc/UTC"):
+        return utc.strftime("%a %d %b %Y %H:%M UTC")
+    return f"{shown} ({utc.strftime('%H:%M')} UTC)"
+
+
+def parse_coords(raw: str) -> tuple[float, float]:
+    """`LAT,LON` in decimal degrees, lat −90..90, lon −180..180."""
+    parts = [p.strip() for p in raw.replace(";", ",").split(",")]
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lat, lon = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise UsageError(
+            f"'{raw}' is not a pair of coordinates; "
+            "use decimal degrees LAT,LON like 38.7223,-9.1393."
+        ) from None
+    if not (-90 <= lat <= 90) or not (-180 <= lon <= 180) or lat != lat or lon != lon:
+        raise UsageError(
+            f"Coordinates {raw} are out of range: latitude must be -90..90, longitude -180..180."
+        )
+    return lat, lon
+
+
+def parse_grade(raw: str) -> str:
+    """An Admiralty grade like `B2`: reliability A–F, credibility 1–6."""
+    value = raw.strip().upper()
+    if not re.fullmatch(r"[A-F][1-6]", value):
+        raise UsageError(
+            f"'{raw}' is not an Admiralty grade: source reliability A-F then information "
+            "credibility 1-6, like B2."
+        )
+    return value
+
+
+def parse_tlp(raw: str) -> TLP:
+    """A TLP 2.0 label."""
+    try:
+        return TLP.parse(raw)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def parse_country(raw: str) -> str:
+    """An ISO 3166 alpha-2 country code (`ES`); `UK` is read as `GB`."""
+    code = raw.strip().upper()
+    if code == "UK":
+        code = "GB"
+    if code not in ISO_3166_ALPHA2:
+        raise UsageError(f"'{raw}' is not an ISO 3166 country code; use two letters like ES or PT.")
+    return code
+
+
+def parse_countries(raw: str) -> list[str]:
+    """A comma-separated list of country codes."""
+    return [parse_country(c) for c in raw.split(",") if c.strip()]
+
+
+def parse_dob(raw: str) -> str:
+    """A date of birth: `YYYY` or `YYYY-MM-DD`, not in the future."""
+    value = raw.strip()
+    try:
+        if re.fullmatch(r"\d{4}", value):
+            year = int(value)
+        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            year = date.fromisoformat(value).year
+        else:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"'{raw}' is not a date of birth; use YYYY or YYYY-MM-DD.") from None
+    if not 1900 <= year <= datetime.now(UTC).year:
+        raise UsageError(f"'{raw}' is not a plausible year of birth.")
+    return value

@@ -1,0 +1,96 @@
+"""Configuration: one pydantic-settings object, built once in the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Taskforce reads from the environment (and `.env`), SPEC section 6.
+
+    No other module reads the environment: build one `Settings` in `app.py` and pass it down.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, alias="TASKFORCE_DATABASE_URL")
+    data_dir: Path = Field(default=Path("./data"), alias="TASKFORCE_DATA_DIR")
+    admins: str = Field(default="", alias="TASKFORCE_ADMINS")
+    host: str = Field(default="127.0.0.1", alias="TASKFORCE_HOST")
+    port: int = Field(default=8000, alias="TASKFORCE_PORT")
+    timezone: str = Field(default="UTC", alias="TASKFORCE_TIMEZONE")
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+
+    telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_secret: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_polling: bool = Field(default=False, alias="TELEGRAM_POLLING")
+    telegram_api_url: str = Field(default="https://api.telegram.org/bot", alias="TELEGRAM_API_URL")
+
+    # Limits that keep one noisy user from hurting the others.
+    max_command_chars: int = Field(default=2000, alias="TASKFORCE_MAX_COMMAND_CHARS")
+    max_text_chars: int = Field(default=1000, alias="TASKFORCE_MAX_TEXT_CHARS")
+    max_body_bytes: int = Field(default=64 * 1024, alias="TASKFORCE_MAX_BODY_BYTES")
+    rate_limit_per_minute: int = Field(default=30, alias="TASKFORCE_RATE_LIMIT_PER_MINUTE")
+
+    # Outbox delivery.
+    outbox_max_attempts: int = Field(default=8, alias="TASKFORCE_OUTBOX_MAX_ATTEMPTS")
+    outbox_base_backoff: float = Field(default=2.0, alias="TASKFORCE_OUTBOX_BASE_BACKOFF")
+    outbox_max_backoff: float = Field(default=300.0, alias="TASKFORCE_OUTBOX_MAX_BACKOFF")
+    outbox_claim_seconds: float = Field(default=60.0, alias="TASKFORCE_OUTBOX_CLAIM_SECONDS")
+    outbox_poll_seconds: float = Field(default=1.0, alias="TASKFORCE_OUTBOX_POLL_SECONDS")
+    outbox_batch: int = Field(default=50, alias="TASKFORCE_OUTBOX_BATCH")
+
+    log_json: bool | None = Field(default=None, alias="TASKFORCE_LOG_JSON")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The async SQLAlchemy URL: the configured one, or SQLite in the data directory."""
+        if self.database_url:
+            return to_async_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'taskforce.db').resolve()}"
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack is on when both the bot token and the signing secret are set."""
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Telegram is on when the bot token is set."""
+        return bool(self.telegram_bot_token)
+
+    def admin_identities(self) -> list[tuple[str, str]]:
+        """Parse `TASKFORCE_ADMINS` into (platform, key) pairs."""
+        out: list[tuple[str, str]] = []
+        for raw in self.admins.split(","):
+            item = raw.strip()
+            if not item:
+                continue
+            platform, _, key = item.partition(":")
+            if not key:
+                raise ValueError(f"TASKFORCE_ADMINS entry {item!r} must look like platform:id")
+            out.append((platform.strip().lower(), key.strip()))
+        return out
+
+
+def to_async_url(url: str) -> str:
+    """Map a plain SQLAlchemy URL to the async driver Taskforce uses for it."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def to_sync_url(url: str) -> str:
+    """Map an async SQLAlchemy URL to its sync twin (Alembic, APScheduler, leader lock)."""
+    if url.startswith("sqlite+aiosqlite:///"):
+        return "sqlite:///" + url[len("sqlite+aiosqlite:///") :]
+    return url

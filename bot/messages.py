@@ -1,0 +1,85 @@
+"""The platform-neutral message: what the core says, before any adapter renders it.
+
+All text here is plain and unescaped; each renderer escapes user text once, for its markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Button:
+    """An action button: `command` is the core command line it runs when pressed."""
+
+    label: str
+    command: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a reply (an export): name, MIME type and bytes."""
+
+    filename: str
+    mime_type: str
+    content: bytes
+
+
+@dataclass
+class Message:
+    """A title, labelled fields, free lines, a context line (TLP and refs) and buttons.
+
+    `mark` flags an item that must stand out on every platform (for example `MATCH`).
+    `tlp` is the highest TLP label of anything the message shows (None: nothing labelled).
+    """
+
+    title: str = ""
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    context: str = ""
+    buttons: list[Button] = field(default_factory=list)
+    mark: str | None = None
+    tlp: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (attachments are not carried through the outbox)."""
+        data = asdict(self)
+        data.pop("attachments")
+        data["fields"] = [list(f) for f in self.fields]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Message:
+        """Rebuild a message stored by `to_json`."""
+        return cls(
+            title=data.get("title", ""),
+            fields=[(str(k), str(v)) for k, v in data.get("fields", [])],
+            lines=list(data.get("lines", [])),
+            context=data.get("context", ""),
+            buttons=[Button(**b) for b in data.get("buttons", [])],
+            mark=data.get("mark"),
+            tlp=data.get("tlp"),
+        )
+
+    def plain_text(self) -> str:
+        """The message as plain text lines (console, logs, notification fallbacks)."""
+        out: list[str] = []
+        head = self.title
+        if self.mark:
+            head = f"[{self.mark}] {head}" if head else f"[{self.mark}]"
+        if head:
+            out.append(head)
+        out.extend(f"{k}: {v}" for k, v in self.fields)
+        out.extend(self.lines)
+        if self.context:
+            out.append(self.context)
+        if self.buttons:
+            out.append("  ".join(f"[{b.label}]" for b in self.buttons))
+        return "\n".join(out)
+
+
+def text(body: str, *, title: str = "") -> Message:
+    """A message made of one or more plain lines."""
+    return Message(title=title, lines=body.splitlines() or [""])

@@ -1,0 +1,370 @@
+"""SQLModel tables: the whole store of Taskforce.
+
+Times are stored in UTC (`UTCDateTime` returns aware datetimes on every backend).
+Enumerated values are stored as short strings and validated by the command core.
+References shown to users (`S-3`, `SG-15`, `R-1`) are the per-operation `seq` columns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and always read back as an aware UTC datetime."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def ts(**kw: Any) -> Any:
+    """A `UTCDateTime` column for a SQLModel field."""
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+# --------------------------------------------------------------------------- people
+
+
+class Agency(SQLModel, table=True):
+    """An agency or organisation taking part: `ES-PN`, `PT-PJ`, `NGO-HOPE`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=32)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    kind: str = Field(default="other", max_length=20)
+    timezone: str = Field(default="UTC", max_length=64)
+    language: str = Field(default="en", max_length=8)
+
+
+class Member(SQLModel, table=True):
+    """A person using Taskforce, on one or more platforms."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id", index=True)
+    timezone: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=8)
+    is_admin: bool = Field(default=False)
+    created_at: datetime = ts(nullable=False)
+
+
+class Identity(SQLModel, table=True):
+    """One platform identity: slack `T0123/U0456`, telegram `987654`, console `alice`."""
+
+    __table_args__ = (sa.UniqueConstraint("platform", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    platform: str = Field(max_length=16)
+    key: str = Field(max_length=128)
+    display_name: str | None = Field(default=None, max_length=200)
+    # Telegram: whether the member has started a private chat with the bot.
+    can_dm: bool = Field(default=False)
+    created_at: datetime = ts(nullable=False)
+
+
+# ------------------------------------------------------------------------ operations
+
+
+class Operation(SQLModel, table=True):
+    """A joint operation: the unit of membership, references and disclosure."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=40)
+    name: str = Field(max_length=200)
+    countries: str = Field(default="", max_length=200)
+    tlp: str = Field(default="amber", max_length=16)
+    timezone: str = Field(default="UTC", max_length=64)
+    status: str = Field(default="planning", max_length=16)
+    created_by: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = ts(nullable=False)
+    # Per-operation counters behind the references S-n, N-n, SG-n, R-n.
+    subject_seq: int = Field(default=0)
+    notice_seq: int = Field(default=0)
+    sighting_seq: int = Field(default=0)
+    raid_seq: int = Field(default=0)
+
+
+class Membership(SQLModel, table=True):
+    """A member's role in one operation: lead, member, partner or observer."""
+
+    __table_args__ = (sa.UniqueConstraint("operation_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    role: str = Field(max_length=16)
+    joined_at: datetime = ts(nullable=False)
+
+
+class Invite(SQLModel, table=True):
+    """An invite code to join an operation with a role; expires and has a use count."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=32)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    role: str = Field(max_length=16)
+    uses_left: int = Field(default=1)
+    expires_at: datetime = ts(nullable=False)
+    created_by: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = ts(nullable=False)
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code that attaches another platform identity to a member."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=32)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    expires_at: datetime = ts(nullable=False)
+    used_at: datetime | None = ts(nullable=True)
+
+
+class ChannelLink(SQLModel, table=True):
+    """A chat channel linked to an operation; receives its posts up to `max_tlp`."""
+
+    __table_args__ = (sa.UniqueConstraint("platform", "channel_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    platform: str = Field(max_length=16)
+    channel_key: str = Field(max_length=128)
+    channel_name: str | None = Field(default=None, max_length=200)
+    is_group: bool = Field(default=True)
+    max_tlp: str = Field(default="amber", max_length=16)
+    linked_by: int | None = Field(default=None, foreign_key="member.id")
+    linked_at: datetime = ts(nullable=False)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """An inbound platform event already handled, with the first answer given to it."""
+
+    __table_args__ = (sa.UniqueConstraint("platform", "event_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    event_key: str = Field(max_length=200)
+    reply: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = ts(nullable=False, index=True)
+
+
+# ----------------------------------------------------------------- audit and outbox
+
+
+class AuditEntry(SQLModel, table=True):
+    """One hash-chained audit entry: a command or a post (a disclosure)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = ts(nullable=False, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="member.id")
+    actor: str = Field(max_length=200)
+    operation_id: int | None = Field(default=None, foreign_key="operation.id", index=True)
+    action: str = Field(max_length=16)  # collect alter consult disclose combine erase
+    command: str = Field(max_length=64)
+    object_ref: str | None = Field(default=None, max_length=200)
+    channel: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=1000)
+    outcome: str = Field(default="ok", max_length=16)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A post waiting to be sent (or sent, or dead) to one linked channel."""
+
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int | None = Field(default=None, foreign_key="operation.id", index=True)
+    platform: str = Field(max_length=16)
+    channel_key: str = Field(max_length=128)
+    kind: str = Field(default="post", max_length=32)
+    object_ref: str | None = Field(default=None, max_length=200)
+    tlp: str = Field(default="amber", max_length=16)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending sending sent dead
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = ts(nullable=False)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = ts(nullable=True)
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = ts(nullable=False)
+    sent_at: datetime | None = ts(nullable=True)
+    platform_message_id: str | None = Field(default=None, max_length=128)
+
+
+# --------------------------------------------------------------- field intelligence
+
+
+class Subject(SQLModel, table=True):
+    """A person, vehicle, vessel, organisation, place or asset of interest (`S-n`)."""
+
+    __table_args__ = (sa.UniqueConstraint("operation_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    seq: int
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    category: str | None = Field(default=None, max_length=16)  # suspect victim witness associate
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    nationality: str | None = Field(default=None, max_length=2)
+    dob: str | None = Field(default=None, max_length=10)
+    description: str | None = Field(default=None, max_length=2000)
+    tlp: str = Field(max_length=16)
+    review_at: datetime = ts(nullable=False, index=True)
+    created_by: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = ts(nullable=False)
+
+
+class Notice(SQLModel, table=True):
+    """A colour-coded notice about a subject (`N-n`)."""
+
+    __table_args__ = (sa.UniqueConstraint("operation_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    seq: int
+    colour: str = Field(max_length=16)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    charges: str | None = Field(default=None, max_length=1000)
+    summary: str | None = Field(default=None, max_length=2000)
+    external_ref: str | None = Field(default=None, max_length=100)
+    tlp: str = Field(max_length=16)
+    status: str = Field(default="active", max_length=16)  # active cancelled
+    issued_by: int | None = Field(default=None, foreign_key="member.id")
+    issued_at: datetime = ts(nullable=False)
+    expires_at: datetime = ts(nullable=False)
+    cancelled_at: datetime | None = ts(nullable=True)
+    cancel_reason: str | None = Field(default=None, max_length=1000)
+
+
+class Sighting(SQLModel, table=True):
+    """A field report that a subject (or something described) was seen (`SG-n`)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("operation_id", "seq"),
+        sa.Index("ix_sighting_op_reported", "operation_id", "reported_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    seq: int
+    subject_id: int | None = Field(default=None, foreign_key="subject.id", index=True)
+    description: str | None = Field(default=None, max_length=1000)
+    location: str = Field(max_length=500)
+    lat: float | None = None
+    lon: float | None = None
+    observed_at: datetime = ts(nullable=False, index=True)
+    reported_at: datetime = ts(nullable=False)
+    grade: str | None = Field(default=None, max_length=2)
+    tlp: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=2000)
+    reporter_id: int | None = Field(default=None, foreign_key="member.id")
+    match_notice_id: int | None = Field(default=None, foreign_key="notice.id")
+
+
+# ------------------------------------------------------------------ raids, briefings
+
+
+class ChecklistTemplate(SQLModel, table=True):
+    """A named checklist template, built-in (`trafficking-raid`) or imported."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    builtin: bool = Field(default=False)
+
+
+class TemplateItem(SQLModel, table=True):
+    """One item of a checklist template."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="checklisttemplate.id", index=True)
+    position: int
+    phase: str = Field(max_length=16)  # before on-site after
+    text: str = Field(max_length=500)
+    mandatory: bool = Field(default=True)
+    role: str | None = Field(default=None, max_length=64)
+
+
+class Raid(SQLModel, table=True):
+    """A planned raid (`R-n`) with its time in UTC and its checklist."""
+
+    __table_args__ = (sa.UniqueConstraint("operation_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    seq: int
+    title: str = Field(max_length=200)
+    at: datetime = ts(nullable=False, index=True)
+    timezone: str = Field(max_length=64)
+    location: str | None = Field(default=None, max_length=500)
+    template_name: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="planned", max_length=16)  # planned go aborted done
+    reason: str | None = Field(default=None, max_length=1000)
+    tlp: str = Field(default="amber", max_length=16)
+    created_by: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = ts(nullable=False)
+    updated_at: datetime = ts(nullable=False)
+
+
+class RaidItem(SQLModel, table=True):
+    """One checklist item of a raid, ticked by whom and when."""
+
+    __table_args__ = (sa.UniqueConstraint("raid_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    raid_id: int = Field(foreign_key="raid.id", index=True)
+    position: int
+    phase: str = Field(max_length=16)
+    text: str = Field(max_length=500)
+    mandatory: bool = Field(default=True)
+    role: str | None = Field(default=None, max_length=64)
+    done_at: datetime | None = ts(nullable=True)
+    done_by: int | None = Field(default=None, foreign_key="member.id")
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class BriefSchedule(SQLModel, table=True):
+    """A recurring briefing into one channel at HH:MM on chosen days in a time zone."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    platform: str = Field(max_length=16)
+    channel_key: str = Field(max_length=128)
+    time_of_day: str = Field(max_length=5)  # HH:MM
+    days: str = Field(max_length=40)  # cron day_of_week, e.g. "mon-fri"
+    timezone: str = Field(max_length=64)
+    active: bool = Field(default=True)
+    last_fired_at: datetime | None = ts(nullable=True)
+    created_by: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = ts(nullable=False)
+
+
+class ScheduledFire(SQLModel, table=True):
+    """The claim of one fire of one schedule: unique, so no replica sends it twice."""
+
+    __table_args__ = (sa.UniqueConstraint("kind", "ref_id", "fire_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # brief reminder review
+    ref_id: int
+    fire_at: datetime = ts(nullable=False)
+    claimed_at: datetime = ts(nullable=False)
+    claimed_by: str = Field(max_length=64)
+    late: bool = Field(default=False)
+    outcome: str = Field(default="sent", max_length=16)  # sent skipped

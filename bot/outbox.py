@@ -1,0 +1,321 @@
+"""The transactional outbox and its delivery worker.
+
+A command writes `OutboxMessage` rows in its own transaction (`enqueue`); nothing is sent
+from inside a command. The worker claims due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+the write lock on SQLite), sends them through the sender of their platform, and marks them
+sent together with the `disclose` audit entry. Failures are retried with exponential
+backoff, at least the platform's retry-after, until `outbox_max_attempts`; then the row is
+`dead`. A claim is a lease: a worker killed between claim and send leaves a row that any
+worker takes again once the lease runs out. Delivery is at-least-once only in one case: a
+crash after the platform accepted a post and before the row was marked sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlmodel import col, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import audit, metrics
+from bot.adapters.base import Sender, SendError
+from bot.config import Settings
+from bot.messages import Message
+from bot.models import OutboxMessage
+from bot.store import Store
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    platform: str,
+    channel_key: str,
+    message: Message,
+    operation_id: int | None,
+    tlp: str,
+    kind: str = "post",
+    object_ref: str | None = None,
+    not_before: datetime | None = None,
+) -> OutboxMessage:
+    """Add one post to the outbox inside the caller's transaction."""
+    row = OutboxMessage(
+        operation_id=operation_id,
+        platform=platform,
+        channel_key=channel_key,
+        kind=kind,
+        object_ref=object_ref,
+        tlp=tlp,
+        payload=message.to_json(),
+        status="pending",
+        next_attempt_at=not_before or now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row this worker holds the lease on."""
+
+    id: int
+    platform: str
+    channel_key: str
+    payload: dict[str, object]
+    attempts: int
+    operation_id: int | None
+    object_ref: str | None
+    kind: str
+
+
+class OutboxWorker:
+    """Claims, sends and settles outbox rows; one per process."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        senders: dict[str, Sender],
+        clock: Clock,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.senders = senders
+        self.clock = clock
+        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_post: dict[tuple[str, str], float] = {}
+        self._channel_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def notify(self) -> None:
+        """Wake the worker: new rows were committed."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the delivery loop in the background."""
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._loop(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        """Finish the sends in flight, release unsent claims, and stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+            except Exception:  # keep delivering: one bad batch must not stop the worker
+                log.exception("outbox.loop_error")
+                handled = 0
+            if handled == 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds)
+                self._wake.clear()
+
+    # ------------------------------------------------------------------- one pass
+
+    async def run_once(self) -> int:
+        """Claim one batch of due rows and deliver it; return how many were handled."""
+        claimed = await self.claim(self.settings.outbox_batch)
+        if not claimed:
+            return 0
+        groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
+        for row in claimed:
+            groups[(row.platform, row.channel_key)].append(row)
+        await asyncio.gather(*(self._deliver_channel(key, rows) for key, rows in groups.items()))
+        return len(claimed)
+
+    async def drain(self, max_rounds: int = 1000) -> int:
+        """Deliver everything due now (tests, CLI, shutdown); return how many were handled."""
+        total = 0
+        for _ in range(max_rounds):
+            n = await self.run_once()
+            if n == 0:
+                break
+            total += n
+        return total
+
+    async def claim(self, limit: int, platforms: Iterable[str] | None = None) -> list[Claimed]:
+        """Take the lease on up to `limit` due rows of platforms this worker can send to."""
+        names = sorted(platforms if platforms is not None else self.senders)
+        if not names:
+            return []
+        now = self.clock()
+        lease = now + timedelta(seconds=self.settings.outbox_claim_seconds)
+        async with self.store.transaction() as session:
+            due = or_(
+                (col(OutboxMessage.status) == "pending")
+                & (col(OutboxMessage.next_attempt_at) <= now),
+                (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.claimed_until) < now),
+            )
+            rows = (
+                await session.exec(
+                    select(OutboxMessage)
+                    .where(due, col(OutboxMessage.platform).in_(names))
+                    .order_by(col(OutboxMessage.id))
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                row.status = "sending"
+                row.claimed_by = self.worker_id
+                row.claimed_until = lease
+                session.add(row)
+            return [
+                Claimed(
+                    id=r.id or 0,
+                    platform=r.platform,
+                    channel_key=r.channel_key,
+                    payload=dict(r.payload),
+                    attempts=r.attempts,
+                    operation_id=r.operation_id,
+                    object_ref=r.object_ref,
+                    kind=r.kind,
+                )
+                for r in rows
+            ]
+
+    async def _deliver_channel(self, key: tuple[str, str], rows: list[Claimed]) -> None:
+        # One channel at a time, in order, at the platform's pace; other channels go on.
+        async with self._channel_locks[key]:
+            for row in rows:
+                if self._stopping:
+                    await self._release(row)
+                    continue
+                await self._pace(key)
+                await self._deliver(row)
+
+    async def _pace(self, key: tuple[str, str]) -> None:
+        sender = self.senders[key[0]]
+        interval = sender.min_interval(key[1])
+        if interval <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        last = self._last_post.get(key)
+        if last is not None:
+            wait = last + interval - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._last_post[key] = loop.time()
+
+    async def _deliver(self, row: Claimed) -> None:
+        sender = self.senders[row.platform]
+        try:
+            message_id = await sender.send(row.channel_key, Message.from_json(row.payload))
+        except SendError as exc:
+            await self._failed(row, exc.reason, exc.retry_after, exc.permanent)
+        except Exception as exc:
+            await self._failed(row, f"{type(exc).__name__}: {exc}", None, False)
+        else:
+            await self._sent(row, message_id)
+
+    async def _sent(self, row: Claimed, message_id: str | None) -> None:
+        now = self.clock()
+        async with self.store.transaction() as session:
+            await self.store.lock_audit_chain(session)
+            await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == row.id)
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    attempts=row.attempts + 1,
+                    platform_message_id=message_id,
+                    claimed_until=None,
+                    last_error=None,
+                )
+            )
+            await audit.append(
+                session,
+                at=now,
+                actor="taskforce",
+                action=audit.Action.DISCLOSE,
+                command=f"post:{row.kind}",
+                operation_id=row.operation_id,
+                object_ref=row.object_ref,
+                channel=f"{row.platform}:{row.channel_key}",
+            )
+        metrics.OUTBOX.labels(row.platform, "sent").inc()
+        log.info("outbox.sent", outbox_id=row.id, platform=row.platform, kind=row.kind)
+
+    def backoff(self, attempts: int, retry_after: float | None) -> float:
+        """Seconds before the next try after `attempts` failures."""
+        base = self.settings.outbox_base_backoff * (2 ** max(attempts - 1, 0))
+        delay = min(base, self.settings.outbox_max_backoff)
+        return max(delay, retry_after or 0.0)
+
+    async def _failed(
+        self, row: Claimed, reason: str, retry_after: float | None, permanent: bool
+    ) -> None:
+        now = self.clock()
+        attempts = row.attempts + 1
+        dead = permanent or attempts >= self.settings.outbox_max_attempts
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "last_error": reason[:1000],
+            "claimed_until": None,
+            "claimed_by": None,
+            "status": "dead" if dead else "pending",
+        }
+        if not dead:
+            values["next_attempt_at"] = now + timedelta(seconds=self.backoff(attempts, retry_after))
+        async with self.store.transaction() as session:
+            await session.exec(
+                update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(**values)
+            )
+        metrics.OUTBOX.labels(row.platform, "dead" if dead else "retried").inc()
+        log.warning(
+            "outbox.failed",
+            outbox_id=row.id,
+            platform=row.platform,
+            attempts=attempts,
+            dead=dead,
+            reason=reason[:200],
+            retry_after=retry_after,
+        )
+
+    async def _release(self, row: Claimed) -> None:
+        async with self.store.transaction() as session:
+            await session.exec(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == row.id, col(OutboxMessage.claimed_by) == self.worker_id
+                )
+                .values(status="pending", claimed_by=None, claimed_until=None)
+            )
+
+
+async def retry_dead(store: Store, now: datetime, ids: list[int] | None = None) -> int:
+    """Put dead rows (all, or the given ids) back to pending; return how many."""
+    async with store.transaction() as session:
+        stmt = update(OutboxMessage).where(col(OutboxMessage.status) == "dead")
+        if ids:
+            stmt = stmt.where(col(OutboxMessage.id).in_(ids))
+        result = await session.exec(
+            stmt.values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+        )
+        return int(result.rowcount or 0)

@@ -1,0 +1,49 @@
+"""The interactive loop of `taskforce shell`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.adapters.console import Post, render
+from bot.app import App
+
+BANNER = """Taskforce console — you are '{who}' in channel '{channel}'.
+Type commands as on any chat platform (a leading slash is optional), `help` for the list,
+`:as NAME` to speak as someone else, `:in CHANNEL` to move, `:quit` to leave."""
+
+
+def _print_post(post: Post) -> None:
+    body = post.text.replace("\n", "\n    ")
+    print(f"  >> posted to #{post.channel}:\n    {body}")
+
+
+async def run_repl(app: App, who: str, channel: str) -> None:
+    """Read lines, dispatch them, print replies; posts appear as the outbox sends them."""
+    await app.prepare()
+    sender = app.console.sender
+    sender.echo = _print_post
+    app.worker.start()
+    print(BANNER.format(who=who, channel=channel))
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, f"{who}@{channel}> ")
+            except (EOFError, KeyboardInterrupt):
+                print()
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line in (":quit", ":q", "exit", "quit"):
+                break
+            if line.startswith(":as "):
+                who = line[4:].strip() or who
+                continue
+            if line.startswith(":in "):
+                channel = line[4:].strip() or channel
+                continue
+            reply = await app.console.push(line, as_=who, channel=channel)
+            print(render(reply))
+            await app.worker.drain()
+    finally:
+        await app.close()
