@@ -227,6 +227,7 @@ class Subject(SQLModel, table=True):
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     nationality: str | None = Field(default=None, max_length=2)
     dob: str | None = Field(default=None, max_length=10)
+    sex: str | None = Field(default=None, max_length=1)  # m f x (persons; yellow notices)
     description: str | None = Field(default=None, max_length=2000)
     tlp: str = Field(max_length=16)
     review_at: datetime = ts(nullable=False, index=True)
@@ -251,6 +252,7 @@ class Notice(SQLModel, table=True):
     issued_by: int | None = Field(default=None, foreign_key="member.id")
     issued_at: datetime = ts(nullable=False)
     expires_at: datetime = ts(nullable=False)
+    renewed_at: datetime | None = ts(nullable=True)
     cancelled_at: datetime | None = ts(nullable=True)
     cancel_reason: str | None = Field(default=None, max_length=1000)
 
@@ -275,6 +277,8 @@ class Sighting(SQLModel, table=True):
     grade: str | None = Field(default=None, max_length=2)
     tlp: str = Field(max_length=16)
     note: str | None = Field(default=None, max_length=2000)
+    # Who saw it when not the reporter (a second-hand report); None: the reporter, first-hand.
+    observer: str | None = Field(default=None, max_length=200)
     reporter_id: int | None = Field(default=None, foreign_key="member.id")
     match_notice_id: int | None = Field(default=None, foreign_key="notice.id")
 

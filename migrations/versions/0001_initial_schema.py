@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:31:24.410628
+Create Date: 2026-11-28 10:41:36.855503
 """
 
 from collections.abc import Sequence
@@ -382,6 +382,7 @@ def upgrade() -> None:
         sa.Column("aliases", sa.JSON(), nullable=False),
         sa.Column("nationality", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
         sa.Column("dob", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+        sa.Column("sex", sqlmodel.sql.sqltypes.AutoString(length=1), nullable=True),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
         sa.Column("tlp", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("review_at", bot.models.UTCDateTime(), nullable=False),
@@ -417,6 +418,7 @@ def upgrade() -> None:
         sa.Column("issued_by", sa.Integer(), nullable=True),
         sa.Column("issued_at", bot.models.UTCDateTime(), nullable=False),
         sa.Column("expires_at", bot.models.UTCDateTime(), nullable=False),
+        sa.Column("renewed_at", bot.models.UTCDateTime(), nullable=True),
         sa.Column("cancelled_at", bot.models.UTCDateTime(), nullable=True),
         sa.Column("cancel_reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.ForeignKeyConstraint(
@@ -479,6 +481,7 @@ def upgrade() -> None:
         sa.Column("grade", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
         sa.Column("tlp", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("observer", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("reporter_id", sa.Integer(), nullable=True),
         sa.Column("match_notice_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
