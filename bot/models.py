@@ -167,6 +167,17 @@ class ProcessedEvent(SQLModel, table=True):
     created_at: datetime = ts(nullable=False, index=True)
 
 
+class ButtonCommand(SQLModel, table=True):
+    """A button's command line kept server-side, for platforms whose button payload is small
+    (Telegram callback data: 64 bytes). `token` is derived from the command, so one command
+    always has one row."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(index=True, unique=True, max_length=32)
+    command: str = Field(sa_column=Column(sa.Text, nullable=False))
+    created_at: datetime = ts(nullable=False)
+
+
 # ----------------------------------------------------------------- audit and outbox
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:41:36.855503
+Create Date: 2026-11-28 10:42:36.676924
 """
 
 from collections.abc import Sequence
@@ -34,6 +34,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("agency", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_agency_code"), ["code"], unique=True)
+
+    op.create_table(
+        "buttoncommand",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("command", sa.Text(), nullable=False),
+        sa.Column("created_at", bot.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("buttoncommand", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_buttoncommand_token"), ["token"], unique=True)
 
     op.create_table(
         "checklisttemplate",
@@ -602,6 +613,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_checklisttemplate_name"))
 
     op.drop_table("checklisttemplate")
+    with op.batch_alter_table("buttoncommand", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_buttoncommand_token"))
+
+    op.drop_table("buttoncommand")
     with op.batch_alter_table("agency", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_agency_code"))
 
