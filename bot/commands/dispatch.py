@@ -57,7 +57,9 @@ async def find_actor(
 
 
 async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role | None:
-    """The member's role in `op` (admins act as lead everywhere)."""
+    """The member's role in `op` (admins act as lead everywhere, whatever their membership)."""
+    if member.is_admin:
+        return Role.LEAD
     ms = (
         await session.exec(
             select(Membership).where(
@@ -65,9 +67,7 @@ async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role 
             )
         )
     ).first()
-    if ms is not None:
-        return Role(ms.role)
-    return Role.LEAD if member.is_admin else None
+    return Role(ms.role) if ms is not None else None
 
 
 async def _explicit_code(cmd: Command, ctx: CommandContext) -> str | None:
@@ -257,7 +257,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                     and ctx.op.status == "closed"
                     and not (cmd.name == "op status" and ctx.is_admin)
                 ):
-                    raise CommandError(f"{ctx.op.code} is closed; it takes no more changes.")
+                    raise Denied(f"{ctx.op.code} is closed; it takes no more changes.")
             elif cmd.perm is not None and cmd.op is OpMode.REQUIRED:
                 raise NotFound("Which operation? Add its code, like OP-NIGHTJAR.")
             reply = await cmd.handler(ctx)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 
 class CommandError(Exception):
-    """A refusal or bad input: `sentence` is shown to the user, with the usage line."""
+    """A refusal: `sentence` is shown to the user (subclasses say whether with the usage)."""
 
-    show_usage = True
+    show_usage = False
 
     def __init__(self, sentence: str) -> None:
         super().__init__(sentence)
@@ -14,16 +14,14 @@ class CommandError(Exception):
 
 
 class UsageError(CommandError):
-    """The command line does not fit the command's grammar."""
+    """The command line does not fit the command's grammar: the usage line is shown too."""
+
+    show_usage = True
 
 
 class Denied(CommandError):
     """The actor's role does not allow this."""
 
-    show_usage = False
-
 
 class NotFound(CommandError):
     """Nothing by that name or reference (or nothing the actor may know of)."""
-
-    show_usage = False

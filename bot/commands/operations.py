@@ -21,6 +21,8 @@ from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership
 STATUSES = ("planning", "active", "suspended", "closed")
 MAX_INVITE_USES = 100
 MAX_INVITE_TTL = timedelta(days=30)
+MAX_NAME = 200  # Operation.name
+MAX_COUNTRIES = 60  # Operation.countries holds "ES,PT,…" in 200 characters
 
 
 def code_from_name(name: str) -> str:
@@ -119,8 +121,14 @@ async def op_new(ctx: CommandContext) -> Reply:
     name = str(ctx.args["name"]).strip()
     if not name:
         raise UsageError("The operation needs a name.")
+    if len(name) > MAX_NAME:
+        raise UsageError(
+            f"The operation name is too long ({len(name)} characters); the limit is {MAX_NAME}."
+        )
     code = normalise_code(ctx.args["code"]) if ctx.args.get("code") else code_from_name(name)
     countries = parse_countries(ctx.args["countries"]) if ctx.args.get("countries") else []
+    if len(countries) > MAX_COUNTRIES:
+        raise UsageError(f"An operation spans at most {MAX_COUNTRIES} countries.")
     tlp = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else TLP.AMBER
     tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else zone(ctx.settings.timezone)
     if (await s.exec(select(Operation).where(Operation.code == code))).first():

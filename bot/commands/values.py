@@ -151,8 +151,8 @@ def parse_country(raw: str) -> str:
 
 
 def parse_countries(raw: str) -> list[str]:
-    """A comma-separated list of country codes."""
-    return [parse_country(c) for c in raw.split(",") if c.strip()]
+    """A comma-separated list of country codes, each once, in the order given."""
+    return list(dict.fromkeys(parse_country(c) for c in raw.split(",") if c.strip()))
 
 
 def parse_dob(raw: str) -> str:

@@ -1,0 +1,37 @@
+"""Test helpers: the whole content of the store, to prove that a command wrote nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+import bot.models  # noqa: F401  (registers every table in the metadata)
+from bot.store import Store
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+async def snapshot(store: Store) -> Snapshot:
+    """Every row of every table, ordered by primary key."""
+    out: Snapshot = {}
+    async with store.engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            stmt = select(table).order_by(*table.primary_key.columns)
+            out[table.name] = [tuple(r) for r in (await conn.execute(stmt)).all()]
+    return out
+
+
+def changed_tables(before: Snapshot, after: Snapshot) -> dict[str, tuple[int, int]]:
+    """Tables whose rows differ: name → (rows before, rows after)."""
+    return {
+        name: (len(before.get(name, [])), len(rows))
+        for name, rows in after.items()
+        if rows != before.get(name, [])
+    }
+
+
+async def count(store: Store, table: str) -> int:
+    """How many rows `table` holds."""
+    return len((await snapshot(store))[table])
