@@ -1,10 +1,10 @@
-"""The `taskforce` command line (Typer): serve, shell, db, admin, audit."""
+"""The `taskforce` command line (Typer): serve, shell, db, admin, audit, outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +23,10 @@ audit_cli = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(audit_cli, name="audit")
+outbox_cli = typer.Typer(
+    help="Posts waiting to be sent, and posts given up on (dead).", invoke_without_command=True
+)
+cli.add_typer(outbox_cli, name="outbox")
 
 
 def _app(quiet: bool = True) -> App:
@@ -170,6 +174,75 @@ def admin_add_member(
         _fail(str(exc))
         return
     typer.echo(f"Member M-{member_id} {name} added.")
+
+
+@outbox_cli.callback()
+def outbox_list(ctx: typer.Context) -> None:
+    """List pending and dead posts: id, platform, channel, kind, attempts, error, next try."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.outbox import list_open
+
+    app = _app()
+
+    async def go() -> list[Any]:
+        try:
+            await app.store.migrate()
+            return await list_open(app.store)
+        finally:
+            await app.store.dispose()
+
+    rows = asyncio.run(go())
+    if not rows:
+        typer.echo("The outbox is empty: every post has been sent.")
+        return
+    typer.echo(
+        f"{'id':>6}  {'status':<8} {'platform':<9} {'channel':<22} {'kind':<14} "
+        f"{'tries':>5}  {'next attempt (UTC)':<19}  last error"
+    )
+    for r in rows:
+        when = r.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if r.status != "dead" else "-"
+        error = (r.last_error or "").replace("\n", " ")[:60]
+        typer.echo(
+            f"{r.id:>6}  {r.status:<8} {r.platform:<9} {r.channel_key[:22]:<22} "
+            f"{r.kind[:14]:<14} {r.attempts:>5}  {when:<19}  {error}"
+        )
+    dead = sum(1 for r in rows if r.status == "dead")
+    typer.echo(
+        f"{len(rows) - dead} waiting, {dead} dead"
+        + (" (put them back with `taskforce outbox retry [ID...]`)." if dead else ".")
+    )
+
+
+@outbox_cli.command("retry")
+def outbox_retry(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Outbox ids; all dead posts when none given.")
+    ] = None,
+) -> None:
+    """Put dead posts back in the queue; they are sent again at once."""
+    from bot.outbox import list_open, retry_dead
+
+    app = _app()
+
+    async def go() -> tuple[int, list[int]]:
+        try:
+            await app.store.migrate()
+            not_dead: list[int] = []
+            if ids:
+                dead = {r.id for r in await list_open(app.store, ids) if r.status == "dead"}
+                not_dead = [i for i in ids if i not in dead]
+            return await retry_dead(app.store, app.clock(), ids or None), not_dead
+        finally:
+            await app.store.dispose()
+
+    count, not_dead = asyncio.run(go())
+    if not_dead:
+        listed = ", ".join(str(i) for i in not_dead)
+        typer.secho(f"Not dead (sent, waiting or no such post): {listed}.", err=True)
+    typer.echo(f"{count} dead post{'s' if count != 1 else ''} put back in the queue.")
+    if not_dead and count == 0:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlmodel import col, func, select
+
+from bot.models import OutboxMessage
+from bot.store import Store
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -46,3 +59,36 @@ REFUSED = Counter(
     ["platform", "reason"],
     registry=REGISTRY,
 )
+SCHEDULER_LEADER = Gauge(
+    "taskforce_scheduler_leader",
+    "1 while this replica holds the scheduler's leader lock",
+    registry=REGISTRY,
+)
+READY = Gauge(
+    "taskforce_ready",
+    "1 when the last readiness check passed",
+    registry=REGISTRY,
+)
+
+
+async def refresh_outbox_rows(store: Store) -> None:
+    """Set OUTBOX_ROWS from the database: one count per (platform, status)."""
+    async with store.transaction() as session:
+        rows = (
+            await session.exec(
+                select(OutboxMessage.platform, OutboxMessage.status, func.count()).group_by(
+                    col(OutboxMessage.platform), col(OutboxMessage.status)
+                )
+            )
+        ).all()
+    OUTBOX_ROWS.clear()  # a status with no rows left must read 0, not its last count
+    for platform in {p for p, _, _ in rows}:
+        for status in OUTBOX_STATUSES:
+            OUTBOX_ROWS.labels(platform, status).set(0)
+    for platform, status, count in rows:
+        OUTBOX_ROWS.labels(platform, status).set(count)
+
+
+def render() -> tuple[bytes, str]:
+    """The registry in the Prometheus text format, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

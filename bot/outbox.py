@@ -309,6 +309,18 @@ class OutboxWorker:
             )
 
 
+OPEN_STATUSES = ("pending", "sending", "dead")
+
+
+async def list_open(store: Store, ids: list[int] | None = None) -> list[OutboxMessage]:
+    """Rows not delivered yet (pending, sending) or given up on (dead), oldest first."""
+    async with store.transaction() as session:
+        stmt = select(OutboxMessage).where(col(OutboxMessage.status).in_(OPEN_STATUSES))
+        if ids:
+            stmt = stmt.where(col(OutboxMessage.id).in_(ids))
+        return list((await session.exec(stmt.order_by(col(OutboxMessage.id)))).all())
+
+
 async def retry_dead(store: Store, now: datetime, ids: list[int] | None = None) -> int:
     """Put dead rows (all, or the given ids) back to pending; return how many."""
     async with store.transaction() as session:

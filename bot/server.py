@@ -1,23 +1,43 @@
-"""`taskforce serve`: one Starlette app under uvicorn for every platform and probe."""
+"""`taskforce serve`: one Starlette app under uvicorn for every platform and probe.
+
+Start-up runs in order — migrate, platform adapters, outbox worker, scheduler — and is
+retried in the background while it fails (a database that is not up yet): the process is
+alive (`/healthz` 200) but not ready (`/readyz` 503 with the reason), and the platform
+routes answer 503 so Slack and Telegram deliver again later. Shutdown (SIGTERM) is
+uvicorn's graceful one — stop accepting, let requests in flight finish — then the
+lifespan stops the scheduler, the adapters (their work in flight), the outbox worker
+(sends in flight finish, unsent claims are released) and the store, in that order.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import structlog
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot import metrics
 from bot.adapters.base import Sender
 from bot.app import App, build_app
 from bot.config import Settings
 
 log = structlog.get_logger(__name__)
+
+PROBES = ("/healthz", "/readyz", "/metrics")
+PROBE_TIMEOUT = 5.0
+BOOT_RETRY_MAX = 30.0
+GRACEFUL_SECONDS = 20
 
 
 class PlatformAdapter(Protocol):
@@ -43,6 +63,27 @@ class PlatformAdapter(Protocol):
         ...
 
 
+class SchedulerLike(Protocol):
+    """What the server needs from the scheduler (`bot/scheduler.py`), found in `app.extras`."""
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica holds the leader lock and so fires the schedules."""
+        ...
+
+    async def start(self) -> None:
+        """Start electing and, as leader, firing."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop firing and give up the leader lock."""
+        ...
+
+    def ready(self) -> str | None:
+        """None when running (leader or standby), else a short reason."""
+        ...
+
+
 def build_adapters(app: App) -> list[PlatformAdapter]:
     """The platform adapters the configuration turns on."""
     adapters: list[PlatformAdapter] = []
@@ -58,64 +99,303 @@ def build_adapters(app: App) -> list[PlatformAdapter]:
     return adapters
 
 
+def platform_of(path: str) -> str:
+    """The metrics label for a request path: `slack`, `telegram` or `http`."""
+    for name in ("slack", "telegram"):
+        if path.startswith(f"/{name}"):
+            return name
+    return "http"
+
+
+# ----------------------------------------------------------------------- middleware
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_plain(
+    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """413 for a request body over `max_bytes`, before any platform code sees it.
+
+    The body is neither read ahead nor altered (Slack signs the raw bytes): a declared
+    Content-Length over the limit is refused at once; otherwise the chunks are counted as
+    the route reads them and the request is refused when the count passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if started:  # cannot happen with our routes (they read the body first)
+                raise
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        metrics.REFUSED.labels(platform_of(scope["path"]), "body_too_large").inc()
+        log.info("http.refused", reason="body_too_large", path=scope["path"])
+        await _send_plain(
+            send, 413, f"Request body too large; the limit is {self.max_bytes} bytes.", []
+        )
+
+
+class StartGate:
+    """503 (retry later) on every route but the probes until start-up has completed."""
+
+    def __init__(self, app: ASGIApp, lifecycle: Lifecycle) -> None:
+        self.app = app
+        self.lifecycle = lifecycle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.lifecycle.started and scope["path"] not in PROBES:
+            metrics.REFUSED.labels(platform_of(scope["path"]), "not_ready").inc()
+            await _send_plain(
+                send,
+                503,
+                f"Taskforce is starting ({self.lifecycle.problem or 'starting'}); retry later.",
+                [(b"retry-after", b"5")],
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+# ------------------------------------------------------------------------ lifecycle
+
+
+@dataclass
+class Lifecycle:
+    """Starts the parts of one process in order and stops what was started, in reverse."""
+
+    core_app: App
+    adapters: list[PlatformAdapter]
+    started: bool = False
+    problem: str | None = "not started"
+    _prepared: bool = False
+    _running: list[PlatformAdapter] = field(default_factory=list)
+    _worker: bool = False
+    _scheduler: SchedulerLike | None = None
+    _boot: asyncio.Task[None] | None = None
+
+    @property
+    def scheduler(self) -> SchedulerLike | None:
+        """The scheduler the composition root registered (`app.extras["scheduler"]`), if any."""
+        found: Any = self.core_app.extras.get("scheduler")
+        return found
+
+    async def _start_once(self) -> None:
+        if not self._prepared:
+            await self.core_app.prepare()
+            self._prepared = True
+        for adapter in self.adapters:
+            if adapter not in self._running:
+                await adapter.start()
+                self._running.append(adapter)
+        if not self._worker:
+            self.core_app.worker.start()
+            self._worker = True
+        scheduler = self.scheduler
+        if scheduler is not None and self._scheduler is None:
+            await scheduler.start()
+            self._scheduler = scheduler
+        self.started, self.problem = True, None
+        log.info("server.started", platforms=[a.platform for a in self.adapters])
+
+    async def start(self) -> None:
+        """Try once now; on failure keep trying in the background (with backoff)."""
+        try:
+            await self._start_once()
+        except Exception as exc:
+            self._failed(exc, 1.0)
+            self._boot = asyncio.create_task(self._retry(), name="server-boot")
+
+    def _failed(self, exc: Exception, retry_in: float) -> None:
+        self.problem = f"start-up failed: {type(exc).__name__}"
+        log.warning("server.start_failed", error=type(exc).__name__, retry_in=retry_in)
+
+    async def _retry(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._start_once()
+                return
+            except Exception as exc:
+                delay = min(delay * 2, BOOT_RETRY_MAX)
+                self._failed(exc, delay)
+
+    async def stop(self) -> None:
+        """Stop the scheduler, the adapters, the outbox worker and the store."""
+        if self._boot is not None:
+            self._boot.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._boot
+        self.started, self.problem = False, "stopping"
+        if self._scheduler is not None:
+            await _quietly("scheduler", self._scheduler.stop())
+        for adapter in reversed(self._running):
+            await _quietly(adapter.platform, adapter.stop())
+        # Finishes the sends in flight, releases unsent claims, closes the pool.
+        await self.core_app.close()
+        log.info("server.stopped")
+
+
+async def _quietly(what: str, stopping: Any) -> None:
+    # One part failing to stop must not keep the others (the outbox worker) from stopping.
+    try:
+        await stopping
+    except Exception:
+        log.exception("server.stop_failed", part=what)
+
+
+# ------------------------------------------------------------------------ the app
+
+
+async def readiness(lifecycle: Lifecycle) -> dict[str, str]:
+    """Every reason this process should not get traffic now (empty when ready)."""
+    core_app = lifecycle.core_app
+    problems: dict[str, str] = {}
+    if not lifecycle.started:
+        problems["server"] = lifecycle.problem or "starting"
+    try:
+        await asyncio.wait_for(core_app.store.ping(), PROBE_TIMEOUT)
+        if not await asyncio.wait_for(core_app.store.migrations_at_head(), PROBE_TIMEOUT):
+            problems["database"] = "migrations not at head"
+    except TimeoutError:
+        problems["database"] = "unreachable: timed out"
+    except Exception as exc:
+        problems["database"] = f"unreachable: {type(exc).__name__}"
+    for adapter in lifecycle.adapters:
+        why = adapter.ready()
+        if why:
+            problems[adapter.platform] = why
+    scheduler = lifecycle.scheduler
+    if scheduler is not None and lifecycle.started:
+        why = scheduler.ready()
+        if why:
+            problems["scheduler"] = why
+    return problems
+
+
 def create_app(settings: Settings, *, app: App | None = None) -> Starlette:
     """The ASGI app: platform routes plus /healthz, /readyz, /metrics."""
     core_app = app or build_app(settings)
     adapters = build_adapters(core_app)
     for adapter in adapters:
         core_app.add_sender(adapter.sender)
+    lifecycle = Lifecycle(core_app, adapters)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await core_app.prepare()
-        for adapter in adapters:
-            await adapter.start()
-        core_app.worker.start()
-        log.info("server.started", platforms=[a.platform for a in adapters])
+        await lifecycle.start()
         try:
             yield
         finally:
-            for adapter in adapters:
-                await adapter.stop()
-            await core_app.close()
-            log.info("server.stopped")
+            await lifecycle.stop()
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        problems: dict[str, str] = {}
+        problems = await readiness(lifecycle)
+        metrics.READY.set(0 if problems else 1)
+        body: dict[str, object] = {"ready": not problems, "problems": problems}
+        scheduler = lifecycle.scheduler
+        if scheduler is not None:
+            body["scheduler"] = "leader" if scheduler.is_leader else "standby"
+        return JSONResponse(body, status_code=503 if problems else 200)
+
+    async def metrics_endpoint(_: Request) -> Response:
         try:
-            await core_app.store.ping()
-            if not await core_app.store.migrations_at_head():
-                problems["database"] = "migrations not at head"
-        except Exception as exc:
-            problems["database"] = f"unreachable: {type(exc).__name__}"
-        for adapter in adapters:
-            why = adapter.ready()
-            if why:
-                problems[adapter.platform] = why
-        status = 200 if not problems else 503
-        return JSONResponse({"ready": not problems, "problems": problems}, status_code=status)
+            await asyncio.wait_for(metrics.refresh_outbox_rows(core_app.store), PROBE_TIMEOUT)
+        except Exception as exc:  # the process's own counters are still worth a scrape
+            log.warning("metrics.outbox_rows_failed", error=type(exc).__name__)
+        scheduler = lifecycle.scheduler
+        metrics.SCHEDULER_LEADER.set(1 if scheduler is not None and scheduler.is_leader else 0)
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     for adapter in adapters:
         routes.extend(adapter.routes())
-    starlette = Starlette(routes=routes, lifespan=lifespan)
+    starlette = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(StartGate, lifecycle=lifecycle),
+        ],
+    )
     starlette.state.app = core_app
     starlette.state.adapters = adapters
+    starlette.state.lifecycle = lifecycle
     return starlette
 
 
+def server_config(settings: Settings, asgi: Starlette, **overrides: Any) -> uvicorn.Config:
+    """uvicorn's configuration for Taskforce (one worker; replicas are separate processes)."""
+    values: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,  # our structlog set-up renders uvicorn's lines too
+        "access_log": False,  # paths and timings only would add nothing; never bodies
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "lifespan": "on",
+    }
+    values.update(overrides)
+    return uvicorn.Config(asgi, **values)
+
+
 def run(settings: Settings) -> None:
-    """Serve until SIGTERM/SIGINT."""
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=20,
-    )
+    """Serve until SIGTERM/SIGINT, then shut down gracefully."""
+    uvicorn.Server(server_config(settings, create_app(settings))).run()

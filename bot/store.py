@@ -49,7 +49,11 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 class Store:
-    """Owns the engine and hands out transactions; one per process."""
+    """Owns the engine and hands out transactions; one per process.
+
+    `hide_parameters`: a database error (logged with its traceback) must not carry the
+    names and notes of a command into the logs.
+    """
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
@@ -59,13 +63,18 @@ class Store:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, connect_args={"timeout": 30}
+                url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         else:
             self.engine = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=20,
+                pool_pre_ping=True,
+                hide_parameters=True,
             )
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False

@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Operation
 from bot.outbox import enqueue
+from bot.ratelimit import RateLimiter
 from bot.store import Store
 
 Clock = Callable[[], datetime]
@@ -34,6 +35,7 @@ class Core:
     clock: Clock
     registry: Registry = field(default_factory=lambda: REGISTRY)
     on_outbox: Callable[[], None] = lambda: None
+    limiter: RateLimiter = field(default_factory=RateLimiter)
 
 
 @dataclass

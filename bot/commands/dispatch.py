@@ -20,6 +20,7 @@ from bot.commands.registry import Command, OpMode
 from bot.commands.tokenizer import tokenize
 from bot.messages import Message
 from bot.models import ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
+from bot.ratelimit import wait_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -220,9 +221,27 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     if line.lower().startswith("tf ") or line.lower() == "tf":
         line = line[2:].strip()
     if len(line) > settings.max_command_chars:
+        metrics.REFUSED.labels(inv.actor.platform, "command_too_long").inc()
+        log.info("command", outcome="too_long", platform=inv.actor.platform)
         return error_reply(
             f"That command is too long ({len(line)} characters); the limit is "
             f"{settings.max_command_chars}."
+        )
+    # Before any database work: a flooding member costs the others nothing. The console is
+    # the operator's own terminal on the server (and the test harness), not a remote member.
+    delay = (
+        core.limiter.take(
+            (inv.actor.platform, inv.actor.key), settings.rate_limit_per_minute, now.timestamp()
+        )
+        if inv.actor.platform != "console"
+        else 0.0
+    )
+    if delay > 0:
+        metrics.REFUSED.labels(inv.actor.platform, "rate_limited").inc()
+        log.info("command", outcome="rate_limited", platform=inv.actor.platform)
+        wait = wait_seconds(delay)
+        return error_reply(
+            f"You are sending commands too fast; wait {wait} second{'s' if wait != 1 else ''}."
         )
     stored = await _stored_reply(core, inv)
     if stored is not None:
