@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -243,6 +244,43 @@ def outbox_retry(
     typer.echo(f"{count} dead post{'s' if count != 1 else ''} put back in the queue.")
     if not_dead and count == 0:
         raise typer.Exit(1)
+
+
+@cli.command("export")
+def export_case_file(
+    operation: Annotated[str, typer.Argument(help="Operation code, like OP-NIGHTJAR.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for the two files (default: DATA_DIR/exports).")
+    ] = None,
+) -> None:
+    """Write an operation's case file (JSON + Markdown); audited as a disclosure."""
+    import getpass
+
+    from bot.commands.export import export_to_dir
+
+    app = _app()
+
+    async def go() -> list[Path]:
+        try:
+            await app.prepare()
+            _, paths = await export_to_dir(
+                app.store,
+                operation,
+                out or app.settings.data_dir / "exports",
+                now=app.clock(),
+                actor=f"taskforce export (local user {getpass.getuser()})",
+            )
+            return paths
+        finally:
+            await app.store.dispose()
+
+    try:
+        paths = asyncio.run(go())
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    for path in paths:
+        typer.echo(f"Wrote {path}")
 
 
 def main() -> None:

@@ -1,1 +1,611 @@
-"""`export` commands (to be written)."""
+"""`export [OP]`: the operation's case file, as JSON (docs/export-schema.md) and Markdown.
+
+The case file holds the operation, its members and agencies, linked channels, subjects,
+notices, sightings, raids with their checklists, and the operation's audit trail. It is
+sent to the lead privately as two files (or written to a directory by
+`taskforce export OP --out DIR`), and the export itself is audited as a disclosure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import audit
+from bot.access import TLP, Perm, tlp_max
+from bot.adapters.base import Reply
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.intel import COLOURS, notice_state
+from bot.commands.registry import OpMode, command
+from bot.messages import Attachment, Message
+from bot.models import (
+    Agency,
+    AuditEntry,
+    ChannelLink,
+    Member,
+    Membership,
+    Notice,
+    Operation,
+    Raid,
+    RaidItem,
+    Sighting,
+    Subject,
+)
+from bot.store import Store
+
+SCHEMA_VERSION = 1
+JSON_MIME = "application/json"
+MARKDOWN_MIME = "text/markdown"
+
+
+def iso(when: datetime | None) -> str | None:
+    """`2026-11-28T09:00:00Z` (UTC), or None."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """A built case file: the JSON document, its TLP, and the names of its two files."""
+
+    data: dict[str, Any]
+    tlp: TLP
+
+    @property
+    def stem(self) -> str:
+        """`OP-NIGHTJAR-case-file-20261128T090000Z`."""
+        stamp = self.data["generated_at"].replace("-", "").replace(":", "")
+        return f"{self.data['operation']['code']}-case-file-{stamp}"
+
+    def json_bytes(self) -> bytes:
+        """The JSON document, UTF-8, indented, keys in schema order."""
+        return (json.dumps(self.data, indent=2, ensure_ascii=False) + "\n").encode()
+
+    def markdown_bytes(self) -> bytes:
+        """The readable summary, UTF-8."""
+        return to_markdown(self.data).encode()
+
+    def attachments(self) -> list[Attachment]:
+        """The two files as reply attachments."""
+        return [
+            Attachment(f"{self.stem}.json", JSON_MIME, self.json_bytes()),
+            Attachment(f"{self.stem}.md", MARKDOWN_MIME, self.markdown_bytes()),
+        ]
+
+    def counts(self) -> dict[str, int]:
+        """How many of each kind of record the file holds."""
+        return dict(self.data["counts"])
+
+
+class _People:
+    """Member id → `{"ref": "M-7", "name": …}` for every member the file mentions."""
+
+    def __init__(self, members: Iterable[Member]) -> None:
+        self._by_id = {m.id: m for m in members}
+
+    def __call__(self, member_id: int | None) -> dict[str, Any] | None:
+        if member_id is None:
+            return None
+        member = self._by_id.get(member_id)
+        return {"ref": f"M-{member_id}", "name": member.name if member else None}
+
+
+async def build_case_file(
+    session: AsyncSession, op: Operation, *, now: datetime, generated_by: str
+) -> CaseFile:
+    """Read everything of `op` and build the case file (schema version 1)."""
+    memberships = list(
+        (
+            await session.exec(
+                select(Membership, Member)
+                .join(Member, col(Member.id) == col(Membership.member_id))
+                .where(Membership.operation_id == op.id)
+                .order_by(col(Member.id))
+            )
+        ).all()
+    )
+    subjects = list(
+        (
+            await session.exec(
+                select(Subject).where(Subject.operation_id == op.id).order_by(col(Subject.seq))
+            )
+        ).all()
+    )
+    notices = list(
+        (
+            await session.exec(
+                select(Notice).where(Notice.operation_id == op.id).order_by(col(Notice.seq))
+            )
+        ).all()
+    )
+    sightings = list(
+        (
+            await session.exec(
+                select(Sighting).where(Sighting.operation_id == op.id).order_by(col(Sighting.seq))
+            )
+        ).all()
+    )
+    raids = list(
+        (
+            await session.exec(
+                select(Raid).where(Raid.operation_id == op.id).order_by(col(Raid.seq))
+            )
+        ).all()
+    )
+    items = (
+        list(
+            (
+                await session.exec(
+                    select(RaidItem)
+                    .where(col(RaidItem.raid_id).in_([r.id for r in raids]))
+                    .order_by(col(RaidItem.raid_id), col(RaidItem.position))
+                )
+            ).all()
+        )
+        if raids
+        else []
+    )
+    links = list(
+        (
+            await session.exec(
+                select(ChannelLink)
+                .where(ChannelLink.operation_id == op.id)
+                .order_by(col(ChannelLink.id))
+            )
+        ).all()
+    )
+    entries = list(
+        (
+            await session.exec(
+                select(AuditEntry)
+                .where(AuditEntry.operation_id == op.id)
+                .order_by(col(AuditEntry.id))
+            )
+        ).all()
+    )
+    mentioned = {m.id for _, m in memberships} | {op.created_by}
+    mentioned |= {s.created_by for s in subjects} | {r.created_by for r in raids}
+    mentioned |= {n.issued_by for n in notices} | {s.reporter_id for s in sightings}
+    mentioned |= {i.done_by for i in items}
+    mentioned.discard(None)
+    members = list((await session.exec(select(Member).where(col(Member.id).in_(mentioned)))).all())
+    people = _People(members)
+    agency_ids = {m.agency_id for _, m in memberships if m.agency_id is not None}
+    agencies = (
+        list((await session.exec(select(Agency).where(col(Agency.id).in_(agency_ids)))).all())
+        if agency_ids
+        else []
+    )
+    agency_code = {a.id: a.code for a in agencies}
+    subject_ref = {s.id: f"S-{s.seq}" for s in subjects}
+    notice_ref = {n.id: f"N-{n.seq}" for n in notices}
+    by_raid: dict[int, list[RaidItem]] = {}
+    for item in items:
+        by_raid.setdefault(item.raid_id, []).append(item)
+
+    labels = [op.tlp, *(x.tlp for x in subjects), *(x.tlp for x in notices)]
+    labels += [*(x.tlp for x in sightings), *(x.tlp for x in raids)]
+    top = tlp_max(*labels) or TLP(op.tlp)
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": iso(now),
+        "generated_by": generated_by,
+        "tlp": top.label,
+        "operation": {
+            "code": op.code,
+            "name": op.name,
+            "countries": [c for c in op.countries.split(",") if c],
+            "default_tlp": TLP(op.tlp).label,
+            "timezone": op.timezone,
+            "status": op.status,
+            "created_at": iso(op.created_at),
+            "created_by": people(op.created_by),
+        },
+        "agencies": [
+            {"code": a.code, "name": a.name, "country": a.country, "kind": a.kind}
+            for a in sorted(agencies, key=lambda a: a.code)
+        ],
+        "members": [
+            {
+                "ref": f"M-{m.id}",
+                "name": m.name,
+                "agency": agency_code.get(m.agency_id),
+                "role": ms.role,
+                "joined_at": iso(ms.joined_at),
+            }
+            for ms, m in memberships
+        ],
+        "channels": [
+            {
+                "platform": c.platform,
+                "channel": c.channel_key,
+                "name": c.channel_name,
+                "is_group": c.is_group,
+                "max_tlp": TLP(c.max_tlp).label,
+                "linked_at": iso(c.linked_at),
+            }
+            for c in links
+        ],
+        "subjects": [
+            {
+                "ref": f"S-{s.seq}",
+                "kind": s.kind,
+                "name": s.name,
+                "category": s.category,
+                "aliases": list(s.aliases),
+                "nationality": s.nationality,
+                "dob": s.dob,
+                "sex": s.sex,
+                "description": s.description,
+                "tlp": TLP(s.tlp).label,
+                "review_at": iso(s.review_at),
+                "created_at": iso(s.created_at),
+                "created_by": people(s.created_by),
+            }
+            for s in subjects
+        ],
+        "notices": [
+            {
+                "ref": f"N-{n.seq}",
+                "colour": n.colour,
+                "purpose": COLOURS[n.colour].purpose,
+                "subject": subject_ref.get(n.subject_id),
+                "charges": n.charges,
+                "summary": n.summary,
+                "external_ref": n.external_ref,
+                "tlp": TLP(n.tlp).label,
+                "state": notice_state(n, now),
+                "issued_at": iso(n.issued_at),
+                "issued_by": people(n.issued_by),
+                "expires_at": iso(n.expires_at),
+                "renewed_at": iso(n.renewed_at),
+                "cancelled_at": iso(n.cancelled_at),
+                "cancel_reason": n.cancel_reason,
+            }
+            for n in notices
+        ],
+        "sightings": [
+            {
+                "ref": f"SG-{s.seq}",
+                "subject": subject_ref.get(s.subject_id) if s.subject_id else None,
+                "description": s.description,
+                "location": s.location,
+                "lat": s.lat,
+                "lon": s.lon,
+                "observed_at": iso(s.observed_at),
+                "reported_at": iso(s.reported_at),
+                "grade": s.grade,
+                "tlp": TLP(s.tlp).label,
+                "note": s.note,
+                "first_hand": s.observer is None,
+                "observer": s.observer,
+                "reporter": people(s.reporter_id),
+                "match_notice": notice_ref.get(s.match_notice_id) if s.match_notice_id else None,
+            }
+            for s in sightings
+        ],
+        "raids": [
+            {
+                "ref": f"R-{r.seq}",
+                "title": r.title,
+                "at": iso(r.at),
+                "timezone": r.timezone,
+                "location": r.location,
+                "template": r.template_name,
+                "status": r.status,
+                "reason": r.reason,
+                "tlp": TLP(r.tlp).label,
+                "created_at": iso(r.created_at),
+                "created_by": people(r.created_by),
+                "updated_at": iso(r.updated_at),
+                "checklist": [
+                    {
+                        "position": i.position,
+                        "phase": i.phase,
+                        "text": i.text,
+                        "mandatory": i.mandatory,
+                        "role": i.role,
+                        "done": i.done_at is not None,
+                        "done_at": iso(i.done_at),
+                        "done_by": people(i.done_by),
+                        "note": i.note,
+                    }
+                    for i in by_raid.get(r.id or 0, [])
+                ],
+            }
+            for r in raids
+        ],
+        "audit": [
+            {
+                "id": e.id,
+                "at": iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "command": e.command,
+                "object": e.object_ref,
+                "channel": e.channel,
+                "reason": e.reason,
+                "outcome": e.outcome,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in entries
+        ],
+    }
+    data["counts"] = {
+        key: len(data[key])
+        for key in ("members", "subjects", "notices", "sightings", "raids", "audit")
+    }
+    return CaseFile(data=data, tlp=top)
+
+
+# ----------------------------------------------------------------------- markdown
+
+
+def _cell(value: object) -> str:
+    if value is None or value == "":
+        return "—"
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return out if len(out) > 2 else ["None."]
+
+
+def _who(person: dict[str, Any] | None) -> str | None:
+    return f"{person['name']} ({person['ref']})" if person else None
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    """A readable summary of a case file (the JSON stays the record)."""
+    op = data["operation"]
+    out = [
+        f"**{data['tlp']}**",
+        "",
+        f"# Case file {op['code']} — {op['name']}",
+        "",
+        f"Generated {data['generated_at']} by {data['generated_by']} "
+        f"(schema version {data['schema_version']}). Times are UTC. "
+        "The JSON file beside this one is the complete record.",
+        "",
+        "## Operation",
+        "",
+        *_table(
+            ["Status", "Countries", "Default TLP", "Time zone", "Created"],
+            [
+                [
+                    op["status"],
+                    op["countries"],
+                    op["default_tlp"],
+                    op["timezone"],
+                    op["created_at"],
+                ]
+            ],
+        ),
+        "",
+        "## Members and agencies",
+        "",
+        *_table(
+            ["Member", "Name", "Agency", "Role", "Joined"],
+            [
+                [m["ref"], m["name"], m["agency"], m["role"], m["joined_at"]]
+                for m in data["members"]
+            ],
+        ),
+        "",
+        *_table(
+            ["Agency", "Name", "Country", "Kind"],
+            [[a["code"], a["name"], a["country"], a["kind"]] for a in data["agencies"]],
+        ),
+        "",
+        f"## Subjects ({len(data['subjects'])})",
+        "",
+        *_table(
+            ["Ref", "Name", "Kind", "Category", "Aliases", "Nationality", "DOB", "TLP", "Review"],
+            [
+                [
+                    s["ref"],
+                    s["name"],
+                    s["kind"],
+                    s["category"],
+                    s["aliases"],
+                    s["nationality"],
+                    s["dob"],
+                    s["tlp"],
+                    s["review_at"],
+                ]
+                for s in data["subjects"]
+            ],
+        ),
+        "",
+        f"## Notices ({len(data['notices'])})",
+        "",
+        *_table(
+            [
+                "Ref",
+                "Colour",
+                "Subject",
+                "State",
+                "Charges",
+                "External ref",
+                "Issued",
+                "Expires",
+                "TLP",
+            ],
+            [
+                [
+                    n["ref"],
+                    n["colour"],
+                    n["subject"],
+                    n["state"] + (f": {n['cancel_reason']}" if n["cancel_reason"] else ""),
+                    n["charges"],
+                    n["external_ref"],
+                    n["issued_at"],
+                    n["expires_at"],
+                    n["tlp"],
+                ]
+                for n in data["notices"]
+            ],
+        ),
+        "",
+        f"## Sightings ({len(data['sightings'])})",
+        "",
+        *_table(
+            ["Ref", "Observed", "Reported", "Of", "Location", "Grade", "Observer", "TLP", "Match"],
+            [
+                [
+                    s["ref"],
+                    s["observed_at"],
+                    s["reported_at"],
+                    s["subject"] or s["description"],
+                    s["location"] + (f" ({s['lat']}, {s['lon']})" if s["lat"] is not None else ""),
+                    s["grade"],
+                    (s["observer"] + " (second-hand)")
+                    if s["observer"]
+                    else f"{_who(s['reporter']) or 'unknown'} (first-hand)",
+                    s["tlp"],
+                    s["match_notice"],
+                ]
+                for s in data["sightings"]
+            ],
+        ),
+        "",
+        f"## Raids ({len(data['raids'])})",
+        "",
+    ]
+    if not data["raids"]:
+        out += ["None.", ""]
+    for raid in data["raids"]:
+        out += [
+            f"### {raid['ref']} {raid['title']} — {raid['status']}, {raid['at']} "
+            f"({raid['timezone']}) · {raid['tlp']}",
+            "",
+        ]
+        if raid["location"]:
+            out.append(f"Location: {raid['location']}")
+        if raid["reason"]:
+            out.append(f"Reason: {raid['reason']}")
+        for item in raid["checklist"]:
+            tick = "x" if item["done"] else " "
+            extra = ", mandatory" if item["mandatory"] else ""
+            done = f" — done {item['done_at']} by {_who(item['done_by'])}" if item["done"] else ""
+            note = f" ({item['note']})" if item["note"] else ""
+            out.append(f"- [{tick}] [{item['phase']}{extra}] {item['text']}{done}{note}")
+        out.append("")
+    out += [
+        f"## Audit trail ({len(data['audit'])} entries)",
+        "",
+        *_table(
+            ["#", "At", "Actor", "Action", "Command", "Object", "Channel", "Reason"],
+            [
+                [
+                    e["id"],
+                    e["at"],
+                    e["actor"],
+                    e["action"],
+                    e["command"],
+                    e["object"],
+                    e["channel"],
+                    e["reason"],
+                ]
+                for e in data["audit"]
+            ],
+        ),
+        "",
+        f"**{data['tlp']}**",
+        "",
+    ]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------- the command
+
+
+@command(
+    "export",
+    "export [OP]",
+    "The operation's case file as JSON and Markdown, sent to you privately (lead).",
+    op=OpMode.REQUIRED,
+    perm=Perm.EXPORT,
+    action=Action.DISCLOSE,
+    details=(
+        "Operation, members and agencies, subjects, notices, sightings, raids with their "
+        "checklists, and the audit trail. The JSON schema is in docs/export-schema.md.\n"
+        "The files carry the highest TLP of what they hold; the export is audited as a "
+        "disclosure. On the server: `taskforce export OP --out DIR`."
+    ),
+)
+async def export_command(ctx: CommandContext) -> Reply:
+    """Build the case file and send it to the lead as two private attachments."""
+    op = ctx.operation()
+    member = ctx.member()
+    case = await build_case_file(
+        ctx.session, op, now=ctx.now, generated_by=f"{member.name} (M-{member.id})"
+    )
+    counts = case.counts()
+    summary = ", ".join(f"{n} {key}" for key, n in counts.items())
+    ctx.audit(
+        Action.DISCLOSE,
+        object_ref=f"{op.code}/export",
+        reason=f"case file to {member.name}: {summary}",
+    )
+    return Reply(
+        Message(
+            title=f"Case file {op.code}",
+            lines=[
+                f"Holds {summary}.",
+                "Sent to you privately as two files: JSON (the record) and Markdown (to read). "
+                f"Handle as {case.tlp.label}.",
+            ],
+            context=f"{op.code} · {case.tlp.label}",
+            tlp=case.tlp.value,
+            attachments=case.attachments(),
+        )
+    )
+
+
+async def export_to_dir(
+    store: Store, code: str, out_dir: Path, *, now: datetime, actor: str
+) -> tuple[CaseFile, list[Path]]:
+    """The CLI's export: write both files to `out_dir` (mode 0600) and audit the disclosure."""
+    async with store.transaction() as session:
+        op = (
+            await session.exec(select(Operation).where(Operation.code == code.strip().upper()))
+        ).first()
+        if op is None:
+            raise ValueError(f"There is no operation {code.strip().upper()}.")
+        case = await build_case_file(session, op, now=now, generated_by=actor)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for attachment in case.attachments():
+            path = out_dir / attachment.filename
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(attachment.content)
+            paths.append(path)
+        await store.lock_audit_chain(session)
+        await audit.append(
+            session,
+            at=now,
+            actor=actor,
+            action=Action.DISCLOSE,
+            command="export",
+            operation_id=op.id,
+            object_ref=f"{op.code}/export",
+            channel=f"file:{out_dir.resolve()}",
+            reason="case file written by the command line",
+        )
+    return case, paths

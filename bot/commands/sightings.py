@@ -1,1 +1,310 @@
-"""`sightings` commands (to be written)."""
+"""`sighting`, `sighting show` and `sightings`: field reports (`SG-n`), posted at once.
+
+A good sighting record (DOMAIN.md, after SALUTE and STIX sightings): the time observed
+kept apart from the time reported, the location as text and coordinates, who observed and
+who reported (first- or second-hand), the subject or a description, the Admiralty grade and
+the TLP. A sighting of a subject under an active red or yellow notice is a MATCH.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from bot.access import TLP, Perm
+from bot.adapters.base import Reply
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.errors import UsageError
+from bot.commands.intel import (
+    active_match_notice,
+    audit_consult,
+    find_sighting,
+    find_subject,
+    hidden_line,
+    may_read_notice,
+    may_read_sighting,
+    member_names,
+    paginate,
+    parse_page,
+    reader,
+    sighting_tlp,
+    with_floor,
+)
+from bot.commands.refs import looks_like_ref
+from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.render import (
+    notice_ref,
+    sighting_line,
+    sighting_message,
+    sighting_ref,
+    subject_ref,
+)
+from bot.commands.values import (
+    format_time,
+    parse_coords,
+    parse_duration,
+    parse_grade,
+    parse_time,
+    parse_tlp,
+    zone,
+)
+from bot.messages import Button, Message
+from bot.models import Notice, Sighting, Subject
+
+FUTURE_SLACK = timedelta(minutes=5)
+PAGE_SIZE = 10
+MAX_LOCATION = 500
+EXAMPLE = '`sighting S-3 at "Porto, Cais da Ribeira" --grade B2`'
+
+
+def split_what_where(words: list[str]) -> tuple[str, str]:
+    """`S-3 at Porto harbour` → ("S-3", "Porto harbour"); the first `at` divides them."""
+    at = next((i for i, w in enumerate(words) if w.lower() == "at" and i > 0), None)
+    if at is None:
+        if words and words[0].lower() == "at":
+            raise UsageError(f"Say what or whom was seen before `at`, like {EXAMPLE}.")
+        raise UsageError(f"Say where it was seen with `at <location>`, like {EXAMPLE}.")
+    what, where = words[:at], " ".join(words[at + 1 :]).strip()
+    if not where:
+        raise UsageError(f"Say where it was seen after `at`, like {EXAMPLE}.")
+    if looks_like_ref(what[0]) and len(what) > 1:
+        raise UsageError(
+            f"After {what[0]} comes `at <location>`; put what was seen in --note, or quote a "
+            "description."
+        )
+    return " ".join(what).strip(), where
+
+
+def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetime:
+    """The observed time (now by default); more than 5 minutes ahead is refused."""
+    if not raw:
+        return ctx.now
+    when = parse_time(raw, ctx.now, tz)
+    if when > ctx.now + FUTURE_SLACK:
+        raise UsageError(
+            f"'{raw}' is {format_time(when, tz)}, in the future; a sighting is recorded once "
+            "seen (at most 5 minutes ahead, for clock drift)."
+        )
+    return when
+
+
+@command(
+    "sighting",
+    'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
+    '[--grade B2] [--tlp …] [--note "…"] [--observer "…"]',
+    "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
+    "subject is under an active red or yellow notice).",
+    args=(Arg("what", rest=True),),
+    flags=(
+        Flag("coords"),
+        Flag("when", kind="time"),
+        Flag("grade"),
+        Flag("tlp"),
+        Flag("note"),
+        Flag("observer"),
+    ),
+    op=OpMode.REQUIRED,
+    perm=Perm.POST_SIGHTING,
+    writes=True,
+    action=Action.COLLECT,
+    details=(
+        'Of a subject (S-3) or of something described ("white Transit van, ES plates").\n'
+        "--when is the time observed (default now): 2026-11-28 14:30, 14:30, 20m ago, "
+        "tomorrow 05:30 is refused; the time reported is recorded apart.\n"
+        "--coords in decimal degrees, LAT,LON. --grade is the Admiralty code: source "
+        "reliability A-F, information credibility 1-6 (B2: usually reliable, probably true).\n"
+        "--observer names who saw it when it was not you (a second-hand report). Keep facts "
+        "in the record and opinion in --note.\n"
+        "--tlp defaults to the higher of the operation's and the subject's: the source's "
+        "restriction travels with the data."
+    ),
+)
+async def sighting_add(ctx: CommandContext) -> Reply:
+    """Record a sighting and post it to every linked channel that may receive it."""
+    op = ctx.operation()
+    what, where = split_what_where(list(ctx.args["what"]))
+    subject: Subject | None = None
+    description: str | None = None
+    if looks_like_ref(what):
+        subject = await find_subject(ctx, what)
+    else:
+        description = what
+    if len(where) > MAX_LOCATION:
+        raise UsageError(f"The location is too long; the limit is {MAX_LOCATION} characters.")
+    lat, lon = parse_coords(ctx.args["coords"]) if ctx.args.get("coords") else (None, None)
+    tz = await ctx.tz()
+    observed = observed_time(ctx, ctx.args.get("when"), tz)
+    grade = parse_grade(ctx.args["grade"]) if ctx.args.get("grade") else None
+    requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
+    observer = (ctx.args.get("observer") or "").strip() or None
+    if observer and len(observer) > 200:
+        raise UsageError("--observer is too long; the limit is 200 characters.")
+    notice: Notice | None = await active_match_notice(ctx, subject) if subject else None
+    floor = []
+    if subject is not None:
+        floor.append((subject_ref(subject), subject.tlp))
+    if notice is not None:
+        floor.append((notice_ref(notice), notice.tlp))
+    label, raised = with_floor(requested, TLP(op.tlp), floor)
+    sighting = Sighting(
+        operation_id=op.id or 0,
+        seq=await ctx.next_seq("sighting_seq"),
+        subject_id=subject.id if subject else None,
+        description=description,
+        location=where,
+        lat=lat,
+        lon=lon,
+        observed_at=observed,
+        reported_at=ctx.now,
+        grade=grade,
+        tlp=label.value,
+        note=(ctx.args.get("note") or "").strip() or None,
+        observer=observer,
+        reporter_id=ctx.member().id,
+        match_notice_id=notice.id if notice else None,
+    )
+    ctx.session.add(sighting)
+    ref = sighting_ref(sighting)
+    ctx.audit(
+        Action.COLLECT,
+        object_ref=f"{op.code}/{ref}",
+        reason=f"match {notice_ref(notice)}" if notice else None,
+    )
+    reporter = ctx.member().name
+    post = sighting_message(
+        op,
+        sighting,
+        subject,
+        tz=zone(op.timezone),
+        reporter=reporter,
+        notice=notice,
+        for_channel=True,
+    )
+    result = await ctx.fanout(
+        post, tlp=label, kind="match" if notice else "sighting", object_ref=ref
+    )
+    role = reader(ctx)
+    if not may_read_sighting(role, sighting, subject):
+        return Reply(
+            Message(
+                lines=[
+                    f"Recorded {ref}; it is above what your role may read, so it is not shown.",
+                    result.summary(),
+                ],
+                context=f"{op.code}/{ref}",
+            )
+        )
+    shown_notice = notice if notice and subject and may_read_notice(role, notice, subject) else None
+    message = sighting_message(op, sighting, subject, tz=tz, reporter=reporter, notice=shown_notice)
+    message.title = f"Recorded {message.title}"
+    message.lines += [n for n in (raised,) if n] + [result.summary()]
+    return Reply(message)
+
+
+@command(
+    "sighting show",
+    "sighting show <SG-n>",
+    "Show one sighting in full.",
+    args=(Arg("ref"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_INTEL,
+)
+async def sighting_show(ctx: CommandContext) -> Reply:
+    """One sighting, with its match if any."""
+    op = ctx.operation()
+    sighting, subject = await find_sighting(ctx, ctx.args["ref"])
+    notice = None
+    if sighting.match_notice_id is not None and subject is not None:
+        found = await ctx.session.get(Notice, sighting.match_notice_id)
+        if found is not None and may_read_notice(reader(ctx), found, subject):
+            notice = found
+    names = await member_names(ctx, [sighting.reporter_id])
+    refs = [sighting_ref(sighting)] + ([subject_ref(subject)] if subject else [])
+    audit_consult(ctx, refs + ([notice_ref(notice)] if notice else []), sighting_ref(sighting))
+    return Reply(
+        sighting_message(
+            op,
+            sighting,
+            subject,
+            tz=await ctx.tz(),
+            reporter=names.get(sighting.reporter_id or 0),
+            notice=notice,
+        )
+    )
+
+
+def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
+    """`--since 24h` (a duration back from now) or a time expression."""
+    try:
+        return ctx.now - parse_duration(raw)
+    except UsageError:
+        pass
+    try:
+        return parse_time(raw, ctx.now, tz)
+    except UsageError:
+        raise UsageError(
+            f"'{raw}' is neither a duration nor a time; use --since 24h, 7d or 2026-11-28 08:00."
+        ) from None
+
+
+@command(
+    "sightings",
+    "sightings [OP] [--subject S-n] [--since 24h] [--page N]",
+    "List sightings, newest observed first, 10 to a page.",
+    flags=(Flag("subject"), Flag("since", kind="time"), Flag("page")),
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_INTEL,
+)
+async def sightings_list(ctx: CommandContext) -> Reply:
+    """Sightings of the operation, by subject and time, newest first, paged."""
+    op = ctx.operation()
+    number = parse_page(ctx.args.get("page"))
+    tz = await ctx.tz()
+    query = (
+        select(Sighting, Subject)
+        .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
+        .where(Sighting.operation_id == op.id)
+        .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
+    )
+    filters: list[str] = []
+    heading = f"{op.code} sightings"
+    if ctx.args.get("subject"):
+        subject = await find_subject(ctx, ctx.args["subject"])
+        query = query.where(Sighting.subject_id == subject.id)
+        filters.append(f"--subject {subject_ref(subject)}")
+        heading += f" of {subject_ref(subject)} {subject.name}"
+    if ctx.args.get("since"):
+        raw = str(ctx.args["since"])
+        cutoff = parse_since(raw, ctx, tz)
+        query = query.where(col(Sighting.observed_at) >= cutoff)
+        filters.append(f"--since {raw}" if " " not in raw else f'--since "{raw}"')
+        heading += f" since {format_time(cutoff, tz)}"
+    rows = (await ctx.session.exec(query)).all()
+    role = reader(ctx)
+    readable = [(sg, s) for sg, s in rows if may_read_sighting(role, sg, s)]
+    page = paginate(readable, number, PAGE_SIZE)
+    lines = [sighting_line(sg, s, tz) for sg, s in page.items] or ["No sightings."]
+    lines += hidden_line(len(rows) - len(readable))
+    if page.pages > 1:
+        lines.insert(
+            0, f"Page {page.number} of {page.pages} ({page.total} sightings, newest first)"
+        )
+    buttons = []
+    if page.has_more:
+        more = " ".join(["sightings", op.code, *filters, f"--page {page.number + 1}"])
+        lines.append(f"more: `{more}`")
+        buttons.append(Button("More", more))
+    audit_consult(ctx, [sighting_ref(sg) for sg, _ in page.items], "sightings")
+    labels = [sighting_tlp(sg, s) for sg, s in page.items]
+    return Reply(
+        Message(
+            title=heading,
+            lines=lines,
+            context=op.code,
+            buttons=buttons,
+            tlp=max(labels, key=lambda t: t.rank).value if labels else None,
+        )
+    )

@@ -1,1 +1,289 @@
-"""`subjects` commands (to be written)."""
+"""`subject add|list|show`: people, vehicles, vessels, organisations, places, assets (`S-n`).
+
+Persons are kept apart by category (suspect, victim, witness, associate), as the Law
+Enforcement Directive asks; every subject carries a TLP and a review date 12 months on.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from bot.access import TLP, Perm
+from bot.adapters.base import Reply
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.errors import UsageError
+from bot.commands.intel import (
+    PERSON_CATEGORIES,
+    REVIEW_MONTHS,
+    SUBJECT_KINDS,
+    add_months,
+    audit_consult,
+    find_subject,
+    hidden_line,
+    may_read_notice,
+    may_read_sighting,
+    may_read_subject,
+    member_names,
+    paginate,
+    parse_page,
+    reader,
+)
+from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.render import (
+    context_line,
+    notice_ref,
+    sighting_ref,
+    subject_fields,
+    subject_line,
+    subject_message,
+    subject_name,
+    subject_ref,
+)
+from bot.commands.values import parse_country, parse_dob, parse_tlp
+from bot.messages import Button, Message
+from bot.models import Notice, Sighting, Subject
+
+PAGE_SIZE = 20
+LATEST_SIGHTINGS = 5
+MAX_ALIASES = 20
+SEX_WORDS = {"m": "m", "male": "m", "f": "f", "female": "f", "x": "x", "unknown": "x", "other": "x"}
+
+
+def parse_kind(raw: str) -> str:
+    """A subject kind."""
+    kind = raw.strip().lower()
+    if kind == "organization":
+        kind = "organisation"
+    if kind not in SUBJECT_KINDS:
+        raise UsageError(f"'{raw}' is not a subject kind; use one of {', '.join(SUBJECT_KINDS)}.")
+    return kind
+
+
+def parse_category(kind: str, raw: str | None) -> str | None:
+    """A person's category (required for persons, refused for anything else)."""
+    if kind != "person":
+        if raw:
+            raise UsageError(f"--category is for persons only; a {kind} has none.")
+        return None
+    if not raw:
+        raise UsageError(
+            "A person must be recorded as a suspect, victim, witness or associate "
+            "(the categories are kept apart): add --category."
+        )
+    category = raw.strip().lower()
+    if category not in PERSON_CATEGORIES:
+        raise UsageError(f"'{raw}' is not a category; use one of {', '.join(PERSON_CATEGORIES)}.")
+    return category
+
+
+def parse_sex(raw: str) -> str:
+    """`m`, `f` or `x` (unknown or other)."""
+    value = SEX_WORDS.get(raw.strip().lower())
+    if value is None:
+        raise UsageError(f"'{raw}' is not a sex; use m, f or x (unknown or other).")
+    return value
+
+
+def _aliases(raw: list[str]) -> list[str]:
+    out = list(dict.fromkeys(a.strip() for a in raw if a.strip()))
+    if len(out) > MAX_ALIASES:
+        raise UsageError(f"Give at most {MAX_ALIASES} aliases.")
+    for alias in out:
+        if len(alias) > 200:
+            raise UsageError("An alias is too long; the limit is 200 characters.")
+    return out
+
+
+def _person_only(kind: str, flag: str, value: object) -> None:
+    if value and kind != "person":
+        raise UsageError(f"--{flag} is for persons only; this subject is a {kind}.")
+
+
+@command(
+    "subject add",
+    "subject add [OP] <person|vehicle|vessel|organisation|place|asset> <name> "
+    "[--category suspect|victim|witness|associate] [--alias A]... [--nationality XX] "
+    '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …]',
+    "Add a subject: a person, vehicle, vessel, organisation, place or asset of interest.",
+    args=(Arg("kind"), Arg("name", rest=True)),
+    flags=(
+        Flag("category"),
+        Flag("alias", multi=True),
+        Flag("nationality"),
+        Flag("dob"),
+        Flag("sex"),
+        Flag("desc"),
+        Flag("tlp"),
+    ),
+    op=OpMode.REQUIRED,
+    perm=Perm.ADD_SUBJECT,
+    writes=True,
+    action=Action.COLLECT,
+    details=(
+        "A person needs --category: suspect, victim, witness or associate, kept apart.\n"
+        "--nationality is an ISO 3166 code (ES, PT; for a vessel its flag state).\n"
+        "--dob is a year (1985) or a full date (1985-04-02); --sex m, f or x.\n"
+        "--tlp defaults to the operation's. The record is due for review 12 months on."
+    ),
+)
+async def subject_add(ctx: CommandContext) -> Reply:
+    """Record a new subject of the operation."""
+    op = ctx.operation()
+    kind = parse_kind(ctx.args["kind"])
+    name = " ".join(ctx.args["name"]).strip()
+    if not name:
+        raise UsageError(
+            "The subject needs a name (for an unknown person, say so: “unknown male”)."
+        )
+    if len(name) > 200:
+        raise UsageError("The name is too long; the limit is 200 characters.")
+    category = parse_category(kind, ctx.args.get("category"))
+    for flag in ("dob", "sex"):
+        _person_only(kind, flag, ctx.args.get(flag))
+    subject = Subject(
+        operation_id=op.id or 0,
+        seq=0,
+        kind=kind,
+        name=name,
+        category=category,
+        aliases=_aliases(ctx.args.get("alias", [])),
+        nationality=parse_country(ctx.args["nationality"]) if ctx.args.get("nationality") else None,
+        dob=parse_dob(ctx.args["dob"]) if ctx.args.get("dob") else None,
+        sex=parse_sex(ctx.args["sex"]) if ctx.args.get("sex") else None,
+        description=(ctx.args.get("desc") or "").strip() or None,
+        tlp=(parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else TLP(op.tlp)).value,
+        review_at=add_months(ctx.now, REVIEW_MONTHS),
+        created_by=ctx.member().id,
+        created_at=ctx.now,
+    )
+    same = (
+        await ctx.session.exec(
+            select(Subject).where(Subject.operation_id == op.id, Subject.kind == kind)
+        )
+    ).all()
+    names = {name.lower(), *(a.lower() for a in subject.aliases)}
+    twins = [
+        s
+        for s in same
+        if may_read_subject(reader(ctx), s)
+        and names & {s.name.lower(), *(a.lower() for a in s.aliases)}
+    ]
+    subject.seq = await ctx.next_seq("subject_seq")
+    ctx.session.add(subject)
+    ref = subject_ref(subject)
+    ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{ref}", reason=category or kind)
+    lines = [
+        f"Possibly the same as {subject_name(s)}: check before recording sightings." for s in twins
+    ]
+    tz = await ctx.tz()
+    return Reply(
+        Message(
+            title=f"Added {subject_name(subject)}",
+            fields=subject_fields(subject, tz, ctx.now),
+            lines=[*lines, f"Next: `sighting {ref} at <location>`, `notice issue <colour> {ref}`."],
+            context=context_line(op, ref, subject.tlp),
+            tlp=subject.tlp,
+        )
+    )
+
+
+@command(
+    "subject list",
+    "subject list [OP] [--kind K] [--category C] [--page N]",
+    "List the operation's subjects you may read.",
+    flags=(Flag("kind"), Flag("category"), Flag("page")),
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_INTEL,
+)
+async def subject_list(ctx: CommandContext) -> Reply:
+    """Subjects by reference, filtered by kind or category, paged."""
+    op = ctx.operation()
+    number = parse_page(ctx.args.get("page"))
+    query = select(Subject).where(Subject.operation_id == op.id).order_by(col(Subject.seq))
+    filters = []
+    if ctx.args.get("kind"):
+        kind = parse_kind(ctx.args["kind"])
+        query = query.where(Subject.kind == kind)
+        filters.append(f"--kind {kind}")
+    if ctx.args.get("category"):
+        category = parse_category("person", ctx.args["category"])
+        query = query.where(Subject.category == category)
+        filters.append(f"--category {category}")
+    rows = (await ctx.session.exec(query)).all()
+    role = reader(ctx)
+    readable = [s for s in rows if may_read_subject(role, s)]
+    page = paginate(readable, number, PAGE_SIZE)
+    lines = [subject_line(s, ctx.now) for s in page.items] or ["No subjects."]
+    lines += hidden_line(len(rows) - len(readable))
+    buttons = []
+    if page.has_more:
+        more = " ".join(["subject list", op.code, *filters, f"--page {page.number + 1}"])
+        lines.append(f"more: `{more}`")
+        buttons.append(Button("More", more))
+    audit_consult(ctx, [subject_ref(s) for s in page.items], "subjects")
+    labels = [TLP(s.tlp) for s in page.items]
+    return Reply(
+        Message(
+            title=f"{op.code} subjects"
+            + (f" (page {page.number} of {page.pages})" if page.pages > 1 else ""),
+            lines=lines,
+            context=op.code,
+            buttons=buttons,
+            tlp=max(labels, key=lambda t: t.rank).value if labels else None,
+        )
+    )
+
+
+@command(
+    "subject show",
+    "subject show <S-n>",
+    "Show a subject with its notices and latest sightings.",
+    args=(Arg("ref"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_INTEL,
+)
+async def subject_show(ctx: CommandContext) -> Reply:
+    """One subject in full, with what the actor may read of its notices and sightings."""
+    op = ctx.operation()
+    subject = await find_subject(ctx, ctx.args["ref"])
+    role = reader(ctx)
+    notices = (
+        await ctx.session.exec(
+            select(Notice).where(Notice.subject_id == subject.id).order_by(col(Notice.seq).desc())
+        )
+    ).all()
+    sightings = (
+        await ctx.session.exec(
+            select(Sighting)
+            .where(Sighting.subject_id == subject.id)
+            .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
+        )
+    ).all()
+    shown_n = [n for n in notices if may_read_notice(role, n, subject)]
+    readable_s = [s for s in sightings if may_read_sighting(role, s, subject)]
+    shown_s = readable_s[:LATEST_SIGHTINGS]
+    hidden = len(notices) - len(shown_n) + len(sightings) - len(readable_s)
+    names = await member_names(ctx, [subject.created_by])
+    audit_consult(
+        ctx,
+        [subject_ref(subject)]
+        + [notice_ref(n) for n in shown_n]
+        + [sighting_ref(s) for s in shown_s],
+        subject_ref(subject),
+    )
+    message = subject_message(
+        op,
+        subject,
+        tz=await ctx.tz(),
+        now=ctx.now,
+        notices=shown_n,
+        sightings=shown_s,
+        hidden=hidden,
+        added_by=names.get(subject.created_by or 0),
+    )
+    if len(readable_s) > LATEST_SIGHTINGS:
+        more = f"sightings {op.code} --subject {subject_ref(subject)}"
+        message.lines.append(f"more: `{more}`")
+        message.buttons.append(Button("All sightings", more))
+    return Reply(message)

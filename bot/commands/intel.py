@@ -1,0 +1,347 @@
+"""Field-intelligence rules shared by subjects, notices, sightings and export.
+
+Subject kinds and person categories, the notice colours (SPEC section 3, DOMAIN.md), who
+may read which item (SPEC section 1 through `bot.access.may_read_item`), the TLP floor that
+makes a source's restriction travel with its data, lookups by reference, and paging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlmodel import col, select
+
+from bot.access import TLP, Role, may_read_item, tlp_max
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.errors import NotFound, UsageError
+from bot.commands.refs import parse_ref
+from bot.models import Member, Notice, Sighting, Subject
+
+SUBJECT_KINDS = ("person", "vehicle", "vessel", "organisation", "place", "asset")
+PERSON_CATEGORIES = ("suspect", "victim", "witness", "associate")
+ALL_KINDS = SUBJECT_KINDS
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A notice colour: what it is for, what it may be about, whether sightings match it."""
+
+    name: str
+    purpose: str
+    kinds: tuple[str, ...]
+    matches: bool = False
+
+    @property
+    def title(self) -> str:
+        """`Red`, `UN Security Council Special`."""
+        return "INTERPOL–UN Security Council Special" if self.name == "un" else self.name.title()
+
+
+COLOURS: dict[str, Colour] = {
+    c.name: c
+    for c in (
+        Colour(
+            "red",
+            "locate and provisionally arrest a wanted person pending extradition "
+            "(not itself an arrest warrant)",
+            ("person",),
+            matches=True,
+        ),
+        Colour(
+            "yellow",
+            "locate a missing person, often a minor, or identify a person who cannot "
+            "identify themselves",
+            ("person",),
+            matches=True,
+        ),
+        Colour(
+            "blue",
+            "collect information on a person's identity, location or activities",
+            ("person",),
+        ),
+        Colour("green", "warn about a person's criminal activities", ("person",)),
+        Colour(
+            "orange",
+            "warn of an event, person, object or process that is a serious, imminent threat",
+            ALL_KINDS,
+        ),
+        Colour("black", "seek information on an unidentified body", ("person",)),
+        Colour(
+            "purple", "share modus operandi, objects, devices and concealment methods", ALL_KINDS
+        ),
+        Colour(
+            "silver",
+            "locate and identify criminal assets: property, vehicles, accounts, businesses",
+            ("asset", "vehicle", "vessel", "place", "organisation"),
+        ),
+        Colour(
+            "un",
+            "persons and entities under UN Security Council sanctions",
+            ("person", "organisation"),
+        ),
+    )
+}
+AMBER_NOTE = (
+    "Recorded as a Yellow notice: AMBER is a national child-abduction alert, not an INTERPOL "
+    "colour; INTERPOL's missing-person notice is Yellow."
+)
+NOTICE_YEARS = 5
+REVIEW_MONTHS = 12
+
+
+def add_months(when: datetime, months: int) -> datetime:
+    """`when` plus whole calendar months (31 Jan + 1 month → 28/29 Feb)."""
+    month0 = when.month - 1 + months
+    year, month = when.year + month0 // 12, month0 % 12 + 1
+    for day in (when.day, 30, 29, 28):
+        try:
+            return when.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_colour(raw: str) -> tuple[Colour, str | None]:
+    """A notice colour; `amber` gives Yellow and the sentence that says why."""
+    name = raw.strip().lower()
+    if name == "amber":
+        return COLOURS["yellow"], AMBER_NOTE
+    if name in ("un-sc", "unsc", "special"):
+        name = "un"
+    colour = COLOURS.get(name)
+    if colour is None:
+        raise UsageError(
+            f"'{raw}' is not a notice colour; use one of {', '.join(COLOURS)} (INTERPOL's colours)."
+        )
+    return colour, None
+
+
+# ------------------------------------------------------------------ reading rules
+
+
+def subject_category(subject: Subject | None) -> str | None:
+    """The category the reading rules look at (persons only)."""
+    return subject.category if subject is not None and subject.kind == "person" else None
+
+
+def subject_tlp(subject: Subject) -> TLP:
+    """A subject's TLP."""
+    return TLP(subject.tlp)
+
+
+def notice_tlp(notice: Notice, subject: Subject) -> TLP:
+    """A notice shows its subject, so it carries the higher of the two labels."""
+    return tlp_max(notice.tlp, subject.tlp) or TLP(notice.tlp)
+
+
+def sighting_tlp(sighting: Sighting, subject: Subject | None) -> TLP:
+    """A sighting shows its subject, so it carries the higher of the two labels."""
+    return tlp_max(sighting.tlp, subject.tlp if subject else None) or TLP(sighting.tlp)
+
+
+def reader(ctx: CommandContext) -> Role:
+    """The actor's role in the operation (the dispatch guarantees one)."""
+    assert ctx.role is not None, "field-intelligence command without a role"
+    return ctx.role
+
+
+def may_read_subject(role: Role, subject: Subject) -> bool:
+    """SPEC section 1 for a subject."""
+    return may_read_item(role, subject.tlp, subject_category(subject))
+
+
+def may_read_notice(role: Role, notice: Notice, subject: Subject) -> bool:
+    """SPEC section 1 for a notice (about its subject)."""
+    return may_read_item(role, notice_tlp(notice, subject), subject_category(subject))
+
+
+def may_read_sighting(role: Role, sighting: Sighting, subject: Subject | None) -> bool:
+    """SPEC section 1 for a sighting (about its subject, if any)."""
+    return may_read_item(role, sighting_tlp(sighting, subject), subject_category(subject))
+
+
+def with_floor(
+    requested: TLP | None, default: TLP, floor: Iterable[tuple[str, str]]
+) -> tuple[TLP, str | None]:
+    """The TLP of a new item: requested (or default), never below its sources' labels.
+
+    `floor` holds (reference, label) of the records the item repeats. Returns the label and,
+    when a requested label was raised, the sentence that says so.
+    """
+    sources = [(ref, TLP(label)) for ref, label in floor]
+    chosen = requested or default
+    top = max(sources, key=lambda s: s[1].rank, default=None)
+    if top is None or top[1].rank <= chosen.rank:
+        return chosen, None
+    if requested is None:
+        return top[1], None
+    return top[1], (
+        f"Marked {top[1].label}, not {requested.label}: {top[0]} is {top[1].label} and the "
+        "source's restriction travels with the data."
+    )
+
+
+def notice_active(notice: Notice, now: datetime) -> bool:
+    """Active: not cancelled and not past its expiry."""
+    return notice.status == "active" and notice.expires_at > now
+
+
+def notice_state(notice: Notice, now: datetime) -> str:
+    """`active`, `cancelled` or `expired`."""
+    if notice.status == "cancelled":
+        return "cancelled"
+    return "active" if notice.expires_at > now else "expired"
+
+
+# ------------------------------------------------------------------------ lookups
+
+
+def _check_op(ctx: CommandContext, raw: str, prefix: str) -> int:
+    ref = parse_ref(raw, prefix)
+    op = ctx.operation()
+    if ref.op_code and ref.op_code != op.code:
+        raise UsageError(
+            f"{raw} belongs to {ref.op_code}, not {op.code}; use one command per operation."
+        )
+    return ref.seq
+
+
+async def find_subject(ctx: CommandContext, raw: str) -> Subject:
+    """A subject of the operation the actor may read; otherwise the same NotFound."""
+    seq = _check_op(ctx, raw, "S")
+    op = ctx.operation()
+    subject = (
+        await ctx.session.exec(
+            select(Subject).where(Subject.operation_id == op.id, Subject.seq == seq)
+        )
+    ).first()
+    if subject is None or not may_read_subject(reader(ctx), subject):
+        raise NotFound(f"There is no subject S-{seq} in {op.code}.")
+    return subject
+
+
+async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
+    """A notice of the operation the actor may read, with its subject."""
+    seq = _check_op(ctx, raw, "N")
+    op = ctx.operation()
+    row = (
+        await ctx.session.exec(
+            select(Notice, Subject)
+            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .where(Notice.operation_id == op.id, Notice.seq == seq)
+        )
+    ).first()
+    if row is None or not may_read_notice(reader(ctx), row[0], row[1]):
+        raise NotFound(f"There is no notice N-{seq} in {op.code}.")
+    return row[0], row[1]
+
+
+async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subject | None]:
+    """A sighting of the operation the actor may read, with its subject (if any)."""
+    seq = _check_op(ctx, raw, "SG")
+    op = ctx.operation()
+    row = (
+        await ctx.session.exec(
+            select(Sighting, Subject)
+            .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
+            .where(Sighting.operation_id == op.id, Sighting.seq == seq)
+        )
+    ).first()
+    if row is None or not may_read_sighting(reader(ctx), row[0], row[1]):
+        raise NotFound(f"There is no sighting SG-{seq} in {op.code}.")
+    return row[0], row[1]
+
+
+async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice | None:
+    """The active red (first) or yellow notice on `subject`, newest first; None if none."""
+    rows = (
+        await ctx.session.exec(
+            select(Notice)
+            .where(
+                Notice.subject_id == subject.id,
+                Notice.status == "active",
+                col(Notice.expires_at) > ctx.now,
+                col(Notice.colour).in_([c.name for c in COLOURS.values() if c.matches]),
+            )
+            .order_by(col(Notice.issued_at).desc())
+        )
+    ).all()
+    for colour in ("red", "yellow"):
+        for notice in rows:
+            if notice.colour == colour:
+                return notice
+    return None
+
+
+async def member_names(ctx: CommandContext, ids: Iterable[int | None]) -> dict[int, str]:
+    """Names of members by id (reporters, issuers)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = (await ctx.session.exec(select(Member).where(col(Member.id).in_(wanted)))).all()
+    return {m.id: m.name for m in rows if m.id is not None}
+
+
+# ------------------------------------------------------------------- paging, audit
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a longer list."""
+
+    items: list[T]
+    number: int
+    pages: int
+    total: int
+
+    @property
+    def has_more(self) -> bool:
+        """Whether a later page exists."""
+        return self.number < self.pages
+
+
+def parse_page(raw: object) -> int:
+    """`--page N`: a whole number from 1."""
+    text = str(raw if raw is not None else "1").strip()
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"--page must be a whole number from 1, not '{text}'.")
+    return int(text)
+
+
+def paginate(items: Sequence[T], number: int, size: int) -> Page[T]:
+    """Cut `items` into pages of `size`; a page past the end is refused clearly."""
+    pages = max(1, -(-len(items) // size))
+    if number > pages:
+        raise UsageError(
+            f"There {'is' if pages == 1 else 'are'} only {pages} page{'s' if pages != 1 else ''}."
+        )
+    start = (number - 1) * size
+    return Page(list(items[start : start + size]), number, pages, len(items))
+
+
+def hidden_line(hidden: int) -> list[str]:
+    """`2 hidden by your role.` (no details), or nothing."""
+    return [f"{hidden} hidden by your role."] if hidden else []
+
+
+def audit_consult(ctx: CommandContext, refs: Sequence[str], what: str) -> None:
+    """Record this read as a `consult` entry naming the references shown."""
+    op = ctx.operation()
+    joined = ",".join(refs)
+    whole = f"{op.code}/{joined}" if refs else f"{op.code}/{what}"
+    if len(whole) <= 200:
+        ctx.audit(Action.CONSULT, object_ref=whole)
+    else:
+        ctx.audit(Action.CONSULT, object_ref=f"{op.code}/{what}", reason=f"read {joined}"[:1000])
+
+
+def years_later(when: datetime, years: int) -> datetime:
+    """`when` plus whole years (29 Feb → 28 Feb)."""
+    return add_months(when, 12 * years)

@@ -1,0 +1,309 @@
+"""Rendering of field-intelligence items into neutral messages.
+
+Every rendered item carries its reference and TLP label: in list lines, and in the
+message context (`OP-NIGHTJAR/SG-15 · TLP:AMBER · grade B2`). Text stays plain here; each
+platform's renderer escapes it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.access import TLP
+from bot.commands.intel import COLOURS, notice_state, notice_tlp, sighting_tlp
+from bot.commands.values import format_time
+from bot.messages import Button, Message
+from bot.models import Notice, Operation, Sighting, Subject
+
+RELIABILITY = {
+    "A": "completely reliable",
+    "B": "usually reliable",
+    "C": "fairly reliable",
+    "D": "not usually reliable",
+    "E": "unreliable",
+    "F": "reliability cannot be judged",
+}
+CREDIBILITY = {
+    "1": "confirmed by other sources",
+    "2": "probably true",
+    "3": "possibly true",
+    "4": "doubtful",
+    "5": "improbable",
+    "6": "truth cannot be judged",
+}
+SEXES = {"m": "male", "f": "female", "x": "unknown or other"}
+
+
+def context_line(op: Operation, ref: str, tlp: str | TLP, *extra: str) -> str:
+    """`OP-NIGHTJAR/SG-15 · TLP:AMBER · grade B2`."""
+    return " · ".join([f"{op.code}/{ref}", TLP(tlp).label, *extra])
+
+
+def grade_text(grade: str | None) -> str:
+    """`B2 (source usually reliable; information probably true)`."""
+    if not grade:
+        return "not graded"
+    return f"{grade} (source {RELIABILITY[grade[0]]}; information {CREDIBILITY[grade[1]]})"
+
+
+def subject_ref(subject: Subject) -> str:
+    """`S-3`."""
+    return f"S-{subject.seq}"
+
+
+def notice_ref(notice: Notice) -> str:
+    """`N-2`."""
+    return f"N-{notice.seq}"
+
+
+def sighting_ref(sighting: Sighting) -> str:
+    """`SG-15`."""
+    return f"SG-{sighting.seq}"
+
+
+def subject_name(subject: Subject) -> str:
+    """`S-3 Ivan Petrov`."""
+    return f"{subject_ref(subject)} {subject.name}"
+
+
+def notice_title(notice: Notice) -> str:
+    """`Red notice N-2`."""
+    return f"{COLOURS[notice.colour].title} notice {notice_ref(notice)}"
+
+
+def sighting_what(sighting: Sighting, subject: Subject | None) -> str:
+    """The subject it is of, or what was described."""
+    return subject_name(subject) if subject is not None else f"“{sighting.description}”"
+
+
+def _kind_text(subject: Subject) -> str:
+    return f"{subject.kind}, {subject.category}" if subject.category else subject.kind
+
+
+# ----------------------------------------------------------------------- subjects
+
+
+def subject_line(subject: Subject, now: datetime) -> str:
+    """One list line: ref, name, kind and category, nationality, TLP, review due."""
+    parts = [f"{subject_name(subject)} — {_kind_text(subject)}"]
+    if subject.nationality:
+        parts.append(subject.nationality)
+    parts.append(TLP(subject.tlp).label)
+    if subject.review_at <= now:
+        parts.append("review due")
+    return " · ".join(parts)
+
+
+def subject_fields(subject: Subject, tz: ZoneInfo, now: datetime) -> list[tuple[str, str]]:
+    """The subject's own data as labelled fields."""
+    fields = [("Kind", _kind_text(subject))]
+    if subject.aliases:
+        fields.append(("Aliases", ", ".join(subject.aliases)))
+    if subject.nationality:
+        fields.append(("Nationality", subject.nationality))
+    if subject.dob:
+        fields.append(("Date of birth", subject.dob))
+    if subject.sex:
+        fields.append(("Sex", SEXES.get(subject.sex, subject.sex)))
+    if subject.description:
+        fields.append(("Description", subject.description))
+    due = format_time(subject.review_at, tz)
+    fields.append(("Review", f"{due} (due now)" if subject.review_at <= now else due))
+    return fields
+
+
+def subject_message(
+    op: Operation,
+    subject: Subject,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    notices: Sequence[Notice],
+    sightings: Sequence[Sighting],
+    hidden: int,
+    added_by: str | None,
+) -> Message:
+    """`subject show`: the subject, its notices and its latest sightings."""
+    fields = subject_fields(subject, tz, now)
+    fields.append(("Added", f"{format_time(subject.created_at, tz)} by {added_by or 'unknown'}"))
+    lines = ["Notices:"] + ([f"  {notice_line(n, subject, now)}" for n in notices] or ["  none"])
+    lines += ["Latest sightings:"] + (
+        [f"  {sighting_line(s, subject, tz)}" for s in sightings] or ["  none"]
+    )
+    if hidden:
+        lines.append(f"{hidden} hidden by your role.")
+    shown = [TLP(subject.tlp)]
+    shown += [notice_tlp(n, subject) for n in notices]
+    shown += [sighting_tlp(s, subject) for s in sightings]
+    return Message(
+        title=subject_name(subject),
+        fields=fields,
+        lines=lines,
+        context=context_line(op, subject_ref(subject), subject.tlp),
+        tlp=max(shown, key=lambda t: t.rank).value,
+    )
+
+
+# ------------------------------------------------------------------------ notices
+
+
+def notice_line(notice: Notice, subject: Subject, now: datetime) -> str:
+    """One list line: ref and colour, subject, state, TLP."""
+    state = notice_state(notice, now)
+    if state == "active":
+        state = f"active until {notice.expires_at:%d %b %Y}"
+    return (
+        f"{notice_ref(notice)} {COLOURS[notice.colour].title} — {subject_name(subject)} · "
+        f"{state} · {notice_tlp(notice, subject).label}"
+    )
+
+
+def notice_message(
+    op: Operation,
+    notice: Notice,
+    subject: Subject,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    issued_by: str | None,
+    matches: Sequence[Sighting] | None = None,
+    for_channel: bool = False,
+) -> Message:
+    """A notice as posted to the channels (`for_channel`) or shown by `notice show`."""
+    colour = COLOURS[notice.colour]
+    fields = [("Subject", f"{subject_name(subject)} ({_kind_text(subject)})")]
+    fields.append(("Purpose", colour.purpose))
+    if notice.charges:
+        fields.append(("Charges", notice.charges))
+    if notice.summary:
+        fields.append(("Summary", notice.summary))
+    if notice.external_ref:
+        fields.append(("External reference", notice.external_ref))
+    fields.append(("Issued", f"{format_time(notice.issued_at, tz)} by {issued_by or 'unknown'}"))
+    state = notice_state(notice, now)
+    if state == "cancelled" and notice.cancelled_at:
+        fields.append(
+            ("Status", f"cancelled {format_time(notice.cancelled_at, tz)}: {notice.cancel_reason}")
+        )
+    else:
+        verb = "expires" if state == "active" else "expired"
+        fields.append(("Status", f"{state}; {verb} {format_time(notice.expires_at, tz)}"))
+    if notice.renewed_at:
+        fields.append(("Renewed", format_time(notice.renewed_at, tz)))
+    lines: list[str] = []
+    if colour.matches and state == "active":
+        lines.append("Any sighting of this subject is posted as a MATCH.")
+    if matches is not None:
+        lines.append(
+            "Matching sightings: "
+            + (", ".join(sighting_ref(s) for s in matches) if matches else "none")
+        )
+    label = notice_tlp(notice, subject)
+    return Message(
+        title=f"{notice_title(notice)} — {subject_name(subject)}",
+        fields=fields,
+        lines=lines,
+        context=context_line(op, notice_ref(notice), label, f"about {subject_ref(subject)}"),
+        buttons=[
+            Button(
+                f"Subject {subject_ref(subject)}", f"subject show {op.code}/{subject_ref(subject)}"
+            )
+        ]
+        if for_channel
+        else [],
+        tlp=label.value,
+    )
+
+
+# ---------------------------------------------------------------------- sightings
+
+
+def sighting_line(sighting: Sighting, subject: Subject | None, tz: ZoneInfo) -> str:
+    """One list line: ref, observed time, what, where, grade, TLP, match."""
+    parts = [
+        f"{sighting_ref(sighting)} {format_time(sighting.observed_at, tz)} — "
+        f"{sighting_what(sighting, subject)} at {sighting.location}"
+    ]
+    if sighting.grade:
+        parts.append(sighting.grade)
+    parts.append(sighting_tlp(sighting, subject).label)
+    if sighting.match_notice_id is not None:
+        parts.append("MATCH")
+    return " · ".join(parts)
+
+
+def sighting_message(
+    op: Operation,
+    sighting: Sighting,
+    subject: Subject | None,
+    *,
+    tz: ZoneInfo,
+    reporter: str | None,
+    notice: Notice | None = None,
+    for_channel: bool = False,
+) -> Message:
+    """A sighting as posted to the channels (`for_channel`) or shown; a match stands out."""
+    ref = sighting_ref(sighting)
+    fields = [("Seen", format_time(sighting.observed_at, tz)), ("Where", sighting.location)]
+    if sighting.lat is not None and sighting.lon is not None:
+        fields.append(
+            (
+                "Coordinates",
+                f"{sighting.lat:.5f}, {sighting.lon:.5f} "
+                f"(https://www.openstreetmap.org/?mlat={sighting.lat:.5f}&mlon={sighting.lon:.5f})",
+            )
+        )
+    if subject is not None and sighting.description:
+        fields.append(("What", sighting.description))
+    fields.append(("Grade", grade_text(sighting.grade)))
+    who = reporter or "unknown"
+    if sighting.observer:
+        fields.append(("Observed by", f"{sighting.observer} (second-hand, reported by {who})"))
+    else:
+        fields.append(("Observed by", f"{who} (first-hand)"))
+    fields.append(("Reported", format_time(sighting.reported_at, tz)))
+    if sighting.note:
+        fields.append(("Note", sighting.note))
+    title = f"Sighting {ref} — {sighting_what(sighting, subject)}"
+    lines: list[str] = []
+    buttons: list[Button] = []
+    mark = None
+    if notice is not None:
+        mark = "MATCH"
+        title = (
+            f"MATCH — {notice_title(notice)} — sighting {ref} of {sighting_what(sighting, subject)}"
+        )
+        colour = COLOURS[notice.colour]
+        line = (
+            f"{sighting_what(sighting, subject)} is under {notice_title(notice)}: {colour.purpose}."
+        )
+        lines.append(line)
+        if notice.charges:
+            lines.append(f"Charges: {notice.charges}")
+        if notice.external_ref:
+            lines.append(f"External reference: {notice.external_ref}")
+        if for_channel:
+            buttons.append(
+                Button(
+                    f"Notice {notice_ref(notice)}", f"notice show {op.code}/{notice_ref(notice)}"
+                )
+            )
+    if for_channel and subject is not None:
+        buttons.append(
+            Button(
+                f"Subject {subject_ref(subject)}", f"subject show {op.code}/{subject_ref(subject)}"
+            )
+        )
+    label = sighting_tlp(sighting, subject)
+    extra = [f"grade {sighting.grade}"] if sighting.grade else []
+    return Message(
+        title=title,
+        fields=fields,
+        lines=lines,
+        context=context_line(op, ref, label, *extra),
+        buttons=buttons,
+        mark=mark,
+        tlp=label.value,
+    )
