@@ -232,15 +232,13 @@ class Registry:
                 return self._commands[two], words[2:]
         if first in self._commands:
             return self._commands[first], words[1:]
-        verbs = [c.name for c in self._commands.values() if c.noun == first]
+        verbs = [c.name.split(" ", 1)[1] for c in self._commands.values() if c.noun == first]
         if verbs:
             given = words[1] if len(words) > 1 else ""
-            guess = difflib.get_close_matches(f"{first} {given.lower()}", verbs, n=1, cutoff=0.6)
-            hint = f" Did you mean `{guess[0]}`?" if guess and given else ""
+            guess = difflib.get_close_matches(given.lower(), verbs, n=1, cutoff=0.6)
+            hint = f" Did you mean `{first} {guess[0]}`?" if guess and given else ""
             what = f"`{first} {given}` is not a command." if given else f"`{first}` needs a verb."
-            raise UsageError(
-                f"{what}{hint} {first} takes: {', '.join(v.split(' ', 1)[1] for v in verbs)}."
-            )
+            raise UsageError(f"{what}{hint} {first} takes: {', '.join(verbs)}.")
         guess = difflib.get_close_matches(first, self.nouns(), n=1, cutoff=0.6)
         hint = f" Did you mean `{guess[0]}`?" if guess else ""
         raise UsageError(f"Unknown command `{first}`.{hint} Type `help` for the list.")
