@@ -87,6 +87,19 @@ def _shared_processors() -> list[structlog.typing.Processor]:
     ]
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time (test runners swap it and close theirs)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     *, json: bool | None = None, level: int = logging.INFO, stream: TextIO | None = None
 ) -> None:
@@ -94,7 +107,7 @@ def configure_logging(
 
     `json=None` means JSON unless stderr is a terminal. `stream` defaults to stderr.
     """
-    out = stream or sys.stderr
+    out: Any = stream or _CurrentStderr()
     use_json = (not out.isatty()) if json is None else json
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 # Past this many identities, full buckets (members idle long enough) are forgotten.
 PRUNE_ABOVE = 10_000
+EPSILON = 1e-9
 
 
 @dataclass
@@ -45,8 +46,8 @@ class RateLimiter:
             # max(): a clock stepped backwards must not drain or overfill the bucket.
             bucket.tokens = min(capacity, bucket.tokens + max(now - bucket.at, 0.0) * rate)
             bucket.at = max(now, bucket.at)
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= 1.0 - EPSILON:  # refills add up in floating point
+            bucket.tokens = max(bucket.tokens - 1.0, 0.0)
             return 0.0
         return (1.0 - bucket.tokens) / rate
 
@@ -58,4 +59,4 @@ class RateLimiter:
 
 def wait_seconds(delay: float) -> int:
     """A refusal's wait rounded up to whole seconds (at least 1), for the reply."""
-    return max(1, math.ceil(delay - 1e-9))
+    return max(1, math.ceil(delay - EPSILON))

@@ -38,6 +38,7 @@ PROBES = ("/healthz", "/readyz", "/metrics")
 PROBE_TIMEOUT = 5.0
 BOOT_RETRY_MAX = 30.0
 GRACEFUL_SECONDS = 20
+DISCARD_BYTES = 1024 * 1024
 
 
 class PlatformAdapter(Protocol):
@@ -133,6 +134,18 @@ async def _send_plain(
     await send({"type": "http.response.body", "body": body})
 
 
+async def _discard(receive: Receive, budget: int) -> None:
+    # Read (and drop) the rest of a refused body, up to `budget`, so the client gets to read
+    # the 413 instead of a connection reset; a bigger body just has its connection closed.
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class BodyLimit:
     """413 for a request body over `max_bytes`, before any platform code sees it.
 
@@ -151,6 +164,8 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            if declared.isdigit() and int(declared) <= DISCARD_BYTES:
+                await _discard(receive, DISCARD_BYTES)
             await self._refuse(scope, send)
             return
         received = 0
@@ -176,6 +191,7 @@ class BodyLimit:
         except _TooLarge:
             if started:  # cannot happen with our routes (they read the body first)
                 raise
+            await _discard(receive, DISCARD_BYTES)
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:

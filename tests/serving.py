@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,14 +15,12 @@ START_TIMEOUT = 15.0
 
 
 @asynccontextmanager
-async def serving(asgi: ASGIApp, **config: object) -> AsyncIterator[str]:
+async def serving(asgi: ASGIApp, **config: Any) -> AsyncIterator[str]:
     """Run `asgi` under uvicorn on 127.0.0.1, port 0, in this loop; yield its base URL.
 
     Leaving the block shuts the server down gracefully (the lifespan's shutdown runs).
     """
-    cfg = uvicorn.Config(
-        asgi, host="127.0.0.1", port=0, log_config=None, lifespan="on", **config  # type: ignore[arg-type]
-    )
+    cfg = uvicorn.Config(asgi, host="127.0.0.1", port=0, log_config=None, lifespan="on", **config)
     server = uvicorn.Server(cfg)
     task = asyncio.create_task(server.serve())
     try:
