@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    # Outbox pace per Slack channel (Slack allows about one message per second per channel).
+    slack_post_interval: float = Field(default=1.0, alias="SLACK_POST_INTERVAL")
+    # How long a slash command may run before the ack says "working on it" (Slack allows 3 s).
+    slack_ack_seconds: float = Field(default=2.0, alias="SLACK_ACK_SECONDS")
 
     telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_webhook_secret: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")

@@ -1,0 +1,549 @@
+"""The Slack adapter: `/tf` slash command, Block Kit buttons, DM and mention events, posts.
+
+Everything arrives at `POST /slack/events` (or over Socket Mode when `SLACK_APP_TOKEN` is
+set) and goes through slack-bolt's `AsyncApp`, which verifies the signature and timestamp
+over the raw body. Before bolt sees a request this module refuses oversized (413) and
+malformed (400) bodies without touching the bytes bolt verifies.
+
+Slack wants an answer within 3 seconds. A command's reply goes in the ack when dispatch
+finishes within `SLACK_ACK_SECONDS` (2 s); otherwise the ack says "working on it" and the
+reply follows through the `response_url` from a task this adapter owns and drains on stop.
+Bolt runs with `process_before_response=True`, so no listener outlives its request unowned.
+
+Inbound work is processed once: slash commands by `trigger_id`, button clicks by their
+`trigger_id`, Events API callbacks by `event_id` (a retry with `X-Slack-Retry-Num` finds
+the key in the store and changes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import aiohttp
+import structlog
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import select
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.adapters import slack_render as render
+from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
+from bot.app import App
+from bot.commands.dispatch import dispatch
+from bot.messages import Message
+from bot.models import ProcessedEvent
+
+log = structlog.get_logger(__name__)
+
+PLATFORM = "slack"
+EVENTS_PATH = "/slack/events"
+WORKING = "Working on it…"
+STOP_GRACE_SECONDS = 20.0
+AUTH_RETRY_MAX = 60.0
+
+# Errors after which the same post can never succeed: the outbox marks the row dead.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "restricted_action",
+        "invalid_blocks",
+        "msg_too_long",
+    }
+)
+_MENTION_PREFIX = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
+
+
+def api_url(url: str) -> str:
+    """slack-sdk joins method names onto the base URL: it must end with a slash."""
+    return url if url.endswith("/") else url + "/"
+
+
+def send_error(exc: Exception) -> SendError:
+    """Map a Web API failure to the outbox's retry decision."""
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        data = exc.response.data
+        error = str(data.get("error", "")) if isinstance(data, dict) else ""
+        if status == 429 or error == "ratelimited":
+            raw = exc.response.headers.get("Retry-After", "1")
+            try:
+                retry_after = float(raw)
+            except (TypeError, ValueError):
+                retry_after = 1.0
+            return SendError(f"slack 429 ratelimited (retry after {raw}s)", retry_after=retry_after)
+        if status >= 500:
+            return SendError(f"slack HTTP {status}")
+        if error in PERMANENT_ERRORS:
+            return SendError(f"slack {error}", permanent=True)
+        return SendError(f"slack HTTP {status} {error or 'error'}")
+    return SendError(f"slack unreachable: {type(exc).__name__}: {exc}")
+
+
+class SlackSender:
+    """Outbox sender: `chat.postMessage` with blocks and a fallback text.
+
+    `interval` is the pace per channel (Slack allows about one message per second per
+    channel); the outbox worker keeps it per channel without holding up the others.
+    """
+
+    platform: str = PLATFORM
+
+    def __init__(self, client: AsyncWebClient, *, interval: float = 1.0) -> None:
+        self.client = client
+        self.interval = interval
+
+    def min_interval(self, channel_key: str) -> float:
+        """Seconds between two posts to one channel."""
+        return self.interval
+
+    async def send(self, channel_key: str, message: Message) -> str | None:
+        """Post to the channel; return the message `ts`. Raise `SendError` on failure."""
+        text, blocks = render.render([message])
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=channel_key,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise send_error(exc) from exc
+        ts = resp.get("ts")
+        return str(ts) if ts else None
+
+
+def is_direct(channel_id: str, channel_name: str) -> bool:
+    """A one-to-one conversation (DM ids start with D; slash commands name it this way)."""
+    return channel_name == "directmessage" or channel_id.startswith("D")
+
+
+class SlackAdapter:
+    """Serves `/slack/events` (or Socket Mode) and delivers posts to Slack."""
+
+    platform: str = PLATFORM
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        ack_seconds: float | None = None,
+        post_interval: float | None = None,
+    ) -> None:
+        settings = app.settings
+        if not (settings.slack_bot_token and settings.slack_signing_secret):
+            raise ValueError("Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+        self.app = app
+        self.settings = settings
+        self.ack_seconds = settings.slack_ack_seconds if ack_seconds is None else ack_seconds
+        base = api_url(settings.slack_api_url)
+        self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=base)
+        # The sender's client retries nothing itself: the outbox owns retries and their count.
+        sender_client = AsyncWebClient(
+            token=settings.slack_bot_token, base_url=base, retry_handlers=[]
+        )
+        interval = settings.slack_post_interval if post_interval is None else post_interval
+        self.slack_sender = SlackSender(sender_client, interval=interval)
+        self.sender: Sender = self.slack_sender
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=settings.slack_signing_secret,
+            process_before_response=True,
+        )
+        self.bolt.command(re.compile(r"^/"))(self._on_command)
+        self.bolt.action(render.ACTION_ID)(self._on_action)
+        self.bolt.event("app_mention")(self._on_mention)
+        self.bolt.event("message")(self._on_message)
+        self.bot_user_id: str | None = None
+        self.bot_name = "Taskforce"
+        self._auth_problem: str | None = "not started"
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight: set[str] = set()
+        self._names: dict[str, str] = {}
+        self._socket: Any = None
+        self._auth_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def routes(self) -> list[BaseRoute]:
+        """`POST /slack/events`, unless Socket Mode carries the requests."""
+        if self.settings.slack_app_token:
+            return []
+        return [Route(EVENTS_PATH, self.endpoint, methods=["POST"])]
+
+    async def start(self) -> None:
+        """Check the token (retrying in the background) and connect Socket Mode if set."""
+        if not await self._auth():
+            self._auth_task = asyncio.create_task(self._auth_retry(), name="slack-auth")
+        if self.settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
+            await self._socket.connect_async()
+        log.info("slack.started", socket_mode=bool(self._socket), bot=self.bot_user_id)
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish the replies in flight, disconnect."""
+        if self._auth_task is not None:
+            self._auth_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._auth_task
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()
+            self._socket = None
+        await self.drain(timeout=STOP_GRACE_SECONDS)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def ready(self) -> str | None:
+        """None when the token works (and Socket Mode is connected), else why not."""
+        if self._auth_problem:
+            return self._auth_problem
+        if self._socket is not None and not self._socket.client.is_connected():
+            return "socket mode disconnected"
+        return None
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the replies, uploads and events in flight (tests, shutdown)."""
+        while self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            if pending:
+                log.warning("slack.drain_timeout", pending=len(pending))
+                return
+
+    async def _auth(self) -> bool:
+        try:
+            resp = await self.client.auth_test()
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self._auth_problem = f"auth.test failed: {send_error(exc).reason}"
+            log.warning("slack.auth_failed", reason=self._auth_problem)
+            return False
+        self.bot_user_id = resp.get("user_id")
+        self.bot_name = str(resp.get("user") or self.bot_name)
+        self._auth_problem = None
+        return True
+
+    async def _auth_retry(self) -> None:
+        delay = 1.0
+        while not await self._auth():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, AUTH_RETRY_MAX)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        # Bolt keeps no reference to work started from a listener; we do, and drain it.
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def endpoint(self, request: Request) -> Response:
+        """`POST /slack/events`: size and shape checks, then bolt (signature, listeners)."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return PlainTextResponse("Bad Content-Length.", status_code=400)
+            if int(declared) > limit:
+                return PlainTextResponse("Request body too large.", status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return PlainTextResponse("Request body too large.", status_code=413)
+        if not body:
+            return PlainTextResponse("Empty request body.", status_code=400)
+        try:
+            bolt_request = to_async_bolt_request(request, bytes(body))
+        except Exception:  # undecodable bytes, broken JSON or form: bolt would answer 500
+            return PlainTextResponse("Malformed request body.", status_code=400)
+        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
+            return PlainTextResponse("Malformed request body.", status_code=400)
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        return to_starlette_response(bolt_response)
+
+    # ------------------------------------------------------------------ identities
+
+    def _postable_check(
+        self, channel_id: str, channel_name: str
+    ) -> Callable[[], Awaitable[str | None]]:
+        async def check() -> str | None:
+            return await self.postable(channel_id, channel_name)
+
+        return check
+
+    async def postable(self, channel_id: str, channel_name: str = "") -> str | None:
+        """None if the bot can post in the channel, else what is wrong and how to fix it."""
+        where = (
+            f"#{channel_name}"
+            if channel_name and not is_direct(channel_id, channel_name)
+            else "this channel"
+        )
+        invite = f"`/invite @{self.bot_name}`"
+        try:
+            resp = await self.client.conversations_info(channel=channel_id)
+        except SlackApiError as exc:
+            data = exc.response.data
+            error = data.get("error", "") if isinstance(data, dict) else ""
+            if error == "channel_not_found":
+                return (
+                    f"I cannot see {where}, so posts would never arrive: invite me with "
+                    f"{invite} there, then run `op link` again."
+                )
+            said = error or f"HTTP {exc.response.status_code}"
+            return (
+                f"I could not check whether I can post in {where} (Slack said {said}); "
+                "try again in a minute."
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
+            return f"I could not reach Slack to check {where}; try again in a minute."
+        channel = resp.get("channel") or {}
+        if channel.get("is_archived"):
+            return (
+                f"{where[0].upper()}{where[1:]} is archived, so posts would never arrive: "
+                "unarchive it, or link another channel."
+            )
+        if not channel.get("is_im") and channel.get("is_member") is False:
+            return (
+                f"I am not a member of {where}, so posts would never arrive: invite me with "
+                f"{invite}, then run `op link` again."
+            )
+        return None
+
+    async def _display_name(self, user_id: str, fallback: str, text: str) -> str:
+        # Only `join` makes a member from the profile name; other commands need no lookup.
+        if not text.strip().lower().startswith("join"):
+            return fallback
+        if user_id in self._names:
+            return self._names[user_id]
+        try:
+            resp = await self.client.users_info(user=user_id)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
+            return fallback
+        user = resp.get("user") or {}
+        profile = user.get("profile") or {}
+        name = str(
+            profile.get("real_name")
+            or user.get("real_name")
+            or profile.get("display_name")
+            or fallback
+        )
+        self._names[user_id] = name
+        return name
+
+    def _channel(self, channel_id: str, channel_name: str) -> Channel:
+        return Channel(
+            PLATFORM,
+            channel_id,
+            channel_name or channel_id,
+            is_group=not is_direct(channel_id, channel_name),
+            check_postable=self._postable_check(channel_id, channel_name),
+        )
+
+    # ------------------------------------------------------------------ slash command
+
+    async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        team, user = str(body.get("team_id") or ""), str(body.get("user_id") or "")
+        channel_id = str(body.get("channel_id") or "")
+        if not (team and user and channel_id):
+            await ack(
+                response_type="ephemeral",
+                text="That request lacked the team, user or channel; nothing was done.",
+            )
+            return
+        text = render.unescape(str(body.get("text") or ""))
+        name = await self._display_name(user, str(body.get("user_name") or ""), text)
+        inv = Invocation(
+            actor=Actor(PLATFORM, f"{team}/{user}", name),
+            channel=self._channel(channel_id, str(body.get("channel_name") or "")),
+            text=text,
+            event_key=_key("cmd", body.get("trigger_id")),
+        )
+        work = self._spawn(dispatch(self.app.core, inv))
+        done, _ = await asyncio.wait({work}, timeout=self.ack_seconds)
+        if work in done:
+            reply = work.result()
+            await ack(**self._payload(reply))
+            self._after(reply, user)
+            return
+        await ack(response_type="ephemeral", text=WORKING)
+        self._spawn(self._respond_later(work, respond, user))
+
+    async def _respond_later(self, work: asyncio.Task[Reply], respond: Any, user: str) -> None:
+        reply = await work
+        await self._respond(respond, reply)
+        self._after(reply, user)
+
+    async def _respond(self, respond: Any, reply: Reply) -> None:
+        try:
+            result = await respond(**self._payload(reply), replace_original=False)
+        except Exception as exc:  # the reply is lost to the user; the effect is stored
+            log.warning("slack.respond_failed", error=type(exc).__name__)
+            return
+        status = getattr(result, "status_code", 200)
+        if status != 200:
+            log.warning("slack.respond_failed", status=status)
+
+    def _payload(self, reply: Reply) -> dict[str, Any]:
+        payload = render.response_payload(reply)
+        if reply.message.attachments:
+            note = "The file is on its way to your direct messages with me."
+            payload["blocks"].append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}
+            )
+        return payload
+
+    def _after(self, reply: Reply, user: str) -> None:
+        if reply.message.attachments:
+            self._spawn(self._upload(reply.message, user))
+
+    async def _upload(self, message: Message, user: str) -> None:
+        """Send a reply's files to the user's DM with the bot (never into a group channel)."""
+        try:
+            opened = await self.client.conversations_open(users=user)
+            dm = opened["channel"]["id"]
+            for item in message.attachments:
+                await self.client.files_upload_v2(
+                    channel=dm,
+                    content=item.content,
+                    filename=item.filename,
+                    title=item.filename,
+                    initial_comment=render.fit(
+                        f"{render.headline(message) or 'Taskforce'}: {item.filename}", 1000
+                    ),
+                )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, KeyError) as exc:
+            log.warning("slack.upload_failed", error=type(exc).__name__)
+
+    # ------------------------------------------------------------------ buttons
+
+    async def _on_action(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        user_obj = body.get("user") or {}
+        user = str(user_obj.get("id") or "")
+        team = str(user_obj.get("team_id") or (body.get("team") or {}).get("id") or "")
+        command = str(action.get("value") or "")
+        if not (user and team and command):
+            return
+        channel_obj = body.get("channel") or {}
+        channel_id = str(
+            channel_obj.get("id") or (body.get("container") or {}).get("channel_id") or ""
+        )
+        channel_name = str(channel_obj.get("name") or "")
+        key = body.get("trigger_id") or f"{channel_id}:{action.get('action_ts')}"
+        inv = Invocation(
+            actor=Actor(
+                PLATFORM,
+                f"{team}/{user}",
+                str(user_obj.get("username") or user_obj.get("name") or ""),
+            ),
+            channel=self._channel(channel_id, channel_name)
+            if channel_id
+            else Channel(PLATFORM, f"user:{user}", is_group=False),
+            text=command,
+            event_key=_key("action", key),
+        )
+        self._spawn(self._run_and_respond(inv, respond, user))
+
+    async def _run_and_respond(self, inv: Invocation, respond: Any, user: str) -> None:
+        reply = await dispatch(self.app.core, inv)
+        await self._respond(respond, reply)
+        self._after(reply, user)
+
+    # ------------------------------------------------------------------ events
+
+    async def _on_mention(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._run_event(body, event, mention=True))
+
+    async def _on_message(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await ack()
+        # Only plain messages people send the bot in its DM; edits, joins and bots are not commands.
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        self._spawn(self._run_event(body, event, mention=False))
+
+    async def _seen(self, key: str) -> bool:
+        async with self.app.store.transaction() as session:
+            row = (
+                await session.exec(
+                    select(ProcessedEvent.id).where(
+                        ProcessedEvent.platform == PLATFORM, ProcessedEvent.event_key == key
+                    )
+                )
+            ).first()
+        return row is not None
+
+    async def _run_event(
+        self, body: dict[str, Any], event: dict[str, Any], *, mention: bool
+    ) -> None:
+        key = _key("event", body.get("event_id"))
+        user = str(event.get("user") or "")
+        team = str(body.get("team_id") or event.get("team") or "")
+        channel_id = str(event.get("channel") or "")
+        if not (key and user and team and channel_id):
+            return
+        # The reply is posted by us, not returned: a retried event must not post it again.
+        if key in self._inflight or await self._seen(key):
+            log.info("slack.duplicate_event", retry=body.get("retry_num"))
+            return
+        self._inflight.add(key)
+        try:
+            text = render.unescape(_MENTION_PREFIX.sub("", str(event.get("text") or ""), count=1))
+            name = await self._display_name(user, "", text)
+            direct = event.get("channel_type") == "im"
+            inv = Invocation(
+                actor=Actor(PLATFORM, f"{team}/{user}", name),
+                channel=self._channel(channel_id, "directmessage" if direct else ""),
+                text=text,
+                event_key=key,
+            )
+            reply = await dispatch(self.app.core, inv)
+            await self._post_reply(
+                reply, channel_id, user, ephemeral=mention and not render.is_public(reply)
+            )
+            self._after(reply, user)
+        finally:
+            self._inflight.discard(key)
+
+    async def _post_reply(
+        self, reply: Reply, channel_id: str, user: str, *, ephemeral: bool
+    ) -> None:
+        payload = self._payload(reply)
+        try:
+            if ephemeral:
+                await self.client.chat_postEphemeral(
+                    channel=channel_id, user=user, text=payload["text"], blocks=payload["blocks"]
+                )
+            else:
+                await self.client.chat_postMessage(
+                    channel=channel_id, text=payload["text"], blocks=payload["blocks"]
+                )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("slack.reply_failed", error=send_error(exc).reason)
+
+
+def _key(kind: str, value: object) -> str | None:
+    """The processed-once key of an inbound request (None when Slack sent none)."""
+    return f"{kind}:{value}" if value else None
