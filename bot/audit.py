@@ -125,7 +125,12 @@ async def verify(session: AsyncSession, batch: int = 5000) -> VerifyResult:
         for row in rows:
             assert row.id is not None
             if row.prev_hash != prev:
-                return VerifyResult(checked, row.id, "its link to the previous entry is wrong")
+                return VerifyResult(
+                    checked,
+                    row.id,
+                    "it does not follow the entry before it (its link was altered, or an "
+                    "entry before it was altered or removed)",
+                )
             if entry_hash(row) != row.hash:
                 return VerifyResult(checked, row.id, "its content does not match its hash")
             prev = row.hash

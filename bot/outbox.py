@@ -284,9 +284,20 @@ class OutboxWorker:
         if not dead:
             values["next_attempt_at"] = now + timedelta(seconds=self.backoff(attempts, retry_after))
         async with self.store.transaction() as session:
-            await session.exec(
-                update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(**values)
+            # Only while the lease is still ours: if it ran out and another worker has since
+            # sent the row, setting it back to pending would post it twice.
+            result = await session.exec(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == row.id,
+                    col(OutboxMessage.status) == "sending",
+                    col(OutboxMessage.claimed_by) == self.worker_id,
+                )
+                .values(**values)
             )
+        if not result.rowcount:
+            log.warning("outbox.lease_lost", outbox_id=row.id, platform=row.platform)
+            return
         metrics.OUTBOX.labels(row.platform, "dead" if dead else "retried").inc()
         log.warning(
             "outbox.failed",
