@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_polling: bool = Field(default=False, alias="TELEGRAM_POLLING")
     telegram_api_url: str = Field(default="https://api.telegram.org/bot", alias="TELEGRAM_API_URL")
+    # Optional: when set, the bot registers this URL (+ the secret) with setWebhook at start-up.
+    telegram_webhook_url: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_URL")
+    # Outbox pace (seconds between posts): about 1 message/s per chat, 20/min per group.
+    telegram_chat_interval: float = Field(default=1.0, alias="TELEGRAM_CHAT_INTERVAL")
+    telegram_group_interval: float = Field(default=3.0, alias="TELEGRAM_GROUP_INTERVAL")
 
     # Limits that keep one noisy user from hurting the others.
     max_command_chars: int = Field(default=2000, alias="TASKFORCE_MAX_COMMAND_CHARS")

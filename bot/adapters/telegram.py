@@ -1,0 +1,674 @@
+"""The Telegram adapter: python-telegram-bot driven from the server's lifespan.
+
+Inbound: `POST /telegram/webhook` (secret token checked in constant time) or long polling
+(`TELEGRAM_POLLING=1`) feed updates to a PTB `Application`; one handler turns commands
+(`/tf <command>`, `/op …`, `/check …`, with or without `@botname`) and button presses into
+core invocations. Everything else (edited messages, stickers, channel posts, plain text) is
+ignored without touching the store. Each update is processed once (its key is recorded with
+the command's effect; a redelivered update is dropped before anything is sent).
+
+Outbound: replies are rendered as Telegram HTML (`telegram_render`) with inline keyboards
+(`telegram_buttons`). A reply only the actor may see (private visibility, or confidential:
+above the chat's TLP ceiling, TLP:RED always) goes to the member's private chat with the
+bot, with a short pointer in the group; it never goes to the group. `TelegramSender` delivers
+outbox posts and maps Telegram's errors onto `SendError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlmodel import col, select, update
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from telegram import (
+    Bot,
+    BotCommand,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram import Message as TgMessage
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.adapters.base import (
+    Actor,
+    Channel,
+    Invocation,
+    Reply,
+    Sender,
+    SendError,
+    Visibility,
+)
+from bot.adapters.telegram_buttons import decode, encode_all
+from bot.adapters.telegram_render import button_rows, render_html, split_html
+from bot.commands.dispatch import dispatch
+from bot.commands.registry import Registry
+from bot.config import Settings
+from bot.messages import Attachment, Message
+from bot.models import Identity, ProcessedEvent
+from bot.outbox import enqueue
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.clock import Clock
+
+log = structlog.get_logger(__name__)
+
+PLATFORM = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+# A later part of a split message that hits the flood limit is retried here, for waits up to
+# this long: raising instead would make the outbox resend the parts already delivered.
+MAX_PART_WAIT = 10.0
+
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)\s*(.*)$", re.S)
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+class TelegramConfigError(RuntimeError):
+    """The Telegram configuration cannot work; the message says what to set."""
+
+
+# ------------------------------------------------------------------- identity
+
+
+def actor_of(user: User) -> Actor:
+    """The platform identity of a Telegram user: key is the numeric user id."""
+    name = user.full_name or (f"@{user.username}" if user.username else str(user.id))
+    return Actor(PLATFORM, str(user.id), name)
+
+
+def channel_of(chat: Chat) -> Channel:
+    """The channel of a Telegram chat: key is the numeric chat id (negative for groups)."""
+    name = chat.title or chat.full_name or str(chat.id)
+    return Channel(PLATFORM, str(chat.id), name, is_group=chat.type != Chat.PRIVATE)
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """A Telegram command message: its name (`op`), the core line, and whether it named us."""
+
+    name: str
+    line: str
+    addressed: bool
+
+
+def parse_command(text: str, bot_username: str | None) -> ParsedCommand | None:
+    """Read `/name[@bot] rest`; None when it is not a command or is meant for another bot."""
+    match = _COMMAND.match(text)
+    if match is None:
+        return None
+    name, target, rest = match.group(1).lower(), match.group(2), match.group(3).strip()
+    if target and (bot_username is None or target.lower() != bot_username.lower()):
+        return None
+    line = (rest or "help") if name == "tf" else f"{name} {rest}".strip()
+    return ParsedCommand(name=name, line=line, addressed=bool(target))
+
+
+def command_list(registry: Registry) -> list[tuple[str, str]]:
+    """(command, description) pairs for `setMyCommands`: `/tf` and one per noun."""
+    out = [("tf", "Any Taskforce command, for example /tf op list")]
+    for noun in registry.nouns():
+        if not _COMMAND_NAME.match(noun) or noun in ("tf", "start"):
+            continue
+        whole = registry.get(noun)
+        verbs = [
+            c.name.split(" ", 1)[1] for c in registry.all() if c.noun == noun and c is not whole
+        ]
+        if whole and verbs:
+            desc = f"{whole.summary} Also: {', '.join(verbs)}."
+        elif whole:
+            desc = whole.summary
+        else:
+            desc = f"{noun}: {', '.join(verbs)}"
+        out.append((noun, desc[:256]))
+    return out[:100]
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """Seconds Telegram asked us to wait (PTB 22 warns when reading it as an int)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def send_error(exc: Exception) -> SendError:
+    """Map a Telegram failure onto the outbox's retry rules."""
+    if isinstance(exc, RetryAfter):
+        return SendError("telegram flood control", retry_after=retry_seconds(exc))
+    if isinstance(exc, ChatMigrated):
+        return SendError(
+            f"the group became a supergroup (new id {exc.new_chat_id}): link it again",
+            permanent=True,
+        )
+    if isinstance(exc, Forbidden):
+        return SendError(f"telegram refused: {exc.message}", permanent=True)
+    if isinstance(exc, BadRequest):  # a NetworkError subclass: test it first
+        return SendError(f"telegram rejected the message: {exc.message}", permanent=True)
+    if isinstance(exc, TelegramError):
+        return SendError(f"telegram unavailable: {exc.message}")
+    return SendError(f"{type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------- outbound
+
+
+class TelegramSender:
+    """Sends messages (and files) to Telegram chats; the outbox's sender for `telegram`."""
+
+    platform = PLATFORM
+
+    def __init__(self, bot: Bot, store: Store, settings: Settings, clock: Clock) -> None:
+        self.bot = bot
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    def min_interval(self, channel_key: str) -> float:
+        """About 1 message/s per chat and 20/min per group (negative chat ids are groups)."""
+        if channel_key.startswith("-"):
+            return self.settings.telegram_group_interval
+        return self.settings.telegram_chat_interval
+
+    async def send(self, channel_key: str, message: Message) -> str | None:
+        """Deliver one outbox post; raise `SendError` (retry-after, retryable or permanent)."""
+        try:
+            ids = await self.post(int(channel_key), message)
+        except Exception as exc:
+            raise send_error(exc) from exc
+        return str(ids[0]) if ids else None
+
+    async def keyboard(self, message: Message) -> InlineKeyboardMarkup | None:
+        """The message's buttons as an inline keyboard (callback data within 64 bytes)."""
+        if not message.buttons:
+            return None
+        data = await encode_all(self.store, [b.command for b in message.buttons], self.clock())
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(b.label, callback_data=data[b.command]) for b in row]
+                for row in button_rows(message.buttons)
+            ]
+        )
+
+    async def post(self, chat_id: int, message: Message, reply_to: int | None = None) -> list[int]:
+        """Send `message` as one or more HTML messages (split at 4096); return their ids.
+
+        Raises Telegram's errors. Buttons go on the last part.
+        """
+        parts = split_html(render_html(message))
+        markup = await self.keyboard(message)
+        ids: list[int] = []
+        for i, part in enumerate(parts):
+            kwargs: dict[str, Any] = {
+                "chat_id": chat_id,
+                "text": part,
+                "parse_mode": ParseMode.HTML,
+                "link_preview_options": LinkPreviewOptions(is_disabled=True),
+            }
+            if i == len(parts) - 1 and markup is not None:
+                kwargs["reply_markup"] = markup
+            if i == 0 and reply_to is not None:
+                kwargs["reply_parameters"] = ReplyParameters(
+                    reply_to, allow_sending_without_reply=True
+                )
+            sent = await self._send_part(kwargs, later=i > 0)
+            ids.append(sent.message_id)
+        return ids
+
+    async def _send_part(self, kwargs: dict[str, Any], *, later: bool) -> TgMessage:
+        try:
+            return await self.bot.send_message(**kwargs)
+        except RetryAfter as exc:
+            wait = retry_seconds(exc)
+            if not later or wait > MAX_PART_WAIT:
+                raise
+            await asyncio.sleep(wait)
+            return await self.bot.send_message(**kwargs)
+
+    async def send_file(self, chat_id: int, attachment: Attachment) -> int:
+        """Send one attachment as a document; return the message id."""
+        sent = await self.bot.send_document(
+            chat_id=chat_id, document=attachment.content, filename=attachment.filename
+        )
+        return sent.message_id
+
+
+# -------------------------------------------------------------------- adapter
+
+
+class TelegramAdapter:
+    """The Telegram platform adapter: routes, lifecycle, inbound updates, replies."""
+
+    platform = PLATFORM
+
+    def __init__(self, app: App) -> None:
+        settings = app.settings
+        if not settings.telegram_bot_token:
+            raise TelegramConfigError("TELEGRAM_BOT_TOKEN is not set.")
+        self.polling = settings.telegram_polling
+        secret = settings.telegram_webhook_secret or ""
+        if not self.polling and not _SECRET.match(secret):
+            raise TelegramConfigError(
+                "TELEGRAM_WEBHOOK_SECRET is required in webhook mode: set it to 1-256 letters, "
+                "digits, _ or - and give Telegram the same value as setWebhook's secret_token "
+                "(or set TELEGRAM_POLLING=1 for development without a public URL)."
+            )
+        self.app = app
+        self.settings = settings
+        self.store = app.store
+        self.core = app.core
+        self._secret = secret.encode()
+        builder = (
+            Application.builder()
+            .token(settings.telegram_bot_token)
+            .base_url(settings.telegram_api_url)
+            .job_queue(None)
+        )
+        if not self.polling:
+            builder = builder.updater(None)
+        self.application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self.out = TelegramSender(self.application.bot, app.store, settings, app.clock)
+        self.sender: Sender = self.out  # what the outbox worker uses
+        self._started = False
+        self._problem: str | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def routes(self) -> list[BaseRoute]:
+        """`POST /telegram/webhook`, or nothing in polling mode."""
+        if self.polling:
+            return []
+        return [Route(WEBHOOK_PATH, self.webhook, methods=["POST"])]
+
+    async def start(self) -> None:
+        """getMe, publish the command list, start processing (and polling, in that mode)."""
+        application = self.application
+        await application.initialize()
+        await self._publish_commands()
+        await application.start()
+        if self.polling:
+            assert application.updater is not None
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        elif self.settings.telegram_webhook_url:
+            try:
+                await application.bot.set_webhook(
+                    self.settings.telegram_webhook_url,
+                    secret_token=self.settings.telegram_webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except TelegramError as exc:
+                self._problem = f"setWebhook failed: {exc.message}"
+                log.error("telegram.set_webhook_failed", error=exc.message)
+        self._started = True
+        log.info(
+            "telegram.started",
+            username=application.bot.username,
+            mode="polling" if self.polling else "webhook",
+        )
+
+    async def stop(self) -> None:
+        """Stop polling, finish the queued updates, close the client."""
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        self._started = False
+
+    def ready(self) -> str | None:
+        """None when updates are being processed, else why not."""
+        if not self._started or not self.application.running:
+            return "not started"
+        if self.polling and not (self.application.updater and self.application.updater.running):
+            return "polling stopped"
+        return self._problem
+
+    async def idle(self) -> None:
+        """Wait until every update received so far has been handled (tests, shutdown)."""
+        await self.application.update_queue.join()
+
+    async def _publish_commands(self) -> None:
+        commands = [BotCommand(n, d) for n, d in command_list(self.core.registry)]
+        try:
+            await self.application.bot.set_my_commands(commands)
+        except TelegramError as exc:
+            log.warning("telegram.set_my_commands_failed", error=exc.message)
+
+    # ------------------------------------------------------------------ webhook
+
+    async def webhook(self, request: Request) -> Response:
+        """Check the secret token and size, parse the update, queue it, answer 200 at once."""
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self._secret):
+            log.warning("telegram.webhook_bad_secret")
+            return PlainTextResponse("forbidden", status_code=403)
+        body = await _read_limited(request, self.settings.max_body_bytes)
+        if body is None:
+            return PlainTextResponse("request body too large", status_code=413)
+        try:
+            payload = json.loads(body)
+            if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+                raise ValueError("not an update")
+            parsed = Update.de_json(payload, self.application.bot)
+        except Exception:
+            log.warning("telegram.webhook_bad_body", size=len(body))
+            return PlainTextResponse("malformed update", status_code=400)
+        if not self.application.running:
+            return PlainTextResponse("not ready", status_code=503)
+        await self.application.update_queue.put(parsed)
+        return Response(status_code=200)
+
+    # ------------------------------------------------------------------ inbound
+
+    async def _on_update(self, upd: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        if upd.message is not None:
+            await self._on_message(upd, upd.message)
+        elif upd.callback_query is not None:
+            await self._on_callback(upd)
+        else:
+            log.debug("telegram.ignored", update_id=upd.update_id)
+
+    async def _on_error(self, upd: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = upd.update_id if isinstance(upd, Update) else None
+        log.error("telegram.update_failed", update_id=update_id, exc_info=context.error)
+
+    def event_key(self, upd: Update) -> str:
+        """The update's key for deduplication (update ids are per bot)."""
+        return f"{self.application.bot.id}:{upd.update_id}"
+
+    async def _seen(self, key: str) -> bool:
+        async with self.store.transaction() as session:
+            row = (
+                await session.exec(
+                    select(ProcessedEvent.id).where(
+                        ProcessedEvent.platform == PLATFORM, ProcessedEvent.event_key == key
+                    )
+                )
+            ).first()
+        return row is not None
+
+    async def _on_message(self, upd: Update, msg: TgMessage) -> None:
+        user = msg.from_user
+        if user is None or user.is_bot or not msg.text:
+            return
+        parsed = parse_command(msg.text, self.application.bot.username)
+        if parsed is None:
+            return
+        chat = msg.chat
+        is_group = chat.type != Chat.PRIVATE
+        known = parsed.name in ("tf", "start") or parsed.name in self.core.registry.nouns()
+        if not known and is_group and not parsed.addressed:
+            return  # probably another bot's command
+        key = self.event_key(upd)
+        if await self._seen(key):
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
+        if parsed.name == "start":
+            await self._on_start(key, user, chat, msg.message_id)
+            return
+        inv = Invocation(actor_of(user), channel_of(chat), parsed.line, event_key=key)
+        reply = await dispatch(self.core, inv)
+        await self.deliver(reply, chat, user, reply_to=msg.message_id)
+
+    async def _on_callback(self, upd: Update) -> None:
+        query = upd.callback_query
+        assert query is not None
+        user = query.from_user
+        key = self.event_key(upd)
+        if await self._seen(key):
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
+        command = await decode(self.store, query.data or "")
+        if command is None:
+            await _answer(query, "This button no longer works; type the command instead.")
+            return
+        chat = query.message.chat if query.message is not None else None
+        channel = channel_of(chat) if chat else Channel(PLATFORM, str(user.id), is_group=False)
+        reply = await dispatch(self.core, Invocation(actor_of(user), channel, command, key))
+        toast = "Done." if reply.ok else (reply.message.lines or ["Refused."])[0]
+        await _answer(query, toast)
+        if chat is None:
+            await self._send_private(user, [reply.message, *reply.extra], [])
+        else:
+            await self.deliver(reply, chat, user, reply_to=None)
+
+    async def _on_start(self, key: str, user: User, chat: Chat, message_id: int) -> None:
+        private = chat.type == Chat.PRIVATE
+        now = self.app.clock()
+        async with self.store.transaction() as session:
+            ident = (
+                await session.exec(
+                    select(Identity).where(
+                        Identity.platform == PLATFORM, Identity.key == str(user.id)
+                    )
+                )
+            ).first()
+            if ident is not None and private and not ident.can_dm:
+                ident.can_dm = True
+                session.add(ident)
+            session.add(ProcessedEvent(platform=PLATFORM, event_key=key, created_at=now))
+        await self._post_or_queue(
+            chat.id,
+            start_message(user, private, ident is not None, self.application.bot.username),
+            reply_to=None if private else message_id,
+        )
+
+    # ----------------------------------------------------------------- replies
+
+    async def deliver(self, reply: Reply, chat: Chat, user: User, reply_to: int | None) -> None:
+        """Send a command's reply where it may be seen: the chat, or the actor's private chat."""
+        messages = [reply.message, *reply.extra]
+        files = [a for m in messages for a in m.attachments]
+        if chat.type == Chat.PRIVATE:
+            await self._post_all(chat.id, messages, reply_to=None)
+            await self._send_files(chat.id, files)
+            return
+        in_group = not reply.ok or (
+            reply.visibility is Visibility.CHANNEL and not reply.confidential
+        )
+        if in_group:
+            await self._post_all(chat.id, messages, reply_to=reply_to)
+            if files:
+                outcome = await self._send_private(user, [], files)
+                if outcome != "sent":
+                    await self._post_or_queue(
+                        chat.id,
+                        pointer(user, outcome, self._username(), confidential=False),
+                        reply_to,
+                    )
+            return
+        outcome = await self._send_private(user, messages, files)
+        note = pointer(user, outcome, self._username(), confidential=reply.confidential)
+        await self._post_or_queue(chat.id, note, reply_to)
+
+    def _username(self) -> str:
+        return self.application.bot.username or "the bot"
+
+    async def _send_private(
+        self, user: User, messages: Sequence[Message], files: Sequence[Attachment]
+    ) -> str:
+        """Send to the user's private chat: `sent`, `forbidden` (never started) or `queued`."""
+        try:
+            for message in messages:
+                await self.out.post(user.id, message)
+        except Forbidden:
+            await self._set_can_dm(user.id, False)
+            return "forbidden"
+        except TelegramError as exc:
+            log.warning("telegram.private_reply_deferred", error=exc.message)
+            await self._queue(user.id, messages)
+            return "queued"
+        await self._send_files(user.id, files)
+        await self._set_can_dm(user.id, True)
+        return "sent"
+
+    async def _send_files(self, chat_id: int, files: Sequence[Attachment]) -> None:
+        for attachment in files:
+            try:
+                await self.out.send_file(chat_id, attachment)
+            except TelegramError as exc:
+                log.warning("telegram.file_failed", error=exc.message, filename=attachment.filename)
+                await self._queue(
+                    chat_id,
+                    [
+                        Message(
+                            lines=[
+                                f"The file {attachment.filename} could not be sent "
+                                "(Telegram refused or was unreachable); run the command "
+                                "again."
+                            ]
+                        )
+                    ],
+                )
+
+    async def _post_all(
+        self, chat_id: int, messages: Sequence[Message], reply_to: int | None
+    ) -> None:
+        for i, message in enumerate(messages):
+            await self._post_or_queue(chat_id, message, reply_to if i == 0 else None)
+
+    async def _post_or_queue(self, chat_id: int, message: Message, reply_to: int | None) -> None:
+        """Send now; if Telegram is busy or unreachable, hand the message to the outbox."""
+        try:
+            await self.out.post(chat_id, message, reply_to=reply_to)
+        except (Forbidden, BadRequest) as exc:
+            log.warning("telegram.reply_refused", chat=chat_id, error=exc.message)
+        except TelegramError as exc:
+            log.warning("telegram.reply_deferred", chat=chat_id, error=exc.message)
+            await self._queue(chat_id, [message])
+
+    async def _queue(self, chat_id: int, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        now = self.app.clock()
+        async with self.store.transaction() as session:
+            for message in messages:
+                enqueue(
+                    session,
+                    now=now,
+                    platform=PLATFORM,
+                    channel_key=str(chat_id),
+                    message=message,
+                    operation_id=None,
+                    tlp=message.tlp or "clear",
+                    kind="reply",
+                )
+        self.app.worker.notify()
+
+    async def _set_can_dm(self, user_id: int, value: bool) -> None:
+        async with self.store.transaction() as session:
+            await session.exec(
+                update(Identity)
+                .where(
+                    col(Identity.platform) == PLATFORM,
+                    col(Identity.key) == str(user_id),
+                    col(Identity.can_dm) != value,
+                )
+                .values(can_dm=value)
+            )
+
+
+# ---------------------------------------------------------------------- texts
+
+
+def pointer(user: User, outcome: str, bot_username: str, *, confidential: bool) -> Message:
+    """The short note left in a group when the answer went (or could not go) privately."""
+    who = user.first_name or user.full_name
+    if outcome == "forbidden":
+        return Message(
+            lines=[
+                f"{who}, I can only answer this in a private chat, and you have not started "
+                f"one with me yet: open a private chat with @{bot_username} and press Start, "
+                "then try again."
+            ]
+        )
+    where = "in a private chat" if outcome == "sent" else "in a private chat shortly"
+    why = " (it is above what this chat may see)" if confidential else ""
+    icon = "🔒 " if confidential else ""
+    return Message(lines=[f"{icon}{who}, I sent you the answer {where}{why}."])
+
+
+def start_message(user: User, private: bool, registered: bool, bot_username: str | None) -> Message:
+    """The greeting for `/start`."""
+    if not private:
+        return Message(
+            title="Taskforce",
+            lines=[
+                "I post this group's operation updates and answer /tf commands.",
+                f"Members: open a private chat with @{bot_username} and press Start, so I can "
+                "send you answers that must not be shown here.",
+            ],
+        )
+    if registered:
+        return Message(
+            title=f"Hello {user.first_name}",
+            lines=[
+                "You can now receive private answers here, including confidential replies to "
+                "commands you type in group chats.",
+                "Type /help for the commands.",
+            ],
+        )
+    return Message(
+        title=f"Hello {user.first_name}",
+        lines=[
+            "I am the Taskforce bot.",
+            "If a lead gave you an invite code, send /join <code>.",
+            "If you already use Taskforce elsewhere, type `link` there and send /link <code> here.",
+            "Type /help for the commands.",
+        ],
+    )
+
+
+async def _answer(query: Any, text: str) -> None:
+    """Answer a callback query (always; a late answer is only logged)."""
+    try:
+        await query.answer(text[:200])
+    except TelegramError as exc:
+        log.info("telegram.callback_answer_failed", error=exc.message)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
