@@ -61,6 +61,10 @@ def _reason(ctx: CommandContext, verb: str) -> str:
     return reason
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
 def _check_subject(colour_name: str, subject: Subject, charges: str | None) -> None:
     colour = COLOURS[colour_name]
     ref = subject_ref(subject)
@@ -70,8 +74,10 @@ def _check_subject(colour_name: str, subject: Subject, charges: str | None) -> N
         else:
             kinds = list(colour.kinds)
             listed = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
-            about = ("an " if listed[0] in "aeiou" else "a ") + listed
-        raise CommandError(f"A {colour.title} notice is about {about}; {ref} is a {subject.kind}.")
+            about = _a(listed)
+        raise CommandError(
+            f"A {colour.title} notice is about {about}; {ref} is {_a(subject.kind)}."
+        )
     if colour.name == "red":
         if subject.category in ("victim", "witness"):
             raise CommandError(

@@ -186,17 +186,8 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     result = await ctx.fanout(
         post, tlp=label, kind="match" if notice else "sighting", object_ref=ref
     )
+    # The reporter sees their own report back; the notice only if their role may read it.
     role = reader(ctx)
-    if not may_read_sighting(role, sighting, subject):
-        return Reply(
-            Message(
-                lines=[
-                    f"Recorded {ref}; it is above what your role may read, so it is not shown.",
-                    result.summary(),
-                ],
-                context=f"{op.code}/{ref}",
-            )
-        )
     shown_notice = notice if notice and subject and may_read_notice(role, notice, subject) else None
     message = sighting_message(op, sighting, subject, tz=tz, reporter=reporter, notice=shown_notice)
     message.title = f"Recorded {message.title}"

@@ -1,0 +1,97 @@
+"""TLP everywhere (SPEC section 4): channel ceilings, RED never in a group, reading by role."""
+
+from __future__ import annotations
+
+from bot.access import TLP
+from bot.adapters.base import Visibility
+from bot.app import App
+from bot.models import OutboxMessage, Sighting
+from tests.fieldintel import OP, fetch, ok, operation, refused, text
+
+
+async def test_amber_sighting_is_withheld_from_a_green_channel(any_app: App) -> None:
+    app = any_app
+    await operation(app)  # room up to AMBER, lobby up to GREEN
+    await ok(app, "subject add vehicle white Transit van")
+    reply = await ok(app, "sighting S-1 at Vigo", who="mia")
+    assert "Posted to 1 linked channel; withheld from 1 (console lobby: ceiling TLP:GREEN)." in (
+        text(reply)
+    )
+    assert [p.channel for p in await app.console.pop_posts()] == ["room"]
+    await ok(app, 'sighting "blue Seat Ibiza" at Vigo --tlp green', who="mia")
+    posts = await app.console.pop_posts()
+    assert sorted(p.channel for p in posts) == ["lobby", "room"]
+    assert all(p.message.context.endswith("TLP:GREEN") for p in posts)
+
+
+async def test_red_goes_to_no_group_channel_even_with_a_red_ceiling(any_app: App) -> None:
+    app = any_app
+    await operation(app, channels={"room": "red", "lobby": "green"}, people=False)
+    await ok(app, f"op link {OP} --max-tlp red", channel="dm-admin", is_group=False)
+    await ok(app, "subject add person Ivan Petrov --category suspect --tlp red")
+    reply = await ok(app, "sighting S-1 at Porto")
+    assert reply.message.tlp == "red"
+    assert "console room: TLP:RED is never posted to a group" in text(reply)
+    assert [p.channel for p in await app.console.pop_posts()] == ["dm-admin"]
+    assert [r.channel_key for r in await fetch(app, OutboxMessage)] == ["dm-admin"]
+    # Asked for in a group channel, the answer is kept out of the group.
+    shown = await ok(app, "subject show S-1", channel="room")
+    assert shown.confidential and shown.visibility is Visibility.PRIVATE
+
+
+async def test_a_partner_cannot_read_a_suspect(any_app: App) -> None:
+    app = any_app
+    await operation(app)
+    await ok(app, "subject add person Ivan Petrov --category suspect --tlp green")
+    await ok(app, "subject add person Lena --category victim")  # AMBER: victims are readable
+    await ok(app, "subject add vehicle white Transit van")  # AMBER, not a victim: hidden
+    await ok(app, 'notice issue red S-1 --charges "trafficking"')
+    await ok(app, "sighting S-1 at Porto --tlp green")
+    await ok(app, "sighting S-2 at Porto")
+    nothing = await refused(app, "subject show S-99", who="pat")
+    assert await refused(app, "subject show S-1", who="pat") == nothing.replace("S-99", "S-1")
+    assert await refused(app, "notice show N-1", "pat") == "There is no notice N-1 in OP-NIGHTJAR."
+    assert "There is no sighting SG-1" in await refused(app, "sighting show SG-1", "pat")
+    assert "There is no subject S-1" in await refused(app, "sightings --subject S-1", "pat")
+    listing = text(await ok(app, "subject list", who="pat"))
+    assert "Lena" in listing and "Petrov" not in listing and "Transit" not in listing
+    assert "2 hidden by your role." in listing
+    sightings = text(await ok(app, "sightings", who="pat"))
+    assert "SG-2" in sightings and "SG-1" not in sightings and "1 hidden by your role." in sightings
+    assert "1 hidden by your role." in text(await ok(app, "notice list", who="pat"))
+    assert "Lena" in text(await ok(app, "subject show S-2", who="pat"))
+
+
+async def test_an_observer_cannot_read_amber_strict(any_app: App) -> None:
+    app = any_app
+    await operation(app)
+    await ok(app, "subject add person Ivan Petrov --category suspect")
+    await ok(app, "sighting S-1 at Porto --tlp amber+strict")
+    await ok(app, "sighting S-1 at Braga")
+    assert "There is no sighting SG-1" in await refused(app, "sighting show SG-1", who="obe")
+    assert "Braga" in text(await ok(app, "sighting show SG-2", who="obe"))
+    listing = await ok(app, "sightings", who="obe")
+    assert "Porto" not in text(listing) and "Braga" in text(listing)
+    assert "1 hidden by your role." in text(listing)
+    assert listing.message.tlp == "amber"
+    lead = await ok(app, "sightings")
+    assert lead.message.tlp == "amber+strict"  # the highest label the reply shows
+    shown = await ok(app, "subject show S-1", who="obe")
+    assert "1 hidden by your role." in text(shown) and "Porto" not in text(shown)
+
+
+async def test_the_sources_label_travels_with_the_data(any_app: App) -> None:
+    app = any_app
+    await operation(app, tlp="green")
+    await ok(app, "subject add person Ivan Petrov --category suspect --tlp amber+strict")
+    await ok(app, 'sighting "van" at Vigo')
+    await ok(app, "sighting S-1 at Vigo")
+    raised = await ok(app, "sighting S-1 at Vigo --tlp green")
+    assert (
+        "Marked TLP:AMBER+STRICT, not TLP:GREEN: S-1 is TLP:AMBER+STRICT and the source's "
+        "restriction travels with the data."
+    ) in text(raised)
+    assert [s.tlp for s in await fetch(app, Sighting)] == ["green", "amber+strict", "amber+strict"]
+    notice = await ok(app, "notice issue blue S-1 --tlp clear")
+    assert notice.message.tlp == TLP.AMBER_STRICT.value
+    assert notice.message.context == f"{OP}/N-1 · TLP:AMBER+STRICT · about S-1"
