@@ -1,0 +1,150 @@
+"""Rule 1 of the architecture: the core never imports a platform SDK or a platform adapter.
+
+Checked twice: statically, by walking the AST of every core file (nested and lazy imports,
+`importlib.import_module("…")` and `__import__("…")` included); and dynamically, by
+importing the core in a fresh interpreter and looking at `sys.modules`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BOT = ROOT / "bot"
+SDKS = ("slack_bolt", "slack_sdk", "telegram")
+# The composition root and the adapters sit above the core; only the contracts are shared.
+ABOVE_THE_CORE = ("bot.app", "bot.server", "bot.cli", "bot.repl")
+CORE_MODULES = ("bot.access", "bot.audit", "bot.messages", "bot.models", "bot.outbox")
+
+
+def core_files() -> list[Path]:
+    """Every file of the core: bot/commands/**, the modules above and bot/scheduler.py."""
+    files = sorted((BOT / "commands").rglob("*.py"))
+    files += [BOT / f"{m.split('.')[1]}.py" for m in CORE_MODULES]
+    if (BOT / "scheduler.py").exists():
+        files.append(BOT / "scheduler.py")
+    return files
+
+
+def module_name(path: Path) -> str:
+    """`bot/commands/help.py` → `bot.commands.help`."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def forbidden(name: str) -> bool:
+    """Whether importing module `name` from the core breaks the layering."""
+    top = name.split(".")[0]
+    if top in SDKS:
+        return True
+    if any(name == m or name.startswith(m + ".") for m in ABOVE_THE_CORE):
+        return True
+    if name.startswith("bot.adapters."):
+        # `from bot.adapters.base import Reply` yields `bot.adapters.base.Reply`: a name in it.
+        return not (name == "bot.adapters.base" or name.startswith("bot.adapters.base."))
+    return False
+
+
+def imported_names(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
+    """Every module the source imports, at any depth, with its line number."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{anchor}.{base}" if base else anchor
+            found.append((node.lineno, base))
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+        elif isinstance(node, ast.Call):
+            fn = node.func
+            called = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            if called in ("import_module", "__import__") and node.args:
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.append((node.lineno, arg.value))
+    return found
+
+
+def violations(path: Path) -> list[str]:
+    """`file:line imports X` for every forbidden import in `path`."""
+    module = module_name(path)
+    names = imported_names(path.read_text(), module, path.name == "__init__.py")
+    rel = path.relative_to(ROOT)
+    return [f"{rel}:{line} imports {name}" for line, name in names if forbidden(name)]
+
+
+def test_the_core_files_exist() -> None:
+    files = core_files()
+    assert BOT / "commands" / "dispatch.py" in files
+    assert all(f.exists() for f in files)
+
+
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_platform_import_in_the_core(path: Path) -> None:
+    assert violations(path) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import telegram",
+        "from slack_sdk.web.async_client import AsyncWebClient",
+        "def later():\n    import slack_bolt\n",
+        "class A:\n    def f(self):\n        from telegram.ext import Application\n",
+        "import importlib\nmod = importlib.import_module('slack_sdk')",
+        "mod = __import__('telegram')",
+        "from bot.adapters import slack",
+        "from ..adapters.telegram import TelegramSender",
+        "from ..app import build_app",
+        "from bot.adapters.console import ConsoleSender",
+    ],
+)
+def test_the_check_finds_every_kind_of_import(source: str) -> None:
+    names = imported_names(source, "bot.commands.example")
+    assert any(forbidden(name) for _, name in names), names
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from bot.adapters.base import Reply",
+        "from ..adapters.base import Invocation",
+        "from bot.messages import Message",
+        "import telegramish_helper",
+        "from bot.commands.render import x",
+    ],
+)
+def test_the_check_allows_the_contracts(source: str) -> None:
+    names = imported_names(source, "bot.commands.example")
+    assert not any(forbidden(name) for _, name in names), names
+
+
+def test_importing_the_core_loads_no_platform_module() -> None:
+    modules = ["bot.commands", *CORE_MODULES]
+    if (BOT / "scheduler.py").exists():
+        modules.append("bot.scheduler")
+    probe = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(out.stdout)
+    assert "bot.commands.dispatch" in loaded
+    assert [m for m in loaded if forbidden(m)] == []
