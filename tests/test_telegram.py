@@ -145,17 +145,8 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
 
 
 def tg_settings(fake: FakeBotAPI, **extra: Any) -> dict[str, Any]:
-    """Settings overrides that point the app at the fake, with no pacing."""
-    values: dict[str, Any] = {
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "TELEGRAM_API_URL": fake.api_url,
-        "TASKFORCE_ADMINS": "console:admin,telegram:1001",
-        "TELEGRAM_CHAT_INTERVAL": 0,
-        "TELEGRAM_GROUP_INTERVAL": 0,
-    }
-    values.update(extra)
-    return values
+    """Settings overrides that point the app at the fake; admin is Ana (telegram 1001)."""
+    return fake.settings(SECRET, TASKFORCE_ADMINS="console:admin,telegram:1001", **extra)
 
 
 @pytest.fixture
@@ -313,6 +304,14 @@ async def test_buttons_fit_callback_data_and_run_as_the_clicker(served: Served) 
     assert await served.post(stale) == 200
     await served.adapter.idle()
     assert "no longer works" in fake.answers()[-1].params["text"]
+
+    in_group = len(fake.sent(GROUP_ID))
+    bad = served.updates.callback("c:tping", user=EVE, chat=GROUP, message_id=msg.message_id)
+    assert await served.post(bad) == 200
+    await served.adapter.idle()
+    refusal = fake.answers()[-1].params
+    assert "<word> is missing" in refusal["text"] and refusal["show_alert"] == "true"
+    assert len(fake.sent(GROUP_ID)) == in_group  # the refusal is the presser's alone
 
 
 async def test_group_reply_above_ceiling_goes_to_the_private_chat(served: Served) -> None:

@@ -52,6 +52,7 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.adapters.base import (
     Actor,
@@ -77,6 +78,10 @@ if TYPE_CHECKING:
     from bot.clock import Clock
 
 log = structlog.get_logger(__name__)
+
+# PTB 22 warns on every RetryAfter it builds (the int → timedelta migration of retry_after);
+# `retry_seconds` reads both forms, so the warning says nothing to an operator.
+warnings.filterwarnings("ignore", message=r".*retry_after", category=PTBDeprecationWarning)
 
 PLATFORM = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
@@ -457,8 +462,11 @@ class TelegramAdapter:
         chat = query.message.chat if query.message is not None else None
         channel = channel_of(chat) if chat else Channel(PLATFORM, str(user.id), is_group=False)
         reply = await dispatch(self.core, Invocation(actor_of(user), channel, command, key))
-        toast = "Done." if reply.ok else (reply.message.lines or ["Refused."])[0]
-        await _answer(query, toast)
+        if not reply.ok:
+            # Only the presser sees an alert: a refusal need not interrupt the group.
+            await _answer(query, (reply.message.lines or ["Refused."])[0], alert=True)
+            return
+        await _answer(query, "Done.")
         if chat is None:
             await self._send_private(user, [reply.message, *reply.extra], [])
         else:
@@ -651,10 +659,12 @@ def start_message(user: User, private: bool, registered: bool, bot_username: str
     )
 
 
-async def _answer(query: Any, text: str) -> None:
-    """Answer a callback query (always; a late answer is only logged)."""
+async def _answer(query: Any, text: str, *, alert: bool = False) -> None:
+    """Answer a callback query (always; a late answer is only logged). Telegram: ≤ 200 chars."""
+    if len(text) > 200:
+        text = text[:199] + "…"
     try:
-        await query.answer(text[:200])
+        await query.answer(text, show_alert=alert)
     except TelegramError as exc:
         log.info("telegram.callback_answer_failed", error=exc.message)
 

@@ -8,7 +8,7 @@ cannot parse (an unknown tag, an unbalanced tag, a bare `<` or `&`): tests of re
 fail for real.
 
     async with FakeBotAPI() as fake:
-        settings: TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url
+        app = await make_app(db_url, **fake.settings(secret="s3cret"))  # token, API URL, no pace
         fake.sent(chat_id)             # sendMessage calls that succeeded, oldest first
         fake.documents(chat_id)        # sendDocument calls that succeeded
         fake.answers()                 # answerCallbackQuery calls
@@ -210,6 +210,18 @@ class FakeBotAPI:
             self._changed.notify_all()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def settings(self, secret: str | None = "s3cret-Token_1", **extra: Any) -> dict[str, Any]:
+        """Settings overrides for `make_app`: this bot, this API, the secret, no pacing."""
+        values: dict[str, Any] = {
+            "TELEGRAM_BOT_TOKEN": self.token,
+            "TELEGRAM_API_URL": self.api_url,
+            "TELEGRAM_WEBHOOK_SECRET": secret or "",
+            "TELEGRAM_CHAT_INTERVAL": 0,
+            "TELEGRAM_GROUP_INTERVAL": 0,
+        }
+        values.update(extra)
+        return values
 
     @property
     def api_url(self) -> str:
