@@ -20,6 +20,7 @@ from bot.ratelimit import RateLimiter
 from bot.server import BodyLimit
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
+from tests.fakes.slack_api import slack_stack, text_of
 from tests.serving import serving
 
 
@@ -145,3 +146,37 @@ async def test_over_size_bodies_are_refused_before_the_route_and_others_pass() -
         small_stream = await http.post("/slack/events", content=_chunks(limit - 10))
         assert (small_stream.status_code, small_stream.text) == (200, f"read {limit - 10} bytes")
     assert refused_count("slack", "body_too_large") == counted + 2
+
+
+async def test_over_the_real_slack_route_limits_answer_clearly_and_others_are_served(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    async with slack_stack(
+        make_app, sqlite_url, TASKFORCE_RATE_LIMIT_PER_MINUTE=5, TASKFORCE_MAX_BODY_BYTES=4096
+    ) as slack:
+        for _ in range(5):
+            assert (await slack.inbound.command("help", user="UFLOOD")).status_code == 200
+        flood = await slack.inbound.command("help", user="UFLOOD")
+        assert flood.status_code == 200
+        assert "You are sending commands too fast; wait 12 seconds." in text_of(flood.json())
+
+        other = await slack.inbound.command("help", user="UCALM")
+        assert other.status_code == 200
+        assert "too fast" not in text_of(other.json())
+        assert "help" in text_of(other.json()).lower()
+
+        long_line = await slack.inbound.command("help " + "x" * 2000, user="UCALM")
+        assert long_line.status_code == 200
+        assert "That command is too long (2005 characters); the limit is 2000." in text_of(
+            long_line.json()
+        )
+
+        counted = refused_count("slack", "body_too_large")
+        huge = await slack.inbound.command("help " + "y" * 5000, user="UCALM")
+        assert huge.status_code == 413
+        assert huge.text == "Request body too large; the limit is 4096 bytes."
+        assert refused_count("slack", "body_too_large") == counted + 1
+
+        after = await slack.inbound.command("whoami", user="UADMIN")
+        assert after.status_code == 200
+        assert "too fast" not in text_of(after.json())
