@@ -1,0 +1,187 @@
+"""Benchmark 4, start-up and memory of `taskforce serve` on SQLite.
+
+Start-up: from launching the process until `GET /readyz` answers 200, on an empty
+database (migrations run at start) and on a migrated one (a restart); the median of a few
+starts. Memory: resident set (VmRSS) when ready, after half of the commands and after all
+of them (signed Slack `/tf sighting` over HTTP, 10 clients at a time). Baseline: the bare
+uvicorn + Starlette endpoint of benchmark 1 (`bench.baseline_app`), started and loaded the
+same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.command_path import baseline_server, command_text, taskforce_env
+from bench.common import (
+    ROOT,
+    SIGNING_SECRET,
+    VENV_BIN,
+    Row,
+    Server,
+    Sizes,
+    free_port,
+    median,
+    rss_mb,
+    start_server,
+)
+from bench.fakeapi import fake_api
+from bench.loadgen import LoadConfig, run_in_process
+from bench.scenario import prepared_app, sqlite_path
+
+NAME = "4 start-up & memory"
+READY_TARGET_S = 3.0
+RSS_TARGET_MB = 200.0
+GROWTH_TOLERANCE = 0.05  # "not growing": under 5 % from the middle to the end of the run
+
+
+@dataclass
+class Memory:
+    """Resident memory (MiB) when ready, at the middle and at the end of the load."""
+
+    ready: float = 0.0
+    middle: float = 0.0
+    end: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def start_taskforce(
+    db_path: str, fake_url: str, name: str, ack_seconds: float | None = None
+) -> Server:
+    """Launch `taskforce serve` on a SQLite file; return once `/readyz` says ready."""
+    port = free_port()
+    env = taskforce_env(f"sqlite:///{db_path}", port, fake_url, ack_seconds)
+    return start_server([str(VENV_BIN / "taskforce"), "serve"], env, port, name)
+
+
+def start_baseline(db_path: str, name: str) -> Server:
+    """Launch the bare endpoint on a SQLite file; return once it is ready."""
+    port = free_port()
+    env = {
+        "BENCH_DB": db_path,
+        "BENCH_PORT": str(port),
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "PYTHONPATH": str(ROOT),
+    }
+    return start_server([sys.executable, "-m", "bench.baseline_app"], env, port, name)
+
+
+def startup_times(start: Callable[[str, str], Server], rounds: int, fresh: bool) -> list[float]:
+    """Seconds to ready over `rounds` starts, each on a new empty or an already used file."""
+    times: list[float] = []
+    path = sqlite_path("startup-reuse")
+    if not fresh:  # a first, unmeasured start migrates the file
+        start(str(path), "startup-migrate").stop()
+    for n in range(rounds):
+        db = str(sqlite_path(f"startup-{n}")) if fresh else str(path)
+        server = start(db, f"startup-{n}")
+        times.append(server.ready_seconds)
+        server.stop()
+    return times
+
+
+def load_memory(
+    server: Server, commands: int, clients: int, text: str, expect: str, fake_url: str
+) -> Memory:
+    """RSS when ready, after half the commands and after all of them."""
+    mem = Memory(ready=rss_mb(server.pid))
+    half = commands // 2
+    for part, count in (("middle", half), ("end", commands - half)):
+        res = run_in_process(
+            LoadConfig(
+                url=server.url,
+                mode="count",
+                concurrency=clients,
+                count=count,
+                text=text,
+                expect=expect,
+                response_url=f"{fake_url}/response",
+            )
+        )
+        if res.errors:
+            mem.errors.append(f"{res.errors} of {res.sent} failed ({res.first_error})")
+        setattr(mem, part, rss_mb(server.pid))
+    return mem
+
+
+def run(sizes: Sizes) -> list[Row]:
+    """Benchmark 4 (SQLite)."""
+    rows: list[Row] = []
+    text, expect = command_text()
+    with fake_api("startup-fake") as fake:
+
+        def tf_start(db: str, name: str) -> Server:
+            return start_taskforce(db, fake.url, f"tf-{name}", sizes.slack_ack_seconds)
+
+        def base_start(db: str, name: str) -> Server:
+            return start_baseline(db, f"base-{name}")
+
+        base_first = median(startup_times(base_start, sizes.startup_rounds, fresh=True))
+        tf_first = median(startup_times(tf_start, sizes.startup_rounds, fresh=True))
+        tf_again = median(startup_times(tf_start, sizes.startup_rounds, fresh=False))
+        for case, value in (
+            ("ready after launch, empty database (migrates)", tf_first),
+            ("ready after launch, migrated database", tf_again),
+        ):
+            rows.append(
+                Row(
+                    NAME,
+                    case,
+                    value,
+                    "s",
+                    base_first,
+                    target=f"< {READY_TARGET_S:.0f} s",
+                    met=value < READY_TARGET_S,
+                    note="" if "empty" not in case else f"median of {sizes.startup_rounds} starts",
+                )
+            )
+
+        # Memory under load: OP-BENCH set up first, then served.
+        tf_db = sqlite_path("memory-taskforce")
+
+        async def setup() -> None:
+            app = await prepared_app(f"sqlite:///{tf_db}")
+            await app.close()
+
+        asyncio.run(setup())
+        n = sizes.memory_commands
+        tf = start_taskforce(str(tf_db), fake.url, "memory-taskforce", sizes.slack_ack_seconds)
+        try:
+            tf_mem = load_memory(tf, n, sizes.memory_clients, text, expect, fake.url)
+        finally:
+            tf.stop()
+        with baseline_server(str(sqlite_path("memory-baseline")), "memory-baseline") as base:
+            base_mem = load_memory(base, n, sizes.memory_clients, text, "Recorded", fake.url)
+
+    errors = "; ".join(
+        [f"taskforce: {e}" for e in tf_mem.errors] + [f"baseline: {e}" for e in base_mem.errors]
+    )
+    growth = tf_mem.end - tf_mem.middle
+    allowed = GROWTH_TOLERANCE * tf_mem.middle
+    rows += [
+        Row(NAME, "RSS when ready", tf_mem.ready, "MiB", base_mem.ready),
+        Row(NAME, f"RSS after {n // 2:,} commands", tf_mem.middle, "MiB", base_mem.middle),
+        Row(
+            NAME,
+            f"RSS after {n:,} commands",
+            tf_mem.end,
+            "MiB",
+            base_mem.end,
+            target=f"< {RSS_TARGET_MB:.0f} MiB",
+            met=tf_mem.end < RSS_TARGET_MB and not errors,
+            note=errors,
+        ),
+        Row(
+            NAME,
+            f"RSS growth, command {n // 2:,} → {n:,}",
+            growth,
+            "MiB",
+            base_mem.end - base_mem.middle,
+            target=f"≤ {GROWTH_TOLERANCE:.0%} of RSS",
+            met=growth <= allowed,
+        ),
+    ]
+    return rows
