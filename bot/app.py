@@ -10,10 +10,12 @@ import structlog
 from bot.adapters.base import Sender
 from bot.adapters.console import ConsoleAdapter, ConsoleSender
 from bot.bootstrap import ensure_admins
+from bot.checklists import ensure_builtin as ensure_builtin_templates
 from bot.clock import Clock, system_clock
 from bot.commands import REGISTRY, Core
 from bot.config import Settings
 from bot.outbox import OutboxWorker
+from bot.scheduler import Scheduler
 from bot.store import Store
 
 log = structlog.get_logger(__name__)
@@ -37,14 +39,18 @@ class App:
         self.senders[sender.platform] = sender
 
     async def prepare(self) -> None:
-        """Migrate the store and bootstrap admins (idempotent; run at every start)."""
+        """Migrate, bootstrap admins, load built-in templates (idempotent; every start)."""
         if self.store.is_sqlite:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.migrate()
         await ensure_admins(self.store, self.settings, self.clock())
+        await ensure_builtin_templates(self.store)
 
     async def close(self) -> None:
-        """Stop the worker and close the store."""
+        """Stop the scheduler (if started) and the worker, and close the store."""
+        scheduler = self.extras.get("scheduler")
+        if scheduler is not None:
+            await scheduler.stop()
         await self.worker.stop()
         await self.store.dispose()
 
@@ -70,4 +76,6 @@ def build_app(
         senders=senders,
         console=console,
         clock=clock,
+        # Started by the server's lifespan (bot/server.py), or by tests.
+        extras={"scheduler": Scheduler(core, node_id=worker_id)},
     )

@@ -24,6 +24,8 @@ audit_cli = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(audit_cli, name="audit")
+templates_cli = typer.Typer(help="Checklist templates for raids.", no_args_is_help=True)
+cli.add_typer(templates_cli, name="templates")
 outbox_cli = typer.Typer(
     help="Posts waiting to be sent, and posts given up on (dead).", invoke_without_command=True
 )
@@ -282,6 +284,50 @@ def export_case_file(
     for path in paths:
         typer.echo(f"Wrote {path}")
 
+
+@templates_cli.command("import")
+def templates_import(
+    file: Annotated[str, typer.Argument(help="A .toml, .yaml or .yml template file.")],
+    replace: Annotated[bool, typer.Option(help="Update a template of that name.")] = False,
+) -> None:
+    """Import a checklist template (validates phases, roles and duplicate items)."""
+    from pathlib import Path
+
+    from bot.checklists import TemplateError, import_file
+
+    app = _app()
+
+    async def go() -> tuple[str, int]:
+        try:
+            await app.prepare()
+            return await import_file(app.store, Path(file), replace=replace)
+        finally:
+            await app.store.dispose()
+
+    try:
+        status, count = asyncio.run(go())
+    except TemplateError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"Template {status} from {file}: {count} items.")
+
+
+@templates_cli.command("list")
+def templates_list() -> None:
+    """List the stored checklist templates."""
+    from bot.checklists import list_templates
+
+    app = _app()
+
+    async def go() -> list[str]:
+        try:
+            await app.prepare()
+            return await list_templates(app.store)
+        finally:
+            await app.store.dispose()
+
+    for line in asyncio.run(go()):
+        typer.echo(line)
 
 def main() -> None:
     """Console-script entry point."""

@@ -1,1 +1,223 @@
-"""`briefings` commands (to be written)."""
+"""`brief` (now, here) and `brief schedule|list|stop` (recurring, per channel; SPEC 3 and 4)."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+# Module access (not `from … import name`): bot.briefing imports this package's values.
+from bot import briefing
+from bot.access import TLP, Perm
+from bot.adapters.base import Reply, Visibility
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.errors import CommandError, NotFound, UsageError
+from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.values import format_time, parse_hhmm, zone
+from bot.messages import Message
+from bot.models import BriefSchedule, ChannelLink
+from bot.recurrence import brief_trigger, next_fire, parse_days
+
+UNLINKED_GROUP_CEILING = TLP.GREEN
+
+
+async def _this_link(ctx: CommandContext) -> ChannelLink | None:
+    ch = ctx.inv.channel
+    return (
+        await ctx.session.exec(
+            select(ChannelLink).where(
+                ChannelLink.platform == ch.platform, ChannelLink.channel_key == ch.key
+            )
+        )
+    ).first()
+
+
+def _days_label(days: str) -> str:
+    return "daily" if days == "*" else days
+
+
+@command(
+    "brief",
+    "brief [OP]",
+    "An IIMARCH briefing now, here (only what this channel and your role may show).",
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_OP,
+    visibility=Visibility.CHANNEL,
+)
+async def brief_now(ctx: CommandContext) -> Reply:
+    """Build a briefing for this channel's ceiling and the asker's role."""
+    op = ctx.operation()
+    link = await _this_link(ctx)
+    ch = ctx.inv.channel
+    if link is not None and link.operation_id == op.id:
+        ceiling = TLP(link.max_tlp)
+    else:
+        ceiling = UNLINKED_GROUP_CEILING if ch.is_group else TLP.RED
+    last = (
+        await ctx.session.exec(
+            select(BriefSchedule.last_fired_at)
+            .where(
+                BriefSchedule.operation_id == op.id,
+                BriefSchedule.platform == ch.platform,
+                BriefSchedule.channel_key == ch.key,
+                col(BriefSchedule.last_fired_at).is_not(None),
+            )
+            .order_by(col(BriefSchedule.last_fired_at).desc())
+            .limit(1)
+        )
+    ).first()
+    message = await briefing.build(
+        ctx.session,
+        op,
+        now=ctx.now,
+        since=last,
+        audience=briefing.Audience(ceiling=ceiling, is_group=ch.is_group, role=ctx.role),
+        tz=str(await ctx.tz()),
+    )
+    ctx.audit(Action.CONSULT, object_ref=f"{op.code}/briefing")
+    return Reply(message, visibility=Visibility.CHANNEL)
+
+
+@command(
+    "brief schedule",
+    "brief schedule [OP] <HH:MM> [--days daily|mon-fri|mon,wed,fri] [--tz Area/City]",
+    "Post a briefing into this linked channel at HH:MM on the chosen days (lead).",
+    args=(Arg("time"),),
+    flags=(Flag("days"), Flag("tz")),
+    op=OpMode.REQUIRED,
+    perm=Perm.SCHEDULE_BRIEF,
+    writes=True,
+    action=Action.COLLECT,
+    visibility=Visibility.CHANNEL,
+    details="The time zone defaults to the operation's; daylight-saving changes are followed.",
+)
+async def brief_schedule(ctx: CommandContext) -> Reply:
+    """Create a recurring briefing for the current channel."""
+    op = ctx.operation()
+    at = parse_hhmm(str(ctx.args["time"]))
+    hhmm = f"{at.hour:02d}:{at.minute:02d}"
+    try:
+        days = parse_days(str(ctx.args.get("days") or "daily"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else zone(op.timezone)
+    link = await _this_link(ctx)
+    if link is None or link.operation_id != op.id:
+        raise CommandError(
+            f"This channel is not linked to {op.code}; `op link` it first, then schedule here."
+        )
+    ch = ctx.inv.channel
+    clash = (
+        await ctx.session.exec(
+            select(BriefSchedule).where(
+                BriefSchedule.operation_id == op.id,
+                BriefSchedule.platform == ch.platform,
+                BriefSchedule.channel_key == ch.key,
+                BriefSchedule.time_of_day == hhmm,
+                BriefSchedule.days == days,
+                BriefSchedule.timezone == str(tz),
+                col(BriefSchedule.active).is_(True),
+            )
+        )
+    ).first()
+    if clash is not None:
+        raise CommandError(f"Briefing #{clash.id} already runs here at {hhmm} {tz}.")
+    row = BriefSchedule(
+        operation_id=op.id or 0,
+        platform=ch.platform,
+        channel_key=ch.key,
+        time_of_day=hhmm,
+        days=days,
+        timezone=str(tz),
+        active=True,
+        created_by=ctx.member().id,
+        created_at=ctx.now,
+    )
+    ctx.session.add(row)
+    await ctx.session.flush()
+    ctx.schedule_changed("brief", row.id or 0)
+    ctx.audit(Action.COLLECT, object_ref=f"{op.code}/brief#{row.id}", reason=f"{hhmm} {days} {tz}")
+    nxt = next_fire(brief_trigger(hhmm, days, str(tz)), ctx.now)
+    return Reply(
+        Message(
+            title=f"Briefing #{row.id} scheduled",
+            fields=[
+                ("When", f"{hhmm} {tz}, {_days_label(days)}"),
+                ("Next", format_time(nxt, tz) if nxt else "—"),
+                ("Shown up to", TLP(link.max_tlp).label),
+            ],
+            lines=[f"`brief stop {row.id}` ends it."],
+            context=op.code,
+        ),
+        visibility=Visibility.CHANNEL,
+    )
+
+
+@command(
+    "brief list",
+    "brief list [OP]",
+    "List the scheduled briefings of an operation.",
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_OP,
+)
+async def brief_list(ctx: CommandContext) -> Reply:
+    """Active schedules with their channel and next fire in the reader's zone."""
+    op = ctx.operation()
+    reader = await ctx.tz()
+    rows = (
+        await ctx.session.exec(
+            select(BriefSchedule)
+            .where(BriefSchedule.operation_id == op.id, col(BriefSchedule.active).is_(True))
+            .order_by(col(BriefSchedule.id))
+        )
+    ).all()
+    names = {
+        (ln.platform, ln.channel_key): ln.channel_name or ln.channel_key
+        for ln in (
+            await ctx.session.exec(select(ChannelLink).where(ChannelLink.operation_id == op.id))
+        ).all()
+    }
+    lines = []
+    for r in rows:
+        nxt = next_fire(brief_trigger(r.time_of_day, r.days, r.timezone), ctx.now)
+        where = names.get((r.platform, r.channel_key), f"{r.channel_key} (no longer linked)")
+        lines.append(
+            f"#{r.id} {r.platform} {where} — {r.time_of_day} {r.timezone}, {_days_label(r.days)}"
+            f" — next {format_time(nxt, reader) if nxt else '—'}"
+        )
+    return Reply(
+        Message(
+            title=f"{op.code} briefings",
+            lines=lines or ["None scheduled; `brief schedule 07:00` in a linked channel."],
+            context=op.code,
+        )
+    )
+
+
+@command(
+    "brief stop",
+    "brief stop <id>",
+    "Stop a scheduled briefing (lead).",
+    args=(Arg("id"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.SCHEDULE_BRIEF,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+)
+async def brief_stop(ctx: CommandContext) -> Reply:
+    """Deactivate a schedule; its job leaves the scheduler."""
+    op = ctx.operation()
+    raw = str(ctx.args["id"]).strip().lstrip("#")
+    if not raw.isdigit():
+        raise UsageError(f"'{ctx.args['id']}' is not a briefing number; `brief list` shows them.")
+    row = await ctx.session.get(BriefSchedule, int(raw))
+    if row is None or row.operation_id != op.id or not row.active:
+        raise NotFound(f"There is no running briefing #{raw} in {op.code}; see `brief list`.")
+    row.active = False
+    ctx.session.add(row)
+    ctx.schedule_changed("brief", row.id or 0)
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/brief#{row.id}", reason="stopped")
+    return Reply(
+        Message(lines=[f"Briefing #{row.id} ({row.time_of_day} {row.timezone}) stopped."]),
+        visibility=Visibility.CHANNEL,
+    )

@@ -7,19 +7,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select, update
+from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP, Perm, Role, may_post_to_channel, role_allows
+from bot.access import TLP, Perm, Role, role_allows
 from bot.adapters.base import Invocation
 from bot.audit import Action
 from bot.commands.errors import Denied
 from bot.commands.registry import REGISTRY, Command, ParsedArgs, Registry
 from bot.commands.values import zone
 from bot.config import Settings
+from bot.fanout import FanoutResult
+from bot.fanout import fanout as fanout_to_channels
 from bot.messages import Message
-from bot.models import Agency, ChannelLink, Identity, Member, Operation
-from bot.outbox import enqueue
+from bot.models import Agency, Identity, Member, Operation
 from bot.ratelimit import RateLimiter
 from bot.store import Store
 
@@ -35,26 +36,10 @@ class Core:
     clock: Clock
     registry: Registry = field(default_factory=lambda: REGISTRY)
     on_outbox: Callable[[], None] = lambda: None
+    # Called after commit for each raid/briefing schedule a command created or changed
+    # (`raid`/`brief`, id): the scheduler re-registers its jobs. Platform-free hook.
+    on_schedule_change: Callable[[str, int], None] = lambda kind, ref_id: None
     limiter: RateLimiter = field(default_factory=RateLimiter)
-
-
-@dataclass
-class FanoutResult:
-    """Where a post went, and where it was withheld and why."""
-
-    posted: list[ChannelLink] = field(default_factory=list)
-    withheld: list[tuple[ChannelLink, str]] = field(default_factory=list)
-
-    def summary(self) -> str:
-        """`Posted to 3 channels; withheld from 1 (ceiling TLP:GREEN).`"""
-        n = len(self.posted)
-        text = f"Posted to {n} linked channel{'s' if n != 1 else ''}"
-        if self.withheld:
-            reasons = "; ".join(
-                f"{c.platform} {c.channel_name or c.channel_key}: {why}" for c, why in self.withheld
-            )
-            text += f"; withheld from {len(self.withheld)} ({reasons})"
-        return text + "."
 
 
 @dataclass
@@ -76,6 +61,7 @@ class CommandContext:
     audit_reason: str | None = None
     audit_operation_id: int | None = None
     posts: int = 0
+    schedule_changes: list[tuple[str, int]] = field(default_factory=list)
     _agency: Agency | None = None
 
     @property
@@ -156,37 +142,18 @@ class CommandContext:
         operation: Operation | None = None,
     ) -> FanoutResult:
         """Queue `message` for every channel linked to the operation that may receive it."""
-        op = operation or self.operation()
-        label = TLP(tlp)
-        message.tlp = label.value
-        links = (
-            await self.session.exec(
-                select(ChannelLink)
-                .where(ChannelLink.operation_id == op.id)
-                .order_by(col(ChannelLink.id))
-            )
-        ).all()
-        result = FanoutResult()
-        for link in links:
-            if not may_post_to_channel(label, link.max_tlp, link.is_group):
-                why = (
-                    "TLP:RED is never posted to a group"
-                    if label is TLP.RED
-                    else f"ceiling {TLP(link.max_tlp).label}"
-                )
-                result.withheld.append((link, why))
-                continue
-            enqueue(
-                self.session,
-                now=self.now,
-                platform=link.platform,
-                channel_key=link.channel_key,
-                message=message,
-                operation_id=op.id,
-                tlp=label.value,
-                kind=kind,
-                object_ref=f"{op.code}/{object_ref}" if object_ref else op.code,
-            )
-            result.posted.append(link)
+        result = await fanout_to_channels(
+            self.session,
+            now=self.now,
+            op=operation or self.operation(),
+            message=message,
+            tlp=tlp,
+            kind=kind,
+            object_ref=object_ref,
+        )
         self.posts += len(result.posted)
         return result
+
+    def schedule_changed(self, kind: str, ref_id: int) -> None:
+        """Tell the scheduler, once this command commits, that a raid or schedule changed."""
+        self.schedule_changes.append((kind, ref_id))

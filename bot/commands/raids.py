@@ -1,1 +1,491 @@
-"""`raids` commands (to be written)."""
+"""`raid plan|move|list|show|go|abort|done`, `check`, `uncheck` (SPEC section 3).
+
+A raid is planned from a checklist template (default `trafficking-raid`); its items are
+copied, so later template changes never alter a planned raid. Times are read in the
+member's (or `--tz`) zone and stored in UTC. Every change that affects reminders is passed
+to the scheduler after commit (`ctx.schedule_changed`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+# Module access (not `from … import name`): bot.raidview imports this package's values.
+from bot import raidview
+from bot.access import Perm, Role
+from bot.adapters.base import Reply, Visibility
+from bot.audit import Action
+from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, role_title
+from bot.commands.context import CommandContext
+from bot.commands.errors import CommandError, Denied, NotFound, UsageError
+from bot.commands.refs import parse_ref
+from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.values import format_time, parse_time, zone
+from bot.messages import Message
+from bot.models import Raid, RaidItem
+
+RAID_GRAMMAR = (
+    'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--template NAME]'
+)
+
+
+async def find_raid(ctx: CommandContext, token: str) -> Raid:
+    """A raid of the current operation by `R-n` (or `OP-X/R-n`)."""
+    ref = parse_ref(token, "R")
+    op = ctx.operation()
+    raid = (
+        await ctx.session.exec(select(Raid).where(Raid.operation_id == op.id, Raid.seq == ref.seq))
+    ).first()
+    if raid is None:
+        raise NotFound(f"There is no raid R-{ref.seq} in {op.code}; see `raid list`.")
+    return raid
+
+
+async def _raid_time(ctx: CommandContext) -> tuple[datetime, ZoneInfo]:
+    tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else await ctx.tz()
+    at = parse_time(str(ctx.args["at"]), ctx.now, tz)
+    if at <= ctx.now:
+        raise UsageError(
+            f"{format_time(at, tz)} is in the past; a raid needs a time ahead, like "
+            "`--at tomorrow 05:30`."
+        )
+    return at, tz
+
+
+def _reminder_note(raid: Raid, ctx: CommandContext) -> str:
+    ahead = raidview.reminder_times(raid.at, ctx.now)
+    if not ahead:
+        return "No reminders: the raid is less than 30 minutes away."
+    shown = ", ".join(f"{label} ({format_time(t, zone(raid.timezone))})" for t, label in ahead)
+    return f"Reminders to the linked channels: {shown}."
+
+
+@command(
+    "raid plan",
+    RAID_GRAMMAR,
+    "Plan a raid from a checklist template; reminders go out at T−24 h, T−2 h, T−30 min.",
+    args=(Arg("title", rest=True),),
+    flags=(Flag("at", kind="time", required=True), Flag("tz"), Flag("location"), Flag("template")),
+    op=OpMode.REQUIRED,
+    perm=Perm.PLAN_RAID,
+    writes=True,
+    action=Action.COLLECT,
+    visibility=Visibility.CHANNEL,
+    details="TIME is read in your time zone unless --tz is given; it must be ahead.",
+)
+async def raid_plan(ctx: CommandContext) -> Reply:
+    """Create a raid and its checklist."""
+    op = ctx.operation()
+    title = " ".join(ctx.args["title"]).strip()
+    if not title:
+        raise UsageError("The raid needs a title.")
+    at, tz = await _raid_time(ctx)
+    try:
+        tpl, tpl_items = await find(ctx.session, str(ctx.args.get("template") or DEFAULT_TEMPLATE))
+    except TemplateError as exc:
+        raise UsageError(str(exc)) from None
+    seq = await ctx.next_seq("raid_seq")
+    raid = Raid(
+        operation_id=op.id or 0,
+        seq=seq,
+        title=title[:200],
+        at=at,
+        timezone=str(tz),
+        location=ctx.args.get("location"),
+        template_name=tpl.name,
+        status="planned",
+        tlp=op.tlp,
+        created_by=ctx.member().id,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    ctx.session.add(raid)
+    await ctx.session.flush()
+    for t in tpl_items:
+        ctx.session.add(
+            RaidItem(
+                raid_id=raid.id or 0,
+                position=t.position,
+                phase=t.phase,
+                text=t.text,
+                mandatory=t.mandatory,
+                role=t.role,
+            )
+        )
+    ref = raidview.raid_ref(raid)
+    ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{ref}", reason=f"template {tpl.name}")
+    ctx.schedule_changed("raid", raid.id or 0)
+    await ctx.fanout(
+        Message(
+            title=f"{ref} planned: {raid.title}",
+            fields=[("When", raidview.when(raid)), ("Planned by", ctx.member().name)],
+            lines=[f"Checklist: {tpl.title}, {len(tpl_items)} items. `raid show {ref}` to tick."],
+            context=f"{op.code}/{ref}",
+        ),
+        tlp=raid.tlp,
+        kind="raid",
+        object_ref=ref,
+    )
+    mandatory = sum(1 for t in tpl_items if t.mandatory)
+    return Reply(
+        Message(
+            title=f"{ref} planned: {raid.title}",
+            fields=[
+                ("When", format_time(at, tz)),
+                ("Location", raid.location or "—"),
+                ("Checklist", f"{tpl.name}: {len(tpl_items)} items, {mandatory} mandatory"),
+            ],
+            lines=[_reminder_note(raid, ctx), f"`raid show {ref}` lists the items to tick."],
+            context=f"{op.code}/{ref}",
+            tlp=raid.tlp,
+        ),
+        visibility=Visibility.CHANNEL,
+    )
+
+
+@command(
+    "raid move",
+    "raid move <R-n> --at TIME [--tz Area/City]",
+    "Move a planned raid to a new time; its reminders move with it.",
+    args=(Arg("raid"),),
+    flags=(Flag("at", kind="time", required=True), Flag("tz")),
+    op=OpMode.REQUIRED,
+    perm=Perm.PLAN_RAID,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+)
+async def raid_move(ctx: CommandContext) -> Reply:
+    """Change a planned raid's time and re-plan its reminders."""
+    op = ctx.operation()
+    raid = await find_raid(ctx, ctx.args["raid"])
+    ref = raidview.raid_ref(raid)
+    if raid.status != "planned":
+        raise CommandError(f"{ref} is {raid.status}; only a planned raid can be moved.")
+    at, tz = await _raid_time(ctx)
+    old = raid.at
+    raid.at, raid.timezone, raid.updated_at = at, str(tz), ctx.now
+    ctx.session.add(raid)
+    ctx.audit(
+        Action.ALTER,
+        object_ref=f"{op.code}/{ref}",
+        reason=f"moved {old.isoformat()} -> {at.isoformat()}",
+    )
+    ctx.schedule_changed("raid", raid.id or 0)
+    await ctx.fanout(
+        Message(
+            title=f"{ref} moved: {raid.title}",
+            fields=[("New time", raidview.when(raid)), ("Was", format_time(old, tz))],
+            context=f"{op.code}/{ref}",
+        ),
+        tlp=raid.tlp,
+        kind="raid",
+        object_ref=ref,
+    )
+    return Reply(
+        Message(
+            lines=[f"{ref} moved to {format_time(at, tz)}.", _reminder_note(raid, ctx)],
+            tlp=raid.tlp,
+        ),
+        visibility=Visibility.CHANNEL,
+    )
+
+
+@command(
+    "raid list",
+    "raid list [OP]",
+    "List the raids: time, status and checklist progress.",
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_OP,
+)
+async def raid_list(ctx: CommandContext) -> Reply:
+    """Raids ahead first (soonest first), then the 10 most recent past ones."""
+    op = ctx.operation()
+    tz = str(await ctx.tz())
+    raids = (
+        await ctx.session.exec(
+            select(Raid).where(Raid.operation_id == op.id).order_by(col(Raid.at))
+        )
+    ).all()
+    ahead = [r for r in raids if r.status in raidview.ACTIVE_STATUSES]
+    past = [r for r in raids if r.status not in raidview.ACTIVE_STATUSES][-10:]
+    lines: list[str] = []
+    for r in [*ahead, *reversed(past)]:
+        items = await raidview.load_items(ctx.session, r.id)
+        lines.append(
+            f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {r.status}, "
+            f"{raidview.progress(items)}"
+        )
+    ctx.audit(Action.CONSULT, object_ref=f"{op.code}/raids")
+    return Reply(
+        Message(
+            title=f"{op.code} raids",
+            lines=lines or ["No raids yet; `raid plan` one."],
+            context=op.code,
+        )
+    )
+
+
+@command(
+    "raid show",
+    "raid show <R-n>",
+    "Show a raid and its checklist, with a button per open item.",
+    args=(Arg("raid"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.READ_OP,
+    visibility=Visibility.CHANNEL,
+)
+async def raid_show(ctx: CommandContext) -> Reply:
+    """The raid card with who ticked what and when."""
+    op = ctx.operation()
+    raid = await find_raid(ctx, ctx.args["raid"])
+    items = await raidview.load_items(ctx.session, raid.id)
+    can_tick: frozenset[str | None] | None = None
+    if ctx.role is Role.PARTNER:
+        can_tick = frozenset({"partner"})
+    elif not ctx.allowed(Perm.TICK_ITEM):
+        can_tick = frozenset()
+    message = await raidview.card(
+        ctx.session, op, raid, items, reader_tz=str(await ctx.tz()), can_tick=can_tick
+    )
+    ctx.audit(Action.CONSULT, object_ref=f"{op.code}/{raidview.raid_ref(raid)}")
+    return Reply(message, visibility=Visibility.CHANNEL)
+
+
+@command(
+    "raid go",
+    'raid go <R-n> [--force --reason "…"]',
+    "Give the go (lead); refused while mandatory items before the raid are open.",
+    args=(Arg("raid"),),
+    flags=(Flag("force", kind="bool"), Flag("reason")),
+    op=OpMode.REQUIRED,
+    perm=Perm.RAID_COMMAND,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+    details='--force --reason "…" overrides open items; the reason is in the audit log.',
+)
+async def raid_go(ctx: CommandContext) -> Reply:
+    """Planned → go, once every mandatory before-item is ticked (or forced with a reason)."""
+    op = ctx.operation()
+    raid = await find_raid(ctx, ctx.args["raid"])
+    ref = raidview.raid_ref(raid)
+    if raid.status != "planned":
+        raise CommandError(f"{ref} is {raid.status}; only a planned raid can get the go.")
+    force = bool(ctx.args.get("force"))
+    reason = str(ctx.args.get("reason") or "").strip()
+    if force and not reason:
+        raise UsageError('--force needs --reason "…": say why the raid goes with items open.')
+    if reason and not force:
+        raise UsageError("--reason goes with --force; without open items the go needs no reason.")
+    items = await raidview.load_items(ctx.session, raid.id)
+    still_open = raidview.open_mandatory(items)
+    if still_open and not force:
+        shown = "; ".join(f"{i.position}. {i.text}" for i in still_open[:5])
+        more = f"; and {len(still_open) - 5} more" if len(still_open) > 5 else ""
+        raise CommandError(
+            f"{ref} cannot go: {len(still_open)} mandatory item(s) before the raid are open "
+            f"({shown}{more}). Tick them with `check {ref} <n>`, or as lead give "
+            f'`raid go {ref} --force --reason "…"`.'
+        )
+    raid.status, raid.updated_at = "go", ctx.now
+    numbers = ", ".join(str(i.position) for i in still_open)
+    if still_open:
+        raid.reason = f"forced with items {numbers} open: {reason}"[:1000]
+    ctx.session.add(raid)
+    ctx.audit(
+        Action.ALTER,
+        object_ref=f"{op.code}/{ref}",
+        reason=f"forced with open items {numbers}: {reason}" if still_open else "go",
+    )
+    ctx.schedule_changed("raid", raid.id or 0)
+    lines = [f"Go given by {ctx.member().name}."]
+    if still_open:
+        lines += [f"FORCED with {len(still_open)} mandatory item(s) open: {reason}"]
+        lines += raidview.listed(still_open)
+    await ctx.fanout(
+        Message(
+            title=f"GO: {ref} {raid.title}",
+            fields=[("When", raidview.when(raid))],
+            lines=lines,
+            context=f"{op.code}/{ref}",
+            mark="FORCED" if still_open else None,
+        ),
+        tlp=raid.tlp,
+        kind="raid",
+        object_ref=ref,
+    )
+    return Reply(
+        Message(lines=[f"{ref} has the go.", *lines[1:2]], tlp=raid.tlp), Visibility.CHANNEL
+    )
+
+
+@command(
+    "raid abort",
+    'raid abort <R-n> --reason "…"',
+    "Abort a raid (lead); its reminders are cancelled.",
+    args=(Arg("raid"),),
+    flags=(Flag("reason", required=True),),
+    op=OpMode.REQUIRED,
+    perm=Perm.RAID_COMMAND,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+)
+async def raid_abort(ctx: CommandContext) -> Reply:
+    """Planned or go → aborted, with a reason."""
+    op = ctx.operation()
+    raid = await find_raid(ctx, ctx.args["raid"])
+    ref = raidview.raid_ref(raid)
+    if raid.status not in raidview.ACTIVE_STATUSES:
+        raise CommandError(f"{ref} is already {raid.status}.")
+    reason = str(ctx.args["reason"]).strip()
+    if not reason:
+        raise UsageError('raid abort needs --reason "…".')
+    raid.status, raid.reason, raid.updated_at = "aborted", reason[:1000], ctx.now
+    ctx.session.add(raid)
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"aborted: {reason}")
+    ctx.schedule_changed("raid", raid.id or 0)
+    await ctx.fanout(
+        Message(
+            title=f"ABORTED: {ref} {raid.title}",
+            lines=[f"Aborted by {ctx.member().name}: {reason}", "Its reminders are cancelled."],
+            context=f"{op.code}/{ref}",
+        ),
+        tlp=raid.tlp,
+        kind="raid",
+        object_ref=ref,
+    )
+    return Reply(Message(lines=[f"{ref} aborted; no more reminders."]), Visibility.CHANNEL)
+
+
+@command(
+    "raid done",
+    "raid done <R-n>",
+    "Close a raid that had the go (lead); lists what is still open after it.",
+    args=(Arg("raid"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.RAID_COMMAND,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+)
+async def raid_done(ctx: CommandContext) -> Reply:
+    """Go → done; the after-items (referrals, debrief) can still be ticked."""
+    op = ctx.operation()
+    raid = await find_raid(ctx, ctx.args["raid"])
+    ref = raidview.raid_ref(raid)
+    if raid.status != "go":
+        hint = f" Give the go first: `raid go {ref}`." if raid.status == "planned" else ""
+        raise CommandError(
+            f"{ref} is {raid.status}; only a raid that had the go can be done.{hint}"
+        )
+    raid.status, raid.updated_at = "done", ctx.now
+    ctx.session.add(raid)
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason="done")
+    ctx.schedule_changed("raid", raid.id or 0)
+    items = await raidview.load_items(ctx.session, raid.id)
+    still_open = raidview.open_mandatory(items, None)
+    lines = [f"{ref} is done."]
+    if still_open:
+        lines += [
+            f"{len(still_open)} mandatory item(s) still to tick:",
+            *raidview.listed(still_open),
+        ]
+    await ctx.fanout(
+        Message(title=f"DONE: {ref} {raid.title}", lines=lines[1:], context=f"{op.code}/{ref}"),
+        tlp=raid.tlp,
+        kind="raid",
+        object_ref=ref,
+    )
+    return Reply(Message(lines=lines, tlp=raid.tlp), Visibility.CHANNEL)
+
+
+async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
+    raid = await find_raid(ctx, ctx.args["raid"])
+    ref = raidview.raid_ref(raid)
+    if raid.status == "aborted":
+        raise CommandError(f"{ref} was aborted; its checklist is closed.")
+    raw = str(ctx.args["item"]).strip().lstrip("#")
+    items = await raidview.load_items(ctx.session, raid.id)
+    if not raw.isdigit():
+        raise UsageError(f"'{raw}' is not an item number; `raid show {ref}` lists them.")
+    match = [i for i in items if i.position == int(raw)]
+    if not match:
+        raise NotFound(f"{ref} has no item {raw}; its items are 1 to {len(items)}.")
+    item = match[0]
+    if ctx.role is Role.PARTNER and item.role != "partner":
+        raise Denied(
+            f"As partner you can tick only partner items; item {item.position} falls to the "
+            f"{role_title(item.role)}."
+        )
+    return raid, item, items
+
+
+@command(
+    "check",
+    'check <R-n> <item> [--note "…"]',
+    "Tick a checklist item of a raid (partners: items of their role).",
+    args=(Arg("raid"), Arg("item")),
+    flags=(Flag("note"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.TICK_ITEM,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+)
+async def check(ctx: CommandContext) -> Reply:
+    """Record who ticked the item and when."""
+    op = ctx.operation()
+    raid, item, items = await _item(ctx)
+    ref = raidview.raid_ref(raid)
+    if item.done_at is not None:
+        raise CommandError(
+            f"Item {item.position} of {ref} is already ticked "
+            f"({format_time(item.done_at, await ctx.tz())}); `uncheck` it first to redo it."
+        )
+    item.done_at, item.done_by = ctx.now, ctx.member().id
+    item.note = ctx.args.get("note")
+    ctx.session.add(item)
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason="ticked")
+    return Reply(
+        Message(
+            lines=[
+                f"✓ {ref} {raidview.item_line(item)} — ticked by {ctx.member().name}.",
+                f"{ref}: {raidview.progress(items)}.",
+            ]
+        ),
+        Visibility.CHANNEL,
+    )
+
+
+@command(
+    "uncheck",
+    "uncheck <R-n> <item>",
+    "Untick a checklist item of a raid.",
+    args=(Arg("raid"), Arg("item")),
+    op=OpMode.REQUIRED,
+    perm=Perm.TICK_ITEM,
+    writes=True,
+    action=Action.ALTER,
+    visibility=Visibility.CHANNEL,
+)
+async def uncheck(ctx: CommandContext) -> Reply:
+    """Clear a tick (the audit log keeps who ticked and who unticked)."""
+    op = ctx.operation()
+    raid, item, items = await _item(ctx)
+    ref = raidview.raid_ref(raid)
+    if item.done_at is None:
+        raise CommandError(f"Item {item.position} of {ref} is not ticked.")
+    item.done_at, item.done_by, item.note = None, None, None
+    ctx.session.add(item)
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason="unticked")
+    return Reply(
+        Message(
+            lines=[f"☐ {ref} {raidview.item_line(item)} — open again.", raidview.progress(items)]
+        ),
+        Visibility.CHANNEL,
+    )

@@ -1,1 +1,65 @@
-"""`templates` commands (to be written)."""
+"""`template list|show`: the checklist templates raids are planned from."""
+
+from __future__ import annotations
+
+from sqlmodel import col, func, select
+
+from bot.adapters.base import Reply
+from bot.checklists import PHASE_TITLES, PHASES, TemplateError, find, role_title
+from bot.commands.context import CommandContext
+from bot.commands.errors import NotFound
+from bot.commands.registry import Arg, command
+from bot.messages import Message
+from bot.models import ChecklistTemplate, TemplateItem
+
+
+@command("template list", "template list", "List the checklist templates for raids.")
+async def template_list(ctx: CommandContext) -> Reply:
+    """Every template with its item counts."""
+    rows = (
+        await ctx.session.exec(
+            select(ChecklistTemplate, func.count(col(TemplateItem.id)))
+            .join(TemplateItem, col(TemplateItem.template_id) == col(ChecklistTemplate.id))
+            .group_by(col(ChecklistTemplate.id))
+            .order_by(col(ChecklistTemplate.name))
+        )
+    ).all()
+    lines = [
+        f"{t.name} — {t.title} ({n} items{', built-in' if t.builtin else ''})" for t, n in rows
+    ]
+    lines.append(
+        "`template show <name>` lists the items; `raid plan … --template <name>` uses one."
+    )
+    return Reply(Message(title="Checklist templates", lines=lines))
+
+
+@command(
+    "template show",
+    "template show <name>",
+    "Show a checklist template: items by phase, mandatory or not, and whose duty.",
+    args=(Arg("name"),),
+)
+async def template_show(ctx: CommandContext) -> Reply:
+    """The items of one template, grouped by phase."""
+    try:
+        tpl, items = await find(ctx.session, str(ctx.args["name"]))
+    except TemplateError as exc:
+        raise NotFound(str(exc)) from None
+    lines: list[str] = []
+    for phase in PHASES:
+        of_phase = [i for i in items if i.phase == phase]
+        if not of_phase:
+            continue
+        lines.append(f"{PHASE_TITLES[phase]}:")
+        lines += [
+            f"  {i.position}. {i.text} — {role_title(i.role)}{'' if i.mandatory else ' (optional)'}"
+            for i in of_phase
+        ]
+    mandatory = sum(1 for i in items if i.mandatory)
+    return Reply(
+        Message(
+            title=f"Template {tpl.name}: {tpl.title}",
+            lines=([tpl.description] if tpl.description else []) + lines,
+            context=f"{len(items)} items, {mandatory} mandatory",
+        )
+    )

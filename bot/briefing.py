@@ -1,0 +1,353 @@
+"""The IIMARCH briefing (SPEC section 4): built from the store for one audience.
+
+Information · Intent and Method · Administration · Risk · Communications · Humanitarian.
+Everything shown is filtered for the audience: a channel's TLP ceiling (TLP:RED never in a
+group) and, for `brief` asked by a person, what their role may read. Items above the
+audience are left out entirely, not even counted. Long sections are cut to a few lines
+with counts so the briefing stays readable on a phone.
+
+Cost: "new since the last briefing" reads sightings by the (operation_id, reported_at)
+index and aggregates in the database, so it costs what is new, not the whole history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import raidview
+from bot.access import TLP, TLP_ORDER, Role, may_read_item, tlp_allows
+from bot.checklists import SAFEGUARDING_ROLES
+from bot.commands.values import format_time, zone
+from bot.fanout import linked_channels
+from bot.messages import Message
+from bot.models import (
+    Agency,
+    Member,
+    Membership,
+    Notice,
+    Operation,
+    Raid,
+    RaidItem,
+    Sighting,
+    Subject,
+)
+
+SECTION_LINES = 5
+RAIDS_AHEAD = timedelta(hours=72)
+FIRST_WINDOW = timedelta(hours=24)  # "new" for a first briefing
+NOTICE_ORDER = ["red", "orange", "yellow", "green", "blue", "purple", "black", "silver", "un"]
+THREAT_COLOURS = ("red", "orange")
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who will read the briefing: a channel's ceiling, whether it is a group, a role."""
+
+    ceiling: TLP
+    is_group: bool
+    role: Role | None = None  # a person asking (`brief`); None for a scheduled channel post
+
+    def may(self, tlp: str | TLP, category: str | None = None) -> bool:
+        """Whether an item with this label (about a subject of `category`) may be shown."""
+        label = TLP(tlp)
+        if label is TLP.RED and self.is_group:
+            return False
+        if not tlp_allows(self.ceiling, label):
+            return False
+        return self.role is None or may_read_item(self.role, label, category)
+
+    def labels(self) -> list[str]:
+        """Every label that could be shown to this audience (for SQL filters)."""
+        return [t for t in TLP_ORDER if self.may(t, "victim") or self.may(t)]
+
+
+@dataclass
+class _Shown:
+    """The highest label actually shown, for the message's own TLP."""
+
+    top: TLP = TLP.CLEAR
+    lines: list[str] = field(default_factory=list)
+
+    def saw(self, tlp: str | TLP) -> None:
+        label = TLP(tlp)
+        if label.rank > self.top.rank:
+            self.top = label
+
+
+def _cut(entries: list[str], total: int | None = None, what: str = "more") -> list[str]:
+    total = len(entries) if total is None else total
+    out = [f"  {e}" for e in entries[:SECTION_LINES]]
+    if total > SECTION_LINES:
+        out.append(f"  … and {total - SECTION_LINES} {what}")
+    return out
+
+
+async def _information(
+    s: AsyncSession, op: Operation, since: datetime, now: datetime, aud: Audience, shown: _Shown
+) -> tuple[list[str], int]:
+    """New sightings grouped by subject, and active notices. Returns lines and match count."""
+    rows = (
+        await s.exec(
+            select(  # type: ignore[call-overload]
+                col(Sighting.subject_id),
+                col(Sighting.tlp),
+                func.count(),
+                func.max(col(Sighting.seq)),
+                func.count(col(Sighting.match_notice_id)),
+            )
+            .where(
+                Sighting.operation_id == op.id,
+                col(Sighting.reported_at) > since,
+                col(Sighting.reported_at) <= now,
+                col(Sighting.tlp).in_(aud.labels()),
+            )
+            .group_by(col(Sighting.subject_id), col(Sighting.tlp))
+        )
+    ).all()
+    subject_ids = {r[0] for r in rows if r[0] is not None}
+    subjects: dict[int, Subject] = {}
+    if subject_ids:
+        found = (await s.exec(select(Subject).where(col(Subject.id).in_(subject_ids)))).all()
+        subjects = {x.id or 0: x for x in found}
+    per: dict[int | None, list[int]] = {}  # subject → [count, latest seq, matches]
+    for subject_id, tlp, count, last_seq, matches in rows:
+        subject = subjects.get(subject_id) if subject_id is not None else None
+        category = subject.category if subject else None
+        if subject is not None and not aud.may(subject.tlp, subject.category):
+            continue
+        if not aud.may(tlp, category):
+            continue
+        shown.saw(tlp)
+        if subject is not None:
+            shown.saw(subject.tlp)
+        acc = per.setdefault(subject_id, [0, 0, 0])
+        acc[0] += int(count)
+        acc[1] = max(acc[1], int(last_seq))
+        acc[2] += int(matches)
+    latest: dict[int, Sighting] = {}
+    if per:
+        seqs = [v[1] for v in per.values()]
+        found_s = (
+            await s.exec(
+                select(Sighting).where(Sighting.operation_id == op.id, col(Sighting.seq).in_(seqs))
+            )
+        ).all()
+        latest = {x.seq: x for x in found_s}
+    total = sum(v[0] for v in per.values())
+    matches = sum(v[2] for v in per.values())
+    order = sorted(per.items(), key=lambda kv: -kv[1][0])
+    entries = []
+    for subject_id, (count, last_seq, _m) in order:
+        last = latest.get(last_seq)
+        where = f", last SG-{last_seq} at {last.location}" if last else ""
+        if subject_id is None:
+            head = "Not yet linked to a subject"
+        else:
+            sub = subjects[subject_id]
+            kind = f"{sub.kind}, {sub.category}" if sub.category else sub.kind
+            head = f"S-{sub.seq} {sub.name} ({kind})"
+        entries.append(f"{head}: {count} sighting{'s' if count != 1 else ''}{where}")
+    lines = [f"New sightings: {total}" + (f" ({matches} match a notice)" if matches else "")]
+    lines += _cut(entries, what="more subjects")
+
+    notices = (
+        await s.exec(
+            select(Notice, Subject)
+            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .where(
+                Notice.operation_id == op.id,
+                Notice.status == "active",
+                col(Notice.expires_at) > now,
+            )
+        )
+    ).all()
+    visible = [
+        (n, sub)
+        for n, sub in notices
+        if aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category)
+    ]
+    visible.sort(key=lambda ns: (_colour_rank(ns[0].colour), -ns[0].seq))
+    for n, sub in visible:
+        shown.saw(n.tlp)
+        shown.saw(sub.tlp)
+    lines.append(f"Active notices: {len(visible)}")
+    lines += _cut([f"N-{n.seq} {n.colour.upper()} — S-{sub.seq} {sub.name}" for n, sub in visible])
+    return lines, matches
+
+
+def _colour_rank(colour: str) -> int:
+    return NOTICE_ORDER.index(colour) if colour in NOTICE_ORDER else len(NOTICE_ORDER)
+
+
+async def _raids_ahead(
+    s: AsyncSession, op: Operation, now: datetime, aud: Audience
+) -> list[tuple[Raid, list[RaidItem]]]:
+    raids = (
+        await s.exec(
+            select(Raid)
+            .where(
+                Raid.operation_id == op.id,
+                col(Raid.status).in_(raidview.ACTIVE_STATUSES),
+                col(Raid.at) >= now - timedelta(hours=2),
+                col(Raid.at) <= now + RAIDS_AHEAD,
+            )
+            .order_by(col(Raid.at))
+        )
+    ).all()
+    return [(r, await raidview.load_items(s, r.id)) for r in raids if aud.may(r.tlp)]
+
+
+async def _administration(
+    s: AsyncSession, op: Operation, aud: Audience, open_items: int, shown: _Shown
+) -> list[str]:
+    rows = (
+        await s.exec(
+            select(Agency.code, Membership.role, func.count())
+            .select_from(Membership)
+            .join(Member, col(Member.id) == col(Membership.member_id))
+            .join(Agency, col(Agency.id) == col(Member.agency_id), isouter=True)
+            .where(Membership.operation_id == op.id)
+            .group_by(col(Agency.code), col(Membership.role))
+        )
+    ).all()
+    members = sum(int(n) for _a, _r, n in rows)
+    agencies: dict[str, int] = {}
+    for code, _role, n in rows:
+        agencies[code or "no agency"] = agencies.get(code or "no agency", 0) + int(n)
+    listed = ", ".join(f"{c} ({n})" for c, n in sorted(agencies.items(), key=lambda kv: -kv[1]))
+    lines = [f"Members: {members} from {len(agencies)} agencies — {listed}"]
+    if aud.may(TLP.GREEN):  # names stay inside the task force
+        leads = (
+            await s.exec(
+                select(Member.name)
+                .join(Membership, col(Membership.member_id) == col(Member.id))
+                .where(Membership.operation_id == op.id, Membership.role == "lead")
+                .order_by(col(Member.name))
+            )
+        ).all()
+        if leads:
+            shown.saw(TLP.GREEN)
+            lines.append(f"Leads: {', '.join(leads)}")
+    lines.append(f"Open mandatory checklist items (raids ahead): {open_items}")
+    return lines
+
+
+async def _victims(
+    s: AsyncSession, op: Operation, since: datetime, aud: Audience
+) -> tuple[int, int]:
+    rows = (
+        await s.exec(
+            select(Subject.tlp, func.count(), func.count().filter(col(Subject.created_at) > since))
+            .where(Subject.operation_id == op.id, Subject.category == "victim")
+            .group_by(col(Subject.tlp))
+        )
+    ).all()
+    total = sum(int(n) for tlp, n, _new in rows if aud.may(tlp, "victim"))
+    new = sum(int(k) for tlp, _n, k in rows if aud.may(tlp, "victim"))
+    return total, new
+
+
+async def build(
+    s: AsyncSession,
+    op: Operation,
+    *,
+    now: datetime,
+    since: datetime | None,
+    audience: Audience,
+    tz: str,
+    late_since: datetime | None = None,
+    title: str = "Briefing",
+) -> Message:
+    """The briefing for `op` as of `now`, with news since `since` (None: the last 24 h).
+
+    `late_since` is the time the briefing was due when it is sent late.
+    """
+    since = since or now - FIRST_WINDOW
+    reader = zone(tz)
+    shown = _Shown()
+    lines: list[str] = []
+    if late_since is not None:
+        lines.append(
+            f"LATE: due {format_time(late_since, reader)}; the bot was down. Sent "
+            f"{format_time(now, reader)}."
+        )
+
+    info, matches = await _information(s, op, since, now, audience, shown)
+    lines += [f"INFORMATION — since {format_time(since, reader)}", *info]
+
+    raids = await _raids_ahead(s, op, now, audience)
+    for raid, _items in raids:
+        shown.saw(raid.tlp)
+    entries = [
+        f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {r.status}, "
+        f"{raidview.progress(items)}"
+        for r, items in raids
+    ]
+    lines += ["INTENT AND METHOD — raids in the next 72 h", *(_cut(entries) or ["  none"])]
+
+    open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
+    lines += ["ADMINISTRATION", *(await _administration(s, op, audience, open_items, shown))]
+
+    threats = (
+        await s.exec(
+            select(func.count())
+            .select_from(Notice)
+            .where(
+                Notice.operation_id == op.id,
+                Notice.status == "active",
+                col(Notice.expires_at) > now,
+                col(Notice.colour).in_(THREAT_COLOURS),
+                col(Notice.tlp).in_(audience.labels()),
+            )
+        )
+    ).one()
+    risk: list[str] = []
+    if threats:
+        risk.append(f"{threats} active red/orange notice(s): wanted or imminent-threat persons")
+    if matches:
+        risk.append(f"{matches} new sighting(s) match an active notice")
+    blocked = [
+        f"{raidview.raid_ref(r)}: {len(raidview.open_mandatory(items))} mandatory item(s) open"
+        for r, items in raids
+        if r.status == "planned" and raidview.open_mandatory(items)
+    ]
+    risk += blocked
+    lines += ["RISK", *(_cut(risk) or ["  nothing flagged"])]
+
+    links = await linked_channels(s, op.id)
+    comms = [
+        f"{ln.platform} {ln.channel_name or ln.channel_key} (up to {TLP(ln.max_tlp).label})"
+        for ln in links
+    ]
+    lines += [f"COMMUNICATIONS — {len(links)} linked channel(s)", *_cut(comms)]
+
+    victims, new_victims = await _victims(s, op, since, audience)
+    safeguarding = [
+        f"{raidview.raid_ref(r)} {i.position}. {i.text}"
+        for r, items in raids
+        for i in _open_safeguarding(items)
+    ]
+    lines += [
+        "HUMANITARIAN",
+        f"  Victims identified: {victims} ({new_victims} new)",
+        f"  Safeguarding items open: {len(safeguarding)}",
+        *_cut(safeguarding),
+    ]
+    return Message(
+        title=f"{title}: {op.code} {op.name}",
+        fields=[("As of", format_time(now, reader))],
+        lines=lines,
+        context=f"{op.code} · IIMARCH · shown up to {audience.ceiling.label}",
+        mark="LATE" if late_since is not None else None,
+        tlp=shown.top.value,
+    )
+
+
+def _open_safeguarding(items: Iterable[RaidItem]) -> list[RaidItem]:
+    return [i for i in items if i.done_at is None and i.role in SAFEGUARDING_ROLES]

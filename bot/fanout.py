@@ -1,0 +1,94 @@
+"""Fan-out: queue one post for every channel linked to an operation that may receive it.
+
+One code path for commands (`CommandContext.fanout`) and the scheduler (reminders,
+briefings, review lists): the TLP ceiling of each channel and "TLP:RED never to a group"
+are applied here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.access import TLP, may_post_to_channel
+from bot.messages import Message
+from bot.models import ChannelLink, Operation
+from bot.outbox import enqueue
+
+
+@dataclass
+class FanoutResult:
+    """Where a post went, and where it was withheld and why."""
+
+    posted: list[ChannelLink] = field(default_factory=list)
+    withheld: list[tuple[ChannelLink, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """`Posted to 3 channels; withheld from 1 (ceiling TLP:GREEN).`"""
+        n = len(self.posted)
+        text = f"Posted to {n} linked channel{'s' if n != 1 else ''}"
+        if self.withheld:
+            reasons = "; ".join(
+                f"{c.platform} {c.channel_name or c.channel_key}: {why}" for c, why in self.withheld
+            )
+            text += f"; withheld from {len(self.withheld)} ({reasons})"
+        return text + "."
+
+
+def withheld_reason(label: TLP, link: ChannelLink) -> str | None:
+    """Why an item labelled `label` may not go to `link`, or None if it may."""
+    if may_post_to_channel(label, link.max_tlp, link.is_group):
+        return None
+    if label is TLP.RED and link.is_group:
+        return "TLP:RED is never posted to a group"
+    return f"ceiling {TLP(link.max_tlp).label}"
+
+
+async def linked_channels(session: AsyncSession, operation_id: int | None) -> list[ChannelLink]:
+    """The channels linked to an operation, oldest link first."""
+    return list(
+        (
+            await session.exec(
+                select(ChannelLink)
+                .where(ChannelLink.operation_id == operation_id)
+                .order_by(col(ChannelLink.id))
+            )
+        ).all()
+    )
+
+
+async def fanout(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    op: Operation,
+    message: Message,
+    tlp: str | TLP,
+    kind: str,
+    object_ref: str | None = None,
+) -> FanoutResult:
+    """Queue `message` (labelled `tlp`) to every linked channel of `op` whose ceiling allows."""
+    label = TLP(tlp)
+    message.tlp = label.value
+    result = FanoutResult()
+    for link in await linked_channels(session, op.id):
+        why = withheld_reason(label, link)
+        if why is not None:
+            result.withheld.append((link, why))
+            continue
+        enqueue(
+            session,
+            now=now,
+            platform=link.platform,
+            channel_key=link.channel_key,
+            message=message,
+            operation_id=op.id,
+            tlp=label.value,
+            kind=kind,
+            object_ref=f"{op.code}/{object_ref}" if object_ref else op.code,
+        )
+        result.posted.append(link)
+    return result

@@ -1,0 +1,165 @@
+"""Raids as people read them: checklist progress, open items, reminder times and posts.
+
+Platform-free and shared by the raid commands, the scheduler's reminders and briefings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.checklists import PHASE_TITLES, PHASES, role_title
+from bot.commands.values import format_time, zone
+from bot.messages import Button, Message
+from bot.models import Member, Operation, Raid, RaidItem
+
+# Reminders before a raid: (offset before the raid time, how it is written).
+REMINDERS: tuple[tuple[timedelta, str], ...] = (
+    (timedelta(hours=24), "T−24 h"),
+    (timedelta(hours=2), "T−2 h"),
+    (timedelta(minutes=30), "T−30 min"),
+)
+REMINDER_LABELS = {int(off.total_seconds() // 60): label for off, label in REMINDERS}
+ACTIVE_STATUSES = ("planned", "go")  # raids that still get reminders
+MAX_BUTTONS = 24
+MAX_LISTED = 8
+
+
+def raid_ref(raid: Raid) -> str:
+    """`R-3`."""
+    return f"R-{raid.seq}"
+
+
+async def load_items(session: AsyncSession, raid_id: int | None) -> list[RaidItem]:
+    """The checklist items of one raid in order."""
+    return list(
+        (
+            await session.exec(
+                select(RaidItem).where(RaidItem.raid_id == raid_id).order_by(col(RaidItem.position))
+            )
+        ).all()
+    )
+
+
+def open_mandatory(items: Sequence[RaidItem], phase: str | None = "before") -> list[RaidItem]:
+    """Mandatory items not yet ticked (of `phase`, or of every phase when None)."""
+    return [i for i in items if i.mandatory and i.done_at is None and phase in (None, i.phase)]
+
+
+def progress(items: Sequence[RaidItem]) -> str:
+    """`5/22 done, 3 mandatory open before the raid`."""
+    done = sum(1 for i in items if i.done_at is not None)
+    before = len(open_mandatory(items))
+    text = f"{done}/{len(items)} done"
+    if before:
+        text += f", {before} mandatory open before the raid"
+    return text
+
+
+def item_line(item: RaidItem) -> str:
+    """`3. Drive-by done and site plan drawn — site commander`."""
+    optional = "" if item.mandatory else " (optional)"
+    return f"{item.position}. {item.text} — {role_title(item.role)}{optional}"
+
+
+def listed(items: Sequence[RaidItem], limit: int = MAX_LISTED) -> list[str]:
+    """Item lines, at most `limit`, then `… and N more` (stays readable on a phone)."""
+    lines = [f"  {item_line(i)}" for i in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"  … and {len(items) - limit} more (`raid show` lists them all)")
+    return lines
+
+
+def reminder_times(at: datetime, since: datetime) -> list[tuple[datetime, str]]:
+    """The reminders of a raid at `at` still ahead of `since`: (fire time, label)."""
+    return [(at - off, label) for off, label in REMINDERS if at - off > since]
+
+
+def when(raid: Raid, tz: str | None = None) -> str:
+    """The raid time in `tz` (default: the raid's own zone) with UTC beside it."""
+    return format_time(raid.at, zone(tz or raid.timezone))
+
+
+async def card(
+    session: AsyncSession,
+    op: Operation,
+    raid: Raid,
+    items: Sequence[RaidItem],
+    *,
+    reader_tz: str,
+    can_tick: frozenset[str | None] | None = None,
+) -> Message:
+    """`raid show`: the raid, its checklist by phase (who ticked, when) and tick buttons.
+
+    `can_tick` limits the buttons to items of these roles (partners); None: every open item.
+    """
+    ticker_ids = {i.done_by for i in items if i.done_by is not None}
+    names: dict[int, str] = {}
+    if ticker_ids:
+        rows = (await session.exec(select(Member).where(col(Member.id).in_(ticker_ids)))).all()
+        names = {m.id or 0: m.name for m in rows}
+    fields = [("When", when(raid, reader_tz)), ("Status", raid.status)]
+    if raid.timezone != reader_tz:
+        fields.append(("Local time on site", when(raid)))
+    if raid.location:
+        fields.append(("Location", raid.location))
+    fields.append(("Checklist", progress(items)))
+    if raid.reason:
+        fields.append(("Reason", raid.reason))
+    lines: list[str] = []
+    for phase in PHASES:
+        of_phase = [i for i in items if i.phase == phase]
+        if not of_phase:
+            continue
+        lines.append(f"{PHASE_TITLES[phase]}:")
+        for i in of_phase:
+            if i.done_at is not None:
+                who = names.get(i.done_by or 0, "someone")
+                note = f" — {i.note}" if i.note else ""
+                ticked = format_time(i.done_at, zone(reader_tz))
+                lines.append(f"  ✓ {item_line(i)} (by {who}, {ticked}){note}")
+            else:
+                lines.append(f"  ☐ {item_line(i)}")
+    buttons = []
+    if raid.status not in ("aborted",):
+        buttons = [
+            Button(
+                label=f"✓ {i.position}", command=f"check {op.code}/{raid_ref(raid)} {i.position}"
+            )
+            for i in items
+            if i.done_at is None and (can_tick is None or i.role in can_tick)
+        ][:MAX_BUTTONS]
+    return Message(
+        title=f"{raid_ref(raid)} {raid.title}",
+        fields=fields,
+        lines=lines,
+        context=f"{op.code}/{raid_ref(raid)} · template {raid.template_name or '—'}",
+        buttons=buttons,
+        tlp=raid.tlp,
+    )
+
+
+def reminder(
+    op: Operation, raid: Raid, items: Sequence[RaidItem], label: str, *, late: bool
+) -> Message:
+    """A reminder post: the raid, its time, and the open mandatory items before it."""
+    still_open = open_mandatory(items)
+    lines = [f"{len(still_open)} mandatory item(s) still open:", *listed(still_open)]
+    if not still_open:
+        lines = ["Every mandatory item before the raid is ticked."]
+    if late:
+        lines.insert(0, "Sent late: the bot was down when this reminder was due.")
+    fields = [("When", when(raid)), ("Status", raid.status), ("Checklist", progress(items))]
+    if raid.location:
+        fields.insert(1, ("Location", raid.location))
+    return Message(
+        title=f"{label}: {raid_ref(raid)} {raid.title}",
+        fields=fields,
+        lines=lines,
+        context=f"{op.code}/{raid_ref(raid)} · `raid show {raid_ref(raid)}` to tick items",
+        mark="LATE" if late else None,
+        tlp=raid.tlp,
+    )
