@@ -4,6 +4,7 @@ Slack Web API (real slack-sdk)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,7 +22,15 @@ from tests.serving import wait_until
 
 @pytest.fixture
 async def slack(make_app: AppFactory, sqlite_url: str) -> AsyncIterator[SlackStack]:
+    """The served app on SQLite, with the fake Slack."""
     async with slack_stack(make_app, sqlite_url) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def any_slack(make_app: AppFactory, db_url: str) -> AsyncIterator[SlackStack]:
+    """The same on SQLite and on PostgreSQL, for what depends on the store."""
+    async with slack_stack(make_app, db_url) as stack:
         yield stack
 
 
@@ -57,8 +66,9 @@ async def test_op_new_answers_in_the_ack_with_block_kit(slack: SlackStack) -> No
 
 
 async def test_status_change_is_posted_to_the_linked_channel_by_the_outbox(
-    slack: SlackStack,
+    any_slack: SlackStack,
 ) -> None:
+    slack = any_slack
     await linked_operation(slack)
     body = await ok(slack, "op status active")
     assert "OP-NIGHT-HARBOUR is now active (was planning)" in text_of(body)
@@ -78,8 +88,9 @@ async def test_private_replies_are_ephemeral(slack: SlackStack) -> None:
 
 
 async def test_op_link_in_a_channel_the_bot_is_not_in_is_refused_with_the_fix(
-    slack: SlackStack,
+    any_slack: SlackStack,
 ) -> None:
+    slack = any_slack
     slack.fake.add_channel("C2", "smugglers-watch", member=False)
     slack.fake.add_channel("C3", "old-ops", archived=True)
     await ok(slack, 'op new "Night Harbour" --code OP-NIGHT-HARBOUR')
@@ -174,7 +185,8 @@ async def test_slow_command_acks_at_once_and_replies_through_the_response_url(
         assert await count(slack.app.store, "operation") == 1
 
 
-async def test_a_repeated_command_is_processed_once(slack: SlackStack) -> None:
+async def test_a_repeated_command_is_processed_once(any_slack: SlackStack) -> None:
+    slack = any_slack
     first = await ok(slack, 'op new "Night Harbour"', trigger_id="trig-same")
     again = await ok(slack, 'op new "Night Harbour"', trigger_id="trig-same")
     assert text_of(again) == text_of(first)
@@ -185,7 +197,18 @@ async def test_a_repeated_command_is_processed_once(slack: SlackStack) -> None:
     assert [r.event_key for r in rows] == ["cmd:trig-same"]
 
 
-async def test_a_retried_event_is_processed_once(slack: SlackStack) -> None:
+async def test_the_same_command_twice_at_once_is_processed_once(any_slack: SlackStack) -> None:
+    slack = any_slack
+    answers = await asyncio.gather(
+        *(ok(slack, 'op new "Night Harbour"', trigger_id="trig-twin") for _ in range(2))
+    )
+    assert [("OP-NIGHT-HARBOUR created" in text_of(a)) for a in answers] == [True, True]
+    assert await count(slack.app.store, "operation") == 1
+    assert await count(slack.app.store, "processedevent") == 1
+
+
+async def test_a_retried_event_is_processed_once(any_slack: SlackStack) -> None:
+    slack = any_slack
     dm = slack.fake.add_im("UADMIN")
     event = {
         "type": "message",
@@ -277,8 +300,9 @@ async def test_export_files_go_to_the_invokers_dm_never_the_channel(slack: Slack
 
 
 async def test_429_then_500_then_ok_delivers_the_post_exactly_once(
-    slack: SlackStack, clock: ManualClock
+    any_slack: SlackStack, clock: ManualClock
 ) -> None:
+    slack = any_slack
     await linked_operation(slack)
     slack.fake.fail_next(429, retry_after=7)
     slack.fake.fail_next(500)
@@ -316,8 +340,9 @@ async def test_429_then_500_then_ok_delivers_the_post_exactly_once(
 
 
 async def test_a_channel_the_bot_left_makes_the_post_dead_not_retried(
-    slack: SlackStack,
+    any_slack: SlackStack,
 ) -> None:
+    slack = any_slack
     await linked_operation(slack)
     slack.fake.channels["C1"].is_member = False
     await ok(slack, "op status active")
@@ -340,3 +365,12 @@ def _fields(body: dict[str, object]) -> list[tuple[str, str]]:
             label, _, value = field["text"].partition("\n")
             out.append((label.strip("*"), value))
     return out
+
+
+async def test_a_token_slack_refuses_makes_the_process_unready(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    async with slack_stack(make_app, sqlite_url, SLACK_BOT_TOKEN="xoxb-revoked") as slack:
+        resp = await slack.inbound.client.get(f"{slack.base_url}/readyz")
+        assert resp.status_code == 503
+        assert "invalid_auth" in resp.json()["problems"]["slack"]

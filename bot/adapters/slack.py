@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import metrics
 from bot.adapters import slack_render as render
 from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
 from bot.app import App
@@ -179,6 +180,7 @@ class SlackAdapter:
         self._names: dict[str, str] = {}
         self._socket: Any = None
         self._auth_task: asyncio.Task[None] | None = None
+        self._connect_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,7 +198,10 @@ class SlackAdapter:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
-            await self._socket.connect_async()
+            # connect_async() retries until it connects: never let it hold up start-up.
+            self._connect_task = asyncio.create_task(
+                self._socket.connect_async(), name="slack-socket-mode"
+            )
         log.info("slack.started", socket_mode=bool(self._socket), bot=self.bot_user_id)
 
     async def stop(self) -> None:
@@ -205,10 +210,16 @@ class SlackAdapter:
             self._auth_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._auth_task
+        self._auth_problem = "stopped"
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
             self._socket = None
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._connect_task
+            self._connect_task = None
         await self.drain(timeout=STOP_GRACE_SECONDS)
         for task in list(self._tasks):
             task.cancel()
@@ -217,8 +228,11 @@ class SlackAdapter:
         """None when the token works (and Socket Mode is connected), else why not."""
         if self._auth_problem:
             return self._auth_problem
-        if self._socket is not None and not self._socket.client.is_connected():
-            return "socket mode disconnected"
+        if self._socket is not None:
+            client = self._socket.client
+            session = client.current_session
+            if client.closed or client.stale or session is None or session.closed:
+                return "socket mode not connected"
         return None
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -507,6 +521,7 @@ class SlackAdapter:
         # The reply is posted by us, not returned: a retried event must not post it again.
         if key in self._inflight or await self._seen(key):
             log.info("slack.duplicate_event", retry=body.get("retry_num"))
+            metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
         self._inflight.add(key)
         try:

@@ -180,9 +180,10 @@ async def _stored_reply(core: Core, inv: Invocation) -> Reply | None:
     return Reply(message=Message(lines=["Already handled."]))
 
 
-async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) -> None:
+async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) -> Reply | None:
+    """Store a refusal as the event's answer; if a twin got there first, return its answer."""
     if not inv.event_key:
-        return
+        return None
     try:
         async with core.store.transaction() as session:
             session.add(
@@ -194,7 +195,9 @@ async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) ->
                 )
             )
     except IntegrityError:
-        pass
+        # The same event ran at the same moment and won: its answer is the answer.
+        return await _stored_reply(core, inv)
+    return None
 
 
 async def dispatch(core: Core, inv: Invocation) -> Reply:
@@ -316,8 +319,8 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
         usage = cmd.usage if (cmd is not None and exc.show_usage) else None
         reply = error_reply(exc.sentence, usage, cmd.name if cmd else None)
         log.info("command", command=cmd.name if cmd else None, outcome="refused")
-        await _remember(core, inv, reply, now)
-        return reply
+        first = await _remember(core, inv, reply, now)
+        return first or reply
     except IntegrityError:
         again = await _stored_reply(core, inv)
         if again is not None:

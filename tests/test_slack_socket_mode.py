@@ -1,0 +1,43 @@
+"""Socket Mode (SLACK_APP_TOKEN): the real SocketModeClient against the fake's WebSocket."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import AppFactory
+from tests.fakes.slack_api import slack_stack, text_of
+from tests.serving import wait_until
+
+
+async def test_a_slash_command_over_socket_mode_is_acked_with_the_reply(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    async with slack_stack(make_app, sqlite_url, SLACK_APP_TOKEN="xapp-test") as slack:
+        fake, adapter = slack.fake, slack.adapter
+        await wait_until(lambda: adapter.ready() is None)
+        assert fake.calls("apps.connections.open")
+
+        # No HTTP route in Socket Mode: requests come over the socket only.
+        async with httpx.AsyncClient() as client:
+            resp = await client.post(f"{slack.base_url}/slack/events", content=b"x")
+        assert resp.status_code == 404
+
+        envelope = fake.socket_send(
+            "slash_commands",
+            {
+                "team_id": "T1",
+                "channel_id": "C1",
+                "channel_name": "ops-room",
+                "user_id": "UADMIN",
+                "user_name": "admin",
+                "command": "/tf",
+                "text": 'op new "Night Harbour"',
+                "response_url": fake.response_url("sock-1"),
+                "trigger_id": "trig-sock-1",
+            },
+        )
+        await fake.wait_for(lambda: any(a["envelope_id"] == envelope for a in fake.socket_acks))
+        (ack,) = [a for a in fake.socket_acks if a["envelope_id"] == envelope]
+        assert ack["payload"]["response_type"] == "in_channel"
+        assert "OP-NIGHT-HARBOUR created" in text_of(ack["payload"])
+    assert adapter.ready() is not None  # closed on shutdown
