@@ -31,7 +31,8 @@ async def test_match_on_every_linked_channel_until_the_notice_is_cancelled(any_a
     assert sorted(p.channel for p in posts) == ["annex", "room"]
     for post in posts:
         assert post.message.mark == "MATCH"
-        assert post.message.title.startswith("MATCH — Red notice N-1")
+        assert post.message.title.startswith("Red notice N-1 — sighting SG-1")
+        assert post.text.startswith("[MATCH] Red notice N-1")
         assert "S-1 Ivan Petrov" in post.message.title
         assert post.message.context == f"{OP}/SG-1 · TLP:AMBER · grade B2"
         assert "Charges: trafficking in human beings" in post.text

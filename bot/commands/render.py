@@ -272,9 +272,8 @@ def sighting_message(
     mark = None
     if notice is not None:
         mark = "MATCH"
-        title = (
-            f"MATCH — {notice_title(notice)} — sighting {ref} of {sighting_what(sighting, subject)}"
-        )
+        # Adapters put the mark in front: "MATCH — Red notice N-2 — sighting SG-15 of …".
+        title = f"{notice_title(notice)} — sighting {ref} of {sighting_what(sighting, subject)}"
         colour = COLOURS[notice.colour]
         line = (
             f"{sighting_what(sighting, subject)} is under {notice_title(notice)}: {colour.purpose}."

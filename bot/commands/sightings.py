@@ -190,7 +190,10 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     role = reader(ctx)
     shown_notice = notice if notice and subject and may_read_notice(role, notice, subject) else None
     message = sighting_message(op, sighting, subject, tz=tz, reporter=reporter, notice=shown_notice)
-    message.title = f"Recorded {message.title}"
+    if message.mark:
+        message.lines.insert(0, f"Recorded {ref} as a MATCH.")
+    else:
+        message.title = f"Recorded {message.title}"
     message.lines += [n for n in (raised,) if n] + [result.summary()]
     return Reply(message)
 

@@ -1,0 +1,162 @@
+"""A sighting from Telegram reaches the operation's Slack channel and its other Telegram chat.
+
+One served app (uvicorn, real slack-bolt and python-telegram-bot) talks to a fake Slack Web
+API and a fake Telegram Bot API; posts go through the outbox and its worker. Nothing
+reaches the channels of another operation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from bot.adapters.telegram import TelegramAdapter
+from bot.audit import Action
+from bot.models import AuditEntry, OutboxMessage
+from tests.conftest import AppFactory
+from tests.fakes.slack_api import SlackStack, slack_stack, text_of
+from tests.fakes.telegram_api import (
+    FakeBotAPI,
+    UpdateFactory,
+    group_chat,
+    post_update,
+    private_chat,
+    tg_user,
+)
+from tests.serving import wait_until
+
+SECRET = "s3cret-Token_1"
+ANA = tg_user(1001, "Ana", "ana")  # a Taskforce admin on Telegram
+ANA_DM = private_chat(ANA)
+FIELD = group_chat(-1001, "Nightjar field team")  # OP-NIGHTJAR
+HQ = group_chat(-1002, "Nightjar HQ")  # OP-NIGHTJAR
+ELSEWHERE = group_chat(-1003, "Other op")  # OP-OTHER
+OP = "OP-NIGHTJAR"
+
+
+@dataclass
+class Both:
+    """The served app with both platforms, and the means to speak on each."""
+
+    slack: SlackStack
+    tg: FakeBotAPI
+    adapter: TelegramAdapter
+    client: httpx.AsyncClient
+    updates: UpdateFactory
+
+    async def telegram(self, text: str, chat: dict[str, Any], user: dict[str, Any] = ANA) -> str:
+        """Say `text` on Telegram, wait until handled; return what the bot said meanwhile."""
+        before = len(self.tg.sent())
+        update = self.updates.command(text, user=user, chat=chat)
+        assert (await post_update(self.client, update, SECRET)).status_code == 200
+        await self.adapter.idle()
+        return "\n".join(m.plain for m in self.tg.sent()[before:])
+
+    async def on_slack(self, text: str, channel: str = "C1", name: str = "ops-room") -> str:
+        """Run `/tf text` on Slack as the Slack admin; return the answer's text."""
+        resp = await self.slack.inbound.command(text, channel=channel, channel_name=name)
+        assert resp.status_code == 200, resp.text
+        return text_of(resp.json())
+
+
+@pytest.fixture
+async def both(make_app: AppFactory, db_url: str) -> AsyncIterator[Both]:
+    async with FakeBotAPI() as tg:
+        settings = tg.settings(SECRET)
+        settings["TASKFORCE_ADMINS"] = "slack:T1/UADMIN,telegram:1001,console:admin"
+        async with slack_stack(make_app, db_url, **settings) as slack:
+            slack.app.extras.pop("scheduler", None)
+            adapter = slack.app.extras["telegram_adapter"]
+            assert isinstance(adapter, TelegramAdapter)
+            slack.fake.add_channel("C2", "other-op-room")
+            async with httpx.AsyncClient(base_url=slack.base_url) as client:
+                yield Both(slack, tg, adapter, client, UpdateFactory())
+
+
+async def _two_operations(b: Both) -> None:
+    assert "Linked to" not in await b.on_slack(f'op new "Nightjar" --code {OP}')
+    assert f"Linked to {OP}" in await b.on_slack(f"op link {OP}")
+    await b.on_slack('op new "Other" --code OP-OTHER')
+    assert "Linked to OP-OTHER" in await b.on_slack(
+        "op link OP-OTHER", channel="C2", name="other-op-room"
+    )
+    for chat, code in ((FIELD, OP), (HQ, OP), (ELSEWHERE, "OP-OTHER")):
+        assert f"Linked to {code}" in await b.telegram(f"/op link {code}", chat)
+    added = await b.telegram(f'/subject add {OP} person "Ivan Petrov" --category suspect', ANA_DM)
+    assert "Added S-1 Ivan Petrov" in added
+    await b.telegram('/subject add OP-OTHER person "Zed Elsewhere" --category suspect', ANA_DM)
+
+
+async def _sent_rows(b: Both, kind: str) -> list[OutboxMessage]:
+    async with b.slack.app.store.transaction() as session:
+        rows = (await session.exec(select(OutboxMessage).where(OutboxMessage.kind == kind))).all()
+    return list(rows)
+
+
+async def test_a_telegram_sighting_reaches_slack_and_the_other_telegram_chat(both: Both) -> None:
+    b = both
+    await _two_operations(b)
+    reply = await b.telegram('/sighting S-1 at "Porto, Cais da Ribeira" --grade B2', FIELD)
+    assert "Recorded Sighting SG-1" in reply and "Posted to 3 linked channels." in reply
+
+    async def all_sent() -> bool:
+        rows = await _sent_rows(b, "sighting")
+        return len(rows) == 3 and {r.status for r in rows} == {"sent"}
+
+    await wait_until(all_sent)
+    assert sorted((r.platform, r.channel_key) for r in await _sent_rows(b, "sighting")) == [
+        ("slack", "C1"),
+        ("telegram", str(FIELD["id"])),
+        ("telegram", str(HQ["id"])),
+    ]
+    [slack_post] = [p for p in b.slack.fake.posts("C1") if "SG-1" in p["text"]]
+    assert slack_post["text"] == "Sighting SG-1 — S-1 Ivan Petrov"
+    assert f"{OP}/SG-1 · TLP:AMBER · grade B2" in text_of(slack_post["blocks"])
+    for chat in (HQ, FIELD):
+        [post] = [m for m in b.tg.sent(chat["id"]) if "SG-1" in m.plain and m.reply_to is None]
+        assert "Sighting SG-1 — S-1 Ivan Petrov" in post.plain
+        assert "Porto, Cais da Ribeira" in post.plain
+        assert f"{OP}/SG-1 · TLP:AMBER · grade B2" in post.plain
+
+    # Nothing of OP-NIGHTJAR in another operation's channels, on either platform.
+    assert not [p for p in b.slack.fake.posts("C2") if "Petrov" in json.dumps(p)]
+    assert not [m for m in b.tg.sent(ELSEWHERE["id"]) if "Petrov" in m.plain]
+    async with b.slack.app.store.transaction() as session:
+        entries = (await session.exec(select(AuditEntry))).all()
+    disclosed = sorted(
+        e.channel or ""
+        for e in entries
+        if e.action == Action.DISCLOSE and e.object_ref == f"{OP}/SG-1"
+    )
+    assert disclosed == ["slack:C1", f"telegram:{FIELD['id']}", f"telegram:{HQ['id']}"]
+
+
+async def test_a_match_is_marked_on_both_platforms(both: Both) -> None:
+    b = both
+    await _two_operations(b)
+    issued = await b.on_slack(f'notice issue red {OP}/S-1 --charges "trafficking in human beings"')
+    assert "Issued Red notice N-1" in issued
+    reply = await b.telegram('/sighting S-1 at "Vigo ferry terminal"', FIELD)
+    assert "MATCH" in reply and "Red notice N-1 — sighting SG-1" in reply
+
+    async def all_sent() -> bool:
+        rows = await _sent_rows(b, "match")
+        return len(rows) == 3 and {r.status for r in rows} == {"sent"}
+
+    await wait_until(all_sent)
+    [on_slack] = [p for p in b.slack.fake.posts("C1") if "Vigo" in json.dumps(p)]
+    assert on_slack["text"].startswith("[MATCH] Red notice N-1 — sighting SG-1")
+    assert on_slack["blocks"][0]["text"]["text"].endswith(
+        "MATCH — Red notice N-1 — sighting SG-1 of S-1 Ivan Petrov"
+    )
+    for chat in (HQ, FIELD):
+        [post] = [m for m in b.tg.sent(chat["id"]) if "Vigo" in m.plain and m.reply_to is None]
+        assert post.plain.startswith("🔴 MATCH\nRed notice N-1 — sighting SG-1 of S-1")
+    assert not [m for m in b.tg.sent(ELSEWHERE["id"]) if "Vigo" in m.plain]
+    assert not [p for p in b.slack.fake.posts("C2") if "Vigo" in json.dumps(p)]
