@@ -39,6 +39,7 @@ PROBE_TIMEOUT = 5.0
 BOOT_RETRY_MAX = 30.0
 GRACEFUL_SECONDS = 20
 DISCARD_BYTES = 1024 * 1024
+REFUSAL_REASONS = {400: "malformed", 401: "unauthenticated", 403: "unauthenticated"}
 
 
 class PlatformAdapter(Protocol):
@@ -222,6 +223,28 @@ class StartGate:
         await self.app(scope, receive, send)
 
 
+class CountRefusals:
+    """Counts platform requests the adapters refuse (bad signature or secret, malformed)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        platform = platform_of(scope.get("path", ""))
+        if scope["type"] != "http" or platform == "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                reason = REFUSAL_REASONS.get(message["status"])
+                if reason:
+                    metrics.REFUSED.labels(platform, reason).inc()
+            await send(message)
+
+        await self.app(scope, receive, observed)
+
+
 # ------------------------------------------------------------------------ lifecycle
 
 
@@ -390,6 +413,7 @@ def create_app(settings: Settings, *, app: App | None = None) -> Starlette:
         middleware=[
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             Middleware(StartGate, lifecycle=lifecycle),
+            Middleware(CountRefusals),
         ],
     )
     starlette.state.app = core_app

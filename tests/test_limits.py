@@ -177,6 +177,11 @@ async def test_over_the_real_slack_route_limits_answer_clearly_and_others_are_se
         assert huge.text == "Request body too large; the limit is 4096 bytes."
         assert refused_count("slack", "body_too_large") == counted + 1
 
+        counted = refused_count("slack", "unauthenticated")
+        forged = await slack.inbound.send("command=%2Ftf&text=help", sign=False)
+        assert forged.status_code == 401
+        assert refused_count("slack", "unauthenticated") == counted + 1
+
         after = await slack.inbound.command("whoami", user="UADMIN")
         assert after.status_code == 200
         assert "too fast" not in text_of(after.json())

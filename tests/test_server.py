@@ -32,7 +32,8 @@ async def test_health_readiness_and_metrics_move_with_commands_and_posts(
         assert (health.status_code, health.text) == (200, "ok")
         ready = await http.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True, "problems": {}}
+        # SQLite is one process: its scheduler always leads.
+        assert ready.json() == {"ready": True, "problems": {}, "scheduler": "leader"}
 
         before = (await http.get("/metrics")).text
         for line, channel in [
@@ -59,6 +60,7 @@ async def test_health_readiness_and_metrics_move_with_commands_and_posts(
         assert moved("taskforce_command_seconds_count", command="op link") == 1
         assert sample(after, "taskforce_outbox_rows", platform="console", status="pending") == 1
         assert sample(after, "taskforce_outbox_rows", platform="console", status="sent") == 0
+        assert sample(after, "taskforce_scheduler_leader") == 1
 
         assert await app.worker.drain() == 1
         delivered = (await http.get("/metrics")).text

@@ -35,6 +35,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import metrics
+from bot import metrics
 from bot.adapters import slack_render as render
 from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
 from bot.app import App
@@ -521,6 +522,7 @@ class SlackAdapter:
         # The reply is posted by us, not returned: a retried event must not post it again.
         if key in self._inflight or await self._seen(key):
             log.info("slack.duplicate_event", retry=body.get("retry_num"))
+            metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
         self._inflight.add(key)

@@ -54,6 +54,7 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import metrics
 from bot.adapters.base import (
     Actor,
     Channel,
@@ -439,6 +440,7 @@ class TelegramAdapter:
         key = self.event_key(upd)
         if await self._seen(key):
             log.info("telegram.duplicate", update_id=upd.update_id)
+            metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
         if parsed.name == "start":
             await self._on_start(key, user, chat, msg.message_id)
@@ -454,6 +456,7 @@ class TelegramAdapter:
         key = self.event_key(upd)
         if await self._seen(key):
             log.info("telegram.duplicate", update_id=upd.update_id)
+            metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
         command = await decode(self.store, query.data or "")
         if command is None:
