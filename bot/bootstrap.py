@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlmodel import select
 
 from bot import audit
 from bot.commands.countries import ISO_3166_ALPHA2
+from bot.commands.errors import UsageError
 from bot.commands.values import zone
 from bot.config import Settings
 from bot.models import Agency, Identity, Member
@@ -20,18 +22,35 @@ AGENCY_KINDS = ("police", "border", "prosecution", "interpol-ncb", "europol", "n
 def parse_identity(raw: str) -> tuple[str, str]:
     """`slack:T0123/U0456` → ("slack", "T0123/U0456"); ValueError with a sentence."""
     platform, _, key = raw.strip().partition(":")
-    platform = platform.lower()
-    if platform not in PLATFORMS or not key:
+    platform, key = platform.lower(), key.strip()
+    if platform not in PLATFORMS or not key or len(key) > 128 or any(c.isspace() for c in key):
         raise ValueError(
             f"'{raw}' is not an identity; use slack:TEAM/USER, telegram:USERID or console:NAME."
         )
+    if platform == "telegram" and not key.lstrip("-").isdigit():
+        raise ValueError(f"'{raw}' is not a Telegram identity; use the numeric user id.")
     return platform, key
+
+
+def _zone(name: str) -> str:
+    try:
+        return str(zone(name))
+    except UsageError as exc:
+        raise ValueError(exc.sentence) from None
+
+
+def _name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValueError(f"The {what} name must be 1 to 200 characters.")
+    return name
 
 
 async def ensure_admins(store: Store, settings: Settings, now: datetime) -> int:
     """Create or promote the members named in `TASKFORCE_ADMINS`; return how many changed."""
     changed = 0
-    for platform, key in settings.admin_identities():
+    wanted = [parse_identity(f"{p}:{k}") for p, k in settings.admin_identities()]
+    for platform, key in wanted:
         async with store.transaction() as session:
             ident = (
                 await session.exec(
@@ -82,12 +101,21 @@ async def add_agency(
 ) -> Agency:
     """Create an agency (CLI). Raises ValueError with a sentence on bad input."""
     code = code.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9][A-Z0-9-]{1,31}", code):
+        raise ValueError(
+            f"'{code}' is not an agency code; use letters, digits and dashes, like ES-PN."
+        )
+    name = _name(name, "agency")
     country = country.strip().upper()
     if country not in ISO_3166_ALPHA2:
-        raise ValueError(f"'{country}' is not an ISO 3166 country code.")
+        raise ValueError(f"'{country}' is not an ISO 3166 country code; use two letters like ES.")
+    kind = kind.strip().lower()
     if kind not in AGENCY_KINDS:
         raise ValueError(f"'{kind}' is not an agency kind; use one of {', '.join(AGENCY_KINDS)}.")
-    zone(timezone)
+    timezone = _zone(timezone)
+    language = language.strip().lower()
+    if not re.fullmatch(r"[a-z]{2}", language):
+        raise ValueError(f"'{language}' is not a language code; use two letters like es.")
     async with store.transaction() as session:
         if (await session.exec(select(Agency).where(Agency.code == code))).first():
             raise ValueError(f"Agency {code} exists already.")
@@ -119,9 +147,12 @@ async def add_member(
     timezone: str | None = None,
 ) -> Member:
     """Create a member with identities (CLI). Raises ValueError with a sentence on bad input."""
-    parsed = [parse_identity(i) for i in identities]
+    name = _name(name, "member")
+    parsed = list(dict.fromkeys(parse_identity(i) for i in identities))
+    if not parsed:
+        raise ValueError("A member needs at least one --identity.")
     if timezone:
-        zone(timezone)
+        timezone = _zone(timezone)
     async with store.transaction() as session:
         agency_id = None
         if agency:

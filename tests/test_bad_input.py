@@ -63,7 +63,11 @@ CASES: list[tuple[str, str, str]] = [
     # over-long text and command lines (limits: 1000 per text, 2000 per line)
     (f"op new {LONG}", "admin", "<name> is too long (1001 characters); the limit is 1000."),
     (f'op new "Gamma" --countries "{LONG}"', "admin", "The text of --countries is too long"),
-    ("op new " + "y" * 1995, "admin", "That command is too long (2002 characters); the limit is 2000."),
+    (
+        "op new " + "y" * 1995,
+        "admin",
+        "That command is too long (2002 characters); the limit is 2000.",
+    ),
     # operations one may not know of
     ("op show OP-NOWHERE", "bob", "There is no operation OP-NOWHERE that you belong to."),
     ("op show OP-NOWHERE", "zed", "You are not registered with Taskforce yet"),

@@ -107,7 +107,9 @@ async def test_foreign_keys_and_unique_keys_hold(any_app: App, clock: ManualCloc
             admin = (await session.exec(select(Identity))).first()
             assert admin is not None
             session.add(
-                Identity(member_id=admin.member_id, platform="console", key=admin.key, created_at=clock())
+                Identity(
+                    member_id=admin.member_id, platform="console", key=admin.key, created_at=clock()
+                )
             )
 
 
