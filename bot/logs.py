@@ -12,6 +12,7 @@ processors, so every line of a process is one JSON object.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from collections.abc import MutableMapping
@@ -38,11 +39,19 @@ REDACTED = "[redacted]"
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
+# Platform tokens wherever they appear in a line (a library logging a Bot API URL, say).
+TOKEN_PATTERN = re.compile(
+    r"xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|(?<![0-9])\d{5,}:[A-Za-z0-9_-]{30,}"
+)
+
+
 def _drop_secrets(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         low = key.lower()
         if low in SECRET_KEYS or low.endswith(("_token", "_secret", "_password")):
             event[key] = REDACTED
+        elif isinstance(event[key], str):
+            event[key] = TOKEN_PATTERN.sub(REDACTED, event[key])
     return event
 
 

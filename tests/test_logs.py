@@ -18,6 +18,8 @@ from tests.conftest import AppFactory
 
 SECRET = "xoxb-1234567890-SECRETSECRETSECRET"
 NAME = "Jelena Marković"
+TG_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
+TG_API = f"https://api.telegram.org/bot{TG_TOKEN}"
 
 
 @pytest.fixture
@@ -78,10 +80,12 @@ def test_exception_messages_and_secret_fields_are_withheld(log_stream: io.String
         log.exception("command.crashed", command="sighting add")
         logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     log.info("slack.request", text=NAME, slack_bot_token=SECRET, headers={"x": SECRET})
+    logging.getLogger("httpx").warning("HTTP Request: POST %s", f"{TG_API}/sendMessage")
 
     out = log_stream.getvalue()
     assert SECRET not in out and NAME not in out
-    crashed, stdlib, request = lines(log_stream)
+    assert TG_TOKEN not in out
+    crashed, stdlib, request, httpx_line = lines(log_stream)
     assert crashed["command"] == "sighting add"
     assert crashed["error"] == "ValueError"
     assert "builtins.ValueError: (message withheld)" in str(crashed["exception"])
@@ -90,3 +94,7 @@ def test_exception_messages_and_secret_fields_are_withheld(log_stream: io.String
     assert stdlib["logger"] == "uvicorn.error"
     assert "(message withheld)" in str(stdlib["exception"])
     assert request["text"] == request["slack_bot_token"] == request["headers"] == "[redacted]"
+    assert (
+        httpx_line["event"]
+        == "HTTP Request: POST https://api.telegram.org/bot[redacted]/sendMessage"
+    )
