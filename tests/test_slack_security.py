@@ -21,22 +21,10 @@ async def slack(make_app: AppFactory, sqlite_url: str) -> AsyncIterator[SlackSta
         yield stack
 
 
-def op_new_body(name: str = "Night Harbour", padding: str = "") -> str:
+def op_new_body(slack: SlackStack, padding: str = "") -> str:
     """A well-formed slash command that would create an operation if accepted."""
-    return urllib.parse.urlencode(
-        {
-            "team_id": "T1",
-            "channel_id": "C1",
-            "channel_name": "ops-room",
-            "user_id": "UADMIN",
-            "user_name": "admin",
-            "command": "/tf",
-            "text": f'op new "{name}"',
-            "response_url": "http://127.0.0.1:9/nowhere",
-            "trigger_id": "trig-security",
-            "padding": padding,
-        }
-    )
+    fields = slack.inbound.command_fields('op new "Night Harbour"', trigger_id="trig-security")
+    return urllib.parse.urlencode({**fields, "padding": padding})
 
 
 @pytest.mark.parametrize(
@@ -52,7 +40,7 @@ def op_new_body(name: str = "Night Harbour", padding: str = "") -> str:
 async def test_unsigned_or_stale_requests_get_401_and_change_nothing(
     slack: SlackStack, case: str, expected: int
 ) -> None:
-    body = op_new_body()
+    body = op_new_body(slack)
     before = await snapshot(slack.app.store)
     inbound = slack.inbound
     if case == "forged signature":
@@ -96,7 +84,7 @@ async def test_malformed_bodies_get_400_and_change_nothing(
 
 async def test_oversized_bodies_get_413_and_change_nothing(slack: SlackStack) -> None:
     before = await snapshot(slack.app.store)
-    big = op_new_body(padding="x" * MAX_BODY)
+    big = op_new_body(slack, padding="x" * MAX_BODY)
     resp = await slack.inbound.send(big)
     assert resp.status_code == 413
 
@@ -113,7 +101,7 @@ async def test_oversized_bodies_get_413_and_change_nothing(slack: SlackStack) ->
     assert changed_tables(before, await snapshot(slack.app.store)) == {}
 
     # Just under the limit, signed: accepted.
-    ok = await slack.inbound.send(op_new_body(padding="x" * (MAX_BODY - 600)))
+    ok = await slack.inbound.send(op_new_body(slack, padding="x" * (MAX_BODY - 600)))
     assert ok.status_code == 200
     assert "created" in ok.text
 

@@ -22,20 +22,8 @@ async def test_a_slash_command_over_socket_mode_is_acked_with_the_reply(
             resp = await client.post(f"{slack.base_url}/slack/events", content=b"x")
         assert resp.status_code == 404
 
-        envelope = fake.socket_send(
-            "slash_commands",
-            {
-                "team_id": "T1",
-                "channel_id": "C1",
-                "channel_name": "ops-room",
-                "user_id": "UADMIN",
-                "user_name": "admin",
-                "command": "/tf",
-                "text": 'op new "Night Harbour"',
-                "response_url": fake.response_url("sock-1"),
-                "trigger_id": "trig-sock-1",
-            },
-        )
+        fields = slack.inbound.command_fields('op new "Night Harbour"')
+        envelope = fake.socket_send("slash_commands", fields)
         await fake.wait_for(lambda: any(a["envelope_id"] == envelope for a in fake.socket_acks))
         (ack,) = [a for a in fake.socket_acks if a["envelope_id"] == envelope]
         assert ack["payload"]["response_type"] == "in_channel"

@@ -29,19 +29,16 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import metrics
-from bot import metrics
 from bot.adapters import slack_render as render
 from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
 from bot.app import App
-from bot.commands.dispatch import dispatch
+from bot.commands.dispatch import dispatch, was_processed
 from bot.messages import Message
-from bot.models import ProcessedEvent
 
 log = structlog.get_logger(__name__)
 
@@ -499,17 +496,6 @@ class SlackAdapter:
             return
         self._spawn(self._run_event(body, event, mention=False))
 
-    async def _seen(self, key: str) -> bool:
-        async with self.app.store.transaction() as session:
-            row = (
-                await session.exec(
-                    select(ProcessedEvent.id).where(
-                        ProcessedEvent.platform == PLATFORM, ProcessedEvent.event_key == key
-                    )
-                )
-            ).first()
-        return row is not None
-
     async def _run_event(
         self, body: dict[str, Any], event: dict[str, Any], *, mention: bool
     ) -> None:
@@ -520,9 +506,8 @@ class SlackAdapter:
         if not (key and user and team and channel_id):
             return
         # The reply is posted by us, not returned: a retried event must not post it again.
-        if key in self._inflight or await self._seen(key):
+        if key in self._inflight or await was_processed(self.app.core, PLATFORM, key):
             log.info("slack.duplicate_event", retry=body.get("retry_num"))
-            metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
         self._inflight.add(key)

@@ -200,6 +200,23 @@ async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) ->
     return None
 
 
+async def was_processed(core: Core, platform: str, event_key: str) -> bool:
+    """Whether an inbound event with this key was already handled.
+
+    Adapters that post their answers themselves (rather than returning them in the
+    request's response) check this first, so a redelivered event posts nothing twice.
+    """
+    async with core.store.transaction() as session:
+        row = (
+            await session.exec(
+                select(ProcessedEvent.id).where(
+                    ProcessedEvent.platform == platform, ProcessedEvent.event_key == event_key
+                )
+            )
+        ).first()
+    return row is not None
+
+
 async def dispatch(core: Core, inv: Invocation) -> Reply:
     """Run one command line and return the reply; never raises for user errors."""
     started = time.perf_counter()

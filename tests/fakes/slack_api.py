@@ -264,25 +264,21 @@ class FakeSlack:
         """Every request (optionally of one method), failed ones included."""
         return [c for c in self._calls if method is None or c.method == method]
 
-    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """The arguments of successful chat.postMessage calls (optionally to one channel)."""
+    def succeeded(self, method: str, channel: str | None = None) -> list[dict[str, Any]]:
+        """The arguments of successful calls of `method` (optionally to one channel)."""
         return [
             c.args
             for c in self._calls
-            if c.method == "chat.postMessage"
-            and c.ok
-            and (channel is None or c.args.get("channel") == channel)
+            if c.method == method and c.ok and channel in (None, c.args.get("channel"))
         ]
+
+    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """The arguments of successful chat.postMessage calls (optionally to one channel)."""
+        return self.succeeded("chat.postMessage", channel)
 
     def ephemerals(self, channel: str | None = None) -> list[dict[str, Any]]:
         """The arguments of successful chat.postEphemeral calls."""
-        return [
-            c.args
-            for c in self._calls
-            if c.method == "chat.postEphemeral"
-            and c.ok
-            and (channel is None or c.args.get("channel") == channel)
-        ]
+        return self.succeeded("chat.postEphemeral", channel)
 
     def responses(self, key: str | None = None) -> list[dict[str, Any]]:
         """Bodies posted to response URLs (optionally to the one with `key`)."""
@@ -548,7 +544,7 @@ class SlackInbound:
         all_headers.update(headers or {})
         return await self.client.post(self.events_url, content=raw, headers=all_headers)
 
-    async def command(
+    def command_fields(
         self,
         text: str,
         *,
@@ -560,26 +556,27 @@ class SlackInbound:
         response_key: str | None = None,
         command: str = "/tf",
         team_id: str | None = None,
-    ) -> httpx.Response:
-        """A signed `/tf <text>` slash command; its response URL key is the trigger id."""
+    ) -> dict[str, str]:
+        """The fields of a `/tf <text>` slash command (its response URL key: the trigger id)."""
         trigger = trigger_id or new_trigger()
-        body = urllib.parse.urlencode(
-            {
-                "token": "legacy-verification-token",
-                "team_id": team_id or self.team_id,
-                "team_domain": "test",
-                "channel_id": channel,
-                "channel_name": channel_name,
-                "user_id": user,
-                "user_name": user_name,
-                "command": command,
-                "text": text,
-                "api_app_id": "A1",
-                "response_url": self.fake.response_url(response_key or trigger),
-                "trigger_id": trigger,
-            }
-        )
-        return await self.send(body)
+        return {
+            "token": "legacy-verification-token",
+            "team_id": team_id or self.team_id,
+            "team_domain": "test",
+            "channel_id": channel,
+            "channel_name": channel_name,
+            "user_id": user,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": "A1",
+            "response_url": self.fake.response_url(response_key or trigger),
+            "trigger_id": trigger,
+        }
+
+    async def command(self, text: str, **fields: Any) -> httpx.Response:
+        """A signed slash command; keywords as for `command_fields`."""
+        return await self.send(urllib.parse.urlencode(self.command_fields(text, **fields)))
 
     async def click(
         self,
