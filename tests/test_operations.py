@@ -233,3 +233,27 @@ async def test_invite_expiry_is_shown_in_the_readers_zone_with_utc(app: App) -> 
     await ok(app, "me tz Europe/Lisbon")
     reply = await ok(app, f"op invite {OP} --expires 1h")
     assert field(reply, "Expires") == "Sat 28 Nov 2026 10:00 WET (10:00 UTC)"
+
+
+async def test_help_lists_and_explains(app: App) -> None:
+    listing = text(await ok(app, "help", as_="zed"))
+    assert "New here? Ask a lead of your operation for an invite" in listing
+    for usage in ("op new <name>", "op invite [OP] [--role member]", "join <code>", "audit verify"):
+        assert usage in listing
+    assert "New here?" not in text(await ok(app, "help"))
+    verbs = text(await ok(app, "help op"))
+    assert verbs.count("\nop ") >= 10 and "TLP:RED is never posted to a group" in verbs
+    one = text(await ok(app, "help /op invite"))
+    assert one.splitlines()[1:3] == [
+        "op invite [OP] [--role member] [--uses 1] [--expires 72h]",
+        "  Create an invite code (lead).",
+    ]
+    assert (await app.console.push("", as_="zed")).message.title == "Taskforce commands"
+
+
+async def test_long_platform_names_are_kept_within_bounds(any_app: App) -> None:
+    await ok(any_app, 'op new "Night Harbour"')
+    code = await invite(any_app)
+    reply = await dispatch(any_app.core, telegram("4242", f"join {code}", "N" * 300))
+    assert reply.ok, text(reply)
+    assert "N" * 200 + " (no agency) — member" in text(await ok(any_app, f"op members {OP}"))

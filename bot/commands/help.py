@@ -27,8 +27,15 @@ async def help_command(ctx: CommandContext) -> Reply:
     registry = ctx.core.registry
     words = [w.lower() for w in ctx.args.get("command", [])]
     if not words:
-        lines = [INTRO, ""]
+        lines = [INTRO]
+        if ctx.actor is None:
+            lines.append(
+                "New here? Ask a lead of your operation for an invite and type `join <code>`; if "
+                "you use Taskforce on another platform, type `link` there and `link <code>` here."
+            )
+        lines.append("")
         lines += [f"{c.usage}  — {c.summary}" for c in registry.all()]
+        lines += ["", "`help <command>` explains one, like `help op invite` or `help op`."]
         return Reply(Message(title="Taskforce commands", lines=lines))
     name = " ".join(words).lstrip("/")
     exact = registry.get(name)

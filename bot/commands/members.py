@@ -129,7 +129,7 @@ async def link(ctx: CommandContext) -> Reply:
             member_id=row.member_id,
             platform=ctx.inv.actor.platform,
             key=ctx.inv.actor.key,
-            display_name=ctx.inv.actor.display_name or None,
+            display_name=ctx.inv.actor.display_name[:200] or None,
             can_dm=not ctx.inv.channel.is_group,
             created_at=ctx.now,
         )
@@ -169,7 +169,9 @@ async def join(ctx: CommandContext) -> Reply:
     created = False
     if member is None:
         member = Member(
-            name=ctx.inv.actor.display_name or f"{ctx.inv.actor.platform} {ctx.inv.actor.key}",
+            name=(ctx.inv.actor.display_name or f"{ctx.inv.actor.platform} {ctx.inv.actor.key}")[
+                :200
+            ],
             created_at=ctx.now,
         )
         s.add(member)
@@ -179,7 +181,7 @@ async def join(ctx: CommandContext) -> Reply:
                 member_id=member.id or 0,
                 platform=ctx.inv.actor.platform,
                 key=ctx.inv.actor.key,
-                display_name=ctx.inv.actor.display_name or None,
+                display_name=ctx.inv.actor.display_name[:200] or None,
                 can_dm=not ctx.inv.channel.is_group,
                 created_at=ctx.now,
             )
