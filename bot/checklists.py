@@ -231,9 +231,10 @@ async def ensure_builtin(store: Store) -> None:
             continue
 
 
-async def import_file(store: Store, path: Path, *, replace: bool = False) -> tuple[str, int]:
-    """Import a custom template file; return (status, item count). TemplateError on problems."""
-    spec = parse_file(path)
+async def import_spec(
+    store: Store, spec: TemplateSpec, *, replace: bool = False
+) -> tuple[str, int]:
+    """Store a custom template; return (status, item count). TemplateError on a clash."""
     async with store.transaction() as session:
         status = await save(session, spec, builtin=False, replace=replace)
     return status, len(spec.items)

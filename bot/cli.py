@@ -293,14 +293,19 @@ def templates_import(
     """Import a checklist template (validates phases, roles and duplicate items)."""
     from pathlib import Path
 
-    from bot.checklists import TemplateError, import_file
+    from bot.checklists import TemplateError, import_spec, parse_file
 
+    try:
+        spec = parse_file(Path(file))
+    except TemplateError as exc:
+        _fail(str(exc))
+        return
     app = _app()
 
     async def go() -> tuple[str, int]:
         try:
             await app.prepare()
-            return await import_file(app.store, Path(file), replace=replace)
+            return await import_spec(app.store, spec, replace=replace)
         finally:
             await app.store.dispose()
 
@@ -328,6 +333,7 @@ def templates_list() -> None:
 
     for line in asyncio.run(go()):
         typer.echo(line)
+
 
 def main() -> None:
     """Console-script entry point."""
