@@ -299,6 +299,33 @@ async def test_export_files_go_to_the_invokers_dm_never_the_channel(slack: Slack
     assert slack.fake.posts("C1") == []
 
 
+async def test_posts_keep_slacks_pace_per_channel_without_holding_up_others(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    async with slack_stack(make_app, sqlite_url, SLACK_POST_INTERVAL=1.0) as slack:
+        slack.fake.add_channel("C2", "border-desk")
+        await linked_operation(slack)
+        await ok(slack, "op link", channel="C2", channel_name="border-desk")
+        await ok(slack, "op status active")
+        await ok(slack, "op status suspended")
+        await slack.fake.wait_for(lambda: len(slack.fake.posts()) == 4)
+        calls = [c for c in slack.fake.calls("chat.postMessage") if c.ok]
+        at = {ch: [c.at for c in calls if c.args["channel"] == ch] for ch in ("C1", "C2")}
+        assert at["C1"][1] - at["C1"][0] >= 0.9  # one channel: about a second apart
+        assert at["C2"][1] - at["C2"][0] >= 0.9
+        assert abs(at["C1"][0] - at["C2"][0]) < 0.5  # the other channel did not wait
+
+
+async def test_a_failed_upload_is_reported_and_shares_nothing(slack: SlackStack) -> None:
+    await linked_operation(slack)
+    slack.fake.fail_next(error="missing_scope", method="files.getUploadURLExternal")
+    await ok(slack, "export", response_key="exp-1")
+    (sorry,) = await slack.fake.wait_for_responses(1, "exp-1")
+    assert "could not send you the file (slack missing_scope)" in text_of(sorry)
+    assert sorry["response_type"] == "ephemeral"
+    assert slack.fake.files == []
+
+
 async def test_429_then_500_then_ok_delivers_the_post_exactly_once(
     any_slack: SlackStack, clock: ManualClock
 ) -> None:

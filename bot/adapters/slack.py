@@ -263,8 +263,13 @@ class SlackAdapter:
         # Bolt keeps no reference to work started from a listener; we do, and drain it.
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._settled)
         return task
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("slack.task_failed", exc_info=task.exception())
 
     # ------------------------------------------------------------------ HTTP
 
@@ -395,7 +400,7 @@ class SlackAdapter:
         if work in done:
             reply = work.result()
             await ack(**self._payload(reply))
-            self._after(reply, user)
+            self._after(reply, user, respond)
             return
         await ack(response_type="ephemeral", text=WORKING)
         self._spawn(self._respond_later(work, respond, user))
@@ -403,7 +408,7 @@ class SlackAdapter:
     async def _respond_later(self, work: asyncio.Task[Reply], respond: Any, user: str) -> None:
         reply = await work
         await self._respond(respond, reply)
-        self._after(reply, user)
+        self._after(reply, user, respond)
 
     async def _respond(self, respond: Any, reply: Reply) -> None:
         try:
@@ -424,11 +429,11 @@ class SlackAdapter:
             )
         return payload
 
-    def _after(self, reply: Reply, user: str) -> None:
+    def _after(self, reply: Reply, user: str, respond: Any = None) -> None:
         if reply.message.attachments:
-            self._spawn(self._upload(reply.message, user))
+            self._spawn(self._upload(reply.message, user, respond))
 
-    async def _upload(self, message: Message, user: str) -> None:
+    async def _upload(self, message: Message, user: str, respond: Any = None) -> None:
         """Send a reply's files to the user's DM with the bot (never into a group channel)."""
         try:
             opened = await self.client.conversations_open(users=user)
@@ -444,7 +449,13 @@ class SlackAdapter:
                     ),
                 )
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, KeyError) as exc:
-            log.warning("slack.upload_failed", error=type(exc).__name__)
+            reason = send_error(exc).reason if not isinstance(exc, KeyError) else "no DM"
+            log.warning("slack.upload_failed", error=reason)
+            if respond is not None:
+                sorry = Message(
+                    lines=[f"I could not send you the file ({reason}); nothing was shared."]
+                )
+                await self._respond(respond, Reply(sorry, ok=False))
 
     # ------------------------------------------------------------------ buttons
 
@@ -481,7 +492,7 @@ class SlackAdapter:
     async def _run_and_respond(self, inv: Invocation, respond: Any, user: str) -> None:
         reply = await dispatch(self.app.core, inv)
         await self._respond(respond, reply)
-        self._after(reply, user)
+        self._after(reply, user, respond)
 
     # ------------------------------------------------------------------ events
 

@@ -65,6 +65,7 @@ class ApiCall:
     args: dict[str, Any]
     status: int
     ok: bool
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
