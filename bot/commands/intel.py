@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlmodel import col, select
 
@@ -254,6 +254,49 @@ async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subjec
     if row is None or not may_read_sighting(reader(ctx), row[0], row[1]):
         raise NotFound(f"There is no sighting SG-{seq} in {op.code}.")
     return row[0], row[1]
+
+
+async def readable_sightings(ctx: CommandContext, *conditions: Any) -> tuple[list[int], int]:
+    """Ids of the operation's sightings (matching `conditions`) the actor may read, newest
+    observed first, and how many were hidden.
+
+    Only the labels are read for the check, so long histories stay cheap; load the rows of
+    one page with `load_sightings`.
+    """
+    op = ctx.operation()
+    rows = (
+        await ctx.session.exec(
+            # Only persons have a category (subject add refuses one for anything else).
+            select(Sighting.id, Sighting.tlp, Subject.tlp, Subject.category)
+            .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
+            .where(Sighting.operation_id == op.id, *conditions)
+            .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
+        )
+    ).all()
+    role = reader(ctx)
+    ids = [
+        sid
+        for sid, tlp, stlp, category in rows
+        if sid is not None and may_read_item(role, tlp_max(tlp, stlp) or TLP(tlp), category)
+    ]
+    return ids, len(rows) - len(ids)
+
+
+async def load_sightings(
+    ctx: CommandContext, ids: Sequence[int]
+) -> list[tuple[Sighting, Subject | None]]:
+    """The sightings with these ids and their subjects, in the order of `ids`."""
+    if not ids:
+        return []
+    rows = (
+        await ctx.session.exec(
+            select(Sighting, Subject)
+            .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
+            .where(col(Sighting.id).in_(list(ids)))
+        )
+    ).all()
+    by_id = {sg.id: (sg, s) for sg, s in rows}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice | None:

@@ -9,9 +9,10 @@ the TLP. A sighting of a subject under an active red or yellow notice is a MATCH
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+from sqlmodel import col
 
 from bot.access import TLP, Perm
 from bot.adapters.base import Reply
@@ -19,16 +20,18 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
 from bot.commands.intel import (
+    Page,
     active_match_notice,
     audit_consult,
     find_sighting,
     find_subject,
     hidden_line,
+    load_sightings,
     may_read_notice,
-    may_read_sighting,
     member_names,
     paginate,
     parse_page,
+    readable_sightings,
     reader,
     sighting_tlp,
     with_floor,
@@ -257,31 +260,27 @@ async def sightings_list(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     number = parse_page(ctx.args.get("page"))
     tz = await ctx.tz()
-    query = (
-        select(Sighting, Subject)
-        .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
-        .where(Sighting.operation_id == op.id)
-        .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
-    )
+    conditions: list[Any] = []
     filters: list[str] = []
     heading = f"{op.code} sightings"
     if ctx.args.get("subject"):
         subject = await find_subject(ctx, ctx.args["subject"])
-        query = query.where(Sighting.subject_id == subject.id)
+        conditions.append(Sighting.subject_id == subject.id)
         filters.append(f"--subject {subject_ref(subject)}")
         heading += f" of {subject_ref(subject)} {subject.name}"
     if ctx.args.get("since"):
         raw = str(ctx.args["since"])
         cutoff = parse_since(raw, ctx, tz)
-        query = query.where(col(Sighting.observed_at) >= cutoff)
+        conditions.append(col(Sighting.observed_at) >= cutoff)
         filters.append(f"--since {raw}" if " " not in raw else f'--since "{raw}"')
         heading += f" since {format_time(cutoff, tz)}"
-    rows = (await ctx.session.exec(query)).all()
-    role = reader(ctx)
-    readable = [(sg, s) for sg, s in rows if may_read_sighting(role, sg, s)]
-    page = paginate(readable, number, PAGE_SIZE)
+    ids, hidden = await readable_sightings(ctx, *conditions)
+    id_page = paginate(ids, number, PAGE_SIZE)
+    page = Page(
+        await load_sightings(ctx, id_page.items), id_page.number, id_page.pages, id_page.total
+    )
     lines = [sighting_line(sg, s, tz) for sg, s in page.items] or ["No sightings."]
-    lines += hidden_line(len(rows) - len(readable))
+    lines += hidden_line(hidden)
     if page.pages > 1:
         lines.insert(
             0, f"Page {page.number} of {page.pages} ({page.total} sightings, newest first)"

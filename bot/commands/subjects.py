@@ -21,12 +21,13 @@ from bot.commands.intel import (
     audit_consult,
     find_subject,
     hidden_line,
+    load_sightings,
     may_read_notice,
-    may_read_sighting,
     may_read_subject,
     member_names,
     paginate,
     parse_page,
+    readable_sightings,
     reader,
 )
 from bot.commands.registry import Arg, Flag, OpMode, command
@@ -253,17 +254,10 @@ async def subject_show(ctx: CommandContext) -> Reply:
             select(Notice).where(Notice.subject_id == subject.id).order_by(col(Notice.seq).desc())
         )
     ).all()
-    sightings = (
-        await ctx.session.exec(
-            select(Sighting)
-            .where(Sighting.subject_id == subject.id)
-            .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
-        )
-    ).all()
+    readable_ids, hidden_s = await readable_sightings(ctx, Sighting.subject_id == subject.id)
     shown_n = [n for n in notices if may_read_notice(role, n, subject)]
-    readable_s = [s for s in sightings if may_read_sighting(role, s, subject)]
-    shown_s = readable_s[:LATEST_SIGHTINGS]
-    hidden = len(notices) - len(shown_n) + len(sightings) - len(readable_s)
+    shown_s = [sg for sg, _ in await load_sightings(ctx, readable_ids[:LATEST_SIGHTINGS])]
+    hidden = len(notices) - len(shown_n) + hidden_s
     names = await member_names(ctx, [subject.created_by])
     audit_consult(
         ctx,
@@ -282,7 +276,7 @@ async def subject_show(ctx: CommandContext) -> Reply:
         hidden=hidden,
         added_by=names.get(subject.created_by or 0),
     )
-    if len(readable_s) > LATEST_SIGHTINGS:
+    if len(readable_ids) > LATEST_SIGHTINGS:
         more = f"sightings {op.code} --subject {subject_ref(subject)}"
         message.lines.append(f"more: `{more}`")
         message.buttons.append(Button("All sightings", more))
