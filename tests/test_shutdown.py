@@ -19,9 +19,17 @@ from pathlib import Path
 import httpx
 
 from tests.fakes.slack_api import SECRET, TEAM, TOKEN, FakeSlack, SlackInbound, text_of
+from tests.fakes.telegram_api import (
+    FakeBotAPI,
+    UpdateFactory,
+    group_chat,
+    post_update,
+    tg_user,
+)
 from tests.serving import ServerProcess, replica_env
 
 BURST = 40
+TG_SECRET = "s3cret-Token_1"
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -126,6 +134,79 @@ async def test_sigterm_mid_burst_keeps_every_acknowledged_command_and_every_post
         posted = [text_of(p) for p in fake.posts("C1")]
         assert len(posted) == len(set(posted)) == total
         assert rows(db, "SELECT DISTINCT status FROM outboxmessage") == [("sent",)]
+        for place in stored:
+            exact = re.compile(re.escape(place) + r"(?!\d)")
+            assert sum(bool(exact.search(p)) for p in posted) == 1, place
+
+
+async def test_sigterm_with_telegram_updates_queued_handles_every_acknowledged_update(
+    tmp_path: Path,
+) -> None:
+    """Telegram gets its 200 before the update is handled: shutdown must handle the queue."""
+    db = tmp_path / "taskforce.db"
+    admin = tg_user(111, "Ana")
+    room, feed = group_chat(-1001, "Harbour"), group_chat(-1002, "Harbour feed")
+    ups = UpdateFactory()
+    async with FakeBotAPI() as fake:
+        settings = {k: str(v) for k, v in fake.settings(secret=TG_SECRET).items()}
+        settings["TELEGRAM_GROUP_INTERVAL"] = "0.1"  # posts trail the commands
+        env = replica_env(
+            f"sqlite:///{db}",
+            tmp_path / "data",
+            TASKFORCE_ADMINS="telegram:111",
+            TASKFORCE_RATE_LIMIT_PER_MINUTE="1000",
+            **settings,
+        )
+        server = await ServerProcess(env).start()
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                for text, chat in [
+                    ('/tf op new "Night Harbour" --code OP-NIGHT-HARBOUR', room),
+                    ("/tf op link", feed),
+                    ('/tf subject add person "Viktor Test" --category suspect', room),
+                ]:
+                    resp = await post_update(
+                        http, ups.command(text, user=admin, chat=chat), TG_SECRET
+                    )
+                    assert resp.status_code == 200
+                await fake.wait_sent(3, timeout=30)  # the three answers: handled in order
+
+                updates = [
+                    ups.command(f'/tf sighting S-1 at "Pier {n}"', user=admin, chat=room)
+                    for n in range(BURST)
+                ]
+                answers = await asyncio.gather(
+                    *(post_update(http, u, TG_SECRET) for u in updates), return_exceptions=True
+                )
+            server.signal(signal.SIGTERM)
+            assert await server.wait() in (0, -signal.SIGTERM)
+            assert server.events("server.stopped"), "\n".join(server.lines[-30:])
+        finally:
+            await server.stop()
+        # Updates were still queued when SIGTERM came, and were handled during shutdown.
+        began = next(i for i, line in enumerate(server.lines) if "Shutting down" in line)
+        assert any('"event": "command"' in line for line in server.lines[began:])
+
+        acked = {
+            n
+            for n, a in enumerate(answers)
+            if isinstance(a, httpx.Response) and a.status_code == 200
+        }
+        assert len(acked) == BURST
+        stored = {str(loc) for (loc,) in rows(db, "SELECT location FROM sighting")}
+        assert {f"Pier {n}" for n in acked} <= stored
+        statuses = dict(rows(db, "SELECT status, count(*) FROM outboxmessage GROUP BY status"))
+        assert set(statuses) <= {"sent", "pending"}, statuses
+
+        total = sum(statuses.values())
+        again = await ServerProcess(env).start()
+        try:
+            await fake.wait_for(lambda: len(fake.sent(-1002)) >= 1 + total, timeout=60)
+        finally:
+            assert await again.stop() in (0, -signal.SIGTERM)
+        link_answer, *posted = [m.plain for m in fake.sent(-1002)]
+        assert link_answer.startswith("Linked to OP-NIGHT-HARBOUR")
+        assert len(posted) == total
         for place in stored:
             exact = re.compile(re.escape(place) + r"(?!\d)")
             assert sum(bool(exact.search(p)) for p in posted) == 1, place
