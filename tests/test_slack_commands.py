@@ -36,7 +36,7 @@ async def any_slack(make_app: AppFactory, db_url: str) -> AsyncIterator[SlackSta
 
 async def ok(slack: SlackStack, line: str, **kw: object) -> dict[str, object]:
     """Run a command that must succeed quickly; return the ack body."""
-    resp = await slack.inbound.command(line, **kw)  # type: ignore[arg-type]
+    resp = await slack.inbound.command(line, **kw)
     assert resp.status_code == 200, resp.text
     body: dict[str, object] = resp.json()
     return body
@@ -183,6 +183,27 @@ async def test_slow_command_acks_at_once_and_replies_through_the_response_url(
         assert reply["response_type"] == "in_channel"
         assert "OP-NIGHT-HARBOUR created" in text_of(reply)
         assert await count(slack.app.store, "operation") == 1
+
+
+async def test_shutdown_delivers_the_replies_still_in_flight(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    async with slack_stack(make_app, sqlite_url, SLACK_ACK_SECONDS=0) as slack:
+        fake, adapter = slack.fake, slack.adapter
+        gate = fake.hold_responses()
+        resp = await slack.inbound.command('op new "Night Harbour"', response_key="late-1")
+        assert resp.json()["text"] == "Working on it…"
+        await fake.wait_for(lambda: fake.responses_waiting == 1)
+
+        async def release_once_stopping() -> None:
+            await wait_until(lambda: adapter.ready() == "stopped")
+            gate.set()
+
+        releaser = asyncio.create_task(release_once_stopping())
+    await releaser
+    # The server stopped while the reply was in flight: the adapter waited for it.
+    (reply,) = fake.responses("late-1")
+    assert "OP-NIGHT-HARBOUR created" in text_of(reply)
 
 
 async def test_a_repeated_command_is_processed_once(any_slack: SlackStack) -> None:

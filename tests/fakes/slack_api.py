@@ -17,6 +17,7 @@ Three pieces, usable on their own or together:
         posts = await fake.wait_for_posts(1, "C1")        # successful chat.postMessage args
         fake.posts("C1"); fake.calls("chat.postMessage")   # all attempts, with their status
         fake.responses("k1")                               # bodies posted to response URL k1
+        gate = fake.hold_responses()                       # response URLs wait for gate.set()
         fake.files                                         # completed uploads (bytes, channel)
         await fake.wait_for(lambda: ...)                   # any condition, woken per request
 
@@ -167,6 +168,8 @@ class FakeSlack:
         self.socket_acks: list[dict[str, Any]] = []
         self._socket_out: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.socket_connections = 0
+        self._response_gate: asyncio.Event | None = None
+        self.responses_waiting = 0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -442,8 +445,25 @@ class FakeSlack:
         await self._changed_now()
         return web.Response(text=f"OK - {len(upload.content)}", content_type="text/plain")
 
+    def hold_responses(self) -> asyncio.Event:
+        """Keep response-URL posts waiting until the returned event is set.
+
+        A post whose sender gave up (closed the connection) meanwhile is not kept: it is
+        what Slack would never show.
+        """
+        self._response_gate = asyncio.Event()
+        return self._response_gate
+
     async def _response(self, request: web.Request) -> web.Response:
-        self._responses.append((request.match_info["key"], await request.json()))
+        body = await request.json()
+        self.responses_waiting += 1
+        await self._changed_now()
+        if self._response_gate is not None:
+            await self._response_gate.wait()
+        self.responses_waiting -= 1
+        if request.transport is None or request.transport.is_closing():
+            return web.Response(status=499, text="sender went away")
+        self._responses.append((request.match_info["key"], body))
         await self._changed_now()
         return web.Response(text="ok")
 
