@@ -142,7 +142,8 @@ async def test_sightings_newest_first_paged_and_filtered(any_app: App) -> None:
     await ok(app, "sighting S-2 at Depot --when '2h ago'")
     first = await ok(app, "sightings --subject S-1")
     lines = first.message.lines
-    assert lines[0] == "Page 1 of 2 (12 sightings, newest first)"
+    assert first.message.title == f"{OP} sightings of S-1 Ivan Petrov (page 1 of 2)"
+    assert lines[0] == "12 sightings, newest first"
     shown = [ln.split(" ")[0] for ln in lines if ln.startswith("SG-")]
     assert shown == [f"SG-{n}" for n in range(12, 2, -1)]
     assert lines[-1] == f"more: `sightings {OP} --subject S-1 --page 2`"

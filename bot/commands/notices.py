@@ -41,11 +41,12 @@ from bot.commands.render import (
     notice_message,
     notice_ref,
     notice_title,
+    paged_message,
     subject_name,
     subject_ref,
 )
 from bot.commands.values import format_time, parse_tlp, zone
-from bot.messages import Button, Message
+from bot.messages import Message
 from bot.models import Notice, Sighting, Subject
 
 PAGE_SIZE = 20
@@ -219,23 +220,16 @@ async def notice_list(ctx: CommandContext) -> Reply:
     readable = [(n, s) for n, s in rows if may_read_notice(role, n, s)]
     page = paginate(readable, number, PAGE_SIZE)
     empty = "No notices." if show_all else "No active notices (`notice list --all` for the others)."
-    lines = [notice_line(n, s, ctx.now) for n, s in page.items] or [empty]
-    lines += hidden_line(len(rows) - len(readable))
-    buttons = []
-    if page.has_more:
-        more = f"notice list {op.code}{' --all' if show_all else ''} --page {page.number + 1}"
-        lines.append(f"more: `{more}`")
-        buttons.append(Button("More", more))
     audit_consult(ctx, [notice_ref(n) for n, _ in page.items], "notices")
-    labels = [notice_tlp(n, s) for n, s in page.items]
-    title = f"{op.code} {'notices' if show_all else 'active notices'}"
     return Reply(
-        Message(
-            title=title + (f" (page {page.number} of {page.pages})" if page.pages > 1 else ""),
-            lines=lines,
-            context=op.code,
-            buttons=buttons,
-            tlp=max(labels, key=lambda t: t.rank).value if labels else None,
+        paged_message(
+            op,
+            title=f"{op.code} {'notices' if show_all else 'active notices'}",
+            lines=[notice_line(n, s, ctx.now) for n, s in page.items] or [empty],
+            page=page,
+            hidden=len(rows) - len(readable),
+            more=f"notice list {op.code}{' --all' if show_all else ''}",
+            labels=[notice_tlp(n, s) for n, s in page.items],
         )
     )
 

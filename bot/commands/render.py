@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.access import TLP
-from bot.commands.intel import COLOURS, notice_state, notice_tlp, sighting_tlp
+from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_tlp, sighting_tlp
 from bot.commands.values import format_time
 from bot.messages import Button, Message
 from bot.models import Notice, Operation, Sighting, Subject
@@ -80,6 +81,35 @@ def sighting_what(sighting: Sighting, subject: Subject | None) -> str:
 
 def _kind_text(subject: Subject) -> str:
     return f"{subject.kind}, {subject.category}" if subject.category else subject.kind
+
+
+def paged_message(
+    op: Operation,
+    *,
+    title: str,
+    lines: list[str],
+    page: Page[Any],
+    hidden: int,
+    more: str,
+    labels: Sequence[TLP],
+) -> Message:
+    """One page of a list: hidden count, a `more:` line and button, the highest label shown.
+
+    `more` is the command that lists the same again, without `--page`.
+    """
+    out = [*lines, *hidden_line(hidden)]
+    buttons = []
+    if page.has_more:
+        command = f"{more} --page {page.number + 1}"
+        out.append(f"more: `{command}`")
+        buttons.append(Button("More", command))
+    return Message(
+        title=title + (f" (page {page.number} of {page.pages})" if page.pages > 1 else ""),
+        lines=out,
+        context=op.code,
+        buttons=buttons,
+        tlp=max(labels, key=lambda t: t.rank).value if labels else None,
+    )
 
 
 # ----------------------------------------------------------------------- subjects

@@ -25,7 +25,6 @@ from bot.commands.intel import (
     audit_consult,
     find_sighting,
     find_subject,
-    hidden_line,
     load_sightings,
     may_read_notice,
     member_names,
@@ -40,6 +39,7 @@ from bot.commands.refs import looks_like_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import (
     notice_ref,
+    paged_message,
     sighting_line,
     sighting_message,
     sighting_ref,
@@ -54,7 +54,6 @@ from bot.commands.values import (
     parse_tlp,
     zone,
 )
-from bot.messages import Button, Message
 from bot.models import Notice, Sighting, Subject
 
 FUTURE_SLACK = timedelta(minutes=5)
@@ -280,24 +279,17 @@ async def sightings_list(ctx: CommandContext) -> Reply:
         await load_sightings(ctx, id_page.items), id_page.number, id_page.pages, id_page.total
     )
     lines = [sighting_line(sg, s, tz) for sg, s in page.items] or ["No sightings."]
-    lines += hidden_line(hidden)
     if page.pages > 1:
-        lines.insert(
-            0, f"Page {page.number} of {page.pages} ({page.total} sightings, newest first)"
-        )
-    buttons = []
-    if page.has_more:
-        more = " ".join(["sightings", op.code, *filters, f"--page {page.number + 1}"])
-        lines.append(f"more: `{more}`")
-        buttons.append(Button("More", more))
+        lines.insert(0, f"{page.total} sightings, newest first")
     audit_consult(ctx, [sighting_ref(sg) for sg, _ in page.items], "sightings")
-    labels = [sighting_tlp(sg, s) for sg, s in page.items]
     return Reply(
-        Message(
+        paged_message(
+            op,
             title=heading,
             lines=lines,
-            context=op.code,
-            buttons=buttons,
-            tlp=max(labels, key=lambda t: t.rank).value if labels else None,
+            page=page,
+            hidden=hidden,
+            more=" ".join(["sightings", op.code, *filters]),
+            labels=[sighting_tlp(sg, s) for sg, s in page.items],
         )
     )

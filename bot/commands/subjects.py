@@ -20,7 +20,6 @@ from bot.commands.intel import (
     add_months,
     audit_consult,
     find_subject,
-    hidden_line,
     load_sightings,
     may_read_notice,
     may_read_subject,
@@ -34,6 +33,7 @@ from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import (
     context_line,
     notice_ref,
+    paged_message,
     sighting_ref,
     subject_fields,
     subject_line,
@@ -215,23 +215,16 @@ async def subject_list(ctx: CommandContext) -> Reply:
     role = reader(ctx)
     readable = [s for s in rows if may_read_subject(role, s)]
     page = paginate(readable, number, PAGE_SIZE)
-    lines = [subject_line(s, ctx.now) for s in page.items] or ["No subjects."]
-    lines += hidden_line(len(rows) - len(readable))
-    buttons = []
-    if page.has_more:
-        more = " ".join(["subject list", op.code, *filters, f"--page {page.number + 1}"])
-        lines.append(f"more: `{more}`")
-        buttons.append(Button("More", more))
     audit_consult(ctx, [subject_ref(s) for s in page.items], "subjects")
-    labels = [TLP(s.tlp) for s in page.items]
     return Reply(
-        Message(
-            title=f"{op.code} subjects"
-            + (f" (page {page.number} of {page.pages})" if page.pages > 1 else ""),
-            lines=lines,
-            context=op.code,
-            buttons=buttons,
-            tlp=max(labels, key=lambda t: t.rank).value if labels else None,
+        paged_message(
+            op,
+            title=f"{op.code} subjects",
+            lines=[subject_line(s, ctx.now) for s in page.items] or ["No subjects."],
+            page=page,
+            hidden=len(rows) - len(readable),
+            more=" ".join(["subject list", op.code, *filters]),
+            labels=[TLP(s.tlp) for s in page.items],
         )
     )
 
