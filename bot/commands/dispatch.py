@@ -328,6 +328,8 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 )
         if ctx.posts:
             core.on_outbox()
+        for kind, ref_id in ctx.schedule_changes:
+            core.on_schedule_change(kind, ref_id)
         log.info(
             "command", command=cmd.name, operation=ctx.op.code if ctx.op else None, outcome="ok"
         )
