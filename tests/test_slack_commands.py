@@ -342,7 +342,9 @@ async def test_a_failed_upload_is_reported_and_shares_nothing(slack: SlackStack)
     slack.fake.fail_next(error="missing_scope", method="files.getUploadURLExternal")
     await ok(slack, "export", response_key="exp-1")
     (sorry,) = await slack.fake.wait_for_responses(1, "exp-1")
-    assert "could not send you the file (slack missing_scope)" in text_of(sorry)
+    said = text_of(sorry)
+    assert said.startswith("I could not send you ")
+    assert "(slack missing_scope)" in said and ".json" in said and ".md" in said
     assert sorry["response_type"] == "ephemeral"
     assert slack.fake.files == []
 

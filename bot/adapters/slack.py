@@ -435,6 +435,7 @@ class SlackAdapter:
 
     async def _upload(self, message: Message, user: str, respond: Any = None) -> None:
         """Send a reply's files to the user's DM with the bot (never into a group channel)."""
+        pending = [item.filename for item in message.attachments]
         try:
             opened = await self.client.conversations_open(users=user)
             dm = opened["channel"]["id"]
@@ -448,12 +449,17 @@ class SlackAdapter:
                         f"{render.headline(message) or 'Taskforce'}: {item.filename}", 1000
                     ),
                 )
+                pending.remove(item.filename)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, KeyError) as exc:
             reason = send_error(exc).reason if not isinstance(exc, KeyError) else "no DM"
             log.warning("slack.upload_failed", error=reason)
             if respond is not None:
+                names = ", ".join(pending)
                 sorry = Message(
-                    lines=[f"I could not send you the file ({reason}); nothing was shared."]
+                    lines=[
+                        f"I could not send you {names} ({reason}); it was not shared anywhere "
+                        "else. Try again in a minute."
+                    ]
                 )
                 await self._respond(respond, Reply(sorry, ok=False))
 
