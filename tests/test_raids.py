@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import col, select
 
@@ -13,9 +16,19 @@ from bot.app import App, build_app
 from bot.clock import ManualClock, system_clock
 from bot.models import AuditEntry, Member, Raid, RaidItem
 from bot.scheduler import FireResult, Scheduler
-from tests.conftest import make_settings
+from bot.server import create_app
+from tests.conftest import AppFactory, make_settings
 from tests.dbstate import changed_tables, snapshot
+from tests.fakes.telegram_api import (
+    FakeBotAPI,
+    UpdateFactory,
+    group_chat,
+    post_update,
+    private_chat,
+    tg_user,
+)
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.serving import serving, wait_until
 
 PLAN = 'raid plan "Warehouse on Calle Mar" --at "2026-11-29 12:00" --tz Europe/Madrid'
 T0 = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)  # 12:00 in Madrid (CET)
@@ -299,3 +312,65 @@ async def test_the_real_scheduler_registers_moves_cancels_and_fires_reminders(
         await eventually(reminded)
     finally:
         await app.close()
+
+
+# ------------------------------------------------------------------ on Telegram
+
+TG_SECRET = "s3cret-Token_1"
+ANA = tg_user(1001, "Ana", "ana")
+EVA = tg_user(3003, "Eva", "eva")
+GROUP = group_chat(-100777, "Harbour room")
+
+
+async def test_a_raid_on_telegram_ticked_from_a_button_by_another_member(
+    make_app: AppFactory, sqlite_url: str, clock: ManualClock
+) -> None:
+    async with FakeBotAPI() as fake:
+        app = await make_app(
+            sqlite_url, **fake.settings(TG_SECRET, TASKFORCE_ADMINS="telegram:1001")
+        )
+        app.extras.pop("scheduler", None)  # driven by run_due below, not by the lifespan
+        sched = Scheduler(app.core)
+        starlette = create_app(app.settings, app=app)
+        updates = UpdateFactory()
+        async with serving(starlette) as url, httpx.AsyncClient(base_url=url) as client:
+            adapter = next(a for a in starlette.state.adapters if a.platform == "telegram")
+
+            async def say(line: str, user: dict[str, Any], chat: dict[str, Any]) -> str:
+                update = updates.command(line, user=user, chat=chat)
+                assert (await post_update(client, update, TG_SECRET)).status_code == 200
+                await adapter.idle()
+                return fake.sent(chat["id"])[-1].plain
+
+            await say('/op new "Night Harbour" --code OP-NH', ANA, private_chat(ANA))
+            await say("/op link --max-tlp amber", ANA, GROUP)
+            invite = await say("/op invite --role member", ANA, private_chat(ANA))
+            code = re.search(r"Code: (\w+)", invite)
+            assert code is not None
+            await say(f"/join {code.group(1)}", EVA, private_chat(EVA))
+            planned = await say('/raid plan "Dock 4" --at "2026-11-30 05:00"', ANA, GROUP)
+            assert "R-1 planned: Dock 4" in planned
+            await say("/raid show R-1", ANA, GROUP)
+            card = fake.sent(GROUP["id"])[-1]
+            labels = dict(card.buttons)
+            assert len(labels) == 22
+            press = updates.callback(
+                labels["✓ 1"], user=EVA, chat=GROUP, message_id=card.message_id
+            )
+            assert (await post_update(client, press, TG_SECRET)).status_code == 200
+            await adapter.idle()
+            assert "ticked by Eva" in fake.sent(GROUP["id"])[-1].plain
+            items = {i.position: i for i in await fetch(app, RaidItem)}
+            eva = next(m for m in await fetch(app, Member) if m.name == "Eva")
+            assert (items[1].done_by, items[1].done_at) == (eva.id, clock.now)
+            refusal = await say("/raid go R-1", ANA, GROUP)
+            assert "R-1 cannot go: 11 mandatory item(s)" in refusal
+            # The T−24 h reminder reaches the Telegram group through the outbox.
+            clock.set(datetime(2026, 11, 29, 5, 0, 10, tzinfo=UTC))
+            assert [r for k, _, r in await sched.run_due() if k == "reminder"] == [FireResult.SENT]
+            app.core.on_outbox()
+            await wait_until(
+                lambda: any(
+                    m.plain.startswith("T−24 h: R-1 Dock 4") for m in fake.sent(GROUP["id"])
+                )
+            )
