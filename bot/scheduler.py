@@ -274,14 +274,25 @@ class Scheduler:
         return self.leader.problem
 
     async def start(self) -> None:
-        """Start APScheduler in the running loop, register jobs, then seek leadership."""
+        """Start APScheduler in the running loop, register jobs, then seek leadership.
+
+        If the store cannot be read, nothing stays started and the error is raised, so the
+        caller (the server's start-up, which retries) can simply call `start()` again.
+        """
         if self.started:
             return
         _INSTANCES[self.key] = self
         self.aps.start()
         self.started = True
+        try:
+            await self.sync()
+        except Exception:
+            self.started = False
+            _INSTANCES.pop(self.key, None)
+            self.aps.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
+            raise
         self.core.on_schedule_change = self.on_change
-        await self.sync()
         self.aps.add_job(
             run_sync,
             IntervalTrigger(seconds=self.sync_seconds),

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
 from bot.app import App, build_app
@@ -218,3 +220,21 @@ async def test_records_past_review_are_listed_to_the_leads_weekly(
     assert post.message.tlp == "green"
     assert len(await app.console.pop_posts("lobby")) == 1  # GREEN fits the lobby too
     assert [k for k, _, _ in await sched.run_due() if k == "review"] == []  # once a week
+
+
+async def test_a_failed_start_leaves_nothing_running_and_can_be_retried(tmp_path: Path) -> None:
+    app = build_app(
+        make_settings(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", tmp_path),
+        clock=system_clock,
+    )
+    sched = scheduler(app)
+    try:
+        with pytest.raises(OperationalError):  # not migrated yet: no tables to read
+            await sched.start()
+        assert not sched.is_leader and sched.ready() == "scheduler not running"
+        await app.prepare()
+        await sched.start()
+        assert sched.is_leader and sched.ready() is None
+        assert {"sync", "review"} <= set(sched.job_times())
+    finally:
+        await app.close()
