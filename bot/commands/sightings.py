@@ -114,8 +114,8 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     action=Action.COLLECT,
     details=(
         'Of a subject (S-3) or of something described ("white Transit van, ES plates").\n'
-        "--when is the time observed (default now): 2026-11-28 14:30, 14:30, 20m ago, "
-        "tomorrow 05:30 is refused; the time reported is recorded apart.\n"
+        "--when is the time observed (default now): 2026-11-28 14:30, 14:30 or 20m ago; "
+        "more than 5 minutes ahead is refused. The time reported is recorded apart.\n"
         "--coords in decimal degrees, LAT,LON. --grade is the Admiralty code: source "
         "reliability A-F, information credibility 1-6 (B2: usually reliable, probably true).\n"
         "--observer names who saw it when it was not you (a second-hand report). Keep facts "
