@@ -77,5 +77,12 @@ def build_app(
         console=console,
         clock=clock,
         # Started by the server's lifespan (bot/server.py), or by tests.
-        extras={"scheduler": Scheduler(core, node_id=worker_id)},
+        extras={
+            "scheduler": Scheduler(
+                core,
+                node_id=worker_id,
+                leader_retry=settings.scheduler_leader_retry,
+                sync_seconds=settings.scheduler_sync_seconds,
+            )
+        },
     )

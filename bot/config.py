@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, alias="TASKFORCE_OUTBOX_POLL_SECONDS")
     outbox_batch: int = Field(default=50, alias="TASKFORCE_OUTBOX_BATCH")
 
+    # Scheduler: how often a standby replica tries for the leader lock (the failover time),
+    # and how often every replica re-reads the schedules changed on other replicas.
+    scheduler_leader_retry: float = Field(default=5.0, alias="TASKFORCE_SCHEDULER_LEADER_RETRY")
+    scheduler_sync_seconds: float = Field(default=60.0, alias="TASKFORCE_SCHEDULER_SYNC_SECONDS")
+
     log_json: bool | None = Field(default=None, alias="TASKFORCE_LOG_JSON")
 
     @property
