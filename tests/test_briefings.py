@@ -10,9 +10,10 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.messages import Message
 from bot.models import BriefSchedule, OutboxMessage
-from bot.scheduler import FireResult, Scheduler
+from bot.scheduler import FireResult
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.scheduling import fire_due
 
 SECTIONS = [
     "INFORMATION",
@@ -23,18 +24,6 @@ SECTIONS = [
     "HUMANITARIAN",
 ]
 FIRST_FIRE = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
-
-
-def scheduler(app: App) -> Scheduler:
-    """The App's scheduler, driven here without APScheduler."""
-    sched = app.extras["scheduler"]
-    assert isinstance(sched, Scheduler)
-    return sched
-
-
-async def briefs_due(app: App) -> list[FireResult]:
-    """Fire what is due now; the briefing results only."""
-    return [r for kind, _ref, r in await scheduler(app).run_due() if kind == "brief"]
 
 
 async def posted(app: App, channel: str) -> list[Message]:
@@ -68,7 +57,7 @@ async def test_scheduled_briefings_follow_iimarch_and_each_channels_ceiling(
         await ok(app, "brief schedule 07:00 --tz UTC", channel=channel)
     await app.console.pop_posts()
     clock.set(FIRST_FIRE + timedelta(seconds=5))
-    assert await briefs_due(app) == [FireResult.SENT, FireResult.SENT]
+    assert await fire_due(app, "brief") == [FireResult.SENT, FireResult.SENT]
 
     (room,) = await posted(app, "room")
     shown = body(room)
@@ -97,7 +86,7 @@ async def test_scheduled_briefings_follow_iimarch_and_each_channels_ceiling(
     clock.advance(hours=3)
     await ok(app, 'sighting S-1 at "Bus station"')
     clock.set(FIRST_FIRE + timedelta(days=1, seconds=5))
-    assert await briefs_due(app) == [FireResult.SENT, FireResult.SENT]
+    assert await fire_due(app, "brief") == [FireResult.SENT, FireResult.SENT]
     (room,) = await posted(app, "room")
     assert "New sightings: 1 (1 match a notice)" in body(room)
     assert "last SG-4 at Bus station" in body(room) and "Vigo" not in body(room)
@@ -153,7 +142,7 @@ async def test_brief_schedule_list_and_stop(app: App, clock: ManualClock) -> Non
     (row,) = await fetch(app, BriefSchedule)
     assert not row.active
     clock.set(datetime(2026, 11, 30, 6, 0, 5, tzinfo=UTC))
-    assert await briefs_due(app) == []
+    assert await fire_due(app, "brief") == []
     assert [m.kind for m in await fetch(app, OutboxMessage) if m.kind == "briefing"] == []
 
 

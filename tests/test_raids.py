@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,23 +27,12 @@ from tests.fakes.telegram_api import (
     tg_user,
 )
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.scheduling import fire_due, scheduler
 from tests.serving import serving, wait_until
 
 PLAN = 'raid plan "Warehouse on Calle Mar" --at "2026-11-29 12:00" --tz Europe/Madrid'
 T0 = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)  # 12:00 in Madrid (CET)
 BEFORE_MANDATORY = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13]  # item 12 is advisory
-
-
-def scheduler(app: App) -> Scheduler:
-    """The App's scheduler (driven here without APScheduler, by `run_due`)."""
-    sched = app.extras["scheduler"]
-    assert isinstance(sched, Scheduler)
-    return sched
-
-
-async def reminders_due(app: App) -> list[FireResult]:
-    """Fire what is due now; the reminder results only."""
-    return [r for kind, _ref, r in await scheduler(app).run_due() if kind == "reminder"]
 
 
 async def titles(app: App, channel: str) -> list[str]:
@@ -105,26 +93,26 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
 
     # T−24 h: a reminder into the linked channels listing the open mandatory items.
     clock.set(T0 - timedelta(hours=24, seconds=-20))
-    assert await reminders_due(app) == [FireResult.SENT]
+    assert await fire_due(app, "reminder") == [FireResult.SENT]
     (post,) = await app.console.pop_posts("room")
     assert post.message.title == "T−24 h: R-1 Warehouse on Calle Mar"
     assert "10 mandatory item(s) still open:" in post.text
     assert "2. Threat and risk assessment scored — site commander" in post.text
     assert "1. Warrant" not in post.text  # ticked
     assert await app.console.pop_posts("lobby") == []
-    assert await reminders_due(app) == []  # claimed: never twice
+    assert await fire_due(app, "reminder") == []  # claimed: never twice
 
     # Moved by two hours: the reminders move with it.
     await ok(app, 'raid move R-1 --at "2026-11-29 14:00" --tz Europe/Madrid')
     assert await titles(app, "room") == ["R-1 moved: Warehouse on Calle Mar"]
     clock.set(T0 - timedelta(hours=22) + timedelta(seconds=5))  # the new T−24 h
-    assert await reminders_due(app) == [FireResult.SENT]
+    assert await fire_due(app, "reminder") == [FireResult.SENT]
     assert await titles(app, "room") == ["T−24 h: R-1 Warehouse on Calle Mar"]
     clock.set(T0 - timedelta(hours=2) + timedelta(seconds=5))  # the old T−2 h: nothing
-    assert await reminders_due(app) == []
+    assert await fire_due(app, "reminder") == []
     assert await titles(app, "room") == []
     clock.set(T0 + timedelta(seconds=5))  # the new T−2 h
-    assert await reminders_due(app) == [FireResult.SENT]
+    assert await fire_due(app, "reminder") == [FireResult.SENT]
     assert await titles(app, "room") == ["T−2 h: R-1 Warehouse on Calle Mar"]
 
     # Everything ticked: the go is given without force.
@@ -134,7 +122,7 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
     assert text(went).startswith("R-1 has the go.")
     assert await titles(app, "room") == ["GO: R-1 Warehouse on Calle Mar"]
     clock.set(T0 + timedelta(hours=1, minutes=30, seconds=5))  # the new T−30 min
-    assert await reminders_due(app) == [FireResult.SENT]
+    assert await fire_due(app, "reminder") == [FireResult.SENT]
     (post,) = await app.console.pop_posts("room")
     assert post.message.title == "T−30 min: R-1 Warehouse on Calle Mar"
     assert "Every mandatory item before the raid is ticked." in post.text
@@ -200,7 +188,7 @@ async def test_a_raid_planned_less_than_24_hours_ahead_gets_only_the_reminders_a
     assert "Reminders to the linked channels: T−2 h" in reply and "T−24 h" not in reply
     assert await titles(app, "room") == ["R-1 planned: Warehouse on Calle Mar"]
     clock.set(T0 - timedelta(minutes=29, seconds=30))  # T−2 h missed 90 min ago, T−30 min now
-    results = await reminders_due(app)
+    results = await fire_due(app, "reminder")
     assert results == [FireResult.LATE, FireResult.SENT]
     posts = await app.console.pop_posts("room")
     assert [p.message.title.split(":")[0] for p in posts] == ["T−2 h", "T−30 min"]
@@ -256,15 +244,6 @@ async def test_observers_and_partners_cannot_plan_and_members_cannot_abort(app: 
     assert changed_tables(before, await snapshot(app.store)) == {}
 
 
-async def eventually(condition: object, timeout: float = 10.0) -> None:
-    """Await until `condition()` is true (polling an observable state, not sleeping a race)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_the_real_scheduler_registers_moves_cancels_and_fires_reminders(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -309,7 +288,7 @@ async def test_the_real_scheduler_registers_moves_cancels_and_fires_reminders(
             return any(t.startswith("T−30 min: R-2") for t in seen)
 
         app.worker.start()
-        await eventually(reminded)
+        await wait_until(reminded)
     finally:
         await app.close()
 
