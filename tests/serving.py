@@ -102,7 +102,7 @@ class ServerProcess:
     _reader: asyncio.Task[None] | None = None
     _started: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def start(self, timeout: float = 60.0) -> ServerProcess:
+    async def start(self, timeout: float = 120.0) -> ServerProcess:
         """Spawn it and wait until uvicorn listens (its port is read from the log)."""
         self.proc = await asyncio.create_subprocess_exec(
             TASKFORCE,

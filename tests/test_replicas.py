@@ -68,6 +68,9 @@ def test_two_processes_migrating_one_empty_database_take_turns(
         ]
 
         def both_waiting() -> bool:
+            for proc in procs:
+                if proc.poll() is not None:  # exited before it could wait: show why
+                    raise AssertionError(proc.communicate()[1])
             row = holder.execute(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'advisory' AND l.objid = %s AND NOT l.granted "
@@ -77,7 +80,7 @@ def test_two_processes_migrating_one_empty_database_take_turns(
             return bool(row and row[0] == 2)
 
         try:
-            wait_for(both_waiting)
+            wait_for(both_waiting, timeout=120)  # process start-up is slow on a busy host
         finally:
             holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
         results = [p.communicate(timeout=60) for p in procs]
