@@ -45,7 +45,7 @@ GROUP = group_chat(GROUP_ID, "Harbour <room>")
 SECRET_TEXT = "Safe house at Calle Mayor 3"
 
 
-def test_registry() -> Registry:
+def build_registry() -> Registry:
     """The real commands plus a few whose replies the tests control."""
     reg = Registry()
     for cmd in REGISTRY.all():
@@ -152,7 +152,7 @@ def tg_settings(fake: FakeBotAPI, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 async def served(make_app: AppFactory, db_url: str, fake: FakeBotAPI) -> AsyncIterator[Served]:
     app = await make_app(db_url, **tg_settings(fake))
-    app.core.registry = test_registry()
+    app.core.registry = build_registry()
     app.extras.pop("scheduler", None)  # its start-up catch-up writes rows at its own pace
     starlette = create_app(app.settings, app=app)
     async with serving(starlette) as url, httpx.AsyncClient(base_url=url) as client:
