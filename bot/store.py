@@ -21,6 +21,7 @@ from bot.config import to_sync_url
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "migrations"
 AUDIT_LOCK_ID = 7_415_002
+SQLITE_LOCK_WAIT = 30.0  # seconds a transaction waits for its turn on SQLite
 
 
 def alembic_config(url: str) -> Config:
@@ -79,6 +80,9 @@ class Store:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._writer: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -87,9 +91,41 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed on normal exit, rolled back on any exception."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        """One transaction: committed on normal exit, rolled back on any exception.
+
+        On SQLite every transaction takes the database's write lock (BEGIN IMMEDIATE), so
+        transactions of this process also queue on an asyncio lock first: they take turns
+        in order instead of polling SQLite's busy handler, which sleeps up to 100 ms a try
+        and starves busy writers (bench/RESULTS.md: fan-out and 50 concurrent commands).
+        """
+        if not self.is_sqlite:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        lock = self._writer_lock()
+        task = asyncio.current_task()
+        if task is not None and task is self._writer:
+            raise RuntimeError("nested store transaction on SQLite: it would wait for itself")
+        try:
+            await asyncio.wait_for(lock.acquire(), SQLITE_LOCK_WAIT)
+        except TimeoutError:
+            raise RuntimeError(
+                f"no turn to write to SQLite within {SQLITE_LOCK_WAIT:.0f} s"
+            ) from None
+        self._writer = task
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._writer = None
+            lock.release()
+
+    def _writer_lock(self) -> asyncio.Lock:
+        # One lock per event loop: a Store may outlive one `asyncio.run` (the CLI, tests).
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     async def lock_audit_chain(self, session: AsyncSession) -> None:
         """Serialise appends to the audit chain for the rest of this transaction."""
