@@ -267,6 +267,8 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     if stored is not None:
         return stored
     cmd: Command | None = None
+    ctx: CommandContext | None = None
+    op_code: str | None = None  # kept apart: a rollback expires ctx.op
     try:
         words = tokenize(line)
         if not words:
@@ -288,6 +290,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 raise Denied(f"Only Taskforce admins can `{cmd.name}`.")
             if cmd.op is not OpMode.NONE:
                 await resolve_operation(ctx)
+                op_code = ctx.op.code if ctx.op else None
             if ctx.op is not None:
                 if cmd.perm is not None:
                     ctx.require(cmd.perm)
@@ -337,7 +340,12 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     except CommandError as exc:
         usage = cmd.usage if (cmd is not None and exc.show_usage) else None
         reply = error_reply(exc.sentence, usage, cmd.name if cmd else None)
-        log.info("command", command=cmd.name if cmd else None, outcome="refused")
+        log.info(
+            "command",
+            command=cmd.name if cmd else None,
+            operation=op_code,
+            outcome="refused",
+        )
         first = await _remember(core, inv, reply, now)
         return first or reply
     except IntegrityError:
