@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import shutil
 import sys
 import time
@@ -38,7 +39,14 @@ from bench.common import (
     postgres_reachable,
     scratch_postgres,
 )
-from bench.scenario import ADMIN_KEY, OP_CODE, bench_settings, command, prepared_app
+from bench.scenario import (
+    ADMIN_KEY,
+    OP_CODE,
+    bench_settings,
+    command,
+    prepare_operation,
+    prepared_app,
+)
 from bot import briefing
 from bot.access import TLP, Role
 from bot.app import App, build_app
@@ -92,8 +100,9 @@ def cache_key(total: int, new: int) -> str:
     digest = hashlib.sha256()
     for path in sorted(MIGRATIONS_DIR.glob("versions/*.py")):
         digest.update(path.read_bytes())
-    for path in (Path(bulk.__file__), Path(__file__)):
-        digest.update(path.read_bytes())
+    digest.update(Path(bulk.__file__).read_bytes())
+    digest.update(inspect.getsource(populate).encode())
+    digest.update(inspect.getsource(prepare_operation).encode())
     digest.update(f"{total}:{new}:{SUBJECTS}".encode())
     return digest.hexdigest()[:12]
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+
+import httpx
 
 from bench.common import (
     ROOT,
@@ -101,12 +104,40 @@ def baseline_server(db: str, name: str) -> Iterator[Server]:
         yield server
 
 
+def commands_handled(server: Server) -> float:
+    """`taskforce_commands_total` summed over commands and outcomes (from /metrics)."""
+    text = httpx.get(server.url + "/metrics", timeout=30).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("taskforce_commands_total{")
+    )
+
+
+def wait_idle(server: Server, timeout: float = 180.0) -> float:
+    """Wait until the server has finished the commands still queued; return the seconds.
+
+    An overloaded case leaves work behind (acked "working on it", finished later); the
+    next case must not start on top of it. Idle: the command count still for a second.
+    """
+    started = time.perf_counter()
+    last = commands_handled(server)
+    while time.perf_counter() - started < timeout:
+        time.sleep(1.0)
+        now = commands_handled(server)
+        if now == last:
+            return time.perf_counter() - started
+        last = now
+    return time.perf_counter() - started
+
+
 @dataclass
 class Pair:
     """The baseline's and Taskforce's result of one case."""
 
     base: LoadResult
     tf: LoadResult
+    backlog: float = 0.0  # seconds Taskforce kept working after the load stopped
 
 
 def _note(pair: Pair) -> str:
@@ -116,6 +147,8 @@ def _note(pair: Pair) -> str:
             problems.append(f"{who}: {res.errors} of {res.sent} failed ({res.first_error})")
         if res.ok == 0:
             problems.append(f"{who}: nothing succeeded")
+    if pair.backlog > 2:
+        problems.append(f"taskforce worked through a backlog for {pair.backlog:.0f} s after")
     return "; ".join(problems)
 
 
@@ -136,7 +169,8 @@ def run_cases(sizes: Sizes, backend: str, base: Server, tf: Server, fake_url: st
         )
         b = run_in_process(replace(cfg, url=base.url, expect="Recorded"))
         t = run_in_process(replace(cfg, url=tf.url, expect=expect))
-        return Pair(b, t)
+        backlog = wait_idle(tf)
+        return Pair(b, t, backlog)
 
     rows: list[Row] = []
     for conc in sizes.concurrency:
