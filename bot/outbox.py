@@ -7,7 +7,10 @@ sent together with the `disclose` audit entry. Failures are retried with exponen
 backoff, at least the platform's retry-after, until `outbox_max_attempts`; then the row is
 `dead`. A claim is a lease: a worker killed between claim and send leaves a row that any
 worker takes again once the lease runs out. Delivery is at-least-once only in one case: a
-crash after the platform accepted a post and before the row was marked sent.
+crash after the platform accepted a post and before the row was marked sent. A graceful
+stop is not such a case: the send in flight finishes (even if the caller of `stop()` is
+cancelled) and is settled; rows not yet sent, including one waiting for its channel's
+pace, are released untried (no attempt counted: they never left).
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class OutboxWorker:
         self.clock = clock
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
+        self._halt = asyncio.Event()  # set by stop(): cuts a pacing wait short
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_post: dict[tuple[str, str], float] = {}
@@ -113,15 +117,32 @@ class OutboxWorker:
         """Run the delivery loop in the background."""
         if self._task is None:
             self._stopping = False
+            self._halt.clear()
             self._task = asyncio.create_task(self._loop(), name="outbox-worker")
 
     async def stop(self) -> None:
-        """Finish the sends in flight, release unsent claims, and stop."""
+        """Finish the sends in flight, release unsent claims, and stop.
+
+        Cancelling the caller does not cancel the worker: a send cut off mid-request may
+        have been posted with no record of it. The cancellation goes on once the worker
+        has finished.
+        """
         self._stopping = True
+        self._halt.set()
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        task = self._task
+        if task is None:
+            return
+        interrupted = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():  # our caller was cancelled, not the worker
+                    interrupted = True
+        self._task = None
+        if interrupted:
+            raise asyncio.CancelledError
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -203,10 +224,11 @@ class OutboxWorker:
         # One channel at a time, in order, at the platform's pace; other channels go on.
         async with self._channel_locks[key]:
             for row in rows:
+                if not self._stopping:
+                    await self._pace(key)
                 if self._stopping:
                     await self._release(row)
                     continue
-                await self._pace(key)
                 await self._deliver(row)
 
     async def _pace(self, key: tuple[str, str]) -> None:
@@ -219,7 +241,8 @@ class OutboxWorker:
         if last is not None:
             wait = last + interval - loop.time()
             if wait > 0:
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._halt.wait(), wait)
         self._last_post[key] = loop.time()
 
     async def _deliver(self, row: Claimed) -> None:

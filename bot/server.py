@@ -5,8 +5,11 @@ retried in the background while it fails (a database that is not up yet): the pr
 alive (`/healthz` 200) but not ready (`/readyz` 503 with the reason), and the platform
 routes answer 503 so Slack and Telegram deliver again later. Shutdown (SIGTERM) is
 uvicorn's graceful one — stop accepting, let requests in flight finish — then the
-lifespan stops the scheduler, the adapters (their work in flight), the outbox worker
-(sends in flight finish, unsent claims are released) and the store, in that order.
+lifespan stops, in this order: the scheduler; the adapters' inbound work in flight
+(`finish_inbound`: commands may still queue posts); the outbox worker (sends in flight finish,
+unsent claims are released); the adapters' clients (`stop`); the store. The worker stops
+while the platform clients are still open: closing a client under a send would lose the
+platform's answer to a post it had already shown, and the post would go out again.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ PROBES = ("/healthz", "/readyz", "/metrics")
 PROBE_TIMEOUT = 5.0
 BOOT_RETRY_MAX = 30.0
 GRACEFUL_SECONDS = 20
+DRAIN_SECONDS = 20.0  # per adapter at shutdown; what is left is handled by its stop()
 DISCARD_BYTES = 1024 * 1024
 REFUSAL_REASONS = {400: "malformed", 401: "unauthenticated", 403: "unauthenticated"}
 
@@ -56,8 +60,16 @@ class PlatformAdapter(Protocol):
         """Initialise clients, connect, publish commands."""
         ...
 
+    async def finish_inbound(self, timeout: float) -> None:
+        """Stop taking work the adapter pulls itself (Socket Mode, polling) and wait, at most
+        `timeout` s, for the requests and updates in flight (they may queue posts).
+
+        The clients stay open: the outbox worker still sends through them afterwards.
+        """
+        ...
+
     async def stop(self) -> None:
-        """Finish work in flight and disconnect."""
+        """Finish what is left, disconnect and close the clients (after the outbox worker)."""
         ...
 
     def ready(self) -> str | None:
@@ -310,7 +322,7 @@ class Lifecycle:
                 self._failed(exc, delay)
 
     async def stop(self) -> None:
-        """Stop the scheduler, the adapters, the outbox worker and the store."""
+        """Stop the scheduler, inbound work, the outbox worker, the adapters and the store."""
         if self._boot is not None:
             self._boot.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -319,9 +331,13 @@ class Lifecycle:
         if self._scheduler is not None:
             await _quietly("scheduler", self._scheduler.stop())
         for adapter in reversed(self._running):
+            await _quietly(adapter.platform, adapter.finish_inbound(DRAIN_SECONDS))
+        # Sends in flight finish through clients that are still open; unsent claims are
+        # released. Only then may the adapters close their clients.
+        await _quietly("outbox", self.core_app.worker.stop())
+        for adapter in reversed(self._running):
             await _quietly(adapter.platform, adapter.stop())
-        # Finishes the sends in flight, releases unsent claims, closes the pool.
-        await self.core_app.close()
+        await self.core_app.close()  # the worker is stopped already: closes the store
         log.info("server.stopped")
 
 

@@ -179,6 +179,7 @@ class SlackAdapter:
         self._socket: Any = None
         self._auth_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
+        self._inbound_finished = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,6 +191,7 @@ class SlackAdapter:
 
     async def start(self) -> None:
         """Check the token (retrying in the background) and connect Socket Mode if set."""
+        self._inbound_finished = False
         if not await self._auth():
             self._auth_task = asyncio.create_task(self._auth_retry(), name="slack-auth")
         if self.settings.slack_app_token:
@@ -202,8 +204,12 @@ class SlackAdapter:
             )
         log.info("slack.started", socket_mode=bool(self._socket), bot=self.bot_user_id)
 
-    async def stop(self) -> None:
-        """Stop taking requests, finish the replies in flight, disconnect."""
+    async def finish_inbound(self, timeout: float = STOP_GRACE_SECONDS) -> None:
+        """Shutdown, first half: stop taking requests (Socket Mode disconnects) and wait, at
+        most `timeout` s, for the replies in flight. The sender's client stays usable."""
+        if self._inbound_finished:
+            return
+        self._inbound_finished = True
         if self._auth_task is not None:
             self._auth_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -218,7 +224,11 @@ class SlackAdapter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._connect_task
             self._connect_task = None
-        await self.drain(timeout=STOP_GRACE_SECONDS)
+        await self.drain(timeout=timeout)
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish the replies in flight (once), cancel what is left."""
+        await self.finish_inbound()
         for task in list(self._tasks):
             task.cancel()
 

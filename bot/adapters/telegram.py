@@ -344,7 +344,7 @@ class TelegramAdapter:
         )
 
     async def stop(self) -> None:
-        """Stop polling, finish the queued updates, close the client."""
+        """Stop polling, finish the queued updates, close the client (the outbox's too)."""
         application = self.application
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
@@ -364,6 +364,24 @@ class TelegramAdapter:
     async def idle(self) -> None:
         """Wait until every update received so far has been handled (tests, shutdown)."""
         await self.application.update_queue.join()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait (at most `timeout` s) until the updates received so far have been handled."""
+        if not self.application.running:
+            return
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            log.warning("telegram.drain_timeout", queued=self.application.update_queue.qsize())
+
+    async def finish_inbound(self, timeout: float) -> None:
+        """Shutdown, first half: stop polling and handle the queued updates (at most `timeout`
+        s) with the Bot's client still open, for the outbox worker sends through it too;
+        `stop()` handles whatever is still queued and only then closes the client."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        await self.drain(timeout)
 
     async def _publish_commands(self) -> None:
         commands = [BotCommand(n, d) for n, d in command_list(self.core.registry)]

@@ -15,6 +15,8 @@ fail for real.
         fake.calls("setMyCommands")    # every call of a method (failed ones too)
         fake.fail_next("sendMessage", 429, retry_after=3, chat_id=-100)  # next matching call
         fake.forbid(user_id)           # the user never pressed Start: 403 to that chat
+        hold = fake.hold_next("sendMessage", chat_id=-100)  # posted, but its answer waits:
+        await hold.reached.wait(); hold.release()            # a response lost in flight
         await fake.queue_update(update)  # served by getUpdates (polling mode)
         await fake.wait_sent(2, chat_id)             # until 2 messages reached that chat
         await fake.wait_for(lambda: len(fake.answers()) == 1)
@@ -159,6 +161,25 @@ class SentMessage:
 
 
 @dataclass
+class Hold:
+    """The next matching call is carried out and recorded, but its answer waits for `release()`.
+
+    `reached` is set once the call has arrived (the message is posted, as far as the chat
+    can see); the client gets the answer only after `release()` (if it is still listening).
+    """
+
+    method: str
+    chat_id: int | None
+    call: Call | None = None
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Let the held answer go."""
+        self.released.set()
+
+
+@dataclass
 class _Failure:
     method: str
     error_code: int
@@ -184,6 +205,7 @@ class FakeBotAPI:
         self._calls: list[Call] = []
         self._failures: list[_Failure] = []
         self._forbidden: set[int] = set()
+        self._holds: list[Hold] = []
         self._updates: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
@@ -206,6 +228,8 @@ class FakeBotAPI:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for hold in self._holds:
+            hold.release()
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -275,6 +299,12 @@ class FakeBotAPI:
             retry_after = 1
         self._failures.append(_Failure(method, error_code, description, retry_after, chat_id))
 
+    def hold_next(self, method: str, *, chat_id: int | None = None) -> Hold:
+        """Hold the answer to the next call of `method` (to `chat_id`, if given); see `Hold`."""
+        hold = Hold(method, chat_id)
+        self._holds.append(hold)
+        return hold
+
     def forbid(self, chat_id: int) -> None:
         """Messages to this chat get 403 (a user who never started the bot)."""
         self._forbidden.add(chat_id)
@@ -325,6 +355,10 @@ class FakeBotAPI:
             status = self._answer(call)
         self._calls.append(call)
         await self._notify()
+        hold = self._take_hold(call)
+        if hold is not None:
+            hold.reached.set()
+            await hold.released.wait()
         body = call.error if call.error else {"ok": True, "result": call.result}
         return web.json_response(body, status=status)
 
@@ -353,6 +387,17 @@ class FakeBotAPI:
             return 400
         call.result = self._result(call)
         return 200
+
+    def _take_hold(self, call: Call) -> Hold | None:
+        for hold in self._holds:
+            if (
+                hold.call is None
+                and hold.method == call.method
+                and hold.chat_id in (None, call.chat_id)
+            ):
+                hold.call = call
+                return hold
+        return None
 
     def _take_failure(self, call: Call) -> _Failure | None:
         for i, failure in enumerate(self._failures):
