@@ -191,8 +191,17 @@ async def test_group_commands_with_botname_tf_and_other_bots(served: Served) -> 
     fake = served.fake
     await setup_operation(served)
     await served.say("/tf op status active", ADMIN, GROUP)
-    assert "OP-NH is now active (was planning)" in fake.sent(GROUP_ID)[-1].plain
-    assert fake.sent(GROUP_ID)[-1].reply_to is not None  # answers the command message
+
+    # Besides its reply, the command announces the change to every linked channel (this group
+    # too) through the outbox worker, which posts on its own schedule: wait for that post, or
+    # it may land among the calls counted below (or be the group's last message).
+    def announced() -> list[str]:
+        return [m.plain for m in fake.sent(GROUP_ID) if "Changed by" in m.plain]
+
+    await fake.wait_for(lambda: len(announced()) > 0)
+    [reply] = [m for m in fake.sent(GROUP_ID) if "OP-NH is now active (was planning)" in m.plain]
+    assert reply.reply_to is not None  # answers the command message
+    assert len(announced()) == 1 and announced()[0].startswith("OP-NH is now active")
     before = len(fake.calls())
     await served.say("/op@SomeOtherBot status closed", ADMIN, GROUP)  # not for us
     await served.say("/weather", ADMIN, GROUP)  # an unknown command in a group: not for us
