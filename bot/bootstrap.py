@@ -65,7 +65,7 @@ async def ensure_admins(store: Store, settings: Settings, now: datetime) -> int:
                 session.add(member)
             else:
                 member = Member(
-                    name=key if platform == "console" else f"{platform} {key}",
+                    name=Member.placeholder_name(platform, key),
                     is_admin=True,
                     created_at=now,
                 )

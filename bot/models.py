@@ -70,6 +70,11 @@ class Member(SQLModel, table=True):
     is_admin: bool = Field(default=False)
     created_at: datetime = ts(nullable=False)
 
+    @staticmethod
+    def placeholder_name(platform: str, key: str) -> str:
+        """The name given to a member created from an id alone (TASKFORCE_ADMINS)."""
+        return key if platform == "console" else f"{platform} {key}"
+
 
 class Identity(SQLModel, table=True):
     """One platform identity: slack `T0123/U0456`, telegram `987654`, console `alice`."""

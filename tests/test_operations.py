@@ -257,3 +257,18 @@ async def test_long_platform_names_are_kept_within_bounds(any_app: App) -> None:
     reply = await dispatch(any_app.core, telegram("4242", f"join {code}", "N" * 300))
     assert reply.ok, text(reply)
     assert "N" * 200 + " (no agency) — member" in text(await ok(any_app, f"op members {OP}"))
+
+
+async def test_an_admin_named_only_by_id_takes_the_platform_name(make_app, sqlite_url) -> None:
+    from bot.adapters.base import Actor, Channel, Invocation
+    from bot.commands import dispatch
+
+    app = await make_app(sqlite_url, TASKFORCE_ADMINS="telegram:1001")
+    inv = Invocation(
+        actor=Actor("telegram", "1001", "Ana Ruiz"),
+        channel=Channel("telegram", "1001", "Ana Ruiz", is_group=False),
+        text="whoami",
+    )
+    reply = await dispatch(app.core, inv)
+    assert reply.message.title == "Ana Ruiz"
+    assert "telegram 1001 (Ana Ruiz)" in reply.message.plain_text()

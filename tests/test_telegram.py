@@ -457,7 +457,7 @@ async def test_polling_mode_serves_updates_from_get_updates(
         await fake.queue_update(ups.command("/help op", user=ADMIN, chat=ADMIN_DM))
         await fake.wait_sent(2, ADMIN["id"])
         texts = [m.plain for m in fake.sent(ADMIN["id"])]
-        assert texts[0].startswith("telegram 1001") and "Identities:" in texts[0]
+        assert texts[0].startswith("Ana") and "Identities:" in texts[0]  # named from the profile
         assert texts[1].startswith("help op")
         response = await post_update(client, first, SECRET)
         assert response.status_code in (404, 405)  # no webhook route in polling mode

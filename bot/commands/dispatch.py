@@ -54,7 +54,18 @@ async def find_actor(
     ).first()
     if ident is None:
         return None, None
-    return await session.get(Member, ident.member_id), ident
+    member = await session.get(Member, ident.member_id)
+    shown = inv.actor.display_name.strip()[:200]
+    if member is not None and shown:
+        # A member bootstrapped from an id alone takes the name the platform shows.
+        placeholder = Member.placeholder_name(ident.platform, ident.key)
+        if member.name == placeholder and shown != placeholder:
+            member.name = shown
+            session.add(member)
+        if ident.display_name is None:
+            ident.display_name = shown
+            session.add(ident)
+    return member, ident
 
 
 async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role | None:
