@@ -138,6 +138,7 @@ class Pair:
     base: LoadResult
     tf: LoadResult
     backlog: float = 0.0  # seconds Taskforce kept working after the load stopped
+    processed: float = 0.0  # commands/s the server finished while the load ran
 
 
 def _note(pair: Pair) -> str:
@@ -149,6 +150,8 @@ def _note(pair: Pair) -> str:
             problems.append(f"{who}: nothing succeeded")
     if pair.backlog > 2:
         problems.append(f"taskforce worked through a backlog for {pair.backlog:.0f} s after")
+    if problems:
+        problems.append(f"server finished {pair.processed:.0f} commands/s meanwhile")
     return "; ".join(problems)
 
 
@@ -168,9 +171,11 @@ def run_cases(sizes: Sizes, backend: str, base: Server, tf: Server, fake_url: st
             response_url=f"{fake_url}/response",
         )
         b = run_in_process(replace(cfg, url=base.url, expect="Recorded"))
+        before, started = commands_handled(tf), time.perf_counter()
         t = run_in_process(replace(cfg, url=tf.url, expect=expect))
+        processed = (commands_handled(tf) - before) / (time.perf_counter() - started)
         backlog = wait_idle(tf)
-        return Pair(b, t, backlog)
+        return Pair(b, t, backlog, processed)
 
     rows: list[Row] = []
     for conc in sizes.concurrency:

@@ -21,7 +21,7 @@ from bot.config import to_sync_url
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "migrations"
 AUDIT_LOCK_ID = 7_415_002
-SQLITE_LOCK_WAIT = 30.0  # seconds a transaction waits for its turn on SQLite
+TURN_WAIT = 30.0  # seconds a transaction waits for its turn in this process
 
 
 def alembic_config(url: str) -> Config:
@@ -93,24 +93,23 @@ class Store:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed on normal exit, rolled back on any exception.
 
-        On SQLite every transaction takes the database's write lock (BEGIN IMMEDIATE), so
-        transactions of this process also queue on an asyncio lock first: they take turns
-        in order instead of polling SQLite's busy handler, which sleeps up to 100 ms a try
-        and starves busy writers (bench/RESULTS.md: fan-out and 50 concurrent commands).
+        Transactions of this process take turns on an asyncio lock (bench/RESULTS.md). On
+        SQLite each takes the database's write lock anyway (BEGIN IMMEDIATE): queueing here
+        replaces SQLite's busy handler, which sleeps up to 100 ms a try and starved busy
+        writers. On PostgreSQL every command ends on the audit chain's lock: with many in
+        flight, the holder's every await waited behind all the others' work, and 50
+        concurrent commands fell to under one a second; one at a time per process, the
+        lock is held only as long as the work needs (replicas still run side by side).
         """
-        if not self.is_sqlite:
-            async with self._sessions() as session, session.begin():
-                yield session
-            return
         lock = self._writer_lock()
         task = asyncio.current_task()
         if task is not None and task is self._writer:
-            raise RuntimeError("nested store transaction on SQLite: it would wait for itself")
+            raise RuntimeError("nested store transaction: it would wait for itself")
         try:
-            await asyncio.wait_for(lock.acquire(), SQLITE_LOCK_WAIT)
+            await asyncio.wait_for(lock.acquire(), TURN_WAIT)
         except TimeoutError:
             raise RuntimeError(
-                f"no turn to write to SQLite within {SQLITE_LOCK_WAIT:.0f} s"
+                f"no turn for a store transaction within {TURN_WAIT:.0f} s"
             ) from None
         self._writer = task
         try:
