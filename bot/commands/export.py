@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -45,6 +45,17 @@ from bot.store import Store
 SCHEMA_VERSION = 1
 JSON_MIME = "application/json"
 MARKDOWN_MIME = "text/markdown"
+
+
+Numbered = TypeVar("Numbered", Subject, Notice, Sighting, Raid)
+
+
+async def _numbered(
+    session: AsyncSession, model: type[Numbered], operation_id: int | None
+) -> list[Numbered]:
+    """Every row of `model` in the operation, in reference order (S-1, S-2, …)."""
+    stmt = select(model).where(model.operation_id == operation_id).order_by(col(model.seq))
+    return list((await session.exec(stmt)).all())
 
 
 def iso(when: datetime | None) -> str | None:
@@ -114,34 +125,10 @@ async def build_case_file(
             )
         ).all()
     )
-    subjects = list(
-        (
-            await session.exec(
-                select(Subject).where(Subject.operation_id == op.id).order_by(col(Subject.seq))
-            )
-        ).all()
-    )
-    notices = list(
-        (
-            await session.exec(
-                select(Notice).where(Notice.operation_id == op.id).order_by(col(Notice.seq))
-            )
-        ).all()
-    )
-    sightings = list(
-        (
-            await session.exec(
-                select(Sighting).where(Sighting.operation_id == op.id).order_by(col(Sighting.seq))
-            )
-        ).all()
-    )
-    raids = list(
-        (
-            await session.exec(
-                select(Raid).where(Raid.operation_id == op.id).order_by(col(Raid.seq))
-            )
-        ).all()
-    )
+    subjects = await _numbered(session, Subject, op.id)
+    notices = await _numbered(session, Notice, op.id)
+    sightings = await _numbered(session, Sighting, op.id)
+    raids = await _numbered(session, Raid, op.id)
     items = (
         list(
             (
