@@ -66,7 +66,7 @@ from bot.adapters.base import (
 )
 from bot.adapters.telegram_buttons import decode, encode_all
 from bot.adapters.telegram_render import button_rows, render_html, split_html
-from bot.commands.dispatch import dispatch
+from bot.commands.dispatch import dispatch, was_processed
 from bot.commands.registry import Registry
 from bot.config import Settings
 from bot.messages import Attachment, Message
@@ -432,17 +432,6 @@ class TelegramAdapter:
         """The update's key for deduplication (update ids are per bot)."""
         return f"{self.application.bot.id}:{upd.update_id}"
 
-    async def _seen(self, key: str) -> bool:
-        async with self.store.transaction() as session:
-            row = (
-                await session.exec(
-                    select(ProcessedEvent.id).where(
-                        ProcessedEvent.platform == PLATFORM, ProcessedEvent.event_key == key
-                    )
-                )
-            ).first()
-        return row is not None
-
     async def _on_message(self, upd: Update, msg: TgMessage) -> None:
         user = msg.from_user
         if user is None or user.is_bot or not msg.text:
@@ -456,7 +445,7 @@ class TelegramAdapter:
         if not known and is_group and not parsed.addressed:
             return  # probably another bot's command
         key = self.event_key(upd)
-        if await self._seen(key):
+        if await was_processed(self.core, PLATFORM, key):
             log.info("telegram.duplicate", update_id=upd.update_id)
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
@@ -472,7 +461,7 @@ class TelegramAdapter:
         assert query is not None
         user = query.from_user
         key = self.event_key(upd)
-        if await self._seen(key):
+        if await was_processed(self.core, PLATFORM, key):
             log.info("telegram.duplicate", update_id=upd.update_id)
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
