@@ -47,6 +47,20 @@ def withheld_reason(label: TLP, link: ChannelLink) -> str | None:
     return f"ceiling {TLP(link.max_tlp).label}"
 
 
+# A channel not linked to any operation is treated as a community channel.
+UNLINKED_GROUP_CEILING = TLP.GREEN
+
+
+async def channel_link(
+    session: AsyncSession, platform: str, channel_key: str
+) -> ChannelLink | None:
+    """The link of one chat channel, if it is linked to an operation."""
+    stmt = select(ChannelLink).where(
+        ChannelLink.platform == platform, ChannelLink.channel_key == channel_key
+    )
+    return (await session.exec(stmt)).first()
+
+
 async def linked_channels(session: AsyncSession, operation_id: int | None) -> list[ChannelLink]:
     """The channels linked to an operation, oldest link first."""
     return list(

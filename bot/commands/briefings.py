@@ -13,22 +13,14 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_hhmm, zone
+from bot.fanout import UNLINKED_GROUP_CEILING, channel_link
 from bot.messages import Message
 from bot.models import BriefSchedule, ChannelLink
 from bot.recurrence import brief_trigger, next_fire, parse_days
 
-UNLINKED_GROUP_CEILING = TLP.GREEN
-
 
 async def _this_link(ctx: CommandContext) -> ChannelLink | None:
-    ch = ctx.inv.channel
-    return (
-        await ctx.session.exec(
-            select(ChannelLink).where(
-                ChannelLink.platform == ch.platform, ChannelLink.channel_key == ch.key
-            )
-        )
-    ).first()
+    return await channel_link(ctx.session, ctx.inv.channel.platform, ctx.inv.channel.key)
 
 
 def _days_label(days: str) -> str:

@@ -18,13 +18,12 @@ from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.registry import Command, OpMode
 from bot.commands.tokenizer import tokenize
+from bot.fanout import UNLINKED_GROUP_CEILING, channel_link
 from bot.messages import Message
-from bot.models import ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
+from bot.models import Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
 
 log = structlog.get_logger(__name__)
-
-UNLINKED_GROUP_CEILING = TLP.GREEN
 
 
 def error_reply(sentence: str, usage: str | None = None, command: str | None = None) -> Reply:
@@ -108,14 +107,7 @@ async def resolve_operation(ctx: CommandContext) -> None:
             raise NotFound(f"There is no operation {code} that you belong to.")
         ctx.op, ctx.role = op, role
         return
-    link = (
-        await session.exec(
-            select(ChannelLink).where(
-                ChannelLink.platform == ctx.inv.channel.platform,
-                ChannelLink.channel_key == ctx.inv.channel.key,
-            )
-        )
-    ).first()
+    link = await channel_link(session, ctx.inv.channel.platform, ctx.inv.channel.key)
     if link is not None and member is not None:
         op = await session.get(Operation, link.operation_id)
         role = await role_in(session, member, op) if op else None
@@ -159,14 +151,7 @@ def _confidential(inv: Invocation, reply: Reply, ceiling: TLP) -> bool:
 
 
 async def _channel_ceiling(session: AsyncSession, inv: Invocation) -> TLP:
-    link = (
-        await session.exec(
-            select(ChannelLink).where(
-                ChannelLink.platform == inv.channel.platform,
-                ChannelLink.channel_key == inv.channel.key,
-            )
-        )
-    ).first()
+    link = await channel_link(session, inv.channel.platform, inv.channel.key)
     return TLP(link.max_tlp) if link else UNLINKED_GROUP_CEILING
 
 

@@ -15,6 +15,7 @@ from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.members import new_code
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_countries, parse_duration, parse_tlp, zone
+from bot.fanout import channel_link
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation
 
@@ -419,13 +420,7 @@ async def op_link(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     ch = ctx.inv.channel
     ceiling = parse_tlp(ctx.args["max-tlp"]) if ctx.args.get("max-tlp") else TLP.AMBER
-    existing = (
-        await ctx.session.exec(
-            select(ChannelLink).where(
-                ChannelLink.platform == ch.platform, ChannelLink.channel_key == ch.key
-            )
-        )
-    ).first()
+    existing = await channel_link(ctx.session, ch.platform, ch.key)
     if existing is not None and existing.operation_id != op.id:
         raise CommandError(
             "This channel is already linked to another operation; `op unlink` it there first."
