@@ -78,8 +78,3 @@ class Message:
         if self.buttons:
             out.append("  ".join(f"[{b.label}]" for b in self.buttons))
         return "\n".join(out)
-
-
-def text(body: str, *, title: str = "") -> Message:
-    """A message made of one or more plain lines."""
-    return Message(title=title, lines=body.splitlines() or [""])
