@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from bot.checklists import ensure_builtin as ensure_builtin_templates
 from bot.clock import Clock, system_clock
 from bot.commands import REGISTRY, Core
 from bot.config import Settings
+from bot.inbox import Inbox
 from bot.outbox import OutboxWorker
 from bot.scheduler import Scheduler
 from bot.store import Store
@@ -32,6 +34,7 @@ class App:
     senders: dict[str, Sender]
     console: ConsoleAdapter
     clock: Clock
+    inbox: Inbox
     extras: dict[str, Any] = field(default_factory=dict)
 
     def add_sender(self, sender: Sender) -> None:
@@ -51,6 +54,7 @@ class App:
         scheduler = self.extras.get("scheduler")
         if scheduler is not None:
             await scheduler.stop()
+        await self.inbox.stop()
         await self.worker.stop()
         await self.store.dispose()
 
@@ -68,7 +72,8 @@ def build_app(
         store=store, settings=settings, clock=clock, registry=REGISTRY, on_outbox=worker.notify
     )
     console = ConsoleAdapter(core, console_sender, deliver=worker.drain)
-    return App(
+    inbox = Inbox(store, clock, lease_seconds=settings.inbox_lease_seconds, worker_id=worker_id)
+    app = App(
         settings=settings,
         store=store,
         core=core,
@@ -76,6 +81,7 @@ def build_app(
         senders=senders,
         console=console,
         clock=clock,
+        inbox=inbox,
         # Started by the server's lifespan (bot/server.py), or by tests.
         extras={
             "scheduler": Scheduler(
@@ -86,3 +92,8 @@ def build_app(
             )
         },
     )
+    if settings.test_hooks:
+        # Tests only (tests/hooks.py): e.g. hold commands past the ack budget in a served
+        # process. Nothing in production sets TASKFORCE_TEST_HOOKS.
+        importlib.import_module(settings.test_hooks).install(app)
+    return app

@@ -74,7 +74,6 @@ async def ensure_admins(store: Store, settings: Settings, now: datetime) -> int:
                 session.add(
                     Identity(member_id=member.id or 0, platform=platform, key=key, created_at=now)
                 )
-            await store.lock_audit_chain(session)
             await audit.append(
                 session,
                 at=now,
@@ -124,7 +123,6 @@ async def add_agency(
         )
         session.add(agency)
         await session.flush()
-        await store.lock_audit_chain(session)
         await audit.append(
             session,
             at=now,
@@ -176,7 +174,6 @@ async def add_member(
             session.add(
                 Identity(member_id=member.id or 0, platform=platform, key=key, created_at=now)
             )
-        await store.lock_audit_chain(session)
         await audit.append(
             session,
             at=now,

@@ -97,8 +97,8 @@ def audit_verify() -> None:
 
     result = asyncio.run(go())
     if not result.ok:
-        _fail(f"Audit chain BROKEN at entry #{result.broken_id}: {result.problem}.")
-    typer.echo(f"Audit chain intact: {result.checked} entries verified.")
+        _fail(result.sentence())
+    typer.echo(result.sentence())
 
 
 @admin_cli.command("add-agency")
@@ -214,6 +214,46 @@ def outbox_list(ctx: typer.Context) -> None:
     typer.echo(
         f"{len(rows) - dead} waiting, {dead} dead"
         + (" (put them back with `taskforce outbox retry [ID...]`)." if dead else ".")
+    )
+
+
+@cli.command("inbox")
+def inbox_list() -> None:
+    """List acknowledged inbound events not finished yet (no command text: kind and times)."""
+    from bot.inbox import MAX_ATTEMPTS, pending
+
+    app = _app()
+
+    async def go() -> list[Any]:
+        try:
+            await app.store.migrate()
+            return await pending(app.store)
+        finally:
+            await app.store.dispose()
+
+    rows = asyncio.run(go())
+    if not rows:
+        typer.echo("The inbox is empty: every acknowledged command has been run and answered.")
+        return
+    typer.echo(
+        f"{'id':>6}  {'platform':<9} {'kind':<16} {'received (UTC)':<19}  {'tries':>5}  "
+        "claimed by (until, UTC)"
+    )
+    for r in rows:
+        until = r.claimed_until.strftime("%H:%M:%S") if r.claimed_until else "-"
+        typer.echo(
+            f"{r.id:>6}  {r.platform:<9} {r.kind[:16]:<16} "
+            f"{r.received_at.strftime('%Y-%m-%d %H:%M:%S'):<19}  {r.attempts:>5}  "
+            f"{r.claimed_by or '-'} ({until})"
+        )
+    stuck = sum(1 for r in rows if r.attempts >= MAX_ATTEMPTS)
+    typer.echo(
+        f"{len(rows)} unfinished"
+        + (
+            f"; {stuck} failed {MAX_ATTEMPTS} times and wait for an operator (see the logs)."
+            if stuck
+            else "; a running server finishes them."
+        )
     )
 
 

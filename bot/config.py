@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     scheduler_leader_retry: float = Field(default=5.0, alias="TASKFORCE_SCHEDULER_LEADER_RETRY")
     scheduler_sync_seconds: float = Field(default=60.0, alias="TASKFORCE_SCHEDULER_SYNC_SECONDS")
 
+    # Inbox of acknowledged inbound events: how long a process's claim on an event it is
+    # finishing lasts without renewal (renewed every third of it while the process lives):
+    # the longest a surviving replica waits before it runs a stopped one's events.
+    inbox_lease_seconds: float = Field(default=15.0, alias="TASKFORCE_INBOX_LEASE_SECONDS")
+    # Test hooks only: a module whose `install(app)` is called at start-up (see tests/hooks.py).
+    test_hooks: str | None = Field(default=None, alias="TASKFORCE_TEST_HOOKS")
+
     log_json: bool | None = Field(default=None, alias="TASKFORCE_LOG_JSON")
 
     @property

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import TLP, may_post_to_channel
 from bot.messages import Message
 from bot.models import ChannelLink, Operation
-from bot.outbox import enqueue
+from bot.outbox import enqueue_rows, outbox_row
 
 
 @dataclass
@@ -88,21 +88,26 @@ async def fanout(
     label = TLP(tlp)
     message.tlp = label.value
     result = FanoutResult()
+    rows: list[dict[str, object]] = []
+    payload: dict[str, object] | None = None
     for link in await linked_channels(session, op.id):
         why = withheld_reason(label, link)
         if why is not None:
             result.withheld.append((link, why))
             continue
-        enqueue(
-            session,
-            now=now,
-            platform=link.platform,
-            channel_key=link.channel_key,
-            message=message,
-            operation_id=op.id,
-            tlp=label.value,
-            kind=kind,
-            object_ref=f"{op.code}/{object_ref}" if object_ref else op.code,
+        payload = payload or message.to_json()
+        rows.append(
+            outbox_row(
+                now=now,
+                platform=link.platform,
+                channel_key=link.channel_key,
+                payload=payload,
+                operation_id=op.id,
+                tlp=label.value,
+                kind=kind,
+                object_ref=f"{op.code}/{object_ref}" if object_ref else op.code,
+            )
         )
         result.posted.append(link)
+    await enqueue_rows(session, rows)
     return result

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -12,8 +15,10 @@ from prometheus_client import (
 )
 from sqlmodel import col, func, select
 
-from bot.models import OutboxMessage
-from bot.store import Store
+from bot.models import InboxItem, OutboxMessage
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
 
@@ -64,6 +69,28 @@ SCHEDULER_LEADER = Gauge(
     "1 while this replica holds the scheduler's leader lock",
     registry=REGISTRY,
 )
+STORE_BATCH = Histogram(
+    "taskforce_store_batch_transactions",
+    "Transactions committed together by one SQLite group commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+INBOX_DEPTH = Gauge(
+    "taskforce_inbox_depth",
+    "Acknowledged inbound events not finished yet (refreshed at scrape)",
+    registry=REGISTRY,
+)
+INBOX_OLDEST = Gauge(
+    "taskforce_inbox_oldest_seconds",
+    "Age of the oldest acknowledged, unfinished inbound event (0 when none)",
+    registry=REGISTRY,
+)
+INBOX_RECOVERED = Counter(
+    "taskforce_inbox_recovered_total",
+    "Acknowledged events run again after their process stopped before finishing them",
+    ["platform"],
+    registry=REGISTRY,
+)
 READY = Gauge(
     "taskforce_ready",
     "1 when the last readiness check passed",
@@ -92,3 +119,15 @@ async def refresh_outbox_rows(store: Store) -> None:
 def render() -> tuple[bytes, str]:
     """The registry in the Prometheus text format, and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+async def refresh_inbox(store: Store, now: datetime) -> None:
+    """Set INBOX_DEPTH and INBOX_OLDEST from the database."""
+    async with store.transaction() as session:
+        count, oldest = (
+            await session.exec(select(func.count(), func.min(InboxItem.received_at)))
+        ).one()
+    INBOX_DEPTH.set(count)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    INBOX_OLDEST.set(max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0)

@@ -187,9 +187,17 @@ class ButtonCommand(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """One hash-chained audit entry: a command or a post (a disclosure)."""
+    """One hash-chained audit entry: a command or a post (a disclosure).
 
+    Entries form one chain per operation (`chain` = the operation's id) and one for what
+    belongs to no operation (`chain` 0: admin actions, help, sign-ups); `chain_seq` counts
+    1, 2, 3… within the chain.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("chain", "chain_seq", name="uq_audit_chain_seq"),)
     id: int | None = Field(default=None, primary_key=True)
+    chain: int = Field(default=0)
+    chain_seq: int = Field(default=0)
     at: datetime = ts(nullable=False, index=True)
     actor_id: int | None = Field(default=None, foreign_key="member.id")
     actor: str = Field(max_length=200)
@@ -202,6 +210,39 @@ class AuditEntry(SQLModel, table=True):
     outcome: str = Field(default="ok", max_length=16)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class AuditChain(SQLModel, table=True):
+    """The tip of one audit chain: how many entries it has and the newest one's hash.
+
+    Appending locks this row, so appends to one chain take turns while other operations'
+    chains go on; `audit verify` checks that the entries end where the tip says.
+    """
+
+    chain: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    entries: int = Field(default=0)
+    head: str = Field(max_length=64)
+
+
+class InboxItem(SQLModel, table=True):
+    """An inbound event acknowledged to its platform and not finished yet.
+
+    Written before the platform gets its answer (Telegram's 200, Slack's ack), deleted once
+    the command has run and its reply has been handed over. A row whose lease has run out
+    belongs to a process that stopped: any process runs it again (the processed-event key
+    makes that at most once) and delivers its reply.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("platform", "event_key", name="uq_inbox_event"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    event_key: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime = ts(nullable=False, index=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = ts(nullable=True, index=True)
+    attempts: int = Field(default=0)
 
 
 class OutboxMessage(SQLModel, table=True):

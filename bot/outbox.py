@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import insert
 from sqlmodel import col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -67,6 +68,45 @@ def enqueue(
     )
     session.add(row)
     return row
+
+
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT_OUTBOX = insert(_OUTBOX)
+
+
+def outbox_row(
+    *,
+    now: datetime,
+    platform: str,
+    channel_key: str,
+    payload: dict[str, object],
+    operation_id: int | None,
+    tlp: str,
+    kind: str = "post",
+    object_ref: str | None = None,
+    not_before: datetime | None = None,
+) -> dict[str, object]:
+    """The column values of one pending post (for `enqueue_rows`)."""
+    return {
+        "operation_id": operation_id,
+        "platform": platform,
+        "channel_key": channel_key,
+        "kind": kind,
+        "object_ref": object_ref,
+        "tlp": tlp,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+    }
+
+
+async def enqueue_rows(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Add posts to the outbox inside the caller's transaction, in one statement."""
+    if rows:
+        conn = await session.connection()
+        await conn.execute(_INSERT_OUTBOX, rows)
 
 
 @dataclass(frozen=True)
@@ -259,7 +299,6 @@ class OutboxWorker:
     async def _sent(self, row: Claimed, message_id: str | None) -> None:
         now = self.clock()
         async with self.store.transaction() as session:
-            await self.store.lock_audit_chain(session)
             await session.exec(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row.id)

@@ -290,6 +290,9 @@ class Lifecycle:
                 self._running.append(adapter)
         if not self._worker:
             self.core_app.worker.start()
+            # Events a stopped process acknowledged and did not finish are run again
+            # (in the background: readiness does not wait for them).
+            self.core_app.inbox.start()
             self._worker = True
         scheduler = self.scheduler
         if scheduler is not None and self._scheduler is None:
@@ -330,6 +333,7 @@ class Lifecycle:
         self.started, self.problem = False, "stopping"
         if self._scheduler is not None:
             await _quietly("scheduler", self._scheduler.stop())
+        await _quietly("inbox", self.core_app.inbox.stop())
         for adapter in reversed(self._running):
             await _quietly(adapter.platform, adapter.finish_inbound(DRAIN_SECONDS))
         # Sends in flight finish through clients that are still open; unsent claims are
@@ -411,6 +415,12 @@ def create_app(settings: Settings, *, app: App | None = None) -> Starlette:
             await asyncio.wait_for(metrics.refresh_outbox_rows(core_app.store), PROBE_TIMEOUT)
         except Exception as exc:  # the process's own counters are still worth a scrape
             log.warning("metrics.outbox_rows_failed", error=type(exc).__name__)
+        try:
+            await asyncio.wait_for(
+                metrics.refresh_inbox(core_app.store, core_app.clock()), PROBE_TIMEOUT
+            )
+        except Exception as exc:
+            log.warning("metrics.inbox_failed", error=type(exc).__name__)
         scheduler = lifecycle.scheduler
         metrics.SCHEDULER_LEADER.set(1 if scheduler is not None and scheduler.is_leader else 0)
         data, content_type = metrics.render()

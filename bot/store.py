@@ -17,11 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import to_sync_url
+from bot.groupcommit import GroupCommit
+from bot.sqlite_driver import inline_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "migrations"
-AUDIT_LOCK_ID = 7_415_002
 TURN_WAIT = 30.0  # seconds a transaction waits for its turn in this process
+MAX_BATCH = 64  # transactions committed together at most (SQLite group commit)
+# How long a statement waits for another process's write lock on the SQLite file (the CLI,
+# a backup). Statements run on the event loop's thread (`bot.sqlite_driver`), so this is
+# also the longest the loop can stall: keep it short; the caller's sentence says "retry".
+SQLITE_BUSY_SECONDS = 5.0
 
 
 def alembic_config(url: str) -> Config:
@@ -37,7 +43,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
@@ -56,18 +62,33 @@ class Store:
     names and notes of a command into the logs.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._writer: GroupCommit | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self._pool_size = pool_size
         if self.is_sqlite:
             path = url.split(":///", 1)[1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True
+                inline_url(url),
+                echo=echo,
+                connect_args={"timeout": SQLITE_BUSY_SECONDS},
+                hide_parameters=True,
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            self._writer = GroupCommit(self.engine, max_batch=max_batch)
         else:
             self.engine = create_async_engine(
                 url,
@@ -80,9 +101,6 @@ class Store:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
-        self._writer: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -93,43 +111,28 @@ class Store:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed on normal exit, rolled back on any exception.
 
-        Transactions of this process take turns on an asyncio lock (bench/RESULTS.md). On
-        SQLite each takes the database's write lock anyway (BEGIN IMMEDIATE): queueing here
-        replaces SQLite's busy handler, which sleeps up to 100 ms a try and starved busy
-        writers. On PostgreSQL every command ends on the audit chain's lock: with many in
-        flight, the holder's every await waited behind all the others' work, and 50
-        concurrent commands fell to under one a second; one at a time per process, the
-        lock is held only as long as the work needs (replicas still run side by side).
+        On exit without an exception the work is durable: the commit has happened.
+
+        SQLite has one writer: transactions share it by group commit (`GroupCommit`), each
+        in its own savepoint. PostgreSQL runs transactions side by side, at most the pool's
+        size at once per process (more would only queue for a connection while holding
+        row locks); what must be serialised (a sequence number, an audit chain) is locked
+        per operation by the rows themselves.
         """
-        lock = self._writer_lock()
-        task = asyncio.current_task()
-        if task is not None and task is self._writer:
-            raise RuntimeError("nested store transaction: it would wait for itself")
-        try:
-            await asyncio.wait_for(lock.acquire(), TURN_WAIT)
-        except TimeoutError:
-            raise RuntimeError(
-                f"no turn for a store transaction within {TURN_WAIT:.0f} s"
-            ) from None
-        self._writer = task
-        try:
-            async with self._sessions() as session, session.begin():
+        if self._writer is not None:
+            async with self._writer.transaction() as session:
                 yield session
-        finally:
-            self._writer = None
-            lock.release()
+            return
+        async with self._slot(), self._sessions() as session, session.begin():
+            yield session
 
-    def _writer_lock(self) -> asyncio.Lock:
-        # One lock per event loop: a Store may outlive one `asyncio.run` (the CLI, tests).
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        return self._lock
-
-    async def lock_audit_chain(self, session: AsyncSession) -> None:
-        """Serialise appends to the audit chain for the rest of this transaction."""
-        if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises writers
-            await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=AUDIT_LOCK_ID))  # type: ignore[call-overload]
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots, self._slots_loop = asyncio.Semaphore(self._pool_size), loop
+        async with self._slots:
+            yield
 
     async def migrate(self) -> None:
         """Upgrade the database to the newest migration (run in a thread: Alembic is sync)."""
@@ -157,4 +160,6 @@ class Store:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._writer is not None:
+            await self._writer.close()
         await self.engine.dispose()

@@ -151,7 +151,11 @@ async def test_altering_any_column_or_deleting_a_row_is_named(any_app: App) -> N
         assert (await app.console.push("audit verify", as_="admin")).ok, column
 
     await raw(app, "DELETE FROM auditentry WHERE id = :id", id=target["id"])
-    after = next(e["id"] for e in await entries(app) if e["id"] > target["id"])
+    after = next(
+        e["id"]
+        for e in await entries(app)
+        if e["chain"] == target["chain"] and e["chain_seq"] > target["chain_seq"]
+    )
     reply = await app.console.push("audit verify", as_="admin")
     assert f"Audit chain BROKEN at entry #{after}:" in text(reply)
     assert "removed" in text(reply)
@@ -159,14 +163,59 @@ async def test_altering_any_column_or_deleting_a_row_is_named(any_app: App) -> N
     assert code == 1 and f"BROKEN at entry #{after}" in output
 
 
+async def test_each_operation_has_its_own_chain_and_truncation_is_named(any_app: App) -> None:
+    app = any_app
+    await build_chain(app)
+    assert (await app.console.push('op new "Second" --code OP-SECOND', as_="admin")).ok
+    assert (await app.console.push("op show OP-SECOND", as_="admin")).ok
+    rows = await entries(app)
+    chains = {e["chain"] for e in rows}
+    assert len(chains) >= 3  # the admin chain and one per operation
+    for chain in chains:
+        seqs = [e["chain_seq"] for e in rows if e["chain"] == chain]
+        assert seqs == list(range(1, len(seqs) + 1))
+    intact = await app.console.push("audit verify", as_="admin")
+    assert intact.ok and "intact" in text(intact)
+
+    # Removing a chain's newest entries leaves every remaining link intact: the tip row
+    # still records how many there were.
+    busiest = max(chains, key=lambda c: sum(1 for e in rows if e["chain"] == c))
+    newest = max(e["chain_seq"] for e in rows if e["chain"] == busiest)
+    await raw(
+        app,
+        "DELETE FROM auditentry WHERE chain = :c AND chain_seq >= :s",
+        c=busiest,
+        s=newest - 1,
+    )
+    reply = await app.console.push("audit verify", as_="admin")
+    assert not reply.ok and "newest entries were removed" in text(reply)
+    code, output = await cli_verify(app)
+    assert code == 1 and "newest entries were removed" in output
+
+
+async def test_a_renumbered_entry_is_named(app: App) -> None:
+    await build_chain(app)
+    rows = await entries(app)
+    target = rows[len(rows) // 2]
+    await raw(
+        app,
+        "UPDATE auditentry SET chain_seq = chain_seq + 1000 WHERE id = :id",
+        id=target["id"],
+    )
+    reply = await app.console.push("audit verify", as_="admin")
+    assert not reply.ok and "BROKEN" in text(reply)
+
+
 async def test_a_reordered_chain_is_named(app: App) -> None:
     await build_chain(app)
     rows = await entries(app)
     a, b = rows[2], rows[3]
-    # Swap the contents of two neighbours, keeping their ids.
+    # Swap the contents of two neighbours, keeping their ids and places in the chain.
+    kept = ("id", "chain", "chain_seq")
     for row, other in ((a, b), (b, a)):
-        sets = ", ".join(f"{c} = :{c}" for c in other if c != "id")
-        await raw(app, f"UPDATE auditentry SET {sets} WHERE id = :id", **{**other, "id": row["id"]})
+        sets = ", ".join(f"{c} = :{c}" for c in other if c not in kept)
+        values = {c: v for c, v in other.items() if c not in kept}
+        await raw(app, f"UPDATE auditentry SET {sets} WHERE id = :id", **values, id=row["id"])
     reply = await app.console.push("audit verify", as_="admin")
     assert f"BROKEN at entry #{a['id']}" in text(reply)
 

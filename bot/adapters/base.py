@@ -66,6 +66,10 @@ class Reply:
     confidential: bool = False
     command: str | None = None
     extra: list[Message] = field(default_factory=list)
+    # Set when the event was handled before: this is the first answer, read back. Adapters
+    # that post answers themselves post nothing for a duplicate (unless they are finishing
+    # an event whose answer never went out).
+    duplicate: bool = False
 
     def to_json(self) -> dict[str, object]:
         """JSON-safe form, stored as the first answer to an inbound event."""
@@ -75,6 +79,7 @@ class Reply:
             "ok": self.ok,
             "confidential": self.confidential,
             "command": self.command,
+            "extra": [m.to_json() for m in self.extra],
         }
 
     @classmethod
@@ -88,7 +93,12 @@ class Reply:
             ok=bool(data.get("ok", True)),
             confidential=bool(data.get("confidential", False)),
             command=str(data["command"]) if data.get("command") else None,
+            extra=[Message.from_json(m) for m in _list(data.get("extra")) if isinstance(m, dict)],
         )
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []
 
 
 class SendError(Exception):

@@ -29,6 +29,7 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -37,7 +38,8 @@ from bot import metrics
 from bot.adapters import slack_render as render
 from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
 from bot.app import App
-from bot.commands.dispatch import dispatch, was_processed
+from bot.commands.dispatch import dispatch
+from bot.inbox import InboxEntry
 from bot.messages import Message
 
 log = structlog.get_logger(__name__)
@@ -46,6 +48,7 @@ PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 WORKING = "Working on it…"
 STOP_GRACE_SECONDS = 20.0
+RESPONSE_URL_SECONDS = 30 * 60 - 60  # Slack honours a response_url for 30 minutes
 AUTH_RETRY_MAX = 60.0
 
 # Errors after which the same post can never succeed: the outbox marks the row dead.
@@ -180,6 +183,8 @@ class SlackAdapter:
         self._auth_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._inbound_finished = False
+        for kind in ("slack_command", "slack_action", "slack_event"):
+            app.inbox.register(kind, self._recover)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -408,17 +413,52 @@ class SlackAdapter:
         work = self._spawn(dispatch(self.app.core, inv))
         done, _ = await asyncio.wait({work}, timeout=self.ack_seconds)
         if work in done:
+            # The command's own transaction has committed: the ack carries its reply.
             reply = work.result()
             await ack(**self._payload(reply))
             self._after(reply, user, respond)
             return
+        # Not finished in time: the invocation goes to the inbox before the ack promises an
+        # answer, so that a crash from here on does not lose it (Slack never resends it).
+        key = inv.event_key
+        durable = key is not None and await self._accept(
+            key,
+            "slack_command",
+            {
+                "team": team,
+                "user": user,
+                "user_name": name,
+                "channel_id": channel_id,
+                "channel_name": str(body.get("channel_name") or ""),
+                "text": text,
+                "response_url": str(body.get("response_url") or ""),
+            },
+        )
         await ack(response_type="ephemeral", text=WORKING)
-        self._spawn(self._respond_later(work, respond, user))
+        self._spawn(self._respond_later(work, respond, user, key if durable else None))
 
-    async def _respond_later(self, work: asyncio.Task[Reply], respond: Any, user: str) -> None:
-        reply = await work
-        await self._respond(respond, reply)
-        self._after(reply, user, respond)
+    async def _respond_later(
+        self, work: asyncio.Task[Reply], respond: Any, user: str, inbox_key: str | None
+    ) -> None:
+        try:
+            reply = await work
+            await self._respond(respond, reply)
+            self._after(reply, user, respond)
+        except BaseException:
+            if inbox_key:
+                await self.app.inbox.release(PLATFORM, inbox_key)
+            raise
+        if inbox_key:
+            await self.app.inbox.done(PLATFORM, inbox_key)
+
+    async def _accept(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+        """Commit an event to the inbox before its ack; False if it could not be (logged)."""
+        try:
+            await self.app.inbox.accept(PLATFORM, key, kind, payload)
+        except Exception as exc:
+            log.warning("slack.inbox_unavailable", kind=kind, error=type(exc).__name__)
+            return False
+        return True
 
     async def _respond(self, respond: Any, reply: Reply) -> None:
         try:
@@ -478,83 +518,173 @@ class SlackAdapter:
     async def _on_action(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
-        await ack()
         user_obj = body.get("user") or {}
         user = str(user_obj.get("id") or "")
         team = str(user_obj.get("team_id") or (body.get("team") or {}).get("id") or "")
         command = str(action.get("value") or "")
-        if not (user and team and command):
-            return
         channel_obj = body.get("channel") or {}
         channel_id = str(
             channel_obj.get("id") or (body.get("container") or {}).get("channel_id") or ""
         )
         channel_name = str(channel_obj.get("name") or "")
-        key = body.get("trigger_id") or f"{channel_id}:{action.get('action_ts')}"
-        inv = Invocation(
-            actor=Actor(
-                PLATFORM,
-                f"{team}/{user}",
-                str(user_obj.get("username") or user_obj.get("name") or ""),
-            ),
-            channel=self._channel(channel_id, channel_name)
-            if channel_id
-            else Channel(PLATFORM, f"user:{user}", is_group=False),
-            text=command,
-            event_key=_key("action", key),
-        )
-        self._spawn(self._run_and_respond(inv, respond, user))
+        if not (user and team and command):
+            await ack()
+            return
+        key = _key("action", body.get("trigger_id") or f"{channel_id}:{action.get('action_ts')}")
+        assert key is not None
+        payload = {
+            "team": team,
+            "user": user,
+            "user_name": str(user_obj.get("username") or user_obj.get("name") or ""),
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "text": command,
+            "response_url": str(body.get("response_url") or ""),
+        }
+        # Durable before the ack: a click is never resent by Slack.
+        durable = await self._accept(key, "slack_action", payload)
+        await ack()
+        self._spawn(self._run_and_respond(key, payload, respond, user, durable=durable))
 
-    async def _run_and_respond(self, inv: Invocation, respond: Any, user: str) -> None:
-        reply = await dispatch(self.app.core, inv)
-        await self._respond(respond, reply)
-        self._after(reply, user, respond)
+    def _invocation(self, key: str, p: dict[str, Any]) -> Invocation:
+        """A command or click rebuilt from what the inbox kept of it."""
+        channel_id = str(p.get("channel_id") or "")
+        return Invocation(
+            actor=Actor(PLATFORM, f"{p['team']}/{p['user']}", str(p.get("user_name") or "")),
+            channel=self._channel(channel_id, str(p.get("channel_name") or ""))
+            if channel_id
+            else Channel(PLATFORM, f"user:{p['user']}", is_group=False),
+            text=str(p.get("text") or ""),
+            event_key=key,
+        )
+
+    async def _run_and_respond(
+        self, key: str, payload: dict[str, Any], respond: Any, user: str, *, durable: bool
+    ) -> None:
+        try:
+            reply = await dispatch(self.app.core, self._invocation(key, payload))
+            await self._respond(respond, reply)
+            self._after(reply, user, respond)
+        except BaseException:
+            if durable:
+                await self.app.inbox.release(PLATFORM, key)
+            raise
+        if durable:
+            await self.app.inbox.done(PLATFORM, key)
 
     # ------------------------------------------------------------------ events
 
     async def _on_mention(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await ack()
-        self._spawn(self._run_event(body, event, mention=True))
+        await self._take_event(ack, body, event, mention=True)
 
     async def _on_message(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await ack()
         # Only plain messages people send the bot in its DM; edits, joins and bots are not commands.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            await ack()
             return
-        self._spawn(self._run_event(body, event, mention=False))
+        await self._take_event(ack, body, event, mention=False)
 
-    async def _run_event(
-        self, body: dict[str, Any], event: dict[str, Any], *, mention: bool
+    async def _take_event(
+        self, ack: Any, body: dict[str, Any], event: dict[str, Any], *, mention: bool
     ) -> None:
+        """Commit the event to the inbox, then ack. If the store cannot take it, no ack:
+        Slack delivers the event again (at once, +1 min, +5 min)."""
         key = _key("event", body.get("event_id"))
         user = str(event.get("user") or "")
         team = str(body.get("team_id") or event.get("team") or "")
         channel_id = str(event.get("channel") or "")
         if not (key and user and team and channel_id):
+            await ack()
             return
-        # The reply is posted by us, not returned: a retried event must not post it again.
-        if key in self._inflight or await was_processed(self.app.core, PLATFORM, key):
+        payload = {
+            "team": team,
+            "user": user,
+            "channel_id": channel_id,
+            "direct": event.get("channel_type") == "im",
+            "mention": mention,
+            "text": str(event.get("text") or ""),
+        }
+        fresh = await self.app.inbox.accept(PLATFORM, key, "slack_event", payload)
+        await ack()
+        if not fresh or key in self._inflight:
+            # Still being finished (here, or by the recovery of a stopped process).
             log.info("slack.duplicate_event", retry=body.get("retry_num"))
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
+        self._spawn(self._run_event(key, payload, recovering=False))
+
+    async def _run_event(self, key: str, p: dict[str, Any], *, recovering: bool) -> None:
         self._inflight.add(key)
         try:
-            text = render.unescape(_MENTION_PREFIX.sub("", str(event.get("text") or ""), count=1))
+            user, channel_id = str(p["user"]), str(p["channel_id"])
+            text = render.unescape(_MENTION_PREFIX.sub("", str(p.get("text") or ""), count=1))
             name = await self._display_name(user, "", text)
-            direct = event.get("channel_type") == "im"
             inv = Invocation(
-                actor=Actor(PLATFORM, f"{team}/{user}", name),
-                channel=self._channel(channel_id, "directmessage" if direct else ""),
+                actor=Actor(PLATFORM, f"{p['team']}/{user}", name),
+                channel=self._channel(channel_id, "directmessage" if p.get("direct") else ""),
                 text=text,
                 event_key=key,
             )
             reply = await dispatch(self.app.core, inv)
-            await self._post_reply(
-                reply, channel_id, user, ephemeral=mention and not render.is_public(reply)
-            )
-            self._after(reply, user)
+            # The reply is posted by us, not returned: an event handled and answered before
+            # (a retry after we finished) must not post it again.
+            if not reply.duplicate or recovering:
+                await self._post_reply(
+                    reply,
+                    channel_id,
+                    user,
+                    ephemeral=bool(p.get("mention")) and not render.is_public(reply),
+                )
+                self._after(reply, user)
+        except BaseException:
+            await self.app.inbox.release(PLATFORM, key)
+            raise
         finally:
             self._inflight.discard(key)
+        await self.app.inbox.done(PLATFORM, key)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def _recover(self, entry: InboxEntry) -> None:
+        """Finish an event a stopped process acknowledged (the inbox's recovery handler)."""
+        p = entry.payload
+        if entry.kind == "slack_event":
+            await self._run_event(entry.event_key, p, recovering=True)
+            return
+        reply = await dispatch(self.app.core, self._invocation(entry.event_key, p))
+        url = str(p.get("response_url") or "")
+        age = (self.app.clock() - entry.received_at).total_seconds()
+        if url and age < RESPONSE_URL_SECONDS and await self._respond_url(url, reply):
+            pass
+        else:
+            await self._late_dm(str(p["user"]), str(p.get("text") or ""), entry, reply)
+        await self.app.inbox.done(PLATFORM, entry.event_key)
+
+    async def _respond_url(self, url: str, reply: Reply) -> bool:
+        """Post a reply to a `response_url` (valid 30 minutes, 5 uses); True if Slack took it."""
+        try:
+            result = await AsyncWebhookClient(url).send_dict(
+                {**self._payload(reply), "replace_original": False}
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("slack.respond_failed", error=type(exc).__name__)
+            return False
+        return bool(result.status_code == 200)
+
+    async def _late_dm(self, user: str, text: str, entry: InboxEntry, reply: Reply) -> None:
+        """The response_url has expired: tell the user privately what their command answered."""
+        when = entry.received_at.strftime("%H:%M UTC")
+        command = text if len(text) <= 80 else text[:79] + "…"
+        note = Message(
+            lines=[
+                f"Your command `{command}` (sent at {when}) was run late, after Taskforce "
+                "restarted; this is what it answered:"
+            ]
+        )
+        opened = await self.client.conversations_open(users=user)
+        dm = opened["channel"]["id"]
+        await self._post_reply(Reply(note, ok=reply.ok), dm, user, ephemeral=False)
+        await self._post_reply(reply, dm, user, ephemeral=False)
 
     async def _post_reply(
         self, reply: Reply, channel_id: str, user: str, *, ephemeral: bool

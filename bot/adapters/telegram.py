@@ -21,7 +21,7 @@ import hmac
 import json
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,7 @@ from bot.adapters.telegram_render import button_rows, render_html, split_html
 from bot.commands.dispatch import dispatch, was_processed
 from bot.commands.registry import Registry
 from bot.config import Settings
+from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 from bot.models import Identity, ProcessedEvent
 from bot.outbox import enqueue
@@ -86,6 +87,7 @@ warnings.filterwarnings("ignore", message=r".*retry_after", category=PTBDeprecat
 
 PLATFORM = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
+INBOX_KIND = "telegram_update"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # A later part of a split message that hits the flood limit is retried here, for waits up to
@@ -268,6 +270,44 @@ class TelegramSender:
         return sent.message_id
 
 
+# -------------------------------------------------------------------- inbound queue
+
+
+class DurableUpdateQueue(asyncio.Queue[object]):
+    """PTB's update queue, with every update committed to the inbox before it is queued.
+
+    In polling mode PTB's Updater puts each fetched update here and confirms the batch to
+    Telegram (the next `getUpdates` offset) only after every `put` has returned: so an
+    update is confirmed only once it is durable. While the store cannot take it, `put`
+    keeps trying and polling waits; nothing is confirmed meanwhile.
+    """
+
+    def __init__(self, accept: Callable[[Update], Awaitable[bool]]) -> None:
+        super().__init__()
+        self._accept = accept
+
+    async def put(self, item: object) -> None:
+        """Commit the update to the inbox, then queue it (unless it is there already)."""
+        if not isinstance(item, Update):
+            await super().put(item)
+            return
+        delay = 0.5
+        while True:
+            try:
+                fresh = await self._accept(item)
+                break
+            except Exception as exc:
+                log.warning("telegram.inbox_unavailable", error=type(exc).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if fresh:
+            await super().put(item)
+
+    async def put_accepted(self, item: Update) -> None:
+        """Queue an update the caller has already committed to the inbox."""
+        await super().put(item)
+
+
 # -------------------------------------------------------------------- adapter
 
 
@@ -293,19 +333,23 @@ class TelegramAdapter:
         self.store = app.store
         self.core = app.core
         self._secret = secret.encode()
+        self.inbox = app.inbox
+        self.queue = DurableUpdateQueue(self._accept)
         builder = (
             Application.builder()
             .token(settings.telegram_bot_token)
             .base_url(settings.telegram_api_url)
             .job_queue(None)
+            .update_queue(self.queue)
         )
         if not self.polling:
             builder = builder.updater(None)
         self.application = builder.build()
-        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_handler(TypeHandler(Update, self._on_queued_update))
         self.application.add_error_handler(self._on_error)
         self.out = TelegramSender(self.application.bot, app.store, settings, app.clock)
         self.sender: Sender = self.out  # what the outbox worker uses
+        app.inbox.register(INBOX_KIND, self._recover)
         self._started = False
         self._problem: str | None = None
 
@@ -411,16 +455,48 @@ class TelegramAdapter:
             return PlainTextResponse("malformed update", status_code=400)
         if not self.application.running:
             return PlainTextResponse("not ready", status_code=503)
-        await self.application.update_queue.put(parsed)
+        # The 200 is a promise: the update is committed to the inbox before it leaves. If
+        # the store cannot take it, Telegram gets an error and delivers the update again.
+        try:
+            fresh = await self._accept(parsed)
+        except Exception as exc:
+            log.warning("telegram.inbox_unavailable", error=type(exc).__name__)
+            return PlainTextResponse("try again later", status_code=503)
+        if fresh:
+            await self.queue.put_accepted(parsed)
         return Response(status_code=200)
+
+    async def _accept(self, upd: Update) -> bool:
+        return await self.inbox.accept(
+            PLATFORM, self.event_key(upd), INBOX_KIND, upd.to_dict()
+        )
 
     # ------------------------------------------------------------------ inbound
 
-    async def _on_update(self, upd: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_queued_update(self, upd: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._finish(upd, recovering=False)
+
+    async def _recover(self, entry: InboxEntry) -> None:
+        """Finish an update a stopped process acknowledged (the inbox's recovery handler)."""
+        upd = Update.de_json(entry.payload, self.application.bot)
+        await self._finish(upd, recovering=True)
+
+    async def _finish(self, upd: Update, *, recovering: bool) -> None:
+        """Handle one acknowledged update, then take it out of the inbox; on failure give
+        it back to the inbox's recovery."""
+        key = self.event_key(upd)
+        try:
+            await self._on_update(upd, recovering=recovering)
+        except Exception:
+            await self.inbox.release(PLATFORM, key)
+            raise
+        await self.inbox.done(PLATFORM, key)
+
+    async def _on_update(self, upd: Update, *, recovering: bool = False) -> None:
         if upd.message is not None:
-            await self._on_message(upd, upd.message)
+            await self._on_message(upd, upd.message, recovering=recovering)
         elif upd.callback_query is not None:
-            await self._on_callback(upd)
+            await self._on_callback(upd, recovering=recovering)
         else:
             log.debug("telegram.ignored", update_id=upd.update_id)
 
@@ -432,7 +508,7 @@ class TelegramAdapter:
         """The update's key for deduplication (update ids are per bot)."""
         return f"{self.application.bot.id}:{upd.update_id}"
 
-    async def _on_message(self, upd: Update, msg: TgMessage) -> None:
+    async def _on_message(self, upd: Update, msg: TgMessage, *, recovering: bool = False) -> None:
         user = msg.from_user
         if user is None or user.is_bot or not msg.text:
             return
@@ -445,23 +521,27 @@ class TelegramAdapter:
         if not known and is_group and not parsed.addressed:
             return  # probably another bot's command
         key = self.event_key(upd)
-        if await was_processed(self.core, PLATFORM, key):
-            log.info("telegram.duplicate", update_id=upd.update_id)
-            metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
-            return
         if parsed.name == "start":
+            if await was_processed(self.core, PLATFORM, key):
+                log.info("telegram.duplicate", update_id=upd.update_id)
+                metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
+                return
             await self._on_start(key, user, chat, msg.message_id)
             return
         inv = Invocation(actor_of(user), channel_of(chat), parsed.line, event_key=key)
         reply = await dispatch(self.core, inv)
+        if reply.duplicate and not recovering:
+            # Handled and answered before (a redelivery): posting again would double it.
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
         await self.deliver(reply, chat, user, reply_to=msg.message_id)
 
-    async def _on_callback(self, upd: Update) -> None:
+    async def _on_callback(self, upd: Update, *, recovering: bool = False) -> None:
         query = upd.callback_query
         assert query is not None
         user = query.from_user
         key = self.event_key(upd)
-        if await was_processed(self.core, PLATFORM, key):
+        if not recovering and await was_processed(self.core, PLATFORM, key):
             log.info("telegram.duplicate", update_id=upd.update_id)
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return

@@ -55,7 +55,10 @@ async def audit_list(ctx: CommandContext) -> Reply:
 
 
 @command(
-    "audit verify", "audit verify", "Recompute the audit hash chain; name the first broken entry."
+    "audit verify",
+    "audit verify",
+    "Recompute every audit hash chain (one per operation, one for admin actions); name the "
+    "first broken entry.",
 )
 async def audit_verify(ctx: CommandContext) -> Reply:
     """Check the whole chain (admins and leads of any operation)."""
@@ -72,14 +75,4 @@ async def audit_verify(ctx: CommandContext) -> Reply:
             raise Denied("Only leads and admins can verify the audit log.")
     result = await audit.verify(ctx.session)
     ctx.audit(Action.CONSULT, object_ref="audit-chain", reason="verify")
-    if result.ok:
-        return Reply(Message(lines=[f"Audit chain intact: {result.checked} entries verified."]))
-    return Reply(
-        Message(
-            lines=[
-                f"Audit chain BROKEN at entry #{result.broken_id}: {result.problem} "
-                f"({result.checked} entries before it are intact)."
-            ]
-        ),
-        ok=False,
-    )
+    return Reply(Message(lines=[result.sentence()]), ok=result.ok)

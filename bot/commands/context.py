@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, update
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import TLP, Perm, Role, role_allows
@@ -20,11 +21,20 @@ from bot.config import Settings
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
 from bot.messages import Message
-from bot.models import Agency, Identity, Member, Operation
+from bot.models import Agency, ChannelLink, Identity, Member, Operation
 from bot.ratelimit import RateLimiter
 from bot.store import Store
 
 Clock = Callable[[], datetime]
+
+_OPERATION = Operation.__table__  # type: ignore[attr-defined]
+_NEXT_SEQ = {
+    counter: update(_OPERATION)
+    .where(_OPERATION.c.id == bindparam("op_id"))
+    .values({counter: _OPERATION.c[counter] + 1})
+    .returning(_OPERATION.c[counter])
+    for counter in ("subject_seq", "notice_seq", "sighting_seq", "raid_seq")
+}
 
 
 @dataclass
@@ -40,6 +50,9 @@ class Core:
     # (`raid`/`brief`, id): the scheduler re-registers its jobs. Platform-free hook.
     on_schedule_change: Callable[[str, int], None] = lambda kind, ref_id: None
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    # Awaited before a command's transaction starts. None in production; a test hook
+    # (TASKFORCE_TEST_HOOKS) sets it to hold a command past the platform's ack budget.
+    before_transaction: Callable[[Invocation], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -56,13 +69,18 @@ class CommandContext:
     identity: Identity | None = None
     op: Operation | None = None
     role: Role | None = None
+    # The channel's link (None when unlinked), its operation and the actor's role there:
+    # read once, with the actor, by dispatch.
+    link: ChannelLink | None = None
+    link_op: Operation | None = None
+    link_role: Role | None = None
+    agency_timezone: str | None = None
     audit_action: Action | None = None
     audit_object: str | None = None
     audit_reason: str | None = None
     audit_operation_id: int | None = None
     posts: int = 0
     schedule_changes: list[tuple[str, int]] = field(default_factory=list)
-    _agency: Agency | None = None
 
     @property
     def settings(self) -> Settings:
@@ -89,10 +107,11 @@ class CommandContext:
         if self.actor and self.actor.timezone:
             return zone(self.actor.timezone)
         if self.actor and self.actor.agency_id:
-            if self._agency is None:
-                self._agency = await self.session.get(Agency, self.actor.agency_id)
-            if self._agency and self._agency.timezone:
-                return zone(self._agency.timezone)
+            if self.agency_timezone is None:
+                agency = await self.session.get(Agency, self.actor.agency_id)
+                self.agency_timezone = agency.timezone if agency else ""
+            if self.agency_timezone:
+                return zone(self.agency_timezone)
         if self.op is not None:
             return zone(self.op.timezone)
         return zone(self.settings.timezone)
@@ -119,17 +138,16 @@ class CommandContext:
             self.audit_reason = reason
 
     async def next_seq(self, counter: str) -> int:
-        """Allocate the next per-operation number (`subject_seq`, `sighting_seq`, …)."""
+        """Allocate the next per-operation number (`subject_seq`, `sighting_seq`, …).
+
+        The update takes the operation's row lock until commit: numbers have no gaps or
+        repeats, and commands of other operations are not held up.
+        """
         op = self.operation()
-        column = getattr(Operation, counter)
-        result = await self.session.exec(
-            update(Operation)
-            .where(col(Operation.id) == op.id)
-            .values({counter: column + 1})
-            .returning(column)
-        )
+        conn = await self.session.connection()
+        result = await conn.execute(_NEXT_SEQ[counter], {"op_id": op.id})
         value = int(result.scalar_one())
-        setattr(op, counter, value)
+        set_committed_value(op, counter, value)
         return value
 
     async def fanout(

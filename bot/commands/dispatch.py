@@ -6,7 +6,9 @@ import time
 from datetime import datetime
 
 import structlog
+from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +22,7 @@ from bot.commands.registry import Command, OpMode
 from bot.commands.tokenizer import tokenize
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link
 from bot.messages import Message
-from bot.models import Identity, Member, Membership, Operation, ProcessedEvent
+from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
 
 log = structlog.get_logger(__name__)
@@ -40,22 +42,75 @@ def actor_label(inv: Invocation, member: Member | None) -> str:
     return f"{member.name} ({ident})" if member else ident
 
 
-async def find_actor(
-    session: AsyncSession, inv: Invocation
-) -> tuple[Member | None, Identity | None]:
-    """The member behind the invocation's platform identity, if registered."""
-    ident = (
+# Actor, agency time zone, the channel's link, its operation and the actor's role there, in
+# one statement (the hot path of every command). Outer joins: a channel may be unlinked, the
+# actor may not be a member of the linked operation.
+_LinkOp = aliased(Operation)
+_LinkMs = aliased(Membership)
+_ACTOR_AND_CHANNEL = (
+    select(  # type: ignore[call-overload]
+        Identity, Member, col(Agency.timezone), ChannelLink, _LinkOp, col(_LinkMs.role)
+    )
+    .join(Member, col(Member.id) == col(Identity.member_id))
+    .outerjoin(Agency, col(Agency.id) == col(Member.agency_id))
+    .outerjoin(
+        ChannelLink,
+        (col(ChannelLink.platform) == bindparam("channel_platform"))
+        & (col(ChannelLink.channel_key) == bindparam("channel_key")),
+    )
+    .outerjoin(_LinkOp, col(_LinkOp.id) == col(ChannelLink.operation_id))
+    .outerjoin(
+        _LinkMs,
+        (col(_LinkMs.operation_id) == col(ChannelLink.operation_id))
+        & (col(_LinkMs.member_id) == col(Member.id)),
+    )
+    .where(
+        col(Identity.platform) == bindparam("platform"), col(Identity.key) == bindparam("key")
+    )
+)
+_OP_AND_ROLE = (
+    select(Operation, Membership.role)
+    .outerjoin(
+        Membership,
+        (col(Membership.operation_id) == col(Operation.id))
+        & (col(Membership.member_id) == bindparam("member_id")),
+    )
+    .where(col(Operation.code) == bindparam("code"))
+)
+
+
+def _role(member: Member, role: str | None) -> Role | None:
+    """The member's role (admins act as lead everywhere, whatever their membership)."""
+    if member.is_admin:
+        return Role.LEAD
+    return Role(role) if role is not None else None
+
+
+async def load_actor_and_channel(ctx: CommandContext) -> None:
+    """Fill in the actor, the channel's link, and the linked operation with the actor's
+    role there (`ctx.link_op`, `ctx.link_role`), in one statement; a second one only for an
+    actor not registered yet (the channel's link alone)."""
+    session, inv = ctx.session, ctx.inv
+    row = (
         await session.exec(
-            select(Identity).where(
-                Identity.platform == inv.actor.platform, Identity.key == inv.actor.key
-            )
+            _ACTOR_AND_CHANNEL,
+            params={
+                "platform": inv.actor.platform,
+                "key": inv.actor.key,
+                "channel_platform": inv.channel.platform,
+                "channel_key": inv.channel.key,
+            },
         )
     ).first()
-    if ident is None:
-        return None, None
-    member = await session.get(Member, ident.member_id)
+    if row is None:
+        ctx.link = await channel_link(session, inv.channel.platform, inv.channel.key)
+        return
+    ident, member, agency_tz, link, link_op, link_role = row
+    ctx.actor, ctx.identity, ctx.agency_timezone, ctx.link = member, ident, agency_tz, link
+    if link_op is not None:
+        ctx.link_op, ctx.link_role = link_op, _role(member, link_role)
     shown = inv.actor.display_name.strip()[:200]
-    if member is not None and shown:
+    if shown:
         # A member bootstrapped from an id alone takes the name the platform shows.
         placeholder = Member.placeholder_name(ident.platform, ident.key)
         if member.name == placeholder and shown != placeholder:
@@ -64,7 +119,6 @@ async def find_actor(
         if ident.display_name is None:
             ident.display_name = shown
             session.add(ident)
-    return member, ident
 
 
 async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role | None:
@@ -100,19 +154,24 @@ async def resolve_operation(ctx: CommandContext) -> None:
     member = ctx.actor
     code = await _explicit_code(cmd, ctx)
     if code:
-        op = (await session.exec(select(Operation).where(Operation.code == code))).first()
-        role = await role_in(session, member, op) if (op and member) else None
+        op: Operation | None = None
+        role: Role | None = None
+        if ctx.link_op is not None and ctx.link_op.code == code:
+            op, role = ctx.link_op, ctx.link_role
+        elif member is not None:
+            hit = (
+                await session.exec(_OP_AND_ROLE, params={"code": code, "member_id": member.id})
+            ).first()
+            if hit is not None:
+                op, role = hit[0], _role(member, hit[1])
         if op is None or role is None:
             # Same answer whether it does not exist or the actor is not in it.
             raise NotFound(f"There is no operation {code} that you belong to.")
         ctx.op, ctx.role = op, role
         return
-    link = await channel_link(session, ctx.inv.channel.platform, ctx.inv.channel.key)
-    if link is not None and member is not None:
-        op = await session.get(Operation, link.operation_id)
-        role = await role_in(session, member, op) if op else None
-        if op is not None and role is not None:
-            ctx.op, ctx.role = op, role
+    if ctx.link is not None and member is not None:
+        if ctx.link_op is not None and ctx.link_role is not None:
+            ctx.op, ctx.role = ctx.link_op, ctx.link_role
             return
         if cmd.op is OpMode.REQUIRED:
             raise NotFound("This channel's operation is not one you belong to.")
@@ -120,17 +179,17 @@ async def resolve_operation(ctx: CommandContext) -> None:
         if cmd.op is OpMode.REQUIRED:
             raise NotFound("You are not in any operation yet.")
         return
-    rows = (
+    mine = (
         await session.exec(
-            select(Operation)
+            select(Operation, Membership.role)
             .join(Membership, col(Membership.operation_id) == col(Operation.id))
             .where(Membership.member_id == member.id, Operation.status != "closed")
             .order_by(col(Operation.code))
         )
     ).all()
+    rows = [row[0] for row in mine]
     if len(rows) == 1:
-        ctx.op = rows[0]
-        ctx.role = await role_in(session, member, rows[0])
+        ctx.op, ctx.role = rows[0], _role(member, mine[0][1])
         return
     if cmd.op is OpMode.OPTIONAL:
         return
@@ -150,30 +209,36 @@ def _confidential(inv: Invocation, reply: Reply, ceiling: TLP) -> bool:
     return tlp is TLP.RED or not tlp_allows(ceiling, tlp)
 
 
-async def _channel_ceiling(session: AsyncSession, inv: Invocation) -> TLP:
-    link = await channel_link(session, inv.channel.platform, inv.channel.key)
-    return TLP(link.max_tlp) if link else UNLINKED_GROUP_CEILING
+_PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
+_REMEMBER = insert(_PROCESSED)
+_STORED_REPLY = select(ProcessedEvent.id, ProcessedEvent.reply).where(
+    col(ProcessedEvent.platform) == bindparam("platform"),
+    col(ProcessedEvent.event_key) == bindparam("event_key"),
+)
 
 
 async def _stored_reply(core: Core, inv: Invocation) -> Reply | None:
+    """The answer first given to this event, if it was handled before (marked duplicate)."""
     if not inv.event_key:
         return None
     async with core.store.transaction() as session:
-        row = (
+        found = (
             await session.exec(
-                select(ProcessedEvent).where(
-                    ProcessedEvent.platform == inv.actor.platform,
-                    ProcessedEvent.event_key == inv.event_key,
-                )
+                _STORED_REPLY,
+                params={"platform": inv.actor.platform, "event_key": inv.event_key},
             )
         ).first()
-    if row is None:
+    if found is None:
         return None
     metrics.INBOUND_DUPLICATES.labels(inv.actor.platform).inc()
     log.info("dispatch.duplicate", platform=inv.actor.platform)
-    if row.reply:
-        return Reply.from_json(row.reply)
-    return Reply(message=Message(lines=["Already handled."]))
+    reply = (
+        Reply.from_json(dict(found[1]))
+        if found[1]
+        else Reply(message=Message(lines=["Already handled."]))
+    )
+    reply.duplicate = True
+    return reply
 
 
 async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) -> Reply | None:
@@ -182,18 +247,27 @@ async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) ->
         return None
     try:
         async with core.store.transaction() as session:
-            session.add(
-                ProcessedEvent(
-                    platform=inv.actor.platform,
-                    event_key=inv.event_key,
-                    reply=reply.to_json(),
-                    created_at=now,
-                )
-            )
+            await _record_processed(session, inv, reply, now)
     except IntegrityError:
         # The same event ran at the same moment and won: its answer is the answer.
         return await _stored_reply(core, inv)
     return None
+
+
+async def _record_processed(
+    session: AsyncSession, inv: Invocation, reply: Reply, now: datetime
+) -> None:
+    """Record the event's key with its answer; the unique key fails a second delivery."""
+    conn = await session.connection()
+    await conn.execute(
+        _REMEMBER,
+        {
+            "platform": inv.actor.platform,
+            "event_key": inv.event_key,
+            "reply": reply.to_json(),
+            "created_at": now,
+        },
+    )
 
 
 async def was_processed(core: Core, platform: str, event_key: str) -> bool:
@@ -259,9 +333,6 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
         return error_reply(
             f"You are sending commands too fast; wait {wait} second{'s' if wait != 1 else ''}."
         )
-    stored = await _stored_reply(core, inv)
-    if stored is not None:
-        return stored
     cmd: Command | None = None
     ctx: CommandContext | None = None
     op_code: str | None = None  # kept apart: a rollback expires ctx.op
@@ -271,11 +342,13 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             words = ["help"]
         cmd, rest = core.registry.resolve(words)
         parsed = cmd.parse(rest, settings.max_text_chars)
+        if core.before_transaction is not None:
+            await core.before_transaction(inv)
         async with core.store.transaction() as session:
             ctx = CommandContext(
                 core=core, session=session, inv=inv, command=cmd, args=parsed, now=now
             )
-            ctx.actor, ctx.identity = await find_actor(session, inv)
+            await load_actor_and_channel(ctx)
             if cmd.needs_member and ctx.actor is None:
                 raise Denied(
                     "You are not registered with Taskforce yet: ask a lead of your operation for "
@@ -300,10 +373,11 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 raise NotFound("Which operation? Add its code, like OP-NIGHTJAR.")
             reply = await cmd.handler(ctx)
             reply.command = cmd.name
-            reply.confidential = _confidential(inv, reply, await _channel_ceiling(session, inv))
+            ceiling = TLP(ctx.link.max_tlp) if ctx.link else UNLINKED_GROUP_CEILING
+            reply.confidential = _confidential(inv, reply, ceiling)
             if reply.confidential and reply.visibility is Visibility.CHANNEL:
                 reply.visibility = Visibility.PRIVATE
-            await core.store.lock_audit_chain(session)
+            await session.flush()  # the handler's ORM changes go first (foreign keys)
             await audit.append(
                 session,
                 at=now,
@@ -317,14 +391,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 reason=ctx.audit_reason,
             )
             if inv.event_key:
-                session.add(
-                    ProcessedEvent(
-                        platform=inv.actor.platform,
-                        event_key=inv.event_key,
-                        reply=reply.to_json(),
-                        created_at=now,
-                    )
-                )
+                await _record_processed(session, inv, reply, now)
         if ctx.posts:
             core.on_outbox()
         for kind, ref_id in ctx.schedule_changes:

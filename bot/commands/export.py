@@ -583,7 +583,6 @@ async def export_to_dir(
             with os.fdopen(fd, "wb") as fh:
                 fh.write(attachment.content)
             paths.append(path)
-        await store.lock_audit_chain(session)
         await audit.append(
             session,
             at=now,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert
 from sqlmodel import col
 
 from bot.access import TLP, Perm
@@ -93,6 +94,18 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     return when
 
 
+_INSERT_SIGHTING = insert(Sighting.__table__)  # type: ignore[attr-defined]
+_SIGHTING_COLUMNS = [c.name for c in Sighting.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+
+
+async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
+    """Store a new sighting with one Core INSERT (the command path's hottest write)."""
+    conn = await ctx.session.connection()
+    await conn.execute(
+        _INSERT_SIGHTING, {name: getattr(sighting, name) for name in _SIGHTING_COLUMNS}
+    )
+
+
 @command(
     "sighting",
     'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
@@ -168,7 +181,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         reporter_id=ctx.member().id,
         match_notice_id=notice.id if notice else None,
     )
-    ctx.session.add(sighting)
+    await insert_sighting(ctx, sighting)
     ref = sighting_ref(sighting)
     ctx.audit(
         Action.COLLECT,
