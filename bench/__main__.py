@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import briefing, command_path, fanout, startup
+from bench import briefing, command_path, fanout, inprocess, startup
 from bench.common import Row, Sizes, machine, table
 
 BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
+    "inprocess": inprocess.run,
     "command": command_path.run,
     "fanout": fanout.run,
     "briefing": briefing.run,

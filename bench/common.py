@@ -69,6 +69,7 @@ class Sizes:
     memory_commands: int = 10_000
     memory_clients: int = 10
     startup_rounds: int = 3
+    inprocess_commands: int = 2000
     # SLACK_ACK_SECONDS for the served app: None keeps Taskforce's default (2 s). The smoke
     # run raises it so that a busy machine cannot turn replies into "working on it" acks.
     slack_ack_seconds: float | None = None
@@ -98,6 +99,7 @@ class Sizes:
             memory_commands=40,
             memory_clients=2,
             startup_rounds=1,
+            inprocess_commands=30,
             slack_ack_seconds=60.0,
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,27 +52,28 @@ def withheld_reason(label: TLP, link: ChannelLink) -> str | None:
 UNLINKED_GROUP_CEILING = TLP.GREEN
 
 
+_LINK_OF_CHANNEL = select(ChannelLink).where(
+    col(ChannelLink.platform) == bindparam("platform"),
+    col(ChannelLink.channel_key) == bindparam("channel_key"),
+)
+_LINKS_OF_OPERATION = (
+    select(ChannelLink)
+    .where(col(ChannelLink.operation_id) == bindparam("op_id"))
+    .order_by(col(ChannelLink.id))
+)
+
+
 async def channel_link(
     session: AsyncSession, platform: str, channel_key: str
 ) -> ChannelLink | None:
     """The link of one chat channel, if it is linked to an operation."""
-    stmt = select(ChannelLink).where(
-        ChannelLink.platform == platform, ChannelLink.channel_key == channel_key
-    )
-    return (await session.exec(stmt)).first()
+    params = {"platform": platform, "channel_key": channel_key}
+    return (await session.exec(_LINK_OF_CHANNEL, params=params)).first()
 
 
 async def linked_channels(session: AsyncSession, operation_id: int | None) -> list[ChannelLink]:
     """The channels linked to an operation, oldest link first."""
-    return list(
-        (
-            await session.exec(
-                select(ChannelLink)
-                .where(ChannelLink.operation_id == operation_id)
-                .order_by(col(ChannelLink.id))
-            )
-        ).all()
-    )
+    return list((await session.exec(_LINKS_OF_OPERATION, params={"op_id": operation_id})).all())
 
 
 async def fanout(

@@ -3,11 +3,14 @@
 A command writes `OutboxMessage` rows in its own transaction (`enqueue`); nothing is sent
 from inside a command. The worker claims due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
 the write lock on SQLite), sends them through the sender of their platform, and marks them
-sent together with the `disclose` audit entry. Failures are retried with exponential
+sent together with their `disclose` audit entries: sends that finish while one such
+transaction is being written are settled together in the next (one turn per audit chain
+for many posts, instead of one each). Failures are retried with exponential
 backoff, at least the platform's retry-after, until `outbox_max_attempts`; then the row is
 `dead`. A claim is a lease: a worker killed between claim and send leaves a row that any
 worker takes again once the lease runs out. Delivery is at-least-once only in one case: a
-crash after the platform accepted a post and before the row was marked sent. A graceful
+crash after the platform accepted a post and before the row was marked sent; at most the
+posts of one claimed batch (`TASKFORCE_OUTBOX_BATCH`, 50) can be in that state at once. A graceful
 stop is not such a case: the send in flight finishes (even if the caller of `stop()` is
 cancelled) and is settled; rows not yet sent, including one waiting for its channel's
 pace, are released untried (no attempt counted: they never left).
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
+from sqlalchemy import update as sa_update
 from sqlmodel import col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,6 +76,18 @@ def enqueue(
 
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT_OUTBOX = insert(_OUTBOX)
+_MARK_SENT = (
+    sa_update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("row_sent_at"),
+        attempts=bindparam("row_attempts"),
+        platform_message_id=bindparam("row_message_id"),
+        claimed_until=None,
+        last_error=None,
+    )
+)
 
 
 def outbox_row(
@@ -123,6 +139,9 @@ class Claimed:
     kind: str
 
 
+_Settle = tuple[Claimed, str | None, datetime, "asyncio.Future[None]"]
+
+
 class OutboxWorker:
     """Claims, sends and settles outbox rows; one per process."""
 
@@ -146,6 +165,8 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._last_post: dict[tuple[str, str], float] = {}
         self._channel_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._to_settle: list[_Settle] = []
+        self._settler: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,32 +318,63 @@ class OutboxWorker:
             await self._sent(row, message_id)
 
     async def _sent(self, row: Claimed, message_id: str | None) -> None:
-        now = self.clock()
+        """Mark the row sent with its `disclose` audit entry, together with whatever other
+        channels' sends finished meanwhile (one transaction, one turn per audit chain)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._to_settle.append((row, message_id, self.clock(), fut))
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._settle_all(), name="outbox-settle")
+        await asyncio.shield(fut)
+
+    async def _settle_all(self) -> None:
+        while self._to_settle:
+            batch, self._to_settle = self._to_settle, []
+            try:
+                await self._settle(batch)
+            except Exception as exc:
+                # The rows stay `sending`: once their lease runs out they are sent again
+                # (the one case of a repeated post, as after a crash).
+                log.error("outbox.settle_failed", posts=len(batch), error=type(exc).__name__)
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+                continue
+            for row, *_rest, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+                metrics.OUTBOX.labels(row.platform, "sent").inc()
+                log.info("outbox.sent", outbox_id=row.id, platform=row.platform, kind=row.kind)
+
+    async def _settle(self, batch: list[_Settle]) -> None:
         async with self.store.transaction() as session:
-            await session.exec(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row.id)
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    attempts=row.attempts + 1,
-                    platform_message_id=message_id,
-                    claimed_until=None,
-                    last_error=None,
-                )
+            conn = await session.connection()
+            await conn.execute(
+                _MARK_SENT,
+                [
+                    {
+                        "row_id": row.id,
+                        "row_sent_at": at,
+                        "row_attempts": row.attempts + 1,
+                        "row_message_id": message_id,
+                    }
+                    for row, message_id, at, _ in batch
+                ],
             )
-            await audit.append(
+            await audit.append_entries(
                 session,
-                at=now,
-                actor="taskforce",
-                action=audit.Action.DISCLOSE,
-                command=f"post:{row.kind}",
-                operation_id=row.operation_id,
-                object_ref=row.object_ref,
-                channel=f"{row.platform}:{row.channel_key}",
+                [
+                    audit.Entry(
+                        at=at,
+                        actor="taskforce",
+                        action=audit.Action.DISCLOSE,
+                        command=f"post:{row.kind}",
+                        operation_id=row.operation_id,
+                        object_ref=row.object_ref,
+                        channel=f"{row.platform}:{row.channel_key}",
+                    )
+                    for row, _, at, _ in batch
+                ],
             )
-        metrics.OUTBOX.labels(row.platform, "sent").inc()
-        log.info("outbox.sent", outbox_id=row.id, platform=row.platform, kind=row.kind)
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
         """Seconds before the next try after `attempts` failures."""

@@ -8,14 +8,16 @@ its only writer (`bot.groupcommit`), so this dialect is the plain `sqlite3` one 
 async: SQLAlchemy runs it inside its greenlet on the event loop's thread and never needs
 to switch away, since nothing in it awaits.
 
-A statement waiting for another process's lock on the file (the CLI, a backup) blocks
-the loop for at most the busy timeout the store sets.
+A statement that finds the write lock taken by another connection (the CLI, a backup, a
+second store in tests) waits for it on the event loop, retrying, instead of in SQLite's
+busy handler: the loop goes on meanwhile, so the holder can finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from sqlalchemy import pool
@@ -43,6 +45,32 @@ def _check_in() -> None:
     # awaitable that is already done (one greenlet switch, no trip through the loop).
     if in_greenlet():
         await_(_READY)
+
+
+BUSY_WAIT_SECONDS = 5.0  # how long a statement waits for another connection's write lock
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "database is locked" in text or "database is busy" in text
+
+
+def _run(call: Callable[[], None]) -> None:
+    """Run a statement; while another connection holds the write lock, wait for it on the
+    event loop (not in SQLite's busy handler, which would stop the loop — and with it the
+    holder, when it is a task of this very process)."""
+    _check_in()
+    delay, waited = 0.001, 0.0
+    while True:
+        try:
+            call()
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or waited >= BUSY_WAIT_SECONDS or not in_greenlet():
+                raise
+        await_(asyncio.sleep(delay))
+        waited += delay
+        delay = min(delay * 2, 0.05)
 
 
 class _Cursor:
@@ -135,21 +163,24 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
         return pool.StaticPool
 
     def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
-        """Execute (see `_check_in`)."""
-        _check_in()
-        super().do_execute(cursor, statement, parameters, context)
+        """Execute (see `_run`)."""
+        _run(lambda: super(InlineSQLiteDialect, self).do_execute(
+            cursor, statement, parameters, context
+        ))
 
     def do_executemany(
         self, cursor: Any, statement: Any, parameters: Any, context: Any = None
     ) -> None:
-        """Execute many (see `_check_in`)."""
-        _check_in()
-        super().do_executemany(cursor, statement, parameters, context)
+        """Execute many (see `_run`)."""
+        _run(lambda: super(InlineSQLiteDialect, self).do_executemany(
+            cursor, statement, parameters, context
+        ))
 
     def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
-        """Execute without parameters (see `_check_in`)."""
-        _check_in()
-        super().do_execute_no_params(cursor, statement, context)
+        """Execute without parameters (see `_run`)."""
+        _run(lambda: super(InlineSQLiteDialect, self).do_execute_no_params(
+            cursor, statement, context
+        ))
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         """A `sqlite3` connection, wrapped for the async engine's results."""

@@ -24,10 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "migrations"
 TURN_WAIT = 30.0  # seconds a transaction waits for its turn in this process
 MAX_BATCH = 64  # transactions committed together at most (SQLite group commit)
-# How long a statement waits for another process's write lock on the SQLite file (the CLI,
-# a backup). Statements run on the event loop's thread (`bot.sqlite_driver`), so this is
-# also the longest the loop can stall: keep it short; the caller's sentence says "retry".
-SQLITE_BUSY_SECONDS = 5.0
+SQLITE_BUSY_SECONDS = 5.0  # connect timeout; lock waits are bot.sqlite_driver's
 
 
 def alembic_config(url: str) -> Config:
@@ -43,7 +40,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+    # No busy handler: a statement that finds the file locked waits on the event loop
+    # instead (`bot.sqlite_driver`), so that the loop, and the lock's holder, go on.
+    cur.execute("PRAGMA busy_timeout=0")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()

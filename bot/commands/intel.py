@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from bot.access import TLP, Role, may_read_item, tlp_max
@@ -210,14 +211,18 @@ def _check_op(ctx: CommandContext, raw: str, prefix: str) -> int:
     return ref.seq
 
 
+# Built once: the hot lookups of the command path only bind their values per call.
+_SUBJECT_BY_SEQ = select(Subject).where(
+    col(Subject.operation_id) == bindparam("op_id"), col(Subject.seq) == bindparam("seq")
+)
+
+
 async def find_subject(ctx: CommandContext, raw: str) -> Subject:
     """A subject of the operation the actor may read; otherwise the same NotFound."""
     seq = _check_op(ctx, raw, "S")
     op = ctx.operation()
     subject = (
-        await ctx.session.exec(
-            select(Subject).where(Subject.operation_id == op.id, Subject.seq == seq)
-        )
+        await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})
     ).first()
     if subject is None or not may_read_subject(reader(ctx), subject):
         raise NotFound(f"There is no subject S-{seq} in {op.code}.")
@@ -299,18 +304,23 @@ async def load_sightings(
     return [by_id[i] for i in ids if i in by_id]
 
 
+_MATCHING_NOTICES = (
+    select(Notice)
+    .where(
+        col(Notice.subject_id) == bindparam("subject_id"),
+        col(Notice.status) == "active",
+        col(Notice.expires_at) > bindparam("now"),
+        col(Notice.colour).in_([c.name for c in COLOURS.values() if c.matches]),
+    )
+    .order_by(col(Notice.issued_at).desc())
+)
+
+
 async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice | None:
     """The active red (first) or yellow notice on `subject`, newest first; None if none."""
     rows = (
         await ctx.session.exec(
-            select(Notice)
-            .where(
-                Notice.subject_id == subject.id,
-                Notice.status == "active",
-                col(Notice.expires_at) > ctx.now,
-                col(Notice.colour).in_([c.name for c in COLOURS.values() if c.matches]),
-            )
-            .order_by(col(Notice.issued_at).desc())
+            _MATCHING_NOTICES, params={"subject_id": subject.id, "now": ctx.now}
         )
     ).all()
     for colour in ("red", "yellow"):
