@@ -67,7 +67,9 @@ def build_app(
     core = Core(
         store=store, settings=settings, clock=clock, registry=REGISTRY, on_outbox=worker.notify
     )
-    console = ConsoleAdapter(core, console_sender, deliver=worker.drain)
+    console = ConsoleAdapter(
+        core, console_sender, deliver=worker.drain, export_dir=settings.export_dir
+    )
     return App(
         settings=settings,
         store=store,

@@ -252,7 +252,8 @@ def outbox_retry(
 def export_case_file(
     operation: Annotated[str, typer.Argument(help="Operation code, like OP-NIGHTJAR.")],
     out: Annotated[
-        Path | None, typer.Option(help="Directory for the two files (default: DATA_DIR/exports).")
+        Path | None,
+        typer.Option(help="Directory for the two files (default: TASKFORCE_EXPORT_DIR)."),
     ] = None,
 ) -> None:
     """Write an operation's case file (JSON + Markdown); audited as a disclosure."""
@@ -268,7 +269,7 @@ def export_case_file(
             _, paths = await export_to_dir(
                 app.store,
                 operation,
-                out or app.settings.data_dir / "exports",
+                out or app.settings.export_dir,
                 now=app.clock(),
                 actor=f"taskforce export (local user {getpass.getuser()})",
             )

@@ -350,6 +350,38 @@ async def test_files_go_to_the_private_chat_only(served: Served) -> None:
     assert doc.files["document"] == ("export.json", b'{"a": 1}')
 
 
+async def _export_entries(app: App) -> list[AuditEntry]:
+    async with app.store.transaction() as session:
+        return list(
+            (await session.exec(select(AuditEntry).where(AuditEntry.command == "export"))).all()
+        )
+
+
+async def test_export_is_disclosed_once_telegram_has_the_documents(served: Served) -> None:
+    fake = served.fake
+    await setup_operation(served)
+    await served.say("/export OP-NH", ADMIN, GROUP)
+    docs = fake.documents(ADMIN["id"])
+    assert sorted(d.files["document"][0].rsplit(".", 1)[1] for d in docs) == ["json", "md"]
+    assert fake.documents(GROUP_ID) == []
+    built, disclosed = await _export_entries(served.app)
+    assert (built.action, disclosed.action) == ("consult", "disclose")
+    assert disclosed.channel == f"telegram:{ADMIN['id']}"
+    assert disclosed.reason is not None
+    assert all(d.files["document"][0] in disclosed.reason for d in docs)
+
+
+async def test_a_refused_document_is_not_recorded_as_disclosed(served: Served) -> None:
+    fake = served.fake
+    await setup_operation(served)
+    fake.fail_next("sendDocument", 400, chat_id=ADMIN["id"])
+    fake.fail_next("sendDocument", 400, chat_id=ADMIN["id"])
+    await served.say("/export OP-NH", ADMIN, ADMIN_DM)
+    assert fake.documents() == []
+    [built] = await _export_entries(served.app)
+    assert built.action == "consult"
+
+
 async def test_long_reply_is_split_on_line_boundaries(served: Served) -> None:
     fake = served.fake
     await served.say("/tlong", ADMIN, ADMIN_DM)

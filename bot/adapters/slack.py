@@ -38,7 +38,8 @@ from bot.adapters import slack_render as render
 from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
 from bot.app import App
 from bot.commands.dispatch import dispatch, was_processed
-from bot.messages import Message
+from bot.commands.export import record_delivery
+from bot.messages import Attachment, Message
 
 log = structlog.get_logger(__name__)
 
@@ -446,6 +447,8 @@ class SlackAdapter:
     async def _upload(self, message: Message, user: str, respond: Any = None) -> None:
         """Send a reply's files to the user's DM with the bot (never into a group channel)."""
         pending = [item.filename for item in message.attachments]
+        delivered: list[tuple[Attachment, str]] = []
+        dm = ""
         try:
             opened = await self.client.conversations_open(users=user)
             dm = opened["channel"]["id"]
@@ -460,6 +463,7 @@ class SlackAdapter:
                     ),
                 )
                 pending.remove(item.filename)
+                delivered.append((item, item.filename))
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, KeyError) as exc:
             reason = send_error(exc).reason if not isinstance(exc, KeyError) else "no DM"
             log.warning("slack.upload_failed", error=reason)
@@ -472,6 +476,8 @@ class SlackAdapter:
                     ]
                 )
                 await self._respond(respond, Reply(sorry, ok=False))
+        finally:  # Slack confirmed these uploads: only now are they disclosed
+            await record_delivery(self.app.store, self.app.clock(), delivered, f"slack:{dm}")
 
     # ------------------------------------------------------------------ buttons
 
