@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from bot.bootstrap import ensure_admins
 from bot.clock import ManualClock
 from bot.models import (
     AuditEntry,
@@ -447,3 +448,16 @@ async def test_a_token_slack_refuses_makes_the_process_unready(
         resp = await slack.inbound.client.get(f"{slack.base_url}/readyz")
         assert resp.status_code == 503
         assert "invalid_auth" in resp.json()["problems"]["slack"]
+
+
+async def test_whoami_gives_the_exact_admins_entry_which_makes_an_admin(
+    slack: SlackStack,
+) -> None:
+    slack.fake.add_user("U7", "ivo", "Ivo Nunes")
+    body = await ok(slack, "whoami", user="U7", user_name="ivo")
+    entry = dict(_fields(body))["TASKFORCE_ADMINS entry"]
+    assert entry == "slack:T1/U7"
+    settings = slack.app.settings.model_copy(update={"admins": entry})
+    assert await ensure_admins(slack.app.store, settings, slack.app.clock()) == 1
+    again = dict(_fields(await ok(slack, "whoami", user="U7", user_name="ivo")))
+    assert (again["Admin"], again["TASKFORCE_ADMINS entry"]) == ("yes", entry)

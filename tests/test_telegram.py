@@ -17,6 +17,7 @@ from bot.adapters.base import Reply, Visibility
 from bot.adapters.telegram import TelegramAdapter, TelegramConfigError
 from bot.adapters.telegram_buttons import CALLBACK_LIMIT
 from bot.app import App
+from bot.bootstrap import ensure_admins
 from bot.clock import ManualClock
 from bot.commands.context import CommandContext
 from bot.commands.registry import REGISTRY, Arg, Registry, command
@@ -496,3 +497,16 @@ async def test_polling_mode_serves_updates_from_get_updates(
         assert (await client.get("/readyz")).json()["ready"] is True
     offsets = [int(c.params.get("offset", 0) or 0) for c in fake.calls("getUpdates")]
     assert max(offsets) > first["update_id"]  # updates were confirmed
+
+
+async def test_whoami_gives_the_exact_admins_entry_which_makes_an_admin(served: Served) -> None:
+    ivo = tg_user(2002, "Ivo", "ivo")
+    await served.say("/whoami", ivo, private_chat(ivo))
+    said = served.fake.sent(2002)[-1].plain
+    found = re.search(r"TASKFORCE_ADMINS entry: (\S+)", said)
+    assert found is not None, said
+    assert found.group(1) == "telegram:2002"
+    settings = served.app.settings.model_copy(update={"admins": found.group(1)})
+    assert await ensure_admins(served.app.store, settings, served.app.clock()) == 1
+    await served.say("/whoami", ivo, private_chat(ivo))
+    assert "Admin: yes" in served.fake.sent(2002)[-1].plain
