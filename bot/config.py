@@ -74,8 +74,9 @@ class Settings(BaseSettings):
 
     @property
     def slack_enabled(self) -> bool:
-        """Slack is on when both the bot token and the signing secret are set."""
-        return bool(self.slack_bot_token and self.slack_signing_secret)
+        """Slack is on with the bot token plus the signing secret (HTTP) or the app token
+        (Socket Mode, where Slack authenticates the socket and signs nothing)."""
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
 
     @property
     def telegram_enabled(self) -> bool:

@@ -148,8 +148,10 @@ class SlackAdapter:
         post_interval: float | None = None,
     ) -> None:
         settings = app.settings
-        if not (settings.slack_bot_token and settings.slack_signing_secret):
-            raise ValueError("Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+        if not settings.slack_enabled:
+            raise ValueError(
+                "Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
+            )
         self.app = app
         self.settings = settings
         self.ack_seconds = settings.slack_ack_seconds if ack_seconds is None else ack_seconds
@@ -164,7 +166,8 @@ class SlackAdapter:
         self.sender: Sender = self.slack_sender
         self.bolt = AsyncApp(
             client=self.client,
-            signing_secret=settings.slack_signing_secret,
+            # Socket Mode alone: no HTTP route, nothing signed; "" keeps bolt off os.environ.
+            signing_secret=settings.slack_signing_secret or "",
             process_before_response=True,
         )
         self.bolt.command(re.compile(r"^/"))(self._on_command)
