@@ -71,7 +71,9 @@ def build_app(
     core = Core(
         store=store, settings=settings, clock=clock, registry=REGISTRY, on_outbox=worker.notify
     )
-    console = ConsoleAdapter(core, console_sender, deliver=worker.drain)
+    console = ConsoleAdapter(
+        core, console_sender, deliver=worker.drain, export_dir=settings.export_dir
+    )
     inbox = Inbox(store, clock, lease_seconds=settings.inbox_lease_seconds, worker_id=worker_id)
     app = App(
         settings=settings,

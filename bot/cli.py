@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from bot.app import App, build_app
 from bot.config import Settings
 from bot.logs import configure_logging
+from bot.preflight import SettingsError, load_settings
 
 cli = typer.Typer(
     help="Taskforce: one operation picture for cross-border task forces.",
@@ -32,25 +33,65 @@ outbox_cli = typer.Typer(
 cli.add_typer(outbox_cli, name="outbox")
 
 
+def _settings() -> Settings:
+    """The settings, or one sentence and exit 1 when the environment does not make them."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
 def _app(quiet: bool = True) -> App:
-    settings = Settings()
+    settings = _settings()
     configure_logging(json=settings.log_json, level=logging.WARNING if quiet else logging.INFO)
     return build_app(settings)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(message, err=True, fg=typer.colors.RED)
     raise typer.Exit(1)
 
 
 @cli.command()
 def serve() -> None:
-    """Run the HTTP server: Slack, Telegram, health, readiness and metrics."""
+    """Run the HTTP server: Slack, Telegram, health, readiness and metrics.
+
+    The configuration is checked first: a half-configured platform is one sentence naming
+    the missing variable and exit 1, before any port is bound.
+    """
+    from bot.preflight import NO_PLATFORM_NOTICE, config_problems, platforms
     from bot.server import run
 
-    settings = Settings()
+    settings = _settings()
+    problems = config_problems(settings)
+    if problems:
+        _fail("\n".join(problems))
+    served = platforms(settings)
+    typer.echo(f"Taskforce serves {', '.join(served)}." if served else NO_PLATFORM_NOTICE, err=True)
     configure_logging(json=settings.log_json)
     run(settings)
+
+
+@cli.command()
+def check() -> None:
+    """Check the configuration and reach the database, Slack and Telegram; exit 1 on a FAIL.
+
+    One row per check: configuration, database, migrations, slack (auth.test), telegram
+    (getMe). Nothing is written, and a SQLite file that does not exist is not created.
+    """
+    from bot.preflight import Status, run_checks, table
+
+    settings = _settings()
+    configure_logging(json=settings.log_json, level=logging.WARNING)
+    rows = asyncio.run(run_checks(settings))
+    typer.echo(table(rows))
+    failed = [r.check for r in rows if r.status is Status.FAIL]
+    if failed:
+        _fail(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed: {', '.join(failed)}.")
+    warned = [r.check for r in rows if r.status is Status.WARN]
+    typer.echo(
+        f"No check failed; look at: {', '.join(warned)}." if warned else "All checks passed."
+    )
 
 
 @cli.command()
@@ -292,7 +333,8 @@ def outbox_retry(
 def export_case_file(
     operation: Annotated[str, typer.Argument(help="Operation code, like OP-NIGHTJAR.")],
     out: Annotated[
-        Path | None, typer.Option(help="Directory for the two files (default: DATA_DIR/exports).")
+        Path | None,
+        typer.Option(help="Directory for the two files (default: TASKFORCE_EXPORT_DIR)."),
     ] = None,
 ) -> None:
     """Write an operation's case file (JSON + Markdown); audited as a disclosure."""
@@ -308,7 +350,7 @@ def export_case_file(
             _, paths = await export_to_dir(
                 app.store,
                 operation,
-                out or app.settings.data_dir / "exports",
+                out or app.settings.export_dir,
                 now=app.clock(),
                 actor=f"taskforce export (local user {getpass.getuser()})",
             )

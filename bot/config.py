@@ -18,6 +18,8 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, alias="TASKFORCE_DATABASE_URL")
     data_dir: Path = Field(default=Path("./data"), alias="TASKFORCE_DATA_DIR")
+    # Where the console's `export` and `taskforce export` write case files (mode 0600).
+    export_dir: Path = Field(default=Path("./exports"), alias="TASKFORCE_EXPORT_DIR")
     admins: str = Field(default="", alias="TASKFORCE_ADMINS")
     host: str = Field(default="127.0.0.1", alias="TASKFORCE_HOST")
     port: int = Field(default=8000, alias="TASKFORCE_PORT")
@@ -79,8 +81,9 @@ class Settings(BaseSettings):
 
     @property
     def slack_enabled(self) -> bool:
-        """Slack is on when both the bot token and the signing secret are set."""
-        return bool(self.slack_bot_token and self.slack_signing_secret)
+        """Slack is on with the bot token plus the signing secret (HTTP) or the app token
+        (Socket Mode, where Slack authenticates the socket and signs nothing)."""
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
 
     @property
     def telegram_enabled(self) -> bool:

@@ -18,12 +18,32 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Disclosure:
+    """What delivering a file discloses, for the audit log.
+
+    The core does not record it: whoever delivers the file (the console writing it to disk,
+    an adapter whose platform confirmed the upload) records it once the file has arrived
+    (`bot.commands.export.record_delivery`), so the log never claims a disclosure that did
+    not happen. `directory` is where the console writes the file (`export --out DIR`;
+    None: its default); the chat platforms ignore it.
+    """
+
+    operation_id: int
+    object_ref: str
+    recipient: str
+    recipient_id: int | None
+    summary: str
+    directory: str | None = None
+
+
+@dataclass(frozen=True)
 class Attachment:
-    """A file sent with a reply (an export): name, MIME type and bytes."""
+    """A file sent with a reply (an export): name, MIME type, bytes, what it discloses."""
 
     filename: str
     mime_type: str
     content: bytes
+    disclosure: Disclosure | None = None
 
 
 @dataclass

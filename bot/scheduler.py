@@ -43,7 +43,15 @@ from bot.access import TLP, may_post_to_channel
 from bot.commands.context import Core
 from bot.fanout import fanout
 from bot.messages import Message
-from bot.models import BriefSchedule, ChannelLink, Operation, Raid, ScheduledFire, Subject
+from bot.models import (
+    AuditEntry,
+    BriefSchedule,
+    ChannelLink,
+    Operation,
+    Raid,
+    ScheduledFire,
+    Subject,
+)
 from bot.outbox import enqueue
 from bot.recurrence import brief_trigger, fires_between, last_fire
 
@@ -229,6 +237,16 @@ class LeaderLock:
 
 
 # ------------------------------------------------------------------- scheduler
+
+
+async def _in_use_since(session: AsyncSession, now: datetime) -> datetime:
+    """When this database began recording: its first audit entry (`now` if it has none).
+
+    The weekly review belongs to no row of its own: without this bound a new database would
+    find last Monday's review "missed" and log it as skipped, days before it existed.
+    """
+    first = (await session.exec(select(func.min(AuditEntry.at)))).first()
+    return first if first is not None else now
 
 
 class Scheduler:
@@ -484,7 +502,7 @@ class Scheduler:
                     if raid.updated_at < t <= now and (raid.id, t) not in done:
                         due.append(("reminder", raid.id or 0, t))
         review = last_fire(REVIEW_TRIGGER, now, LOOKBACK)
-        if review is not None:
+        if review is not None and review >= await _in_use_since(session, now):
             seen = (
                 await session.exec(
                     select(ScheduledFire.id).where(

@@ -116,6 +116,7 @@ def make_settings(db: str, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "TASKFORCE_DATABASE_URL": db,
         "TASKFORCE_DATA_DIR": str(tmp_path / "data"),
+        "TASKFORCE_EXPORT_DIR": str(tmp_path / "exports"),
         "TASKFORCE_ADMINS": "console:admin",
         "TASKFORCE_OUTBOX_BASE_BACKOFF": 1.0,
     }

@@ -154,8 +154,9 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     assert f"# Case file {OP} — Nightjar" in markdown
     assert "Porto \\| Ribeira" in markdown  # user text cannot break the tables
     assert "- [x] [before, mandatory] Warrant checked" in markdown
-    disclosed = [e for e in await _entries(app) if e.command == "export"]
-    assert [(e.action, e.object_ref) for e in disclosed] == [(Action.DISCLOSE, f"{OP}/export")]
+    built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    assert (built.action, built.object_ref) == (Action.CONSULT, f"{OP}/export")
+    assert (disclosed.action, disclosed.object_ref) == (Action.DISCLOSE, f"{OP}/export")
 
 
 async def _entries(app: App) -> list[AuditEntry]:
@@ -229,3 +230,52 @@ def test_cli_writes_both_files_and_audits_the_disclosure(sqlite_url: str, tmp_pa
     [entry] = [e for e in asyncio.run(audited()) if e.command == "export"]
     assert entry.action == Action.DISCLOSE and entry.object_ref == f"{OP}/export"
     assert entry.channel == f"file:{out.resolve()}"
+
+
+async def test_console_export_writes_both_files_then_records_the_disclosure(
+    any_app: App, tmp_path: Path
+) -> None:
+    app = any_app
+    await _two_operations(app)
+    reply = await ok(app, f"export {OP}")
+    written = [line.removeprefix("Written: ") for line in reply.message.lines[2:]]
+    assert len(written) == 2 and reply.message.lines[2].startswith("Written: ")
+    paths = [Path(p) for p in written]
+    assert all(p.is_absolute() and p.parent == (tmp_path / "exports").resolve() for p in paths)
+    assert [p.suffix for p in paths] == [".json", ".md"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
+    assert json.loads(paths[0].read_text())["operation"]["code"] == OP
+    assert paths[1].read_text().startswith("**TLP:AMBER+STRICT**")
+    built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    assert built.action == Action.CONSULT and built.id is not None
+    assert disclosed.action == Action.DISCLOSE and (disclosed.id or 0) > built.id
+    assert disclosed.channel == f"file:{paths[0].parent}"
+    assert disclosed.reason is not None
+    assert all(str(p) in disclosed.reason for p in paths)
+    assert disclosed.actor.startswith("admin (M-") and disclosed.actor_id == built.actor_id
+
+
+async def test_console_export_out_names_the_directory(app: App, tmp_path: Path) -> None:
+    await operation(app)
+    target = tmp_path / "case files" / "nightjar"
+    reply = await ok(app, f'export {OP} --out "{target}"')
+    paths = sorted(target.iterdir())
+    assert [f"Written: {p}" for p in paths] == reply.message.lines[2:]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
+    [disclosed] = [e for e in await _entries(app) if e.action == Action.DISCLOSE]
+    assert disclosed.channel == f"file:{target.resolve()}"
+
+
+async def test_an_unwritable_directory_is_one_sentence_and_discloses_nothing(
+    app: App, tmp_path: Path
+) -> None:
+    await operation(app)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    said = await refused(app, f"export {OP} --out {blocker / 'sub'}")
+    assert said == (
+        f"Could not write the case file to {blocker / 'sub'}: not a directory; "
+        "nothing was disclosed."
+    )
+    assert not [e for e in await _entries(app) if e.action == Action.DISCLOSE]
+    assert not (tmp_path / "exports").exists()

@@ -75,7 +75,9 @@ async def test_whole_lifecycle_through_the_console(any_app: App, clock: ManualCl
     # The Telegram member reads the operation; the console member sees it in whoami.
     shown = await dispatch(app.core, telegram("987654", "op show"))
     assert shown.ok and field(shown, "Your role") == "partner"
-    assert f"{OP} Night Harbour — member (planning)" in text(await ok(app, "whoami", as_="bob"))
+    bob = text(await ok(app, "whoami", as_="bob"))
+    assert f"{OP} Night Harbour — member (planning)" in bob
+    assert "TASKFORCE_ADMINS entry: console:bob" in bob
 
     # Change a role, then link a channel and move the status: the channel gets the post.
     assert "bob is now lead in" in text(await ok(app, f"op role {OP} bob lead"))

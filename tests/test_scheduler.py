@@ -16,7 +16,7 @@ from bot.clock import ManualClock, system_clock
 from bot.models import BriefSchedule, OutboxMessage, ScheduledFire
 from bot.recurrence import brief_trigger, fires_between
 from bot.scheduler import FireResult, Scheduler, run_brief
-from tests.conftest import AppFactory, make_settings
+from tests.conftest import START, AppFactory, make_settings
 from tests.fieldintel import fetch, ok, operation
 from tests.scheduling import scheduler
 from tests.serving import wait_until
@@ -226,3 +226,22 @@ async def test_a_failed_start_leaves_nothing_running_and_can_be_retried(tmp_path
         assert {"sync", "review"} <= set(sched.job_times())
     finally:
         await app.close()
+
+
+async def test_a_new_database_reports_no_fire_from_before_it_existed(
+    any_app: App, clock: ManualClock
+) -> None:
+    app = any_app  # created at START, a Saturday: last Monday's 08:00 review predates it
+    sched = scheduler(app)
+    with capture_logs() as logs:
+        assert await sched.run_due() == []
+        await operation(app)
+        await ok(app, "brief schedule 08:00 --days mon", channel="room")
+        await ok(app, 'raid plan "Dawn" --at "2026-12-01 09:00"')
+        assert await sched.run_due() == []
+        clock.set(utc(2026, 11, 30, 8, 0, 30))  # Monday, after the database was made
+        fired = {(kind, result) for kind, _, result in await sched.run_due()}
+    assert fired == {("review", FireResult.SENT), ("brief", FireResult.SENT)}
+    assert not [e for e in logs if e["event"] == "scheduler.fire_skipped"]
+    fires = await fetch(app, ScheduledFire)
+    assert fires and min(f.fire_at for f in fires) >= START

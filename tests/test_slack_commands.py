@@ -12,8 +12,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from bot.bootstrap import ensure_admins
 from bot.clock import ManualClock
-from bot.models import ChannelLink, Identity, Member, Operation, OutboxMessage, ProcessedEvent
+from bot.models import (
+    AuditEntry,
+    ChannelLink,
+    Identity,
+    Member,
+    Operation,
+    OutboxMessage,
+    ProcessedEvent,
+)
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, count, snapshot
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
@@ -318,6 +327,19 @@ async def test_export_files_go_to_the_invokers_dm_never_the_channel(slack: Slack
     case = json.loads(next(f for f in files if f.filename.endswith(".json")).content)
     assert "OP-NIGHT-HARBOUR" in json.dumps(case)
     assert slack.fake.posts("C1") == []
+    built, disclosed = await _export_entries(slack)
+    assert (built.action, disclosed.action) == ("consult", "disclose")
+    assert disclosed.channel == "slack:DUADMIN" and disclosed.reason is not None
+    assert all(f.filename in disclosed.reason for f in files)
+    refused = await ok(slack, "export --out /tmp")
+    assert "works only in the console" in text_of(refused)
+    await slack.adapter.drain()
+    assert len(slack.fake.files) == 2
+
+
+async def _export_entries(slack: SlackStack) -> list[AuditEntry]:
+    async with slack.app.store.transaction() as s:
+        return list((await s.exec(select(AuditEntry).where(AuditEntry.command == "export"))).all())
 
 
 async def test_posts_keep_slacks_pace_per_channel_without_holding_up_others(
@@ -347,6 +369,8 @@ async def test_a_failed_upload_is_reported_and_shares_nothing(slack: SlackStack)
     assert "(slack missing_scope)" in said and ".json" in said and ".md" in said
     assert sorry["response_type"] == "ephemeral"
     assert slack.fake.files == []
+    [built] = await _export_entries(slack)  # built (consulted), never disclosed
+    assert built.action == "consult"
 
 
 async def test_429_then_500_then_ok_delivers_the_post_exactly_once(
@@ -424,3 +448,16 @@ async def test_a_token_slack_refuses_makes_the_process_unready(
         resp = await slack.inbound.client.get(f"{slack.base_url}/readyz")
         assert resp.status_code == 503
         assert "invalid_auth" in resp.json()["problems"]["slack"]
+
+
+async def test_whoami_gives_the_exact_admins_entry_which_makes_an_admin(
+    slack: SlackStack,
+) -> None:
+    slack.fake.add_user("U7", "ivo", "Ivo Nunes")
+    body = await ok(slack, "whoami", user="U7", user_name="ivo")
+    entry = dict(_fields(body))["TASKFORCE_ADMINS entry"]
+    assert entry == "slack:T1/U7"
+    settings = slack.app.settings.model_copy(update={"admins": entry})
+    assert await ensure_admins(slack.app.store, settings, slack.app.clock()) == 1
+    again = dict(_fields(await ok(slack, "whoami", user="U7", user_name="ivo")))
+    assert (again["Admin"], again["TASKFORCE_ADMINS entry"]) == ("yes", entry)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import AppFactory
 from tests.fakes.slack_api import slack_stack, text_of
 from tests.serving import wait_until
 
 
+@pytest.mark.parametrize("signing_secret", ["set", "unset"])
 async def test_a_slash_command_over_socket_mode_is_acked_with_the_reply(
-    make_app: AppFactory, sqlite_url: str
+    make_app: AppFactory, sqlite_url: str, signing_secret: str
 ) -> None:
-    async with slack_stack(make_app, sqlite_url, SLACK_APP_TOKEN="xapp-test") as slack:
+    # Slack authenticates the socket with the app token and signs nothing sent over it:
+    # Socket Mode works without SLACK_SIGNING_SECRET.
+    unset = {"SLACK_SIGNING_SECRET": ""} if signing_secret == "unset" else {}
+    async with slack_stack(make_app, sqlite_url, SLACK_APP_TOKEN="xapp-test", **unset) as slack:
         fake, adapter = slack.fake, slack.adapter
         await wait_until(lambda: adapter.ready() is None)
         assert fake.calls("apps.connections.open")

@@ -17,6 +17,7 @@ from bot.adapters.base import Reply, Visibility
 from bot.adapters.telegram import TelegramAdapter, TelegramConfigError
 from bot.adapters.telegram_buttons import CALLBACK_LIMIT
 from bot.app import App
+from bot.bootstrap import ensure_admins
 from bot.clock import ManualClock
 from bot.commands.context import CommandContext
 from bot.commands.registry import REGISTRY, Arg, Registry, command
@@ -350,6 +351,38 @@ async def test_files_go_to_the_private_chat_only(served: Served) -> None:
     assert doc.files["document"] == ("export.json", b'{"a": 1}')
 
 
+async def _export_entries(app: App) -> list[AuditEntry]:
+    async with app.store.transaction() as session:
+        return list(
+            (await session.exec(select(AuditEntry).where(AuditEntry.command == "export"))).all()
+        )
+
+
+async def test_export_is_disclosed_once_telegram_has_the_documents(served: Served) -> None:
+    fake = served.fake
+    await setup_operation(served)
+    await served.say("/export OP-NH", ADMIN, GROUP)
+    docs = fake.documents(ADMIN["id"])
+    assert sorted(d.files["document"][0].rsplit(".", 1)[1] for d in docs) == ["json", "md"]
+    assert fake.documents(GROUP_ID) == []
+    built, disclosed = await _export_entries(served.app)
+    assert (built.action, disclosed.action) == ("consult", "disclose")
+    assert disclosed.channel == f"telegram:{ADMIN['id']}"
+    assert disclosed.reason is not None
+    assert all(d.files["document"][0] in disclosed.reason for d in docs)
+
+
+async def test_a_refused_document_is_not_recorded_as_disclosed(served: Served) -> None:
+    fake = served.fake
+    await setup_operation(served)
+    fake.fail_next("sendDocument", 400, chat_id=ADMIN["id"])
+    fake.fail_next("sendDocument", 400, chat_id=ADMIN["id"])
+    await served.say("/export OP-NH", ADMIN, ADMIN_DM)
+    assert fake.documents() == []
+    [built] = await _export_entries(served.app)
+    assert built.action == "consult"
+
+
 async def test_long_reply_is_split_on_line_boundaries(served: Served) -> None:
     fake = served.fake
     await served.say("/tlong", ADMIN, ADMIN_DM)
@@ -464,3 +497,16 @@ async def test_polling_mode_serves_updates_from_get_updates(
         assert (await client.get("/readyz")).json()["ready"] is True
     offsets = [int(c.params.get("offset", 0) or 0) for c in fake.calls("getUpdates")]
     assert max(offsets) > first["update_id"]  # updates were confirmed
+
+
+async def test_whoami_gives_the_exact_admins_entry_which_makes_an_admin(served: Served) -> None:
+    ivo = tg_user(2002, "Ivo", "ivo")
+    await served.say("/whoami", ivo, private_chat(ivo))
+    said = served.fake.sent(2002)[-1].plain
+    found = re.search(r"TASKFORCE_ADMINS entry: (\S+)", said)
+    assert found is not None, said
+    assert found.group(1) == "telegram:2002"
+    settings = served.app.settings.model_copy(update={"admins": found.group(1)})
+    assert await ensure_admins(served.app.store, settings, served.app.clock()) == 1
+    await served.say("/whoami", ivo, private_chat(ivo))
+    assert "Admin: yes" in served.fake.sent(2002)[-1].plain

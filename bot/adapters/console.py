@@ -2,16 +2,20 @@
 
 Console channels are names (`briefing-room`); `op link` works in them like in any chat,
 and posts to a linked console channel are collected here (and printed in the REPL).
+Files a reply carries (`export`) are written to a directory on this machine (mode 0600),
+their full paths added to the reply, and only then is their disclosure audited.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.adapters.base import Actor, Channel, Invocation, Reply
 from bot.commands.context import Core
 from bot.commands.dispatch import dispatch
+from bot.commands.export import deliver_to_dir
 from bot.messages import Message
 
 PLATFORM = "console"
@@ -64,14 +68,21 @@ class ConsoleAdapter:
     """Push a line as a person in a channel; pop the replies and the posts.
 
     `deliver` runs the outbox until nothing is due, so tests see posts without sleeping.
+    `export_dir` is where files a reply carries are written (`TASKFORCE_EXPORT_DIR`).
     """
 
     def __init__(
-        self, core: Core, sender: ConsoleSender, deliver: Callable[[], object] | None = None
+        self,
+        core: Core,
+        sender: ConsoleSender,
+        deliver: Callable[[], object] | None = None,
+        *,
+        export_dir: Path = Path("exports"),
     ):
         self.core = core
         self.sender = sender
         self._deliver = deliver
+        self.export_dir = export_dir
         self.replies: list[tuple[str, Reply]] = []
 
     async def push(
@@ -91,7 +102,21 @@ class ConsoleAdapter:
             event_key=event_key,
         )
         reply = await dispatch(self.core, inv)
+        if reply.message.attachments:
+            reply = await self._write_files(reply)
         self.replies.append((as_, reply))
+        return reply
+
+    async def _write_files(self, reply: Reply) -> Reply:
+        """Write the reply's files to disk, say where, then audit their disclosure."""
+        files = reply.message.attachments
+        asked = next((a.disclosure.directory for a in files if a.disclosure), None)
+        out_dir = Path(asked).expanduser() if asked else self.export_dir
+        try:
+            paths = await deliver_to_dir(self.core.store, files, out_dir, now=self.core.clock())
+        except ValueError as exc:
+            return Reply(Message(lines=[str(exc)]), ok=False, command=reply.command)
+        reply.message.lines.extend(f"Written: {path}" for path in paths)
         return reply
 
     async def say(self, who: str, line: str, channel: str = "console") -> str:

@@ -39,8 +39,9 @@ from bot.adapters import slack_render as render
 from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
 from bot.app import App
 from bot.commands.dispatch import dispatch
+from bot.commands.export import record_delivery
 from bot.inbox import InboxEntry
-from bot.messages import Message
+from bot.messages import Attachment, Message
 
 log = structlog.get_logger(__name__)
 
@@ -150,8 +151,10 @@ class SlackAdapter:
         post_interval: float | None = None,
     ) -> None:
         settings = app.settings
-        if not (settings.slack_bot_token and settings.slack_signing_secret):
-            raise ValueError("Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+        if not settings.slack_enabled:
+            raise ValueError(
+                "Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
+            )
         self.app = app
         self.settings = settings
         self.ack_seconds = settings.slack_ack_seconds if ack_seconds is None else ack_seconds
@@ -166,7 +169,8 @@ class SlackAdapter:
         self.sender: Sender = self.slack_sender
         self.bolt = AsyncApp(
             client=self.client,
-            signing_secret=settings.slack_signing_secret,
+            # Socket Mode alone: no HTTP route, nothing signed; "" keeps bolt off os.environ.
+            signing_secret=settings.slack_signing_secret or "",
             process_before_response=True,
         )
         self.bolt.command(re.compile(r"^/"))(self._on_command)
@@ -486,6 +490,8 @@ class SlackAdapter:
     async def _upload(self, message: Message, user: str, respond: Any = None) -> None:
         """Send a reply's files to the user's DM with the bot (never into a group channel)."""
         pending = [item.filename for item in message.attachments]
+        delivered: list[tuple[Attachment, str]] = []
+        dm = ""
         try:
             opened = await self.client.conversations_open(users=user)
             dm = opened["channel"]["id"]
@@ -500,6 +506,7 @@ class SlackAdapter:
                     ),
                 )
                 pending.remove(item.filename)
+                delivered.append((item, item.filename))
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, KeyError) as exc:
             reason = send_error(exc).reason if not isinstance(exc, KeyError) else "no DM"
             log.warning("slack.upload_failed", error=reason)
@@ -512,6 +519,8 @@ class SlackAdapter:
                     ]
                 )
                 await self._respond(respond, Reply(sorry, ok=False))
+        finally:  # Slack confirmed these uploads: only now are they disclosed
+            await record_delivery(self.app.store, self.app.clock(), delivered, f"slack:{dm}")
 
     # ------------------------------------------------------------------ buttons
 

@@ -67,6 +67,7 @@ from bot.adapters.base import (
 from bot.adapters.telegram_buttons import decode, encode_all
 from bot.adapters.telegram_render import button_rows, render_html, split_html
 from bot.commands.dispatch import dispatch, was_processed
+from bot.commands.export import record_delivery
 from bot.commands.registry import Registry
 from bot.config import Settings
 from bot.inbox import InboxEntry
@@ -633,9 +634,11 @@ class TelegramAdapter:
         return "sent"
 
     async def _send_files(self, chat_id: int, files: Sequence[Attachment]) -> None:
+        delivered: list[tuple[Attachment, str]] = []
         for attachment in files:
             try:
                 await self.out.send_file(chat_id, attachment)
+                delivered.append((attachment, attachment.filename))
             except TelegramError as exc:
                 log.warning("telegram.file_failed", error=exc.message, filename=attachment.filename)
                 await self._queue(
@@ -650,6 +653,8 @@ class TelegramAdapter:
                         )
                     ],
                 )
+        # Telegram confirmed these documents: only now are they disclosed.
+        await record_delivery(self.store, self.app.clock(), delivered, f"{PLATFORM}:{chat_id}")
 
     async def _post_all(
         self, chat_id: int, messages: Sequence[Message], reply_to: int | None

@@ -2,8 +2,12 @@
 
 The case file holds the operation, its members and agencies, linked channels, subjects,
 notices, sightings, raids with their checklists, and the operation's audit trail. It is
-sent to the lead privately as two files (or written to a directory by
-`taskforce export OP --out DIR`), and the export itself is audited as a disclosure.
+sent to the lead privately as two files (in the console, and by `taskforce export OP
+--out DIR`, written to a directory, mode 0600).
+
+Building the file is a `consult`; the `disclose` entry is written by whoever delivers the
+files, once they have arrived: after they are written to disk, or after the platform has
+confirmed the upload (`record_delivery`). A failed upload discloses nothing and logs nothing.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from bot.access import TLP, Perm, tlp_max
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
+from bot.commands.errors import CommandError
 from bot.commands.intel import COLOURS, notice_state
-from bot.commands.registry import OpMode, command
-from bot.messages import Attachment, Message
+from bot.commands.registry import Flag, OpMode, command
+from bot.messages import Attachment, Disclosure, Message
 from bot.models import (
     Agency,
     AuditEntry,
@@ -43,6 +48,7 @@ from bot.models import (
 from bot.store import Store
 
 SCHEMA_VERSION = 1
+CONSOLE = "console"  # the one platform whose user sits at the server (`--out`)
 JSON_MIME = "application/json"
 MARKDOWN_MIME = "text/markdown"
 
@@ -86,11 +92,11 @@ class CaseFile:
         """The readable summary, UTF-8."""
         return to_markdown(self.data).encode()
 
-    def attachments(self) -> list[Attachment]:
-        """The two files as reply attachments."""
+    def attachments(self, disclosure: Disclosure | None = None) -> list[Attachment]:
+        """The two files as reply attachments, each carrying what delivering it discloses."""
         return [
-            Attachment(f"{self.stem}.json", JSON_MIME, self.json_bytes()),
-            Attachment(f"{self.stem}.md", MARKDOWN_MIME, self.markdown_bytes()),
+            Attachment(f"{self.stem}.json", JSON_MIME, self.json_bytes(), disclosure),
+            Attachment(f"{self.stem}.md", MARKDOWN_MIME, self.markdown_bytes(), disclosure),
         ]
 
     def counts(self) -> dict[str, int]:
@@ -523,45 +529,139 @@ def to_markdown(data: dict[str, Any]) -> str:
 
 @command(
     "export",
-    "export [OP]",
+    "export [OP] [--out DIR]",
     "The operation's case file as JSON and Markdown, sent to you privately (lead).",
+    flags=(Flag("out"),),
     op=OpMode.REQUIRED,
     perm=Perm.EXPORT,
-    action=Action.DISCLOSE,
+    action=Action.CONSULT,
     details=(
         "Operation, members and agencies, subjects, notices, sightings, raids with their "
         "checklists, and the audit trail. The JSON schema is in docs/export-schema.md.\n"
-        "The files carry the highest TLP of what they hold; the export is audited as a "
-        "disclosure. On the server: `taskforce export OP --out DIR`."
+        "The files carry the highest TLP of what they hold. On Slack and Telegram they go to "
+        "your direct messages with the bot; in the console they are written to ./exports/ "
+        "(or `--out DIR`). The disclosure is audited once the files have arrived. On the "
+        "server: `taskforce export OP --out DIR`."
     ),
 )
 async def export_command(ctx: CommandContext) -> Reply:
-    """Build the case file and send it to the lead as two private attachments."""
+    """Build the case file and hand it to the adapter as two private attachments."""
     op = ctx.operation()
     member = ctx.member()
+    out = ctx.args.get("out")
+    if out is not None and ctx.inv.channel.platform != CONSOLE:
+        raise CommandError(
+            "`--out` writes to the server's disk, so it works only in the console "
+            "(`taskforce shell`); here the files come to your direct messages."
+        )
     case = await build_case_file(
         ctx.session, op, now=ctx.now, generated_by=f"{member.name} (M-{member.id})"
     )
     counts = case.counts()
     summary = ", ".join(f"{n} {key}" for key, n in counts.items())
     ctx.audit(
-        Action.DISCLOSE,
+        Action.CONSULT,
         object_ref=f"{op.code}/export",
-        reason=f"case file to {member.name}: {summary}",
+        reason=f"case file built for {member.name}: {summary}; disclosed once delivered",
+    )
+    disclosure = Disclosure(
+        operation_id=op.id or 0,
+        object_ref=f"{op.code}/export",
+        recipient=f"{member.name} (M-{member.id})",
+        recipient_id=member.id,
+        summary=summary,
+        directory=str(out) if out is not None else None,
     )
     return Reply(
         Message(
             title=f"Case file {op.code}",
             lines=[
                 f"Holds {summary}.",
-                "Sent to you privately as two files: JSON (the record) and Markdown (to read). "
+                "Two files, for you only: JSON (the record) and Markdown (to read). "
                 f"Handle as {case.tlp.label}.",
             ],
             context=f"{op.code} · {case.tlp.label}",
             tlp=case.tlp.value,
-            attachments=case.attachments(),
+            attachments=case.attachments(disclosure),
         )
     )
+
+
+def write_files(attachments: Sequence[Attachment], out_dir: Path) -> list[Path]:
+    """Write each file into `out_dir` (created if missing), readable by its owner only.
+
+    Raises `ValueError` with one sentence when the directory cannot be written.
+    """
+    paths: list[Path] = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for attachment in attachments:
+            path = (out_dir / attachment.filename).resolve()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), 0o600)  # also when the file was there already
+                fh.write(attachment.content)
+            paths.append(path)
+    except OSError as exc:
+        for path in paths:  # half a case file is no use to anyone: leave none behind
+            path.unlink(missing_ok=True)
+        why = exc.strerror or type(exc).__name__
+        raise ValueError(
+            f"Could not write the case file to {out_dir}: {why.lower()}; nothing was disclosed."
+        ) from exc
+    return paths
+
+
+async def record_delivery(
+    store: Store,
+    now: datetime,
+    delivered: Sequence[tuple[Attachment, str]],
+    channel: str,
+) -> int:
+    """Audit the disclosure of files that have arrived; return the entries written.
+
+    `delivered` pairs each file with where it now is (a path, or the platform's file name).
+    One `disclose` entry per disclosure the files carry, naming every file delivered with it.
+    Files without a disclosure are not audited here.
+    """
+    groups: dict[Disclosure, list[str]] = {}
+    for attachment, where in delivered:
+        if attachment.disclosure is not None:
+            groups.setdefault(attachment.disclosure, []).append(where)
+    if not groups:
+        return 0
+    async with store.transaction() as session:
+        for disclosure, places in groups.items():
+            reason = f"case file to {disclosure.recipient}: {disclosure.summary}; " + ", ".join(
+                places
+            )
+            await audit.append(
+                session,
+                at=now,
+                actor=disclosure.recipient[:200],
+                actor_id=disclosure.recipient_id,
+                action=Action.DISCLOSE,
+                command="export",
+                operation_id=disclosure.operation_id,
+                object_ref=disclosure.object_ref,
+                channel=channel[:200],
+                reason=reason[:1000],
+            )
+    return len(groups)
+
+
+async def deliver_to_dir(
+    store: Store, attachments: Sequence[Attachment], out_dir: Path, *, now: datetime
+) -> list[Path]:
+    """Write the files to `out_dir` (mode 0600), then audit what they disclose."""
+    paths = write_files(attachments, out_dir)
+    await record_delivery(
+        store,
+        now,
+        [(a, str(p)) for a, p in zip(attachments, paths, strict=True)],
+        f"file:{out_dir.resolve()}",
+    )
+    return paths
 
 
 async def export_to_dir(
@@ -575,23 +675,12 @@ async def export_to_dir(
         if op is None:
             raise ValueError(f"There is no operation {code.strip().upper()}.")
         case = await build_case_file(session, op, now=now, generated_by=actor)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for attachment in case.attachments():
-            path = out_dir / attachment.filename
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(attachment.content)
-            paths.append(path)
-        await audit.append(
-            session,
-            at=now,
-            actor=actor,
-            action=Action.DISCLOSE,
-            command="export",
-            operation_id=op.id,
+        disclosure = Disclosure(
+            operation_id=op.id or 0,
             object_ref=f"{op.code}/export",
-            channel=f"file:{out_dir.resolve()}",
-            reason="case file written by the command line",
+            recipient=actor,
+            recipient_id=None,
+            summary=", ".join(f"{n} {key}" for key, n in case.counts().items()),
         )
+    paths = await deliver_to_dir(store, case.attachments(disclosure), out_dir, now=now)
     return case, paths

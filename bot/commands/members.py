@@ -31,6 +31,11 @@ def identity_label(ident: Identity) -> str:
     return f"{ident.platform} {ident.key}{shown}"
 
 
+def admins_entry(platform: str, key: str) -> str:
+    """This identity as `TASKFORCE_ADMINS` names it: `slack:T0123/U0456`, `telegram:987654`."""
+    return f"{platform}:{key}"
+
+
 @command(
     "whoami",
     "whoami",
@@ -38,11 +43,14 @@ def identity_label(ident: Identity) -> str:
     needs_member=False,
 )
 async def whoami(ctx: CommandContext) -> Reply:
-    """The actor's member record, identities and memberships."""
+    """The actor's member record, identities and memberships, and this account's exact
+    `TASKFORCE_ADMINS` entry (how an operator finds the Slack or Telegram ids)."""
+    entry = admins_entry(ctx.inv.actor.platform, ctx.inv.actor.key)
     if ctx.actor is None:
         return Reply(
             Message(
                 title="Not registered",
+                fields=[("TASKFORCE_ADMINS entry", entry)],
                 lines=[
                     f"You are {ctx.inv.actor.platform} {ctx.inv.actor.key}, "
                     "not yet a Taskforce member.",
@@ -71,6 +79,7 @@ async def whoami(ctx: CommandContext) -> Reply:
     ]
     if member.is_admin:
         fields.append(("Admin", "yes"))
+    fields.append(("TASKFORCE_ADMINS entry", entry))
     lines = ["Identities:"] + [f"  {identity_label(i)}" for i in idents]
     lines += ["Operations:"] + (
         [f"  {op.code} {op.name} — {ms.role} ({op.status})" for ms, op in rows] or ["  none"]
