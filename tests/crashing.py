@@ -42,7 +42,7 @@ class Database:
                 return conn.execute(sql.replace("%s", "?"), tuple(params)).fetchall()
         plain = self.url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(plain) as conn:
-            return conn.execute(sql, tuple(params)).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, tuple(params)).fetchall()
 
     async def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Run `sql` (placeholders `%s`) in a thread; every row."""

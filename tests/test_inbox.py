@@ -9,8 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from bot.app import App
 from bot.cli import cli
@@ -177,7 +176,7 @@ async def taskforce(app: App, *args: str) -> Result:
         "TASKFORCE_DATABASE_URL": app.settings.effective_database_url,
         "TASKFORCE_DATA_DIR": str(app.settings.data_dir),
     }
-    return await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env)
+    return await asyncio.to_thread(lambda: CliRunner().invoke(cli, list(args), env=env))
 
 
 @pytest.fixture
