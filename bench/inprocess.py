@@ -1,5 +1,15 @@
 """Benchmark 0, the command path in process: `sighting …` through the core, no HTTP.
 
+Three cases:
+
+1. Taskforce against raw sqlite3 (below).
+2. The price of "acknowledge only what is stored": the same sightings, each first written
+   to the inbox and taken out once answered (`Inbox.accept` + `Inbox.done`, what the
+   Telegram webhook and a slow Slack command add), against the sightings alone.
+3. Operations side by side on PostgreSQL: 40 concurrent senders spread over 4 operations
+   against 10 concurrent senders in one operation, throughput. Commands of one operation
+   take turns on its sequence and audit chain; other operations should not wait for them.
+
 Taskforce: `dispatch` of `sighting OP-BENCH/S-1 at "Checkpoint n" --grade B2` with an event
 key (as a platform sends one), in a direct-message channel (no link, so no fan-out), on a
 fresh SQLite file — one command after the other, as a piped `taskforce shell` runs them.
@@ -21,34 +31,80 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
-from bench.common import Row, Sizes
-from bench.scenario import ADMIN_KEY, OP_CODE, prepared_app, slack_invocation, sqlite_path
+from bench.common import Row, Sizes, postgres_reachable, scratch_postgres
+from bench.scenario import (
+    ADMIN_KEY,
+    OP_CODE,
+    command,
+    prepared_app,
+    slack_invocation,
+    sqlite_path,
+)
+from bot.adapters.base import Invocation
 from bot.commands.dispatch import dispatch
 
 NAME = "0 in process"
 TARGET = 10.0
+INBOX_TARGET = 1.2
+PARALLEL_TARGET = 2.0
 LINE = 'sighting {op}/S-1 at "Checkpoint {i}" --grade B2'
 
 
-async def _taskforce(path: str, n: int) -> float:
+async def _taskforce(path: str, n: int, *, inbox: bool = False) -> float:
     app = await prepared_app(f"sqlite+aiosqlite:///{path}", link_channel=False)
     try:
         for i in range(20):  # warm the statement caches
             await dispatch(app.core, _inv(i, "warm"))
         started = time.perf_counter()
         for i in range(n):
-            reply = await dispatch(app.core, _inv(i, "run"))
+            inv = _inv(i, "run")
+            if inbox:
+                assert inv.event_key is not None
+                await app.inbox.accept("slack", inv.event_key, "bench", {"text": inv.text})
+            reply = await dispatch(app.core, inv)
             if not reply.ok:
                 raise RuntimeError(f"bench sighting refused: {reply.message.plain_text()}")
+            if inbox:
+                assert inv.event_key is not None
+                await app.inbox.done("slack", inv.event_key)
         return (time.perf_counter() - started) / n
     finally:
         await app.close()
 
 
-def _inv(i: int, run: str):  # type: ignore[no-untyped-def]
-    return slack_invocation(
-        LINE.format(op=OP_CODE, i=i), channel="DBENCH", event_key=f"bench-{run}-{i}"
-    )
+def _inv(i: int, run: str, op: str = OP_CODE) -> Invocation:
+    return slack_invocation(LINE.format(op=op, i=i), channel="DBENCH", event_key=f"{run}-{i}")
+
+
+async def _parallel(url: str, operations: int, senders: int, seconds: float) -> float:
+    """Commands per second with `senders` concurrent senders spread over `operations`."""
+    app = await prepared_app(url, link_channel=False)
+    codes = [OP_CODE]
+    try:
+        for n in range(1, operations):
+            code = f"{OP_CODE}-{n}"
+            await command(app, f'op new "Bench {n}" --code {code} --tlp amber')
+            await command(app, f"op status {code} active")
+            await command(app, f'subject add {code} person "Ivan Petrov {n}" --category suspect')
+            codes.append(code)
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def sender(k: int) -> None:
+            nonlocal done
+            i = 0
+            while time.perf_counter() < stop:
+                reply = await dispatch(app.core, _inv(i, f"par{k}", codes[k % operations]))
+                if not reply.ok:
+                    raise RuntimeError(reply.message.plain_text())
+                done += 1
+                i += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(k) for k in range(senders)))
+        return done / (time.perf_counter() - started)
+    finally:
+        await app.close()
 
 
 def _raw(path: str, n: int) -> float:
@@ -118,7 +174,7 @@ def _raw(path: str, n: int) -> float:
 
 
 def run(sizes: Sizes) -> list[Row]:
-    """Taskforce's in-process sighting against the raw sqlite3 transaction, per command."""
+    """The three cases of the module docstring."""
     n = sizes.inprocess_commands
     tf_path = sqlite_path("inprocess")
     per_command = asyncio.run(_taskforce(str(tf_path), n))
@@ -126,6 +182,46 @@ def run(sizes: Sizes) -> list[Row]:
     shutil.copy(tf_path, raw_path)
     baseline = _raw(str(raw_path), n)
     ratio = per_command / baseline
+    with_inbox = asyncio.run(_taskforce(str(sqlite_path("inprocess-inbox")), n, inbox=True))
+    rows = _raw_row(n, per_command, baseline, ratio)
+    rows.append(
+        Row(
+            NAME,
+            f"sighting written to the inbox first ({n}), SQLite",
+            with_inbox * 1000,
+            "ms",
+            per_command * 1000,
+            target=f"≤ {INBOX_TARGET}× without the inbox",
+            met=with_inbox / per_command <= INBOX_TARGET,
+            note="baseline: the same sightings without Inbox.accept/done",
+        )
+    )
+    if sizes.postgres and postgres_reachable(sizes.pg_admin_url):
+        seconds = max(sizes.seconds, 1.0)
+        with scratch_postgres(sizes.pg_admin_url) as one_url:
+            alone = asyncio.run(_parallel(_async_url(one_url), 1, 10, seconds))
+        with scratch_postgres(sizes.pg_admin_url) as four_url:
+            side_by_side = asyncio.run(_parallel(_async_url(four_url), 4, 40, seconds))
+        rows.append(
+            Row(
+                NAME,
+                "4 operations x 10 senders vs 1 x 10, PostgreSQL",
+                side_by_side,
+                "cmd/s",
+                alone,
+                target=f"≥ {PARALLEL_TARGET:.0f}× one operation",
+                met=side_by_side / alone >= PARALLEL_TARGET,
+                note="one process; baseline: 10 senders in one operation",
+            )
+        )
+    return rows
+
+
+def _async_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def _raw_row(n: int, per_command: float, baseline: float, ratio: float) -> list[Row]:
     return [
         Row(
             NAME,

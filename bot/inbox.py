@@ -183,8 +183,9 @@ class Inbox:
         table = _INBOX
         stopped = table.c.claimed_until.is_(None) | (table.c.claimed_until < now)
         if self.store.is_sqlite:
-            mine = table.c.claimed_by == self.worker_id
-            stopped = stopped | table.c.claimed_by.is_(None) | ~mine
+            # Rows of another process (its previous life) are due at once; rows given up
+            # for a retry (no owner) wait for their backoff like everywhere.
+            stopped = stopped | (table.c.claimed_by != self.worker_id)
         due = (table.c.attempts < MAX_ATTEMPTS) & stopped
         if self._recovering:
             due = due & table.c.id.not_in(list(self._recovering))
@@ -256,8 +257,22 @@ class Inbox:
                         attempt=entry.attempts,
                         error=type(exc).__name__,
                     )
+                    await self._retry_later(entry)
                 finally:
                     self._recovering.discard(entry.id)
+
+
+    async def _retry_later(self, entry: InboxEntry) -> None:
+        """Give up the lease until a backoff has passed (2, 4, 8… s): `renew` no longer
+        extends it, and `claim` takes it again once it is due."""
+        backoff = timedelta(seconds=min(2**entry.attempts, 300))
+        async with self.store.transaction() as session:
+            conn = await session.connection()
+            await conn.execute(
+                update(_INBOX)
+                .where(_INBOX.c.id == entry.id)
+                .values(claimed_by=None, claimed_until=self.clock() + backoff)
+            )
 
 
 async def pending(store: Store) -> list[InboxItem]:
