@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from bot.bootstrap import ensure_admins
 from bot.clock import ManualClock
+from bot.inbox import pending
 from bot.models import (
     AuditEntry,
     ChannelLink,
@@ -23,6 +24,7 @@ from bot.models import (
     OutboxMessage,
     ProcessedEvent,
 )
+from bot.store import Store
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, count, snapshot
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
@@ -176,6 +178,8 @@ async def test_a_button_click_runs_its_command_as_the_clicker(slack: SlackStack)
     (refusal,) = await slack.fake.wait_for_responses(1, "c2")
     assert "not registered" in text_of(refusal)
     assert "Ivan" not in text_of(refusal)
+    # The click left the inbox once its answer was handed over (the row goes just after).
+    await wait_until(lambda: inbox_is_empty(slack.app.store))
     changes = changed_tables(before, await snapshot(slack.app.store))
     assert set(changes) <= {"processedevent"}, changes
 
@@ -461,3 +465,8 @@ async def test_whoami_gives_the_exact_admins_entry_which_makes_an_admin(
     assert await ensure_admins(slack.app.store, settings, slack.app.clock()) == 1
     again = dict(_fields(await ok(slack, "whoami", user="U7", user_name="ivo")))
     assert (again["Admin"], again["TASKFORCE_ADMINS entry"]) == ("yes", entry)
+
+
+async def inbox_is_empty(store: Store) -> bool:
+    """Whether every acknowledged event has been finished."""
+    return not await pending(store)
