@@ -173,6 +173,7 @@ async def test_a_button_click_runs_its_command_as_the_clicker(slack: SlackStack)
     assert "Ivan Petrov" in text_of(answer)
 
     # The clicker's own rights apply: a stranger's click shows nothing and changes nothing.
+    await wait_until(lambda: inbox_is_empty(slack.app.store))
     before = await snapshot(slack.app.store)
     await slack.inbound.click(buttons[0]["value"], user="U777", user_name="x", response_key="c2")
     (refusal,) = await slack.fake.wait_for_responses(1, "c2")
