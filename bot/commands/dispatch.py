@@ -10,15 +10,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit, metrics
+from bot import audit, metrics, protection
 from bot.access import TLP, Role, tlp_allows
 from bot.adapters.base import Invocation, Reply, Visibility
+from bot.commands import guard
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.registry import Command, OpMode
 from bot.commands.tokenizer import tokenize
-from bot.fanout import UNLINKED_GROUP_CEILING, channel_link
+from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.messages import Message
 from bot.models import Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
@@ -67,10 +68,12 @@ async def find_actor(
     return member, ident
 
 
-async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role | None:
-    """The member's role in `op` (admins act as lead everywhere, whatever their membership)."""
-    if member.is_admin:
-        return Role.LEAD
+async def role_in(
+    session: AsyncSession, member: Member, op: Operation, now: datetime | None = None
+) -> Role | None:
+    """The member's role in `op`. Admins are not readers: an admin who is not a member
+    reads only through a running break-glass (`op access`), as a member who changes
+    nothing."""
     ms = (
         await session.exec(
             select(Membership).where(
@@ -78,7 +81,15 @@ async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role 
             )
         )
     ).first()
-    return Role(ms.role) if ms is not None else None
+    if ms is not None:
+        return Role(ms.role)
+    if (
+        member.is_admin
+        and now is not None
+        and await protection.active_breakglass(session, member.id, op.id, now) is not None
+    ):
+        return Role.MEMBER
+    return None
 
 
 async def _explicit_code(cmd: Command, ctx: CommandContext) -> str | None:
@@ -101,21 +112,29 @@ async def resolve_operation(ctx: CommandContext) -> None:
     code = await _explicit_code(cmd, ctx)
     if code:
         op = (await session.exec(select(Operation).where(Operation.code == code))).first()
-        role = await role_in(session, member, op) if (op and member) else None
+        role = await role_in(session, member, op, ctx.now) if (op and member) else None
         if op is None or role is None:
             # Same answer whether it does not exist or the actor is not in it.
-            raise NotFound(f"There is no operation {code} that you belong to.")
+            raise NotFound(
+                f"There is no operation {code} that you belong to.",
+                denied=op is not None,
+                operation_id=op.id if op else None,
+            )
         ctx.op, ctx.role = op, role
         return
     link = await channel_link(session, ctx.inv.channel.platform, ctx.inv.channel.key)
     if link is not None and member is not None:
         op = await session.get(Operation, link.operation_id)
-        role = await role_in(session, member, op) if op else None
+        role = await role_in(session, member, op, ctx.now) if op else None
         if op is not None and role is not None:
             ctx.op, ctx.role = op, role
             return
         if cmd.op is OpMode.REQUIRED:
-            raise NotFound("This channel's operation is not one you belong to.")
+            raise NotFound(
+                "This channel's operation is not one you belong to.",
+                denied=True,
+                operation_id=link.operation_id,
+            )
     if member is None:
         if cmd.op is OpMode.REQUIRED:
             raise NotFound("You are not in any operation yet.")
@@ -130,7 +149,7 @@ async def resolve_operation(ctx: CommandContext) -> None:
     ).all()
     if len(rows) == 1:
         ctx.op = rows[0]
-        ctx.role = await role_in(session, member, rows[0])
+        ctx.role = await role_in(session, member, rows[0], ctx.now)
         return
     if cmd.op is OpMode.OPTIONAL:
         return
@@ -152,7 +171,7 @@ def _confidential(inv: Invocation, reply: Reply, ceiling: TLP) -> bool:
 
 async def _channel_ceiling(session: AsyncSession, inv: Invocation) -> TLP:
     link = await channel_link(session, inv.channel.platform, inv.channel.key)
-    return TLP(link.max_tlp) if link else UNLINKED_GROUP_CEILING
+    return effective_ceiling(link) if link else UNLINKED_GROUP_CEILING
 
 
 async def _stored_reply(core: Core, inv: Invocation) -> Reply | None:
@@ -265,6 +284,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     cmd: Command | None = None
     ctx: CommandContext | None = None
     op_code: str | None = None  # kept apart: a rollback expires ctx.op
+    op_id: int | None = None
     try:
         words = tokenize(line)
         if not words:
@@ -287,9 +307,12 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             if cmd.op is not OpMode.NONE:
                 await resolve_operation(ctx)
                 op_code = ctx.op.code if ctx.op else None
+                op_id = ctx.op.id if ctx.op else None
             if ctx.op is not None:
                 if cmd.perm is not None:
                     ctx.require(cmd.perm)
+                if cmd.writes and ctx.role is not None and ctx.is_admin:
+                    await guard.read_only_breakglass(ctx)
                 if (
                     cmd.writes
                     and ctx.op.status == "closed"
@@ -343,6 +366,8 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             outcome="refused",
         )
         first = await _remember(core, inv, reply, now)
+        if first is None and guard.is_denied_access(exc):
+            await guard.record_denied(core, inv, cmd.name if cmd else "?", exc, op_id, now)
         return first or reply
     except IntegrityError:
         again = await _stored_reply(core, inv)
