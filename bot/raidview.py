@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.access import TLP
 from bot.checklists import PHASE_TITLES, PHASES, role_title
 from bot.commands.values import format_time, zone
+from bot.fanout import FanoutResult, fanout
 from bot.messages import Button, Message
 from bot.models import Member, Operation, Raid, RaidItem
 
@@ -76,6 +78,41 @@ def listed(items: Sequence[RaidItem], limit: int = MAX_LISTED) -> list[str]:
 def reminder_times(at: datetime, since: datetime) -> list[tuple[datetime, str]]:
     """The reminders of a raid at `at` still ahead of `since`: (fire time, label)."""
     return [(at - off, label) for off, label in REMINDERS if at - off > since]
+
+
+def time_label(op: Operation, raid: Raid) -> TLP:
+    """The label of a raid's code name and time: the operation's, never above the raid's."""
+    return min(TLP(op.tlp), TLP(raid.tlp), key=lambda t: t.rank)
+
+
+def without_target(message: Message) -> Message:
+    """The channel form of a raid post: code name and time, no address (target details)."""
+    copy = Message.from_json(message.to_json())
+    copy.fields = [(k, v) for k, v in copy.fields if k != "Location"]
+    return copy
+
+
+async def post_raid(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    op: Operation,
+    raid: Raid,
+    message: Message,
+    kind: str,
+) -> FanoutResult:
+    """Post a raid message: with its address only where the raid's label allows; elsewhere
+    the code name and time only (`without_target`), at the operation's label."""
+    return await fanout(
+        session,
+        now=now,
+        op=op,
+        message=message,
+        tlp=raid.tlp,
+        kind=kind,
+        object_ref=raid_ref(raid),
+        fallback=(without_target(message), time_label(op, raid)),
+    )
 
 
 def when(raid: Raid, tz: str | None = None) -> str:

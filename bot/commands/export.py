@@ -40,6 +40,7 @@ from bot.models import (
     Sighting,
     Subject,
 )
+from bot.protection import is_child, is_protected
 from bot.store import Store
 
 SCHEMA_VERSION = 1
@@ -183,6 +184,9 @@ async def build_case_file(
     labels = [op.tlp, *(x.tlp for x in subjects), *(x.tlp for x in notices)]
     labels += [*(x.tlp for x in sightings), *(x.tlp for x in raids)]
     top = tlp_max(*labels) or TLP(op.tlp)
+    if any(is_protected(x, now) for x in subjects):
+        # It names protected persons (victims, witnesses, children): handle as TLP:RED.
+        top = TLP.RED
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now),
@@ -234,6 +238,9 @@ async def build_case_file(
                 "dob": s.dob,
                 "sex": s.sex,
                 "description": s.description,
+                "child": is_child(s, now),
+                "protected": is_protected(s, now),
+                "protection_lifted": s.protection_reason if s.protection_lifted_at else None,
                 "tlp": TLP(s.tlp).label,
                 "review_at": iso(s.review_at),
                 "created_at": iso(s.created_at),
