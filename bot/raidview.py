@@ -89,6 +89,7 @@ def without_target(message: Message) -> Message:
     """The channel form of a raid post: code name and time, no address (target details)."""
     copy = Message.from_json(message.to_json())
     copy.fields = [(k, v) for k, v in copy.fields if k != "Location"]
+    copy.tlp = None  # labelled by whoever posts it (`time_label`)
     return copy
 
 
