@@ -113,6 +113,8 @@ async def resolve_operation(ctx: CommandContext) -> None:
     if code:
         op = (await session.exec(select(Operation).where(Operation.code == code))).first()
         role = await role_in(session, member, op, ctx.now) if (op and member) else None
+        if op is not None and role is None and guard.admin_outside(ctx, op):
+            return
         if op is None or role is None:
             # Same answer whether it does not exist or the actor is not in it.
             raise NotFound(
@@ -128,6 +130,8 @@ async def resolve_operation(ctx: CommandContext) -> None:
         role = await role_in(session, member, op, ctx.now) if op else None
         if op is not None and role is not None:
             ctx.op, ctx.role = op, role
+            return
+        if op is not None and guard.admin_outside(ctx, op):
             return
         if cmd.op is OpMode.REQUIRED:
             raise NotFound(
@@ -309,7 +313,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 op_code = ctx.op.code if ctx.op else None
                 op_id = ctx.op.id if ctx.op else None
             if ctx.op is not None:
-                if cmd.perm is not None:
+                if cmd.perm is not None and not (cmd.admin_manages and ctx.is_admin):
                     ctx.require(cmd.perm)
                 if cmd.writes and ctx.role is not None and ctx.is_admin:
                     await guard.read_only_breakglass(ctx)
@@ -318,7 +322,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                     and ctx.op.status == "closed"
                     and not (cmd.name == "op status" and ctx.is_admin)
                 ):
-                    raise Denied(f"{ctx.op.code} is closed; it takes no more changes.")
+                    raise CommandError(f"{ctx.op.code} is closed; it takes no more changes.")
             elif cmd.perm is not None and cmd.op is OpMode.REQUIRED:
                 raise NotFound("Which operation? Add its code, like OP-NIGHTJAR.")
             reply = await cmd.handler(ctx)

@@ -266,10 +266,11 @@ async def op_members(ctx: CommandContext) -> Reply:
 @command(
     "op status",
     "op status [OP] <planning|active|suspended|closed>",
-    "Change an operation's status (lead).",
+    "Change an operation's status (lead; admins too, without reading its records).",
     args=(Arg("status"),),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
+    admin_manages=True,
     writes=True,
     action=Action.ALTER,
 )
