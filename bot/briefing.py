@@ -37,7 +37,7 @@ from bot.models import (
     Sighting,
     Subject,
 )
-from bot.protection import is_protected
+from bot.protection import is_protected, protection_words
 
 SECTION_LINES = 5
 RAIDS_AHEAD = timedelta(hours=72)
@@ -160,7 +160,8 @@ async def _information(
         else:
             sub = subjects[subject_id]
             kind = f"{sub.kind}, {sub.category}" if sub.category else sub.kind
-            head = f"S-{sub.seq} {sub.name} ({kind})"
+            words = protection_words(sub, now)  # a child is shown as such
+            head = f"S-{sub.seq} {sub.name} ({kind}{', ' + words if words else ''})"
         entries.append(f"{head}: {count} sighting{'s' if count != 1 else ''}{where}")
     lines = [f"New sightings: {total}" + (f" ({matches} match a notice)" if matches else "")]
     lines += _cut(entries, what="more subjects")
@@ -219,7 +220,13 @@ async def _raids_ahead(
             .order_by(col(Raid.at))
         )
     ).all()
-    return [(r, await raidview.load_items(s, r.id)) for r in raids if aud.may(r.tlp)]
+    # A briefing shows a raid's code name, time and progress, never its address: the label
+    # of those is the raid's time label, not the (stricter) label of its target details.
+    return [
+        (r, await raidview.load_items(s, r.id))
+        for r in raids
+        if aud.may(raidview.time_label(op, r))
+    ]
 
 
 async def _administration(
@@ -302,7 +309,7 @@ async def build(
 
     raids = await _raids_ahead(s, op, now, audience)
     for raid, _items in raids:
-        shown.saw(raid.tlp)
+        shown.saw(raidview.time_label(op, raid))
     entries = [
         f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {r.status}, "
         f"{raidview.progress(items)}"

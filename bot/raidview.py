@@ -85,6 +85,17 @@ def time_label(op: Operation, raid: Raid) -> TLP:
     return min(TLP(op.tlp), TLP(raid.tlp), key=lambda t: t.rank)
 
 
+def shows_target(message: Message) -> bool:
+    """Whether a raid message shows the target details (the address)."""
+    return any(k == "Location" for k, _ in message.fields)
+
+
+def label_of(op: Operation, raid: Raid, *, with_target: bool) -> TLP:
+    """The label of a raid message: the raid's own where it shows the address, else the
+    label of its code name and time (`time_label`)."""
+    return TLP(raid.tlp) if with_target and raid.location else time_label(op, raid)
+
+
 def without_target(message: Message) -> Message:
     """The channel form of a raid post: code name and time, no address (target details)."""
     copy = Message.from_json(message.to_json())
@@ -104,15 +115,17 @@ async def post_raid(
 ) -> FanoutResult:
     """Post a raid message: with its address only where the raid's label allows; elsewhere
     the code name and time only (`without_target`), at the operation's label."""
+    with_target = shows_target(message)
+    message.tlp = label_of(op, raid, with_target=with_target).value
     return await fanout(
         session,
         now=now,
         op=op,
         message=message,
-        tlp=raid.tlp,
+        tlp=message.tlp,
         kind=kind,
         object_ref=raid_ref(raid),
-        fallback=(without_target(message), time_label(op, raid)),
+        fallback=(without_target(message), time_label(op, raid)) if with_target else None,
     )
 
 
@@ -176,7 +189,7 @@ async def card(
         lines=lines,
         context=f"{op.code}/{raid_ref(raid)} · template {raid.template_name or '—'}",
         buttons=buttons,
-        tlp=raid.tlp,
+        tlp=label_of(op, raid, with_target=True).value,
     )
 
 
@@ -199,5 +212,5 @@ def reminder(
         lines=lines,
         context=f"{op.code}/{raid_ref(raid)} · `raid show {raid_ref(raid)}` to tick items",
         mark="LATE" if late else None,
-        tlp=raid.tlp,
+        tlp=label_of(op, raid, with_target=True).value,
     )

@@ -249,7 +249,10 @@ async def test_an_admin_who_is_not_a_member_reads_only_through_break_glass(
         member.is_admin = True
         session.add(member)
     await app.console.pop_posts()
-    answer = f"There is no operation {OP} that you belong to."
+    answer = (
+        f"You are not a member of {OP}; an admin reads an operation only through "
+        f'`op access {OP} --reason "…"` (audited and announced to its leads).'
+    )
     assert await refused(app, f"subject list {OP}", who="root") == answer
     assert await refused(app, f"op show {OP}", who="root") == answer
     assert await refused(app, f"op access {OP}", who="root") == (

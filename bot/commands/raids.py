@@ -168,7 +168,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
             ],
             lines=[_reminder_note(raid, ctx), f"`raid show {ref}` lists the items to tick."],
             context=f"{op.code}/{ref}",
-            tlp=raid.tlp,
+            tlp=raidview.label_of(op, raid, with_target=True).value,
         ),
         visibility=Visibility.CHANNEL,
     )
@@ -216,7 +216,7 @@ async def raid_move(ctx: CommandContext) -> Reply:
     return Reply(
         Message(
             lines=[f"{ref} moved to {format_time(at, tz)}.", _reminder_note(raid, ctx)],
-            tlp=raid.tlp,
+            tlp=raidview.time_label(op, raid).value,
         ),
         visibility=Visibility.CHANNEL,
     )
@@ -351,7 +351,8 @@ async def raid_go(ctx: CommandContext) -> Reply:
         kind="raid",
     )
     return Reply(
-        Message(lines=[f"{ref} has the go.", *lines[1:2]], tlp=raid.tlp), Visibility.CHANNEL
+        Message(lines=[f"{ref} has the go.", *lines[1:2]], tlp=raidview.time_label(op, raid).value),
+        Visibility.CHANNEL,
     )
 
 
@@ -433,7 +434,7 @@ async def raid_done(ctx: CommandContext) -> Reply:
         Message(title=f"DONE: {ref} {raid.title}", lines=lines[1:], context=f"{op.code}/{ref}"),
         kind="raid",
     )
-    return Reply(Message(lines=lines, tlp=raid.tlp), Visibility.CHANNEL)
+    return Reply(Message(lines=lines, tlp=raidview.time_label(op, raid).value), Visibility.CHANNEL)
 
 
 async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
