@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit
-from bot.access import TLP, Perm, tlp_max
+from bot.access import TLP, Perm, Role, tlp_max
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
@@ -40,7 +40,7 @@ from bot.models import (
     Sighting,
     Subject,
 )
-from bot.protection import is_child, is_protected
+from bot.protection import is_child, is_protected, load_reader
 from bot.store import Store
 
 SCHEMA_VERSION = 1
@@ -72,6 +72,7 @@ class CaseFile:
 
     data: dict[str, Any]
     tlp: TLP
+    left_out: int = 0  # TLP:RED items not addressed to the exporting lead
 
     @property
     def stem(self) -> str:
@@ -112,10 +113,55 @@ class _People:
         return {"ref": f"M-{member_id}", "name": member.name if member else None}
 
 
+async def _readable(
+    session: AsyncSession,
+    op: Operation,
+    reader_id: int,
+    now: datetime,
+    subjects: list[Subject],
+    notices: list[Notice],
+    sightings: list[Sighting],
+) -> tuple[list[Subject], list[Notice], list[Sighting], int]:
+    """What the exporting lead may read: TLP:RED items only where they are its author or a
+    named recipient, and nothing about a RED subject they may not read. Also how many
+    were left out."""
+    who = await load_reader(session, op, reader_id, Role.LEAD, now)
+    kept_subjects = [s for s in subjects if who.may_subject(s)]
+    by_id = {s.id: s for s in subjects}
+    kept_notices = [
+        n
+        for n in notices
+        if who.may_item("notice", n.id, n.issued_by, n.tlp, by_id.get(n.subject_id))
+    ]
+    kept_sightings = [
+        s
+        for s in sightings
+        if who.may_item(
+            "sighting",
+            s.id,
+            s.reporter_id,
+            s.tlp,
+            by_id.get(s.subject_id) if s.subject_id is not None else None,
+        )
+    ]
+    left_out = len(subjects) + len(notices) + len(sightings)
+    left_out -= len(kept_subjects) + len(kept_notices) + len(kept_sightings)
+    return kept_subjects, kept_notices, kept_sightings, left_out
+
+
 async def build_case_file(
-    session: AsyncSession, op: Operation, *, now: datetime, generated_by: str
+    session: AsyncSession,
+    op: Operation,
+    *,
+    now: datetime,
+    generated_by: str,
+    reader_id: int | None = None,
 ) -> CaseFile:
-    """Read everything of `op` and build the case file (schema version 1)."""
+    """Read everything of `op` and build the case file (schema version 1).
+
+    `reader_id`: the lead exporting from chat; TLP:RED items not addressed to them are left
+    out (`CaseFile.left_out`). None: the server's command line, which holds everything.
+    """
     memberships = list(
         (
             await session.exec(
@@ -129,6 +175,11 @@ async def build_case_file(
     subjects = await _numbered(session, Subject, op.id)
     notices = await _numbered(session, Notice, op.id)
     sightings = await _numbered(session, Sighting, op.id)
+    left_out = 0
+    if reader_id is not None:
+        subjects, notices, sightings, left_out = await _readable(
+            session, op, reader_id, now, subjects, notices, sightings
+        )
     raids = await _numbered(session, Raid, op.id)
     items = (
         list(
@@ -340,7 +391,7 @@ async def build_case_file(
         key: len(data[key])
         for key in ("members", "subjects", "notices", "sightings", "raids", "audit")
     }
-    return CaseFile(data=data, tlp=top)
+    return CaseFile(data=data, tlp=top, left_out=left_out)
 
 
 # ----------------------------------------------------------------------- markdown
@@ -538,8 +589,10 @@ def to_markdown(data: dict[str, Any]) -> str:
     details=(
         "Operation, members and agencies, subjects, notices, sightings, raids with their "
         "checklists, and the audit trail. The JSON schema is in docs/export-schema.md.\n"
-        "The files carry the highest TLP of what they hold; the export is audited as a "
-        "disclosure. On the server: `taskforce export OP --out DIR`."
+        "The files carry the highest TLP of what they hold (TLP:RED when they name a "
+        "protected person); TLP:RED items are in them only for their author and named "
+        "recipients. The export is audited as a disclosure. On the server: "
+        "`taskforce export OP --out DIR`."
     ),
 )
 async def export_command(ctx: CommandContext) -> Reply:
@@ -547,7 +600,11 @@ async def export_command(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     member = ctx.member()
     case = await build_case_file(
-        ctx.session, op, now=ctx.now, generated_by=f"{member.name} (M-{member.id})"
+        ctx.session,
+        op,
+        now=ctx.now,
+        generated_by=f"{member.name} (M-{member.id})",
+        reader_id=member.id,
     )
     counts = case.counts()
     summary = ", ".join(f"{n} {key}" for key, n in counts.items())
@@ -563,7 +620,15 @@ async def export_command(ctx: CommandContext) -> Reply:
                 f"Holds {summary}.",
                 "Sent to you privately as two files: JSON (the record) and Markdown (to read). "
                 f"Handle as {case.tlp.label}.",
-            ],
+            ]
+            + (
+                [
+                    f"Left out: {case.left_out} TLP:RED item(s) addressed to others; only "
+                    "their author and named recipients read them."
+                ]
+                if case.left_out
+                else []
+            ),
             context=f"{op.code} · {case.tlp.label}",
             tlp=case.tlp.value,
             attachments=case.attachments(),
