@@ -8,6 +8,7 @@ reaches the channels of another operation.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -79,10 +80,21 @@ async def both(make_app: AppFactory, db_url: str) -> AsyncIterator[Both]:
                 yield Both(slack, tg, adapter, client, UpdateFactory())
 
 
+async def _join_ana(b: Both, code: str) -> None:
+    """Ana, an admin on Telegram, leads `code` too: admins are not readers of every
+    operation, they act where they are members (issue 13)."""
+    said = await b.on_slack(f"op invite {code} --role lead")
+    invite = re.search(r"\*Code\*\s+`?([A-Z0-9]+)", said)
+    assert invite is not None, said
+    assert "Welcome" in await b.telegram(f"/join {invite.group(1)}", ANA_DM)
+
+
 async def _two_operations(b: Both) -> None:
     assert "Linked to" not in await b.on_slack(f'op new "Nightjar" --code {OP}')
     assert f"Linked to {OP}" in await b.on_slack(f"op link {OP}")
+    await _join_ana(b, OP)
     await b.on_slack('op new "Other" --code OP-OTHER')
+    await _join_ana(b, "OP-OTHER")
     assert "Linked to OP-OTHER" in await b.on_slack(
         "op link OP-OTHER", channel="C2", name="other-op-room"
     )
