@@ -51,11 +51,32 @@ def tlp_allows(ceiling: str | TLP, item: str | TLP) -> bool:
     return TLP(item).rank <= TLP(ceiling).rank
 
 
-def may_post_to_channel(item_tlp: str | TLP, max_tlp: str | TLP, is_group: bool) -> bool:
-    """Fan-out rule: within the channel's ceiling, and TLP:RED never to a group channel."""
-    if TLP(item_tlp) is TLP.RED and is_group:
+def may_post_to_channel(
+    item_tlp: str | TLP, max_tlp: str | TLP, is_group: bool, single_agency: bool = False
+) -> bool:
+    """Fan-out rule (TLP 2.0 as FIRST writes it), within the channel's ceiling:
+
+    TLP:RED is for named recipients only, so it is never posted to any channel (it is
+    delivered privately to its recipients); TLP:AMBER+STRICT is for one organisation, so
+    it goes only to a channel that reaches a single agency.
+    """
+    label = TLP(item_tlp)
+    if label is TLP.RED:
         return False
-    return tlp_allows(max_tlp, item_tlp)
+    if label is TLP.AMBER_STRICT and not single_agency:
+        return False
+    return tlp_allows(max_tlp, label)
+
+
+def channel_ceiling(max_tlp: str | TLP, single_agency: bool) -> TLP:
+    """What a channel may show at most: its ceiling, never RED, AMBER+STRICT only for one
+    agency."""
+    ceiling = TLP(max_tlp)
+    if ceiling is TLP.RED:
+        ceiling = TLP.AMBER_STRICT
+    if ceiling is TLP.AMBER_STRICT and not single_agency:
+        ceiling = TLP.AMBER
+    return ceiling
 
 
 class Role(enum.StrEnum):

@@ -37,6 +37,7 @@ from bot.models import (
     Sighting,
     Subject,
 )
+from bot.protection import is_protected, protection_words
 
 SECTION_LINES = 5
 RAIDS_AHEAD = timedelta(hours=72)
@@ -56,11 +57,16 @@ class Audience:
     def may(self, tlp: str | TLP, category: str | None = None) -> bool:
         """Whether an item with this label (about a subject of `category`) may be shown."""
         label = TLP(tlp)
-        if label is TLP.RED and self.is_group:
+        if label is TLP.RED:  # named recipients only: read one by one, never in a briefing
             return False
         if not tlp_allows(self.ceiling, label):
             return False
         return self.role is None or may_read_item(self.role, label, category)
+
+    def names_protected(self) -> bool:
+        """Whether protected persons may be named: never in a group, only to leads and
+        members asking one-to-one (partners and observers read them by grant, one by one)."""
+        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER)
 
     def labels(self) -> list[str]:
         """Every label that could be shown to this audience (for SQL filters)."""
@@ -148,10 +154,14 @@ async def _information(
         where = f", last SG-{last_seq} at {last.location}" if last else ""
         if subject_id is None:
             head = "Not yet linked to a subject"
+        elif is_protected(subjects[subject_id], now) and not aud.names_protected():
+            # Counted, never named nor placed: see the sightings in private.
+            head, where = "A protected person", ""
         else:
             sub = subjects[subject_id]
             kind = f"{sub.kind}, {sub.category}" if sub.category else sub.kind
-            head = f"S-{sub.seq} {sub.name} ({kind})"
+            words = protection_words(sub, now)  # a child is shown as such
+            head = f"S-{sub.seq} {sub.name} ({kind}{', ' + words if words else ''})"
         entries.append(f"{head}: {count} sighting{'s' if count != 1 else ''}{where}")
     lines = [f"New sightings: {total}" + (f" ({matches} match a notice)" if matches else "")]
     lines += _cut(entries, what="more subjects")
@@ -177,7 +187,17 @@ async def _information(
         shown.saw(n.tlp)
         shown.saw(sub.tlp)
     lines.append(f"Active notices: {len(visible)}")
-    lines += _cut([f"N-{n.seq} {n.colour.upper()} — S-{sub.seq} {sub.name}" for n, sub in visible])
+    lines += _cut(
+        [
+            f"N-{n.seq} {n.colour.upper()} — "
+            + (
+                "a protected person"
+                if is_protected(sub, now) and not aud.names_protected()
+                else f"S-{sub.seq} {sub.name}"
+            )
+            for n, sub in visible
+        ]
+    )
     return lines, matches
 
 
@@ -200,7 +220,13 @@ async def _raids_ahead(
             .order_by(col(Raid.at))
         )
     ).all()
-    return [(r, await raidview.load_items(s, r.id)) for r in raids if aud.may(r.tlp)]
+    # A briefing shows a raid's code name, time and progress, never its address: the label
+    # of those is the raid's time label, not the (stricter) label of its target details.
+    return [
+        (r, await raidview.load_items(s, r.id))
+        for r in raids
+        if aud.may(raidview.time_label(op, r))
+    ]
 
 
 async def _administration(
@@ -283,7 +309,7 @@ async def build(
 
     raids = await _raids_ahead(s, op, now, audience)
     for raid, _items in raids:
-        shown.saw(raid.tlp)
+        shown.saw(raidview.time_label(op, raid))
     entries = [
         f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {r.status}, "
         f"{raidview.progress(items)}"

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP, may_post_to_channel
+from bot.access import TLP, channel_ceiling, may_post_to_channel, tlp_max
 from bot.messages import Message
 from bot.models import ChannelLink, Operation
 from bot.outbox import enqueue_rows, outbox_row
@@ -26,11 +26,19 @@ class FanoutResult:
 
     posted: list[ChannelLink] = field(default_factory=list)
     withheld: list[tuple[ChannelLink, str]] = field(default_factory=list)
+    reduced: list[ChannelLink] = field(default_factory=list)  # got the fallback instead
 
     def summary(self) -> str:
         """`Posted to 3 channels; withheld from 1 (ceiling TLP:GREEN).`"""
         n = len(self.posted)
         text = f"Posted to {n} linked channel{'s' if n != 1 else ''}"
+        if self.reduced:
+            k = len(self.reduced)
+            text += (
+                f" ({k} without the protected details)"
+                if k != n
+                else " (without the protected details)"
+            )
         if self.withheld:
             reasons = "; ".join(
                 f"{c.platform} {c.channel_name or c.channel_key}: {why}" for c, why in self.withheld
@@ -39,12 +47,29 @@ class FanoutResult:
         return text + "."
 
 
+def link_agencies(link: ChannelLink) -> list[str]:
+    """The agency codes a channel link records as reached (empty: unknown, shared)."""
+    return [c for c in (link.agencies or "").split(",") if c]
+
+
+def single_agency(link: ChannelLink) -> bool:
+    """Whether the channel reaches the members of exactly one agency."""
+    return len(link_agencies(link)) == 1
+
+
+def effective_ceiling(link: ChannelLink) -> TLP:
+    """The most a linked channel may show (never RED; AMBER+STRICT only for one agency)."""
+    return channel_ceiling(link.max_tlp, single_agency(link))
+
+
 def withheld_reason(label: TLP, link: ChannelLink) -> str | None:
     """Why an item labelled `label` may not go to `link`, or None if it may."""
-    if may_post_to_channel(label, link.max_tlp, link.is_group):
+    if may_post_to_channel(label, link.max_tlp, link.is_group, single_agency(link)):
         return None
-    if label is TLP.RED and link.is_group:
-        return "TLP:RED is never posted to a group"
+    if label is TLP.RED:
+        return "TLP:RED goes to its named recipients only, never to a channel"
+    if label is TLP.AMBER_STRICT and not single_agency(link):
+        return "TLP:AMBER+STRICT goes only to a single-agency channel"
     return f"ceiling {TLP(link.max_tlp).label}"
 
 
@@ -85,19 +110,33 @@ async def fanout(
     tlp: str | TLP,
     kind: str,
     object_ref: str | None = None,
+    fallback: tuple[Message, str | TLP] | None = None,
 ) -> FanoutResult:
-    """Queue `message` (labelled `tlp`) to every linked channel of `op` whose ceiling allows."""
-    label = TLP(tlp)
+    """Queue `message` (labelled `tlp`) to every linked channel of `op` whose ceiling allows.
+
+    The label used is the higher of `tlp` and the message's own (a message that shows a
+    protected person carries TLP:RED, so it can never reach a channel whatever the caller
+    says). Where it may not go, `fallback` (a shorter message and its label: a neutral
+    line, a raid's code name and time) is posted instead if its label fits.
+    """
+    label = tlp_max(tlp, message.tlp) or TLP(tlp)
     message.tlp = label.value
     result = FanoutResult()
     rows: list[dict[str, object]] = []
-    payload: dict[str, object] | None = None
+    payloads: dict[int, dict[str, object]] = {}
     for link in await linked_channels(session, op.id):
         why = withheld_reason(label, link)
+        chosen, chosen_label = message, label
+        if why is not None and fallback is not None:
+            alt_label = tlp_max(fallback[1], fallback[0].tlp) or TLP(fallback[1])
+            if withheld_reason(alt_label, link) is None:
+                fallback[0].tlp = alt_label.value
+                chosen, chosen_label, why = fallback[0], alt_label, None
+                result.reduced.append(link)
         if why is not None:
             result.withheld.append((link, why))
             continue
-        payload = payload or message.to_json()
+        payload = payloads.setdefault(id(chosen), chosen.to_json())
         rows.append(
             outbox_row(
                 now=now,
@@ -105,7 +144,7 @@ async def fanout(
                 channel_key=link.channel_key,
                 payload=payload,
                 operation_id=op.id,
-                tlp=label.value,
+                tlp=chosen_label.value,
                 kind=kind,
                 object_ref=f"{op.code}/{object_ref}" if object_ref else op.code,
             )

@@ -157,6 +157,9 @@ class ChannelLink(SQLModel, table=True):
     channel_name: str | None = Field(default=None, max_length=200)
     is_group: bool = Field(default=True)
     max_tlp: str = Field(default="amber", max_length=16)
+    # The agencies whose members the channel reaches (codes, comma-separated); "" unknown,
+    # treated as shared. Exactly one: a single-agency channel (may receive AMBER+STRICT).
+    agencies: str = Field(default="", max_length=400)
     linked_by: int | None = Field(default=None, foreign_key="member.id")
     linked_at: datetime = ts(nullable=False)
 
@@ -290,6 +293,10 @@ class Subject(SQLModel, table=True):
     review_at: datetime = ts(nullable=False, index=True)
     created_by: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = ts(nullable=False)
+    # Victims, witnesses and children are protected unless a lead lifted it (with a reason).
+    protection_lifted_at: datetime | None = ts(nullable=True)
+    protection_lifted_by: int | None = Field(default=None, foreign_key="member.id")
+    protection_reason: str | None = Field(default=None, max_length=1000)
 
 
 class Notice(SQLModel, table=True):
@@ -429,3 +436,42 @@ class ScheduledFire(SQLModel, table=True):
     claimed_by: str = Field(max_length=64)
     late: bool = Field(default=False)
     outcome: str = Field(default="sent", max_length=16)  # sent skipped
+
+
+# ------------------------------------------------------------------ need to know
+
+
+class ReadGrant(SQLModel, table=True):
+    """A lead's grant, by name, for a partner or observer to read one protected subject."""
+
+    __table_args__ = (sa.UniqueConstraint("subject_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    granted_by: int | None = Field(default=None, foreign_key="member.id")
+    granted_at: datetime = ts(nullable=False)
+
+
+class Recipient(SQLModel, table=True):
+    """A named recipient of a TLP:RED item (`--to M-3,M-7`); the author reads it too."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "item_id", "member_id"),
+        sa.Index("ix_recipient_item", "kind", "item_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    kind: str = Field(max_length=16)  # subject notice sighting raid
+    item_id: int
+    member_id: int = Field(foreign_key="member.id", index=True)
+
+
+class BreakGlass(SQLModel, table=True):
+    """An admin's time-limited, audited read access to an operation they are not in."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    reason: str = Field(max_length=1000)
+    started_at: datetime = ts(nullable=False)
+    expires_at: datetime = ts(nullable=False, index=True)

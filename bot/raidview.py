@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.access import TLP
 from bot.checklists import PHASE_TITLES, PHASES, role_title
 from bot.commands.values import format_time, zone
+from bot.fanout import FanoutResult, fanout
 from bot.messages import Button, Message
 from bot.models import Member, Operation, Raid, RaidItem
 
@@ -78,6 +80,55 @@ def reminder_times(at: datetime, since: datetime) -> list[tuple[datetime, str]]:
     return [(at - off, label) for off, label in REMINDERS if at - off > since]
 
 
+def time_label(op: Operation, raid: Raid) -> TLP:
+    """The label of a raid's code name and time: the operation's, never above the raid's."""
+    return min(TLP(op.tlp), TLP(raid.tlp), key=lambda t: t.rank)
+
+
+def shows_target(message: Message) -> bool:
+    """Whether a raid message shows the target details (the address)."""
+    return any(k == "Location" for k, _ in message.fields)
+
+
+def label_of(op: Operation, raid: Raid, *, with_target: bool) -> TLP:
+    """The label of a raid message: the raid's own where it shows the address, else the
+    label of its code name and time (`time_label`)."""
+    return TLP(raid.tlp) if with_target and raid.location else time_label(op, raid)
+
+
+def without_target(message: Message) -> Message:
+    """The channel form of a raid post: code name and time, no address (target details)."""
+    copy = Message.from_json(message.to_json())
+    copy.fields = [(k, v) for k, v in copy.fields if k != "Location"]
+    copy.tlp = None  # labelled by whoever posts it (`time_label`)
+    return copy
+
+
+async def post_raid(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    op: Operation,
+    raid: Raid,
+    message: Message,
+    kind: str,
+) -> FanoutResult:
+    """Post a raid message: with its address only where the raid's label allows; elsewhere
+    the code name and time only (`without_target`), at the operation's label."""
+    with_target = shows_target(message)
+    message.tlp = label_of(op, raid, with_target=with_target).value
+    return await fanout(
+        session,
+        now=now,
+        op=op,
+        message=message,
+        tlp=message.tlp,
+        kind=kind,
+        object_ref=raid_ref(raid),
+        fallback=(without_target(message), time_label(op, raid)) if with_target else None,
+    )
+
+
 def when(raid: Raid, tz: str | None = None) -> str:
     """The raid time in `tz` (default: the raid's own zone) with UTC beside it."""
     return format_time(raid.at, zone(tz or raid.timezone))
@@ -138,7 +189,7 @@ async def card(
         lines=lines,
         context=f"{op.code}/{raid_ref(raid)} · template {raid.template_name or '—'}",
         buttons=buttons,
-        tlp=raid.tlp,
+        tlp=label_of(op, raid, with_target=True).value,
     )
 
 
@@ -161,5 +212,5 @@ def reminder(
         lines=lines,
         context=f"{op.code}/{raid_ref(raid)} · `raid show {raid_ref(raid)}` to tick items",
         mark="LATE" if late else None,
-        tlp=raid.tlp,
+        tlp=label_of(op, raid, with_target=True).value,
     )

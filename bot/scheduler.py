@@ -39,9 +39,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import briefing, metrics, raidview
-from bot.access import TLP, may_post_to_channel
+from bot.access import TLP
 from bot.commands.context import Core
-from bot.fanout import fanout
+from bot.fanout import effective_ceiling, fanout, withheld_reason
 from bot.messages import Message
 from bot.models import (
     AuditEntry,
@@ -627,12 +627,12 @@ class Scheduler:
             op,
             now=now,
             since=row.last_fired_at,
-            audience=briefing.Audience(ceiling=TLP(link.max_tlp), is_group=link.is_group),
+            audience=briefing.Audience(ceiling=effective_ceiling(link), is_group=link.is_group),
             tz=row.timezone,
             late_since=fire_at if late else None,
         )
         label = TLP(message.tlp or TLP.CLEAR)
-        if not may_post_to_channel(label, link.max_tlp, link.is_group):  # never, by build
+        if withheld_reason(label, link) is not None:  # never, by build
             raise RuntimeError(f"briefing labelled {label.label} above its channel's ceiling")
         enqueue(
             session,
@@ -666,14 +666,8 @@ class Scheduler:
             raise _Cancel("operation gone")
         items = await raidview.load_items(session, raid.id)
         message = raidview.reminder(op, raid, items, label, late=late)
-        result = await fanout(
-            session,
-            now=now,
-            op=op,
-            message=message,
-            tlp=raid.tlp,
-            kind="reminder",
-            object_ref=raidview.raid_ref(raid),
+        result = await raidview.post_raid(
+            session, now=now, op=op, raid=raid, message=message, kind="reminder"
         )
         return len(result.posted)
 

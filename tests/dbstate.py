@@ -35,3 +35,19 @@ def changed_tables(before: Snapshot, after: Snapshot) -> dict[str, tuple[int, in
 async def count(store: Store, table: str) -> int:
     """How many rows `table` holds."""
     return len((await snapshot(store))[table])
+
+
+def denied_only(before: Snapshot, after: Snapshot) -> list[dict[str, Any]]:
+    """What a refused access may write: `denied` audit entries appended, nothing else.
+
+    Fails (AssertionError) if any other table changed, an existing audit entry changed, or
+    a new entry is anything but a denied access; returns the new entries as dicts.
+    """
+    changed = changed_tables(before, after)
+    assert set(changed) <= {"auditentry"}, f"a refusal wrote {changed}"
+    old, new = before.get("auditentry", []), after.get("auditentry", [])
+    assert new[: len(old)] == old, "a refusal altered earlier audit entries"
+    names = [c.name for c in SQLModel.metadata.tables["auditentry"].columns]
+    added = [dict(zip(names, row, strict=True)) for row in new[len(old) :]]
+    assert all(e["outcome"] == "denied" for e in added), f"a refusal wrote {added}"
+    return added

@@ -11,7 +11,7 @@ from bot.clock import ManualClock
 from bot.messages import Message
 from bot.models import BriefSchedule, OutboxMessage
 from bot.scheduler import FireResult
-from tests.dbstate import changed_tables, snapshot
+from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
 from tests.scheduling import fire_due
 
@@ -77,8 +77,9 @@ async def test_scheduled_briefings_follow_iimarch_and_each_channels_ceiling(
     shown = body(lobby)
     assert lobby.tlp == "green"
     assert "New sightings: 1" in shown
-    assert "S-2 Ana V (person, victim): 1 sighting, last SG-3 at Shelter gate" in shown
-    for secret in ("Viktor", "Vigo", "Porto", "N-1", "Dock 4"):
+    # A victim is counted, never named nor placed, in a group channel (issue 13).
+    assert "A protected person: 1 sighting" in shown
+    for secret in ("Viktor", "Vigo", "Porto", "N-1", "Dock 4", "Ana V", "Shelter"):
         assert secret not in shown, secret
     assert "Active notices: 0" in shown
 
@@ -98,12 +99,19 @@ async def test_brief_now_follows_the_channel_and_the_role_of_who_asks(app: App) 
     await operation(app)
     await intel(app)
     direct = text(await ok(app, "brief", channel="dm-admin", is_group=False))
-    assert "New sightings: 3" in direct and "Porto safe house" in direct  # RED, one-to-one
+    # TLP:RED is for its named recipients, read one by one, never summarised in a briefing
+    # (issue 13); one-to-one, a lead sees the victim by name.
+    assert "New sightings: 2" in direct and "Porto" not in direct
+    assert "S-2 Ana V (person, victim, CHILD, protected): 1 sighting" in direct
+    assert "Porto safe house" in text(await ok(app, "sighting show SG-2"))  # its author
     in_room = await ok(app, "brief", channel="room")
     assert "New sightings: 2" in text(in_room) and "Porto" not in text(in_room)
+    assert "Ana V" not in text(in_room) and "A protected person: 1 sighting" in text(in_room)
     assert not in_room.confidential
     partner = text(await ok(app, "brief", who="pat", channel="dm-pat", is_group=False))
-    assert "S-2 Ana V" in partner and "Viktor" not in partner and "N-1" not in partner
+    # A partner reads a protected person only by grant, and a briefing names none.
+    assert "Ana V" not in partner and "Viktor" not in partner and "N-1" not in partner
+    assert "A protected person: 1 sighting" in partner
     observer = text(await ok(app, "brief", who="obe", channel="dm-obe", is_group=False))
     assert "New sightings: 2" in observer and "Porto" not in observer  # up to AMBER
 
@@ -208,4 +216,8 @@ async def test_bad_brief_input_gets_one_sentence_and_stores_nothing(
     await operation(app)
     before = await snapshot(app.store)
     assert await refused(app, line, who=who, channel=channel) == sentence
-    assert changed_tables(before, await snapshot(app.store)) == {}
+    if sentence.startswith("As member"):  # a refused access: audited for the leads
+        [entry] = denied_only(before, await snapshot(app.store))
+        assert (entry["actor"], entry["reason"]) == ("mia (console:mia)", sentence)
+    else:
+        assert changed_tables(before, await snapshot(app.store)) == {}

@@ -88,7 +88,8 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     data, markdown = _attachments(reply)
     assert data["schema_version"] == SCHEMA_VERSION == 1
     assert data["operation"]["code"] == OP
-    assert data["tlp"] == "TLP:AMBER+STRICT" and reply.message.tlp == "amber+strict"
+    # Lena is a victim: the file names a protected person, so it is TLP:RED (issue 13).
+    assert data["tlp"] == "TLP:RED" and reply.message.tlp == "red"
     async with app.store.transaction() as session:
         op = (await session.exec(select(Operation).where(Operation.code == OP))).one()
         subjects = (await session.exec(select(Subject).where(Subject.operation_id == op.id))).all()
@@ -150,7 +151,7 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     everything = json.dumps(data) + markdown
     for foreign in ("Zed Elsewhere", "Gdansk", "Harbour sweep", "Shelter places", OTHER):
         assert foreign not in everything
-    assert markdown.startswith("**TLP:AMBER+STRICT**")
+    assert markdown.startswith("**TLP:RED**")
     assert f"# Case file {OP} — Nightjar" in markdown
     assert "Porto \\| Ribeira" in markdown  # user text cannot break the tables
     assert "- [x] [before, mandatory] Warrant checked" in markdown
@@ -172,7 +173,9 @@ async def test_only_a_lead_may_export(app: App) -> None:
         assert reply.message.lines == [f"As {role} in {OP} you cannot export the case file."]
     said = await refused(app, "export OP-NIGHTJAR", who="stranger")
     assert "not registered" in said
-    assert not [e for e in await _entries(app) if e.command == "export"]
+    # No export happened; each refused attempt is a denied entry for the leads.
+    tried = [(e.actor.split()[0], e.outcome) for e in await _entries(app) if e.command == "export"]
+    assert tried == [("mia", "denied"), ("pat", "denied"), ("obe", "denied")]
 
 
 async def test_the_schema_document_names_every_field(app: App) -> None:

@@ -8,6 +8,7 @@ reaches the channels of another operation.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -79,10 +80,21 @@ async def both(make_app: AppFactory, db_url: str) -> AsyncIterator[Both]:
                 yield Both(slack, tg, adapter, client, UpdateFactory())
 
 
+async def _join_ana(b: Both, code: str) -> None:
+    """Ana, an admin on Telegram, leads `code` too: admins are not readers of every
+    operation, they act where they are members (issue 13)."""
+    said = await b.on_slack(f"op invite {code} --role lead")
+    invite = re.search(r"\*Code\*\s+`?([A-Z0-9]+)", said)
+    assert invite is not None, said
+    assert "Welcome" in await b.telegram(f"/join {invite.group(1)}", ANA_DM)
+
+
 async def _two_operations(b: Both) -> None:
     assert "Linked to" not in await b.on_slack(f'op new "Nightjar" --code {OP}')
     assert f"Linked to {OP}" in await b.on_slack(f"op link {OP}")
+    await _join_ana(b, OP)
     await b.on_slack('op new "Other" --code OP-OTHER')
+    await _join_ana(b, "OP-OTHER")
     assert "Linked to OP-OTHER" in await b.on_slack(
         "op link OP-OTHER", channel="C2", name="other-op-room"
     )
@@ -160,3 +172,61 @@ async def test_a_match_is_marked_on_both_platforms(both: Both) -> None:
         assert post.plain.startswith("🔴 MATCH\nRed notice N-1 — sighting SG-1 of S-1")
     assert not [m for m in b.tg.sent(ELSEWHERE["id"]) if "Vigo" in m.plain]
     assert not [p for p in b.slack.fake.posts("C2") if "Vigo" in json.dumps(p)]
+
+
+NORA = tg_user(1002, "Nora", "nora")  # NGO partner on Telegram
+NORA_DM = private_chat(NORA)
+SHELTER = '/sighting S-1 at "Shelter Casa Luz, Rua 5" --coords 41.1500,-8.6100'
+SECRETS = ("Maria", "Mari ", "2009", "Shelter", "Casa Luz", "41.15", "-8.61")
+
+
+def _leaks(text: str) -> list[str]:
+    return [s for s in SECRETS if s in text]
+
+
+async def test_the_shelter_sighting_reaches_no_group_only_the_reporter_and_leads_privately(
+    both: Both,
+) -> None:
+    """Issue 13, replayed through the served app: an NGO partner reports a missing girl (a
+    victim born 2009, under a yellow notice) at a shelter, from a Telegram group."""
+    b = both
+    await b.on_slack(f'op new "Nightjar" --code {OP}')
+    assert f"Linked to {OP}" in await b.on_slack(f"op link {OP}")  # Slack C1
+    await _join_ana(b, OP)  # a second lead, on Telegram
+    await b.telegram("/start", ANA_DM)  # the bot may write to her privately
+    for chat in (FIELD, HQ):
+        assert f"Linked to {OP}" in await b.telegram(f"/op link {OP}", chat)
+    await b.on_slack("subject add person Maria X --category victim --dob 2009 --alias Mari")
+    await b.on_slack("notice issue yellow S-1")
+    said = await b.on_slack("op invite --role partner")
+    invite = re.search(r"\*Code\*\s+`?([A-Z0-9]+)", said)
+    assert invite is not None, said
+    assert "you are partner" in await b.telegram(f"/join {invite.group(1)}", NORA_DM, NORA)
+    assert "Granted S-1" in await b.on_slack("subject grant S-1 nora")
+
+    await b.telegram(SHELTER, FIELD, NORA)
+
+    async def all_sent() -> bool:
+        async with b.slack.app.store.transaction() as session:
+            rows = (await session.exec(select(OutboxMessage))).all()
+        mine = [r for r in rows if r.object_ref == f"{OP}/SG-1"]
+        return len(mine) == 5 and {r.status for r in mine} == {"sent"}
+
+    await wait_until(all_sent)
+    # Every group channel, on both platforms: the neutral line, no name, place or coordinates.
+    [slack_post] = [p for p in b.slack.fake.posts("C1") if "SG-1" in json.dumps(p)]
+    assert _leaks(json.dumps(slack_post)) == [] and "A protected person was sighted" in (
+        text_of(slack_post["blocks"])
+    )
+    for chat in (FIELD, HQ):
+        for message in b.tg.sent(chat["id"]):
+            assert _leaks(message.plain) == [], message.plain
+        assert any("A protected person was sighted" in m.plain for m in b.tg.sent(chat["id"]))
+    # The leads privately: the Slack lead in the bot's DM, the Telegram lead in hers.
+    [to_lead] = [p for p in b.slack.fake.posts("UADMIN") if "SG-1" in json.dumps(p)]
+    assert "Maria X" in text_of(to_lead["blocks"]) and "Shelter Casa Luz" in json.dumps(to_lead)
+    ana = "\n".join(m.plain for m in b.tg.sent(ANA["id"]) if "SG-1" in m.plain)
+    assert "Maria X" in ana and "Shelter Casa Luz" in ana and "41.15" in ana
+    # The reporter gets her record back in her private chat with the bot.
+    nora = "\n".join(m.plain for m in b.tg.sent(NORA["id"]))
+    assert "Maria X" in nora and "Shelter Casa Luz" in nora

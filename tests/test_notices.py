@@ -9,7 +9,7 @@ import pytest
 from bot.app import App
 from bot.clock import ManualClock
 from bot.models import Notice, OutboxMessage
-from tests.dbstate import changed_tables, snapshot
+from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
 
 SUBJECTS = [
@@ -19,6 +19,8 @@ SUBJECTS = [
     "subject add vessel Sea Breeze",  # S-4
     "subject add organisation Petrov Logistics",  # S-5
 ]
+# Victims: their notices reach channels only as a neutral line, without the name.
+PROTECTED = {"S-2": "Lena", "S-3": "unknown male"}
 # colour → a subject it may be about, and one it may not (None: any kind will do).
 FITS = {
     "red": ("S-1", "S-4"),
@@ -50,8 +52,20 @@ async def test_every_colour_is_issued_and_posted(app: App, colour: str) -> None:
     [notice] = await fetch(app, Notice)
     assert notice.colour == colour and notice.external_ref == "X/2026/1"
     assert notice.expires_at.year == notice.issued_at.year + 5
-    [post] = await app.console.pop_posts()
-    assert post.channel == "room" and f"{OP}/N-1 · TLP:AMBER · about {good}" in post.text
+    posts = await app.console.pop_posts()
+    [post] = [p for p in posts if not p.channel.startswith("@")]
+    assert post.channel == "room"
+    if good in PROTECTED:
+        # A victim (here presumed a child): the channel gets a neutral line, the lead the
+        # notice privately (issue 13).
+        assert post.message.title == "A notice about a protected person was recorded"
+        assert PROTECTED[good] not in post.text
+        assert f"notice show {OP}/N-1" in post.text
+        [private] = [p for p in posts if p.channel.startswith("@")]
+        assert private.channel == "@admin" and f"about {good}" in private.text
+    else:
+        assert f"{OP}/N-1 · TLP:AMBER · about {good}" in post.text
+        assert len(posts) == 1
     if bad is not None:
         before = await snapshot(app.store)
         said = await refused(app, f"notice issue {colour} {bad}{charges}")
@@ -124,6 +138,9 @@ async def test_cancel_needs_a_reason_and_a_lead(any_app: App) -> None:
     assert await refused(app, "notice cancel N-1 --reason 'arrested'", who="mia") == (
         f"As member in {OP} you cannot cancel notices."
     )
+    [entry] = denied_only(before, await snapshot(app.store))
+    assert (entry["command"], entry["actor"]) == ("notice cancel", "mia (console:mia)")
+    before = await snapshot(app.store)
     said = await refused(app, "notice cancel N-1")
     assert said.startswith('Say why with --reason "…"')
     assert changed_tables(before, await snapshot(app.store)) == {}

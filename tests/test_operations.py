@@ -6,7 +6,7 @@ from bot.adapters.base import Actor, Channel, Invocation, Reply
 from bot.app import App
 from bot.clock import ManualClock
 from bot.commands import dispatch
-from tests.dbstate import changed_tables, count, snapshot
+from tests.dbstate import changed_tables, count, denied_only, snapshot
 
 OP = "OP-NIGHT-HARBOUR"
 
@@ -34,6 +34,16 @@ async def refused(app: App, line: str, as_: str = "admin", channel: str = "hq") 
     reply = await app.console.push(line, as_=as_, channel=channel)
     assert not reply.ok, f"{line!r} as {as_} was accepted: {text(reply)}"
     assert changed_tables(before, await snapshot(app.store)) == {}
+    return text(reply)
+
+
+async def denied(app: App, line: str, as_: str = "admin", channel: str = "hq") -> str:
+    """Like `refused`, for a refused access: the one thing written is its denied audit entry."""
+    before = await snapshot(app.store)
+    reply = await app.console.push(line, as_=as_, channel=channel)
+    assert not reply.ok, f"{line!r} as {as_} was accepted: {text(reply)}"
+    [entry] = denied_only(before, await snapshot(app.store))
+    assert entry["reason"] == text(reply) and entry["actor"].startswith(f"{as_} ")
     return text(reply)
 
 
@@ -147,8 +157,11 @@ async def test_an_operation_always_keeps_a_lead(app: App) -> None:
     only = f"bob is the only lead of {OP}; make someone else lead first."
     assert await refused(app, f"op role {OP} bob member", as_="bob") == only
     assert await refused(app, f"op remove {OP} bob", as_="bob") == only
-    # An admin outside the operation is held to the same rule.
-    assert await refused(app, f"op remove {OP} bob") == only
+    # An admin outside the operation does not manage its membership at all.
+    assert await denied(app, f"op remove {OP} bob") == (
+        f"You are not a member of {OP}; an admin reads an operation only through "
+        f'`op access {OP} --reason "…"` (audited and announced to its leads).'
+    )
     await ok(app, f"join {await invite(app, '--role member', as_='bob')}", as_="carl")
     await ok(app, f"op role {OP} carl lead", as_="bob")
     await ok(app, f"op role {OP} bob member", as_="bob")
@@ -161,10 +174,10 @@ async def test_a_removed_member_can_no_longer_read_the_operation(app: App) -> No
     await ok(app, f"join {await invite(app)}", as_="bob")
     await ok(app, f"op show {OP}", as_="bob")
     await ok(app, "op remove bob")
-    gone = await refused(app, f"op show {OP}", as_="bob")
+    gone = await denied(app, f"op show {OP}", as_="bob")
     nowhere = await refused(app, "op show OP-DOES-NOT-EXIST", as_="bob")
     assert gone.replace(OP, "OP-X") == nowhere.replace("OP-DOES-NOT-EXIST", "OP-X")
-    assert "not one you belong to" in await refused(app, "op members", as_="bob", channel="room")
+    assert "not one you belong to" in await denied(app, "op members", as_="bob", channel="room")
     assert "Operations:\n  none" in text(await ok(app, "whoami", as_="bob"))
     assert "You are in no operation yet." in text(await ok(app, "op list", as_="bob"))
 
@@ -201,13 +214,33 @@ async def test_without_a_code_the_reply_asks_which_operation(app: App) -> None:
     assert sentence.startswith(f"Which operation? You are in {OP}, OP-SECOND-TIDE")
 
 
-async def test_an_admin_keeps_lead_powers_whatever_the_membership(app: App) -> None:
+async def test_an_admin_acts_by_role_but_always_manages_the_status(app: App) -> None:
     await ok(app, 'op new "Night Harbour"')
+    await ok(app, "op link", channel="room")
     await ok(app, f"join {await invite(app, '--role lead')}", as_="bob")
     await ok(app, f"op role {OP} admin observer", as_="bob")
-    # Admins act in any operation (SPEC 1), even where their own role is lower.
-    await ok(app, f"op invite {OP}")
-    await ok(app, f"audit {OP}")
+    # Admins are not readers (issue 13): in an operation they act by their role there.
+    observer = f"As observer in {OP} you cannot"
+    assert await denied(app, f"op invite {OP}") == f"{observer} manage the operation."
+    assert await denied(app, f"audit {OP}") == f"{observer} read the audit log."
+    # Managing the service is theirs, member or not: status, even reopening a closed one.
+    await ok(app, f"op status {OP} active")
+    await ok(app, f"op remove {OP} admin", as_="bob")
+    await ok(app, f"op status {OP} closed")
+    await ok(app, f"op status {OP} active")
+    assert [p.message.title for p in await app.console.pop_posts("room")] == [
+        f"{OP} is now active",
+        f"{OP} is now closed",
+        f"{OP} is now active",
+    ]
+    # …without reading the operation, and without managing its people.
+    for line in (f"op show {OP}", f"op members {OP}", f"op invite {OP}", f"audit {OP}"):
+        assert (await denied(app, line)).startswith(f"You are not a member of {OP}; an admin")
+    # A lead cannot reopen a closed operation; only an admin can.
+    await ok(app, f"op status {OP} closed", as_="bob")
+    assert await refused(app, f"op status {OP} active", as_="bob") == (
+        f"{OP} is closed; it takes no more changes."
+    )
 
 
 async def test_a_retried_platform_event_is_answered_once(any_app: App) -> None:
@@ -244,7 +277,9 @@ async def test_help_lists_and_explains(app: App) -> None:
         assert usage in listing
     assert "New here?" not in text(await ok(app, "help"))
     verbs = text(await ok(app, "help op"))
-    assert verbs.count("\nop ") >= 10 and "TLP:RED is never posted to a group" in verbs
+    assert verbs.count("\nop ") >= 10
+    assert "TLP:RED is for named recipients only and is never posted to a channel" in verbs
+    assert "op access <OP> --reason" in verbs
     one = text(await ok(app, "help /op invite"))
     assert one.splitlines()[1:3] == [
         "op invite [OP] [--role member] [--uses 1] [--expires 72h]",

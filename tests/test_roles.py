@@ -2,7 +2,10 @@
 
 Each case runs on a fresh operation OP-A ("Alpha") with a lead, a member, a partner and an
 observer, an admin who is not in it, a member of another operation, and a stranger.
-Allowed commands must succeed; refused ones must say why in one sentence and write nothing.
+Allowed commands must succeed; refused ones must say why in one sentence and write nothing
+but the denied-access audit entry the leads of OP-A read (`audit --denied`). Admins manage
+the service (create operations, change their status, verify the audit chain) but are not
+readers: outside their own operations they get a sentence naming `op access`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from bot.adapters.base import Reply
 from bot.app import App
 from bot.commands import REGISTRY
 from tests.conftest import AppFactory
-from tests.dbstate import changed_tables, snapshot
+from tests.dbstate import changed_tables, denied_only, snapshot
 
 ACTORS = ("lead", "member", "partner", "observer", "nonmember", "admin", "stranger")
 WHO = {
@@ -28,23 +31,24 @@ WHO = {
     "admin": "root",  # a Taskforce admin without any membership in OP-A
     "stranger": "zed",  # not registered at all
 }
-ALL_ROLES = {"lead", "member", "partner", "observer", "admin"}
-LEADS = {"lead", "admin"}
+MEMBERS = {"lead", "member", "partner", "observer"}
+LEADS = {"lead"}
 
 # command → (line, channel, who may run it). `room` is linked to OP-A.
 TABLE: dict[str, tuple[str, str, set[str]]] = {
     "op new": ('op new "Gamma"', "hq", {"admin"}),
-    "op list": ("op list", "hq", ALL_ROLES | {"nonmember"}),
-    "op show": ("op show OP-A", "hq", ALL_ROLES),
-    "op members": ("op members OP-A", "hq", ALL_ROLES),
-    "op status": ("op status OP-A active", "hq", LEADS),
+    "op list": ("op list", "hq", MEMBERS | {"nonmember", "admin"}),
+    "op show": ("op show OP-A", "hq", MEMBERS),
+    "op members": ("op members OP-A", "hq", MEMBERS),
+    "op status": ("op status OP-A active", "hq", LEADS | {"admin"}),
+    "op access": ('op access OP-A --reason "court order 12/2026"', "hq", {"admin"}),
     "op invite": ("op invite OP-A --role member", "hq", LEADS),
     "op role": ("op role OP-A mia observer", "hq", LEADS),
     "op remove": ("op remove OP-A obe", "hq", LEADS),
     "op link": ("op link OP-A --max-tlp green", "new-room", LEADS),
     "op unlink": ("op unlink", "room", LEADS),
     "audit": ("audit OP-A --limit 5", "hq", LEADS),
-    "audit verify": ("audit verify", "hq", LEADS),
+    "audit verify": ("audit verify", "hq", LEADS | {"admin"}),
 }
 
 
@@ -105,8 +109,15 @@ async def test_role_table(make_app: AppFactory, sqlite_url: str, name: str, acto
         assert reply.ok, f"{actor} was refused {line!r}: {text(reply)}"
         return
     assert not reply.ok, f"{actor} was allowed {line!r}: {text(reply)}"
-    assert changed_tables(before, await snapshot(app.store)) == {}
+    after = await snapshot(app.store)
     sentence = text(reply)
+    if actor == "stranger" or name in ("op new", "op access", "audit verify"):
+        # Not about OP-A (an unregistered account, an admin-only command): nothing written.
+        assert changed_tables(before, after) == {}
+    else:
+        [entry] = denied_only(before, after)
+        assert (entry["command"], entry["operation_id"], entry["reason"]) == (name, 1, sentence)
+        assert entry["actor"].startswith(f"{WHO[actor]} ")
     assert "Traceback" not in sentence and "\n" not in sentence.strip()
     if actor == "stranger":
         assert sentence.startswith("You are not registered with Taskforce yet")
@@ -123,9 +134,15 @@ async def test_role_table(make_app: AppFactory, sqlite_url: str, name: str, acto
                 "This channel's operation is not one you belong to.",
                 "Only leads and admins can verify the audit log.",
                 "Only Taskforce admins can `op new`.",
+                "Only Taskforce admins can `op access`.",
             )
-    elif name == "op new":
-        assert sentence == "Only Taskforce admins can `op new`."
+    elif actor == "admin":
+        assert sentence == (
+            "You are not a member of OP-A; an admin reads an operation only through "
+            '`op access OP-A --reason "…"` (audited and announced to its leads).'
+        )
+    elif name in ("op new", "op access"):
+        assert sentence == f"Only Taskforce admins can `{name}`."
     elif name == "audit verify":
         assert sentence == "Only leads and admins can verify the audit log."
     else:

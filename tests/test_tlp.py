@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.access import TLP
 from bot.adapters.base import Visibility
 from bot.app import App
-from bot.models import OutboxMessage, Sighting
+from bot.models import ChannelLink, OutboxMessage, Sighting
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
 
 
@@ -24,26 +24,43 @@ async def test_amber_sighting_is_withheld_from_a_green_channel(any_app: App) -> 
     assert all(p.message.context.endswith("TLP:GREEN") for p in posts)
 
 
-async def test_red_goes_to_no_group_channel_even_with_a_red_ceiling(any_app: App) -> None:
+async def test_red_goes_to_no_channel_and_no_channel_takes_a_red_ceiling(any_app: App) -> None:
     app = any_app
-    await operation(app, channels={"room": "red", "lobby": "green"}, people=False)
-    await ok(app, f"op link {OP} --max-tlp red", channel="dm-admin", is_group=False)
+    await operation(app, channels={"room": "amber", "lobby": "green"}, people=False)
+    # TLP:RED is for named recipients (TLP 2.0): no channel, group or one-to-one, takes it.
+    for channel, is_group in (("room", True), ("dm-admin", False)):
+        said = await refused_link(app, channel, is_group)
+        assert said.startswith("TLP:RED is for named recipients only and is never posted")
+    await ok(app, f"op link {OP} --max-tlp amber", channel="dm-admin", is_group=False)
     await ok(app, "subject add person Ivan Petrov --category suspect --tlp red")
     reply = await ok(app, "sighting S-1 at Porto")
     assert reply.message.tlp == "red"
-    assert "console room: TLP:RED is never posted to a group" in text(reply)
-    assert [p.channel for p in await app.console.pop_posts()] == ["dm-admin"]
-    assert [r.channel_key for r in await fetch(app, OutboxMessage)] == ["dm-admin"]
+    assert "console room: TLP:RED goes to its named recipients only, never to a channel" in (
+        text(reply)
+    )
+    assert "TLP:RED: only you can read it; name recipients with --to M-3,M-7." in text(reply)
+    assert await app.console.pop_posts() == []
+    assert await fetch(app, OutboxMessage) == []
     # Asked for in a group channel, the answer is kept out of the group.
     shown = await ok(app, "subject show S-1", channel="room")
     assert shown.confidential and shown.visibility is Visibility.PRIVATE
+
+
+async def refused_link(app: App, channel: str, is_group: bool) -> str:
+    """`op link --max-tlp red` in `channel`: refused, nothing linked; the sentence."""
+    reply = await app.console.push(
+        f"op link {OP} --max-tlp red", as_="admin", channel=channel, is_group=is_group
+    )
+    assert not reply.ok, text(reply)
+    assert [c.channel_key for c in await fetch(app, ChannelLink)] == ["room", "lobby"]
+    return reply.message.lines[0]
 
 
 async def test_a_partner_cannot_read_a_suspect(any_app: App) -> None:
     app = any_app
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect --tlp green")
-    await ok(app, "subject add person Lena --category victim")  # AMBER: victims are readable
+    await ok(app, "subject add person Lena --category victim")  # protected: by grant only
     await ok(app, "subject add vehicle white Transit van")  # AMBER, not a victim: hidden
     await ok(app, 'notice issue red S-1 --charges "trafficking"')
     await ok(app, "sighting S-1 at Porto --tlp green")
@@ -54,12 +71,17 @@ async def test_a_partner_cannot_read_a_suspect(any_app: App) -> None:
     assert "There is no sighting SG-1" in await refused(app, "sighting show SG-1", "pat")
     assert "There is no subject S-1" in await refused(app, "sightings --subject S-1", "pat")
     listing = text(await ok(app, "subject list", who="pat"))
+    assert "Lena" not in listing and "3 hidden by your role." in listing
+    # A victim is read by a partner once a lead grants it by name (issue 13); a suspect never.
+    await ok(app, "subject grant S-2 pat")
+    listing = text(await ok(app, "subject list", who="pat"))
     assert "Lena" in listing and "Petrov" not in listing and "Transit" not in listing
     assert "2 hidden by your role." in listing
     sightings = text(await ok(app, "sightings", who="pat"))
     assert "SG-2" in sightings and "SG-1" not in sightings and "1 hidden by your role." in sightings
     assert "1 hidden by your role." in text(await ok(app, "notice list", who="pat"))
     assert "Lena" in text(await ok(app, "subject show S-2", who="pat"))
+    assert "cannot" in await refused(app, "subject grant S-1 pat", who="mia")
 
 
 async def test_an_observer_cannot_read_amber_strict(any_app: App) -> None:

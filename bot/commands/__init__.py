@@ -12,6 +12,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     members,
     notices,
     operations,
+    protect,
     raids,
     sightings,
     subjects,

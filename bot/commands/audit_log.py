@@ -14,15 +14,16 @@ from bot.commands.registry import Flag, OpMode, command
 from bot.commands.values import format_time
 from bot.messages import Message
 from bot.models import AuditEntry, Membership
+from bot.protection import DENIED
 
 MAX_LIMIT = 200
 
 
 @command(
     "audit",
-    "audit [OP] [--limit 20]",
-    "The latest audit entries of an operation (lead).",
-    flags=(Flag("limit"),),
+    "audit [OP] [--limit 20] [--denied]",
+    "The latest audit entries of an operation (lead); --denied: only refused accesses.",
+    flags=(Flag("limit"), Flag("denied", kind="bool")),
     op=OpMode.REQUIRED,
     perm=Perm.AUDIT,
 )
@@ -32,10 +33,12 @@ async def audit_list(ctx: CommandContext) -> Reply:
     raw = str(ctx.args.get("limit", "20"))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise UsageError(f"--limit must be a whole number from 1 to {MAX_LIMIT}.")
+    only_denied = bool(ctx.args.get("denied"))
+    denied = [AuditEntry.outcome == DENIED] if only_denied else []
     rows = (
         await ctx.session.exec(
             select(AuditEntry)
-            .where(AuditEntry.operation_id == op.id)
+            .where(AuditEntry.operation_id == op.id, *denied)
             .order_by(col(AuditEntry.id).desc())
             .limit(int(raw))
         )
@@ -46,11 +49,16 @@ async def audit_list(ctx: CommandContext) -> Reply:
         + (f" {e.object_ref}" if e.object_ref else "")
         + (f" → {e.channel}" if e.action == "disclose" and e.channel else "")
         + (f" ({e.reason})" if e.reason else "")
+        + (f" → {e.channel} DENIED" if e.outcome == DENIED else "")
         for e in rows
     ]
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/audit")
     return Reply(
-        Message(title=f"{op.code} audit log", lines=lines or ["No entries."], context=op.code)
+        Message(
+            title=f"{op.code} audit log" + (": denied accesses" if only_denied else ""),
+            lines=lines or ["No entries."],
+            context=op.code,
+        )
     )
 
 

@@ -13,7 +13,7 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_hhmm, zone
-from bot.fanout import UNLINKED_GROUP_CEILING, channel_link
+from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.messages import Message
 from bot.models import BriefSchedule, ChannelLink
 from bot.recurrence import brief_trigger, next_fire, parse_days
@@ -41,7 +41,7 @@ async def brief_now(ctx: CommandContext) -> Reply:
     link = await _this_link(ctx)
     ch = ctx.inv.channel
     if link is not None and link.operation_id == op.id:
-        ceiling = TLP(link.max_tlp)
+        ceiling = effective_ceiling(link)
     else:
         ceiling = UNLINKED_GROUP_CEILING if ch.is_group else TLP.RED
     last = (

@@ -12,15 +12,16 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit, metrics
+from bot import audit, metrics, protection
 from bot.access import TLP, Role, tlp_allows
 from bot.adapters.base import Invocation, Reply, Visibility
+from bot.commands import guard
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.registry import Command, OpMode
 from bot.commands.tokenizer import tokenize
-from bot.fanout import UNLINKED_GROUP_CEILING, channel_link
+from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
@@ -79,13 +80,6 @@ _OP_AND_ROLE = (
 )
 
 
-def _role(member: Member, role: str | None) -> Role | None:
-    """The member's role (admins act as lead everywhere, whatever their membership)."""
-    if member.is_admin:
-        return Role.LEAD
-    return Role(role) if role is not None else None
-
-
 async def load_actor_and_channel(ctx: CommandContext) -> None:
     """Fill in the actor, the channel's link, and the linked operation with the actor's
     role there (`ctx.link_op`, `ctx.link_role`), in one statement; a second one only for an
@@ -108,7 +102,7 @@ async def load_actor_and_channel(ctx: CommandContext) -> None:
     ident, member, agency_tz, link, link_op, link_role = row
     ctx.actor, ctx.identity, ctx.agency_timezone, ctx.link = member, ident, agency_tz, link
     if link_op is not None:
-        ctx.link_op, ctx.link_role = link_op, _role(member, link_role)
+        ctx.link_op, ctx.link_role = link_op, Role(link_role) if link_role is not None else None
     shown = inv.actor.display_name.strip()[:200]
     if shown:
         # A member bootstrapped from an id alone takes the name the platform shows.
@@ -121,10 +115,12 @@ async def load_actor_and_channel(ctx: CommandContext) -> None:
             session.add(ident)
 
 
-async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role | None:
-    """The member's role in `op` (admins act as lead everywhere, whatever their membership)."""
-    if member.is_admin:
-        return Role.LEAD
+async def role_in(
+    session: AsyncSession, member: Member, op: Operation, now: datetime | None = None
+) -> Role | None:
+    """The member's role in `op`. Admins are not readers: an admin who is not a member
+    reads only through a running break-glass (`op access`), as a member who changes
+    nothing."""
     ms = (
         await session.exec(
             select(Membership).where(
@@ -132,7 +128,15 @@ async def role_in(session: AsyncSession, member: Member, op: Operation) -> Role 
             )
         )
     ).first()
-    return Role(ms.role) if ms is not None else None
+    if ms is not None:
+        return Role(ms.role)
+    if (
+        member.is_admin
+        and now is not None
+        and await protection.active_breakglass(session, member.id, op.id, now) is not None
+    ):
+        return Role.MEMBER
+    return None
 
 
 async def _explicit_code(cmd: Command, ctx: CommandContext) -> str | None:
@@ -163,18 +167,36 @@ async def resolve_operation(ctx: CommandContext) -> None:
                 await session.exec(_OP_AND_ROLE, params={"code": code, "member_id": member.id})
             ).first()
             if hit is not None:
-                op, role = hit[0], _role(member, hit[1])
+                op, role = hit[0], (Role(hit[1]) if hit[1] is not None else None)
+        if op is not None and role is None and member is not None and member.is_admin:
+            role = await role_in(session, member, op, ctx.now)  # a running break-glass
+        if op is not None and role is None and guard.admin_outside(ctx, op):
+            return
         if op is None or role is None:
             # Same answer whether it does not exist or the actor is not in it.
-            raise NotFound(f"There is no operation {code} that you belong to.")
+            raise NotFound(
+                f"There is no operation {code} that you belong to.",
+                denied=op is not None,
+                operation_id=op.id if op else None,
+            )
         ctx.op, ctx.role = op, role
         return
-    if ctx.link is not None and member is not None:
-        if ctx.link_op is not None and ctx.link_role is not None:
-            ctx.op, ctx.role = ctx.link_op, ctx.link_role
+    link = ctx.link
+    if link is not None and member is not None:
+        op, role = ctx.link_op, ctx.link_role
+        if op is not None and role is None and member.is_admin:
+            role = await role_in(session, member, op, ctx.now)  # a running break-glass
+        if op is not None and role is not None:
+            ctx.op, ctx.role = op, role
+            return
+        if op is not None and guard.admin_outside(ctx, op):
             return
         if cmd.op is OpMode.REQUIRED:
-            raise NotFound("This channel's operation is not one you belong to.")
+            raise NotFound(
+                "This channel's operation is not one you belong to.",
+                denied=True,
+                operation_id=link.operation_id,
+            )
     if member is None:
         if cmd.op is OpMode.REQUIRED:
             raise NotFound("You are not in any operation yet.")
@@ -189,7 +211,7 @@ async def resolve_operation(ctx: CommandContext) -> None:
     ).all()
     rows = [row[0] for row in mine]
     if len(rows) == 1:
-        ctx.op, ctx.role = rows[0], _role(member, mine[0][1])
+        ctx.op, ctx.role = rows[0], Role(mine[0][1])
         return
     if cmd.op is OpMode.OPTIONAL:
         return
@@ -336,6 +358,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     cmd: Command | None = None
     ctx: CommandContext | None = None
     op_code: str | None = None  # kept apart: a rollback expires ctx.op
+    op_id: int | None = None
     try:
         words = tokenize(line)
         if not words:
@@ -360,20 +383,23 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             if cmd.op is not OpMode.NONE:
                 await resolve_operation(ctx)
                 op_code = ctx.op.code if ctx.op else None
+                op_id = ctx.op.id if ctx.op else None
             if ctx.op is not None:
-                if cmd.perm is not None:
+                if cmd.perm is not None and not (cmd.admin_manages and ctx.is_admin):
                     ctx.require(cmd.perm)
+                if cmd.writes and ctx.role is not None and ctx.is_admin:
+                    await guard.read_only_breakglass(ctx)
                 if (
                     cmd.writes
                     and ctx.op.status == "closed"
                     and not (cmd.name == "op status" and ctx.is_admin)
                 ):
-                    raise Denied(f"{ctx.op.code} is closed; it takes no more changes.")
+                    raise CommandError(f"{ctx.op.code} is closed; it takes no more changes.")
             elif cmd.perm is not None and cmd.op is OpMode.REQUIRED:
                 raise NotFound("Which operation? Add its code, like OP-NIGHTJAR.")
             reply = await cmd.handler(ctx)
             reply.command = cmd.name
-            ceiling = TLP(ctx.link.max_tlp) if ctx.link else UNLINKED_GROUP_CEILING
+            ceiling = effective_ceiling(ctx.link) if ctx.link else UNLINKED_GROUP_CEILING
             reply.confidential = _confidential(inv, reply, ceiling)
             if reply.confidential and reply.visibility is Visibility.CHANNEL:
                 reply.visibility = Visibility.PRIVATE
@@ -410,6 +436,8 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             outcome="refused",
         )
         first = await _remember(core, inv, reply, now)
+        if first is None and guard.is_denied_access(exc):
+            await guard.record_denied(core, inv, cmd.name if cmd else "?", exc, op_id, now)
         return first or reply
     except IntegrityError:
         again = await _stored_reply(core, inv)

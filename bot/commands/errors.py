@@ -24,4 +24,15 @@ class Denied(CommandError):
 
 
 class NotFound(CommandError):
-    """Nothing by that name or reference (or nothing the actor may know of)."""
+    """Nothing by that name or reference (or nothing the actor may know of).
+
+    `denied` is set when the thing exists but the actor may not know of it: the answer is
+    the same, and the attempt is recorded as a denied access for the leads.
+    """
+
+    def __init__(
+        self, sentence: str, *, denied: bool = False, operation_id: int | None = None
+    ) -> None:
+        super().__init__(sentence)
+        self.denied = denied
+        self.operation_id = operation_id

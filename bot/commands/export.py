@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit
-from bot.access import TLP, Perm, tlp_max
+from bot.access import TLP, Perm, Role, tlp_max
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
@@ -45,6 +45,7 @@ from bot.models import (
     Sighting,
     Subject,
 )
+from bot.protection import is_child, is_protected, load_reader
 from bot.store import Store
 
 SCHEMA_VERSION = 1
@@ -77,6 +78,7 @@ class CaseFile:
 
     data: dict[str, Any]
     tlp: TLP
+    left_out: int = 0  # TLP:RED items not addressed to the exporting lead
 
     @property
     def stem(self) -> str:
@@ -117,10 +119,55 @@ class _People:
         return {"ref": f"M-{member_id}", "name": member.name if member else None}
 
 
+async def _readable(
+    session: AsyncSession,
+    op: Operation,
+    reader_id: int,
+    now: datetime,
+    subjects: list[Subject],
+    notices: list[Notice],
+    sightings: list[Sighting],
+) -> tuple[list[Subject], list[Notice], list[Sighting], int]:
+    """What the exporting lead may read: TLP:RED items only where they are its author or a
+    named recipient, and nothing about a RED subject they may not read. Also how many
+    were left out."""
+    who = await load_reader(session, op, reader_id, Role.LEAD, now)
+    kept_subjects = [s for s in subjects if who.may_subject(s)]
+    by_id = {s.id: s for s in subjects}
+    kept_notices = [
+        n
+        for n in notices
+        if who.may_item("notice", n.id, n.issued_by, n.tlp, by_id.get(n.subject_id))
+    ]
+    kept_sightings = [
+        s
+        for s in sightings
+        if who.may_item(
+            "sighting",
+            s.id,
+            s.reporter_id,
+            s.tlp,
+            by_id.get(s.subject_id) if s.subject_id is not None else None,
+        )
+    ]
+    left_out = len(subjects) + len(notices) + len(sightings)
+    left_out -= len(kept_subjects) + len(kept_notices) + len(kept_sightings)
+    return kept_subjects, kept_notices, kept_sightings, left_out
+
+
 async def build_case_file(
-    session: AsyncSession, op: Operation, *, now: datetime, generated_by: str
+    session: AsyncSession,
+    op: Operation,
+    *,
+    now: datetime,
+    generated_by: str,
+    reader_id: int | None = None,
 ) -> CaseFile:
-    """Read everything of `op` and build the case file (schema version 1)."""
+    """Read everything of `op` and build the case file (schema version 1).
+
+    `reader_id`: the lead exporting from chat; TLP:RED items not addressed to them are left
+    out (`CaseFile.left_out`). None: the server's command line, which holds everything.
+    """
     memberships = list(
         (
             await session.exec(
@@ -134,6 +181,11 @@ async def build_case_file(
     subjects = await _numbered(session, Subject, op.id)
     notices = await _numbered(session, Notice, op.id)
     sightings = await _numbered(session, Sighting, op.id)
+    left_out = 0
+    if reader_id is not None:
+        subjects, notices, sightings, left_out = await _readable(
+            session, op, reader_id, now, subjects, notices, sightings
+        )
     raids = await _numbered(session, Raid, op.id)
     items = (
         list(
@@ -189,6 +241,9 @@ async def build_case_file(
     labels = [op.tlp, *(x.tlp for x in subjects), *(x.tlp for x in notices)]
     labels += [*(x.tlp for x in sightings), *(x.tlp for x in raids)]
     top = tlp_max(*labels) or TLP(op.tlp)
+    if any(is_protected(x, now) for x in subjects):
+        # It names protected persons (victims, witnesses, children): handle as TLP:RED.
+        top = TLP.RED
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now),
@@ -240,6 +295,9 @@ async def build_case_file(
                 "dob": s.dob,
                 "sex": s.sex,
                 "description": s.description,
+                "child": is_child(s, now),
+                "protected": is_protected(s, now),
+                "protection_lifted": s.protection_reason if s.protection_lifted_at else None,
                 "tlp": TLP(s.tlp).label,
                 "review_at": iso(s.review_at),
                 "created_at": iso(s.created_at),
@@ -339,7 +397,7 @@ async def build_case_file(
         key: len(data[key])
         for key in ("members", "subjects", "notices", "sightings", "raids", "audit")
     }
-    return CaseFile(data=data, tlp=top)
+    return CaseFile(data=data, tlp=top, left_out=left_out)
 
 
 # ----------------------------------------------------------------------- markdown
@@ -538,10 +596,11 @@ def to_markdown(data: dict[str, Any]) -> str:
     details=(
         "Operation, members and agencies, subjects, notices, sightings, raids with their "
         "checklists, and the audit trail. The JSON schema is in docs/export-schema.md.\n"
-        "The files carry the highest TLP of what they hold. On Slack and Telegram they go to "
-        "your direct messages with the bot; in the console they are written to ./exports/ "
-        "(or `--out DIR`). The disclosure is audited once the files have arrived. On the "
-        "server: `taskforce export OP --out DIR`."
+        "The files carry the highest TLP of what they hold (TLP:RED when they name a "
+        "protected person); TLP:RED items are in them only for their author and named "
+        "recipients. On Slack and Telegram they go to your direct messages with the bot; in "
+        "the console they are written to ./exports/ (or `--out DIR`). The disclosure is "
+        "audited once the files have arrived. On the server: `taskforce export OP --out DIR`."
     ),
 )
 async def export_command(ctx: CommandContext) -> Reply:
@@ -555,7 +614,11 @@ async def export_command(ctx: CommandContext) -> Reply:
             "(`taskforce shell`); here the files come to your direct messages."
         )
     case = await build_case_file(
-        ctx.session, op, now=ctx.now, generated_by=f"{member.name} (M-{member.id})"
+        ctx.session,
+        op,
+        now=ctx.now,
+        generated_by=f"{member.name} (M-{member.id})",
+        reader_id=member.id,
     )
     counts = case.counts()
     summary = ", ".join(f"{n} {key}" for key, n in counts.items())
@@ -579,7 +642,15 @@ async def export_command(ctx: CommandContext) -> Reply:
                 f"Holds {summary}.",
                 "Two files, for you only: JSON (the record) and Markdown (to read). "
                 f"Handle as {case.tlp.label}.",
-            ],
+            ]
+            + (
+                [
+                    f"Left out: {case.left_out} TLP:RED item(s) addressed to others; only "
+                    "their author and named recipients read them."
+                ]
+                if case.left_out
+                else []
+            ),
             context=f"{op.code} · {case.tlp.label}",
             tlp=case.tlp.value,
             attachments=case.attachments(disclosure),

@@ -15,12 +15,13 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
-from bot.access import TLP, Role, may_read_item, tlp_max
+from bot.access import TLP, Role, tlp_max
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.models import Member, Notice, Sighting, Subject
+from bot.protection import Reader, load_reader
 
 SUBJECT_KINDS = ("person", "vehicle", "vessel", "organisation", "place", "asset")
 PERSON_CATEGORIES = ("suspect", "victim", "witness", "associate")
@@ -144,25 +145,31 @@ def sighting_tlp(sighting: Sighting, subject: Subject | None) -> TLP:
     return tlp_max(sighting.tlp, subject.tlp if subject else None) or TLP(sighting.tlp)
 
 
-def reader(ctx: CommandContext) -> Role:
+def role_of(ctx: CommandContext) -> Role:
     """The actor's role in the operation (the dispatch guarantees one)."""
     assert ctx.role is not None, "field-intelligence command without a role"
     return ctx.role
 
 
-def may_read_subject(role: Role, subject: Subject) -> bool:
-    """SPEC section 1 for a subject."""
-    return may_read_item(role, subject.tlp, subject_category(subject))
+async def reader(ctx: CommandContext) -> Reader:
+    """The actor as a reader of the operation: role, grants by name, RED items addressed."""
+    member_id = ctx.actor.id if ctx.actor else None
+    return await load_reader(ctx.session, ctx.operation(), member_id, role_of(ctx), ctx.now)
 
 
-def may_read_notice(role: Role, notice: Notice, subject: Subject) -> bool:
+def may_read_subject(who: Reader, subject: Subject) -> bool:
+    """SPEC section 1 for a subject, with protection and TLP:RED recipients."""
+    return who.may_subject(subject)
+
+
+def may_read_notice(who: Reader, notice: Notice, subject: Subject) -> bool:
     """SPEC section 1 for a notice (about its subject)."""
-    return may_read_item(role, notice_tlp(notice, subject), subject_category(subject))
+    return who.may_item("notice", notice.id, notice.issued_by, notice.tlp, subject)
 
 
-def may_read_sighting(role: Role, sighting: Sighting, subject: Subject | None) -> bool:
+def may_read_sighting(who: Reader, sighting: Sighting, subject: Subject | None) -> bool:
     """SPEC section 1 for a sighting (about its subject, if any)."""
-    return may_read_item(role, sighting_tlp(sighting, subject), subject_category(subject))
+    return who.may_item("sighting", sighting.id, sighting.reporter_id, sighting.tlp, subject)
 
 
 def with_floor(
@@ -224,8 +231,12 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
     subject = (
         await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})
     ).first()
-    if subject is None or not may_read_subject(reader(ctx), subject):
-        raise NotFound(f"There is no subject S-{seq} in {op.code}.")
+    if subject is None or not may_read_subject(await reader(ctx), subject):
+        raise NotFound(
+            f"There is no subject S-{seq} in {op.code}.",
+            denied=subject is not None,
+            operation_id=op.id,
+        )
     return subject
 
 
@@ -240,8 +251,10 @@ async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
             .where(Notice.operation_id == op.id, Notice.seq == seq)
         )
     ).first()
-    if row is None or not may_read_notice(reader(ctx), row[0], row[1]):
-        raise NotFound(f"There is no notice N-{seq} in {op.code}.")
+    if row is None or not may_read_notice(await reader(ctx), row[0], row[1]):
+        raise NotFound(
+            f"There is no notice N-{seq} in {op.code}.", denied=row is not None, operation_id=op.id
+        )
     return row[0], row[1]
 
 
@@ -256,8 +269,12 @@ async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subjec
             .where(Sighting.operation_id == op.id, Sighting.seq == seq)
         )
     ).first()
-    if row is None or not may_read_sighting(reader(ctx), row[0], row[1]):
-        raise NotFound(f"There is no sighting SG-{seq} in {op.code}.")
+    if row is None or not may_read_sighting(await reader(ctx), row[0], row[1]):
+        raise NotFound(
+            f"There is no sighting SG-{seq} in {op.code}.",
+            denied=row is not None,
+            operation_id=op.id,
+        )
     return row[0], row[1]
 
 
@@ -271,18 +288,28 @@ async def readable_sightings(ctx: CommandContext, *conditions: Any) -> tuple[lis
     op = ctx.operation()
     rows = (
         await ctx.session.exec(
-            # Only persons have a category (subject add refuses one for anything else).
-            select(Sighting.id, Sighting.tlp, Subject.tlp, Subject.category)
-            .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
+            select(Sighting.id, Sighting.tlp, Sighting.reporter_id, Sighting.subject_id)
             .where(Sighting.operation_id == op.id, *conditions)
             .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
         )
     ).all()
-    role = reader(ctx)
+    who = await reader(ctx)
+    subject_ids = {r[3] for r in rows if r[3] is not None}
+    subjects = (
+        {
+            s.id: s
+            for s in (
+                await ctx.session.exec(select(Subject).where(col(Subject.id).in_(subject_ids)))
+            ).all()
+        }
+        if subject_ids
+        else {}
+    )
     ids = [
         sid
-        for sid, tlp, stlp, category in rows
-        if sid is not None and may_read_item(role, tlp_max(tlp, stlp) or TLP(tlp), category)
+        for sid, tlp, reporter, subject_id in rows
+        if sid is not None
+        and who.may_item("sighting", sid, reporter, tlp, subjects.get(subject_id))
     ]
     return ids, len(rows) - len(ids)
 

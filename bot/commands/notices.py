@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from bot import protection
 from bot.access import TLP, Perm
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
+from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.intel import (
     COLOURS,
@@ -112,10 +114,11 @@ def _yellow_gaps(subject: Subject) -> list[str]:
 
 @command(
     "notice issue",
-    'notice issue <colour> <S-n> [--charges "…"] [--summary "…"] [--ref EXTERNAL] [--tlp …]',
+    'notice issue <colour> <S-n> [--charges "…"] [--summary "…"] [--ref EXTERNAL] [--tlp …] '
+    "[--to M-3,M-7]",
     "Issue a colour-coded notice about a subject; it is posted to the linked channels.",
     args=(Arg("colour"), Arg("subject")),
-    flags=(Flag("charges"), Flag("summary"), Flag("ref"), Flag("tlp")),
+    flags=(Flag("charges"), Flag("summary"), Flag("ref"), Flag("tlp"), Flag("to")),
     op=OpMode.REQUIRED,
     perm=Perm.ISSUE_NOTICE,
     writes=True,
@@ -158,6 +161,7 @@ async def notice_issue(ctx: CommandContext) -> Reply:
         raise UsageError("--ref is too long; the limit is 100 characters.")
     requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
     label, raised = with_floor(requested, TLP(op.tlp), [(subject_ref(subject), subject.tlp)])
+    recipients = await parse_recipients(ctx, label)
     notice = Notice(
         operation_id=op.id or 0,
         seq=await ctx.next_seq("notice_seq"),
@@ -183,14 +187,46 @@ async def notice_issue(ctx: CommandContext) -> Reply:
     post = notice_message(
         op, notice, subject, tz=zone(op.timezone), now=ctx.now, issued_by=who, for_channel=True
     )
-    result = await ctx.fanout(post, tlp=label, kind="notice", object_ref=ref)
+    readers: set[int] = set()
+    if label is TLP.RED:
+        await ctx.session.flush()
+        sources = (
+            [("subject", subject.id, subject.created_by)] if TLP(subject.tlp) is TLP.RED else []
+        )
+        readers = await red_audience(ctx, recipients, sources)
+        await protection.add_recipients(ctx.session, op, "notice", notice.id or 0, readers)
+    posted = await post_item(
+        ctx,
+        post,
+        tlp=label,
+        kind="notice",
+        object_ref=ref,
+        subject=subject,
+        neutral=_neutral(ctx, notice, subject, "recorded"),
+        red_readers=readers,
+    )
     message = notice_message(op, notice, subject, tz=await ctx.tz(), now=ctx.now, issued_by=who)
     message.title = f"Issued {message.title}"
     notes = [n for n in (amber_note, raised) if n]
     if colour.name == "yellow":
         notes += _yellow_gaps(subject)
-    message.lines = [*notes, *message.lines, result.summary()]
+    message.lines = [*notes, *message.lines, *posted]
     return Reply(message)
+
+
+def _neutral(ctx: CommandContext, notice: Notice, subject: Subject, what: str) -> Message | None:
+    """The channels' neutral line for a notice about a protected person (else None)."""
+    if not protection.is_protected(subject, ctx.now):
+        return None
+    return protection.neutral_notice(ctx.operation(), notice, what)
+
+
+async def _readers(ctx: CommandContext, notice: Notice) -> set[int]:
+    """The readers of a TLP:RED notice: its recipients and its author."""
+    found = await protection.recipients_of(ctx.session, "notice", notice.id)
+    if notice.issued_by is not None:
+        found.add(notice.issued_by)
+    return found
 
 
 @command(
@@ -216,7 +252,7 @@ async def notice_list(ctx: CommandContext) -> Reply:
     ).all()
     if not show_all:
         rows = [r for r in rows if notice_active(r[0], ctx.now)]
-    role = reader(ctx)
+    role = await reader(ctx)
     readable = [(n, s) for n, s in rows if may_read_notice(role, n, s)]
     page = paginate(readable, number, PAGE_SIZE)
     empty = "No notices." if show_all else "No active notices (`notice list --all` for the others)."
@@ -253,7 +289,7 @@ async def notice_show(ctx: CommandContext) -> Reply:
             .order_by(col(Sighting.seq))
         )
     ).all()
-    role = reader(ctx)
+    role = await reader(ctx)
     shown = [s for s in matches if may_read_sighting(role, s, subject)]
     names = await member_names(ctx, [notice.issued_by])
     message = notice_message(
@@ -306,13 +342,23 @@ async def notice_cancel(ctx: CommandContext) -> Reply:
         if COLOURS[notice.colour].matches
         else [],
         context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
+        tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
     )
-    result = await ctx.fanout(post, tlp=label, kind="notice", object_ref=ref)
+    posted = await post_item(
+        ctx,
+        post,
+        tlp=label,
+        kind="notice",
+        object_ref=ref,
+        subject=subject,
+        neutral=_neutral(ctx, notice, subject, "cancelled"),
+        red_readers=await _readers(ctx, notice) if label is TLP.RED else None,
+    )
     return Reply(
         Message(
             lines=[
                 f"{notice_title(notice)} on {subject_name(subject)} is cancelled.",
-                result.summary(),
+                *posted,
             ],
             context=context_line(op, ref, label),
             tlp=label.value,
@@ -351,14 +397,24 @@ async def notice_renew(ctx: CommandContext) -> Reply:
         title=f"{notice_title(notice)} renewed — {subject_name(subject)}",
         fields=[("Until", until), ("Reason", reason)],
         context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
+        tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
     )
-    result = await ctx.fanout(post, tlp=label, kind="notice", object_ref=ref)
+    posted = await post_item(
+        ctx,
+        post,
+        tlp=label,
+        kind="notice",
+        object_ref=ref,
+        subject=subject,
+        neutral=_neutral(ctx, notice, subject, "renewed"),
+        red_readers=await _readers(ctx, notice) if label is TLP.RED else None,
+    )
     return Reply(
         Message(
             lines=[
                 f"{notice_title(notice)} is renewed until "
                 f"{format_time(notice.expires_at, await ctx.tz())}.",
-                result.summary(),
+                *posted,
             ],
             context=context_line(op, ref, label),
             tlp=label.value,

@@ -266,10 +266,11 @@ async def op_members(ctx: CommandContext) -> Reply:
 @command(
     "op status",
     "op status [OP] <planning|active|suspended|closed>",
-    "Change an operation's status (lead).",
+    "Change an operation's status (lead; admins too, without reading its records).",
     args=(Arg("status"),),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
+    admin_manages=True,
     writes=True,
     action=Action.ALTER,
 )
@@ -405,22 +406,38 @@ async def op_remove(ctx: CommandContext) -> Reply:
 
 @command(
     "op link",
-    "op link [OP] [--max-tlp green]",
+    "op link [OP] [--max-tlp green] [--agencies ES-PN]",
     "Link this channel to an operation: its posts arrive here up to the TLP ceiling (lead).",
-    flags=(Flag("max-tlp"),),
+    flags=(Flag("max-tlp"), Flag("agencies")),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
     writes=True,
     action=Action.ALTER,
     visibility=Visibility.CHANNEL,
-    details="The ceiling defaults to AMBER. TLP:RED is never posted to a group channel.",
+    details=(
+        "The ceiling defaults to AMBER. TLP:RED is for named recipients only and is never "
+        "posted to a channel. --agencies records the agencies whose members the channel "
+        "reaches; only a channel that reaches one agency may receive TLP:AMBER+STRICT "
+        "(`--max-tlp amber+strict --agencies ES-PN`)."
+    ),
 )
 async def op_link(ctx: CommandContext) -> Reply:
     """Link the current channel after checking that the bot can post in it."""
     op = ctx.operation()
     ch = ctx.inv.channel
     ceiling = parse_tlp(ctx.args["max-tlp"]) if ctx.args.get("max-tlp") else TLP.AMBER
+    if ceiling is TLP.RED:
+        raise CommandError(
+            "TLP:RED is for named recipients only and is never posted to a channel; link with "
+            "--max-tlp amber+strict at most, and send RED items with --tlp red --to M-3,M-7."
+        )
     existing = await channel_link(ctx.session, ch.platform, ch.key)
+    agencies = await _link_agencies(ctx, existing)
+    if ceiling is TLP.AMBER_STRICT and len(agencies) != 1:
+        raise CommandError(
+            "TLP:AMBER+STRICT is for one organisation only: give the one agency this channel "
+            "reaches with --agencies CODE (a channel several agencies share takes AMBER at most)."
+        )
     if existing is not None and existing.operation_id != op.id:
         raise CommandError(
             "This channel is already linked to another operation; `op unlink` it there first."
@@ -432,8 +449,13 @@ async def op_link(ctx: CommandContext) -> Reply:
     if existing is not None:
         old = existing.max_tlp
         existing.max_tlp = ceiling.value
+        existing.agencies = ",".join(agencies)
         ctx.session.add(existing)
-        ctx.audit(Action.ALTER, object_ref=op.code, reason=f"ceiling {old} -> {ceiling.value}")
+        ctx.audit(
+            Action.ALTER,
+            object_ref=op.code,
+            reason=f"ceiling {old} -> {ceiling.value}; agencies {existing.agencies or 'shared'}",
+        )
         return Reply(
             Message(
                 lines=[f"This channel stays linked to {op.code}; ceiling now {ceiling.label}."]
@@ -448,6 +470,7 @@ async def op_link(ctx: CommandContext) -> Reply:
             channel_name=ch.name or None,
             is_group=ch.is_group,
             max_tlp=ceiling.value,
+            agencies=",".join(agencies),
             linked_by=ctx.member().id,
             linked_at=ctx.now,
         )
@@ -464,6 +487,23 @@ async def op_link(ctx: CommandContext) -> Reply:
         ),
         visibility=Visibility.CHANNEL,
     )
+
+
+async def _link_agencies(ctx: CommandContext, existing: ChannelLink | None) -> list[str]:
+    """`--agencies ES-PN,PT-PJ`: known agency codes; without it, what the link had."""
+    raw = str(ctx.args.get("agencies") or "").strip()
+    if not raw:
+        return [c for c in (existing.agencies if existing else "").split(",") if c]
+    codes: list[str] = []
+    for token in (t.strip().upper() for t in raw.split(",") if t.strip()):
+        found = (await ctx.session.exec(select(Agency).where(Agency.code == token))).first()
+        if found is None:
+            raise UsageError(
+                f"There is no agency {token}; an admin adds it with `admin add-agency`."
+            )
+        if token not in codes:
+            codes.append(token)
+    return codes
 
 
 @command(

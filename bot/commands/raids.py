@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 # Module access (not `from … import name`): bot.raidview imports this package's values.
 from bot import raidview
-from bot.access import Perm, Role
+from bot.access import TLP, Perm, Role, may_read_item
 from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, role_title
@@ -23,13 +23,24 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_time, zone
+from bot.commands.values import format_time, parse_time, parse_tlp, zone
+from bot.fanout import FanoutResult
 from bot.messages import Message
 from bot.models import Raid, RaidItem
 
 RAID_GRAMMAR = (
-    'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--template NAME]'
+    'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--template NAME] '
+    "[--tlp amber+strict]"
 )
+
+
+async def _post(ctx: CommandContext, raid: Raid, message: Message, *, kind: str) -> FanoutResult:
+    """A raid post: its address only where the raid's label allows (`raidview.post_raid`)."""
+    result = await raidview.post_raid(
+        ctx.session, now=ctx.now, op=ctx.operation(), raid=raid, message=message, kind=kind
+    )
+    ctx.posts += len(result.posted)
+    return result
 
 
 async def find_raid(ctx: CommandContext, token: str) -> Raid:
@@ -68,13 +79,24 @@ def _reminder_note(raid: Raid, ctx: CommandContext) -> str:
     RAID_GRAMMAR,
     "Plan a raid from a checklist template; reminders go out at T−24 h, T−2 h, T−30 min.",
     args=(Arg("title", rest=True),),
-    flags=(Flag("at", kind="time", required=True), Flag("tz"), Flag("location"), Flag("template")),
+    flags=(
+        Flag("at", kind="time", required=True),
+        Flag("tz"),
+        Flag("location"),
+        Flag("template"),
+        Flag("tlp"),
+    ),
     op=OpMode.REQUIRED,
     perm=Perm.PLAN_RAID,
     writes=True,
     action=Action.COLLECT,
     visibility=Visibility.CHANNEL,
-    details="TIME is read in your time zone unless --tz is given; it must be ahead.",
+    details=(
+        "TIME is read in your time zone unless --tz is given; it must be ahead.\n"
+        "The title is the raid's code name: channels get it with the time. --location (the "
+        "target) is labelled --tlp (default TLP:AMBER+STRICT) and reaches only channels that "
+        "label allows (a single-agency channel for AMBER+STRICT)."
+    ),
 )
 async def raid_plan(ctx: CommandContext) -> Reply:
     """Create a raid and its checklist."""
@@ -83,6 +105,12 @@ async def raid_plan(ctx: CommandContext) -> Reply:
     if not title:
         raise UsageError("The raid needs a title.")
     at, tz = await _raid_time(ctx)
+    label = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else TLP.AMBER_STRICT
+    if label is TLP.RED:
+        raise UsageError(
+            "A raid's target details go to the teams that act on them: use --tlp amber+strict "
+            "at most (TLP:RED is for items sent to named people)."
+        )
     try:
         tpl, tpl_items = await find(ctx.session, str(ctx.args.get("template") or DEFAULT_TEMPLATE))
     except TemplateError as exc:
@@ -97,7 +125,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
         location=ctx.args.get("location"),
         template_name=tpl.name,
         status="planned",
-        tlp=op.tlp,
+        tlp=label.value,
         created_by=ctx.member().id,
         created_at=ctx.now,
         updated_at=ctx.now,
@@ -118,16 +146,16 @@ async def raid_plan(ctx: CommandContext) -> Reply:
     ref = raidview.raid_ref(raid)
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{ref}", reason=f"template {tpl.name}")
     ctx.schedule_changed("raid", raid.id or 0)
-    await ctx.fanout(
+    await _post(
+        ctx,
+        raid,
         Message(
             title=f"{ref} planned: {raid.title}",
             fields=[("When", raidview.when(raid)), ("Planned by", ctx.member().name)],
             lines=[f"Checklist: {tpl.title}, {len(tpl_items)} items. `raid show {ref}` to tick."],
             context=f"{op.code}/{ref}",
         ),
-        tlp=raid.tlp,
         kind="raid",
-        object_ref=ref,
     )
     mandatory = sum(1 for t in tpl_items if t.mandatory)
     return Reply(
@@ -140,7 +168,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
             ],
             lines=[_reminder_note(raid, ctx), f"`raid show {ref}` lists the items to tick."],
             context=f"{op.code}/{ref}",
-            tlp=raid.tlp,
+            tlp=raidview.label_of(op, raid, with_target=True).value,
         ),
         visibility=Visibility.CHANNEL,
     )
@@ -175,20 +203,20 @@ async def raid_move(ctx: CommandContext) -> Reply:
         reason=f"moved {old.isoformat()} -> {at.isoformat()}",
     )
     ctx.schedule_changed("raid", raid.id or 0)
-    await ctx.fanout(
+    await _post(
+        ctx,
+        raid,
         Message(
             title=f"{ref} moved: {raid.title}",
             fields=[("New time", raidview.when(raid)), ("Was", format_time(old, tz))],
             context=f"{op.code}/{ref}",
         ),
-        tlp=raid.tlp,
         kind="raid",
-        object_ref=ref,
     )
     return Reply(
         Message(
             lines=[f"{ref} moved to {format_time(at, tz)}.", _reminder_note(raid, ctx)],
-            tlp=raid.tlp,
+            tlp=raidview.time_label(op, raid).value,
         ),
         visibility=Visibility.CHANNEL,
     )
@@ -251,6 +279,10 @@ async def raid_show(ctx: CommandContext) -> Reply:
     message = await raidview.card(
         ctx.session, op, raid, items, reader_tz=str(await ctx.tz()), can_tick=can_tick
     )
+    if ctx.role is None or not may_read_item(ctx.role, raid.tlp):
+        # The target details are above what this role reads: code name and time only.
+        message = raidview.without_target(message)
+        message.tlp = raidview.time_label(op, raid).value
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/{raidview.raid_ref(raid)}")
     return Reply(message, visibility=Visibility.CHANNEL)
 
@@ -306,7 +338,9 @@ async def raid_go(ctx: CommandContext) -> Reply:
     if still_open:
         lines += [f"FORCED with {len(still_open)} mandatory item(s) open: {reason}"]
         lines += raidview.listed(still_open)
-    await ctx.fanout(
+    await _post(
+        ctx,
+        raid,
         Message(
             title=f"GO: {ref} {raid.title}",
             fields=[("When", raidview.when(raid))],
@@ -314,12 +348,11 @@ async def raid_go(ctx: CommandContext) -> Reply:
             context=f"{op.code}/{ref}",
             mark="FORCED" if still_open else None,
         ),
-        tlp=raid.tlp,
         kind="raid",
-        object_ref=ref,
     )
     return Reply(
-        Message(lines=[f"{ref} has the go.", *lines[1:2]], tlp=raid.tlp), Visibility.CHANNEL
+        Message(lines=[f"{ref} has the go.", *lines[1:2]], tlp=raidview.time_label(op, raid).value),
+        Visibility.CHANNEL,
     )
 
 
@@ -349,15 +382,15 @@ async def raid_abort(ctx: CommandContext) -> Reply:
     ctx.session.add(raid)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"aborted: {reason}")
     ctx.schedule_changed("raid", raid.id or 0)
-    await ctx.fanout(
+    await _post(
+        ctx,
+        raid,
         Message(
             title=f"ABORTED: {ref} {raid.title}",
             lines=[f"Aborted by {ctx.member().name}: {reason}", "Its reminders are cancelled."],
             context=f"{op.code}/{ref}",
         ),
-        tlp=raid.tlp,
         kind="raid",
-        object_ref=ref,
     )
     return Reply(Message(lines=[f"{ref} aborted; no more reminders."]), Visibility.CHANNEL)
 
@@ -395,13 +428,13 @@ async def raid_done(ctx: CommandContext) -> Reply:
             f"{len(still_open)} mandatory item(s) still to tick:",
             *raidview.listed(still_open),
         ]
-    await ctx.fanout(
+    await _post(
+        ctx,
+        raid,
         Message(title=f"DONE: {ref} {raid.title}", lines=lines[1:], context=f"{op.code}/{ref}"),
-        tlp=raid.tlp,
         kind="raid",
-        object_ref=ref,
     )
-    return Reply(Message(lines=lines, tlp=raid.tlp), Visibility.CHANNEL)
+    return Reply(Message(lines=lines, tlp=raidview.time_label(op, raid).value), Visibility.CHANNEL)
 
 
 async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:

@@ -60,6 +60,9 @@ class Command:
     perm: Perm | None = None
     op: OpMode = OpMode.NONE
     admin_only: bool = False
+    # Service management an admin may do in any operation without reading its records
+    # (`op status`): the role check is skipped for admins, membership is not needed.
+    admin_manages: bool = False
     needs_member: bool = True
     writes: bool = False
     action: Action = Action.CONSULT
@@ -257,6 +260,7 @@ def command(
     perm: Perm | None = None,
     op: OpMode = OpMode.NONE,
     admin_only: bool = False,
+    admin_manages: bool = False,
     needs_member: bool = True,
     writes: bool = False,
     action: Action = Action.CONSULT,
@@ -278,6 +282,7 @@ def command(
                 perm=perm,
                 op=op,
                 admin_only=admin_only,
+                admin_manages=admin_manages,
                 needs_member=needs_member,
                 writes=writes,
                 action=action,

@@ -17,6 +17,7 @@ from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_
 from bot.commands.values import format_time
 from bot.messages import Button, Message
 from bot.models import Notice, Operation, Sighting, Subject
+from bot.protection import disclosure_label, protection_words
 
 RELIABILITY = {
     "A": "completely reliable",
@@ -79,8 +80,11 @@ def sighting_what(sighting: Sighting, subject: Subject | None) -> str:
     return subject_name(subject) if subject is not None else f"“{sighting.description}”"
 
 
-def _kind_text(subject: Subject) -> str:
-    return f"{subject.kind}, {subject.category}" if subject.category else subject.kind
+def _kind_text(subject: Subject, now: datetime) -> str:
+    """`person, victim, CHILD, protected`: a child and a protected person are shown as such."""
+    text = f"{subject.kind}, {subject.category}" if subject.category else subject.kind
+    words = protection_words(subject, now)
+    return f"{text}, {words}" if words else text
 
 
 def paged_message(
@@ -117,7 +121,7 @@ def paged_message(
 
 def subject_line(subject: Subject, now: datetime) -> str:
     """One list line: ref, name, kind and category, nationality, TLP, review due."""
-    parts = [f"{subject_name(subject)} — {_kind_text(subject)}"]
+    parts = [f"{subject_name(subject)} — {_kind_text(subject, now)}"]
     if subject.nationality:
         parts.append(subject.nationality)
     parts.append(TLP(subject.tlp).label)
@@ -128,7 +132,9 @@ def subject_line(subject: Subject, now: datetime) -> str:
 
 def subject_fields(subject: Subject, tz: ZoneInfo, now: datetime) -> list[tuple[str, str]]:
     """The subject's own data as labelled fields."""
-    fields = [("Kind", _kind_text(subject))]
+    fields = [("Kind", _kind_text(subject, now))]
+    if subject.protection_lifted_at is not None:
+        fields.append(("Protection lifted", f"{subject.protection_reason or ''}".strip()))
     if subject.aliases:
         fields.append(("Aliases", ", ".join(subject.aliases)))
     if subject.nationality:
@@ -172,7 +178,7 @@ def subject_message(
         fields=fields,
         lines=lines,
         context=context_line(op, subject_ref(subject), subject.tlp),
-        tlp=max(shown, key=lambda t: t.rank).value,
+        tlp=disclosure_label(max(shown, key=lambda t: t.rank), subject, now=now).value,
     )
 
 
@@ -203,7 +209,7 @@ def notice_message(
 ) -> Message:
     """A notice as posted to the channels (`for_channel`) or shown by `notice show`."""
     colour = COLOURS[notice.colour]
-    fields = [("Subject", f"{subject_name(subject)} ({_kind_text(subject)})")]
+    fields = [("Subject", f"{subject_name(subject)} ({_kind_text(subject, now)})")]
     fields.append(("Purpose", colour.purpose))
     if notice.charges:
         fields.append(("Charges", notice.charges))
@@ -243,7 +249,7 @@ def notice_message(
         ]
         if for_channel
         else [],
-        tlp=label.value,
+        tlp=disclosure_label(label, subject, now=now).value,
     )
 
 
@@ -334,5 +340,5 @@ def sighting_message(
         context=context_line(op, ref, label, *extra),
         buttons=buttons,
         mark=mark,
-        tlp=label.value,
+        tlp=disclosure_label(label, subject, now=sighting.reported_at).value,
     )

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 from sqlmodel import col
 
+from bot import protection
 from bot.access import TLP, Perm
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
+from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
 from bot.commands.intel import (
     Page,
@@ -109,7 +111,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
 @command(
     "sighting",
     'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
-    '[--grade B2] [--tlp …] [--note "…"] [--observer "…"]',
+    '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"]',
     "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
     "subject is under an active red or yellow notice).",
     args=(Arg("what", rest=True),),
@@ -120,6 +122,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         Flag("tlp"),
         Flag("note"),
         Flag("observer"),
+        Flag("to"),
     ),
     op=OpMode.REQUIRED,
     perm=Perm.POST_SIGHTING,
@@ -134,7 +137,10 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         "--observer names who saw it when it was not you (a second-hand report). Keep facts "
         "in the record and opinion in --note.\n"
         "--tlp defaults to the higher of the operation's and the subject's: the source's "
-        "restriction travels with the data."
+        "restriction travels with the data. --tlp red --to M-3,M-7: for those members (and "
+        "you) only, delivered privately.\n"
+        "A sighting of a protected person (victim, witness, child) reaches the channels only "
+        "as a neutral line; the leads get it privately."
     ),
 )
 async def sighting_add(ctx: CommandContext) -> Reply:
@@ -164,6 +170,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     if notice is not None:
         floor.append((notice_ref(notice), notice.tlp))
     label, raised = with_floor(requested, TLP(op.tlp), floor)
+    recipients = await parse_recipients(ctx, label)
     sighting = Sighting(
         operation_id=op.id or 0,
         seq=await ctx.next_seq("sighting_seq"),
@@ -198,19 +205,47 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         notice=notice,
         for_channel=True,
     )
-    result = await ctx.fanout(
-        post, tlp=label, kind="match" if notice else "sighting", object_ref=ref
+    readers: set[int] = set()
+    if label is TLP.RED:
+        await ctx.session.flush()
+        sources = [("subject", subject.id, subject.created_by)] if subject else []
+        if notice is not None:
+            sources.append(("notice", notice.id, notice.issued_by))
+        readers = await red_audience(
+            ctx, recipients, [s for s in sources if TLP(_source_tlp(s, subject, notice)) is TLP.RED]
+        )
+        await protection.add_recipients(ctx.session, op, "sighting", sighting.id or 0, readers)
+    posted = await post_item(
+        ctx,
+        post,
+        tlp=label,
+        kind="match" if notice else "sighting",
+        object_ref=ref,
+        subject=subject,
+        neutral=protection.neutral_sighting(op, sighting, notice)
+        if protection.is_protected(subject, ctx.now)
+        else None,
+        red_readers=readers,
     )
     # The reporter sees their own report back; the notice only if their role may read it.
-    role = reader(ctx)
+    role = await reader(ctx)
     shown_notice = notice if notice and subject and may_read_notice(role, notice, subject) else None
     message = sighting_message(op, sighting, subject, tz=tz, reporter=reporter, notice=shown_notice)
     if message.mark:
         message.lines.insert(0, f"Recorded {ref} as a MATCH.")
     else:
         message.title = f"Recorded {message.title}"
-    message.lines += [n for n in (raised,) if n] + [result.summary()]
+    message.lines += [n for n in (raised,) if n] + posted
     return Reply(message)
+
+
+def _source_tlp(
+    source: tuple[str, int | None, int | None], subject: Subject | None, notice: Notice | None
+) -> str:
+    """The label of a record a new sighting repeats (its subject, or its matched notice)."""
+    if source[0] == "subject" and subject is not None:
+        return subject.tlp
+    return notice.tlp if notice is not None else TLP.CLEAR.value
 
 
 @command(
@@ -228,7 +263,7 @@ async def sighting_show(ctx: CommandContext) -> Reply:
     notice = None
     if sighting.match_notice_id is not None and subject is not None:
         found = await ctx.session.get(Notice, sighting.match_notice_id)
-        if found is not None and may_read_notice(reader(ctx), found, subject):
+        if found is not None and may_read_notice(await reader(ctx), found, subject):
             notice = found
     names = await member_names(ctx, [sighting.reporter_id])
     refs = [sighting_ref(sighting)] + ([subject_ref(subject)] if subject else [])

@@ -164,11 +164,11 @@ async def subject_add(ctx: CommandContext) -> Reply:
         )
     ).all()
     names = {name.lower(), *(a.lower() for a in subject.aliases)}
+    who = await reader(ctx)
     twins = [
         s
         for s in same
-        if may_read_subject(reader(ctx), s)
-        and names & {s.name.lower(), *(a.lower() for a in s.aliases)}
+        if may_read_subject(who, s) and names & {s.name.lower(), *(a.lower() for a in s.aliases)}
     ]
     subject.seq = await ctx.next_seq("subject_seq")
     ctx.session.add(subject)
@@ -212,7 +212,7 @@ async def subject_list(ctx: CommandContext) -> Reply:
         query = query.where(Subject.category == category)
         filters.append(f"--category {category}")
     rows = (await ctx.session.exec(query)).all()
-    role = reader(ctx)
+    role = await reader(ctx)
     readable = [s for s in rows if may_read_subject(role, s)]
     page = paginate(readable, number, PAGE_SIZE)
     audit_consult(ctx, [subject_ref(s) for s in page.items], "subjects")
@@ -241,7 +241,7 @@ async def subject_show(ctx: CommandContext) -> Reply:
     """One subject in full, with what the actor may read of its notices and sightings."""
     op = ctx.operation()
     subject = await find_subject(ctx, ctx.args["ref"])
-    role = reader(ctx)
+    role = await reader(ctx)
     notices = (
         await ctx.session.exec(
             select(Notice).where(Notice.subject_id == subject.id).order_by(col(Notice.seq).desc())

@@ -21,7 +21,8 @@ Three pieces, usable on their own or together:
         fake.files                                         # completed uploads (bytes, channel)
         await fake.wait_for(lambda: ...)                   # any condition, woken per request
 
-Unknown channels answer `channel_not_found`; posting to a channel the bot is not in answers
+A user id as the channel posts to the app's DM with that user (`D` + user id), as Slack
+does. Unknown channels answer `channel_not_found`; posting to a channel the bot is not in answers
 `not_in_channel`; an archived one `is_archived`; a wrong token `invalid_auth`.
 `text_of(blocks_or_payload)` flattens Block Kit into one string for content checks.
 
@@ -384,7 +385,14 @@ class FakeSlack:
         return None
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
-        error = self._postable(str(args.get("channel")))
+        channel = str(args.get("channel"))
+        if channel[:1] in ("U", "W") and channel not in self.channels:
+            # As Slack does: a user id posts to the app's DM with that user.
+            self.add_im(channel)
+            return self._m_chat_postMessage({**args, "channel": f"D{channel}"}) | {
+                "channel": f"D{channel}"
+            }
+        error = self._postable(channel)
         if error:
             return {"ok": False, "error": error}
         ts = f"1700000000.{next(self._ts):06d}"

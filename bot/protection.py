@@ -1,0 +1,395 @@
+"""Victim safety and need-to-know: rules of the core that no command or post can skip.
+
+- **Protected persons.** A person recorded as victim or witness, or a child (under 18, or
+  a victim whose date of birth is unknown: presumed a child, Directive 2011/36/EU Art. 13),
+  is TLP:RED-equivalent for names and places: a message that shows them carries TLP:RED
+  (`disclosure_label`), so fan-out never posts it to any channel and a reply that shows it
+  in a group is sent privately. Channels get a neutral line instead; the reporter and the
+  leads get the record privately. A lead can lift protection for one subject, with a reason.
+- **Need-to-know readers.** Partners and observers read a protected subject only where a
+  lead granted it to them by name; a TLP:RED item is read only by its named recipients and
+  its author (`Reader`).
+- **Private delivery.** Posts to one member (`deliver_private`) go to their one-to-one chat
+  with the bot through the outbox, like every other post.
+- **Break-glass.** An admin who is not a member reads an operation only through an
+  explicit, time-limited, audited `op access` (`active_breakglass`).
+- **Denied attempts** are audit entries (`record_denied`), visible to the leads.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import audit
+from bot.access import TLP, Role, may_read_item
+from bot.audit import Action
+from bot.messages import Button, Message
+from bot.models import (
+    BreakGlass,
+    Identity,
+    Member,
+    Membership,
+    Notice,
+    Operation,
+    ReadGrant,
+    Recipient,
+    Sighting,
+    Subject,
+)
+from bot.outbox import enqueue
+
+PROTECTED_CATEGORIES = ("victim", "witness")
+ADULT_AGE = 18
+# Console "direct chats" are channels named after the person: `@alice`.
+CONSOLE_DM_PREFIX = "@"
+
+
+# ------------------------------------------------------------------ who is protected
+
+
+def _latest_birth(dob: str) -> date | None:
+    """The latest date a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` birth date can mean."""
+    parts = dob.split("-")
+    try:
+        year = int(parts[0])
+        month = int(parts[1]) if len(parts) > 1 else 12
+        day = int(parts[2]) if len(parts) > 2 else calendar.monthrange(year, month)[1]
+        return date(year, month, day)
+    except (ValueError, IndexError):
+        return None
+
+
+def is_child(subject: Subject, now: datetime) -> bool:
+    """A person under 18 at `now`, or a victim whose date of birth is unknown.
+
+    Where the date of birth is partial (`2008`), the person is presumed a child while they
+    could still be under 18 (the presumption of childhood where age is uncertain).
+    """
+    if subject.kind != "person":
+        return False
+    if not subject.dob:
+        return subject.category == "victim"
+    born = _latest_birth(subject.dob)
+    if born is None:
+        return subject.category == "victim"
+    today = now.date()
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return age < ADULT_AGE
+
+
+def is_protected(subject: Subject | None, now: datetime) -> bool:
+    """Victims, witnesses and children, unless a lead lifted it for this subject."""
+    if subject is None or subject.kind != "person" or subject.protection_lifted_at is not None:
+        return False
+    return subject.category in PROTECTED_CATEGORIES or is_child(subject, now)
+
+
+def protection_words(subject: Subject, now: datetime) -> str | None:
+    """How a subject's protection is shown: `CHILD, protected`, `protected`, or None."""
+    child = is_child(subject, now)
+    if subject.protection_lifted_at is not None:
+        return "CHILD, protection lifted" if child else "protection lifted"
+    if not is_protected(subject, now):
+        return None
+    return "CHILD, protected" if child else "protected"
+
+
+def disclosure_label(label: TLP, *subjects: Subject | None, now: datetime) -> TLP:
+    """The label a message showing `subjects` carries: TLP:RED if any is protected."""
+    return TLP.RED if any(is_protected(s, now) for s in subjects) else label
+
+
+# -------------------------------------------------------------------- neutral lines
+
+
+def neutral_sighting(op: Operation, sighting: Sighting, notice: Notice | None) -> Message:
+    """What a group channel gets for a sighting of a protected person: no name, no place."""
+    ref = f"{op.code}/SG-{sighting.seq}"
+    return Message(
+        title="A protected person was sighted",
+        lines=[f"See `sighting show {ref}` in private."]
+        + (["It matches an active notice; the leads have been told privately."] if notice else []),
+        context=f"{ref} · protected person · details withheld from channels",
+        buttons=[Button(f"Sighting SG-{sighting.seq}", f"sighting show {ref}")],
+        mark="MATCH" if notice else None,
+    )
+
+
+def neutral_notice(op: Operation, notice: Notice, what: str) -> Message:
+    """What a group channel gets for a notice about a protected person (`what`: recorded,
+    cancelled, renewed)."""
+    ref = f"{op.code}/N-{notice.seq}"
+    return Message(
+        title=f"A notice about a protected person was {what}",
+        lines=[f"See `notice show {ref}` in private."],
+        context=f"{ref} · protected person · details withheld from channels",
+        buttons=[Button(f"Notice N-{notice.seq}", f"notice show {ref}")],
+    )
+
+
+# ----------------------------------------------------------------- need to know
+
+
+@dataclass
+class Reader:
+    """One member reading one operation: role, grants by name, RED items addressed to them."""
+
+    role: Role
+    member_id: int | None
+    now: datetime
+    grants: set[int] = field(default_factory=set)  # subject ids granted by a lead
+    addressed: set[tuple[str, int]] = field(default_factory=set)  # (kind, item id), TLP:RED
+
+    def red_ok(self, kind: str, item_id: int | None, author_id: int | None) -> bool:
+        """A TLP:RED item: its author and its named recipients only."""
+        if item_id is None or self.member_id is None:
+            return False
+        return author_id == self.member_id or (kind, item_id) in self.addressed
+
+    def may_subject(self, subject: Subject) -> bool:
+        """Whether this reader may read `subject` at all."""
+        if TLP(subject.tlp) is TLP.RED:
+            return self.red_ok("subject", subject.id, subject.created_by)
+        if is_protected(subject, self.now) and self.role in (Role.PARTNER, Role.OBSERVER):
+            return subject.id in self.grants and may_read_item(self.role, subject.tlp, "victim")
+        category = subject.category if subject.kind == "person" else None
+        return may_read_item(self.role, subject.tlp, category)
+
+    def may_item(
+        self,
+        kind: str,
+        item_id: int | None,
+        author_id: int | None,
+        tlp: str | TLP,
+        subject: Subject | None,
+    ) -> bool:
+        """Whether this reader may read a notice or sighting (about `subject`, if any)."""
+        if subject is not None and not self.may_subject(subject):
+            return False
+        label = TLP(tlp)
+        if label is TLP.RED:
+            return self.red_ok(kind, item_id, author_id)
+        if subject is None:
+            return may_read_item(self.role, label, None)
+        if is_protected(subject, self.now) and self.role in (Role.PARTNER, Role.OBSERVER):
+            return may_read_item(self.role, label, "victim")  # granted: checked above
+        category = subject.category if subject.kind == "person" else None
+        return may_read_item(self.role, label, category)
+
+
+async def load_reader(
+    session: AsyncSession, op: Operation, member_id: int | None, role: Role, now: datetime
+) -> Reader:
+    """The reader's grants and the TLP:RED items addressed to them in `op`."""
+    found = Reader(role=role, member_id=member_id, now=now)
+    if member_id is None:
+        return found
+    found.addressed = {
+        (kind, item_id)
+        for kind, item_id in (
+            await session.exec(
+                select(Recipient.kind, Recipient.item_id).where(
+                    Recipient.operation_id == op.id, Recipient.member_id == member_id
+                )
+            )
+        ).all()
+    }
+    if role in (Role.PARTNER, Role.OBSERVER):
+        found.grants = set(
+            (
+                await session.exec(
+                    select(ReadGrant.subject_id)
+                    .join(Subject, col(Subject.id) == col(ReadGrant.subject_id))
+                    .where(Subject.operation_id == op.id, ReadGrant.member_id == member_id)
+                )
+            ).all()
+        )
+    return found
+
+
+async def add_recipients(
+    session: AsyncSession, op: Operation, kind: str, item_id: int, member_ids: Iterable[int]
+) -> None:
+    """Record the named recipients of a TLP:RED item."""
+    for member_id in sorted(set(member_ids)):
+        session.add(
+            Recipient(operation_id=op.id or 0, kind=kind, item_id=item_id, member_id=member_id)
+        )
+
+
+async def recipients_of(session: AsyncSession, kind: str, item_id: int | None) -> set[int]:
+    """The named recipients of one TLP:RED item."""
+    return set(
+        (
+            await session.exec(
+                select(Recipient.member_id).where(
+                    Recipient.kind == kind, Recipient.item_id == item_id
+                )
+            )
+        ).all()
+    )
+
+
+async def lead_ids(session: AsyncSession, op: Operation) -> list[int]:
+    """The operation's leads."""
+    return list(
+        (
+            await session.exec(
+                select(Membership.member_id)
+                .where(Membership.operation_id == op.id, Membership.role == Role.LEAD.value)
+                .order_by(col(Membership.member_id))
+            )
+        ).all()
+    )
+
+
+# ------------------------------------------------------------------ private delivery
+
+
+def dm_channel(identity: Identity) -> str | None:
+    """The one-to-one chat with the bot for one identity, or None if the bot cannot write.
+
+    Slack: the user id (`chat.postMessage` to a user id lands in the bot's DM with them).
+    Telegram: the user id, once the member has started a private chat with the bot.
+    Console: `@name`.
+    """
+    if identity.platform == "slack":
+        return identity.key.rsplit("/", 1)[-1]
+    if identity.platform == "telegram":
+        return identity.key if identity.can_dm else None
+    if identity.platform == "console":
+        return f"{CONSOLE_DM_PREFIX}{identity.key}"
+    return None
+
+
+@dataclass
+class PrivateResult:
+    """Who a private post reached, and who could not be reached privately."""
+
+    reached: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+    def summary(self, what: str) -> str | None:
+        """`Sent privately to Ana, Bo.` plus who could not be reached; None if nobody."""
+        out = []
+        if self.reached:
+            out.append(f"{what} sent privately to {', '.join(self.reached)}.")
+        if self.unreachable:
+            out.append(
+                f"Could not reach {', '.join(self.unreachable)} privately (no private chat "
+                "with the bot yet: on Telegram, press Start in a private chat with it)."
+            )
+        return " ".join(out) or None
+
+
+async def deliver_private(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    op: Operation,
+    member_ids: Iterable[int],
+    message: Message,
+    kind: str,
+    object_ref: str,
+    tlp: TLP,
+) -> PrivateResult:
+    """Queue `message` to each member's private chat with the bot (one platform each)."""
+    result = PrivateResult()
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        return result
+    members = {
+        m.id: m
+        for m in (await session.exec(select(Member).where(col(Member.id).in_(wanted)))).all()
+    }
+    idents = (
+        await session.exec(
+            select(Identity).where(col(Identity.member_id).in_(wanted)).order_by(col(Identity.id))
+        )
+    ).all()
+    order = {"slack": 0, "telegram": 1, "console": 2}
+    for member_id in wanted:
+        member = members.get(member_id)
+        if member is None:
+            continue
+        own = sorted(
+            (i for i in idents if i.member_id == member_id),
+            key=lambda i: order.get(i.platform, 9),
+        )
+        target = next(((i.platform, c) for i in own if (c := dm_channel(i)) is not None), None)
+        if target is None:
+            result.unreachable.append(member.name)
+            continue
+        enqueue(
+            session,
+            now=now,
+            platform=target[0],
+            channel_key=target[1],
+            message=Message.from_json(message.to_json()),
+            operation_id=op.id,
+            tlp=tlp.value,
+            kind=kind,
+            object_ref=f"{op.code}/{object_ref}",
+        )
+        result.reached.append(member.name)
+    return result
+
+
+# ---------------------------------------------------------------------- break-glass
+
+
+async def active_breakglass(
+    session: AsyncSession, member_id: int | None, op_id: int | None, now: datetime
+) -> BreakGlass | None:
+    """The admin's break-glass access to the operation that is still running, if any."""
+    if member_id is None or op_id is None:
+        return None
+    return (
+        await session.exec(
+            select(BreakGlass)
+            .where(
+                BreakGlass.member_id == member_id,
+                BreakGlass.operation_id == op_id,
+                col(BreakGlass.expires_at) > now,
+            )
+            .order_by(col(BreakGlass.expires_at).desc())
+        )
+    ).first()
+
+
+# ------------------------------------------------------------------- denied access
+
+DENIED = "denied"
+
+
+async def record_denied(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    actor: str,
+    actor_id: int | None,
+    operation_id: int | None,
+    command: str,
+    channel: str,
+    sentence: str,
+) -> None:
+    """Append a `denied` audit entry for a refused access (in the caller's transaction,
+    which must hold the audit chain's lock). The prober's answer is not changed."""
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        actor_id=actor_id,
+        action=Action.CONSULT,
+        command=command,
+        operation_id=operation_id,
+        channel=channel,
+        reason=sentence,
+        outcome=DENIED,
+    )
