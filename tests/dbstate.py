@@ -38,13 +38,17 @@ async def count(store: Store, table: str) -> int:
 
 
 def denied_only(before: Snapshot, after: Snapshot) -> list[dict[str, Any]]:
-    """What a refused access may write: `denied` audit entries appended, nothing else.
+    """What a refused access may write: `denied` audit entries appended (and the tips of
+    their chains moved on), nothing else.
 
     Fails (AssertionError) if any other table changed, an existing audit entry changed, or
     a new entry is anything but a denied access; returns the new entries as dicts.
     """
     changed = changed_tables(before, after)
-    assert set(changed) <= {"auditentry"}, f"a refusal wrote {changed}"
+    assert set(changed) <= {"auditentry", "auditchain"}, f"a refusal wrote {changed}"
+    tips_before = {row[0] for row in before.get("auditchain", [])}
+    tips_after = {row[0] for row in after.get("auditchain", [])}
+    assert tips_before <= tips_after, "a refusal removed an audit chain"
     old, new = before.get("auditentry", []), after.get("auditentry", [])
     assert new[: len(old)] == old, "a refusal altered earlier audit entries"
     names = [c.name for c in SQLModel.metadata.tables["auditentry"].columns]

@@ -248,7 +248,8 @@ async def test_console_export_writes_both_files_then_records_the_disclosure(
     assert [p.suffix for p in paths] == [".json", ".md"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
     assert json.loads(paths[0].read_text())["operation"]["code"] == OP
-    assert paths[1].read_text().startswith("**TLP:AMBER+STRICT**")
+    # It names a victim (Lena): the whole file is TLP:RED.
+    assert paths[1].read_text().startswith("**TLP:RED**")
     built, disclosed = [e for e in await _entries(app) if e.command == "export"]
     assert built.action == Action.CONSULT and built.id is not None
     assert disclosed.action == Action.DISCLOSE and (disclosed.id or 0) > built.id

@@ -74,7 +74,7 @@ async def test_lifting_protection_is_audited_and_only_then_channels_get_the_name
     assert await refused(app, 'subject unprotect S-1 --reason "x"', who="mia") == (
         "As member in OP-NIGHTJAR you cannot manage the operation."
     )
-    assert set(changed_tables(before, await snapshot(app.store))) <= {"auditentry"}
+    assert set(changed_tables(before, await snapshot(app.store))) <= {"auditentry", "auditchain"}
     await ok(app, 'subject unprotect S-1 --reason "family reunited, consented to publicity"')
     [entry] = [
         e
@@ -153,7 +153,7 @@ async def test_amber_strict_reaches_a_single_agency_channel_and_no_shared_one(
     assert (
         await refused(app, f"op link {OP} --max-tlp amber+strict --agencies NOPE", channel="es")
     ) == "There is no agency NOPE; an admin adds it with `admin add-agency`."
-    assert set(changed_tables(before, await snapshot(app.store))) <= {"auditentry"}
+    assert set(changed_tables(before, await snapshot(app.store))) <= {"auditentry", "auditchain"}
     await ok(app, f"op link {OP} --max-tlp amber+strict --agencies ES-PN", channel="es")
     await ok(app, f"op link {OP} --max-tlp amber --agencies es-pn,PT-PJ", channel="joint")
     [joint] = [c for c in await fetch(app, ChannelLink) if c.channel_key == "joint"]
@@ -182,7 +182,7 @@ async def test_red_reaches_only_its_named_recipients_privately(any_app: App) -> 
     assert (await refused(app, f"sighting S-1 at Vigo --to {obe_ref}", who="mia")).startswith(
         "--to names the recipients of a TLP:RED item"
     )
-    assert set(changed_tables(before, await snapshot(app.store))) <= {"auditentry"}
+    assert set(changed_tables(before, await snapshot(app.store))) <= {"auditentry", "auditchain"}
     reply = await ok(app, f"sighting S-1 at Vigo --tlp red --to {obe_ref}", who="mia")
     assert "sent privately to obe" in text(reply)
     posts = await app.console.pop_posts()

@@ -103,9 +103,10 @@ _SIGHTING_COLUMNS = [c.name for c in Sighting.__table__.columns if c.name != "id
 async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     """Store a new sighting with one Core INSERT (the command path's hottest write)."""
     conn = await ctx.session.connection()
-    await conn.execute(
+    result = await conn.execute(
         _INSERT_SIGHTING, {name: getattr(sighting, name) for name in _SIGHTING_COLUMNS}
     )
+    sighting.id = int(result.inserted_primary_key[0])
 
 
 @command(
