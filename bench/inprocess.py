@@ -31,7 +31,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
-from bench.common import Row, Sizes, postgres_reachable, scratch_postgres
+from bench.common import Row, Sizes, log_to_file, postgres_reachable, scratch_postgres
 from bench.scenario import (
     ADMIN_KEY,
     OP_CODE,
@@ -176,6 +176,7 @@ def _raw(path: str, n: int) -> float:
 def run(sizes: Sizes) -> list[Row]:
     """The three cases of the module docstring."""
     n = sizes.inprocess_commands
+    log_to_file("inprocess")  # JSON lines, as `taskforce serve` logs, off the terminal
     tf_path = sqlite_path("inprocess")
     per_command = asyncio.run(_taskforce(str(tf_path), n))
     raw_path = sqlite_path("inprocess-raw")

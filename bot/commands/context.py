@@ -75,6 +75,10 @@ class CommandContext:
     link_op: Operation | None = None
     link_role: Role | None = None
     agency_timezone: str | None = None
+    # The role comes from a running break-glass (`op access`), not a membership.
+    breakglass: bool = False
+    # The actor as a reader of the operation, loaded once per command (`intel.reader`).
+    reader_cache: object | None = None
     audit_action: Action | None = None
     audit_object: str | None = None
     audit_reason: str | None = None

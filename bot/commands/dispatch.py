@@ -170,6 +170,7 @@ async def resolve_operation(ctx: CommandContext) -> None:
                 op, role = hit[0], (Role(hit[1]) if hit[1] is not None else None)
         if op is not None and role is None and member is not None and member.is_admin:
             role = await role_in(session, member, op, ctx.now)  # a running break-glass
+            ctx.breakglass = role is not None
         if op is not None and role is None and guard.admin_outside(ctx, op):
             return
         if op is None or role is None:
@@ -186,6 +187,7 @@ async def resolve_operation(ctx: CommandContext) -> None:
         op, role = ctx.link_op, ctx.link_role
         if op is not None and role is None and member.is_admin:
             role = await role_in(session, member, op, ctx.now)  # a running break-glass
+            ctx.breakglass = role is not None
         if op is not None and role is not None:
             ctx.op, ctx.role = op, role
             return
@@ -387,8 +389,8 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             if ctx.op is not None:
                 if cmd.perm is not None and not (cmd.admin_manages and ctx.is_admin):
                     ctx.require(cmd.perm)
-                if cmd.writes and ctx.role is not None and ctx.is_admin:
-                    await guard.read_only_breakglass(ctx)
+                if cmd.writes and ctx.breakglass:
+                    guard.read_only_breakglass(ctx)
                 if (
                     cmd.writes
                     and ctx.op.status == "closed"

@@ -15,7 +15,7 @@ from bot.adapters.base import Invocation
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound
 from bot.commands.registry import OpMode
-from bot.models import Identity, Member, Membership, Operation
+from bot.models import Identity, Member, Operation
 
 log = structlog.get_logger(__name__)
 
@@ -42,22 +42,12 @@ def admin_outside(ctx: CommandContext, op: Operation) -> bool:
     )
 
 
-async def read_only_breakglass(ctx: CommandContext) -> None:
-    """A break-glass reader (an admin who is not a member) changes nothing (service
-    management aside: `admin_manages`)."""
+def read_only_breakglass(ctx: CommandContext) -> None:
+    """A break-glass reader (an admin who is not a member: dispatch sets `ctx.breakglass`)
+    changes nothing (service management aside: `admin_manages`)."""
     if ctx.command.admin_manages:
         return
-    op = ctx.operation()
-    member = ctx.member()
-    ms = (
-        await ctx.session.exec(
-            select(Membership.id).where(
-                Membership.operation_id == op.id, Membership.member_id == member.id
-            )
-        )
-    ).first()
-    if ms is None:
-        raise Denied(f"Your break-glass access to {op.code} is read-only.")
+    raise Denied(f"Your break-glass access to {ctx.operation().code} is read-only.")
 
 
 def is_denied_access(exc: CommandError) -> bool:

@@ -153,8 +153,13 @@ def role_of(ctx: CommandContext) -> Role:
 
 async def reader(ctx: CommandContext) -> Reader:
     """The actor as a reader of the operation: role, grants by name, RED items addressed."""
+    cached = ctx.reader_cache
+    if isinstance(cached, Reader) and cached.role == role_of(ctx):
+        return cached
     member_id = ctx.actor.id if ctx.actor else None
-    return await load_reader(ctx.session, ctx.operation(), member_id, role_of(ctx), ctx.now)
+    found = await load_reader(ctx.session, ctx.operation(), member_id, role_of(ctx), ctx.now)
+    ctx.reader_cache = found
+    return found
 
 
 def may_read_subject(who: Reader, subject: Subject) -> bool:

@@ -106,7 +106,9 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     result = await conn.execute(
         _INSERT_SIGHTING, {name: getattr(sighting, name) for name in _SIGHTING_COLUMNS}
     )
-    sighting.id = int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    sighting.id = int(key[0])
 
 
 @command(
