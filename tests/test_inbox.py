@@ -16,8 +16,8 @@ from bot.cli import cli
 from bot.clock import ManualClock
 from bot.inbox import MAX_ATTEMPTS, Inbox, InboxEntry, pending
 from bot.server import create_app
-from tests.conftest import START
-from tests.serving import sample, serving
+from tests.conftest import START, AppFactory
+from tests.serving import sample, serving, wait_until
 
 SECRET_TEXT = 'sighting S-1 at "Safe house 9"'
 
@@ -218,3 +218,39 @@ async def test_metrics_show_inbox_depth_and_oldest_age(any_app: App, clock: Manu
         scrape = (await http.get("/metrics")).text
         assert sample(scrape, "taskforce_inbox_depth") == 1
         assert sample(scrape, "taskforce_inbox_oldest_seconds") == 60
+
+
+async def test_the_server_is_ready_while_a_recovery_runs(
+    make_app: AppFactory, sqlite_url: str, clock: ManualClock
+) -> None:
+    """Recovery after a crash runs in the background: /readyz does not wait for it."""
+    app = await make_app(sqlite_url)
+    stale = inbox(app, clock, "w-dead", 3)  # a process that died with an event unfinished
+    await accept(stale, "k-late", "slow")
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(entry: InboxEntry) -> None:
+        started.set()
+        await release.wait()
+        await app.inbox.done(entry.platform, entry.event_key)
+
+    app.inbox.register("slow", slow)
+    async with (
+        serving(create_app(app.settings, app=app)) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        await asyncio.wait_for(started.wait(), 10)  # recovery has begun and is held
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert [r.event_key for r in await pending(app.store)] == ["k-late"]
+        scrape = (await http.get("/metrics")).text
+        assert sample(scrape, "taskforce_inbox_depth") == 1
+        release.set()
+        await wait_until(lambda: inbox_empty(app))
+    assert await pending(app.store) == []
+
+
+async def inbox_empty(app: App) -> bool:
+    """Whether every acknowledged event has been finished."""
+    return not await pending(app.store)
