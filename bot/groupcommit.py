@@ -98,14 +98,18 @@ class GroupCommit:
             self._batch.append(mine)
         finally:
             self._holder = None
-            try:
-                if self._conn is not None and not self._conn.in_transaction():
-                    self._batch = []  # the first one failed and rolled everything back
-                elif self._conn is not None and (
-                    self._waiting == 0 or len(self._batch) >= self.max_batch
-                ):
-                    await self._commit()
-            finally:
+            if self._conn is not None and not self._conn.in_transaction():
+                self._batch = []  # the first one failed and rolled everything back
+                lock.release()
+            elif self._conn is not None and (
+                self._waiting == 0 or len(self._batch) >= self.max_batch
+            ):
+                # The commit finishes even if this task is cancelled meanwhile (the batch's
+                # other transactions wait on it), and only then does the next writer go.
+                commit = asyncio.ensure_future(self._commit())
+                commit.add_done_callback(lambda _: lock.release())
+                await asyncio.shield(commit)
+            else:
                 lock.release()
         await mine
 

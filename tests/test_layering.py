@@ -20,7 +20,19 @@ BOT = ROOT / "bot"
 SDKS = ("slack_bolt", "slack_sdk", "telegram")
 # The composition root and the adapters sit above the core; only the contracts are shared.
 ABOVE_THE_CORE = ("bot.app", "bot.server", "bot.cli", "bot.repl")
-CORE_MODULES = ("bot.access", "bot.audit", "bot.messages", "bot.models", "bot.outbox")
+CORE_MODULES = (
+    "bot.access",
+    "bot.audit",
+    "bot.messages",
+    "bot.models",
+    "bot.outbox",
+    "bot.inbox",
+    "bot.groupcommit",
+    "bot.sqlite_driver",
+    "bot.store",
+    "bot.protection",
+    "bot.fanout",
+)
 
 
 def core_files() -> list[Path]:
