@@ -31,7 +31,7 @@ from bot.models import Subject, SubjectKey
 
 MAX_QUERY_WORDS = 6
 MAX_ROWS_PER_WORD = 2000  # index rows read per query word and way of matching
-FUZZY_CUTOFF = 80.0
+FUZZY_CUTOFF = 82.0
 SKELETON_MIN = 3
 
 # Scores: what a query word is worth by the way it matched.
