@@ -153,8 +153,8 @@ async def _decisions(ctx: CommandContext) -> dict[tuple[int, int], SubjectLink]:
 
 
 async def _visible(ctx: CommandContext, found: Sequence[co.Link]) -> list[Shown]:
-    """The links the actor may see: both subjects readable, only readable sightings as
-    support, dismissed pairs left out; strongest first."""
+    """The links the actor may see: only sightings the actor may read (which includes
+    reading their subjects) as support, dismissed pairs left out; strongest first."""
     if not found:
         return []
     ids = {i for link in found for i in (link.a, link.b)}
@@ -169,8 +169,6 @@ async def _visible(ctx: CommandContext, found: Sequence[co.Link]) -> list[Shown]
         a, b = subjects.get(link.a), subjects.get(link.b)
         decision = decided.get((link.a, link.b))
         if a is None or b is None or (decision is not None and decision.status == "dismissed"):
-            continue
-        if not (who.may_subject(a) and who.may_subject(b)):
             continue
         support = [
             (x, y)
