@@ -29,6 +29,7 @@ EARTH_M = 6_371_000.0
 MAX_CELL_SPAN = 5  # beyond ±5 cells, search by time and a lat/lon box instead
 DEFAULT_DISTANCE_M = 200.0
 DEFAULT_WINDOW = timedelta(minutes=30)
+MAX_ANCHORS = 1000  # `links S-n` looks around the subject's newest 1,000 sightings
 
 
 def _index(value: float) -> int:
@@ -132,10 +133,15 @@ _NEAR_BY_TIME = select(*_SPOT_COLUMNS).where(
     _S.c.subject_id.is_not(None),
     _S.c.subject_id != bindparam("subject_id"),
 )
-_OF_SUBJECT = select(*_SPOT_COLUMNS).where(
-    _S.c.operation_id == bindparam("op_id"),
-    _S.c.subject_id == bindparam("subject_id"),
-    _S.c.cell.is_not(None),
+_OF_SUBJECT = (
+    select(*_SPOT_COLUMNS)
+    .where(
+        _S.c.operation_id == bindparam("op_id"),
+        _S.c.subject_id == bindparam("subject_id"),
+        _S.c.cell.is_not(None),
+    )
+    .order_by(_S.c.observed_at.desc())
+    .limit(MAX_ANCHORS)
 )
 _SINCE = select(*_SPOT_COLUMNS, _S.c.cell).where(
     _S.c.operation_id == bindparam("op_id"),

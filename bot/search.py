@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.models import Subject, SubjectKey
 
 MAX_QUERY_WORDS = 6
-MAX_ROWS_PER_WORD = 2000  # index rows read per query word and way of matching
+MAX_ROWS_PER_WORD = 5000  # index rows read per query word and way of matching
 FUZZY_CUTOFF = 82.0
 SKELETON_MIN = 3
 

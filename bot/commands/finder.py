@@ -245,10 +245,11 @@ def _refs(shown: Sequence[Shown]) -> list[str]:
     action=Action.COMBINE,
     details=(
         "Two subjects are linked when they are sighted within --distance (default 200m) and\n"
-        "--window (default 30m) of each other. `links S-1`: everyone seen with S-1, over its\n"
-        "whole history. `links`: the strongest pairs of the operation over --since (default\n"
-        "30d). Each link is an analytic inference, not a fact; it carries the highest TLP of\n"
-        "the sightings behind it, and only sightings you may read count. A lead confirms or\n"
+        "--window (default 30m) of each other. `links S-1`: everyone seen with S-1, around its\n"
+        "newest 1,000 sightings with coordinates. `links`: the strongest pairs of the\n"
+        "operation over --since (default 30d). Each link is an analytic inference, not a\n"
+        "fact; it carries the highest TLP of the sightings behind it, and only sightings you\n"
+        "may read count. A lead confirms or\n"
         'dismisses one with `links confirm S-1 S-4 --reason "…"` / `links dismiss …`.'
     ),
 )
