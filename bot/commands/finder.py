@@ -178,6 +178,7 @@ async def _visible(ctx: CommandContext, found: Sequence[co.Link]) -> list[Shown]
         ]
         if not support:
             continue
+        support.sort(key=lambda pair: (pair[0].seq, pair[1].seq))
         kept = co.Link(link.a, link.b, support)
         label = tlp_max(
             a.tlp, b.tlp, *(x.tlp for x, _ in support), *(y.tlp for _, y in support)
