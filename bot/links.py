@@ -11,6 +11,7 @@ What comes out is an analytic inference, never a fact; access is decided by the 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,21 @@ def near_cells(lat: float, lon: float, metres: float) -> list[int] | None:
         for dy in range(-span_lat, span_lat + 1)
         for dx in range(-span_lon, span_lon + 1)
     ]
+
+
+@functools.lru_cache(maxsize=65_536)
+def cells_around(cell: int, metres: float) -> tuple[int, ...] | None:
+    """Every cell within `metres` of any point of `cell` (None: too many cells)."""
+    row = cell // _ROW - 18_000
+    edge = max(abs(row * CELL_DEG), abs((row + 1) * CELL_DEG))  # the edge nearer a pole
+    span_lat, span_lon = _span(edge, metres)
+    if span_lat > MAX_CELL_SPAN or span_lon > MAX_CELL_SPAN:
+        return None
+    return tuple(
+        cell + dy * _ROW + dx
+        for dy in range(-span_lat, span_lat + 1)
+        for dx in range(-span_lon, span_lon + 1)
+    )
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -231,8 +247,8 @@ async def strongest(
         buckets[(cell, t)].append(spot)
         spots.append((spot, cell, t))
     found: dict[tuple[int, int], Link] = {}
-    for spot, _cell, t in spots:
-        cells = near_cells(spot.lat, spot.lon, metres)
+    for spot, cell, t in spots:
+        cells = cells_around(cell, metres)
         if cells is None:  # a very wide distance: every cell of the period
             candidates: Iterable[Spot] = (s for s, _, _ in spots)
         else:

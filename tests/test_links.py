@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.links import distance_m, grid_cell, near_cells, parse_distance, parse_window
+from bot.links import cells_around, distance_m, grid_cell, near_cells, parse_distance, parse_window
 from bot.models import AuditEntry, Sighting
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
 
@@ -175,6 +175,10 @@ def test_geometry() -> None:
     cells = near_cells(*PORTO, 200.0)
     assert cells is not None and grid_cell(*NORTH_100M) in cells and len(cells) == 9
     assert near_cells(*PORTO, 20_000.0) is None  # too wide: searched by time and a box
+    home = grid_cell(*PORTO)
+    assert home is not None
+    around = cells_around(home, 200.0)
+    assert around is not None and set(cells) <= set(around)
     assert parse_distance("1.5km") == 1500 and parse_distance("200") == 200
     assert parse_window("45min") == timedelta(minutes=45) and parse_window("2h") == timedelta(
         hours=2
