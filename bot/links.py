@@ -30,6 +30,7 @@ EARTH_M = 6_371_000.0
 MAX_CELL_SPAN = 5  # beyond ±5 cells, search by time and a lat/lon box instead
 DEFAULT_DISTANCE_M = 200.0
 DEFAULT_WINDOW = timedelta(minutes=30)
+MAX_PERIOD = 200_000  # `links` alone reads at most this many sightings of a period
 MAX_ANCHORS = 1000  # `links S-n` looks around the subject's newest 1,000 sightings
 
 
@@ -159,12 +160,20 @@ _OF_SUBJECT = (
     .order_by(_S.c.observed_at.desc())
     .limit(MAX_ANCHORS)
 )
-_SINCE = select(*_SPOT_COLUMNS, _S.c.cell).where(
-    _S.c.operation_id == bindparam("op_id"),
-    _S.c.observed_at >= bindparam("since"),
-    _S.c.subject_id.is_not(None),
-    _S.c.cell.is_not(None),
+_SINCE = (
+    select(*_SPOT_COLUMNS, _S.c.cell)
+    .where(
+        _S.c.operation_id == bindparam("op_id"),
+        _S.c.observed_at >= bindparam("since"),
+        _S.c.subject_id.is_not(None),
+        _S.c.cell.is_not(None),
+    )
+    .limit(MAX_PERIOD + 1)
 )
+
+
+class PeriodTooLong(ValueError):
+    """More sightings in the period than `links` alone goes through in one command."""
 
 
 def _spot(row: Sequence[object]) -> Spot:
@@ -238,10 +247,16 @@ async def strongest(
     check): one indexed read of the period, then a sweep over grid cells and time slots."""
     conn = await session.connection()
     result = await conn.execute(_SINCE, {"op_id": op_id, "since": since})
+    rows = result.all()
+    if len(rows) > MAX_PERIOD:
+        raise PeriodTooLong(
+            f"More than {MAX_PERIOD:,} sightings with coordinates in that period; give a "
+            "shorter --since, or ask about one subject with `links S-n`."
+        )
     slot = max(window.total_seconds(), 1.0)
     buckets: dict[tuple[int, int], list[Spot]] = defaultdict(list)
     spots: list[tuple[Spot, int, int]] = []
-    for row in result.all():
+    for row in rows:
         spot, cell = _spot(row), int(row[8])
         t = math.floor(spot.observed_at.timestamp() / slot)
         buckets[(cell, t)].append(spot)

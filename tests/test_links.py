@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import col, select
 
+from bot import links
 from bot.app import App
 from bot.links import cells_around, distance_m, grid_cell, near_cells, parse_distance, parse_window
 from bot.models import AuditEntry, Sighting
@@ -191,3 +193,17 @@ async def test_a_wide_distance_is_searched_by_time_and_box(app: App) -> None:
     assert [line.split(" —")[0] for line in lines] == ["S-2 Marko Horvat", "S-3 Lena Kos"]
     pairs = _link_lines(text(await ok(app, "links --distance 40km", who="mia")))
     assert len(pairs) == 3
+
+
+async def test_links_alone_refuses_a_period_too_long_to_go_through(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _story(app)
+    monkeypatch.setattr(links, "MAX_PERIOD", 5)
+    monkeypatch.setattr(
+        links,
+        "_SINCE",
+        links._SINCE.limit(links.MAX_PERIOD + 1),  # rebuilt with the new cap
+    )
+    said = await refused(app, "links --since 30d", who="mia")
+    assert said.startswith("More than 5 sightings with coordinates in that period")

@@ -25,7 +25,7 @@ from bot.access import TLP, Perm, tlp_max
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import UsageError
+from bot.commands.errors import CommandError, UsageError
 from bot.commands.intel import (
     audit_consult,
     find_subject,
@@ -273,7 +273,10 @@ async def links_cmd(ctx: CommandContext) -> Reply:
     else:
         since_raw = str(ctx.args.get("since") or DEFAULT_SINCE)
         since = parse_since(since_raw, ctx, tz)
-        found = await co.strongest(ctx.session, op.id or 0, since, metres=metres, window=window)
+        try:
+            found = await co.strongest(ctx.session, op.id or 0, since, metres=metres, window=window)
+        except co.PeriodTooLong as exc:
+            raise CommandError(str(exc)) from None
         title = f"{op.code}: strongest links since {format_time(since, tz)}"
         more = f'links {op.code} --since "{since_raw}"'
     if ctx.args.get("distance"):
