@@ -47,7 +47,7 @@ from bench.scenario import OP_CODE, bench_settings, command, prepare_operation, 
 from bot.app import App, build_app
 from bot.links import DEFAULT_WINDOW, grid_cell, near_cells
 from bot.models import Identity, Operation, Subject
-from bot.search import key_rows
+from bot.search import after_prefix, key_rows
 from bot.store import MIGRATIONS_DIR
 
 NAME = "6 find & links"
@@ -282,12 +282,11 @@ async def measure(url: str, rounds: int) -> list[tuple[str, float, float, str]]:
         async def bare_find(word: str) -> None:
             async with app.store.transaction() as session:
                 conn = await session.connection()
-                (
-                    await conn.execute(_KEY_RANGE, {"op": op_id, "low": word, "high": word + "{"})
-                ).all()
+                high = after_prefix(word)
+                (await conn.execute(_KEY_RANGE, {"op": op_id, "low": word, "high": high})).all()
                 (
                     await conn.execute(
-                        _KEY_RANGE, {"op": op_id, "low": word[:2], "high": word[:2] + "{"}
+                        _KEY_RANGE, {"op": op_id, "low": word[:2], "high": after_prefix(word[:2])}
                     )
                 ).all()
 

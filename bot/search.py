@@ -165,11 +165,35 @@ _BY_RANGE = (
     )
     .limit(MAX_ROWS_PER_WORD)
 )
+_FROM = (
+    select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token)
+    .where(_T.c.operation_id == bindparam("op_id"), _T.c.token >= bindparam("low"))
+    .limit(MAX_ROWS_PER_WORD)
+)
 _BY_SKELETON = (
     select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token)
     .where(_T.c.operation_id == bindparam("op_id"), _T.c.skel == bindparam("skel"))
     .limit(MAX_ROWS_PER_WORD)
 )
+
+
+_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def after_prefix(prefix: str) -> str | None:
+    """The first string of digits and lower-case letters after every one starting with
+    `prefix` (`petrov` → `petrow`, `abz` → `ac`): the upper bound of an index range scan.
+
+    Only digits and letters are used, which sort the same in every collation (PostgreSQL's
+    `en_US` ignores punctuation, so `prefix + "{"` would not do). None for `zzz`: no
+    upper bound.
+    """
+    while prefix:
+        last = _ALNUM.find(prefix[-1])
+        if 0 <= last < len(_ALNUM) - 1:
+            return prefix[:-1] + _ALNUM[last + 1]
+        prefix = prefix[:-1]
+    return None
 
 
 async def _rows(
@@ -178,6 +202,17 @@ async def _rows(
     conn = await session.connection()
     result = await conn.execute(stmt, params)  # type: ignore[call-overload]
     return [(r[0], r[1], r[2], r[3]) for r in result.all()]
+
+
+async def _starting_with(
+    session: AsyncSession, op_id: int, prefix: str
+) -> Sequence[tuple[int, str, str, str]]:
+    """Index rows of the tokens that start with `prefix` (one range scan)."""
+    high = after_prefix(prefix)
+    if high is None:
+        rows = await _rows(session, _FROM, {"op_id": op_id, "low": prefix})
+        return [r for r in rows if r[3].startswith(prefix)]
+    return await _rows(session, _BY_RANGE, {"op_id": op_id, "low": prefix, "high": high})
 
 
 async def _word_hits(
@@ -190,10 +225,7 @@ async def _word_hits(
         if subject_id not in best or best[subject_id].score < hit.score:
             best[subject_id] = hit
 
-    # "{" sorts after every letter and digit: [word, word{) is every token starting with it.
-    for sid, fld, source, token in await _rows(
-        session, _BY_RANGE, {"op_id": op_id, "low": word, "high": word + "{"}
-    ):
+    for sid, fld, source, token in await _starting_with(session, op_id, word):
         if token == word:
             keep(sid, Hit(EXACT, "exact", fld, source))
         elif prefix:
@@ -206,9 +238,7 @@ async def _word_hits(
             keep(sid, Hit(SOUNDS + fuzz.ratio(word, token) / 100, "sounds", fld, source))
     if len(word) >= 4 and not any(ch.isdigit() for ch in word):
         head = word[:2]
-        for sid, fld, source, token in await _rows(
-            session, _BY_RANGE, {"op_id": op_id, "low": head, "high": head + "{"}
-        ):
+        for sid, fld, source, token in await _starting_with(session, op_id, head):
             score = fuzz.ratio(word, token, score_cutoff=FUZZY_CUTOFF)
             if score:
                 keep(sid, Hit(score * FUZZY_WEIGHT, "fuzzy", fld, source))

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.models import AuditEntry, Subject, SubjectKey
-from bot.search import fold, skeleton
+from bot.search import after_prefix, fold, skeleton
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 
 
@@ -74,6 +74,12 @@ def test_skeletons(word: str, key: str) -> None:
     assert fold("محمد") == ["mhmd"] and skeleton("mhmd") == "mhmd"
 
 
+def test_prefix_ranges_use_letters_and_digits_only() -> None:
+    assert after_prefix("petrov") == "petrow"
+    assert after_prefix("abz") == "ac" and after_prefix("a9") == "aa"
+    assert after_prefix("zz") is None
+
+
 async def test_exact_matches_rank_before_partial_and_close_ones(any_app: App) -> None:
     app = any_app
     await operation(app, people=False)
@@ -96,6 +102,8 @@ async def test_results_are_paged(app: App) -> None:
     await operation(app, people=False)
     for n in range(1, 13):
         await ok(app, f"subject add vehicle Transit {n}")
+    await ok(app, "subject add person Zz Top --category associate")
+    assert "S-13 Zz Top" in text(await ok(app, "subject find zz"))  # no upper bound
     first = await ok(app, "subject find transit")
     assert first.message.title == f"{OP}: subjects matching “transit” (page 1 of 2)"
     assert first.message.buttons[0].command == f"subject find {OP} transit --page 2"
