@@ -234,3 +234,13 @@ async def test_no_duplicate_warning_names_a_subject_the_actor_may_not_read(app: 
     assert "Possibly the same as S-6" in await refused(
         app, "subject add person Vera Ivanowa --category suspect"
     )
+
+
+async def test_greek_names_both_ways(app: App) -> None:
+    await operation(app, people=False)
+    await ok(app, "subject add person Γιώργος Παπαδόπουλος --category suspect")
+    await ok(app, "subject add person Nikos Papadakis --category associate")
+    found = text(await ok(app, "subject find Papadopoulos"))
+    assert "S-1 Γιώργος Παπαδόπουλος" in found and "(transliterated)" in found
+    assert "Papadakis" not in found
+    assert "S-2 Nikos Papadakis" in text(await ok(app, "subject find Παπαδάκης"))
