@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from anyascii import anyascii
 from rapidfuzz import fuzz
@@ -163,17 +164,14 @@ _BY_RANGE = (
         _T.c.token >= bindparam("low"),
         _T.c.token < bindparam("high"),
     )
-    .limit(MAX_ROWS_PER_WORD)
 )
 _FROM = (
     select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token)
     .where(_T.c.operation_id == bindparam("op_id"), _T.c.token >= bindparam("low"))
-    .limit(MAX_ROWS_PER_WORD)
 )
 _BY_SKELETON = (
     select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token)
     .where(_T.c.operation_id == bindparam("op_id"), _T.c.skel == bindparam("skel"))
-    .limit(MAX_ROWS_PER_WORD)
 )
 
 
@@ -196,28 +194,39 @@ def after_prefix(prefix: str) -> str | None:
     return None
 
 
-async def _rows(
-    session: AsyncSession, stmt: object, params: dict[str, object]
-) -> Sequence[tuple[int, str, str, str]]:
-    conn = await session.connection()
-    result = await conn.execute(stmt, params)  # type: ignore[call-overload]
-    return [(r[0], r[1], r[2], r[3]) for r in result.all()]
+Rows = list[tuple[int, str, str, str]]
 
 
-async def _starting_with(
-    session: AsyncSession, op_id: int, prefix: str
-) -> Sequence[tuple[int, str, str, str]]:
-    """Index rows of the tokens that start with `prefix` (one range scan)."""
-    high = after_prefix(prefix)
-    if high is None:
-        rows = await _rows(session, _FROM, {"op_id": op_id, "low": prefix})
-        return [r for r in rows if r[3].startswith(prefix)]
-    return await _rows(session, _BY_RANGE, {"op_id": op_id, "low": prefix, "high": high})
+class _Reader:
+    """Index reads for one query, optionally only among some subjects; notes whether a
+    read stopped at `MAX_ROWS_PER_WORD` (then a word is too common to be read in full)."""
+
+    def __init__(
+        self, session: AsyncSession, op_id: int, within: Sequence[int] | None = None
+    ) -> None:
+        self.session, self.op_id, self.within = session, op_id, within
+        self.truncated = False
+
+    async def rows(self, stmt: Any, params: dict[str, object]) -> Rows:
+        stmt = stmt.limit(MAX_ROWS_PER_WORD)
+        if self.within is not None:
+            stmt = stmt.where(_T.c.subject_id.in_(list(self.within)))
+        conn = await self.session.connection()
+        result = await conn.execute(stmt, {"op_id": self.op_id, **params})
+        out = [(r[0], r[1], r[2], r[3]) for r in result.all()]
+        self.truncated = self.truncated or len(out) >= MAX_ROWS_PER_WORD
+        return out
+
+    async def starting_with(self, prefix: str) -> Rows:
+        """Index rows of the tokens that start with `prefix` (one range scan)."""
+        high = after_prefix(prefix)
+        if high is None:
+            rows = await self.rows(_FROM, {"low": prefix})
+            return [r for r in rows if r[3].startswith(prefix)]
+        return await self.rows(_BY_RANGE, {"low": prefix, "high": high})
 
 
-async def _word_hits(
-    session: AsyncSession, op_id: int, word: str, *, prefix: bool
-) -> dict[int, Hit]:
+async def _word_hits(index: _Reader, word: str, *, prefix: bool) -> dict[int, Hit]:
     """The best hit per subject for one folded query word."""
     best: dict[int, Hit] = {}
 
@@ -225,20 +234,17 @@ async def _word_hits(
         if subject_id not in best or best[subject_id].score < hit.score:
             best[subject_id] = hit
 
-    for sid, fld, source, token in await _starting_with(session, op_id, word):
+    for sid, fld, source, token in await index.starting_with(word):
         if token == word:
             keep(sid, Hit(EXACT, "exact", fld, source))
         elif prefix:
             keep(sid, Hit(PREFIX - min(len(token) - len(word), 9) / 10, "prefix", fld, source))
     sk = skeleton(word)
     if len(sk) >= SKELETON_MIN and not any(ch.isdigit() for ch in word):
-        for sid, fld, source, token in await _rows(
-            session, _BY_SKELETON, {"op_id": op_id, "skel": sk}
-        ):
+        for sid, fld, source, token in await index.rows(_BY_SKELETON, {"skel": sk}):
             keep(sid, Hit(SOUNDS + fuzz.ratio(word, token) / 100, "sounds", fld, source))
     if len(word) >= 4 and not any(ch.isdigit() for ch in word):
-        head = word[:2]
-        for sid, fld, source, token in await _starting_with(session, op_id, head):
+        for sid, fld, source, token in await index.starting_with(word[:2]):
             score = fuzz.ratio(word, token, score_cutoff=FUZZY_CUTOFF)
             if score:
                 keep(sid, Hit(score * FUZZY_WEIGHT, "fuzzy", fld, source))
@@ -249,11 +255,29 @@ async def find(
     session: AsyncSession, op_id: int, query: str, *, prefix: bool = True
 ) -> list[Found]:
     """Subjects of operation `op_id` whose names or aliases match every word of `query`
-    (or the query run together, as a plate), best first. No access check."""
+    (or the query run together, as a plate), best first. No access check.
+
+    A word too common to read in full (`Mohamed` among 100,000 subjects) is read again
+    among the subjects that match the other words.
+    """
     words = list(dict.fromkeys(fold(query)))[:MAX_QUERY_WORDS]
     if not words:
         return []
-    per_word = [await _word_hits(session, op_id, w, prefix=prefix) for w in words]
+    per_word: list[dict[int, Hit]] = []
+    common_words: list[int] = []
+    for n, word in enumerate(words):
+        index = _Reader(session, op_id)
+        per_word.append(await _word_hits(index, word, prefix=prefix))
+        if index.truncated:
+            common_words.append(n)
+    rare = [hits for n, hits in enumerate(per_word) if n not in common_words]
+    if common_words and rare:
+        candidates = set(rare[0])
+        for word_hits in rare[1:]:
+            candidates &= set(word_hits)
+        for n in common_words:
+            index = _Reader(session, op_id, sorted(candidates))
+            per_word[n] = await _word_hits(index, words[n], prefix=prefix) if candidates else {}
     found: dict[int, Found] = {}
     common = set(per_word[0])
     for word_hits in per_word[1:]:
@@ -263,7 +287,8 @@ async def find(
         found[sid] = Found(sid, sum(h.score for h in hits) / len(hits), hits)
     if len(words) > 1:
         whole = "".join(words)
-        for sid, hit in (await _word_hits(session, op_id, whole, prefix=False)).items():
+        whole_hits = await _word_hits(_Reader(session, op_id), whole, prefix=False)
+        for sid, hit in whole_hits.items():
             if hit.how == "exact" and (sid not in found or found[sid].score < hit.score):
                 found[sid] = Found(sid, hit.score, [hit])
     return sorted(found.values(), key=lambda f: (-f.score, f.subject_id))

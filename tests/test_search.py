@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
+from bot import search
 from bot.app import App
 from bot.models import AuditEntry, Subject, SubjectKey
 from bot.search import after_prefix, fold, skeleton
@@ -244,3 +245,15 @@ async def test_greek_names_both_ways(app: App) -> None:
     assert "S-1 Γιώργος Παπαδόπουλος" in found and "(transliterated)" in found
     assert "Papadakis" not in found
     assert "S-2 Nikos Papadakis" in text(await ok(app, "subject find Παπαδάκης"))
+
+
+async def test_a_very_common_word_is_read_again_among_the_other_words_matches(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await operation(app, people=False)
+    for name in ("Mohamed Ali", "Mohamed Bakr", "Mohamed Chami", "Mohamed Daoud", "Mohamed Saleh"):
+        await ok(app, f"subject add person {name} --category suspect --new")
+    monkeypatch.setattr(search, "MAX_ROWS_PER_WORD", 3)  # "mohamed" is now too common
+    found = text(await ok(app, "subject find Mohamed Saleh"))
+    assert "S-5 Mohamed Saleh" in found
+    assert "S-5 Mohamed Saleh" in text(await ok(app, "subject find Saleh Muhammad"))
