@@ -47,8 +47,9 @@ SPELLINGS = [
 
 @pytest.mark.parametrize(("query", "found", "reason"), SPELLINGS)
 async def test_every_spelling_finds_its_subject_and_says_why(
-    app: App, query: str, found: str, reason: str
+    any_app: App, query: str, found: str, reason: str
 ) -> None:
+    app = any_app
     await _people(app)
     shown = text(await ok(app, f'subject find "{query}"', who="mia"))
     [line] = [line for line in shown.splitlines() if line.startswith(found)]
@@ -202,7 +203,8 @@ DUPLICATES = [
 
 
 @pytest.mark.parametrize(("line", "twin"), DUPLICATES)
-async def test_a_likely_duplicate_is_refused_until_new(app: App, line: str, twin: str) -> None:
+async def test_a_likely_duplicate_is_refused_until_new(any_app: App, line: str, twin: str) -> None:
+    app = any_app
     await _people(app)
     said = await refused(app, line, who="mia")
     assert said.startswith(f"Possibly the same as {twin}"), said
