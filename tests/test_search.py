@@ -210,6 +210,14 @@ async def test_a_likely_duplicate_is_refused_until_new(any_app: App, line: str, 
     assert said.startswith(f"Possibly the same as {twin}"), said
     assert "Nothing was recorded" in said and "--new" in said
     assert len(await fetch(app, Subject)) == 5
+    # The answer names an existing subject: a consult entry, nothing collected.
+    last = (await fetch(app, AuditEntry))[-1]
+    assert (last.command, last.action, last.object_ref) == (
+        "subject add",
+        "consult",
+        f"{OP}/{twin.split()[0]}",
+    )
+    assert last.reason == "possible duplicate: nothing recorded"
     assert (await ok(app, f"{line} --new", who="mia")).message.title.startswith("Added S-6")
 
 

@@ -13,7 +13,7 @@ from bot.access import TLP, Perm
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import CommandError, UsageError
+from bot.commands.errors import UsageError
 from bot.commands.finder import confirmed_lines
 from bot.commands.intel import (
     PERSON_CATEGORIES,
@@ -46,6 +46,7 @@ from bot.commands.render import (
 from bot.commands.values import parse_country, parse_dob, parse_tlp
 from bot.messages import Button, Message
 from bot.models import Notice, Sighting, Subject
+from bot.protection import disclosure_label
 from bot.search import subject_keys
 
 PAGE_SIZE = 20
@@ -107,9 +108,11 @@ def _person_only(kind: str, flag: str, value: object) -> None:
 DUPLICATES_SHOWN = 5
 
 
-async def _refuse_duplicates(ctx: CommandContext, subject: Subject) -> None:
-    """Refuse a subject whose name or an alias is alike one of an existing subject of the
-    same kind that the actor may read: `--new` records it anyway."""
+async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
+    """The refusal of a subject whose name or an alias is alike one of an existing subject
+    of the same kind that the actor may read (`--new` records it anyway); None if none.
+
+    The refusal names existing subjects, so it is a `consult` entry naming them."""
     op = ctx.operation()
     names = [subject.name, *subject.aliases]
     candidates: dict[int, None] = {}
@@ -117,7 +120,7 @@ async def _refuse_duplicates(ctx: CommandContext, subject: Subject) -> None:
         for hit in await search.find(ctx.session, op.id or 0, given, prefix=False):
             candidates.setdefault(hit.subject_id)
     if not candidates:
-        return
+        return None
     rows = (
         await ctx.session.exec(
             select(Subject)
@@ -132,13 +135,23 @@ async def _refuse_duplicates(ctx: CommandContext, subject: Subject) -> None:
         if may_read_subject(who, s) and (why := search.alike(names, s)) is not None
     ]
     if not twins:
-        return
-    shown = "; ".join(f"{subject_name(s)} ({why})" for s, why in twins[:DUPLICATES_SHOWN])
+        return None
+    shown = twins[:DUPLICATES_SHOWN]
+    names_shown = "; ".join(f"{subject_name(s)} ({why})" for s, why in shown)
     more = f" and {len(twins) - DUPLICATES_SHOWN} more" if len(twins) > DUPLICATES_SHOWN else ""
-    raise CommandError(
-        f"Possibly the same as {shown}{more}. Nothing was recorded: check with "
-        f"`subject show {subject_ref(twins[0][0])}`, or repeat the command with --new if "
-        "this is a different subject."
+    audit_consult(ctx, [subject_ref(s) for s, _ in shown], "subjects")
+    ctx.audit_reason = "possible duplicate: nothing recorded"
+    labels = [disclosure_label(TLP(s.tlp), s, now=ctx.now) for s, _ in shown]
+    return Reply(
+        Message(
+            lines=[
+                f"Possibly the same as {names_shown}{more}. Nothing was recorded: check with "
+                f"`subject show {subject_ref(twins[0][0])}`, or repeat the command with --new "
+                "if this is a different subject."
+            ],
+            tlp=max(labels, key=lambda t: t.rank).value,
+        ),
+        ok=False,
     )
 
 
@@ -203,7 +216,9 @@ async def subject_add(ctx: CommandContext) -> Reply:
         created_at=ctx.now,
     )
     if not ctx.args.get("new"):
-        await _refuse_duplicates(ctx, subject)
+        refusal = await _duplicates(ctx, subject)
+        if refusal is not None:
+            return refusal
     subject.seq = await ctx.next_seq("subject_seq")
     ctx.session.add(subject)
     await ctx.session.flush()
