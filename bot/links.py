@@ -16,9 +16,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Float, bindparam, cast, extract, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import Sighting
@@ -90,18 +91,22 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-@dataclass(frozen=True)
-class Spot:
-    """The parts of a sighting the co-sighting search needs."""
+class Spot(NamedTuple):
+    """The parts of a sighting the co-sighting search needs (`t`: observed, Unix seconds)."""
 
     id: int
     seq: int
     subject_id: int
     lat: float
     lon: float
-    observed_at: datetime
+    t: float
     tlp: str
     reporter_id: int | None
+
+    @property
+    def observed_at(self) -> datetime:
+        """When it was observed (UTC, to the second)."""
+        return datetime.fromtimestamp(self.t, UTC)
 
 
 @dataclass
@@ -129,7 +134,8 @@ _SPOT_COLUMNS = (
     _S.c.subject_id,
     _S.c.lat,
     _S.c.lon,
-    _S.c.observed_at,
+    # Seconds, not datetimes: no parsing of each row's timestamp (`links` alone reads many).
+    cast(extract("epoch", _S.c.observed_at), Float),
     _S.c.tlp,
     _S.c.reporter_id,
 )
@@ -176,15 +182,12 @@ class PeriodTooLong(ValueError):
     """More sightings in the period than `links` alone goes through in one command."""
 
 
-def _spot(row: Sequence[object]) -> Spot:
-    return Spot(*row[:8])  # type: ignore[arg-type]
+def _spot(row: Sequence[Any]) -> Spot:
+    return Spot._make(row[:8])
 
 
-def _close(x: Spot, y: Spot, metres: float, window: timedelta) -> bool:
-    return (
-        abs(x.observed_at - y.observed_at) <= window
-        and distance_m(x.lat, x.lon, y.lat, y.lon) <= metres
-    )
+def _close(x: Spot, y: Spot, metres: float, seconds: float) -> bool:
+    return abs(x.t - y.t) <= seconds and distance_m(x.lat, x.lon, y.lat, y.lon) <= metres
 
 
 async def spots_near(
@@ -198,8 +201,8 @@ async def spots_near(
     conn = await session.connection()
     params: dict[str, object] = {
         "op_id": op_id,
-        "low": anchor.observed_at - window,
-        "high": anchor.observed_at + window,
+        "low": anchor.observed_at - window - timedelta(seconds=1),
+        "high": anchor.observed_at + window + timedelta(seconds=1),
         "subject_id": anchor.subject_id,
     }
     cells = near_cells(anchor.lat, anchor.lon, metres)
@@ -209,7 +212,8 @@ async def spots_near(
         dlat = metres / M_PER_DEG
         params |= {"lat_low": anchor.lat - dlat, "lat_high": anchor.lat + dlat}
         result = await conn.execute(_NEAR_BY_TIME, params)
-    return [s for s in map(_spot, result.all()) if _close(anchor, s, metres, window)]
+    seconds = window.total_seconds()
+    return [s for s in map(_spot, result.all()) if _close(anchor, s, metres, seconds)]
 
 
 async def links_of(
@@ -253,29 +257,50 @@ async def strongest(
             f"More than {MAX_PERIOD:,} sightings with coordinates in that period; give a "
             "shorter --since, or ask about one subject with `links S-n`."
         )
-    slot = max(window.total_seconds(), 1.0)
+    seconds = window.total_seconds()
+    slot = max(seconds, 1.0)
     buckets: dict[tuple[int, int], list[Spot]] = defaultdict(list)
-    spots: list[tuple[Spot, int, int]] = []
     for row in rows:
-        spot, cell = _spot(row), int(row[8])
-        t = math.floor(spot.observed_at.timestamp() / slot)
-        buckets[(cell, t)].append(spot)
-        spots.append((spot, cell, t))
+        spot = _spot(row)
+        buckets[(int(row[8]), math.floor(spot.t / slot))].append(spot)
     found: dict[tuple[int, int], Link] = {}
-    for spot, cell, t in spots:
+
+    def pair(x: Spot, y: Spot) -> None:
+        if x.subject_id == y.subject_id or not _close(x, y, metres, seconds):
+            return
+        if x.subject_id > y.subject_id:
+            x, y = y, x
+        key = (x.subject_id, y.subject_id)
+        link = found.get(key)
+        if link is None:
+            link = found[key] = Link(*key)
+        link.support.append((x, y))
+
+    by_slot: dict[int, list[tuple[int, list[Spot]]]] = defaultdict(list)
+    for (cell, k), spots in buckets.items():
+        by_slot[k].append((cell, spots))
+    # Each pair of buckets once: the same bucket, later cells of the same time slot, and
+    # every neighbouring cell of the next slot.
+    get = buckets.get
+    for (cell, k), spots in buckets.items():
+        for i, x in enumerate(spots):
+            for y in spots[i + 1 :]:
+                pair(x, y)
         cells = cells_around(cell, metres)
-        if cells is None:  # a very wide distance: every cell of the period
-            candidates: Iterable[Spot] = (s for s, _, _ in spots)
+        if cells is None:  # a very wide distance: every cell of this slot and the next
+            groups = [g for c, g in by_slot.get(k, ()) if c > cell]
+            groups += [g for _c, g in by_slot.get(k + 1, ())]
         else:
-            candidates = (
-                other for c in cells for dt in (-1, 0, 1) for other in buckets.get((c, t + dt), ())
-            )
-        for other in candidates:
-            if other.subject_id <= spot.subject_id or not _close(spot, other, metres, window):
-                continue
-            key = (spot.subject_id, other.subject_id)
-            link = found.setdefault(key, Link(*key))
-            link.support.append((spot, other))
+            groups = []
+            for other in cells:
+                if other > cell and (same := get((other, k))):
+                    groups.append(same)
+                if nxt := get((other, k + 1)):
+                    groups.append(nxt)
+        for group in groups:
+            for x in spots:
+                for y in group:
+                    pair(x, y)
     return list(found.values())
 
 

@@ -133,7 +133,7 @@ class Shown:
         return min(
             (
                 co.distance_m(x.lat, x.lon, y.lat, y.lon),
-                abs(x.observed_at - y.observed_at),
+                timedelta(seconds=abs(x.t - y.t)),
             )
             for x, y in self.link.support
         )
