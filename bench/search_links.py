@@ -10,7 +10,8 @@ indexed query the command cannot do without, in the same session:
 - `subject find Petrov` / `Petrow`: the word's index range in `subjectkey`;
 - `links S-1`: S-1's sightings and, for each, the sightings in the 3×3 cells around it
   within the time window (the same indexed reads, without the checks);
-- `links` (the strongest pairs over a month): the month's sightings by the time index.
+- `links` (the strongest pairs over a week and over a month): the period's sightings by the
+  time index.
 
 SQLite histories are cached under `bench/out/` like the briefing's; PostgreSQL ones are
 loaded into a scratch database each run.
@@ -53,6 +54,7 @@ from bot.store import MIGRATIONS_DIR
 NAME = "6 find & links"
 SINCE = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 MONTH_START = "2026-05-02 06:00"
+WEEK_START = "2026-05-25 06:00"
 FIRST = ("Ivan", "Olga", "Marko", "Ana", "Ahmed", "Fatima", "Jorge", "Lena", "Yusuf", "Elena")
 SYLLABLES = ("pe", "tro", "va", "ko", "mi", "ra", "sa", "li", "do", "ne", "ha", "zu", "bo")
 ENDINGS = ("v", "vic", "nko", "ski", "ez", "ou", "", "ov", "ani")
@@ -278,6 +280,7 @@ async def measure(url: str, rounds: int) -> list[tuple[str, float, float, str]]:
             ).one()
         op_id, s1_id = op.id, s1.id
         month = datetime.fromisoformat(MONTH_START)
+        week = datetime.fromisoformat(WEEK_START)
 
         async def bare_find(word: str) -> None:
             async with app.store.transaction() as session:
@@ -309,16 +312,20 @@ async def measure(url: str, rounds: int) -> list[tuple[str, float, float, str]]:
                         )
                     ).all()
 
-        async def bare_month() -> None:
-            async with app.store.transaction() as session:
-                conn = await session.connection()
-                (await conn.execute(_MONTH, {"op": op_id, "since": month})).all()
+        def bare_period(since: datetime) -> Any:
+            async def bare() -> None:
+                async with app.store.transaction() as session:
+                    conn = await session.connection()
+                    (await conn.execute(_MONTH, {"op": op_id, "since": since})).all()
+
+            return bare
 
         cases = [
             ("subject find Petrov", lambda: bare_find("petrov")),
             ("subject find Petrow", lambda: bare_find("petrow")),
             ("links S-1", bare_links_of),
-            (f'links --since "{MONTH_START}"', bare_month),
+            (f'links --since "{WEEK_START}"', bare_period(week)),
+            (f'links --since "{MONTH_START}"', bare_period(month)),
         ]
         for line, bare in cases:
             said = ""

@@ -81,7 +81,7 @@ def test_find_and_links_run_over_bulk_history(sizes: Sizes) -> None:
     # and that `subject find Petrov` finds S-1; it raises otherwise.
     rows = search_links.run(sizes)
     check_rows(rows)
-    assert len(rows) == 4 * len(backends())
+    assert len(rows) == 5 * len(backends())
     assert all(r.baseline and r.baseline > 0 for r in rows)
     assert any("`links S-1`" in r.case for r in rows)
 

@@ -47,7 +47,7 @@ FIND_PAGE = 10
 LINKS_PAGE = 10
 MAX_CANDIDATES = 500  # best-ranked matches whose access is checked
 SUPPORT_SHOWN = 4
-DEFAULT_SINCE = "30d"
+DEFAULT_SINCE = "7d"
 INFERENCE = "analytic inference, not a fact"
 
 
@@ -237,7 +237,7 @@ def _refs(shown: Sequence[Shown]) -> list[str]:
 
 @command(
     "links",
-    "links [OP] [S-n] [--distance 200m] [--window 30m] [--since 30d] [--page N]",
+    "links [OP] [S-n] [--distance 200m] [--window 30m] [--since 7d] [--page N]",
     "Subjects seen together: co-sightings of one subject, or the strongest pairs.",
     args=(Arg("ref", required=False),),
     flags=(Flag("distance"), Flag("window"), Flag("since", kind="time"), Flag("page")),
@@ -248,7 +248,7 @@ def _refs(shown: Sequence[Shown]) -> list[str]:
         "Two subjects are linked when they are sighted within --distance (default 200m) and\n"
         "--window (default 30m) of each other. `links S-1`: everyone seen with S-1, around its\n"
         "newest 1,000 sightings with coordinates. `links`: the strongest pairs of the\n"
-        "operation over --since (default 30d). Each link is an analytic inference, not a\n"
+        "operation over --since (default 7d). Each link is an analytic inference, not a\n"
         "fact; it carries the highest TLP of the sightings behind it, and only sightings you\n"
         "may read count. A lead confirms or\n"
         'dismisses one with `links confirm S-1 S-4 --reason "…"` / `links dismiss …`.'
