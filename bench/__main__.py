@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import briefing, command_path, fanout, inprocess, startup
+from bench import briefing, command_path, fanout, inprocess, search_links, startup
 from bench.common import Row, Sizes, machine, table
 
 BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
     "command": command_path.run,
     "fanout": fanout.run,
     "briefing": briefing.run,
+    "links": search_links.run,
     "startup": startup.run,
 }
 
@@ -34,6 +35,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test's)")
     p.add_argument("--seconds", type=float, help="measured seconds per command-path case")
     p.add_argument("--big", type=int, help="sightings in the large briefing case")
+    p.add_argument("--links-size", help="sightings,subjects of the find & links case")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--markdown", type=Path, help="also write the table to this file")
     return p.parse_args(argv)
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes.seconds = args.seconds
     if args.big:
         sizes.briefing_sizes = (sizes.briefing_sizes[0], args.big)
+    if args.links_size:
+        n, _, m = args.links_size.partition(",")
+        sizes.links_sightings, sizes.links_subjects = int(n), int(m or int(n) // 10)
     if args.no_postgres:
         sizes.postgres = False
     chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Column
 
+from bot.links import grid_cell
 from bot.models import Sighting
 
 LOCATIONS = (
@@ -60,14 +61,15 @@ def sighting_rows(
             reported = since + timedelta(seconds=(n - old + 1) * 60)
         observed = reported - timedelta(minutes=rng.randint(1, 180))
         with_subject = subject_ids and rng.random() < 0.85
+        lat, lon = round(36.0 + rng.random(), 5), round(-6.0 + rng.random(), 5)
         yield {
             "operation_id": operation_id,
             "seq": first_seq + n,
             "subject_id": rng.choice(subject_ids) if with_subject else None,
             "description": None if with_subject else f"white van, plate ending {n % 1000:03d}",
             "location": rng.choice(LOCATIONS),
-            "lat": round(36.0 + rng.random(), 5),
-            "lon": round(-6.0 + rng.random(), 5),
+            "lat": lat,
+            "lon": lon,
             "observed_at": _naive(observed),
             "reported_at": _naive(reported),
             "grade": rng.choice(GRADES),
@@ -76,6 +78,7 @@ def sighting_rows(
             "observer": None,
             "reporter_id": reporter_id,
             "match_notice_id": None,
+            "cell": grid_cell(lat, lon),
         }
 
 

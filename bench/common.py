@@ -66,6 +66,9 @@ class Sizes:
     briefing_sizes: tuple[int, ...] = (10_000, 1_000_000)
     briefing_new: int = 100
     briefing_rounds: int = 5
+    links_sightings: int = 1_000_000
+    links_subjects: int = 100_000
+    links_rounds: int = 5
     memory_commands: int = 10_000
     memory_clients: int = 10
     startup_rounds: int = 3
@@ -96,6 +99,9 @@ class Sizes:
             briefing_sizes=(200, 400),
             briefing_new=10,
             briefing_rounds=1,
+            links_sightings=2000,
+            links_subjects=300,
+            links_rounds=1,
             memory_commands=40,
             memory_clients=2,
             startup_rounds=1,

@@ -114,6 +114,7 @@ class Perm(enum.StrEnum):
     MANAGE = "manage the operation"
     AUDIT = "read the audit log"
     EXPORT = "export the case file"
+    DECIDE_LINK = "confirm or dismiss links between subjects"
 
 
 _ALL = {Role.LEAD, Role.MEMBER, Role.PARTNER, Role.OBSERVER}
@@ -131,6 +132,7 @@ ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.MANAGE: {Role.LEAD},
     Perm.AUDIT: {Role.LEAD},
     Perm.EXPORT: {Role.LEAD},
+    Perm.DECIDE_LINK: {Role.LEAD},
 }
 
 

@@ -327,6 +327,8 @@ class Sighting(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("operation_id", "seq"),
         sa.Index("ix_sighting_op_reported", "operation_id", "reported_at"),
+        sa.Index("ix_sighting_op_cell_observed", "operation_id", "cell", "observed_at"),
+        sa.Index("ix_sighting_op_observed", "operation_id", "observed_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     operation_id: int = Field(foreign_key="operation.id", index=True)
@@ -345,6 +347,40 @@ class Sighting(SQLModel, table=True):
     observer: str | None = Field(default=None, max_length=200)
     reporter_id: int | None = Field(default=None, foreign_key="member.id")
     match_notice_id: int | None = Field(default=None, foreign_key="notice.id")
+    # The grid cell of (lat, lon) (`bot.links.grid_cell`), for co-sightings; None without
+    # coordinates.
+    cell: int | None = Field(default=None, sa_column=Column(sa.BigInteger, nullable=True))
+
+
+class SubjectKey(SQLModel, table=True):
+    """A search key of a subject's name or alias: one folded word (`bot.search`)."""
+
+    __table_args__ = (
+        sa.Index("ix_subjectkey_token", "operation_id", "token"),
+        sa.Index("ix_subjectkey_skel", "operation_id", "skel"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id")
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    part: str = Field(max_length=8)  # name alias
+    source: str = Field(max_length=200)
+    token: str = Field(max_length=200)
+    skel: str = Field(max_length=200)
+
+
+class SubjectLink(SQLModel, table=True):
+    """A lead's decision on an association of two subjects: confirmed or dismissed."""
+
+    __table_args__ = (sa.UniqueConstraint("operation_id", "subject_a", "subject_b"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    subject_a: int = Field(foreign_key="subject.id", index=True)  # the lower id
+    subject_b: int = Field(foreign_key="subject.id", index=True)
+    status: str = Field(max_length=16)  # confirmed dismissed
+    reason: str = Field(max_length=1000)
+    tlp: str = Field(max_length=16)
+    decided_by: int | None = Field(default=None, foreign_key="member.id")
+    decided_at: datetime = ts(nullable=False)
 
 
 # ------------------------------------------------------------------ raids, briefings

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from bench import briefing, command_path, fanout, startup
+from bench import briefing, command_path, fanout, search_links, startup
 from bench.common import Row, Sizes, table
 
 PG_URL = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
@@ -74,6 +74,16 @@ def test_briefing_is_built_over_bulk_history(sizes: Sizes) -> None:
     cases = " ".join(r.case for r in rows)
     assert f"{small:,}" in cases and f"{big:,}" in cases
     assert all(r.value > 0 for r in rows)
+
+
+def test_find_and_links_run_over_bulk_history(sizes: Sizes) -> None:
+    # The benchmark itself checks that `links S-1` finds the planted pattern (3 times)
+    # and that `subject find Petrov` finds S-1; it raises otherwise.
+    rows = search_links.run(sizes)
+    check_rows(rows)
+    assert len(rows) == 5 * len(backends())
+    assert all(r.baseline and r.baseline > 0 for r in rows)
+    assert any("`links S-1`" in r.case for r in rows)
 
 
 def test_startup_and_memory_are_measured_on_the_served_process(sizes: Sizes) -> None:

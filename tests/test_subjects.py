@@ -122,5 +122,9 @@ async def test_list_pages_and_marks_review_due(app: App, clock: ManualClock) -> 
 async def test_possible_duplicates_are_pointed_out(app: App) -> None:
     await operation(app, people=False)
     await ok(app, "subject add person Ivan Petrov --category suspect --alias Vanya")
-    reply = await ok(app, "subject add person vanya --category associate")
-    assert "Possibly the same as S-1 Ivan Petrov" in text(reply)
+    said = await refused(app, "subject add person vanya --category associate")
+    assert said.startswith("Possibly the same as S-1 Ivan Petrov (alias 'Vanya')")
+    assert "--new" in said
+    assert len(await fetch(app, Subject)) == 1
+    reply = await ok(app, "subject add person vanya --category associate --new")
+    assert reply.message.title == "Added S-2 vanya"

@@ -416,15 +416,17 @@ def hidden_line(hidden: int) -> list[str]:
     return [f"{hidden} hidden by your role."] if hidden else []
 
 
-def audit_consult(ctx: CommandContext, refs: Sequence[str], what: str) -> None:
-    """Record this read as a `consult` entry naming the references shown."""
+def audit_consult(
+    ctx: CommandContext, refs: Sequence[str], what: str, action: Action = Action.CONSULT
+) -> None:
+    """Record this read as a `consult` entry (or `action`) naming the references shown."""
     op = ctx.operation()
     joined = ",".join(refs)
     whole = f"{op.code}/{joined}" if refs else f"{op.code}/{what}"
     if len(whole) <= 200:
-        ctx.audit(Action.CONSULT, object_ref=whole)
+        ctx.audit(action, object_ref=whole)
     else:
-        ctx.audit(Action.CONSULT, object_ref=f"{op.code}/{what}", reason=f"read {joined}"[:1000])
+        ctx.audit(action, object_ref=f"{op.code}/{what}", reason=f"read {joined}"[:1000])
 
 
 def years_later(when: datetime, years: int) -> datetime:

@@ -57,6 +57,7 @@ from bot.commands.values import (
     parse_tlp,
     zone,
 )
+from bot.links import grid_cell
 from bot.models import Notice, Sighting, Subject
 
 FUTURE_SLACK = timedelta(minutes=5)
@@ -190,6 +191,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         observer=observer,
         reporter_id=ctx.member().id,
         match_notice_id=notice.id if notice else None,
+        cell=grid_cell(lat, lon),
     )
     await insert_sighting(ctx, sighting)
     ref = sighting_ref(sighting)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from bot import search
 from bot.access import TLP, Perm
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
+from bot.commands.finder import confirmed_lines
 from bot.commands.intel import (
     PERSON_CATEGORIES,
     REVIEW_MONTHS,
@@ -44,6 +46,8 @@ from bot.commands.render import (
 from bot.commands.values import parse_country, parse_dob, parse_tlp
 from bot.messages import Button, Message
 from bot.models import Notice, Sighting, Subject
+from bot.protection import disclosure_label
+from bot.search import subject_keys
 
 PAGE_SIZE = 20
 LATEST_SIGHTINGS = 5
@@ -101,11 +105,61 @@ def _person_only(kind: str, flag: str, value: object) -> None:
         raise UsageError(f"--{flag} is for persons only; this subject is a {kind}.")
 
 
+DUPLICATES_SHOWN = 5
+
+
+async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
+    """The refusal of a subject whose name or an alias is alike one of an existing subject
+    of the same kind that the actor may read (`--new` records it anyway); None if none.
+
+    The refusal names existing subjects, so it is a `consult` entry naming them."""
+    op = ctx.operation()
+    names = [subject.name, *subject.aliases]
+    candidates: dict[int, None] = {}
+    for given in names:
+        for hit in await search.find(ctx.session, op.id or 0, given, prefix=False):
+            candidates.setdefault(hit.subject_id)
+    if not candidates:
+        return None
+    rows = (
+        await ctx.session.exec(
+            select(Subject)
+            .where(col(Subject.id).in_(list(candidates)), Subject.kind == subject.kind)
+            .order_by(col(Subject.seq))
+        )
+    ).all()
+    who = await reader(ctx)
+    twins = [
+        (s, why)
+        for s in rows
+        if may_read_subject(who, s) and (why := search.alike(names, s)) is not None
+    ]
+    if not twins:
+        return None
+    shown = twins[:DUPLICATES_SHOWN]
+    names_shown = "; ".join(f"{subject_name(s)} ({why})" for s, why in shown)
+    more = f" and {len(twins) - DUPLICATES_SHOWN} more" if len(twins) > DUPLICATES_SHOWN else ""
+    audit_consult(ctx, [subject_ref(s) for s, _ in shown], "subjects")
+    ctx.audit_reason = "possible duplicate: nothing recorded"
+    labels = [disclosure_label(TLP(s.tlp), s, now=ctx.now) for s, _ in shown]
+    return Reply(
+        Message(
+            lines=[
+                f"Possibly the same as {names_shown}{more}. Nothing was recorded: check with "
+                f"`subject show {subject_ref(twins[0][0])}`, or repeat the command with --new "
+                "if this is a different subject."
+            ],
+            tlp=max(labels, key=lambda t: t.rank).value,
+        ),
+        ok=False,
+    )
+
+
 @command(
     "subject add",
     "subject add [OP] <person|vehicle|vessel|organisation|place|asset> <name> "
     "[--category suspect|victim|witness|associate] [--alias A]... [--nationality XX] "
-    '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …]',
+    '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …] [--new]',
     "Add a subject: a person, vehicle, vessel, organisation, place or asset of interest.",
     args=(Arg("kind"), Arg("name", rest=True)),
     flags=(
@@ -116,6 +170,7 @@ def _person_only(kind: str, flag: str, value: object) -> None:
         Flag("sex"),
         Flag("desc"),
         Flag("tlp"),
+        Flag("new", kind="bool"),
     ),
     op=OpMode.REQUIRED,
     perm=Perm.ADD_SUBJECT,
@@ -125,7 +180,9 @@ def _person_only(kind: str, flag: str, value: object) -> None:
         "A person needs --category: suspect, victim, witness or associate, kept apart.\n"
         "--nationality is an ISO 3166 code (ES, PT; for a vessel its flag state).\n"
         "--dob is a year (1985) or a full date (1985-04-02); --sex m, f or x.\n"
-        "--tlp defaults to the operation's. The record is due for review 12 months on."
+        "--tlp defaults to the operation's. The record is due for review 12 months on.\n"
+        "A name or alias alike an existing subject's (spelling, transliteration) is refused "
+        "with the likely twin; --new records it anyway."
     ),
 )
 async def subject_add(ctx: CommandContext) -> Reply:
@@ -158,31 +215,22 @@ async def subject_add(ctx: CommandContext) -> Reply:
         created_by=ctx.member().id,
         created_at=ctx.now,
     )
-    same = (
-        await ctx.session.exec(
-            select(Subject).where(Subject.operation_id == op.id, Subject.kind == kind)
-        )
-    ).all()
-    names = {name.lower(), *(a.lower() for a in subject.aliases)}
-    who = await reader(ctx)
-    twins = [
-        s
-        for s in same
-        if may_read_subject(who, s) and names & {s.name.lower(), *(a.lower() for a in s.aliases)}
-    ]
+    if not ctx.args.get("new"):
+        refusal = await _duplicates(ctx, subject)
+        if refusal is not None:
+            return refusal
     subject.seq = await ctx.next_seq("subject_seq")
     ctx.session.add(subject)
+    await ctx.session.flush()
+    ctx.session.add_all(subject_keys(subject))
     ref = subject_ref(subject)
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{ref}", reason=category or kind)
-    lines = [
-        f"Possibly the same as {subject_name(s)}: check before recording sightings." for s in twins
-    ]
     tz = await ctx.tz()
     return Reply(
         Message(
             title=f"Added {subject_name(subject)}",
             fields=subject_fields(subject, tz, ctx.now),
-            lines=[*lines, f"Next: `sighting {ref} at <location>`, `notice issue <colour> {ref}`."],
+            lines=[f"Next: `sighting {ref} at <location>`, `notice issue <colour> {ref}`."],
             context=context_line(op, ref, subject.tlp),
             tlp=subject.tlp,
         )
@@ -252,11 +300,13 @@ async def subject_show(ctx: CommandContext) -> Reply:
     shown_s = [sg for sg, _ in await load_sightings(ctx, readable_ids[:LATEST_SIGHTINGS])]
     hidden = len(notices) - len(shown_n) + hidden_s
     names = await member_names(ctx, [subject.created_by])
+    linked, link_labels, link_refs = await confirmed_lines(ctx, subject, role)
     audit_consult(
         ctx,
         [subject_ref(subject)]
         + [notice_ref(n) for n in shown_n]
-        + [sighting_ref(s) for s in shown_s],
+        + [sighting_ref(s) for s in shown_s]
+        + link_refs,
         subject_ref(subject),
     )
     message = subject_message(
@@ -269,6 +319,9 @@ async def subject_show(ctx: CommandContext) -> Reply:
         hidden=hidden,
         added_by=names.get(subject.created_by or 0),
     )
+    if linked:
+        message.lines += ["Confirmed associations:", *linked]
+        message.tlp = max([TLP(message.tlp or subject.tlp), *link_labels], key=lambda t: t.rank)
     if len(readable_ids) > LATEST_SIGHTINGS:
         more = f"sightings {op.code} --subject {subject_ref(subject)}"
         message.lines.append(f"more: `{more}`")
