@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_command_chars: int = Field(default=2000, alias="TASKFORCE_MAX_COMMAND_CHARS")
     max_text_chars: int = Field(default=1000, alias="TASKFORCE_MAX_TEXT_CHARS")
     max_body_bytes: int = Field(default=64 * 1024, alias="TASKFORCE_MAX_BODY_BYTES")
+    # A request body must have arrived within this many seconds (else 408, connection closed).
+    body_read_seconds: float = Field(default=5.0, alias="TASKFORCE_BODY_READ_SECONDS")
     rate_limit_per_minute: int = Field(default=30, alias="TASKFORCE_RATE_LIMIT_PER_MINUTE")
 
     # Outbox delivery.

@@ -333,7 +333,7 @@ async def test_group_reply_above_ceiling_goes_to_the_private_chat(served: Served
     await served.say("/tsecret amber", ADMIN, GROUP)
     assert SECRET_TEXT in fake.sent(ADMIN["id"])[-1].plain
     note = fake.sent(GROUP_ID)[-1].plain
-    assert "above what this chat may see" in note and SECRET_TEXT not in note
+    assert "this chat may not see it" in note and SECRET_TEXT not in note
 
     fake.forbid(ADMIN["id"])  # as if the member never pressed Start
     await served.say("/tsecret red", ADMIN, GROUP)

@@ -718,7 +718,7 @@ def pointer(user: User, outcome: str, bot_username: str, *, confidential: bool) 
             ]
         )
     where = "in a private chat" if outcome == "sent" else "in a private chat shortly"
-    why = " (it is above what this chat may see)" if confidential else ""
+    why = " (this chat may not see it)" if confidential else ""
     icon = "🔒 " if confidential else ""
     return Message(lines=[f"{icon}{who}, I sent you the answer {where}{why}."])
 

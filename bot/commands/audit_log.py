@@ -9,9 +9,9 @@ from bot.access import Perm
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import Denied, UsageError
+from bot.commands.errors import Denied
 from bot.commands.registry import Flag, OpMode, command
-from bot.commands.values import format_time
+from bot.commands.values import format_time, parse_int
 from bot.messages import Message
 from bot.models import AuditEntry, Membership
 from bot.protection import DENIED
@@ -31,8 +31,7 @@ async def audit_list(ctx: CommandContext) -> Reply:
     """Latest entries of the operation, newest first."""
     op = ctx.operation()
     raw = str(ctx.args.get("limit", "20"))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise UsageError(f"--limit must be a whole number from 1 to {MAX_LIMIT}.")
+    limit = parse_int(raw, "--limit", 1, MAX_LIMIT)
     only_denied = bool(ctx.args.get("denied"))
     denied = [AuditEntry.outcome == DENIED] if only_denied else []
     rows = (
@@ -40,7 +39,7 @@ async def audit_list(ctx: CommandContext) -> Reply:
             select(AuditEntry)
             .where(AuditEntry.operation_id == op.id, *denied)
             .order_by(col(AuditEntry.id).desc())
-            .limit(int(raw))
+            .limit(limit)
         )
     ).all()
     tz = await ctx.tz()
