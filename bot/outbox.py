@@ -313,7 +313,9 @@ class OutboxWorker:
         except SendError as exc:
             await self._failed(row, exc.reason, exc.retry_after, exc.permanent)
         except Exception as exc:
-            await self._failed(row, f"{type(exc).__name__}: {exc}", None, False)
+            # The exception's class only: its text may quote the message (user text), and
+            # last_error and the logs never carry user text.
+            await self._failed(row, type(exc).__name__, None, isinstance(exc, UnicodeError))
         else:
             await self._sent(row, message_id)
 

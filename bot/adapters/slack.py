@@ -98,7 +98,8 @@ def send_error(exc: Exception) -> SendError:
         if error in PERMANENT_ERRORS:
             return SendError(f"slack {error}", permanent=True)
         return SendError(f"slack HTTP {status} {error or 'error'}")
-    return SendError(f"slack unreachable: {type(exc).__name__}: {exc}")
+    # The class only: an exception's text may quote the message being sent.
+    return SendError(f"slack unreachable: {type(exc).__name__}")
 
 
 class SlackSender:
@@ -126,8 +127,7 @@ class SlackSender:
                 channel=channel_key,
                 text=text,
                 blocks=blocks,
-                unfurl_links=False,
-                unfurl_media=False,
+                **render.INERT,
             )
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise send_error(exc) from exc
@@ -487,7 +487,10 @@ class SlackAdapter:
         if reply.message.attachments:
             note = "The file is on its way to your direct messages with me."
             payload["blocks"].append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": note, "verbatim": True}],
+                }
             )
         return payload
 
@@ -710,11 +713,19 @@ class SlackAdapter:
         try:
             if ephemeral:
                 await self.client.chat_postEphemeral(
-                    channel=channel_id, user=user, text=payload["text"], blocks=payload["blocks"]
+                    channel=channel_id,
+                    user=user,
+                    text=payload["text"],
+                    blocks=payload["blocks"],
+                    link_names=False,
+                    parse="none",
                 )
             else:
                 await self.client.chat_postMessage(
-                    channel=channel_id, text=payload["text"], blocks=payload["blocks"]
+                    channel=channel_id,
+                    text=payload["text"],
+                    blocks=payload["blocks"],
+                    **render.INERT,
                 )
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("slack.reply_failed", error=send_error(exc).reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -14,7 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit, metrics, protection
 from bot.access import TLP, Role, tlp_allows
-from bot.adapters.base import Invocation, Reply, Visibility
+from bot.adapters.base import (
+    UNACCEPTABLE_TEXT,
+    Invocation,
+    Reply,
+    Visibility,
+    clean_name,
+    normalise_text,
+)
 from bot.commands import guard
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
@@ -347,6 +355,19 @@ async def dispatch(core: Core, inv: Invocation) -> Reply:
 async def _dispatch(core: Core, inv: Invocation) -> Reply:
     settings = core.settings
     now = core.clock()
+    # The boundary between the platforms and the core: one form of every text, and nothing
+    # that cannot be stored, rendered or sent (the sentence does not echo the text).
+    normal = normalise_text(inv.text)
+    if normal is None:
+        metrics.REFUSED.labels(inv.actor.platform, "bad_text").inc()
+        log.info("command", outcome="bad_text", platform=inv.actor.platform)
+        return error_reply(UNACCEPTABLE_TEXT)
+    if normal != inv.text or clean_name(inv.actor.display_name) != inv.actor.display_name:
+        inv = replace(
+            inv,
+            text=normal,
+            actor=replace(inv.actor, display_name=clean_name(inv.actor.display_name)),
+        )
     line = inv.text.strip()
     if line.startswith("/"):
         line = line[1:]
