@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     # finishing lasts without renewal (renewed every third of it while the process lives):
     # the longest a surviving replica waits before it runs a stopped one's events.
     inbox_lease_seconds: float = Field(default=15.0, alias="TASKFORCE_INBOX_LEASE_SECONDS")
+    # Audit tamper evidence: the key that authenticates every audit entry (an HMAC; never
+    # stored in the database), keys of earlier entries after a rotation (comma-separated),
+    # and how often the chains' heads are anchored in the checkpoint file (0: only at stop).
+    audit_key: str | None = Field(default=None, alias="TASKFORCE_AUDIT_KEY", repr=False)
+    audit_old_keys: str = Field(default="", alias="TASKFORCE_AUDIT_OLD_KEYS", repr=False)
+    audit_checkpoint_seconds: float = Field(
+        default=300.0, alias="TASKFORCE_AUDIT_CHECKPOINT_SECONDS"
+    )
     # Test hooks only: a module whose `install(app)` is called at start-up (see tests/hooks.py).
     test_hooks: str | None = Field(default=None, alias="TASKFORCE_TEST_HOOKS")
 
@@ -91,6 +99,10 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         """Telegram is on when the bot token is set."""
         return bool(self.telegram_bot_token)
+
+    def audit_keys(self) -> list[str]:
+        """The earlier audit keys (`TASKFORCE_AUDIT_OLD_KEYS`), in the order given."""
+        return [k.strip() for k in self.audit_old_keys.split(",") if k.strip()]
 
     def admin_identities(self) -> list[tuple[str, str]]:
         """Parse `TASKFORCE_ADMINS` into (platform, key) pairs."""

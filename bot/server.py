@@ -318,6 +318,8 @@ class Lifecycle:
             # Events a stopped process acknowledged and did not finish are run again
             # (in the background: readiness does not wait for them).
             self.core_app.inbox.start()
+            # The audit chains' heads, anchored outside the database every few minutes.
+            self.core_app.checkpointer.start()
             self._worker = True
         scheduler = self.scheduler
         if scheduler is not None and self._scheduler is None:
@@ -364,6 +366,7 @@ class Lifecycle:
         # Sends in flight finish through clients that are still open; unsent claims are
         # released. Only then may the adapters close their clients.
         await _quietly("outbox", self.core_app.worker.stop())
+        await _quietly("audit checkpoint", self.core_app.checkpointer.stop())
         for adapter in reversed(self._running):
             await _quietly(adapter.platform, adapter.stop())
         await self.core_app.close()  # the worker is stopped already: closes the store

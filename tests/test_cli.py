@@ -66,7 +66,7 @@ def test_db_upgrade_creates_and_migrates_the_database(env: dict[str, str], tmp_p
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert {"agency", "member", "operation", "auditentry", "outboxmessage"} <= tables
-    assert version == ("0003",)
+    assert version == ("0004",)
     again = invoke(env, "db", "upgrade")
     assert again.exit_code == 0, again.output
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlmodel import col, select
 
 from bot import audit
@@ -68,18 +70,24 @@ async def audit_list(ctx: CommandContext) -> Reply:
     "first broken entry.",
 )
 async def audit_verify(ctx: CommandContext) -> Reply:
-    """Check the whole chain (admins and leads of any operation)."""
+    """Check the chains: every one for an admin; for a lead, those of the operations they
+    lead (the sentence counts only what the actor may know of)."""
     member = ctx.member()
+    chains: list[int] | None = None
     if not member.is_admin:
-        lead = (
-            await ctx.session.exec(
-                select(Membership).where(
-                    Membership.member_id == member.id, Membership.role == "lead"
+        chains = list(
+            (
+                await ctx.session.exec(
+                    select(Membership.operation_id).where(
+                        Membership.member_id == member.id, Membership.role == "lead"
+                    )
                 )
-            )
-        ).first()
-        if lead is None:
+            ).all()
+        )
+        if not chains:
             raise Denied("Only leads and admins can verify the audit log.")
-    result = await audit.verify(ctx.session)
+    path = audit.checkpoint_path(ctx.settings.data_dir)
+    checkpoint = await asyncio.to_thread(audit.read_checkpoint, path, audit.keys_of(ctx.session))
+    result = await audit.verify(ctx.session, chains=chains, checkpoint=checkpoint)
     ctx.audit(Action.CONSULT, object_ref="audit-chain", reason="verify")
     return Reply(Message(lines=[result.sentence()]), ok=result.ok)
