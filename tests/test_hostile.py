@@ -115,7 +115,8 @@ async def test_a_reference_in_a_description_does_not_move_a_subject(any_app: App
     app = any_app
     await _two_operations(app)
     await ok(app, f"subject add {OTHER} person Other Man --category suspect", who="mia")
-    await ok(app, 'subject add vehicle "blue Audi" --desc "OP-OTHER/S-1"', who="mia", channel="room")
+    audi_line = 'subject add vehicle "blue Audi" --desc "OP-OTHER/S-1"'
+    await ok(app, audi_line, who="mia", channel="room")
     audi = [s for s in await fetch(app, Subject) if s.name == "blue Audi"]
     assert [s.operation_id for s in audi] == [await _op_id(app, OP)]
     # A declared reference still names its operation from anywhere.
@@ -168,7 +169,7 @@ async def test_the_crash_inputs_get_a_sentence_and_write_nothing(any_app: App) -
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect")
     await ok(app, 'raid plan "Dawn" --at "tomorrow 05:30"', channel="room")
-    await ok(app, 'brief schedule 07:00 --days daily', channel="room")
+    await ok(app, "brief schedule 07:00 --days daily", channel="room")
     wrong = []
     for line, expected in CRASHERS:
         before = await snapshot(app.store)
