@@ -8,6 +8,7 @@ attack below is what someone with the database alone can do; `audit verify` name
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +18,9 @@ from sqlalchemy import text as sql
 from bot import audit
 from bot.app import App
 from bot.models import AuditEntry
+from bot.preflight import Status, run_checks
 from bot.server import create_app
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, make_settings
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, text
 from tests.serving import serving
@@ -248,3 +250,15 @@ async def test_verify_reads_nothing_but_its_own_entry(make_app: AppFactory, db_u
     before = await snapshot(app.store)
     assert (await verify(app)).startswith("Audit chain intact")
     assert set(changed_tables(before, await snapshot(app.store))) == {"auditentry", "auditchain"}
+
+
+async def test_taskforce_check_says_whether_the_audit_is_keyed(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'none.db'}"
+    by = {r.check: r for r in await run_checks(make_settings(db, tmp_path))}
+    assert by["audit-key"].status is Status.WARN
+    assert "TASKFORCE_AUDIT_KEY is not set" in by["audit-key"].detail
+    keyed = make_settings(db, tmp_path, TASKFORCE_AUDIT_KEY=NEW_KEY, TASKFORCE_AUDIT_OLD_KEYS=KEY)
+    by = {r.check: r for r in await run_checks(keyed)}
+    assert by["audit-key"].status is Status.OK
+    assert by["audit-key"].detail == f"key {audit.key_id(NEW_KEY.encode())}, 1 old"
+    assert NEW_KEY not in by["audit-key"].detail and KEY not in by["audit-key"].detail
