@@ -312,3 +312,53 @@ def test_the_reading_rule_role_by_label_by_category() -> None:
             if category is None and tlp in ("clear", "green"):
                 expected.add((Role.PARTNER, tlp, category))
     assert allowed == expected
+
+
+def _probes() -> list[tuple[str, str]]:
+    """For every command about an operation: a line naming OP-OTHER (which exists) and the
+    same line naming OP-NOWHERE (which does not)."""
+    from bot.commands.registry import REGISTRY, OpMode
+
+    out: list[tuple[str, str]] = []
+    for cmd in REGISTRY.all():
+        if cmd.op is OpMode.NONE:
+            continue
+        takes_ref = any(a.ref for a in cmd.args)
+        out.append((f"{cmd.name} OP-OTHER", f"{cmd.name} OP-NOWHERE"))
+        if takes_ref:
+            for ref in ("S-1", "SG-1", "R-1", "N-1"):
+                out.append((f"{cmd.name} OP-OTHER/{ref} 1", f"{cmd.name} OP-NOWHERE/{ref} 1"))
+    return out
+
+
+async def test_another_operation_answers_exactly_as_one_that_does_not_exist(
+    any_app: App,
+) -> None:
+    """Every command × (an operation the actor is not in, one that does not exist), as a
+    member, a partner and an observer of OP-NIGHTJAR: the same sentence, and nothing written
+    but the denied-access entry for the leads of the operation that exists."""
+    from tests.dbstate import denied_only
+
+    app = any_app
+    await operation(app)
+    await operation(app, OTHER, channels={"other-room": "amber"}, people=False)
+    await ok(app, f"subject add {OTHER} person Ivan Petrov --category suspect")
+    await ok(app, f'sighting {OTHER}/S-1 at "Vigo dock"')
+    await ok(app, f'raid plan {OTHER} "Dawn" --at "tomorrow 05:30"')
+    await ok(app, f'notice issue red {OTHER}/S-1 --charges "trafficking"')
+    await app.console.pop_posts()
+    different = []
+    for who in ("mia", "pat", "obe"):
+        for other, nowhere in _probes():
+            answers = []
+            for line in (other, nowhere):
+                before = await snapshot(app.store)
+                reply = await app.console.push(line, as_=who, channel="room")
+                denied_only(before, await snapshot(app.store))
+                assert not reply.ok or "OP-" not in line, f"{who}: {line!r} was accepted"
+                answers.append(
+                    text(reply).replace("OP-OTHER", "OP-X").replace("OP-NOWHERE", "OP-X")
+                )
+            if answers[0] != answers[1]:
+                different.append(f"{who}: {other!r}: {answers[0]!r} vs {answers[1]!r}")
+    assert different == []
