@@ -184,6 +184,10 @@ async def test_user_text_reaches_slack_inert(any_slack: SlackStack) -> None:
         assert "&lt;@U999&gt;" in shown
         mrkdwn = _mrkdwn_objects(answer["blocks"])
         assert mrkdwn and all(m.get("verbatim") is True for m in mrkdwn)
+    # Stored as typed: the escaping belongs to the renderer, once.
+    async with slack.app.store.transaction() as s:
+        [sighting] = (await s.exec(select(Sighting))).all()
+    assert sighting.location == hostile
 
 
 def _mrkdwn_objects(node: Any) -> list[dict[str, Any]]:
