@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import structlog
 from sqlalchemy import text as sql
 
 from bot import audit
@@ -23,7 +22,7 @@ from bot.server import create_app
 from tests.conftest import AppFactory, make_settings
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, text
-from tests.serving import serving
+from tests.serving import captured_logs, serving
 
 KEY = "k1-correct-horse-battery-staple"
 NEW_KEY = "k2-a-fresh-key-after-rotation"
@@ -231,7 +230,7 @@ async def test_the_served_app_anchors_the_heads_at_stop_in_the_file_and_the_log(
     path = audit.checkpoint_path(app.settings.data_dir)
     assert not path.exists()
     asgi = create_app(app.settings, app=app)
-    with structlog.testing.capture_logs() as logs:
+    with captured_logs() as logs:
         async with serving(asgi) as url, httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/healthz")).status_code == 200
     anchored = [e for e in logs if e["event"] == "audit.checkpoint"]

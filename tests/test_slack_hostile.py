@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import structlog
 from sqlmodel import select
 
 from bot.models import Operation, OutboxMessage, ProcessedEvent, Raid, Sighting
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
+from tests.serving import captured_logs
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ async def ok(slack: SlackStack, line: str, **kw: Any) -> dict[str, Any]:
 def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[list[Any]]:
     """Fail if anything logs at error level or with a traceback (stdlib or structlog)."""
     caplog.set_level(logging.DEBUG)
-    with structlog.testing.capture_logs() as events:
+    with captured_logs() as events:
         yield events
     loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert loud == [], [f"{r.name}: {r.getMessage()}" for r in loud]

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from sqlmodel import select
 
 from bot.access import TLP
@@ -37,7 +36,7 @@ from tests.fakes.telegram_api import (
     private_chat,
     tg_user,
 )
-from tests.serving import serving, wait_until
+from tests.serving import captured_logs, serving, wait_until
 
 SECRET = "s3cret-Token_1"
 ADMIN = tg_user(1001, "Ana", "ana")
@@ -350,7 +349,7 @@ async def test_an_update_without_a_chat_is_refused_without_a_traceback(
     click = served.updates.callback("x", user=ADMIN, chat=GROUP, message_id=1)
     del click["callback_query"]["message"]["chat"]
     before = await snapshot(served.app.store)
-    with structlog.testing.capture_logs() as events:
+    with captured_logs() as events:
         assert await served.post(update) == 400
         assert await served.post(click) == 400
         await served.adapter.idle()
