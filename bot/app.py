@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from bot import audit
 from bot.adapters.base import Sender
 from bot.adapters.console import ConsoleAdapter, ConsoleSender
 from bot.bootstrap import ensure_admins
@@ -35,6 +36,7 @@ class App:
     console: ConsoleAdapter
     clock: Clock
     inbox: Inbox
+    checkpointer: audit.Checkpointer
     extras: dict[str, Any] = field(default_factory=dict)
 
     def add_sender(self, sender: Sender) -> None:
@@ -63,7 +65,8 @@ def build_app(
     settings: Settings, *, clock: Clock = system_clock, worker_id: str | None = None
 ) -> App:
     """Wire one App from settings. Nothing starts until `prepare()` and `worker.start()`."""
-    store = Store(settings.effective_database_url)
+    keys = audit.AuditKeys.from_secrets(settings.audit_key, settings.audit_keys())
+    store = Store(settings.effective_database_url, session_info={audit.SESSION_KEYS: keys})
     senders: dict[str, Sender] = {}
     console_sender = ConsoleSender()
     senders[console_sender.platform] = console_sender
@@ -84,6 +87,12 @@ def build_app(
         console=console,
         clock=clock,
         inbox=inbox,
+        checkpointer=audit.Checkpointer(
+            store,
+            audit.checkpoint_path(settings.data_dir),
+            clock,
+            settings.audit_checkpoint_seconds,
+        ),
         # Started by the server's lifespan (bot/server.py), or by tests.
         extras={
             "scheduler": Scheduler(

@@ -96,8 +96,9 @@ def _cut(entries: list[str], total: int | None = None, what: str = "more") -> li
 
 async def _information(
     s: AsyncSession, op: Operation, since: datetime, now: datetime, aud: Audience, shown: _Shown
-) -> tuple[list[str], int]:
-    """New sightings grouped by subject, and active notices. Returns lines and match count."""
+) -> tuple[list[str], int, int]:
+    """New sightings grouped by subject, and active notices. Returns lines, the match
+    count and the count of shown red/orange notices (Risk counts what Information shows)."""
     rows = (
         await s.exec(
             select(  # type: ignore[call-overload]
@@ -198,7 +199,8 @@ async def _information(
             for n, sub in visible
         ]
     )
-    return lines, matches
+    threats = sum(1 for n, _sub in visible if n.colour in THREAT_COLOURS)
+    return lines, matches, threats
 
 
 def _colour_rank(colour: str) -> int:
@@ -304,7 +306,7 @@ async def build(
             f"{format_time(now, reader)}."
         )
 
-    info, matches = await _information(s, op, since, now, audience, shown)
+    info, matches, threats = await _information(s, op, since, now, audience, shown)
     lines += [f"INFORMATION — since {format_time(since, reader)}", *info]
 
     raids = await _raids_ahead(s, op, now, audience)
@@ -320,19 +322,8 @@ async def build(
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
     lines += ["ADMINISTRATION", *(await _administration(s, op, audience, open_items, shown))]
 
-    threats = (
-        await s.exec(
-            select(func.count())
-            .select_from(Notice)
-            .where(
-                Notice.operation_id == op.id,
-                Notice.status == "active",
-                col(Notice.expires_at) > now,
-                col(Notice.colour).in_(THREAT_COLOURS),
-                col(Notice.tlp).in_(audience.labels()),
-            )
-        )
-    ).one()
+    # Counted from the notices Information shows: the same label, role and category
+    # filter (a partner is never told of notices they may not read).
     risk: list[str] = []
     if threats:
         risk.append(f"{threats} active red/orange notice(s): wanted or imminent-threat persons")

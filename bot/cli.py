@@ -132,7 +132,11 @@ def audit_verify() -> None:
         try:
             await app.store.migrate()
             async with app.store.transaction() as session:
-                return await audit.verify(session)
+                keys = audit.keys_of(session)
+                checkpoint = audit.read_checkpoint(
+                    audit.checkpoint_path(app.settings.data_dir), keys
+                )
+                return await audit.verify(session, checkpoint=checkpoint)
         finally:
             await app.store.dispose()
 

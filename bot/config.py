@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_command_chars: int = Field(default=2000, alias="TASKFORCE_MAX_COMMAND_CHARS")
     max_text_chars: int = Field(default=1000, alias="TASKFORCE_MAX_TEXT_CHARS")
     max_body_bytes: int = Field(default=64 * 1024, alias="TASKFORCE_MAX_BODY_BYTES")
+    # A request body must have arrived within this many seconds (else 408, connection closed).
+    body_read_seconds: float = Field(default=5.0, alias="TASKFORCE_BODY_READ_SECONDS")
     rate_limit_per_minute: int = Field(default=30, alias="TASKFORCE_RATE_LIMIT_PER_MINUTE")
 
     # Outbox delivery.
@@ -67,6 +69,14 @@ class Settings(BaseSettings):
     # finishing lasts without renewal (renewed every third of it while the process lives):
     # the longest a surviving replica waits before it runs a stopped one's events.
     inbox_lease_seconds: float = Field(default=15.0, alias="TASKFORCE_INBOX_LEASE_SECONDS")
+    # Audit tamper evidence: the key that authenticates every audit entry (an HMAC; never
+    # stored in the database), keys of earlier entries after a rotation (comma-separated),
+    # and how often the chains' heads are anchored in the checkpoint file (0: only at stop).
+    audit_key: str | None = Field(default=None, alias="TASKFORCE_AUDIT_KEY", repr=False)
+    audit_old_keys: str = Field(default="", alias="TASKFORCE_AUDIT_OLD_KEYS", repr=False)
+    audit_checkpoint_seconds: float = Field(
+        default=300.0, alias="TASKFORCE_AUDIT_CHECKPOINT_SECONDS"
+    )
     # Test hooks only: a module whose `install(app)` is called at start-up (see tests/hooks.py).
     test_hooks: str | None = Field(default=None, alias="TASKFORCE_TEST_HOOKS")
 
@@ -89,6 +99,10 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         """Telegram is on when the bot token is set."""
         return bool(self.telegram_bot_token)
+
+    def audit_keys(self) -> list[str]:
+        """The earlier audit keys (`TASKFORCE_AUDIT_OLD_KEYS`), in the order given."""
+        return [k.strip() for k in self.audit_old_keys.split(",") if k.strip()]
 
     def admin_identities(self) -> list[tuple[str, str]]:
         """Parse `TASKFORCE_ADMINS` into (platform, key) pairs."""

@@ -213,6 +213,9 @@ class AuditEntry(SQLModel, table=True):
     outcome: str = Field(default="ok", max_length=16)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # Which TASKFORCE_AUDIT_KEY authenticates `hash` (an HMAC); None: a plain SHA-256,
+    # written without a key.
+    key_id: str | None = Field(default=None, max_length=16)
 
 
 class AuditChain(SQLModel, table=True):

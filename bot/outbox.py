@@ -291,6 +291,10 @@ class OutboxWorker:
                     await self._release(row)
                     continue
                 await self._deliver(row)
+                # The pace runs from when the platform answered, not from when the send
+                # began: after a slow request the next post still waits the full interval
+                # (the platform counts arrivals).
+                self._last_post[key] = asyncio.get_running_loop().time()
 
     async def _pace(self, key: tuple[str, str]) -> None:
         sender = self.senders[key[0]]
@@ -304,7 +308,6 @@ class OutboxWorker:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._halt.wait(), wait)
-        self._last_post[key] = loop.time()
 
     async def _deliver(self, row: Claimed) -> None:
         sender = self.senders[row.platform]
@@ -313,7 +316,9 @@ class OutboxWorker:
         except SendError as exc:
             await self._failed(row, exc.reason, exc.retry_after, exc.permanent)
         except Exception as exc:
-            await self._failed(row, f"{type(exc).__name__}: {exc}", None, False)
+            # The exception's class only: its text may quote the message (user text), and
+            # last_error and the logs never carry user text.
+            await self._failed(row, type(exc).__name__, None, isinstance(exc, UnicodeError))
         else:
             await self._sent(row, message_id)
 

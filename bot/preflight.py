@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.audit import AuditKeys
 from bot.bootstrap import parse_identity
 from bot.config import Settings
 
@@ -273,6 +274,20 @@ async def _telegram_me(settings: Settings) -> Row:
     return Row("telegram", Status.OK, f"getMe: @{me.username} (id {me.id}), {mode}")
 
 
+def _audit_key(settings: Settings) -> Row:
+    """Whether audit entries are authenticated (TASKFORCE_AUDIT_KEY)."""
+    if not settings.audit_key:
+        return Row(
+            "audit-key",
+            Status.WARN,
+            "TASKFORCE_AUDIT_KEY is not set: someone who can write to the database could "
+            "rewrite the audit log undetected between checkpoints",
+        )
+    keys = AuditKeys.from_secrets(settings.audit_key, settings.audit_keys())
+    old = len(keys.known) - 1
+    return Row("audit-key", Status.OK, f"key {keys.current_id}" + (f", {old} old" if old else ""))
+
+
 async def run_checks(settings: Settings) -> list[Row]:
     """The configuration checks, then every reachability check; one row each."""
     problems = config_problems(settings)
@@ -284,6 +299,7 @@ async def run_checks(settings: Settings) -> list[Row]:
             if served
             else Row("configuration", Status.WARN, "no chat platform configured (probes only)")
         )
+    rows.append(_audit_key(settings))
     rows += await _database(settings)
     if settings.slack_enabled:
         rows.append(await _timed(lambda: _slack_auth(settings), "slack"))

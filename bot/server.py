@@ -124,10 +124,6 @@ def platform_of(path: str) -> str:
 # ----------------------------------------------------------------------- middleware
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _send_plain(
     send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]]
 ) -> None:
@@ -160,52 +156,81 @@ async def _discard(receive: Receive, budget: int) -> None:
 
 
 class BodyLimit:
-    """413 for a request body over `max_bytes`, before any platform code sees it.
+    """The request body, whole, within a deadline and a size, before any platform code.
 
-    The body is neither read ahead nor altered (Slack signs the raw bytes): a declared
-    Content-Length over the limit is refused at once; otherwise the chunks are counted as
-    the route reads them and the request is refused when the count passes the limit.
+    A declared Content-Length over `max_bytes` is refused at once (413); otherwise the body
+    is read here, chunk by chunk, counted (413 past the limit) and timed: a body that has
+    not arrived within `read_seconds` (a client that declares 500 bytes and sends 3) gets a
+    408 and its connection closed, instead of holding a worker forever. A client that goes
+    away mid-body is dropped with a debug line. The bytes are then handed to the route
+    unaltered (Slack signs the raw body), so no route ever waits on a client or sees a
+    disconnect while reading. None of this logs above info: the sender is not
+    authenticated yet.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, read_seconds: float = 5.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_seconds = read_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            if declared.isdigit() and int(declared) <= DISCARD_BYTES:
-                await _discard(receive, DISCARD_BYTES)
-            await self._refuse(scope, send)
-            return
+        if declared is not None:
+            if not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
+                await self._reject(scope, send, 400, "malformed", "Malformed Content-Length.")
+                return
+            if int(declared) > self.max_bytes:
+                if int(declared) <= DISCARD_BYTES:
+                    await _discard(receive, DISCARD_BYTES)
+                await self._refuse(scope, send)
+                return
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, counted, tracked)
-        except _TooLarge:
-            if started:  # cannot happen with our routes (they read the body first)
-                raise
-            await _discard(receive, DISCARD_BYTES)
-            await self._refuse(scope, send)
+            async with asyncio.timeout(self.read_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":  # the client went away
+                        metrics.REFUSED.labels(platform_of(scope["path"]), "aborted").inc()
+                        log.debug("http.aborted", path=scope["path"], received=received)
+                        return
+                    chunk = message.get("body", b"")
+                    received += len(chunk)
+                    if received > self.max_bytes:
+                        await _discard(receive, DISCARD_BYTES)
+                        await self._refuse(scope, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await self._reject(
+                scope,
+                send,
+                408,
+                "body_timeout",
+                f"Request body not received within {self.read_seconds:g} seconds.",
+            )
+            return
+        body = b"".join(chunks)
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, send: Send, status: int, reason: str, text: str) -> None:
+        metrics.REFUSED.labels(platform_of(scope["path"]), reason).inc()
+        log.info("http.refused", reason=reason, path=scope["path"])
+        await _send_plain(send, status, text, [])
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         metrics.REFUSED.labels(platform_of(scope["path"]), "body_too_large").inc()
@@ -293,6 +318,8 @@ class Lifecycle:
             # Events a stopped process acknowledged and did not finish are run again
             # (in the background: readiness does not wait for them).
             self.core_app.inbox.start()
+            # The audit chains' heads, anchored outside the database every few minutes.
+            self.core_app.checkpointer.start()
             self._worker = True
         scheduler = self.scheduler
         if scheduler is not None and self._scheduler is None:
@@ -339,6 +366,7 @@ class Lifecycle:
         # Sends in flight finish through clients that are still open; unsent claims are
         # released. Only then may the adapters close their clients.
         await _quietly("outbox", self.core_app.worker.stop())
+        await _quietly("audit checkpoint", self.core_app.checkpointer.stop())
         for adapter in reversed(self._running):
             await _quietly(adapter.platform, adapter.stop())
         await self.core_app.close()  # the worker is stopped already: closes the store
@@ -437,7 +465,11 @@ def create_app(settings: Settings, *, app: App | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_body_bytes,
+                read_seconds=settings.body_read_seconds,
+            ),
             Middleware(StartGate, lifecycle=lifecycle),
             Middleware(CountRefusals),
         ],

@@ -68,8 +68,11 @@ class Store:
         pool_size: int = 10,
         echo: bool = False,
         max_batch: int = MAX_BATCH,
+        session_info: dict[str, Any] | None = None,
     ) -> None:
         self.url = url
+        # Handed to every session (`session.info`): the audit keys (`bot.audit.keys_of`).
+        self.session_info = dict(session_info or {})
         self.is_sqlite = url.startswith("sqlite")
         self._writer: GroupCommit | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -120,9 +123,11 @@ class Store:
         """
         if self._writer is not None:
             async with self._writer.transaction() as session:
+                session.info.update(self.session_info)
                 yield session
             return
         async with self._slot(), self._sessions() as session, session.begin():
+            session.info.update(self.session_info)
             yield session
 
     @asynccontextmanager

@@ -10,7 +10,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,3 +169,20 @@ class ServerProcess:
                 if isinstance(item, dict) and item.get("event") == name:
                     out.append(item)
         return out
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[list[dict[str, Any]]]:
+    """Every structlog event, debug and up, whatever an earlier test configured (a level
+    filter set by `configure_logging` would otherwise drop info lines before capture)."""
+    import logging
+
+    import structlog
+
+    old = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as events:
+            yield events
+    finally:
+        structlog.configure(**old)

@@ -172,7 +172,7 @@ async def test_after_max_attempts_a_row_is_dead(
         clock.advance(minutes=5)
     row = (await outbox_rows(app))[0]
     assert (row["status"], row["attempts"]) == ("dead", 3)
-    assert row["last_error"] == "RuntimeError: still down"
+    assert row["last_error"] == "RuntimeError"  # the class only: its text may quote user text
     clock.advance(days=1)
     assert await app.worker.drain() == 0
     assert await app.console.pop_posts() == []

@@ -133,12 +133,14 @@ def _platform_env(
 
 async def test_check_is_all_green_against_reachable_platforms(db_url: str, tmp_path: Path) -> None:
     async with FakeSlack() as slack, FakeBotAPI() as telegram:
-        code, out, err = await _check(_platform_env(db_url, tmp_path, slack, telegram), tmp_path)
+        env = _platform_env(db_url, tmp_path, slack, telegram, TASKFORCE_AUDIT_KEY="k-1")
+        code, out, err = await _check(env, tmp_path)
         assert code == 0, out + err
         rows = _rows(out)
         assert out.splitlines()[0].split() == ["check", "status", "detail"]
         assert {name: status for name, (status, _) in rows.items()} == {
             "configuration": "ok",
+            "audit-key": "ok",
             "database": "ok",
             "migrations": "ok",
             "slack": "ok",

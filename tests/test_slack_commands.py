@@ -62,7 +62,8 @@ async def linked_operation(slack: SlackStack) -> None:
 
 async def test_op_new_answers_in_the_ack_with_block_kit(slack: SlackStack) -> None:
     body = await ok(slack, 'op new "Night Harbour" --countries ES,PT')
-    assert body["response_type"] == "in_channel"
+    # #ops-room is not linked to the new operation: only its creator sees the answer.
+    assert body["response_type"] == "ephemeral"
     blocks = body["blocks"]
     assert isinstance(blocks, list)
     assert blocks[0] == {
@@ -194,7 +195,8 @@ async def test_slow_command_acks_at_once_and_replies_through_the_response_url(
         assert resp.status_code == 200
         assert resp.json() == {"text": "Working on it…", "response_type": "ephemeral"}
         (reply,) = await slack.fake.wait_for_responses(1, "slow-1")
-        assert reply["response_type"] == "in_channel"
+        # About an operation #ops-room is not linked to: the creator's alone.
+        assert reply["response_type"] == "ephemeral"
         assert "OP-NIGHT-HARBOUR created" in text_of(reply)
         assert await count(slack.app.store, "operation") == 1
 

@@ -51,7 +51,9 @@ def test_the_context_line_carries_the_tlp_label_and_refs() -> None:
     _, blocks = render([Message(title="t", context="OP-X/SG-4", tlp="amber+strict")])
     assert blocks[-1] == {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": "*TLP:AMBER+STRICT*  ·  OP-X/SG-4"}],
+        "elements": [
+            {"type": "mrkdwn", "text": "*TLP:AMBER+STRICT*  ·  OP-X/SG-4", "verbatim": True}
+        ],
     }
 
 

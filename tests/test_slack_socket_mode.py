@@ -31,6 +31,7 @@ async def test_a_slash_command_over_socket_mode_is_acked_with_the_reply(
         envelope = fake.socket_send("slash_commands", fields)
         await fake.wait_for(lambda: any(a["envelope_id"] == envelope for a in fake.socket_acks))
         (ack,) = [a for a in fake.socket_acks if a["envelope_id"] == envelope]
-        assert ack["payload"]["response_type"] == "in_channel"
+        # #ops-room is not linked to the new operation: only its creator sees the answer.
+        assert ack["payload"]["response_type"] == "ephemeral"
         assert "OP-NIGHT-HARBOUR created" in text_of(ack["payload"])
     assert adapter.ready() is not None  # closed on shutdown

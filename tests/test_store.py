@@ -197,7 +197,9 @@ async def test_200_concurrent_commands_in_4_operations_are_each_stored_once(
     verify = await any_app.console.push("audit verify", as_="admin")
     assert verify.ok, verify.message.plain_text()
     # bootstrap + 4 x (op new, subject add) + 200 sightings, in 5 chains (admin + 4)
-    assert verify.message.plain_text() == "Audit chain intact: 209 entries verified in 5 chains."
+    assert verify.message.plain_text().startswith(
+        "Audit chain intact: 209 entries verified in 5 chains."
+    )
 
 
 async def test_admin_bootstrap_is_idempotent_and_promotes(

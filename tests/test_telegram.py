@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from bot.clock import ManualClock
 from bot.commands.context import CommandContext
 from bot.commands.registry import REGISTRY, Arg, Registry, command
 from bot.messages import Attachment, Button, Message
-from bot.models import AuditEntry, Identity, OutboxMessage
+from bot.models import AuditEntry, Identity, Operation, OutboxMessage, Raid, Subject
 from bot.server import create_app
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
@@ -35,7 +36,7 @@ from tests.fakes.telegram_api import (
     private_chat,
     tg_user,
 )
-from tests.serving import serving, wait_until
+from tests.serving import captured_logs, serving, wait_until
 
 SECRET = "s3cret-Token_1"
 ADMIN = tg_user(1001, "Ana", "ana")
@@ -275,22 +276,88 @@ async def test_ignored_update_kinds_store_nothing(served: Served) -> None:
 
 
 async def test_redelivered_update_is_processed_once(served: Served) -> None:
+    # A command whose repetition would show: a second run would add subject S-2.
     fake = served.fake
     await setup_operation(served)
-    update = served.updates.command("/op status active", user=ADMIN, chat=GROUP)
+    update = served.updates.command(
+        "/subject add person Ivan Petrov --category suspect", user=ADMIN, chat=GROUP
+    )
     assert await served.post(update) == 200
     assert await served.post(update) == 200  # Telegram redelivers
     await served.adapter.idle()
     async with served.app.store.transaction() as session:
+        subjects = (await session.exec(select(Subject))).all()
         audited = (
-            await session.exec(select(AuditEntry).where(AuditEntry.command == "op status"))
+            await session.exec(select(AuditEntry).where(AuditEntry.command == "subject add"))
         ).all()
-        posts = (
-            await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "op-status"))
-        ).all()
-    assert (len(audited), len(posts)) == (1, 1)
-    replies = [m for m in fake.sent(GROUP_ID) if "is now active (was" in m.plain]
-    assert len(replies) == 1
+    assert [s.name for s in subjects] == ["Ivan Petrov"]
+    assert len(audited) == 1
+    answers = [m for m in fake.sent() if "S-1" in m.plain and "Ivan Petrov" in m.plain]
+    assert len(answers) == 1
+
+
+async def test_a_reply_about_another_operation_goes_privately_with_a_pointer(
+    served: Served,
+) -> None:
+    fake = served.fake
+    await setup_operation(served, ceiling="amber")
+    await served.say('/op new "Other" --code OP-OTHER', ADMIN, ADMIN_DM)
+    await served.say('/raid plan OP-OTHER "Dawn" --at "tomorrow 05:30"', ADMIN, GROUP)
+    await served.say("/raid show OP-OTHER/R-1", ADMIN, GROUP)
+    await served.say("/check OP-OTHER/R-1 1", ADMIN, GROUP)
+    group = [m.plain for m in fake.sent(GROUP_ID)]
+    assert all("Dawn" not in m and "R-1" not in m for m in group), group
+    assert sum("I sent you the answer in a private chat" in m for m in group) == 3
+    private = [m.plain for m in fake.sent(ADMIN["id"])]
+    assert any("Dawn" in m for m in private) and any("ticked by" in m for m in private)
+    async with served.app.store.transaction() as session:
+        [raid] = (await session.exec(select(Raid))).all()
+        op = await session.get(Operation, raid.operation_id)
+        assert op is not None and op.code == "OP-OTHER"
+
+
+@pytest.mark.parametrize(
+    "line", ["/tf \ud800", "/join ABC\udfff", "/sighting S-1 at Porto\ud83d", "/op new A\x07"]
+)
+async def test_a_lone_surrogate_gets_a_sentence_and_nothing_dies_in_the_outbox(
+    served: Served, line: str
+) -> None:
+    fake = served.fake
+    await setup_operation(served)
+    before = await snapshot(served.app.store)
+    for chat in (ADMIN_DM, GROUP):
+        await served.say(line, ADMIN, chat)
+    for chat_id in (ADMIN["id"], GROUP_ID):
+        assert fake.sent(chat_id)[-1].plain == (
+            "That message contains characters I cannot accept (control characters or broken "
+            "Unicode); please type it again."
+        )
+    await served.app.worker.drain()
+    changed = changed_tables(before, await snapshot(served.app.store))
+    assert set(changed) <= {"processedevent", "inboxitem"}
+    async with served.app.store.transaction() as session:
+        rows = (await session.exec(select(OutboxMessage))).all()
+    assert [r for r in rows if r.status == "dead" or r.last_error] == []
+
+
+async def test_an_update_without_a_chat_is_refused_without_a_traceback(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    update = served.updates.command("/op list", user=ADMIN, chat=ADMIN_DM)
+    del update["message"]["chat"]
+    click = served.updates.callback("x", user=ADMIN, chat=GROUP, message_id=1)
+    del click["callback_query"]["message"]["chat"]
+    before = await snapshot(served.app.store)
+    with captured_logs() as events:
+        assert await served.post(update) == 400
+        assert await served.post(click) == 400
+        await served.adapter.idle()
+    assert changed_tables(before, await snapshot(served.app.store)) == {}
+    assert served.fake.calls("sendMessage") == []
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert loud == []
+    assert [e for e in events if e.get("log_level") in ("error", "critical")] == []
 
 
 async def test_buttons_fit_callback_data_and_run_as_the_clicker(served: Served) -> None:
@@ -333,7 +400,7 @@ async def test_group_reply_above_ceiling_goes_to_the_private_chat(served: Served
     await served.say("/tsecret amber", ADMIN, GROUP)
     assert SECRET_TEXT in fake.sent(ADMIN["id"])[-1].plain
     note = fake.sent(GROUP_ID)[-1].plain
-    assert "above what this chat may see" in note and SECRET_TEXT not in note
+    assert "this chat may not see it" in note and SECRET_TEXT not in note
 
     fake.forbid(ADMIN["id"])  # as if the member never pressed Start
     await served.say("/tsecret red", ADMIN, GROUP)

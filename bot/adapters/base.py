@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.messages import Message
+
+# What no person types and no renderer can be trusted with: control characters (but tab
+# and line breaks), lone UTF-16 surrogates (unencodable: a reply echoing one could never be
+# sent), and the bidirectional overrides that make text read differently than it is stored.
+_REFUSED_CHARS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]"
+)
+UNACCEPTABLE_TEXT = (
+    "That message contains characters I cannot accept (control characters or broken "
+    "Unicode); please type it again."
+)
+
+
+def normalise_text(text: str) -> str | None:
+    """User text as the core takes it: NFC-normalised; None when it holds a refused
+    character (the adapter, or dispatch, answers `UNACCEPTABLE_TEXT` without echoing it)."""
+    if _REFUSED_CHARS.search(text):
+        return None
+    return unicodedata.normalize("NFC", text)
+
+
+def clean_name(text: str) -> str:
+    """A name a platform shows (not typed as a command): refused characters dropped, NFC."""
+    return unicodedata.normalize("NFC", _REFUSED_CHARS.sub("", text))
 
 
 @dataclass(frozen=True)

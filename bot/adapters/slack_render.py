@@ -3,7 +3,9 @@
 Slack parses `&`, `<` and `>` as control characters (`<!channel>`, `<@U123>`, `<http://x|y>`);
 every string that leaves here — mrkdwn and plain_text alike, since Slack decodes those three
 entities everywhere — goes through `escape()` once, so user text arrives inert. The core's
-own markup (backticks, `*bold*`) is left as mrkdwn formatting.
+own markup (backticks, `*bold*`) is left as mrkdwn formatting. Every mrkdwn object is
+`verbatim` and no post asks for `link_names` or `parse`: a bare `@channel`, `@here` or URL
+typed by a member stays text.
 
 Block Kit limits respected: header 150 characters, section text 3000, 10 fields per section
 (2000 characters each), button label 75 and value 2000, 25 elements per actions block,
@@ -78,7 +80,9 @@ def _plain(text: str) -> dict[str, Any]:
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text}
+    # verbatim: Slack turns no bare URL, `@channel`, `@here`, `#channel` or `@name` in the
+    # text into a link or a mention (the escaping above takes care of `<…>` forms).
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def headline(message: Message) -> str:
@@ -247,4 +251,17 @@ def response_payload(reply: Reply) -> dict[str, Any]:
         "response_type": "in_channel" if is_public(reply) else "ephemeral",
         "text": text,
         "blocks": blocks,
+        # Answers take no `link_names` or `parse` (they default to off there).
+        "unfurl_links": False,
+        "unfurl_media": False,
     }
+
+
+# Posting options that keep user text inert: no name linking, no parsing of the text, no
+# previews of links it may contain.
+INERT: dict[str, Any] = {
+    "link_names": False,
+    "parse": "none",
+    "unfurl_links": False,
+    "unfurl_media": False,
+}

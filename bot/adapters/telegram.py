@@ -185,7 +185,8 @@ def send_error(exc: Exception) -> SendError:
         return SendError(f"telegram rejected the message: {exc.message}", permanent=True)
     if isinstance(exc, TelegramError):
         return SendError(f"telegram unavailable: {exc.message}")
-    return SendError(f"{type(exc).__name__}: {exc}")
+    # The class only: an exception's text may quote the message being sent.
+    return SendError(type(exc).__name__, permanent=isinstance(exc, UnicodeError))
 
 
 # ------------------------------------------------------------------- outbound
@@ -451,8 +452,10 @@ class TelegramAdapter:
             if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
                 raise ValueError("not an update")
             parsed = Update.de_json(payload, self.application.bot)
+            if not _well_formed(parsed):
+                raise ValueError("a message without its chat or sender")
         except Exception:
-            log.warning("telegram.webhook_bad_body", size=len(body))
+            log.info("telegram.webhook_bad_body", size=len(body))
             return PlainTextResponse("malformed update", status_code=400)
         if not self.application.running:
             return PlainTextResponse("not ready", status_code=503)
@@ -512,6 +515,9 @@ class TelegramAdapter:
     async def _on_message(self, upd: Update, msg: TgMessage, *, recovering: bool = False) -> None:
         user = msg.from_user
         if user is None or user.is_bot or not msg.text:
+            return
+        if msg.chat is None:  # malformed (long polling does not pass through `webhook`)
+            log.info("telegram.ignored", update_id=upd.update_id, reason="no chat")
             return
         parsed = parse_command(msg.text, self.application.bot.username)
         if parsed is None:
@@ -703,6 +709,20 @@ class TelegramAdapter:
             )
 
 
+def _well_formed(upd: Update) -> bool:
+    """Whether an update has what handling it needs: a message's chat, a button's sender
+    (the Bot API always sends them; a forged or broken body may not)."""
+    message = upd.message
+    if message is not None and getattr(message, "chat", None) is None:
+        return False
+    query = upd.callback_query
+    if query is not None and getattr(query, "from_user", None) is None:
+        return False
+    if query is not None and query.message is not None:
+        return getattr(query.message, "chat", None) is not None
+    return True
+
+
 # ---------------------------------------------------------------------- texts
 
 
@@ -718,7 +738,7 @@ def pointer(user: User, outcome: str, bot_username: str, *, confidential: bool) 
             ]
         )
     where = "in a private chat" if outcome == "sent" else "in a private chat shortly"
-    why = " (it is above what this chat may see)" if confidential else ""
+    why = " (this chat may not see it)" if confidential else ""
     icon = "🔒 " if confidential else ""
     return Message(lines=[f"{icon}{who}, I sent you the answer {where}{why}."])
 

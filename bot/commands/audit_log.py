@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlmodel import col, select
 
 from bot import audit
@@ -9,9 +11,9 @@ from bot.access import Perm
 from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import Denied, UsageError
+from bot.commands.errors import Denied
 from bot.commands.registry import Flag, OpMode, command
-from bot.commands.values import format_time
+from bot.commands.values import format_time, parse_int
 from bot.messages import Message
 from bot.models import AuditEntry, Membership
 from bot.protection import DENIED
@@ -31,8 +33,7 @@ async def audit_list(ctx: CommandContext) -> Reply:
     """Latest entries of the operation, newest first."""
     op = ctx.operation()
     raw = str(ctx.args.get("limit", "20"))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise UsageError(f"--limit must be a whole number from 1 to {MAX_LIMIT}.")
+    limit = parse_int(raw, "--limit", 1, MAX_LIMIT)
     only_denied = bool(ctx.args.get("denied"))
     denied = [AuditEntry.outcome == DENIED] if only_denied else []
     rows = (
@@ -40,7 +41,7 @@ async def audit_list(ctx: CommandContext) -> Reply:
             select(AuditEntry)
             .where(AuditEntry.operation_id == op.id, *denied)
             .order_by(col(AuditEntry.id).desc())
-            .limit(int(raw))
+            .limit(limit)
         )
     ).all()
     tz = await ctx.tz()
@@ -69,18 +70,24 @@ async def audit_list(ctx: CommandContext) -> Reply:
     "first broken entry.",
 )
 async def audit_verify(ctx: CommandContext) -> Reply:
-    """Check the whole chain (admins and leads of any operation)."""
+    """Check the chains: every one for an admin; for a lead, those of the operations they
+    lead (the sentence counts only what the actor may know of)."""
     member = ctx.member()
+    chains: list[int] | None = None
     if not member.is_admin:
-        lead = (
-            await ctx.session.exec(
-                select(Membership).where(
-                    Membership.member_id == member.id, Membership.role == "lead"
+        chains = list(
+            (
+                await ctx.session.exec(
+                    select(Membership.operation_id).where(
+                        Membership.member_id == member.id, Membership.role == "lead"
+                    )
                 )
-            )
-        ).first()
-        if lead is None:
+            ).all()
+        )
+        if not chains:
             raise Denied("Only leads and admins can verify the audit log.")
-    result = await audit.verify(ctx.session)
+    path = audit.checkpoint_path(ctx.settings.data_dir)
+    checkpoint = await asyncio.to_thread(audit.read_checkpoint, path, audit.keys_of(ctx.session))
+    result = await audit.verify(ctx.session, chains=chains, checkpoint=checkpoint)
     ctx.audit(Action.CONSULT, object_ref="audit-chain", reason="verify")
     return Reply(Message(lines=[result.sentence()]), ok=result.ok)

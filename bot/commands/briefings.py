@@ -12,7 +12,7 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_hhmm, zone
+from bot.commands.values import format_time, parse_hhmm, parse_int, zone
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.messages import Message
 from bot.models import BriefSchedule, ChannelLink
@@ -200,9 +200,10 @@ async def brief_stop(ctx: CommandContext) -> Reply:
     """Deactivate a schedule; its job leaves the scheduler."""
     op = ctx.operation()
     raw = str(ctx.args["id"]).strip().lstrip("#")
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():
         raise UsageError(f"'{ctx.args['id']}' is not a briefing number; `brief list` shows them.")
-    row = await ctx.session.get(BriefSchedule, int(raw))
+    number = parse_int(raw, "A briefing number")
+    row = await ctx.session.get(BriefSchedule, number)
     if row is None or row.operation_id != op.id or not row.active:
         raise NotFound(f"There is no running briefing #{raw} in {op.code}; see `brief list`.")
     row.active = False

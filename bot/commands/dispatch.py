@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -14,7 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit, metrics, protection
 from bot.access import TLP, Role, tlp_allows
-from bot.adapters.base import Invocation, Reply, Visibility
+from bot.adapters.base import (
+    UNACCEPTABLE_TEXT,
+    Invocation,
+    Reply,
+    Visibility,
+    clean_name,
+    normalise_text,
+)
 from bot.commands import guard
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
@@ -140,14 +148,16 @@ async def role_in(
 
 
 async def _explicit_code(cmd: Command, ctx: CommandContext) -> str | None:
+    """The operation the line names: its code, or the code of an argument declared as a
+    reference (`Arg(ref=True)`). Free text (`--note`, `--desc`, the place after `at`) never
+    chooses the operation, whatever it contains."""
     if ctx.args.op_code:
         return ctx.args.op_code
-    for value in ctx.args.values.values():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and looks_like_ref(item):
-                ref = parse_ref(item)
-                if ref.op_code:
-                    return ref.op_code
+    for item in cmd.references(ctx.args):
+        if looks_like_ref(item):
+            ref = parse_ref(item)
+            if ref.op_code:
+                return ref.op_code
     return None
 
 
@@ -231,6 +241,22 @@ def _confidential(inv: Invocation, reply: Reply, ceiling: TLP) -> bool:
         return False
     tlp = TLP(label)
     return tlp is TLP.RED or not tlp_allows(ceiling, tlp)
+
+
+async def _elsewhere(ctx: CommandContext) -> bool:
+    """Whether the reply is about an operation this group channel is not linked to.
+
+    Such a reply goes to the actor alone (the adapters leave a one-line pointer in the
+    channel), whatever its label: the channel's members are another operation's, or
+    nobody's. The link is read again only when it does not match (`op link` and
+    `op unlink` change it inside the command)."""
+    inv, op = ctx.inv, ctx.op
+    if op is None or not inv.channel.is_group:
+        return False
+    if ctx.link is not None and ctx.link.operation_id == op.id:
+        return False
+    now_linked = await channel_link(ctx.session, inv.channel.platform, inv.channel.key)
+    return now_linked is None or now_linked.operation_id != op.id
 
 
 _PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
@@ -329,6 +355,19 @@ async def dispatch(core: Core, inv: Invocation) -> Reply:
 async def _dispatch(core: Core, inv: Invocation) -> Reply:
     settings = core.settings
     now = core.clock()
+    # The boundary between the platforms and the core: one form of every text, and nothing
+    # that cannot be stored, rendered or sent (the sentence does not echo the text).
+    normal = normalise_text(inv.text)
+    if normal is None:
+        metrics.REFUSED.labels(inv.actor.platform, "bad_text").inc()
+        log.info("command", outcome="bad_text", platform=inv.actor.platform)
+        return error_reply(UNACCEPTABLE_TEXT)
+    if normal != inv.text or clean_name(inv.actor.display_name) != inv.actor.display_name:
+        inv = replace(
+            inv,
+            text=normal,
+            actor=replace(inv.actor, display_name=clean_name(inv.actor.display_name)),
+        )
     line = inv.text.strip()
     if line.startswith("/"):
         line = line[1:]
@@ -402,7 +441,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             reply = await cmd.handler(ctx)
             reply.command = cmd.name
             ceiling = effective_ceiling(ctx.link) if ctx.link else UNLINKED_GROUP_CEILING
-            reply.confidential = _confidential(inv, reply, ceiling)
+            reply.confidential = _confidential(inv, reply, ceiling) or await _elsewhere(ctx)
             if reply.confidential and reply.visibility is Visibility.CHANNEL:
                 reply.visibility = Visibility.PRIVATE
             await session.flush()  # the handler's ORM changes go first (foreign keys)

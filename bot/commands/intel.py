@@ -20,6 +20,7 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
+from bot.commands.values import parse_int
 from bot.models import Member, Notice, Sighting, Subject
 from bot.protection import Reader, load_reader
 
@@ -395,9 +396,7 @@ class Page(Generic[T]):
 def parse_page(raw: object) -> int:
     """`--page N`: a whole number from 1."""
     text = str(raw if raw is not None else "1").strip()
-    if not text.isdigit() or int(text) < 1:
-        raise UsageError(f"--page must be a whole number from 1, not '{text}'.")
-    return int(text)
+    return parse_int(text, "--page")
 
 
 def paginate(items: Sequence[T], number: int, size: int) -> Page[T]:

@@ -14,7 +14,14 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.members import new_code
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_countries, parse_duration, parse_tlp, zone
+from bot.commands.values import (
+    format_time,
+    parse_countries,
+    parse_duration,
+    parse_int,
+    parse_tlp,
+    zone,
+)
 from bot.fanout import channel_link
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation
@@ -64,7 +71,7 @@ async def find_member_in_op(ctx: CommandContext, raw: str) -> tuple[Member, Memb
     if mention:
         token = mention.group(1)
     token_l = token.lower().lstrip("@")
-    m_id = re.fullmatch(r"m-(\d+)", token_l)
+    m_id = re.fullmatch(r"m-([0-9]{1,9})", token_l)
     if m_id:
         hits = [r for r in rows if r[0].id == int(m_id.group(1))]
     else:
@@ -316,8 +323,7 @@ async def op_invite(ctx: CommandContext) -> Reply:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     raw_uses = str(ctx.args.get("uses", "1"))
-    if not raw_uses.isdigit() or not 1 <= int(raw_uses) <= MAX_INVITE_USES:
-        raise UsageError(f"--uses must be a whole number from 1 to {MAX_INVITE_USES}.")
+    uses = parse_int(raw_uses, "--uses", 1, MAX_INVITE_USES)
     ttl = parse_duration(ctx.args.get("expires", "72h"))
     if ttl <= timedelta(0) or ttl > MAX_INVITE_TTL:
         raise UsageError("--expires must be more than 0 and at most 30 days, like 72h or 7d.")
@@ -326,7 +332,7 @@ async def op_invite(ctx: CommandContext) -> Reply:
         code=code,
         operation_id=op.id or 0,
         role=role.value,
-        uses_left=int(raw_uses),
+        uses_left=uses,
         expires_at=ctx.now + ttl,
         created_by=ctx.member().id,
         created_at=ctx.now,

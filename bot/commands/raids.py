@@ -23,7 +23,7 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_time, parse_tlp, zone
+from bot.commands.values import format_time, parse_int, parse_time, parse_tlp, zone
 from bot.fanout import FanoutResult
 from bot.messages import Message
 from bot.models import Raid, RaidItem
@@ -178,7 +178,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
     "raid move",
     "raid move <R-n> --at TIME [--tz Area/City]",
     "Move a planned raid to a new time; its reminders move with it.",
-    args=(Arg("raid"),),
+    args=(Arg("raid", ref=True),),
     flags=(Flag("at", kind="time", required=True), Flag("tz")),
     op=OpMode.REQUIRED,
     perm=Perm.PLAN_RAID,
@@ -261,7 +261,7 @@ async def raid_list(ctx: CommandContext) -> Reply:
     "raid show",
     "raid show <R-n>",
     "Show a raid and its checklist, with a button per open item.",
-    args=(Arg("raid"),),
+    args=(Arg("raid", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_OP,
     visibility=Visibility.CHANNEL,
@@ -291,7 +291,7 @@ async def raid_show(ctx: CommandContext) -> Reply:
     "raid go",
     'raid go <R-n> [--force --reason "…"]',
     "Give the go (lead); refused while mandatory items before the raid are open.",
-    args=(Arg("raid"),),
+    args=(Arg("raid", ref=True),),
     flags=(Flag("force", kind="bool"), Flag("reason")),
     op=OpMode.REQUIRED,
     perm=Perm.RAID_COMMAND,
@@ -360,7 +360,7 @@ async def raid_go(ctx: CommandContext) -> Reply:
     "raid abort",
     'raid abort <R-n> --reason "…"',
     "Abort a raid (lead); its reminders are cancelled.",
-    args=(Arg("raid"),),
+    args=(Arg("raid", ref=True),),
     flags=(Flag("reason", required=True),),
     op=OpMode.REQUIRED,
     perm=Perm.RAID_COMMAND,
@@ -392,14 +392,19 @@ async def raid_abort(ctx: CommandContext) -> Reply:
         ),
         kind="raid",
     )
-    return Reply(Message(lines=[f"{ref} aborted; no more reminders."]), Visibility.CHANNEL)
+    return Reply(
+        Message(
+            lines=[f"{ref} aborted; no more reminders."], tlp=raidview.time_label(op, raid).value
+        ),
+        Visibility.CHANNEL,
+    )
 
 
 @command(
     "raid done",
     "raid done <R-n>",
     "Close a raid that had the go (lead); lists what is still open after it.",
-    args=(Arg("raid"),),
+    args=(Arg("raid", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.RAID_COMMAND,
     writes=True,
@@ -444,9 +449,10 @@ async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
         raise CommandError(f"{ref} was aborted; its checklist is closed.")
     raw = str(ctx.args["item"]).strip().lstrip("#")
     items = await raidview.load_items(ctx.session, raid.id)
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise UsageError(f"'{raw}' is not an item number; `raid show {ref}` lists them.")
-    match = [i for i in items if i.position == int(raw)]
+    number = parse_int(raw, "An item number")
+    match = [i for i in items if i.position == number]
     if not match:
         raise NotFound(f"{ref} has no item {raw}; its items are 1 to {len(items)}.")
     item = match[0]
@@ -462,7 +468,7 @@ async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
     "check",
     'check <R-n> <item> [--note "…"]',
     "Tick a checklist item of a raid (partners: items of their role).",
-    args=(Arg("raid"), Arg("item")),
+    args=(Arg("raid", ref=True), Arg("item")),
     flags=(Flag("note"),),
     op=OpMode.REQUIRED,
     perm=Perm.TICK_ITEM,
@@ -489,7 +495,8 @@ async def check(ctx: CommandContext) -> Reply:
             lines=[
                 f"✓ {ref} {raidview.item_line(item)} — ticked by {ctx.member().name}.",
                 f"{ref}: {raidview.progress(items)}.",
-            ]
+            ],
+            tlp=raidview.time_label(op, raid).value,
         ),
         Visibility.CHANNEL,
     )
@@ -499,7 +506,7 @@ async def check(ctx: CommandContext) -> Reply:
     "uncheck",
     "uncheck <R-n> <item>",
     "Untick a checklist item of a raid.",
-    args=(Arg("raid"), Arg("item")),
+    args=(Arg("raid", ref=True), Arg("item")),
     op=OpMode.REQUIRED,
     perm=Perm.TICK_ITEM,
     writes=True,
@@ -518,7 +525,8 @@ async def uncheck(ctx: CommandContext) -> Reply:
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason="unticked")
     return Reply(
         Message(
-            lines=[f"☐ {ref} {raidview.item_line(item)} — open again.", raidview.progress(items)]
+            lines=[f"☐ {ref} {raidview.item_line(item)} — open again.", raidview.progress(items)],
+            tlp=raidview.time_label(op, raid).value,
         ),
         Visibility.CHANNEL,
     )

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from bot.commands.errors import UsageError
 
 KINDS = {"S": "subject", "N": "notice", "SG": "sighting", "R": "raid"}
-_REF = re.compile(r"^(?:(OP-[A-Z0-9][A-Z0-9-]*)/)?(SG|S|N|R)-(\d{1,9})$", re.IGNORECASE)
-_OP = re.compile(r"^OP-[A-Z0-9][A-Z0-9-]*$", re.IGNORECASE)
+_REF = re.compile(
+    r"^(?:(OP-[A-Z0-9][A-Z0-9-]*)/)?(SG|S|N|R)-([0-9]{1,9})$", re.IGNORECASE | re.ASCII
+)
+_OP = re.compile(r"^OP-[A-Z0-9][A-Z0-9-]*$", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)

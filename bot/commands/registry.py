@@ -22,11 +22,18 @@ Handler = Callable[["CommandContext"], Awaitable[Reply]]
 
 @dataclass(frozen=True)
 class Arg:
-    """A positional argument. `rest` takes every remaining word (as a list)."""
+    """A positional argument. `rest` takes every remaining word (as a list).
+
+    `ref`: the argument is a reference (`R-1`, `OP-X/R-1`), and may name the operation the
+    command is about. Only declared references do: a reference typed inside free text (a
+    note, a description, a place) never moves a command to another operation. For a
+    `rest` argument only its first word is read as the reference (`sighting S-1 at …`).
+    """
 
     name: str
     required: bool = True
     rest: bool = False
+    ref: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Flag:
     kind: str = "str"
     multi: bool = False
     required: bool = False
+    ref: bool = False  # a reference that may name the operation (see `Arg.ref`)
 
 
 class OpMode(enum.Enum):
@@ -68,6 +76,23 @@ class Command:
     action: Action = Action.CONSULT
     visibility: Visibility = Visibility.PRIVATE
     details: str = ""
+
+    def references(self, args: ParsedArgs) -> list[str]:
+        """The values of the arguments declared as references, in declaration order."""
+        out: list[str] = []
+        for arg in self.args:
+            value = args.values.get(arg.name) if arg.ref else None
+            if isinstance(value, list):
+                out.extend(str(v) for v in value[:1])
+            elif value is not None:
+                out.append(str(value))
+        for flag in self.flags:
+            value = args.values.get(flag.name) if flag.ref else None
+            if isinstance(value, list):
+                out.extend(str(v) for v in value)
+            elif isinstance(value, str):
+                out.append(value)
+        return out
 
     @property
     def noun(self) -> str:
@@ -109,7 +134,7 @@ def _flag_words(value: str, following: list[str]) -> int:
         return 1
     if len(value) == 10 and value[4:5] == "-" and ":" in nxt and len(nxt) <= 8:
         return 1
-    if len(following) > 1 and following[1].lower() == "ago" and value.isdigit():
+    if len(following) > 1 and following[1].lower() == "ago" and value.isascii() and value.isdigit():
         return 2  # "20 min ago"
     return 0
 

@@ -118,7 +118,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"]',
     "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
     "subject is under an active red or yellow notice).",
-    args=(Arg("what", rest=True),),
+    args=(Arg("what", rest=True, ref=True),),
     flags=(
         Flag("coords"),
         Flag("when", kind="time"),
@@ -257,7 +257,7 @@ def _source_tlp(
     "sighting show",
     "sighting show <SG-n>",
     "Show one sighting in full.",
-    args=(Arg("ref"),),
+    args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
 )
@@ -303,7 +303,7 @@ def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
     "sightings",
     "sightings [OP] [--subject S-n] [--since 24h] [--page N]",
     "List sightings, newest observed first, 10 to a page.",
-    flags=(Flag("subject"), Flag("since", kind="time"), Flag("page")),
+    flags=(Flag("subject", ref=True), Flag("since", kind="time"), Flag("page")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
 )

@@ -281,7 +281,7 @@ async def subject_list(ctx: CommandContext) -> Reply:
     "subject show",
     "subject show <S-n>",
     "Show a subject with its notices and latest sightings.",
-    args=(Arg("ref"),),
+    args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
 )

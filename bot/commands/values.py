@@ -28,19 +28,40 @@ _UNITS = {
     "days": 86400,
     "w": 604800,
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
-_HHMM = re.compile(r"^([01]?\d|2[0-3])[:h.]([0-5]\d)$")
+# ASCII digits only: `str.isdigit()` accepts "²" and `\d` accepts "٣", which `int()` and
+# `float()` then refuse or read in ways nobody typed.
+_DURATION = re.compile(r"^\s*([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([a-z]+)\s*$", re.ASCII)
+_HHMM = re.compile(r"^([01]?[0-9]|2[0-3])[:h.]([0-5][0-9])$", re.ASCII)
+_WHOLE = re.compile(r"[0-9]{1,18}", re.ASCII)
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+){0,2}", re.ASCII)
+MAX_DURATION = timedelta(days=3660)  # ten years: more is a typing mistake, never a plan
+MAX_TIME_SPAN = timedelta(days=36600)  # times are read within a century of now
+DB_INT_MAX = 2**31 - 1  # the largest id every supported database stores in an INTEGER
+
+
+def parse_int(raw: object, what: str, low: int = 1, high: int = DB_INT_MAX) -> int:
+    """The one parser of whole numbers typed by a user: ASCII digits, `low`..`high`.
+
+    `what` names the argument in the sentence (`--limit`, `the item number`). Anything
+    else (`²`, `٣`, `-1`, `1e3`, twenty digits) gets one sentence, never reaches `int()`.
+    """
+    text = str(raw).strip()
+    if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+        shown = f"from {low} to {high}" if high < DB_INT_MAX else f"from {low}"
+        raise UsageError(f"{what} must be a whole number {shown}.")
+    return int(text)
 
 
 def zone(name: str) -> ZoneInfo:
     """A time zone by IANA name (`Europe/Madrid`); UsageError if unknown."""
     try:
-        if not name or name.startswith("/") or ".." in name:
-            raise ValueError(name)
+        if len(name) > 64 or not _ZONE_NAME.fullmatch(name) or ".." in name:
+            raise ValueError(name[:64])
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        shown = name if len(name) <= 64 else name[:64] + "…"
         raise UsageError(
-            f"'{name}' is not a time zone I know; use an Area/City name like Europe/Madrid."
+            f"'{shown}' is not a time zone I know; use an Area/City name like Europe/Madrid."
         ) from None
 
 
@@ -49,7 +70,10 @@ def parse_duration(raw: str) -> timedelta:
     m = _DURATION.match(raw.lower())
     if not m or m.group(2) not in _UNITS:
         raise UsageError(f"'{raw}' is not a duration; use a number and a unit, like 30m, 2h or 7d.")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise UsageError(f"'{raw}' is too long a duration; the most is {MAX_DURATION.days} days.")
+    return timedelta(seconds=seconds)
 
 
 def parse_hhmm(raw: str) -> time:
@@ -65,7 +89,16 @@ def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
 
 
 def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """Read a time expression of SPEC section 3 in zone `tz`; return an aware UTC datetime."""
+    """Read a time expression of SPEC section 3 in zone `tz`; return an aware UTC datetime.
+
+    Times more than a century from `now` are refused (they overflow later arithmetic)."""
+    when = _parse_time(raw, now, tz)
+    if abs(when - now) > MAX_TIME_SPAN:
+        raise UsageError(f"'{raw}' is too far from today; {TIME_HELP}.")
+    return when
+
+
+def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     text = " ".join(raw.strip().lower().split())
     if not text:
         raise UsageError(f"A time is missing; {TIME_HELP}.")
@@ -83,12 +116,14 @@ def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     if _HHMM.match(text):
         return _local(local_now.date(), parse_hhmm(text), tz)
     try:
+        if not raw.strip().isascii():
+            raise ValueError(raw)
         parsed = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise UsageError(f"I can't read '{raw}' as a time; {TIME_HELP}.") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
 
 
 def format_time(dt: datetime, tz: ZoneInfo | str = "UTC") -> str:
@@ -159,9 +194,9 @@ def parse_dob(raw: str) -> str:
     """A date of birth: `YYYY` or `YYYY-MM-DD`, not in the future."""
     value = raw.strip()
     try:
-        if re.fullmatch(r"\d{4}", value):
+        if re.fullmatch(r"[0-9]{4}", value):
             year = int(value)
-        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        elif re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             year = date.fromisoformat(value).year
         else:
             raise ValueError

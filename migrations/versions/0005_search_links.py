@@ -1,7 +1,7 @@
 """search keys of subjects, grid cells of sightings, decided links
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 09:00:00
 
 Backfills the search keys of existing subjects and the grid cells of existing sightings
@@ -18,7 +18,7 @@ from bot.links import grid_cell
 from bot.search import key_rows
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

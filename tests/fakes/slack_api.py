@@ -67,7 +67,8 @@ class ApiCall:
     args: dict[str, Any]
     status: int
     ok: bool
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
+    answered: float | None = None  # when its answer left (after any `slow_next` delay)
 
 
 @dataclass
@@ -159,6 +160,7 @@ class FakeSlack:
         self._calls: list[ApiCall] = []
         self._responses: list[tuple[str, dict[str, Any]]] = []
         self._failures: list[Failure] = []
+        self._slow: list[tuple[str, float]] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._uploads: dict[str, UploadedFile] = {}
@@ -263,6 +265,10 @@ class FakeSlack:
         """
         self._failures.append(Failure(method, status, retry_after, error))
 
+    def slow_next(self, seconds: float, method: str = "chat.postMessage") -> None:
+        """Answer the next call of `method` only after `seconds` (a slow Slack)."""
+        self._slow.append((method, seconds))
+
     # ----------------------------------------------------------------- inspection
 
     def calls(self, method: str | None = None) -> list[ApiCall]:
@@ -333,7 +339,12 @@ class FakeSlack:
         args = await self._args(request)
         status, body, headers = self._answer(method, args, request.headers.get("Authorization"))
         ok = status == 200 and isinstance(body, dict) and bool(body.get("ok"))
-        self._calls.append(ApiCall(method, args, status, ok))
+        call = ApiCall(method, args, status, ok)
+        self._calls.append(call)
+        slow = next((i for i, (m, _s) in enumerate(self._slow) if m == method), None)
+        if slow is not None:
+            await asyncio.sleep(self._slow.pop(slow)[1])
+        call.answered = time.monotonic()
         await self._changed_now()
         if isinstance(body, str):
             return web.Response(status=status, text=body, headers=headers)
