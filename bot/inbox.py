@@ -75,7 +75,6 @@ class Inbox:
         self._handlers: dict[str, Recover] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._recovering: set[int] = set()
 
     def register(self, kind: str, handler: Recover) -> None:
         """Say which adapter finishes events of `kind` left by a stopped process."""
@@ -187,8 +186,6 @@ class Inbox:
             # for a retry (no owner) wait for their backoff like everywhere.
             stopped = stopped | (table.c.claimed_by != self.worker_id)
         due = (table.c.attempts < MAX_ATTEMPTS) & stopped
-        if self._recovering:
-            due = due & table.c.id.not_in(list(self._recovering))
         async with self.store.transaction() as session:
             conn = await session.connection()
             rows = (
@@ -236,7 +233,6 @@ class Inbox:
                 if handler is None:
                     log.warning("inbox.no_handler", kind=entry.kind, inbox_id=entry.id)
                     continue
-                self._recovering.add(entry.id)
                 try:
                     log.info(
                         "inbox.recovering",
@@ -258,8 +254,6 @@ class Inbox:
                         error=type(exc).__name__,
                     )
                     await self._retry_later(entry)
-                finally:
-                    self._recovering.discard(entry.id)
 
 
     async def _retry_later(self, entry: InboxEntry) -> None:

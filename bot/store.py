@@ -22,7 +22,6 @@ from bot.sqlite_driver import inline_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "migrations"
-TURN_WAIT = 30.0  # seconds a transaction waits for its turn in this process
 MAX_BATCH = 64  # transactions committed together at most (SQLite group commit)
 SQLITE_BUSY_SECONDS = 5.0  # connect timeout; lock waits are bot.sqlite_driver's
 

@@ -221,6 +221,22 @@ def _neutral(ctx: CommandContext, notice: Notice, subject: Subject, what: str) -
     return protection.neutral_notice(ctx.operation(), notice, what)
 
 
+async def _post_change(
+    ctx: CommandContext, post: Message, notice: Notice, subject: Subject, label: TLP, what: str
+) -> list[str]:
+    """Post a change of a recorded notice where its label and its subject allow."""
+    return await post_item(
+        ctx,
+        post,
+        tlp=label,
+        kind="notice",
+        object_ref=notice_ref(notice),
+        subject=subject,
+        neutral=_neutral(ctx, notice, subject, what),
+        red_readers=await _readers(ctx, notice) if label is TLP.RED else None,
+    )
+
+
 async def _readers(ctx: CommandContext, notice: Notice) -> set[int]:
     """The readers of a TLP:RED notice: its recipients and its author."""
     found = await protection.recipients_of(ctx.session, "notice", notice.id)
@@ -344,16 +360,7 @@ async def notice_cancel(ctx: CommandContext) -> Reply:
         context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
         tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
     )
-    posted = await post_item(
-        ctx,
-        post,
-        tlp=label,
-        kind="notice",
-        object_ref=ref,
-        subject=subject,
-        neutral=_neutral(ctx, notice, subject, "cancelled"),
-        red_readers=await _readers(ctx, notice) if label is TLP.RED else None,
-    )
+    posted = await _post_change(ctx, post, notice, subject, label, "cancelled")
     return Reply(
         Message(
             lines=[
@@ -399,16 +406,7 @@ async def notice_renew(ctx: CommandContext) -> Reply:
         context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
         tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
     )
-    posted = await post_item(
-        ctx,
-        post,
-        tlp=label,
-        kind="notice",
-        object_ref=ref,
-        subject=subject,
-        neutral=_neutral(ctx, notice, subject, "renewed"),
-        red_readers=await _readers(ctx, notice) if label is TLP.RED else None,
-    )
+    posted = await _post_change(ctx, post, notice, subject, label, "renewed")
     return Reply(
         Message(
             lines=[

@@ -183,6 +183,14 @@ async def _grant_target(ctx: CommandContext) -> tuple[int, str, int]:
     )
 
 
+async def _grant(ctx: CommandContext, subject_id: int, member_id: int) -> ReadGrant | None:
+    """The grant of one subject to one member, if there is one."""
+    stmt = select(ReadGrant).where(
+        ReadGrant.subject_id == subject_id, ReadGrant.member_id == member_id
+    )
+    return (await ctx.session.exec(stmt)).first()
+
+
 @command(
     "subject grant",
     "subject grant <S-n> <member>",
@@ -196,13 +204,7 @@ async def _grant_target(ctx: CommandContext) -> tuple[int, str, int]:
 async def subject_grant(ctx: CommandContext) -> Reply:
     """Grant by name."""
     subject_id, what, member_id = await _grant_target(ctx)
-    exists = (
-        await ctx.session.exec(
-            select(ReadGrant).where(
-                ReadGrant.subject_id == subject_id, ReadGrant.member_id == member_id
-            )
-        )
-    ).first()
+    exists = await _grant(ctx, subject_id, member_id)
     if exists is None:
         ctx.session.add(
             ReadGrant(
@@ -229,13 +231,7 @@ async def subject_grant(ctx: CommandContext) -> Reply:
 async def subject_revoke(ctx: CommandContext) -> Reply:
     """Revoke by name."""
     subject_id, what, member_id = await _grant_target(ctx)
-    row = (
-        await ctx.session.exec(
-            select(ReadGrant).where(
-                ReadGrant.subject_id == subject_id, ReadGrant.member_id == member_id
-            )
-        )
-    ).first()
+    row = await _grant(ctx, subject_id, member_id)
     if row is None:
         raise CommandError(f"There is no grant of {what}.")
     await ctx.session.delete(row)
