@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from starlette.requests import Request
@@ -37,6 +37,7 @@ NOT_SIGNED_IN = (
 BAD_LINK = "This sign-in link is used, expired or unknown: type `room` in chat for a new one."
 OTHER_BROWSER = "This sign-in did not start in this browser: open the link from chat again, here."
 BAD_CSRF = "This request did not come from the situation room page; reload it and try again."
+FORM_TYPE = "application/x-www-form-urlencoded"
 TICK_VERBS = ("check", "uncheck")
 NO_OPERATION = "There is no operation {code} that you belong to."
 
@@ -109,8 +110,14 @@ class Room:
         return (found, secret) if found is not None else None
 
     async def _form(self, request: Request) -> dict[str, str]:
-        form = await request.form()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        # The room's forms are URL-encoded (no file uploads): parsed here, no multipart.
+        if not request.headers.get("content-type", "").startswith(FORM_TYPE):
+            return {}
+        try:
+            fields = parse_qs((await request.body()).decode(), max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            return {}
+        return {k: v[0] for k, v in fields.items()}
 
     def _refused(self) -> Response:
         return self._sentence(401, _("Not signed in"), _(NOT_SIGNED_IN))
