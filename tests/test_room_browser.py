@@ -13,6 +13,7 @@ import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from bot.adapters.telegram import TelegramAdapter
 from bot.app import App
+from bot.clock import ManualClock
 from bot.server import create_app
 from tests.conftest import AppFactory
 from tests.fakes.telegram_api import (
@@ -103,7 +105,11 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
 
 
 async def test_room_in_a_real_browser(
-    make_app: AppFactory, sqlite_url: str, fake: FakeBotAPI, browser: Browser
+    make_app: AppFactory,
+    sqlite_url: str,
+    fake: FakeBotAPI,
+    browser: Browser,
+    clock: ManualClock,
 ) -> None:
     app: App = await make_app(
         sqlite_url,
@@ -161,12 +167,26 @@ async def test_room_in_a_real_browser(
 
         # Bob's sighting appears without a reload (server-sent events, then a re-fetch).
         d.execute_script("window.__same_page = true")
+        clock.advance(timedelta(hours=1))
         await say('/sighting "white Transit" at "Vigo port" --coords 42.24,-8.72', BOB, bob_dm)
         await asyncio.to_thread(browser.wait_css, '#map .spot[data-ref="SG-2"]')
         await asyncio.to_thread(browser.wait_css, ".timeline li", "white Transit")
         assert d.execute_script("return window.__same_page === true")  # never reloaded
         d.execute_script("document.getElementById('map-section').scrollIntoView()")
         await asyncio.to_thread(browser.shot, "3-live")
+
+        # Close sightings are clustered; the time slider hides the later ones.
+        await say('/sighting "grey van" at "Porto quay" --coords 41.1401,-8.6101', ANA, ana_dm)
+        cluster = await asyncio.to_thread(browser.wait_css, "#map .cluster", "2")
+        label = cluster.get_attribute("aria-label")
+        assert "SG-1" in label and "SG-3" in label
+        d.execute_script(
+            "var s = document.getElementById('until'); s.value = 0;"
+            "s.dispatchEvent(new Event('input'));"
+        )
+        await asyncio.to_thread(browser.wait_css, "#until-text", "(1/3)")
+        assert not d.find_elements("css selector", '#map .spot[data-ref="SG-2"]')
+        assert d.execute_script("return window.__same_page === true")
 
         # A phone's screen.
         await asyncio.to_thread(d.set_window_size, 390, 844)
