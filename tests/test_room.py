@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
+from bot.adapters.base import SECRET_NOT_REPEATED
 from bot.app import App
 from bot.clock import ManualClock
 from bot.models import AuditEntry, RaidItem
@@ -82,6 +83,22 @@ async def test_link_works_once_and_only_in_the_browser_that_opened_it(
         assert again.status_code == 400 and "used, expired or unknown" in again.text
         assert len(await fetch(app, RoomSession)) == 1
         assert (await b.get("/room/")).status_code == 401
+
+
+async def test_the_database_never_holds_the_link(room_app: App) -> None:
+    app = room_app
+    await operation(app)
+    first = await app.console.push(
+        "room", as_="mia", channel="dm-mia", is_group=False, event_key="ev-1"
+    )
+    [url] = [line for line in first.message.lines if line.startswith(PUBLIC_URL)]
+    token = url.split("?t=", 1)[1]
+    assert token not in repr(await snapshot(app.store))  # not in the stored first answer
+    again = await app.console.push(
+        "room", as_="mia", channel="dm-mia", is_group=False, event_key="ev-1"
+    )
+    assert again.duplicate and again.message.lines == [SECRET_NOT_REPEATED]
+    assert len(await fetch(app, RoomLink)) == 1
 
 
 async def test_expired_link_is_refused(room_app: App, url: str, clock: ManualClock) -> None:

@@ -55,7 +55,7 @@ async def room(ctx: CommandContext) -> Reply:
             ],
         ),
         Visibility.PRIVATE,
-        confidential=True,
+        secret=True,  # stored as the event's answer without the link
     )
 
 

@@ -42,9 +42,7 @@ def csrf_ok(session_secret: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(csrf_token(session_secret), given or "")
 
 
-async def issue_link(
-    session: AsyncSession, member_id: int, identity_id: int, now: datetime
-) -> str:
+async def issue_link(session: AsyncSession, member_id: int, identity_id: int, now: datetime) -> str:
     """Store a new one-time link for this member and return its secret (shown once)."""
     secret = secrets.token_urlsafe(32)
     session.add(

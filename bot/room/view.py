@@ -349,4 +349,3 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         agencies=agencies,
     )
     return view, shown_refs
-
