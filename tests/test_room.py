@@ -15,7 +15,8 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.models import AuditEntry, RaidItem
 from bot.room.models import RoomLink, RoomSession
-from bot.room.tokens import digest
+from bot.room.tokens import SignedIn, digest, open_session, redeem_link
+from bot.room.view import load_view
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, refused
@@ -304,3 +305,72 @@ async def test_pages_forbid_other_origins_and_caching(room_app: App, url: str) -
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["referrer-policy"] == "no-referrer"
         assert (await browser.get("/room/static/room.js")).status_code == 200
+
+
+# ------------------------------------------------------------------------ live events
+
+
+async def test_events_say_changed_and_carry_no_data(make_app: AppFactory, sqlite_url: str) -> None:
+    # Streams wake on this process's commits; the poll is long so only those wake them.
+    app = await make_app(
+        sqlite_url, TASKFORCE_PUBLIC_URL=PUBLIC_URL, TASKFORCE_ROOM_POLL_SECONDS=600
+    )
+    await operation(app, channels={"room": "amber", "lobby": "green"})
+    async with served(app) as url, sign_in(url, app, "pat") as browser:
+        html = await _shown(browser)
+        since = html.split('"fingerprint": "', 1)[1].split('"', 1)[0]
+        async with browser.stream(
+            "GET", f"/room/op/{OP}/events", params={"since": since}
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            seen: list[str] = []
+
+            async def next_event() -> str:
+                while True:
+                    line = await anext(lines)
+                    seen.append(line)
+                    if line.startswith((":", "event:")):
+                        return line
+
+            assert await next_event() == ": still here"  # the page is up to date
+            await ok(app, 'sighting "grey van" at Braga --tlp green', channel="room")
+            while (event := await next_event()) == ": still here":
+                pass
+            assert event == "event: changed"
+            assert await anext(lines) == "data: -"
+        assert not any("grey van" in line or "Braga" in line for line in seen)
+
+
+@pytest.mark.parametrize("who", ["mia", "pat"])
+async def test_what_a_member_may_not_see_does_not_change_their_view(
+    room_app: App, who: str
+) -> None:
+    # A stream says `changed` only when the fingerprint of the member's own view changes:
+    # records they may not read must leave it as it was (no "something happened" signal).
+    app = room_app
+    await operation(app, channels={"room": "amber", "lobby": "green"})
+    await ok(app, "subject add person Ivan Petrov --category suspect")
+    signed = await _signed(app, who)
+    before = await load_view(app.core, signed, OP, audit_it=False)
+    assert before is not None
+    await ok(app, 'sighting "Red van" at "Safe flat" --tlp red')  # the author's alone
+    if who == "pat":  # nothing about a suspect reaches a partner
+        await ok(app, 'notice issue red S-1 --charges "trafficking in human beings"')
+        await ok(app, 'sighting S-1 at "Porto harbour"')
+    after = await load_view(app.core, signed, OP, audit_it=False)
+    assert after is not None and after.fingerprint() == before.fingerprint()
+    await ok(app, 'sighting "grey van" at Braga --tlp green')
+    changed = await load_view(app.core, signed, OP, audit_it=False)
+    assert changed is not None and changed.fingerprint() != before.fingerprint()
+
+
+async def _signed(app: App, who: str) -> SignedIn:
+    token = await ask_link(app, who)
+    async with app.store.transaction() as session:
+        secret = await redeem_link(session, token, app.clock(), 1.0)
+    assert secret is not None
+    async with app.store.transaction() as session:
+        signed = await open_session(session, secret, app.clock())
+    assert signed is not None
+    return signed

@@ -11,7 +11,6 @@ from dataclasses import asdict
 from html import escape
 from typing import Any
 
-from bot.access import Role
 from bot.i18n import _
 from bot.room.view import RaidCard, View
 
@@ -128,11 +127,6 @@ def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = No
         "spots": [asdict(s) for s in view.spots],
     }
     blob = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
-    hidden = (
-        f'<p class="muted">{_e(_("{n} more hidden by your role.").format(n=view.hidden))}</p>'
-        if view.hidden and Role(view.role) in (Role.PARTNER, Role.OBSERVER)
-        else ""
-    )
     alert = f'<p class="alert" role="alert">{_e(said)}</p>' if said else ""
     spots = "".join(
         f'<li data-ref="{_e(s.ref)}">{"<strong>MATCH</strong> " if s.match else ""}'
@@ -175,7 +169,7 @@ def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = No
 <ul id="legend" class="legend" aria-label="{_e(_("Subjects"))}"></ul>
 <h3>{_e(_("Sightings"))}</h3><ul id="sightings" class="lines">{
         spots or f"<li>{_e(_('No sightings.'))}</li>"
-    }</ul>{hidden}
+    }</ul>
 </section>
 <section id="timeline" aria-labelledby="tl-h"><h2 id="tl-h">{_e(_("Timeline"))}</h2>
 <ol class="timeline">{events or f"<li>{_e(_('Nothing yet.'))}</li>"}</ol></section>

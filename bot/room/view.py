@@ -92,7 +92,6 @@ class View:
     role: str
     tlp: str
     spots: list[Spot]
-    hidden: int
     events: list[Event]
     raids: list[RaidCard]
     briefing: dict[str, Any]
@@ -186,7 +185,9 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
     op, role, session = ctx.operation(), ctx.role, ctx.session
     assert role is not None
     tz = await ctx.tz()
-    ids, hidden = await readable_sightings(ctx)
+    # How many are hidden is not shown (nor fingerprinted): a count that moves would tell
+    # a reader that something they may not see just happened.
+    ids, _hidden = await readable_sightings(ctx)
     rows = await load_sightings(ctx, ids[:MAX_SIGHTINGS])
     shown_refs: list[str] = []
     spots: list[Spot] = []
@@ -340,7 +341,6 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         role=role.value,
         tlp=TLP(op.tlp).label,
         spots=spots,
-        hidden=hidden,
         events=events[:MAX_EVENTS],
         raids=cards,
         briefing=brief.to_json(),
