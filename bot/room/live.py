@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-STREAM_SECONDS = 300.0  # a stream ends after this; the browser reconnects (retry below)
+# A stream ends after this and the browser reconnects (`retry`): shorter than the server's
+# graceful-stop budget, so an open page never holds up a shutdown.
+STREAM_SECONDS = 15.0
 RETRY_MS = 2000
 
 

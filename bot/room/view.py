@@ -36,6 +36,7 @@ from bot.commands.registry import REGISTRY, ParsedArgs
 from bot.commands.render import notice_ref, notice_title, sighting_ref, subject_name, subject_ref
 from bot.commands.surface import ROOM_PLATFORM
 from bot.commands.values import format_time
+from bot.i18n import _
 from bot.messages import Message
 from bot.models import Agency, BriefSchedule, Member, Membership, Notice, Operation, Raid, Subject
 from bot.room.tokens import SignedIn
@@ -212,7 +213,14 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         spots.append(spot)
         mark = "MATCH · " if spot.match else ""
         events.append(
-            Event(spot.observed, spot.shown, "sighting", f"{mark}{ref} {what} at {sg.location}")
+            Event(
+                spot.observed,
+                spot.shown,
+                "sighting",
+                _("{mark}{ref} {what} at {place}").format(
+                    mark=mark, ref=ref, what=what, place=sg.location
+                ),
+            )
         )
     who = await reader(ctx)
     notices = (
@@ -226,7 +234,9 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         if not may_read_notice(who, notice, subject):
             continue
         shown_refs.append(notice_ref(notice))
-        text = f"{notice_ref(notice)} {notice_title(notice)} recorded — {subject_name(subject)}"
+        text = _("{ref} {notice} recorded — {subject}").format(
+            ref=notice_ref(notice), notice=notice_title(notice), subject=subject_name(subject)
+        )
         events.append(
             Event(notice.issued_at.isoformat(), format_time(notice.issued_at, tz), "notice", text)
         )
@@ -236,7 +246,7 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
                     notice.cancelled_at.isoformat(),
                     format_time(notice.cancelled_at, tz),
                     "notice",
-                    f"{notice_ref(notice)} cancelled",
+                    _("{ref} cancelled").format(ref=notice_ref(notice)),
                 )
             )
     raids = (
@@ -281,7 +291,9 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
                 raid.created_at.isoformat(),
                 format_time(raid.created_at, tz),
                 "raid",
-                f"{ref} {title} planned for {raidview.when(raid, str(tz))}",
+                _("{ref} {title} planned for {when}").format(
+                    ref=ref, title=title, when=raidview.when(raid, str(tz))
+                ),
             )
         )
         if raid.status != "planned":
@@ -290,7 +302,7 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
                     raid.updated_at.isoformat(),
                     format_time(raid.updated_at, tz),
                     "raid",
-                    f"{ref} {title}: {raid.status}",
+                    _("{ref} {title}: {status}").format(ref=ref, title=title, status=raid.status),
                 )
             )
         for i in items:
@@ -301,7 +313,9 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
                         i.done_at.isoformat(),
                         format_time(i.done_at, tz),
                         "tick",
-                        f"✓ {ref} {raidview.item_line(i)} — ticked by {by}",
+                        _("✓ {ref} {item} — ticked by {who}").format(
+                            ref=ref, item=raidview.item_line(i), who=by
+                        ),
                     )
                 )
     events.sort(key=lambda e: e.at, reverse=True)
@@ -312,7 +326,7 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         since=None,
         audience=briefing.Audience(ceiling=TLP.RED, is_group=False, role=role),
         tz=str(tz),
-        title="Briefing now",
+        title=_("Briefing now"),
     )
     fired = (
         await session.exec(

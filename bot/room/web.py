@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.app import App
 from bot.commands.dispatch import dispatch
-from bot.i18n import _, use_language
+from bot.i18n import N_, _, use_language
 from bot.room import live, page, tokens
 from bot.room.tokens import SignedIn
 from bot.room.view import load_view, my_operations, room_invocation
@@ -31,15 +31,17 @@ from bot.room.view import load_view, my_operations, room_invocation
 log = structlog.get_logger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-NOT_SIGNED_IN = (
+NOT_SIGNED_IN = N_(
     "You are not signed in (or your session has ended): type `room` in chat for a new sign-in link."
 )
-BAD_LINK = "This sign-in link is used, expired or unknown: type `room` in chat for a new one."
-OTHER_BROWSER = "This sign-in did not start in this browser: open the link from chat again, here."
-BAD_CSRF = "This request did not come from the situation room page; reload it and try again."
+BAD_LINK = N_("This sign-in link is used, expired or unknown: type `room` in chat for a new one.")
+OTHER_BROWSER = N_(
+    "This sign-in did not start in this browser: open the link from chat again, here."
+)
+BAD_CSRF = N_("This request did not come from the situation room page; reload it and try again.")
 FORM_TYPE = "application/x-www-form-urlencoded"
 TICK_VERBS = ("check", "uncheck")
-NO_OPERATION = "There is no operation {code} that you belong to."
+NO_OPERATION = N_("There is no operation {code} that you belong to.")
 
 
 class Room:
@@ -197,10 +199,10 @@ class Room:
             return self._refused()
         signed, secret = found
         code = str(request.path_params["code"]).upper()
-        view = await load_view(self.app.core, signed, code, audit_it=True)
-        if view is None:
-            return self._sentence(404, _("Not found"), _(NO_OPERATION).format(code=code))
         with use_language(signed.member.language):
+            view = await load_view(self.app.core, signed, code, audit_it=True)
+            if view is None:
+                return self._sentence(404, _("Not found"), _(NO_OPERATION).format(code=code))
             body = page.operation(view, tokens.csrf_token(secret), tiles=self.tiles, said=said)
         return self._html(body, 200 if said is None else 400)
 
