@@ -374,3 +374,42 @@ async def _signed(app: App, who: str) -> SignedIn:
         signed = await open_session(session, secret, app.clock())
     assert signed is not None
     return signed
+
+
+async def test_a_tile_server_is_the_only_other_origin(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    tiles = "https://tiles.police.example/osm/{z}/{x}/{y}.png"
+    app = await make_app(sqlite_url, TASKFORCE_PUBLIC_URL=PUBLIC_URL, TASKFORCE_ROOM_TILES=tiles)
+    await operation(app)
+    async with served(app) as url, sign_in(url, app, "mia") as browser:
+        response = await browser.get(f"/room/op/{OP}")
+    policy = response.headers["content-security-policy"]
+    assert "img-src 'self' data: https://tiles.police.example;" in policy
+    assert "connect-src 'self';" in policy and "script-src 'self';" in policy
+    assert '"tiles": "https://tiles.police.example/osm/{z}/{x}/{y}.png"' in response.text
+
+
+async def test_behind_tls_the_cookies_are_secure_and_host_only(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    app = await make_app(sqlite_url, TASKFORCE_PUBLIC_URL="https://room.example")
+    await operation(app)
+    reply = await ok(app, "room", who="mia", channel="dm-mia", is_group=False)
+    token = next(x for x in reply.message.lines if "?t=" in x).split("?t=", 1)[1]
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as browser:
+        shown = await browser.get("/room/login", params={"t": token})
+        login_cookie = shown.headers["set-cookie"]
+        assert login_cookie.startswith("__Host-tf_room_login=") and "Secure" in login_cookie
+        nonce = login_cookie.split("=", 1)[1].split(";", 1)[0]
+        done = await browser.post(
+            "/room/login",
+            data={"t": token, "nonce": nonce},
+            headers={"cookie": f"__Host-tf_room_login={nonce}"},
+        )
+    assert done.status_code == 303
+    session_cookie = next(
+        c for c in done.headers.get_list("set-cookie") if c.startswith("__Host-tf_room=")
+    )
+    for attribute in ("Secure", "HttpOnly", "SameSite=strict", "Path=/"):
+        assert attribute in session_cookie
