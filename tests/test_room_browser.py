@@ -180,6 +180,13 @@ async def test_room_in_a_real_browser(
         cluster = await asyncio.to_thread(browser.wait_css, "#map .cluster", "2")
         label = cluster.get_attribute("aria-label")
         assert "SG-1" in label and "SG-3" in label
+        # Keyboard: Enter on the cluster zooms in to its markers; "Whole map" zooms out.
+        from selenium.webdriver.common.keys import Keys
+
+        await asyncio.to_thread(cluster.send_keys, Keys.ENTER)
+        await asyncio.to_thread(browser.wait_css, '#map .spot[data-ref="SG-3"]')
+        await asyncio.to_thread(lambda: browser.wait_css("#map-reset").click())
+        await asyncio.to_thread(browser.wait_css, "#map .cluster", "2")
         d.execute_script(
             "var s = document.getElementById('until'); s.value = 0;"
             "s.dispatchEvent(new Event('input'));"

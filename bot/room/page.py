@@ -163,6 +163,7 @@ def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = No
 <a href="#people">{_e(_("Members"))}</a></nav>
 <section id="map-section" aria-labelledby="map-h"><h2 id="map-h">{_e(_("Map of sightings"))}</h2>
 <div id="map" class="map" data-empty="{_e(_("No sightings with coordinates."))}"></div>
+<button type="button" id="map-reset">{_e(_("Whole map"))}</button>
 <div class="slider"><label for="until">{_e(_("Show sightings up to"))}</label>
 <input type="range" id="until" min="0" max="0" value="0">
 <output id="until-text" for="until"></output></div>

@@ -193,8 +193,9 @@
     slider.oninput = function () { draw(data()); };
     legend(d);
     draw(d);
-    var reset = document.getElementById("map");
-    reset.ondblclick = function () { state.bounds = null; draw(data()); };
+    function whole() { state.bounds = null; draw(data()); }
+    document.getElementById("map").ondblclick = whole;
+    document.getElementById("map-reset").onclick = whole;
     listen(d);
   }
 
