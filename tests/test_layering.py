@@ -38,13 +38,15 @@ CORE_MODULES = (
     "bot.buttons",
     "bot.platforms",
     "bot.bootstrap",
+    "bot.leader",
+    "bot.jobs",
 )
 
 
 def core_files() -> list[Path]:
     """Every file of the core: bot/commands/**, the modules above and bot/scheduler.py."""
-    files = sorted((BOT / "commands").rglob("*.py"))
-    files += [BOT / f"{m.split('.')[1]}.py" for m in CORE_MODULES]
+    files = sorted((BOT / "commands").rglob("*.py")) + sorted((BOT / "jobs").rglob("*.py"))
+    files += [BOT / f"{m.split('.')[1]}.py" for m in CORE_MODULES if m != "bot.jobs"]
     if (BOT / "scheduler.py").exists():
         files.append(BOT / "scheduler.py")
     return files
