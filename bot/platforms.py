@@ -59,6 +59,15 @@ PLATFORMS: tuple[Platform, ...] = (
         hint="is not a Telegram identity; use the numeric user id.",
         private_chat=lambda key, can_dm: key if can_dm else None,  # after /start only
     ),
+    Platform(
+        "matrix",
+        "bot.adapters.matrix:MatrixAdapter",
+        lambda s: s.matrix_enabled,
+        identity=r"@[^:\s]+:\S+",
+        example="@USER:SERVER",
+        hint="is not a Matrix identity; use the full user id, @user:server.",
+        private_chat=lambda key, _: key,  # the sender opens (and remembers) the DM room
+    ),
 )
 
 
