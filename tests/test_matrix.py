@@ -385,3 +385,46 @@ async def test_sightings_cross_between_matrix_slack_and_telegram(three: Three) -
     assert [p for p in t.slack.fake.posts("C1") if "SG-2" in json.dumps(p)]
     async with t.slack.app.store.transaction() as session:
         assert len((await session.exec(select(Sighting))).all()) == 2
+
+
+async def test_an_outsider_in_a_linked_room_learns_nothing(mx: Matrix) -> None:
+    dm = await dm_with_ana(mx)
+    await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')
+    room = mx.hs.invite(ANA, name="Nightjar room", members=(BO,))
+    await handled(mx.adapter, mx.hs)
+    assert f"Linked to {OP}" in await say(mx.adapter, mx.hs, room, f"!tf op link {OP}")
+    async with mx.app.store.transaction() as session:
+        ops_before = len((await session.exec(select(Operation))).all())
+    for line in ("!tf op status", "!tf subject list", f"!tf op show {OP}", "!tf sighting x at y"):
+        said = await say(mx.adapter, mx.hs, room, line, who=BO)
+        assert "Nightjar" not in said, (line, said)
+    async with mx.app.store.transaction() as session:
+        assert len((await session.exec(select(Operation))).all()) == ops_before
+        assert (await session.exec(select(Sighting))).all() == []
+
+
+async def test_an_event_a_stopped_process_took_in_is_finished_by_another_once(
+    make_app: AppFactory, db_url: str, clock: ManualClock
+) -> None:
+    async with FakeHomeserver() as hs, served_matrix(make_app, db_url, hs) as m:
+        dm = await dm_with_ana(m)
+        # A process acknowledged this event (inbox row, sync token saved) and died.
+        dead = await make_app(db_url, **hs.settings())
+        event = {
+            "type": "m.room.message",
+            "sender": ANA,
+            "content": {"msgtype": "m.text", "body": "!tf whoami"},
+            "event_id": "$dead1",
+            "room_id": dm,
+        }
+        payload = {"room_id": dm, "event": event}
+        assert await dead.inbox.accept("matrix", "$dead1", "matrix_event", payload)
+        clock.advance(timedelta(seconds=m.app.settings.inbox_lease_seconds + 1))
+        m.app.inbox.poke()
+        await wait_until(lambda: any(ANA in b for b in bodies(hs, dm)))
+        # Recovered once: the row is gone, and the same event again posts nothing.
+        assert await m.app.inbox.recover_once() == 0
+        hs._events["$dead1"] = (dm, event)
+        hs.redeliver("$dead1")
+        await handled(m.adapter, hs)
+        assert len([b for b in bodies(hs, dm) if ANA in b]) == 1
