@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from bot.commands.export import deliver_to_dir, record_delivery
 from bot.commands.registry import Registry
 from bot.config import Settings
 from bot.contracts import Capabilities, Invocation, Reply, Sender, Visibility
+from bot.i18n import _
 from bot.inbox import Inbox
 from bot.messages import Attachment, Message
 from bot.models import Identity, PlatformCursor, ProcessedEvent
@@ -44,6 +46,20 @@ class Placement(enum.StrEnum):
     CHANNEL = "channel"  # the group sees it
     EPHEMERAL = "ephemeral"  # in the group, shown to the actor alone (Slack)
     DIRECT = "direct"  # the actor's one-to-one chat with the bot, a pointer in the group
+
+
+def outgoing(reply: Reply, capabilities: Capabilities) -> list[Message]:
+    """The reply's messages as the platform can take them: on a platform without files, the
+    files are left out (nothing is disclosed) and one sentence says where to get them."""
+    messages = [reply.message, *reply.extra]
+    if capabilities.files or not any(m.attachments for m in messages):
+        return messages
+    kept = [replace(m, attachments=[]) for m in messages]
+    note = _(
+        "Files cannot be delivered on this platform yet; run the command on Slack, Telegram "
+        "or the console to receive them."
+    )
+    return [*kept, Message(lines=[note])]
 
 
 def placement(reply: Reply, capabilities: Capabilities, is_group: bool) -> Placement:
@@ -103,6 +119,7 @@ class Gateway:
         return await was_processed(self._core, platform, event_key)
 
     placement = staticmethod(placement)
+    outgoing = staticmethod(outgoing)
 
     # ------------------------------------------------------------------ writes
 

@@ -10,8 +10,8 @@ from bot.adapters.slack import command_line as slack_line
 from bot.app import App
 from bot.bootstrap import parse_identity
 from bot.contracts import Actor, Capabilities, Channel, Invocation, Reply, Visibility, strip_prefix
-from bot.gateway import Placement, placement
-from bot.messages import Message
+from bot.gateway import Placement, outgoing, placement
+from bot.messages import Attachment, Message
 from bot.platforms import PLATFORMS
 from bot.server import platform_of
 
@@ -79,3 +79,14 @@ def test_the_platform_table_drives_the_server_and_identities() -> None:
         parse_identity("telegram:@ana")
     with pytest.raises(ValueError, match="is not an identity"):
         parse_identity("skype:bob")
+
+
+def test_the_core_leaves_files_out_where_the_platform_takes_none() -> None:
+    file = Attachment("case.zip", "application/zip", b"x")
+    reply = Reply(Message(title="Export", attachments=[file]), Visibility.PRIVATE)
+    kept = outgoing(reply, Capabilities(files=True))
+    assert kept[0].attachments == [file] and len(kept) == 1
+    without = outgoing(reply, Capabilities(files=False))
+    assert [m.attachments for m in without] == [[], []]
+    assert "Files cannot be delivered on this platform" in without[-1].lines[0]
+    assert reply.message.attachments == [file]  # the reply itself is not changed

@@ -428,3 +428,17 @@ async def test_an_event_a_stopped_process_took_in_is_finished_by_another_once(
         hs.redeliver("$dead1")
         await handled(m.adapter, hs)
         assert len([b for b in bodies(hs, dm) if ANA in b]) == 1
+
+
+async def test_a_private_announcement_reaches_a_matrix_lead_in_her_dm_room(mx: Matrix) -> None:
+    dm = await dm_with_ana(mx)
+    await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')  # Ana leads it
+    reply = await mx.app.console.push(
+        f'op access {OP} --reason "audit of case 12"', as_="admin", is_group=False
+    )
+    assert reply.ok, reply.message.plain_text()
+    assert "sent privately to" in reply.message.plain_text()
+    await mx.app.worker.drain()
+    await wait_until(lambda: any("Break-glass access" in b for b in bodies(mx.hs, dm)))
+    [note] = [s for s in mx.hs.sent(dm) if "Break-glass access" in s.body]
+    assert "audit of case 12" in note.body and note.content["msgtype"] == "m.notice"

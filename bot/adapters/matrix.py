@@ -461,18 +461,7 @@ class MatrixAdapter:
 
     async def deliver(self, reply: Reply, room_id: str, user: str, *, is_group: bool) -> None:
         """Send a reply where it may be seen: the room, or the actor's DM room."""
-        messages = [reply.message, *reply.extra]
-        if any(m.attachments for m in messages):
-            messages.append(
-                Message(
-                    lines=[
-                        _(
-                            "Files cannot be delivered on Matrix yet; run the command on "
-                            "Slack, Telegram or the console to receive them."
-                        )
-                    ]
-                )
-            )
+        messages = self.gateway.outgoing(reply, CAPABILITIES)  # no files on Matrix yet
         if self.gateway.placement(reply, CAPABILITIES, is_group) is Placement.CHANNEL:
             await self._post_all(room_id, messages)
             return
