@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,24 @@ class Platform:
     # The one-to-one chat with the bot for an identity key (and whether the person has
     # opened one with the bot); None when the bot cannot write to them privately.
     private_chat: Callable[[str, bool], str | None] = lambda key, can_dm: key
+    # `taskforce check`'s reachability probe, "module:function": `async (Settings) -> (ok,
+    # detail)`; None for platforms `bot/preflight.py` probes itself (Slack, Telegram).
+    probe: str | None = None
 
     def load(self) -> Callable[[Any], Any]:
         """The adapter class (imports its module, and so its SDK)."""
         module, _, cls = self.adapter.partition(":")
         found: Callable[[Any], Any] = getattr(importlib.import_module(module), cls)
+        return found
+
+    def load_probe(self) -> Callable[[Settings], Awaitable[tuple[bool, str]]] | None:
+        """The probe function (imports the adapter's module), if the line declares one."""
+        if self.probe is None:
+            return None
+        module, _, name = self.probe.partition(":")
+        found: Callable[[Settings], Awaitable[tuple[bool, str]]] = getattr(
+            importlib.import_module(module), name
+        )
         return found
 
     def valid_key(self, key: str) -> bool:
@@ -67,6 +80,7 @@ PLATFORMS: tuple[Platform, ...] = (
         example="@USER:SERVER",
         hint="is not a Matrix identity; use the full user id, @user:server.",
         private_chat=lambda key, _: key,  # the sender opens (and remembers) the DM room
+        probe="bot.adapters.matrix:probe",
     ),
 )
 

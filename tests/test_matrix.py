@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,8 +25,9 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.messages import Button, Message
 from bot.models import Operation, OutboxMessage, Sighting
+from bot.preflight import Status, run_checks
 from bot.server import create_app
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, make_settings
 from tests.fakes.matrix_hs import BOT, FakeHomeserver
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
 from tests.fakes.telegram_api import (
@@ -442,3 +444,24 @@ async def test_a_private_announcement_reaches_a_matrix_lead_in_her_dm_room(mx: M
     await wait_until(lambda: any("Break-glass access" in b for b in bodies(mx.hs, dm)))
     [note] = [s for s in mx.hs.sent(dm) if "Break-glass access" in s.body]
     assert "audit of case 12" in note.body and note.content["msgtype"] == "m.notice"
+
+
+async def test_taskforce_check_probes_the_homeserver(tmp_path: Path, sqlite_url: str) -> None:
+    async with FakeHomeserver() as hs:
+        good = make_settings(sqlite_url, tmp_path, **hs.settings())
+        rows = {r.check: r for r in await run_checks(good)}
+        assert rows["matrix"].status is Status.OK and rows["matrix"].detail == f"whoami: {BOT}"
+        assert "Matrix" in rows["configuration"].detail
+        bad = make_settings(sqlite_url, tmp_path, **hs.settings(MATRIX_ACCESS_TOKEN="wrong"))
+        row = {r.check: r for r in await run_checks(bad)}["matrix"]
+        assert (
+            row.status is Status.FAIL and row.detail == "whoami refused the token: M_UNKNOWN_TOKEN"
+        )
+        login = make_settings(
+            sqlite_url,
+            tmp_path,
+            **hs.settings(MATRIX_ACCESS_TOKEN=None),
+            MATRIX_USER_ID=BOT,
+            MATRIX_PASSWORD="secret",
+        )
+        assert {r.check: r for r in await run_checks(login)}["matrix"].status is Status.OK

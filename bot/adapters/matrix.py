@@ -44,6 +44,7 @@ from nio import (
 from starlette.routing import BaseRoute
 
 from bot import metrics
+from bot.config import Settings
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -155,6 +156,26 @@ def send_error(resp: ErrorResponse) -> SendError:
     if code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_TOKEN", "M_TOO_LARGE", "M_BAD_JSON"):
         return SendError(f"matrix refused: {code}", permanent=True)
     return SendError(f"matrix unavailable: {code or 'error'}")
+
+
+async def probe(settings: Settings) -> tuple[bool, str]:
+    """`taskforce check`: does the homeserver answer and accept the token (or the login)?"""
+    client = AsyncClient(settings.matrix_homeserver or "", settings.matrix_user_id or "")
+    try:
+        if settings.matrix_access_token:
+            client.access_token = settings.matrix_access_token
+        else:
+            login = await client.login(
+                settings.matrix_password or "", device_name="taskforce-check"
+            )
+            if isinstance(login, ErrorResponse):
+                return False, f"login refused: {login.status_code}"
+        who = await client.whoami()
+        if isinstance(who, ErrorResponse):
+            return False, f"whoami refused the token: {who.status_code}"
+        return True, f"whoami: {who.user_id}"
+    finally:
+        await client.close()
 
 
 # ------------------------------------------------------------------- outbound
