@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot.adapters.matrix import MatrixAdapter, command_of, pressed, render
+from bot.adapters.matrix import MatrixAdapter, command_of, parts, pressed, render
 from bot.adapters.telegram import TelegramAdapter
 from bot.app import App
 from bot.clock import ManualClock
@@ -465,3 +465,19 @@ async def test_taskforce_check_probes_the_homeserver(tmp_path: Path, sqlite_url:
             MATRIX_PASSWORD="secret",
         )
         assert {r.check: r for r in await run_checks(login)}["matrix"].status is Status.OK
+
+
+def test_a_long_message_is_cut_between_lines_with_the_buttons_on_the_last_part() -> None:
+    lines = [f"line {i} " + "ж" * 90 for i in range(400)]
+    message = Message(
+        title="Long", lines=lines, context="OP · TLP:AMBER", buttons=[Button("Go", "help")]
+    )
+    cut = parts(message, limit=5000)
+    assert len(cut) > 1 and all(len(p.plain_text()) <= 5000 for p in cut)
+    assert [line for p in cut for line in p.lines] == lines  # nothing lost, in order
+    assert cut[0].title == "Long" and all(not p.title for p in cut[1:])
+    assert cut[-1].buttons and not any(p.buttons for p in cut[:-1])
+    # The homeserver measures the event as UTF-8 JSON.
+    assert all(
+        len(json.dumps(render(p), ensure_ascii=False).encode()) < 65_536 for p in parts(message)
+    )

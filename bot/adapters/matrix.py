@@ -29,6 +29,7 @@ import html
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -68,8 +69,8 @@ PREFIXES = ("!tf", "/tf")
 BUTTONS_KEY = "org.taskforce.buttons"  # the commands behind a message's numbered buttons
 SYNC_CURSOR = "sync"
 DM_CURSOR = "dm:"  # + user id → the DM room the bot opened (or was invited to) with them
-# Matrix allows 64 KiB per event; HTML roughly doubles the text.
-CAPABILITIES = Capabilities(private_replies=False, files=False, buttons=True, max_length=24_000)
+# Matrix allows 64 KiB per event (body and HTML body together, in UTF-8): parts stay well below.
+CAPABILITIES = Capabilities(private_replies=False, files=False, buttons=True, max_length=10_000)
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 
 
@@ -115,6 +116,29 @@ def render(message: Message) -> dict[str, Any]:
     if message.buttons:
         content[BUTTONS_KEY] = [b.command for b in message.buttons]
     return content
+
+
+def parts(message: Message, limit: int = CAPABILITIES.max_length) -> list[Message]:
+    """The message cut into messages of at most `limit` characters, between lines: the title
+    and fields open the first, the context and buttons close the last."""
+    if len(message.plain_text()) <= limit:
+        return [message]
+    head = replace(message, lines=[], context="", buttons=[])
+    out: list[Message] = []
+    current = head
+    for line in message.lines:
+        line = line if len(line) <= limit else line[: limit - 1] + "…"
+        candidate = replace(current, lines=[*current.lines, line])
+        if current.lines and len(candidate.plain_text()) > limit:
+            out.append(current)
+            candidate = Message(lines=[line], tlp=message.tlp)
+        current = candidate
+    closed = replace(current, context=message.context, buttons=message.buttons)
+    if len(closed.plain_text()) > limit:  # the closing lines get a part of their own
+        out.append(current)
+        closed = Message(context=message.context, buttons=message.buttons, tlp=message.tlp)
+    out.append(closed)
+    return out
 
 
 def command_of(content: dict[str, Any]) -> str | None:
@@ -208,14 +232,18 @@ class MatrixSender:
             raise SendError(f"matrix unreachable: {type(exc).__name__}") from exc
 
     async def post(self, room_id: str, message: Message) -> str:
-        """Send one message; return its event id. Raises `SendError`."""
-        resp = await self.client.room_send(
-            room_id, "m.room.message", render(message), str(uuid.uuid4())
-        )
-        if isinstance(resp, RoomSendResponse):
-            return str(resp.event_id)
-        assert isinstance(resp, ErrorResponse)
-        raise send_error(resp)
+        """Send one message (in parts when long); return the last event id (the one with
+        the buttons). Raises `SendError`."""
+        event_id = ""
+        for part in parts(message):
+            resp = await self.client.room_send(
+                room_id, "m.room.message", render(part), str(uuid.uuid4())
+            )
+            if not isinstance(resp, RoomSendResponse):
+                assert isinstance(resp, ErrorResponse)
+                raise send_error(resp)
+            event_id = str(resp.event_id)
+        return event_id
 
     async def room_for(self, channel_key: str) -> str:
         """The room to post to: the key itself, or the DM room of a user id (opened once)."""
