@@ -40,8 +40,8 @@ from bench.scenario import (
     slack_invocation,
     sqlite_path,
 )
-from bot.adapters.base import Invocation
 from bot.commands.dispatch import dispatch
+from bot.contracts import Invocation
 
 NAME = "0 in process"
 TARGET = 10.0

@@ -14,10 +14,10 @@ from typing import Any
 from sqlmodel import select
 
 from bench.common import CHANNEL, OUT, TEAM, USER
-from bot.adapters.base import Actor, Channel, Invocation
 from bot.app import App, build_app
 from bot.commands.dispatch import dispatch
 from bot.config import Settings
+from bot.contracts import Actor, Channel, Invocation
 from bot.models import ChannelLink, Operation
 
 OP_CODE = "OP-BENCH"

@@ -9,13 +9,14 @@ from typing import Any
 import structlog
 
 from bot import audit
-from bot.adapters.base import Sender
 from bot.adapters.console import ConsoleAdapter, ConsoleSender
 from bot.bootstrap import ensure_admins
 from bot.checklists import ensure_builtin as ensure_builtin_templates
 from bot.clock import Clock, system_clock
 from bot.commands import REGISTRY, Core
 from bot.config import Settings
+from bot.contracts import Sender
+from bot.gateway import Gateway
 from bot.inbox import Inbox
 from bot.outbox import OutboxWorker
 from bot.scheduler import Scheduler
@@ -37,6 +38,7 @@ class App:
     clock: Clock
     inbox: Inbox
     checkpointer: audit.Checkpointer
+    gateway: Gateway  # all a platform adapter is given (bot/platforms.py builds them)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def add_sender(self, sender: Sender) -> None:
@@ -74,10 +76,13 @@ def build_app(
     core = Core(
         store=store, settings=settings, clock=clock, registry=REGISTRY, on_outbox=worker.notify
     )
-    console = ConsoleAdapter(
-        core, console_sender, deliver=worker.drain, export_dir=settings.export_dir
-    )
     inbox = Inbox(store, clock, lease_seconds=settings.inbox_lease_seconds, worker_id=worker_id)
+    gateway = Gateway(
+        core, inbox, notify=worker.notify, add_sender=lambda s: senders.__setitem__(s.platform, s)
+    )
+    console = ConsoleAdapter(
+        gateway, console_sender, deliver=worker.drain, export_dir=settings.export_dir
+    )
     app = App(
         settings=settings,
         store=store,
@@ -87,6 +92,7 @@ def build_app(
         console=console,
         clock=clock,
         inbox=inbox,
+        gateway=gateway,
         checkpointer=audit.Checkpointer(
             store,
             audit.checkpoint_path(settings.data_dir),

@@ -13,9 +13,10 @@ from bot.commands.errors import UsageError
 from bot.commands.values import zone
 from bot.config import Settings
 from bot.models import Agency, Identity, Member
+from bot.platforms import PLATFORMS, platform_names
+from bot.platforms import platform as platform_line
 from bot.store import Store
 
-PLATFORMS = ("slack", "telegram", "console")
 AGENCY_KINDS = ("police", "border", "prosecution", "interpol-ncb", "europol", "ngo", "other")
 
 
@@ -23,12 +24,13 @@ def parse_identity(raw: str) -> tuple[str, str]:
     """`slack:T0123/U0456` → ("slack", "T0123/U0456"); ValueError with a sentence."""
     platform, _, key = raw.strip().partition(":")
     platform, key = platform.lower(), key.strip()
-    if platform not in PLATFORMS or not key or len(key) > 128 or any(c.isspace() for c in key):
-        raise ValueError(
-            f"'{raw}' is not an identity; use slack:TEAM/USER, telegram:USERID or console:NAME."
-        )
-    if platform == "telegram" and not key.lstrip("-").isdigit():
-        raise ValueError(f"'{raw}' is not a Telegram identity; use the numeric user id.")
+    names = platform_names()
+    if platform not in names or not key or len(key) > 128 or any(c.isspace() for c in key):
+        forms = [f"{p.name}:{p.example}" for p in PLATFORMS] + ["console:NAME"]
+        raise ValueError(f"'{raw}' is not an identity; use {', '.join(forms[:-1])} or {forms[-1]}.")
+    line = platform_line(platform)
+    if line is not None and not line.valid_key(key):
+        raise ValueError(f"'{raw}' {line.hint or 'is not an identity there.'}")
     return platform, key
 
 

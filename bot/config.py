@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     telegram_chat_interval: float = Field(default=1.0, alias="TELEGRAM_CHAT_INTERVAL")
     telegram_group_interval: float = Field(default=3.0, alias="TELEGRAM_GROUP_INTERVAL")
 
+    # Matrix: the homeserver's URL and the bot account's access token (or user id + password).
+    matrix_homeserver: str | None = Field(default=None, alias="MATRIX_HOMESERVER")
+    matrix_access_token: str | None = Field(default=None, alias="MATRIX_ACCESS_TOKEN")
+    matrix_user_id: str | None = Field(default=None, alias="MATRIX_USER_ID")
+    matrix_password: str | None = Field(default=None, alias="MATRIX_PASSWORD")
+    matrix_sync_timeout_ms: int = Field(default=30_000, alias="MATRIX_SYNC_TIMEOUT_MS")
+    matrix_post_interval: float = Field(default=0.5, alias="MATRIX_POST_INTERVAL")
+
     # Limits that keep one noisy user from hurting the others.
     max_command_chars: int = Field(default=2000, alias="TASKFORCE_MAX_COMMAND_CHARS")
     max_text_chars: int = Field(default=1000, alias="TASKFORCE_MAX_TEXT_CHARS")
@@ -107,6 +115,14 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         """Telegram is on when the bot token is set."""
         return bool(self.telegram_bot_token)
+
+    @property
+    def matrix_enabled(self) -> bool:
+        """Matrix is on with the homeserver and a token (or a user id and password)."""
+        return bool(
+            self.matrix_homeserver
+            and (self.matrix_access_token or (self.matrix_user_id and self.matrix_password))
+        )
 
     def audit_keys(self) -> list[str]:
         """The earlier audit keys (`TASKFORCE_AUDIT_OLD_KEYS`), in the order given."""

@@ -186,6 +186,18 @@ class ButtonCommand(SQLModel, table=True):
     created_at: datetime = ts(nullable=False)
 
 
+class PlatformCursor(SQLModel, table=True):
+    """Where an adapter has read a platform's event stream up to (Matrix's sync token): a
+    restart resumes from it. One row per (platform, name); written through the gateway."""
+
+    __table_args__ = (sa.UniqueConstraint("platform", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    value: str = Field(sa_column=Column(sa.Text, nullable=False))
+    updated_at: datetime = ts(nullable=False)
+
+
 # ----------------------------------------------------------------- audit and outbox
 
 

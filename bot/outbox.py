@@ -33,8 +33,8 @@ from sqlmodel import col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit, metrics
-from bot.adapters.base import Sender, SendError
 from bot.config import Settings
+from bot.contracts import Sender, SendError
 from bot.messages import Message
 from bot.models import OutboxMessage
 from bot.store import Store

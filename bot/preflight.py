@@ -13,6 +13,7 @@ import asyncio
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 from bot.audit import AuditKeys
 from bot.bootstrap import parse_identity
 from bot.config import Settings
+from bot.platforms import PLATFORMS, Platform
 
 CHECK_TIMEOUT = 10.0  # seconds per reachability check
 TELEGRAM_SECRET_CHARS = "1-256 letters, digits, _ or -"
@@ -65,6 +67,7 @@ def platforms(settings: Settings) -> list[str]:
             if settings.telegram_polling
             else "Telegram at POST /telegram/webhook"
         )
+    out += [p.name.capitalize() for p in PLATFORMS if p.probe and p.enabled(settings)]
     return out
 
 
@@ -309,7 +312,20 @@ async def run_checks(settings: Settings) -> list[Row]:
         rows.append(await _timed(lambda: _telegram_me(settings), "telegram"))
     else:
         rows.append(Row("telegram", Status.SKIP, "not configured"))
+    for line in PLATFORMS:  # the platform table's other lines probe themselves
+        if line.probe and line.enabled(settings):
+            rows.append(await _timed(partial(_table_probe, line, settings), line.name))
     return rows
+
+
+async def _table_probe(line: Platform, settings: Settings) -> Row:
+    probe = line.load_probe()
+    assert probe is not None
+    try:
+        ok, detail = await probe(settings)
+    except Exception as exc:
+        return Row(line.name, Status.FAIL, f"unreachable: {_why(exc)}")
+    return Row(line.name, Status.OK if ok else Status.FAIL, detail)
 
 
 def table(rows: list[Row]) -> str:

@@ -43,6 +43,8 @@ from bot.models import (
     Subject,
 )
 from bot.outbox import enqueue
+from bot.platforms import platform as platform_line
+from bot.platforms import platform_names
 
 PROTECTED_CATEGORIES = ("victim", "witness")
 ADULT_AGE = 18
@@ -259,13 +261,10 @@ def dm_channel(identity: Identity) -> str | None:
     Telegram: the user id, once the member has started a private chat with the bot.
     Console: `@name`.
     """
-    if identity.platform == "slack":
-        return identity.key.rsplit("/", 1)[-1]
-    if identity.platform == "telegram":
-        return identity.key if identity.can_dm else None
     if identity.platform == "console":
         return f"{CONSOLE_DM_PREFIX}{identity.key}"
-    return None
+    line = platform_line(identity.platform)  # the platform table says where
+    return line.private_chat(identity.key, identity.can_dm) if line is not None else None
 
 
 @dataclass
@@ -313,7 +312,7 @@ async def deliver_private(
             select(Identity).where(col(Identity.member_id).in_(wanted)).order_by(col(Identity.id))
         )
     ).all()
-    order = {"slack": 0, "telegram": 1, "console": 2}
+    order = {name: i for i, name in enumerate(platform_names())}
     for member_id in wanted:
         member = members.get(member_id)
         if member is None:

@@ -1,4 +1,4 @@
-"""The scheduler: raid reminders, briefings and weekly review lists (SPEC section 4).
+"""The scheduler: every kind of job in `bot/jobs/` (reminders, briefings, reviews, …).
 
 One APScheduler 3 `AsyncIOScheduler(timezone="UTC")` per process, with a memory job store:
 schedules live in our tables (`BriefSchedule`, `Raid`) and jobs are (re)registered from them
@@ -6,9 +6,10 @@ at start-up, when a command changes one (`Core.on_schedule_change`, after commit
 `sync_seconds` (changes made on other replicas). Job callables are module-level functions
 and their arguments plain values (instance key, ids, an ISO time).
 
-Only the leader fires: on PostgreSQL the replica holding `pg_try_advisory_lock` on its own
-unpooled psycopg connection (retried every `leader_retry` seconds, so another replica takes
-over within seconds when the leader dies); on SQLite the single process always leads.
+Only the leader fires (`bot/leader.py`: a PostgreSQL advisory lock; on SQLite the single
+process always leads). What a kind of job registers, when it is due and what it builds are
+the kind's own (`bot/jobs/<kind>.py`, one line in `bot/jobs.JOBS`); the rest is here, the
+same for every kind.
 Every fire is first claimed by a unique `ScheduledFire(kind, ref_id, fire_at)` row, then
 built and queued through the outbox in the same transaction: however many replicas or
 retries, a fire is posted once. A fire missed while the bot was down is sent on the next
@@ -25,55 +26,47 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import briefing, metrics, raidview
-from bot.access import TLP
+from bot import metrics
 from bot.commands.context import Core
-from bot.fanout import effective_ceiling, fanout, withheld_reason
-from bot.messages import Message
-from bot.models import (
-    AuditEntry,
-    BriefSchedule,
-    ChannelLink,
-    Operation,
-    Raid,
-    ScheduledFire,
-    Subject,
-)
-from bot.outbox import enqueue
-from bot.recurrence import brief_trigger, fires_between, last_fire
+from bot.jobs import JOBS, Cancel, JobKind, Planned
+from bot.jobs.base import LOOKBACK
+from bot.jobs.review import REVIEW_REF, REVIEW_TRIGGER
+from bot.leader import SCHEDULER_LOCK_ID, LeaderLock
+from bot.models import ScheduledFire
 
 log = structlog.get_logger(__name__)
 
-SCHEDULER_LOCK_ID = 7_415_003  # pg advisory lock key of the scheduler leader
 LATE_AFTER = timedelta(minutes=2)  # a fire built later than this is marked late
 MAX_LATE = timedelta(hours=6)  # older missed fires are skipped, not sent
-LOOKBACK = timedelta(days=7)  # how far back start-up looks for missed fires
 # APScheduler's own grace: a job delayed (busy loop, suspended host) still runs when under
 # MAX_LATE; our fire function then marks it late. Missed-while-down fires never reach
 # APScheduler (memory job store): `run_due` finds them.
 MISFIRE_GRACE_SECONDS = int(MAX_LATE.total_seconds())
-REVIEW_TRIGGER = CronTrigger(day_of_week="mon", hour=8, minute=0, timezone="UTC")
-REVIEW_REF = 0  # one weekly review fire covers every operation
+
+__all__ = [
+    "LATE_AFTER",
+    "LOOKBACK",
+    "MAX_LATE",
+    "REVIEW_REF",
+    "REVIEW_TRIGGER",
+    "SCHEDULER_LOCK_ID",
+    "FireResult",
+    "LeaderLock",
+    "Scheduler",
+    "run_brief",
+    "run_job",
+    "run_sync",
+]
 
 _INSTANCES: dict[str, Scheduler] = {}
-
-
-def _reminder_job(raid_id: int, offset: timedelta) -> str:
-    """`reminder:7:120`: the job of raid 7's reminder 120 minutes before it."""
-    return f"reminder:{raid_id}:{int(offset.total_seconds() // 60)}"
 
 
 class FireResult(enum.StrEnum):
@@ -85,10 +78,6 @@ class FireResult(enum.StrEnum):
     DUPLICATE = "duplicate"  # claimed already (another replica, an earlier run)
     CANCELLED = "cancelled"  # the raid/schedule changed or ended: nothing recorded
     FAILED = "failed"  # building crashed: recorded so it is not retried in a loop
-
-
-class _Cancel(Exception):
-    """Raised inside a fire's transaction to roll the claim back (stale or ended)."""
 
 
 # ------------------------------------------------------------- job entry points
@@ -110,37 +99,25 @@ async def _run(key: str, work: Callable[[Scheduler], Awaitable[object]]) -> None
             sched._inflight.discard(task)
 
 
-async def run_brief(key: str, schedule_id: int) -> None:
-    """Job: the briefing of `schedule_id` is due (its fire time is the newest cron time)."""
+async def run_job(key: str, kind: str, ref_id: int, fire_at: str | None = None) -> None:
+    """Job: APScheduler says a job of `kind` about row `ref_id` is due (`fire_at`: the ISO
+    time a one-off job stands for). The kind says which fire that is; it is then fired."""
 
     async def work(s: Scheduler) -> None:
+        kind_ = s.kind(kind)
+        now = s.core.clock()
+        given = datetime.fromisoformat(fire_at) if fire_at else None
         async with s.core.store.transaction() as session:
-            row = await session.get(BriefSchedule, schedule_id)
-        if row is None or not row.active:
-            return
-        now = s.core.clock()
-        due = last_fire(brief_trigger(row.time_of_day, row.days, row.timezone), now, LOOKBACK)
+            due = await kind_.due_at(session, ref_id, given, now)
         if due is not None:
-            await s.fire("brief", schedule_id, due, now)
+            await s.fire(kind, ref_id, due, now)
 
     await _run(key, work)
 
 
-async def run_reminder(key: str, raid_id: int, fire_at: str) -> None:
-    """Job: the reminder of `raid_id` due at `fire_at` (ISO, UTC)."""
-    await _run(key, lambda s: s.fire("reminder", raid_id, datetime.fromisoformat(fire_at)))
-
-
-async def run_review(key: str) -> None:
-    """Job: the weekly list of records due for review."""
-
-    async def work(s: Scheduler) -> None:
-        now = s.core.clock()
-        due = last_fire(REVIEW_TRIGGER, now, LOOKBACK)
-        if due is not None:
-            await s.fire("review", REVIEW_REF, due, now)
-
-    await _run(key, work)
+async def run_brief(key: str, schedule_id: int) -> None:
+    """Job: the briefing of `schedule_id` is due (kept for callers of the old name)."""
+    await run_job(key, "brief", schedule_id)
 
 
 async def run_sync(key: str) -> None:
@@ -152,105 +129,11 @@ async def run_sync(key: str) -> None:
             await _run(key, lambda s: s.run_due())
 
 
-# ------------------------------------------------------------------ leadership
-
-
-def _libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-class LeaderLock:
-    """Leader election with `pg_try_advisory_lock` on a dedicated, unpooled connection.
-
-    `url` None (SQLite) means a single process: always leader.
-    """
-
-    def __init__(self, url: str | None, *, retry: float, lock_id: int = SCHEDULER_LOCK_ID):
-        self.url = _libpq_url(url) if url else None
-        self.retry = retry
-        self.lock_id = lock_id
-        self.is_leader = url is None
-        self.problem: str | None = None
-        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._gained = False
-
-    async def start(self, on_gain: Callable[[], Awaitable[None]]) -> None:
-        """Try for the lock now (awaiting `on_gain` if won), then every `retry` seconds."""
-        if self.url is None:
-            await on_gain()
-            return
-        self._stop.clear()
-        await self._attempt(on_gain)
-        self._task = asyncio.create_task(self._loop(on_gain), name="scheduler-leader")
-
-    async def _attempt(self, on_gain: Callable[[], Awaitable[None]]) -> None:
-        assert self.url is not None
-        try:
-            if self._conn is None or self._conn.closed:
-                self.is_leader = False
-                self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-            if not self.is_leader:
-                cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_id,))
-                row = await cur.fetchone()
-                if row and row[0]:
-                    self.is_leader = True
-                    log.info("scheduler.leader", lock=self.lock_id)
-            else:
-                await self._conn.execute("SELECT 1")  # the lock lives with the connection
-            self.problem = None
-        except (psycopg.Error, OSError) as exc:
-            if self.is_leader:
-                log.warning("scheduler.leadership_lost", error=str(exc)[:200])
-            self.is_leader = self._gained = False
-            self.problem = f"leader election: {type(exc).__name__}"
-            await self._close()
-            return
-        if self.is_leader and not self._gained:
-            self._gained = True
-            await on_gain()
-        self._gained = self.is_leader
-
-    async def _loop(self, on_gain: Callable[[], Awaitable[None]]) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.retry)
-            if not self._stop.is_set():
-                await self._attempt(on_gain)
-
-    async def _close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-        self._conn = None
-
-    async def stop(self) -> None:
-        """Stop trying and give the lock up (closing the connection releases it)."""
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        if self.url is not None:
-            self.is_leader = False
-            await self._close()
-
-
 # ------------------------------------------------------------------- scheduler
 
 
-async def _in_use_since(session: AsyncSession, now: datetime) -> datetime:
-    """When this database began recording: its first audit entry (`now` if it has none).
-
-    The weekly review belongs to no row of its own: without this bound a new database would
-    find last Monday's review "missed" and log it as skipped, days before it existed.
-    """
-    first = (await session.exec(select(func.min(AuditEntry.at)))).first()
-    return first if first is not None else now
-
-
 class Scheduler:
-    """APScheduler wiring, job registration from our tables, fires and catch-up."""
+    """APScheduler wiring, job registration from the job kinds, fires and catch-up."""
 
     def __init__(
         self,
@@ -259,8 +142,10 @@ class Scheduler:
         node_id: str | None = None,
         leader_retry: float = 5.0,
         sync_seconds: float = 60.0,
+        jobs: tuple[JobKind, ...] = JOBS,
     ) -> None:
         self.core = core
+        self.jobs = jobs
         self.node_id = node_id or f"s-{uuid.uuid4().hex[:10]}"
         self.key = f"{self.node_id}:{uuid.uuid4().hex[:8]}"
         self.sync_seconds = sync_seconds
@@ -318,9 +203,6 @@ class Scheduler:
             args=[self.key],
             replace_existing=True,
         )
-        self.aps.add_job(
-            run_review, REVIEW_TRIGGER, id="review", args=[self.key], replace_existing=True
-        )
         await self.leader.start(self._catch_up)
         log.info("scheduler.started", node=self.node_id, jobs=len(self.aps.get_jobs()))
 
@@ -356,58 +238,46 @@ class Scheduler:
 
     # ---------------------------------------------------------- registration
 
+    def kind(self, name: str) -> JobKind:
+        """This scheduler's job kind `name` (ValueError if none)."""
+        for found in self.jobs:
+            if found.kind == name:
+                return found
+        raise ValueError(f"unknown fire kind {name!r}")
+
     def on_change(self, kind: str, ref_id: int) -> None:
         """`Core.on_schedule_change`: a command committed a change to a raid or schedule."""
         if self.started:
             self._spawn(self.refresh(kind, ref_id))
 
     async def refresh(self, kind: str, ref_id: int) -> None:
-        """Re-register the jobs of one raid (`raid`) or briefing schedule (`brief`)."""
-        async with self.core.store.transaction() as session:
-            if kind == "raid":
-                raid = await session.get(Raid, ref_id)
-                self._register_raid(raid, ref_id)
-            elif kind == "brief":
-                row = await session.get(BriefSchedule, ref_id)
-                self._register_brief(row, ref_id)
-
-    def _register_brief(self, row: BriefSchedule | None, ref_id: int) -> None:
-        job_id = f"brief:{ref_id}"
-        if row is None or not row.active:
-            self._remove(job_id)
-            return
-        self.aps.add_job(
-            run_brief,
-            brief_trigger(row.time_of_day, row.days, row.timezone),
-            id=job_id,
-            args=[self.key, ref_id],
-            replace_existing=True,
-        )
-
-    def _register_raid(self, raid: Raid | None, ref_id: int) -> None:
+        """Re-register the jobs of one row (`kind` is what changed: `raid`, `brief`, …)."""
         now = self.core.clock()
-        ahead: dict[str, datetime] = {}
-        if raid is not None and raid.status in raidview.ACTIVE_STATUSES:
-            ahead = {
-                _reminder_job(ref_id, raid.at - t): t
-                for t, _l in raidview.reminder_times(raid.at, now)
-            }
-        for off, _label in raidview.REMINDERS:
-            job_id = _reminder_job(ref_id, off)
-            if job_id not in ahead:
-                self._remove(job_id)
-        for job_id, t in ahead.items():
+        for kind_ in self.jobs:
+            if kind_.watches != kind:
+                continue
+            async with self.core.store.transaction() as session:
+                planned = await kind_.plan(session, now, ref_id)
+            self._apply(kind_, planned, ref_id)
+
+    def _apply(self, kind_: JobKind, planned: list[Planned], ref_id: int | None) -> None:
+        wanted = {p.job_id for p in planned}
+        for p in planned:
             self.aps.add_job(
-                run_reminder,
-                DateTrigger(run_date=t, timezone=UTC),
-                id=job_id,
-                args=[self.key, ref_id, t.astimezone(UTC).isoformat()],
+                run_job,
+                p.trigger,
+                id=p.job_id,
+                args=[
+                    self.key,
+                    kind_.kind,
+                    p.ref_id,
+                    p.fire_at.astimezone(UTC).isoformat() if p.fire_at else None,
+                ],
                 replace_existing=True,
             )
-
-    def _remove(self, job_id: str) -> None:
-        if self.aps.get_job(job_id) is not None:
-            self.aps.remove_job(job_id)
+        for registered in self.aps.get_jobs():
+            if kind_.owns(registered.id, ref_id) and registered.id not in wanted:
+                registered.remove()
 
     def job_times(self) -> dict[str, datetime]:
         """Each registered job's next run time (UTC): what /readyz and tests look at."""
@@ -416,28 +286,12 @@ class Scheduler:
         }
 
     async def sync(self) -> None:
-        """Register every active schedule and raid; drop jobs of ended ones."""
+        """Register every kind's jobs from the tables; drop jobs of ended rows."""
         now = self.core.clock()
-        async with self.core.store.transaction() as session:
-            schedules = (
-                await session.exec(select(BriefSchedule).where(col(BriefSchedule.active).is_(True)))
-            ).all()
-            raids = (
-                await session.exec(
-                    select(Raid).where(
-                        col(Raid.status).in_(raidview.ACTIVE_STATUSES), col(Raid.at) > now
-                    )
-                )
-            ).all()
-        wanted = {f"brief:{r.id}" for r in schedules}
-        for row in schedules:
-            self._register_brief(row, row.id or 0)
-        for raid in raids:
-            self._register_raid(raid, raid.id or 0)
-            wanted |= {_reminder_job(raid.id or 0, off) for off, _l in raidview.REMINDERS}
-        for job in self.aps.get_jobs():
-            if job.id.startswith(("brief:", "reminder:")) and job.id not in wanted:
-                job.remove()
+        for kind_ in self.jobs:
+            async with self.core.store.transaction() as session:
+                planned = await kind_.plan(session, now)
+            self._apply(kind_, planned, None)
 
     # ------------------------------------------------------------------- fires
 
@@ -456,64 +310,8 @@ class Scheduler:
 
     async def _due(self, session: AsyncSession, now: datetime) -> list[tuple[str, int, datetime]]:
         due: list[tuple[str, int, datetime]] = []
-        claimed = dict(
-            (
-                await session.exec(
-                    select(ScheduledFire.ref_id, func.max(ScheduledFire.fire_at))
-                    .where(ScheduledFire.kind == "brief")
-                    .group_by(col(ScheduledFire.ref_id))
-                )
-            ).all()
-        )
-        schedules = (
-            await session.exec(select(BriefSchedule).where(col(BriefSchedule.active).is_(True)))
-        ).all()
-        for row in schedules:
-            marks = [row.created_at, now - LOOKBACK, row.last_fired_at, claimed.get(row.id or 0)]
-            start = max(m for m in marks if m is not None)
-            trigger = brief_trigger(row.time_of_day, row.days, row.timezone)
-            due += [("brief", row.id or 0, t) for t in fires_between(trigger, start, now)]
-        raids = (
-            await session.exec(
-                select(Raid).where(
-                    col(Raid.status).in_(raidview.ACTIVE_STATUSES),
-                    col(Raid.at) > now,
-                    col(Raid.at) <= now + raidview.REMINDERS[0][0],
-                )
-            )
-        ).all()
-        if raids:
-            done = {
-                (r, t)
-                for r, t in (
-                    await session.exec(
-                        select(ScheduledFire.ref_id, ScheduledFire.fire_at).where(
-                            ScheduledFire.kind == "reminder",
-                            col(ScheduledFire.ref_id).in_([r.id for r in raids]),
-                        )
-                    )
-                ).all()
-            }
-            for raid in raids:
-                for off, _label in raidview.REMINDERS:
-                    t = raid.at - off
-                    # Only reminders due after the raid got this time: a raid planned (or
-                    # moved) less than 24 h ahead gets just the reminders still ahead.
-                    if raid.updated_at < t <= now and (raid.id, t) not in done:
-                        due.append(("reminder", raid.id or 0, t))
-        review = last_fire(REVIEW_TRIGGER, now, LOOKBACK)
-        if review is not None and review >= await _in_use_since(session, now):
-            seen = (
-                await session.exec(
-                    select(ScheduledFire.id).where(
-                        ScheduledFire.kind == "review",
-                        ScheduledFire.ref_id == REVIEW_REF,
-                        ScheduledFire.fire_at == review,
-                    )
-                )
-            ).first()
-            if seen is None:
-                due.append(("review", REVIEW_REF, review))
+        for kind_ in self.jobs:
+            due += [(kind_.kind, ref_id, t) for ref_id, t in await kind_.due(session, now)]
         due.sort(key=lambda d: d[2])
         return due
 
@@ -541,8 +339,8 @@ class Scheduler:
                         late_by=str(now - fire_at),
                     )
                 else:
-                    posts = await self._build(session, kind, ref_id, fire_at, now, late)
-        except _Cancel as why:
+                    posts = await self.kind(kind).build(session, ref_id, fire_at, now, late)
+        except Cancel as why:
             log.info("scheduler.fire_cancelled", kind=kind, ref_id=ref_id, why=str(why))
             result = FireResult.CANCELLED
         except Exception:
@@ -584,123 +382,3 @@ class Scheduler:
             .returning(col(ScheduledFire.id))
         )
         return (await session.exec(stmt)).first() is not None
-
-    async def _build(
-        self,
-        session: AsyncSession,
-        kind: str,
-        ref_id: int,
-        fire_at: datetime,
-        now: datetime,
-        late: bool,
-    ) -> int:
-        if kind == "brief":
-            return await self._build_brief(session, ref_id, fire_at, now, late)
-        if kind == "reminder":
-            return await self._build_reminder(session, ref_id, fire_at, now, late)
-        if kind == "review":
-            return await self._build_review(session, now, late)
-        raise ValueError(f"unknown fire kind {kind!r}")
-
-    async def _build_brief(
-        self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool
-    ) -> int:
-        row = await session.get(BriefSchedule, ref_id)
-        if row is None or not row.active:
-            raise _Cancel("schedule stopped")
-        op = await session.get(Operation, row.operation_id)
-        if op is None or op.status == "closed":
-            raise _Cancel("operation closed")
-        link = (
-            await session.exec(
-                select(ChannelLink).where(
-                    ChannelLink.operation_id == op.id,
-                    ChannelLink.platform == row.platform,
-                    ChannelLink.channel_key == row.channel_key,
-                )
-            )
-        ).first()
-        if link is None:
-            raise _Cancel("channel no longer linked")
-        message = await briefing.build(
-            session,
-            op,
-            now=now,
-            since=row.last_fired_at,
-            audience=briefing.Audience(ceiling=effective_ceiling(link), is_group=link.is_group),
-            tz=row.timezone,
-            late_since=fire_at if late else None,
-        )
-        label = TLP(message.tlp or TLP.CLEAR)
-        if withheld_reason(label, link) is not None:  # never, by build
-            raise RuntimeError(f"briefing labelled {label.label} above its channel's ceiling")
-        enqueue(
-            session,
-            now=now,
-            platform=link.platform,
-            channel_key=link.channel_key,
-            message=message,
-            operation_id=op.id,
-            tlp=label.value,
-            kind="briefing",
-            object_ref=f"{op.code}/brief#{row.id}",
-        )
-        row.last_fired_at = now
-        session.add(row)
-        return 1
-
-    async def _build_reminder(
-        self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool
-    ) -> int:
-        raid = await session.get(Raid, ref_id)
-        if raid is None or raid.status not in raidview.ACTIVE_STATUSES:
-            raise _Cancel("raid ended")
-        labels = {raid.at - off: label for off, label in raidview.REMINDERS}
-        label = labels.get(fire_at)
-        if label is None or fire_at <= raid.updated_at:
-            raise _Cancel("raid moved")
-        if now >= raid.at:
-            raise _Cancel("raid time passed")
-        op = await session.get(Operation, raid.operation_id)
-        if op is None:
-            raise _Cancel("operation gone")
-        items = await raidview.load_items(session, raid.id)
-        message = raidview.reminder(op, raid, items, label, late=late)
-        result = await raidview.post_raid(
-            session, now=now, op=op, raid=raid, message=message, kind="reminder"
-        )
-        return len(result.posted)
-
-    async def _build_review(self, session: AsyncSession, now: datetime, late: bool) -> int:
-        rows = (
-            await session.exec(
-                select(Subject.operation_id, Subject.seq)
-                .join(Operation, col(Operation.id) == col(Subject.operation_id))
-                .where(col(Subject.review_at) <= now, Operation.status != "closed")
-                .order_by(col(Subject.operation_id), col(Subject.seq))
-            )
-        ).all()
-        by_op: dict[int, list[int]] = {}
-        for op_id, seq in rows:
-            by_op.setdefault(op_id, []).append(seq)
-        posts = 0
-        for op_id, seqs in by_op.items():
-            op = await session.get(Operation, op_id)
-            if op is None:
-                continue
-            refs = ", ".join(f"S-{n}" for n in seqs[:30])
-            more = f" and {len(seqs) - 30} more" if len(seqs) > 30 else ""
-            message = Message(
-                title=f"For the leads of {op.code}: {len(seqs)} record(s) due for review",
-                lines=[
-                    f"Past their review date: {refs}{more}.",
-                    "Leads: open each (`subject show S-n`) and keep it with a reason, or erase it.",
-                ],
-                context=f"{op.code} · weekly review list · references only",
-                mark="LATE" if late else None,
-            )
-            result = await fanout(
-                session, now=now, op=op, message=message, tlp=TLP.GREEN, kind="review"
-            )
-            posts += len(result.posted)
-        return posts

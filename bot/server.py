@@ -31,9 +31,10 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
-from bot.adapters.base import Sender
 from bot.app import App, build_app
 from bot.config import Settings
+from bot.contracts import Sender
+from bot.platforms import PLATFORMS
 from bot.room import web as room
 
 log = structlog.get_logger(__name__)
@@ -100,25 +101,15 @@ class SchedulerLike(Protocol):
 
 
 def build_adapters(app: App) -> list[PlatformAdapter]:
-    """The platform adapters the configuration turns on."""
-    adapters: list[PlatformAdapter] = []
-    settings = app.settings
-    if settings.slack_enabled:
-        from bot.adapters.slack import SlackAdapter
-
-        adapters.append(SlackAdapter(app))
-    if settings.telegram_enabled:
-        from bot.adapters.telegram import TelegramAdapter
-
-        adapters.append(TelegramAdapter(app))
-    return adapters
+    """The platform adapters the configuration turns on (the platform table's lines)."""
+    return [p.load()(app.gateway) for p in PLATFORMS if p.enabled(app.settings)]
 
 
 def platform_of(path: str) -> str:
-    """The metrics label for a request path: `slack`, `telegram` or `http`."""
-    for name in ("slack", "telegram"):
-        if path.startswith(f"/{name}"):
-            return name
+    """The metrics label for a request path: a platform's name, or `http`."""
+    for p in PLATFORMS:
+        if path.startswith(f"/{p.name}"):
+            return p.name
     return "http"
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.adapters.base import Invocation
 from bot.app import App
+from bot.contracts import Invocation
 
 MARK = "HOLD"
 

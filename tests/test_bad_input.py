@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.adapters.base import Reply
 from bot.app import App
 from bot.clock import ManualClock
 from bot.commands.registry import REGISTRY, Command, Registry
+from bot.contracts import Reply
 from tests.dbstate import changed_tables, snapshot
 
 OP = "OP-NIGHT-HARBOUR"

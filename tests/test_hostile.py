@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.base import Visibility
 from bot.app import App
+from bot.contracts import Visibility
 from bot.models import Operation, OutboxMessage, Raid, RaidItem, Sighting, Subject
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text

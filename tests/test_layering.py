@@ -1,4 +1,6 @@
-"""Rule 1 of the architecture: the core never imports a platform SDK or a platform adapter.
+"""Rule 1 of the architecture: the core never imports a platform SDK or a platform adapter;
+and the reverse: an adapter imports only the contracts and the core's entry points, never the
+store, the models or the outbox.
 
 Checked twice: statically, by walking the AST of every core file (nested and lazy imports,
 `importlib.import_module("…")` and `__import__("…")` included); and dynamically, by
@@ -17,9 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "bot"
-SDKS = ("slack_bolt", "slack_sdk", "telegram")
+SDKS = ("slack_bolt", "slack_sdk", "telegram", "nio")
 # The composition root and the adapters sit above the core; only the contracts are shared.
-ABOVE_THE_CORE = ("bot.app", "bot.server", "bot.cli", "bot.repl")
+ABOVE_THE_CORE = ("bot.app", "bot.server", "bot.cli", "bot.repl", "bot.gateway")
 CORE_MODULES = (
     "bot.access",
     "bot.audit",
@@ -32,13 +34,19 @@ CORE_MODULES = (
     "bot.store",
     "bot.protection",
     "bot.fanout",
+    "bot.contracts",
+    "bot.buttons",
+    "bot.platforms",
+    "bot.bootstrap",
+    "bot.leader",
+    "bot.jobs",
 )
 
 
 def core_files() -> list[Path]:
     """Every file of the core: bot/commands/**, the modules above and bot/scheduler.py."""
-    files = sorted((BOT / "commands").rglob("*.py"))
-    files += [BOT / f"{m.split('.')[1]}.py" for m in CORE_MODULES]
+    files = sorted((BOT / "commands").rglob("*.py")) + sorted((BOT / "jobs").rglob("*.py"))
+    files += [BOT / f"{m.split('.')[1]}.py" for m in CORE_MODULES if m != "bot.jobs"]
     if (BOT / "scheduler.py").exists():
         files.append(BOT / "scheduler.py")
     return files
@@ -59,10 +67,39 @@ def forbidden(name: str) -> bool:
         return True
     if any(name == m or name.startswith(m + ".") for m in ABOVE_THE_CORE):
         return True
-    if name.startswith("bot.adapters."):
-        # `from bot.adapters.base import Reply` yields `bot.adapters.base.Reply`: a name in it.
-        return not (name == "bot.adapters.base" or name.startswith("bot.adapters.base."))
-    return False
+    # The contracts live in bot/contracts.py: nothing under bot/adapters is the core's.
+    return name == "bot.adapters" or name.startswith("bot.adapters.")
+
+
+# What an adapter may import of the bot: the contracts, the gateway (the core's entry points),
+# the neutral message, the durable inbox, the configuration, the TLP vocabulary, metrics,
+# translations, and other adapter modules. Nothing else: not the store, the models, the
+# outbox, the commands, the composition root.
+ADAPTER_MAY_IMPORT = (
+    "bot.contracts",
+    "bot.gateway",
+    "bot.messages",
+    "bot.inbox",
+    "bot.config",
+    "bot.access",
+    "bot.metrics",
+    "bot.i18n",
+    "bot.adapters",
+)
+
+
+def forbidden_in_adapter(name: str) -> bool:
+    """Whether an adapter importing module (or name) `name` reaches past the gateway."""
+    if name == "bot":  # `from bot import metrics` also yields `bot.metrics`, checked alone
+        return False
+    if not name.startswith("bot."):
+        return False
+    return not any(name == m or name.startswith(m + ".") for m in ADAPTER_MAY_IMPORT)
+
+
+def adapter_files() -> list[Path]:
+    """Every module in bot/adapters/."""
+    return sorted((BOT / "adapters").rglob("*.py"))
 
 
 def imported_names(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
@@ -122,6 +159,8 @@ def test_no_platform_import_in_the_core(path: Path) -> None:
         "from ..adapters.telegram import TelegramSender",
         "from ..app import build_app",
         "from bot.adapters.console import ConsoleSender",
+        "from bot.adapters.base import Reply",
+        "from ..adapters.base import Invocation",
     ],
 )
 def test_the_check_finds_every_kind_of_import(source: str) -> None:
@@ -132,8 +171,8 @@ def test_the_check_finds_every_kind_of_import(source: str) -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        "from bot.adapters.base import Reply",
-        "from ..adapters.base import Invocation",
+        "from bot.contracts import Reply",
+        "from ..contracts import Invocation",
         "from bot.messages import Message",
         "import telegramish_helper",
         "from bot.commands.render import x",
@@ -160,3 +199,48 @@ def test_importing_the_core_loads_no_platform_module() -> None:
     loaded = json.loads(out.stdout)
     assert "bot.commands.dispatch" in loaded
     assert [m for m in loaded if forbidden(m)] == []
+
+
+@pytest.mark.parametrize("path", adapter_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_adapters_reach_the_core_only_through_its_entry_points(path: Path) -> None:
+    module = module_name(path)
+    names = imported_names(path.read_text(), module, path.name == "__init__.py")
+    rel = path.relative_to(ROOT)
+    assert [f"{rel}:{line} imports {n}" for line, n in names if forbidden_in_adapter(n)] == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from bot.store import Store",
+        "from bot.models import Identity",
+        "import bot.models",
+        "from bot import outbox",
+        "from bot.outbox import enqueue",
+        "from ..store import Store",
+        "def later():\n    from bot.models import ProcessedEvent\n",
+        "import importlib\nmod = importlib.import_module('bot.outbox')",
+        "from bot.commands.dispatch import dispatch",
+        "from bot.app import App",
+    ],
+)
+def test_the_adapter_check_finds_the_store_the_models_and_the_outbox(source: str) -> None:
+    names = imported_names(source, "bot.adapters.example")
+    assert any(forbidden_in_adapter(name) for _, name in names), names
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from bot.contracts import Invocation, Reply",
+        "from bot.gateway import Gateway",
+        "from bot import metrics",
+        "from bot.inbox import InboxEntry",
+        "from bot.adapters import slack_render",
+        "from .telegram_render import render_html",
+        "import telegram",
+    ],
+)
+def test_the_adapter_check_allows_the_contracts_and_the_gateway(source: str) -> None:
+    names = imported_names(source, "bot.adapters.example")
+    assert not any(forbidden_in_adapter(name) for _, name in names), names

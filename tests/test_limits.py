@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.adapters.base import Actor, Channel, Invocation, Reply
 from bot.app import App
 from bot.clock import ManualClock
 from bot.commands import dispatch
+from bot.contracts import Actor, Channel, Invocation, Reply
 from bot.metrics import REGISTRY
 from bot.ratelimit import RateLimiter
 from bot.server import BodyLimit

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from bot.adapters.base import Actor, Channel, Invocation
 from bot.commands import dispatch
+from bot.contracts import Actor, Channel, Invocation
 from bot.logs import configure_logging
 from tests.conftest import AppFactory
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.adapters.base import Actor, Channel, Invocation, Reply
 from bot.app import App
 from bot.clock import ManualClock
 from bot.commands import dispatch
+from bot.contracts import Actor, Channel, Invocation, Reply
 from tests.dbstate import changed_tables, count, denied_only, snapshot
 
 OP = "OP-NIGHT-HARBOUR"
@@ -297,8 +297,8 @@ async def test_long_platform_names_are_kept_within_bounds(any_app: App) -> None:
 
 
 async def test_an_admin_named_only_by_id_takes_the_platform_name(make_app, sqlite_url) -> None:
-    from bot.adapters.base import Actor, Channel, Invocation
     from bot.commands import dispatch
+    from bot.contracts import Actor, Channel, Invocation
 
     app = await make_app(sqlite_url, TASKFORCE_ADMINS="telegram:1001")
     inv = Invocation(

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import text as sql
 
 from bot.access import TLP
-from bot.adapters.base import Reply, SendError
 from bot.app import App
 from bot.clock import ManualClock
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
 from bot.commands.registry import REGISTRY, Command, OpMode, Registry
+from bot.contracts import Reply, SendError
 from bot.messages import Message
 from bot.outbox import OutboxWorker, enqueue
 from bot.store import Store

@@ -11,10 +11,10 @@ from click.testing import Result
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.adapters.base import SendError
 from bot.app import App
 from bot.cli import cli
 from bot.clock import ManualClock
+from bot.contracts import SendError
 from bot.models import OutboxMessage
 from tests.conftest import AppFactory
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.base import Reply
 from bot.app import App
 from bot.commands import REGISTRY
+from bot.contracts import Reply
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, denied_only, snapshot
 

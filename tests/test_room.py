@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from bot.adapters.base import SECRET_NOT_REPEATED
 from bot.app import App
 from bot.clock import ManualClock
+from bot.contracts import SECRET_NOT_REPEATED
 from bot.models import AuditEntry, RaidItem
 from bot.room.models import RoomLink, RoomSession
 from bot.room.tokens import SignedIn, digest, open_session, redeem_link

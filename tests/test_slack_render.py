@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from bot.adapters.base import Reply, Visibility
 from bot.adapters.slack_render import (
     ACTION_ID,
     MAX_BLOCKS,
@@ -14,6 +13,7 @@ from bot.adapters.slack_render import (
     response_payload,
     unescape,
 )
+from bot.contracts import Reply, Visibility
 from bot.messages import Button, Message
 from tests.fakes.slack_api import text_of
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.base import SendError
 from bot.adapters.slack import SlackSender
+from bot.contracts import SendError
 from bot.messages import Message
 from tests.fakes.slack_api import TOKEN, FakeSlack
 

@@ -14,7 +14,6 @@ import pytest
 from sqlmodel import select
 
 from bot.access import TLP
-from bot.adapters.base import Reply, Visibility
 from bot.adapters.telegram import TelegramAdapter, TelegramConfigError
 from bot.adapters.telegram_buttons import CALLBACK_LIMIT
 from bot.app import App
@@ -22,6 +21,7 @@ from bot.bootstrap import ensure_admins
 from bot.clock import ManualClock
 from bot.commands.context import CommandContext
 from bot.commands.registry import REGISTRY, Arg, Registry, command
+from bot.contracts import Reply, Visibility
 from bot.messages import Attachment, Button, Message
 from bot.models import AuditEntry, Identity, Operation, OutboxMessage, Raid, Subject
 from bot.server import create_app

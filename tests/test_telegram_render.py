@@ -95,19 +95,19 @@ def test_command_list_has_tf_and_each_noun_within_telegram_limits() -> None:
 async def test_callback_data_always_fits_and_round_trips(app: App) -> None:
     short = "check R-1 3"
     long = "check OP-NIGHT-HARBOUR/R-12 7 --note " + "é" * 80
-    data = await encode_all(app.store, [short, long, long], app.clock())
+    data = await encode_all(app.gateway, [short, long, long])
     assert data[short] == "c:check R-1 3"
     assert len(data[long].encode()) <= CALLBACK_LIMIT
-    assert await decode(app.store, data[long]) == long
-    assert await decode(app.store, data[short]) == short
-    again = await encode_all(app.store, [long], app.clock())  # same token, no second row
+    assert await decode(app.gateway, data[long]) == long
+    assert await decode(app.gateway, data[short]) == short
+    again = await encode_all(app.gateway, [long])  # same token, no second row
     assert again[long] == data[long]
-    assert await decode(app.store, "t:nope") is None
-    assert await decode(app.store, "garbage") is None
+    assert await decode(app.gateway, "t:nope") is None
+    assert await decode(app.gateway, "garbage") is None
 
 
 def test_pace_per_chat_and_per_group(app: App) -> None:
-    sender = TelegramSender(None, app.store, app.settings, app.clock)  # type: ignore[arg-type]
+    sender = TelegramSender(None, app.gateway, app.settings)  # type: ignore[arg-type]
     assert sender.min_interval("-1001234") == 3.0  # 20 per minute in a group
     assert sender.min_interval("1001") == 1.0
 

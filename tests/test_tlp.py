@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.access import TLP
-from bot.adapters.base import Visibility
 from bot.app import App
+from bot.contracts import Visibility
 from bot.models import ChannelLink, OutboxMessage, Sighting
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
 

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.access import TLP
-from bot.adapters.base import Reply
 from bot.commands.errors import UsageError
 from bot.commands.refs import fmt_ref, is_op_code, looks_like_ref, parse_ref
 from bot.commands.registry import Arg, Command, Flag, OpMode
@@ -25,6 +24,7 @@ from bot.commands.values import (
     parse_tlp,
     zone,
 )
+from bot.contracts import Reply
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # a Saturday; Madrid is UTC+1 in winter
 MADRID = ZoneInfo("Europe/Madrid")

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.adapters.base import Actor, Channel, Invocation, Reply
-from bot.commands.context import Core
-from bot.commands.dispatch import dispatch
-from bot.commands.export import deliver_to_dir
+from bot.contracts import Actor, Capabilities, Channel, Invocation, Reply, strip_prefix
+from bot.gateway import Gateway
 from bot.messages import Message
 
 PLATFORM = "console"
+# The console is the person at the server's terminal: everything it shows is private.
+CAPABILITIES = Capabilities(private_replies=True, files=True, buttons=False, max_length=1_000_000)
 
 
 @dataclass
@@ -39,6 +39,7 @@ class ConsoleSender:
     """Outbox sender for console channels: collects posts (and echoes them in the REPL)."""
 
     platform: str = PLATFORM
+    capabilities: Capabilities = CAPABILITIES
     posts: list[Post] = field(default_factory=list)
     echo: Callable[[Post], None] | None = None
     fail_next: list[Exception] = field(default_factory=list)
@@ -58,6 +59,15 @@ class ConsoleSender:
         return str(len(self.posts))
 
 
+def command_line(line: str) -> str:
+    """The console takes `op list`, `tf op list` and `/tf op list` (or `/op list`) alike."""
+    stripped = strip_prefix(line, ("/tf", "tf"))
+    if stripped is not None:
+        return stripped
+    text = line.strip()
+    return text[1:] if text.startswith("/") else line
+
+
 def render(reply: Reply) -> str:
     """A reply as console text (the console is private to the person at it)."""
     prefix = "" if reply.ok else "! "
@@ -73,13 +83,13 @@ class ConsoleAdapter:
 
     def __init__(
         self,
-        core: Core,
+        gateway: Gateway,
         sender: ConsoleSender,
         deliver: Callable[[], object] | None = None,
         *,
         export_dir: Path = Path("exports"),
     ):
-        self.core = core
+        self.gateway = gateway
         self.sender = sender
         self._deliver = deliver
         self.export_dir = export_dir
@@ -98,10 +108,11 @@ class ConsoleAdapter:
         inv = Invocation(
             actor=Actor(PLATFORM, as_, as_),
             channel=Channel(PLATFORM, channel, channel, is_group=is_group),
-            text=line,
+            text=command_line(line),
             event_key=event_key,
+            local=True,
         )
-        reply = await dispatch(self.core, inv)
+        reply = await self.gateway.dispatch(inv)
         if reply.message.attachments:
             reply = await self._write_files(reply)
         self.replies.append((as_, reply))
@@ -113,7 +124,7 @@ class ConsoleAdapter:
         asked = next((a.disclosure.directory for a in files if a.disclosure), None)
         out_dir = Path(asked).expanduser() if asked else self.export_dir
         try:
-            paths = await deliver_to_dir(self.core.store, files, out_dir, now=self.core.clock())
+            paths = await self.gateway.deliver_to_dir(files, out_dir)
         except ValueError as exc:
             return Reply(Message(lines=[str(exc)]), ok=False, command=reply.command)
         reply.message.lines.extend(f"Written: {path}" for path in paths)

@@ -38,10 +38,17 @@ from starlette.routing import BaseRoute, Route
 
 from bot import metrics
 from bot.adapters import slack_render as render
-from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
-from bot.app import App
-from bot.commands.dispatch import dispatch
-from bot.commands.export import record_delivery
+from bot.contracts import (
+    Actor,
+    Capabilities,
+    Channel,
+    Invocation,
+    Reply,
+    Sender,
+    SendError,
+    strip_prefix,
+)
+from bot.gateway import Gateway
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -73,6 +80,15 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 _MENTION_PREFIX = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
+# Slack shows replies only the actor sees (ephemeral) in the channel itself.
+CAPABILITIES = Capabilities(private_replies=True, files=True, buttons=True, max_length=3000)
+
+
+def command_line(text: str) -> str:
+    """A DM or mention as a core command line: the bot's mention, then `tf`/`/tf`, removed."""
+    text = render.unescape(_MENTION_PREFIX.sub("", text, count=1))
+    stripped = strip_prefix(text)
+    return text if stripped is None else stripped
 
 
 def api_url(url: str) -> str:
@@ -110,6 +126,7 @@ class SlackSender:
     """
 
     platform: str = PLATFORM
+    capabilities = CAPABILITIES
 
     def __init__(self, client: AsyncWebClient, *, interval: float = 1.0) -> None:
         self.client = client
@@ -147,17 +164,17 @@ class SlackAdapter:
 
     def __init__(
         self,
-        app: App,
+        gateway: Gateway,
         *,
         ack_seconds: float | None = None,
         post_interval: float | None = None,
     ) -> None:
-        settings = app.settings
+        settings = gateway.settings
         if not settings.slack_enabled:
             raise ValueError(
                 "Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
             )
-        self.app = app
+        self.gateway = gateway
         self.settings = settings
         self.ack_seconds = settings.slack_ack_seconds if ack_seconds is None else ack_seconds
         base = api_url(settings.slack_api_url)
@@ -190,7 +207,7 @@ class SlackAdapter:
         self._connect_task: asyncio.Task[None] | None = None
         self._inbound_finished = False
         for kind in ("slack_command", "slack_action", "slack_event"):
-            app.inbox.register(kind, self._recover)
+            gateway.inbox.register(kind, self._recover)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -422,7 +439,7 @@ class SlackAdapter:
             text=text,
             event_key=_key("cmd", body.get("trigger_id") or _body_digest(body)),
         )
-        work = self._spawn(dispatch(self.app.core, inv))
+        work = self._spawn(self.gateway.dispatch(inv))
         done, _ = await asyncio.wait({work}, timeout=self.ack_seconds)
         if work in done:
             # The command's own transaction has committed: the ack carries its reply.
@@ -458,15 +475,15 @@ class SlackAdapter:
             self._after(reply, user, respond)
         except BaseException:
             if inbox_key:
-                await self.app.inbox.release(PLATFORM, inbox_key)
+                await self.gateway.inbox.release(PLATFORM, inbox_key)
             raise
         if inbox_key:
-            await self.app.inbox.done(PLATFORM, inbox_key)
+            await self.gateway.inbox.done(PLATFORM, inbox_key)
 
     async def _accept(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         """Commit an event to the inbox before its ack; False if it could not be (logged)."""
         try:
-            await self.app.inbox.accept(PLATFORM, key, kind, payload)
+            await self.gateway.inbox.accept(PLATFORM, key, kind, payload)
         except Exception as exc:
             log.warning("slack.inbox_unavailable", kind=kind, error=type(exc).__name__)
             return False
@@ -531,7 +548,7 @@ class SlackAdapter:
                 )
                 await self._respond(respond, Reply(sorry, ok=False))
         finally:  # Slack confirmed these uploads: only now are they disclosed
-            await record_delivery(self.app.store, self.app.clock(), delivered, f"slack:{dm}")
+            await self.gateway.record_delivery(delivered, f"slack:{dm}")
 
     # ------------------------------------------------------------------ buttons
 
@@ -582,15 +599,15 @@ class SlackAdapter:
         self, key: str, payload: dict[str, Any], respond: Any, user: str, *, durable: bool
     ) -> None:
         try:
-            reply = await dispatch(self.app.core, self._invocation(key, payload))
+            reply = await self.gateway.dispatch(self._invocation(key, payload))
             await self._respond(respond, reply)
             self._after(reply, user, respond)
         except BaseException:
             if durable:
-                await self.app.inbox.release(PLATFORM, key)
+                await self.gateway.inbox.release(PLATFORM, key)
             raise
         if durable:
-            await self.app.inbox.done(PLATFORM, key)
+            await self.gateway.inbox.done(PLATFORM, key)
 
     # ------------------------------------------------------------------ events
 
@@ -624,7 +641,7 @@ class SlackAdapter:
             "mention": mention,
             "text": str(event.get("text") or ""),
         }
-        fresh = await self.app.inbox.accept(PLATFORM, key, "slack_event", payload)
+        fresh = await self.gateway.inbox.accept(PLATFORM, key, "slack_event", payload)
         await ack()
         if not fresh or key in self._inflight:
             # Still being finished (here, or by the recovery of a stopped process).
@@ -637,7 +654,7 @@ class SlackAdapter:
         self._inflight.add(key)
         try:
             user, channel_id = str(p["user"]), str(p["channel_id"])
-            text = render.unescape(_MENTION_PREFIX.sub("", str(p.get("text") or ""), count=1))
+            text = command_line(str(p.get("text") or ""))
             name = await self._display_name(user, "", text)
             inv = Invocation(
                 actor=Actor(PLATFORM, f"{p['team']}/{user}", name),
@@ -645,7 +662,7 @@ class SlackAdapter:
                 text=text,
                 event_key=key,
             )
-            reply = await dispatch(self.app.core, inv)
+            reply = await self.gateway.dispatch(inv)
             # The reply is posted by us, not returned: an event handled and answered before
             # (a retry after we finished) must not post it again.
             if not reply.duplicate or recovering:
@@ -657,11 +674,11 @@ class SlackAdapter:
                 )
                 self._after(reply, user)
         except BaseException:
-            await self.app.inbox.release(PLATFORM, key)
+            await self.gateway.inbox.release(PLATFORM, key)
             raise
         finally:
             self._inflight.discard(key)
-        await self.app.inbox.done(PLATFORM, key)
+        await self.gateway.inbox.done(PLATFORM, key)
 
     # ------------------------------------------------------------------ recovery
 
@@ -671,14 +688,14 @@ class SlackAdapter:
         if entry.kind == "slack_event":
             await self._run_event(entry.event_key, p, recovering=True)
             return
-        reply = await dispatch(self.app.core, self._invocation(entry.event_key, p))
+        reply = await self.gateway.dispatch(self._invocation(entry.event_key, p))
         url = str(p.get("response_url") or "")
-        age = (self.app.clock() - entry.received_at).total_seconds()
+        age = (self.gateway.clock() - entry.received_at).total_seconds()
         if url and age < RESPONSE_URL_SECONDS and await self._respond_url(url, reply):
             pass
         else:
             await self._late_dm(str(p["user"]), str(p.get("text") or ""), entry, reply)
-        await self.app.inbox.done(PLATFORM, entry.event_key)
+        await self.gateway.inbox.done(PLATFORM, entry.event_key)
 
     async def _respond_url(self, url: str, reply: Reply) -> bool:
         """Post a reply to a `response_url` (valid 30 minutes, 5 uses); True if Slack took it."""

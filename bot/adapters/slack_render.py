@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.access import TLP
-from bot.adapters.base import Reply, Visibility
+from bot.contracts import Reply, Visibility
 from bot.messages import Button, Message
 
 MAX_HEADER = 150

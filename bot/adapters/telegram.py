@@ -24,10 +24,9 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
-from sqlmodel import col, select, update
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -55,30 +54,21 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import metrics
-from bot.adapters.base import (
+from bot.adapters.telegram_buttons import decode, encode_all
+from bot.adapters.telegram_render import button_rows, render_html, split_html
+from bot.config import Settings
+from bot.contracts import (
     Actor,
+    Capabilities,
     Channel,
     Invocation,
     Reply,
     Sender,
     SendError,
-    Visibility,
 )
-from bot.adapters.telegram_buttons import decode, encode_all
-from bot.adapters.telegram_render import button_rows, render_html, split_html
-from bot.commands.dispatch import dispatch, was_processed
-from bot.commands.export import record_delivery
-from bot.commands.registry import Registry
-from bot.config import Settings
+from bot.gateway import Gateway, Placement, Registry
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
-from bot.models import Identity, ProcessedEvent
-from bot.outbox import enqueue
-from bot.store import Store
-
-if TYPE_CHECKING:
-    from bot.app import App
-    from bot.clock import Clock
 
 log = structlog.get_logger(__name__)
 
@@ -98,6 +88,8 @@ MAX_PART_WAIT = 10.0
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)\s*(.*)$", re.S)
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+# No reply only the actor sees inside a group: those go to the private chat.
+CAPABILITIES = Capabilities(private_replies=False, files=True, buttons=True, max_length=4096)
 
 
 class TelegramConfigError(RuntimeError):
@@ -196,12 +188,12 @@ class TelegramSender:
     """Sends messages (and files) to Telegram chats; the outbox's sender for `telegram`."""
 
     platform = PLATFORM
+    capabilities = CAPABILITIES
 
-    def __init__(self, bot: Bot, store: Store, settings: Settings, clock: Clock) -> None:
+    def __init__(self, bot: Bot, gateway: Gateway, settings: Settings) -> None:
         self.bot = bot
-        self.store = store
+        self.gateway = gateway
         self.settings = settings
-        self.clock = clock
 
     def min_interval(self, channel_key: str) -> float:
         """About 1 message/s per chat and 20/min per group (negative chat ids are groups)."""
@@ -221,7 +213,7 @@ class TelegramSender:
         """The message's buttons as an inline keyboard (callback data within 64 bytes)."""
         if not message.buttons:
             return None
-        data = await encode_all(self.store, [b.command for b in message.buttons], self.clock())
+        data = await encode_all(self.gateway, [b.command for b in message.buttons])
         return InlineKeyboardMarkup(
             [
                 [InlineKeyboardButton(b.label, callback_data=data[b.command]) for b in row]
@@ -318,8 +310,8 @@ class TelegramAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, app: App) -> None:
-        settings = app.settings
+    def __init__(self, gateway: Gateway) -> None:
+        settings = gateway.settings
         if not settings.telegram_bot_token:
             raise TelegramConfigError("TELEGRAM_BOT_TOKEN is not set.")
         self.polling = settings.telegram_polling
@@ -330,12 +322,10 @@ class TelegramAdapter:
                 "digits, _ or - and give Telegram the same value as setWebhook's secret_token "
                 "(or set TELEGRAM_POLLING=1 for development without a public URL)."
             )
-        self.app = app
+        self.gateway = gateway
         self.settings = settings
-        self.store = app.store
-        self.core = app.core
         self._secret = secret.encode()
-        self.inbox = app.inbox
+        self.inbox = gateway.inbox
         self.queue = DurableUpdateQueue(self._accept)
         builder = (
             Application.builder()
@@ -349,9 +339,9 @@ class TelegramAdapter:
         self.application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_queued_update))
         self.application.add_error_handler(self._on_error)
-        self.out = TelegramSender(self.application.bot, app.store, settings, app.clock)
+        self.out = TelegramSender(self.application.bot, gateway, settings)
         self.sender: Sender = self.out  # what the outbox worker uses
-        app.inbox.register(INBOX_KIND, self._recover)
+        gateway.inbox.register(INBOX_KIND, self._recover)
         self._started = False
         self._problem: str | None = None
 
@@ -430,7 +420,7 @@ class TelegramAdapter:
         await self.drain(timeout)
 
     async def _publish_commands(self) -> None:
-        commands = [BotCommand(n, d) for n, d in command_list(self.core.registry)]
+        commands = [BotCommand(n, d) for n, d in command_list(self.gateway.registry)]
         try:
             await self.application.bot.set_my_commands(commands)
         except TelegramError as exc:
@@ -524,19 +514,19 @@ class TelegramAdapter:
             return
         chat = msg.chat
         is_group = chat.type != Chat.PRIVATE
-        known = parsed.name in ("tf", "start") or parsed.name in self.core.registry.nouns()
+        known = parsed.name in ("tf", "start") or parsed.name in self.gateway.registry.nouns()
         if not known and is_group and not parsed.addressed:
             return  # probably another bot's command
         key = self.event_key(upd)
         if parsed.name == "start":
-            if await was_processed(self.core, PLATFORM, key):
+            if await self.gateway.was_processed(PLATFORM, key):
                 log.info("telegram.duplicate", update_id=upd.update_id)
                 metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
                 return
             await self._on_start(key, user, chat, msg.message_id)
             return
         inv = Invocation(actor_of(user), channel_of(chat), parsed.line, event_key=key)
-        reply = await dispatch(self.core, inv)
+        reply = await self.gateway.dispatch(inv)
         if reply.duplicate and not recovering:
             # Handled and answered before (a redelivery): posting again would double it.
             log.info("telegram.duplicate", update_id=upd.update_id)
@@ -548,17 +538,17 @@ class TelegramAdapter:
         assert query is not None
         user = query.from_user
         key = self.event_key(upd)
-        if not recovering and await was_processed(self.core, PLATFORM, key):
+        if not recovering and await self.gateway.was_processed(PLATFORM, key):
             log.info("telegram.duplicate", update_id=upd.update_id)
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
-        command = await decode(self.store, query.data or "")
+        command = await decode(self.gateway, query.data or "")
         if command is None:
             await _answer(query, "This button no longer works; type the command instead.")
             return
         chat = query.message.chat if query.message is not None else None
         channel = channel_of(chat) if chat else Channel(PLATFORM, str(user.id), is_group=False)
-        reply = await dispatch(self.core, Invocation(actor_of(user), channel, command, key))
+        reply = await self.gateway.dispatch(Invocation(actor_of(user), channel, command, key))
         if not reply.ok:
             # Only the presser sees an alert: a refusal need not interrupt the group.
             await _answer(query, (reply.message.lines or ["Refused."])[0], alert=True)
@@ -571,22 +561,10 @@ class TelegramAdapter:
 
     async def _on_start(self, key: str, user: User, chat: Chat, message_id: int) -> None:
         private = chat.type == Chat.PRIVATE
-        now = self.app.clock()
-        async with self.store.transaction() as session:
-            ident = (
-                await session.exec(
-                    select(Identity).where(
-                        Identity.platform == PLATFORM, Identity.key == str(user.id)
-                    )
-                )
-            ).first()
-            if ident is not None and private and not ident.can_dm:
-                ident.can_dm = True
-                session.add(ident)
-            session.add(ProcessedEvent(platform=PLATFORM, event_key=key, created_at=now))
+        registered = await self.gateway.greet(PLATFORM, str(user.id), key, private=private)
         await self._post_or_queue(
             chat.id,
-            start_message(user, private, ident is not None, self.application.bot.username),
+            start_message(user, private, registered, self.application.bot.username),
             reply_to=None if private else message_id,
         )
 
@@ -600,10 +578,7 @@ class TelegramAdapter:
             await self._post_all(chat.id, messages, reply_to=None)
             await self._send_files(chat.id, files)
             return
-        in_group = not reply.ok or (
-            reply.visibility is Visibility.CHANNEL and not reply.confidential
-        )
-        if in_group:
+        if self.gateway.placement(reply, CAPABILITIES, is_group=True) is Placement.CHANNEL:
             await self._post_all(chat.id, messages, reply_to=reply_to)
             if files:
                 outcome = await self._send_private(user, [], files)
@@ -660,7 +635,7 @@ class TelegramAdapter:
                     ],
                 )
         # Telegram confirmed these documents: only now are they disclosed.
-        await record_delivery(self.store, self.app.clock(), delivered, f"{PLATFORM}:{chat_id}")
+        await self.gateway.record_delivery(delivered, f"{PLATFORM}:{chat_id}")
 
     async def _post_all(
         self, chat_id: int, messages: Sequence[Message], reply_to: int | None
@@ -679,34 +654,10 @@ class TelegramAdapter:
             await self._queue(chat_id, [message])
 
     async def _queue(self, chat_id: int, messages: Sequence[Message]) -> None:
-        if not messages:
-            return
-        now = self.app.clock()
-        async with self.store.transaction() as session:
-            for message in messages:
-                enqueue(
-                    session,
-                    now=now,
-                    platform=PLATFORM,
-                    channel_key=str(chat_id),
-                    message=message,
-                    operation_id=None,
-                    tlp=message.tlp or "clear",
-                    kind="reply",
-                )
-        self.app.worker.notify()
+        await self.gateway.queue_replies(PLATFORM, str(chat_id), messages)
 
     async def _set_can_dm(self, user_id: int, value: bool) -> None:
-        async with self.store.transaction() as session:
-            await session.exec(
-                update(Identity)
-                .where(
-                    col(Identity.platform) == PLATFORM,
-                    col(Identity.key) == str(user_id),
-                    col(Identity.can_dm) != value,
-                )
-                .values(can_dm=value)
-            )
+        await self.gateway.set_can_dm(PLATFORM, str(user_id), value)
 
 
 def _well_formed(upd: Update) -> bool:

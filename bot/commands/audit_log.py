@@ -8,12 +8,12 @@ from sqlmodel import col, select
 
 from bot import audit
 from bot.access import Perm
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import Denied
 from bot.commands.registry import Flag, OpMode, command
 from bot.commands.values import format_time, parse_int
+from bot.contracts import Reply
 from bot.messages import Message
 from bot.models import AuditEntry, Membership
 from bot.protection import DENIED

@@ -7,12 +7,12 @@ from sqlmodel import col, select
 # Module access (not `from … import name`): bot.briefing imports this package's values.
 from bot import briefing
 from bot.access import TLP, Perm
-from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_hhmm, parse_int, zone
+from bot.contracts import Reply, Visibility
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.messages import Message
 from bot.models import BriefSchedule, ChannelLink

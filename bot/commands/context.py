@@ -12,12 +12,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import TLP, Perm, Role, role_allows
-from bot.adapters.base import Invocation
 from bot.audit import Action
 from bot.commands.errors import Denied
 from bot.commands.registry import REGISTRY, Command, ParsedArgs, Registry
 from bot.commands.values import zone
 from bot.config import Settings
+from bot.contracts import Invocation
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
 from bot.messages import Message

@@ -15,7 +15,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit, metrics, protection
 from bot.access import TLP, Role, tlp_allows
-from bot.adapters.base import (
+from bot.commands import guard, surface
+from bot.commands.context import CommandContext, Core
+from bot.commands.errors import CommandError, Denied, NotFound, UsageError
+from bot.commands.refs import looks_like_ref, parse_ref
+from bot.commands.registry import Command, OpMode
+from bot.commands.tokenizer import tokenize
+from bot.contracts import (
     UNACCEPTABLE_TEXT,
     Invocation,
     Reply,
@@ -23,12 +29,6 @@ from bot.adapters.base import (
     clean_name,
     normalise_text,
 )
-from bot.commands import guard, surface
-from bot.commands.context import CommandContext, Core
-from bot.commands.errors import CommandError, Denied, NotFound, UsageError
-from bot.commands.refs import looks_like_ref, parse_ref
-from bot.commands.registry import Command, OpMode
-from bot.commands.tokenizer import tokenize
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
@@ -368,11 +368,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             text=normal,
             actor=replace(inv.actor, display_name=clean_name(inv.actor.display_name)),
         )
-    line = inv.text.strip()
-    if line.startswith("/"):
-        line = line[1:]
-    if line.lower().startswith("tf ") or line.lower() == "tf":
-        line = line[2:].strip()
+    line = inv.text.strip()  # the adapter has taken off its prefix and mention
     if len(line) > settings.max_command_chars:
         metrics.REFUSED.labels(inv.actor.platform, "command_too_long").inc()
         log.info("command", outcome="too_long", platform=inv.actor.platform)
@@ -386,7 +382,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
         core.limiter.take(
             (inv.actor.platform, inv.actor.key), settings.rate_limit_per_minute, now.timestamp()
         )
-        if inv.actor.platform != "console"
+        if not inv.local
         else 0.0
     )
     if delay > 0:

@@ -25,12 +25,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit
 from bot.access import TLP, Perm, Role, tlp_max
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
+from bot.contracts import Reply
 from bot.messages import Attachment, Disclosure, Message
 from bot.models import (
     Agency,

@@ -22,7 +22,6 @@ from sqlmodel import col, or_, select
 from bot import links as co
 from bot import search
 from bot.access import TLP, Perm, tlp_max
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, UsageError
@@ -39,6 +38,7 @@ from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import context_line, paged_message, subject_line, subject_ref
 from bot.commands.sightings import parse_since
 from bot.commands.values import format_time
+from bot.contracts import Reply
 from bot.messages import Message
 from bot.models import Subject, SubjectLink
 from bot.protection import Reader, disclosure_label

@@ -11,10 +11,10 @@ import structlog
 from sqlmodel import select
 
 from bot import protection
-from bot.adapters.base import Invocation
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound
 from bot.commands.registry import OpMode
+from bot.contracts import Invocation
 from bot.models import Identity, Member, Operation
 
 log = structlog.get_logger(__name__)

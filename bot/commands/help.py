@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.adapters.base import Reply
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
+from bot.contracts import Reply
 from bot.messages import Message
 
 INTRO = (

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, command
 from bot.commands.values import zone
+from bot.contracts import Reply
 from bot.messages import Message
 from bot.models import Agency, Identity, Invite, LinkCode, Member, Membership, Operation
 

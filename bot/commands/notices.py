@@ -11,7 +11,6 @@ from sqlmodel import col, select
 
 from bot import protection
 from bot.access import TLP, Perm
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
@@ -48,6 +47,7 @@ from bot.commands.render import (
     subject_ref,
 )
 from bot.commands.values import format_time, parse_tlp, zone
+from bot.contracts import Reply
 from bot.messages import Message
 from bot.models import Notice, Sighting, Subject
 

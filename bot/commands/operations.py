@@ -8,7 +8,6 @@ from datetime import timedelta
 from sqlmodel import col, func, select
 
 from bot.access import TLP, Perm, Role
-from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
@@ -22,6 +21,7 @@ from bot.commands.values import (
     parse_tlp,
     zone,
 )
+from bot.contracts import Reply, Visibility
 from bot.fanout import channel_link
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation

@@ -16,7 +16,6 @@ from sqlmodel import select
 
 from bot import protection
 from bot.access import TLP, Perm, Role
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
@@ -25,6 +24,7 @@ from bot.commands.operations import find_member_in_op, member_ref, normalise_cod
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import subject_name, subject_ref
 from bot.commands.values import format_time, parse_duration
+from bot.contracts import Reply
 from bot.messages import Message
 from bot.models import BreakGlass, Operation, ReadGrant
 

@@ -16,7 +16,6 @@ from sqlmodel import col, select
 # Module access (not `from … import name`): bot.raidview imports this package's values.
 from bot import raidview
 from bot.access import TLP, Perm, Role, may_read_item
-from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, role_title
 from bot.commands.context import CommandContext
@@ -24,6 +23,7 @@ from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_int, parse_time, parse_tlp, zone
+from bot.contracts import Reply, Visibility
 from bot.fanout import FanoutResult
 from bot.messages import Message
 from bot.models import Raid, RaidItem

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.access import Perm
-from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.commands.errors import UsageError
 from bot.commands.refs import is_op_code, looks_like_ref
+from bot.contracts import Reply, Visibility
 
 if TYPE_CHECKING:
     from bot.commands.context import CommandContext
@@ -252,8 +252,6 @@ class Registry:
     def resolve(self, words: list[str]) -> tuple[Command, list[str]]:
         """Find the command for the first words of a line; UsageError with a suggestion."""
         first = words[0].lower()
-        if "@" in first:  # Telegram: /op@TaskforceBot
-            first = first.split("@", 1)[0]
         if len(words) > 1:
             two = f"{first} {words[1].lower()}"
             if two in self._commands:

@@ -17,7 +17,6 @@ from sqlmodel import col
 
 from bot import protection
 from bot.access import TLP, Perm
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
@@ -57,6 +56,7 @@ from bot.commands.values import (
     parse_tlp,
     zone,
 )
+from bot.contracts import Reply
 from bot.links import grid_cell
 from bot.models import Notice, Sighting, Subject
 

@@ -10,7 +10,6 @@ from sqlmodel import col, select
 
 from bot import search
 from bot.access import TLP, Perm
-from bot.adapters.base import Reply
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
@@ -44,6 +43,7 @@ from bot.commands.render import (
     subject_ref,
 )
 from bot.commands.values import parse_country, parse_dob, parse_tlp
+from bot.contracts import Reply
 from bot.messages import Button, Message
 from bot.models import Notice, Sighting, Subject
 from bot.protection import disclosure_label

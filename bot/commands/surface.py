@@ -7,8 +7,8 @@ the operation that may receive it, through the outbox, in the command's own tran
 
 from __future__ import annotations
 
-from bot.adapters.base import Reply, Visibility
 from bot.commands.context import CommandContext
+from bot.contracts import Reply, Visibility
 
 ROOM_PLATFORM = "room"
 

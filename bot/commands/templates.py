@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from bot.adapters.base import Reply
 from bot.checklists import PHASE_TITLES, PHASES, TemplateError, find, role_title
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
+from bot.contracts import Reply
 from bot.messages import Message
 from bot.models import ChecklistTemplate, TemplateItem
 

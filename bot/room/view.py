@@ -21,7 +21,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit, briefing, raidview
 from bot.access import TLP, Perm, Role, may_read_item, role_allows
-from bot.adapters.base import Actor, Channel, Invocation
 from bot.audit import Action
 from bot.commands.context import CommandContext, Core
 from bot.commands.intel import (
@@ -36,6 +35,7 @@ from bot.commands.registry import REGISTRY, ParsedArgs
 from bot.commands.render import notice_ref, notice_title, sighting_ref, subject_name, subject_ref
 from bot.commands.surface import ROOM_PLATFORM
 from bot.commands.values import format_time
+from bot.contracts import Actor, Channel, Invocation
 from bot.i18n import _
 from bot.messages import Message
 from bot.models import Agency, BriefSchedule, Member, Membership, Notice, Operation, Raid, Subject

@@ -1,0 +1,539 @@
+"""The Matrix adapter: matrix-nio against the configured homeserver, driven from the lifespan.
+
+Inbound: one sync loop (`/sync`, long-polled). The bot account joins the rooms it is invited
+to, except end-to-end encrypted ones: it cannot read them (no E2EE support yet), so it says
+so in one sentence and leaves. `!tf …` or `/tf …` typed as text in a room or a DM is a core
+command; a reply to one of the bot's messages that is just a number presses that numbered
+button. Everything else is ignored without touching the store.
+
+Nothing is missed or run twice across restarts: every command event of a sync batch is
+committed to the durable inbox (`bot/inbox.py`, key = the event id) *before* the batch's
+`next_batch` token is saved (the gateway's platform cursor), and the event id is the
+command's processed-once key. A restart resumes from the saved token; an event the server
+sends again finds its key and posts nothing. On the very first start (no token yet) the
+room history of the initial sync is not run.
+
+Outbound: replies and posts are `m.notice` events with a plain `body` and an escaped HTML
+`formatted_body`; buttons become numbered lines (and the command to type). A reply only the
+actor may see goes to a DM room the bot opens with them (remembered as a cursor), with a
+short pointer in the room. `MatrixSender` delivers outbox posts; a 429 becomes `SendError`
+with the server's `retry_after_ms`, so the outbox waits and sends the post once. Files are
+not delivered on Matrix yet (the reply says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import structlog
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    RoomCreateResponse,
+    RoomGetEventResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+from starlette.routing import BaseRoute
+
+from bot import metrics
+from bot.config import Settings
+from bot.contracts import (
+    Actor,
+    Capabilities,
+    Channel,
+    Invocation,
+    Reply,
+    Sender,
+    SendError,
+    strip_prefix,
+)
+from bot.gateway import Gateway, Placement
+from bot.i18n import _
+from bot.inbox import InboxEntry
+from bot.messages import Message
+
+log = structlog.get_logger(__name__)
+
+PLATFORM = "matrix"
+INBOX_KIND = "matrix_event"
+PREFIXES = ("!tf", "/tf")
+BUTTONS_KEY = "org.taskforce.buttons"  # the commands behind a message's numbered buttons
+SYNC_CURSOR = "sync"
+DM_CURSOR = "dm:"  # + user id → the DM room the bot opened (or was invited to) with them
+# Matrix allows 64 KiB per event (body and HTML body together, in UTF-8): parts stay well below.
+CAPABILITIES = Capabilities(private_replies=False, files=False, buttons=True, max_length=10_000)
+_NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
+
+
+class MatrixConfigError(RuntimeError):
+    """The Matrix configuration cannot work; the message says what to set."""
+
+
+# ------------------------------------------------------------------- rendering
+
+
+def _inline(text: str) -> str:
+    """User text escaped for HTML, then `code` spans (their content escaped too)."""
+    parts = html.escape(text, quote=False).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def render(message: Message) -> dict[str, Any]:
+    """The neutral message as `m.notice` content: plain body, escaped HTML, numbered buttons."""
+    lines: list[str] = []
+    head = message.title
+    if message.mark:
+        head = f"[{message.mark}] {head}" if head else f"[{message.mark}]"
+    if head:
+        lines.append(f"<b>{_inline(head)}</b>")
+    lines += [f"<b>{_inline(k)}</b>: {_inline(v)}" for k, v in message.fields]
+    lines += [_inline(line) for line in message.lines]
+    if message.context:
+        lines.append(f"<i>{_inline(message.context)}</i>")
+    plain = message.plain_text().splitlines()
+    if message.buttons:
+        plain = plain[:-1]  # plain_text's "[a]  [b]" row: numbered lines instead
+        lines.append(_inline(_("Reply to this message with a number:")))
+        plain.append(_("Reply to this message with a number:"))
+        for i, b in enumerate(message.buttons, 1):
+            lines.append(f"{i}. {_inline(b.label)} — <code>!tf {html.escape(b.command)}</code>")
+            plain.append(f"{i}. {b.label} — !tf {b.command}")
+    content: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": "\n".join(plain),
+        "format": "org.matrix.custom.html",
+        "formatted_body": "<br>".join(lines),
+    }
+    if message.buttons:
+        content[BUTTONS_KEY] = [b.command for b in message.buttons]
+    return content
+
+
+def parts(message: Message, limit: int = CAPABILITIES.max_length) -> list[Message]:
+    """The message cut into messages of at most `limit` characters, between lines: the title
+    and fields open the first, the context and buttons close the last."""
+    if len(message.plain_text()) <= limit:
+        return [message]
+    head = replace(message, lines=[], context="", buttons=[])
+    out: list[Message] = []
+    current = head
+    for line in message.lines:
+        line = line if len(line) <= limit else line[: limit - 1] + "…"
+        candidate = replace(current, lines=[*current.lines, line])
+        if current.lines and len(candidate.plain_text()) > limit:
+            out.append(current)
+            candidate = Message(lines=[line], tlp=message.tlp)
+        current = candidate
+    closed = replace(current, context=message.context, buttons=message.buttons)
+    if len(closed.plain_text()) > limit:  # the closing lines get a part of their own
+        out.append(current)
+        closed = Message(context=message.context, buttons=message.buttons, tlp=message.tlp)
+    out.append(closed)
+    return out
+
+
+def command_of(content: dict[str, Any]) -> str | None:
+    """The core command line of a text message: after `!tf` or `/tf`; None when it is none."""
+    if content.get("msgtype") != "m.text" or not isinstance(content.get("body"), str):
+        return None
+    line = strip_prefix(_without_reply_fallback(content["body"]), PREFIXES)
+    if line is None:
+        return None
+    return line or "help"
+
+
+def _without_reply_fallback(body: str) -> str:
+    """A reply's body without the quoted lines (`> …`) clients put before it."""
+    lines = body.splitlines()
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return "\n".join(lines).strip()
+
+
+def pressed(content: dict[str, Any]) -> tuple[str, int] | None:
+    """(event id replied to, number) when the message is a reply that is just a number."""
+    relates = content.get("m.relates_to")
+    reply_to = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
+    event_id = reply_to.get("event_id") if isinstance(reply_to, dict) else None
+    body = content.get("body")
+    if not isinstance(event_id, str) or not isinstance(body, str):
+        return None
+    match = _NUMBER.match(_without_reply_fallback(body))
+    return (event_id, int(match.group(1))) if match else None
+
+
+def send_error(resp: ErrorResponse) -> SendError:
+    """Map a homeserver's refusal onto the outbox's retry rules."""
+    code = str(resp.status_code or "")
+    if code in ("M_LIMIT_EXCEEDED", "429"):
+        wait = (resp.retry_after_ms or 5000) / 1000
+        return SendError("matrix rate limited", retry_after=wait)
+    if code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_TOKEN", "M_TOO_LARGE", "M_BAD_JSON"):
+        return SendError(f"matrix refused: {code}", permanent=True)
+    return SendError(f"matrix unavailable: {code or 'error'}")
+
+
+async def probe(settings: Settings) -> tuple[bool, str]:
+    """`taskforce check`: does the homeserver answer and accept the token (or the login)?"""
+    client = AsyncClient(settings.matrix_homeserver or "", settings.matrix_user_id or "")
+    try:
+        if settings.matrix_access_token:
+            client.access_token = settings.matrix_access_token
+        else:
+            login = await client.login(
+                settings.matrix_password or "", device_name="taskforce-check"
+            )
+            if isinstance(login, ErrorResponse):
+                return False, f"login refused: {login.status_code}"
+        who = await client.whoami()
+        if isinstance(who, ErrorResponse):
+            return False, f"whoami refused the token: {who.status_code}"
+        return True, f"whoami: {who.user_id}"
+    finally:
+        await client.close()
+
+
+# ------------------------------------------------------------------- outbound
+
+
+class MatrixSender:
+    """Sends `m.notice` events to rooms, or to a user's DM room; the outbox's `matrix` sender."""
+
+    platform = PLATFORM
+    capabilities = CAPABILITIES
+
+    def __init__(self, client: AsyncClient, gateway: Gateway, interval: float) -> None:
+        self.client = client
+        self.gateway = gateway
+        self.interval = interval
+        self._dm_lock = asyncio.Lock()
+
+    def min_interval(self, channel_key: str) -> float:
+        """Seconds between two posts to one room."""
+        return self.interval
+
+    async def send(self, channel_key: str, message: Message) -> str | None:
+        """Deliver one outbox post (`!room:server`, or `@user:server` for their DM room)."""
+        try:
+            room_id = await self.room_for(channel_key)
+            return await self.post(room_id, message)
+        except SendError:
+            raise
+        except Exception as exc:  # the class only: the text may quote the message
+            raise SendError(f"matrix unreachable: {type(exc).__name__}") from exc
+
+    async def post(self, room_id: str, message: Message) -> str:
+        """Send one message (in parts when long); return the last event id (the one with
+        the buttons). Raises `SendError`."""
+        event_id = ""
+        for part in parts(message):
+            resp = await self.client.room_send(
+                room_id, "m.room.message", render(part), str(uuid.uuid4())
+            )
+            if not isinstance(resp, RoomSendResponse):
+                assert isinstance(resp, ErrorResponse)
+                raise send_error(resp)
+            event_id = str(resp.event_id)
+        return event_id
+
+    async def room_for(self, channel_key: str) -> str:
+        """The room to post to: the key itself, or the DM room of a user id (opened once)."""
+        if not channel_key.startswith("@"):
+            return channel_key
+        async with self._dm_lock:
+            known = await self.gateway.cursor(PLATFORM, DM_CURSOR + channel_key)
+            if known:
+                return known
+            resp = await self.client.room_create(is_direct=True, invite=[channel_key])
+            if not isinstance(resp, RoomCreateResponse):
+                assert isinstance(resp, ErrorResponse)
+                raise send_error(resp)
+            await self.gateway.save_cursor(PLATFORM, DM_CURSOR + channel_key, resp.room_id)
+            return str(resp.room_id)
+
+
+# -------------------------------------------------------------------- adapter
+
+
+class MatrixAdapter:
+    """The Matrix platform adapter: the sync loop, inbound commands, replies."""
+
+    platform = PLATFORM
+
+    def __init__(self, gateway: Gateway) -> None:
+        settings = gateway.settings
+        if not settings.matrix_homeserver:
+            raise MatrixConfigError("MATRIX_HOMESERVER is not set.")
+        if not (
+            settings.matrix_access_token or (settings.matrix_user_id and settings.matrix_password)
+        ):
+            raise MatrixConfigError(
+                "Set MATRIX_ACCESS_TOKEN (or MATRIX_USER_ID and MATRIX_PASSWORD to log in)."
+            )
+        self.gateway = gateway
+        self.settings = settings
+        # nio retries nothing itself: the outbox owns retries (and honours retry_after_ms).
+        config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, request_timeout=30)
+        self.client = AsyncClient(
+            settings.matrix_homeserver, settings.matrix_user_id or "", config=config
+        )
+        if settings.matrix_access_token:
+            self.client.access_token = settings.matrix_access_token
+        self.out = MatrixSender(self.client, gateway, settings.matrix_post_interval)
+        self.sender: Sender = self.out
+        gateway.inbox.register(INBOX_KIND, self._recover)
+        self.user_id = settings.matrix_user_id or ""
+        self.position: str | None = None  # the last sync token whose events are handled
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._problem: str | None = "not started"
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def routes(self) -> list[BaseRoute]:
+        """None: the bot pulls events from the homeserver."""
+        return []
+
+    async def start(self) -> None:
+        """Log in (or check the token), then start the sync loop from the saved token."""
+        if not self.client.access_token:
+            resp = await self.client.login(
+                self.settings.matrix_password or "", device_name="taskforce"
+            )
+            if isinstance(resp, ErrorResponse):
+                raise MatrixConfigError(f"Matrix login failed: {resp.status_code}")
+        who = await self.client.whoami()
+        if isinstance(who, ErrorResponse):
+            raise MatrixConfigError(f"Matrix refused the access token: {who.status_code}")
+        self.user_id = self.client.user_id = who.user_id
+        self.position = await self.gateway.cursor(PLATFORM, SYNC_CURSOR)
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._sync_loop(), name="matrix-sync")
+        self._problem = None
+        log.info("matrix.started", user=self.user_id, resumed=self.position is not None)
+
+    async def finish_inbound(self, timeout: float) -> None:
+        """Stop syncing; the batch in hand is finished first (at most `timeout` s)."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+
+    async def stop(self) -> None:
+        """Stop the sync loop and close the client (after the outbox worker)."""
+        await self.finish_inbound(1.0)
+        await self.client.close()
+        self._problem = "stopped"
+
+    def ready(self) -> str | None:
+        """None while syncing, else why not."""
+        return self._problem
+
+    # ---------------------------------------------------------------- sync loop
+
+    async def _sync_loop(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            sync = asyncio.ensure_future(
+                self.client.sync(timeout=self.settings.matrix_sync_timeout_ms, since=self.position)
+            )
+            stop = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({sync, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not sync.done():  # stopping during a long poll: nothing of it was taken
+                sync.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sync
+                return
+            try:
+                resp = sync.result()
+                if isinstance(resp, SyncResponse):
+                    await self._take(resp)
+                    delay, self._problem = 1.0, None
+                    continue
+                self._problem = f"sync failed: {getattr(resp, 'status_code', 'error')}"
+                wait = (getattr(resp, "retry_after_ms", None) or 0) / 1000 or delay
+            except Exception as exc:
+                self._problem = f"sync failed: {type(exc).__name__}"
+                log.warning("matrix.sync_failed", error=type(exc).__name__)
+                wait = delay
+            delay = min(delay * 2, 30.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
+
+    async def _take(self, resp: SyncResponse) -> None:
+        """One sync batch: invites, then the commands (inbox first, then the token)."""
+        first = self.position is None
+        for room_id, info in resp.rooms.invite.items():
+            await self._on_invite(room_id, info.invite_state)
+        fresh: list[tuple[str, dict[str, Any]]] = []
+        for room_id, info in resp.rooms.join.items():
+            for event in [*info.state, *info.timeline.events]:
+                source = getattr(event, "source", None)
+                if not isinstance(source, dict) or source.get("sender") == self.user_id:
+                    continue
+                if source.get("type") == "m.room.encryption":  # on joining, or turned on later
+                    await self._refuse_encrypted(room_id, left_after=True)
+                    break
+                if first or source.get("type") != "m.room.message":
+                    continue  # the room history before this bot's first start is not run
+                content = source.get("content") or {}
+                if command_of(content) is None and pressed(content) is None:
+                    continue
+                payload = {"room_id": room_id, "event": source}
+                if await self.gateway.inbox.accept(
+                    PLATFORM, source["event_id"], INBOX_KIND, payload
+                ):
+                    fresh.append((source["event_id"], payload))
+        # Every command of the batch is durable: only now may the server forget it.
+        await self.gateway.save_cursor(PLATFORM, SYNC_CURSOR, resp.next_batch)
+        for key, payload in fresh:
+            await self._finish(key, payload, recovering=False)
+        self.position = resp.next_batch
+
+    async def _recover(self, entry: InboxEntry) -> None:
+        """Finish an event a stopped process took in and did not finish (inbox recovery)."""
+        await self._finish(entry.event_key, entry.payload, recovering=True)
+
+    async def _finish(self, key: str, payload: dict[str, Any], *, recovering: bool) -> None:
+        try:
+            await self._on_event(key, str(payload["room_id"]), payload["event"], recovering)
+        except Exception:
+            log.exception("matrix.event_failed")
+            await self.gateway.inbox.release(PLATFORM, key)
+            return
+        await self.gateway.inbox.done(PLATFORM, key)
+
+    # ---------------------------------------------------------------- rooms
+
+    async def _on_invite(self, room_id: str, state: Sequence[Any]) -> None:
+        """Join; remember a DM (the invite says `is_direct`); refuse an encrypted room."""
+        encrypted = any(
+            (getattr(e, "source", None) or {}).get("type") == "m.room.encryption" for e in state
+        )
+        mine = next((e for e in state if getattr(e, "state_key", None) == self.user_id), None)
+        joined = await self.client.join(room_id)
+        if isinstance(joined, ErrorResponse):
+            log.warning("matrix.join_failed", room=room_id, error=joined.status_code)
+            return
+        if encrypted:  # seldom known here: nio drops it from the invite state; see `_take`
+            await self._refuse_encrypted(room_id, left_after=True)
+            return
+        content = getattr(mine, "content", None) or {}
+        inviter = getattr(mine, "sender", None)
+        if content.get("is_direct") and isinstance(inviter, str):
+            await self.gateway.save_cursor(PLATFORM, DM_CURSOR + inviter, room_id)
+        log.info("matrix.joined", room=room_id, direct=bool(content.get("is_direct")))
+
+    async def _refuse_encrypted(self, room_id: str, *, left_after: bool) -> None:
+        note = Message(
+            lines=[
+                _(
+                    "I cannot work in end-to-end encrypted rooms yet, so I am leaving this one. "
+                    "Invite me to a room without encryption to use Taskforce here."
+                )
+            ]
+        )
+        with contextlib.suppress(SendError):
+            await self.out.post(room_id, note)
+        if left_after:
+            await self.client.room_leave(room_id)
+        log.info("matrix.encrypted_room_refused", room=room_id)
+
+    async def _is_direct(self, room_id: str, user: str) -> bool:
+        return await self.gateway.cursor(PLATFORM, DM_CURSOR + user) == room_id
+
+    # ---------------------------------------------------------------- commands
+
+    async def _on_event(
+        self, key: str, room_id: str, event: dict[str, Any], recovering: bool
+    ) -> None:
+        user = str(event.get("sender") or "")
+        content = event.get("content") or {}
+        line = command_of(content)
+        if line is None:
+            press = pressed(content)
+            if press is None:
+                return
+            line = await self._button(room_id, *press)
+            if line is None:
+                return
+        room = self.client.rooms.get(room_id)
+        direct = await self._is_direct(room_id, user)
+        name = room.user_name(user) if room is not None else None
+        inv = Invocation(
+            Actor(PLATFORM, user, name or user),
+            Channel(
+                PLATFORM,
+                room_id,
+                (room.display_name if room else "") or room_id,
+                is_group=not direct,
+            ),
+            line,
+            event_key=key,
+        )
+        reply = await self.gateway.dispatch(inv)
+        if reply.duplicate and not recovering:
+            log.info("matrix.duplicate", event_id=key)
+            metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
+            return
+        await self.deliver(reply, room_id, user, is_group=not direct)
+
+    async def _button(self, room_id: str, event_id: str, number: int) -> str | None:
+        """The command behind button `number` of the bot's message `event_id`."""
+        resp = await self.client.room_get_event(room_id, event_id)
+        if not isinstance(resp, RoomGetEventResponse):
+            return None
+        source = resp.event.source
+        commands = (source.get("content") or {}).get(BUTTONS_KEY)
+        if source.get("sender") != self.user_id or not isinstance(commands, list):
+            return None
+        if not 1 <= number <= len(commands):
+            return None
+        return str(commands[number - 1])
+
+    # ---------------------------------------------------------------- replies
+
+    async def deliver(self, reply: Reply, room_id: str, user: str, *, is_group: bool) -> None:
+        """Send a reply where it may be seen: the room, or the actor's DM room."""
+        messages = self.gateway.outgoing(reply, CAPABILITIES)  # no files on Matrix yet
+        if self.gateway.placement(reply, CAPABILITIES, is_group) is Placement.CHANNEL:
+            await self._post_all(room_id, messages)
+            return
+        await self._post_all(user, messages)  # the user's DM room (opened if need be)
+        icon = "🔒 " if reply.confidential else ""
+        note = _("{icon}{who}, I sent you the answer in a private chat.").format(
+            icon=icon, who=user
+        )
+        await self._post_all(room_id, [Message(lines=[note])])
+
+    async def _post_all(self, channel_key: str, messages: Sequence[Message]) -> None:
+        """Send now; what the homeserver refuses for now (429, down) goes to the outbox."""
+        for i, message in enumerate(messages):
+            try:
+                await self.out.post(await self.out.room_for(channel_key), message)
+            except SendError as exc:
+                if exc.permanent:
+                    log.warning("matrix.reply_refused", error=exc.reason)
+                    continue
+                log.info("matrix.reply_deferred", error=exc.reason)
+                await self.gateway.queue_replies(PLATFORM, channel_key, messages[i:])
+                return
+            except Exception as exc:
+                log.warning("matrix.reply_deferred", error=type(exc).__name__)
+                await self.gateway.queue_replies(PLATFORM, channel_key, messages[i:])
+                return

@@ -1,0 +1,101 @@
+"""The weekly list of records past their review date, for the leads of each operation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.access import TLP
+from bot.fanout import fanout
+from bot.jobs.base import LOOKBACK, JobKind, Planned
+from bot.messages import Message
+from bot.models import AuditEntry, Operation, ScheduledFire, Subject
+from bot.recurrence import last_fire
+
+REVIEW_TRIGGER = CronTrigger(day_of_week="mon", hour=8, minute=0, timezone="UTC")
+REVIEW_REF = 0  # one weekly review fire covers every operation
+
+
+async def _in_use_since(session: AsyncSession, now: datetime) -> datetime:
+    """When this database began recording: its first audit entry (`now` if it has none).
+
+    The weekly review belongs to no row of its own: without this bound a new database would
+    find last Monday's review "missed" and log it as skipped, days before it existed.
+    """
+    first = (await session.exec(select(func.min(AuditEntry.at)))).first()
+    return first if first is not None else now
+
+
+class Review(JobKind):
+    """Job `review`: Mondays 08:00 UTC, one fire for every operation."""
+
+    kind = "review"
+
+    async def plan(
+        self, session: AsyncSession, now: datetime, ref_id: int | None = None
+    ) -> list[Planned]:
+        """One fixed weekly job."""
+        return [Planned("review", REVIEW_TRIGGER, REVIEW_REF)] if ref_id is None else []
+
+    async def due_at(
+        self, session: AsyncSession, ref_id: int, fire_at: datetime | None, now: datetime
+    ) -> datetime | None:
+        """The newest Monday 08:00."""
+        return last_fire(REVIEW_TRIGGER, now, LOOKBACK)
+
+    async def due(self, session: AsyncSession, now: datetime) -> list[tuple[int, datetime]]:
+        """Last Monday's list, if not sent and the database was in use then."""
+        review = last_fire(REVIEW_TRIGGER, now, LOOKBACK)
+        if review is None or review < await _in_use_since(session, now):
+            return []
+        seen = (
+            await session.exec(
+                select(ScheduledFire.id).where(
+                    ScheduledFire.kind == self.kind,
+                    ScheduledFire.ref_id == REVIEW_REF,
+                    ScheduledFire.fire_at == review,
+                )
+            )
+        ).first()
+        return [] if seen is not None else [(REVIEW_REF, review)]
+
+    async def build(
+        self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool
+    ) -> int:
+        """References only (TLP:GREEN), to each operation's channels."""
+        rows = (
+            await session.exec(
+                select(Subject.operation_id, Subject.seq)
+                .join(Operation, col(Operation.id) == col(Subject.operation_id))
+                .where(col(Subject.review_at) <= now, Operation.status != "closed")
+                .order_by(col(Subject.operation_id), col(Subject.seq))
+            )
+        ).all()
+        by_op: dict[int, list[int]] = {}
+        for op_id, seq in rows:
+            by_op.setdefault(op_id, []).append(seq)
+        posts = 0
+        for op_id, seqs in by_op.items():
+            op = await session.get(Operation, op_id)
+            if op is None:
+                continue
+            refs = ", ".join(f"S-{n}" for n in seqs[:30])
+            more = f" and {len(seqs) - 30} more" if len(seqs) > 30 else ""
+            message = Message(
+                title=f"For the leads of {op.code}: {len(seqs)} record(s) due for review",
+                lines=[
+                    f"Past their review date: {refs}{more}.",
+                    "Leads: open each (`subject show S-n`) and keep it with a reason, or erase it.",
+                ],
+                context=f"{op.code} · weekly review list · references only",
+                mark="LATE" if late else None,
+            )
+            result = await fanout(
+                session, now=now, op=op, message=message, tlp=TLP.GREEN, kind="review"
+            )
+            posts += len(result.posted)
+        return posts
