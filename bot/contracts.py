@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.i18n import N_
 from bot.messages import Message
 
 # What no person types and no renderer can be trusted with: control characters (but tab
@@ -22,9 +21,6 @@ UNACCEPTABLE_TEXT = (
     "That message contains characters I cannot accept (control characters or broken "
     "Unicode); please type it again."
 )
-
-
-SECRET_NOT_REPEATED = N_("That answer held a one-time secret and is not repeated; ask again.")
 
 
 def normalise_text(text: str) -> str | None:
@@ -116,17 +112,10 @@ class Reply:
     # that post answers themselves post nothing for a duplicate (unless they are finishing
     # an event whose answer never went out).
     duplicate: bool = False
-    # The answer holds a one-time secret (a sign-in link): what is stored as the event's
-    # first answer says so instead, so the database never holds the secret.
-    secret: bool = False
-
     def to_json(self) -> dict[str, object]:
         """JSON-safe form, stored as the first answer to an inbound event."""
-        message = self.message
-        if self.secret:
-            message = Message(lines=[SECRET_NOT_REPEATED])
         return {
-            "message": message.to_json(),
+            "message": self.message.to_json(),
             "visibility": self.visibility.value,
             "ok": self.ok,
             "confidential": self.confidential,

@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.i18n import N_
+
+SECRET_NOT_REPEATED = N_("That answer held a one-time secret and is not repeated; ask again.")
+
 
 @dataclass(frozen=True)
 class Button:
@@ -62,11 +66,18 @@ class Message:
     mark: str | None = None
     tlp: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    # Holds a one-time secret (a sign-in link): it may be shown once but never stored, so
+    # its stored form (an event's first answer, an outbox row) says so instead.
+    secret: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict (attachments are not carried through the outbox)."""
+        """A JSON-safe dict (attachments are not carried through the outbox; a secret
+        message is stored as a sentence saying it is not repeated)."""
+        if self.secret:
+            return Message(lines=[SECRET_NOT_REPEATED]).to_json()
         data = asdict(self)
         data.pop("attachments")
+        data.pop("secret")
         data["fields"] = [list(f) for f in self.fields]
         return data
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.clock import ManualClock
-from bot.contracts import SECRET_NOT_REPEATED
+from bot.messages import SECRET_NOT_REPEATED
 from bot.models import AuditEntry, RaidItem
 from bot.room.models import RoomLink, RoomSession
 from bot.room.tokens import SignedIn, digest, open_session, redeem_link

@@ -577,3 +577,17 @@ async def test_whoami_gives_the_exact_admins_entry_which_makes_an_admin(served: 
     assert await ensure_admins(served.app.store, settings, served.app.clock()) == 1
     await served.say("/whoami", ivo, private_chat(ivo))
     assert "Admin: yes" in served.fake.sent(2002)[-1].plain
+
+
+async def test_a_sign_in_link_telegram_could_not_take_is_never_queued(served: Served) -> None:
+    """`room` while Telegram answers 502: the outbox keeps a sentence, never the link."""
+    served.app.settings.public_url = "https://room.example"
+    await setup_operation(served)
+    served.fake.fail_next("sendMessage", 502, "Bad Gateway", chat_id=ADMIN["id"])
+    await served.post(served.updates.command("/room", user=ADMIN, chat=ADMIN_DM))
+    await served.adapter.idle()
+    async with served.app.store.transaction() as session:
+        rows = (await session.exec(select(OutboxMessage))).all()
+    replies = [row for row in rows if row.kind == "reply"]
+    assert len(replies) == 1  # the answer is not lost: the member is told to ask again
+    assert "room/login" not in repr(rows) and "one-time secret" in repr(replies[0].payload)

@@ -53,9 +53,9 @@ async def room(ctx: CommandContext) -> Reply:
                 url,
                 _("Do not forward it. `room logout` signs out every browser."),
             ],
+            secret=True,  # never stored: not as the event's answer, not in the outbox
         ),
         Visibility.PRIVATE,
-        secret=True,  # stored as the event's answer without the link
     )
 
 
