@@ -42,6 +42,7 @@ from sqlalchemy import insert, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.fastsql import Prepared
 from bot.models import AuditChain, AuditEntry
 
 if TYPE_CHECKING:
@@ -113,10 +114,13 @@ _OPEN_CHAIN = text(
 # Counting the new entries in first takes the chain's row lock (held to commit): appends to
 # one chain take turns, other chains go on. RETURNING gives the count after the update and
 # the head before it (the head is not changed by this statement).
-_CLAIM_SEQ = text(
-    "UPDATE auditchain SET entries = entries + :n WHERE chain = :chain RETURNING entries, head"
+_CLAIM_SEQ = Prepared(
+    text(
+        "UPDATE auditchain SET entries = entries + :n WHERE chain = :chain "
+        "RETURNING entries, head"
+    )
 )
-_SET_HEAD = text("UPDATE auditchain SET head = :head WHERE chain = :chain")
+_SET_HEAD = Prepared(text("UPDATE auditchain SET head = :head WHERE chain = :chain"))
 
 
 def chain_of(operation_id: int | None) -> int:
@@ -202,12 +206,11 @@ async def append_entries(session: AsyncSession, entries: Sequence[Entry]) -> lis
     rows: list[dict[str, Any]] = [{} for _ in entries]
     for chain in sorted(by_chain):
         indexes = by_chain[chain]
-        claimed = (await conn.execute(_CLAIM_SEQ, {"n": len(indexes), "chain": chain})).first()
+        params = {"n": len(indexes), "chain": chain}
+        claimed = next(iter(await _CLAIM_SEQ.execute(session, params)), None)
         if claimed is None:
             await conn.execute(_OPEN_CHAIN, {"chain": chain, "genesis": GENESIS})
-            claimed = (
-                await conn.execute(_CLAIM_SEQ, {"n": len(indexes), "chain": chain})
-            ).first()
+            claimed = next(iter(await _CLAIM_SEQ.execute(session, params)), None)
             assert claimed is not None
         last_seq, prev = int(claimed[0]), str(claimed[1])
         seq = last_seq - len(indexes)
@@ -217,7 +220,7 @@ async def append_entries(session: AsyncSession, entries: Sequence[Entry]) -> lis
             row.update(chain=chain, chain_seq=seq, prev_hash=prev, key_id=kid)
             row["hash"] = prev = entry_hash(row, keys.current)
             rows[i] = row
-        await conn.execute(_SET_HEAD, {"head": prev, "chain": chain})
+        await _SET_HEAD.execute(session, {"head": prev, "chain": chain})
     await conn.execute(_INSERT_ENTRIES, rows)
     return [row["hash"] for row in rows]
 

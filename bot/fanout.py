@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import TLP, channel_ceiling, may_post_to_channel, tlp_max
+from bot.fastsql import Prepared
 from bot.messages import Message
 from bot.models import ChannelLink, Operation
 from bot.outbox import enqueue_rows, outbox_row
@@ -96,8 +99,25 @@ async def channel_link(
     return (await session.exec(_LINK_OF_CHANNEL, params=params)).first()
 
 
+_LINK = ChannelLink.__table__  # type: ignore[attr-defined]
+_LINK_IDS_OF_OPERATION = Prepared(
+    sa.select(_LINK.c.id).where(_LINK.c.operation_id == sa.bindparam("op_id")).order_by(_LINK.c.id)
+)
+
+
 async def linked_channels(session: AsyncSession, operation_id: int | None) -> list[ChannelLink]:
-    """The channels linked to an operation, oldest link first."""
+    """The channels linked to an operation, oldest link first.
+
+    The ids are read as plain rows first: most commands find no link, or only links this
+    transaction has loaded already (the command's own channel); the ORM loads the links
+    only when some are not in the session yet."""
+    ids = [row[0] for row in await _LINK_IDS_OF_OPERATION.rows(session, {"op_id": operation_id})]
+    if not ids:
+        return []
+    held = session.sync_session.identity_map
+    known = [held.get(identity_key(ChannelLink, i)) for i in ids]
+    if all(isinstance(link, ChannelLink) for link in known):
+        return [link for link in known if isinstance(link, ChannelLink)]
     return list((await session.exec(_LINKS_OF_OPERATION, params={"op_id": operation_id})).all())
 
 

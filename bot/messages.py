@@ -5,7 +5,7 @@ All text here is plain and unescaped; each renderer escapes user text once, for 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.i18n import N_
@@ -75,11 +75,17 @@ class Message:
         message is stored as a sentence saying it is not repeated)."""
         if self.secret:
             return Message(lines=[SECRET_NOT_REPEATED]).to_json()
-        data = asdict(self)
-        data.pop("attachments")
-        data.pop("secret")
-        data["fields"] = [list(f) for f in self.fields]
-        return data
+        # Field by field (not `asdict`, which deep-copies the attachments only to drop
+        # them): this runs for every reply and post. Same keys, same order.
+        return {
+            "title": self.title,
+            "fields": [list(f) for f in self.fields],
+            "lines": list(self.lines),
+            "context": self.context,
+            "buttons": [{"label": b.label, "command": b.command} for b in self.buttons],
+            "mark": self.mark,
+            "tlp": self.tlp,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Message:

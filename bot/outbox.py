@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import bindparam, insert
+from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlmodel import col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,7 +38,7 @@ from bot.config import Settings
 from bot.contracts import Sender, SendError
 from bot.messages import Message
 from bot.models import OutboxMessage
-from bot.store import Store
+from bot.store import Store, core_rows
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,36 @@ def enqueue(
 
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT_OUTBOX = insert(_OUTBOX)
+# The claim, as plain rows (it runs for every batch of posts): the due rows of the worker's
+# platforms, oldest first, locked (PostgreSQL: skipping rows another worker holds), then
+# their lease taken in one executemany.
+_CLAIMABLE = (
+    sa_select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.platform,
+        _OUTBOX.c.channel_key,
+        _OUTBOX.c.payload,
+        _OUTBOX.c.attempts,
+        _OUTBOX.c.operation_id,
+        _OUTBOX.c.object_ref,
+        _OUTBOX.c.kind,
+    )
+    .where(
+        or_(
+            (_OUTBOX.c.status == "pending") & (_OUTBOX.c.next_attempt_at <= bindparam("now")),
+            (_OUTBOX.c.status == "sending") & (_OUTBOX.c.claimed_until < bindparam("now")),
+        ),
+        _OUTBOX.c.platform.in_(bindparam("platforms", expanding=True)),
+    )
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE_LEASE = (
+    sa_update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(status="sending", claimed_by=bindparam("worker"), claimed_until=bindparam("lease"))
+)
 _MARK_SENT = (
     sa_update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"))
@@ -248,28 +279,21 @@ class OutboxWorker:
         now = self.clock()
         lease = now + timedelta(seconds=self.settings.outbox_claim_seconds)
         async with self.store.transaction() as session:
-            due = or_(
-                (col(OutboxMessage.status) == "pending")
-                & (col(OutboxMessage.next_attempt_at) <= now),
-                (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.claimed_until) < now),
+            rows = await core_rows(
+                session,
+                _CLAIMABLE,
+                {"now": now, "platforms": names, "limit": limit},
             )
-            rows = (
-                await session.exec(
-                    select(OutboxMessage)
-                    .where(due, col(OutboxMessage.platform).in_(names))
-                    .order_by(col(OutboxMessage.id))
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            for row in rows:
-                row.status = "sending"
-                row.claimed_by = self.worker_id
-                row.claimed_until = lease
-                session.add(row)
+            if not rows:
+                return []
+            conn = await session.connection()
+            await conn.execute(
+                _TAKE_LEASE,
+                [{"row_id": r.id, "worker": self.worker_id, "lease": lease} for r in rows],
+            )
             return [
                 Claimed(
-                    id=r.id or 0,
+                    id=r.id,
                     platform=r.platform,
                     channel_key=r.channel_key,
                     payload=dict(r.payload),

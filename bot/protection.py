@@ -23,12 +23,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit
 from bot.access import TLP, Role, may_read_item
 from bot.audit import Action
+from bot.fastsql import Prepared
 from bot.messages import Button, Message
 from bot.models import (
     BreakGlass,
@@ -185,6 +187,26 @@ class Reader:
         return may_read_item(self.role, label, category)
 
 
+# Built once, on the tables: the reader is loaded by nearly every command (plain rows).
+_RECIPIENT = Recipient.__table__  # type: ignore[attr-defined]
+_READ_GRANT = ReadGrant.__table__  # type: ignore[attr-defined]
+_SUBJECT = Subject.__table__  # type: ignore[attr-defined]
+_ADDRESSED = Prepared(
+    sa.select(_RECIPIENT.c.kind, _RECIPIENT.c.item_id).where(
+        _RECIPIENT.c.operation_id == sa.bindparam("op_id"),
+        _RECIPIENT.c.member_id == sa.bindparam("member_id"),
+    )
+)
+_GRANTED = Prepared(
+    sa.select(_READ_GRANT.c.subject_id)
+    .join(_SUBJECT, _SUBJECT.c.id == _READ_GRANT.c.subject_id)
+    .where(
+        _SUBJECT.c.operation_id == sa.bindparam("op_id"),
+        _READ_GRANT.c.member_id == sa.bindparam("member_id"),
+    )
+)
+
+
 async def load_reader(
     session: AsyncSession, op: Operation, member_id: int | None, role: Role, now: datetime
 ) -> Reader:
@@ -192,26 +214,10 @@ async def load_reader(
     found = Reader(role=role, member_id=member_id, now=now)
     if member_id is None:
         return found
-    found.addressed = {
-        (kind, item_id)
-        for kind, item_id in (
-            await session.exec(
-                select(Recipient.kind, Recipient.item_id).where(
-                    Recipient.operation_id == op.id, Recipient.member_id == member_id
-                )
-            )
-        ).all()
-    }
+    params = {"op_id": op.id, "member_id": member_id}
+    found.addressed = {(row[0], row[1]) for row in await _ADDRESSED.rows(session, params)}
     if role in (Role.PARTNER, Role.OBSERVER):
-        found.grants = set(
-            (
-                await session.exec(
-                    select(ReadGrant.subject_id)
-                    .join(Subject, col(Subject.id) == col(ReadGrant.subject_id))
-                    .where(Subject.operation_id == op.id, ReadGrant.member_id == member_id)
-                )
-            ).all()
-        )
+        found.grants = {row[0] for row in await _GRANTED.rows(session, params)}
     return found
 
 

@@ -55,6 +55,9 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
+busy = _busy  # whether an error is another connection's write lock (`bot.fastsql` too)
+
+
 def _run(call: Callable[[], None]) -> None:
     """Run a statement; while another connection holds the write lock, wait for it on the
     event loop (not in SQLite's busy handler, which would stop the loop — and with it the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Executable, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -166,3 +166,18 @@ class Store:
         if self._writer is not None:
             await self._writer.close()
         await self.engine.dispose()
+
+
+async def core_rows(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Sequence[Any]:
+    """Run a Core SELECT (built once, on tables, not entities) in the session's transaction
+    and return its plain rows: no ORM loading, for the reads of the command path.
+
+    It sees what the ORM would: pending ORM changes are flushed first (the ORM's autoflush,
+    which a statement run on the connection does not trigger).
+    """
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    conn = await session.connection()
+    return (await conn.execute(statement, dict(params or {}))).all()

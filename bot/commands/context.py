@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.contracts import Invocation
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
+from bot.fastsql import Prepared
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Operation
 from bot.ratelimit import RateLimiter
@@ -29,10 +30,12 @@ Clock = Callable[[], datetime]
 
 _OPERATION = Operation.__table__  # type: ignore[attr-defined]
 _NEXT_SEQ = {
-    counter: update(_OPERATION)
-    .where(_OPERATION.c.id == bindparam("op_id"))
-    .values({counter: _OPERATION.c[counter] + 1})
-    .returning(_OPERATION.c[counter])
+    counter: Prepared(
+        update(_OPERATION)
+        .where(_OPERATION.c.id == bindparam("op_id"))
+        .values({counter: _OPERATION.c[counter] + 1})
+        .returning(_OPERATION.c[counter])
+    )
     for counter in ("subject_seq", "notice_seq", "sighting_seq", "raid_seq")
 }
 
@@ -148,9 +151,8 @@ class CommandContext:
         repeats, and commands of other operations are not held up.
         """
         op = self.operation()
-        conn = await self.session.connection()
-        result = await conn.execute(_NEXT_SEQ[counter], {"op_id": op.id})
-        value = int(result.scalar_one())
+        rows = await _NEXT_SEQ[counter].execute(self.session, {"op_id": op.id})
+        (value,) = (int(row[0]) for row in rows)  # exactly one row
         set_committed_value(op, counter, value)
         return value
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
@@ -21,6 +22,7 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.values import parse_int
+from bot.fastsql import Prepared
 from bot.models import Member, Notice, Sighting, Subject
 from bot.protection import Reader, load_reader
 
@@ -234,9 +236,7 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
     """A subject of the operation the actor may read; otherwise the same NotFound."""
     seq = _check_op(ctx, raw, "S")
     op = ctx.operation()
-    subject = (
-        await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})
-    ).first()
+    subject = (await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})).first()
     if subject is None or not may_read_subject(await reader(ctx), subject):
         raise NotFound(
             f"There is no subject S-{seq} in {op.code}.",
@@ -337,29 +337,30 @@ async def load_sightings(
     return [by_id[i] for i in ids if i in by_id]
 
 
-_MATCHING_NOTICES = (
-    select(Notice)
+_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+_MATCHING_NOTICES = Prepared(
+    sa.select(_NOTICE.c.id, _NOTICE.c.colour)
     .where(
-        col(Notice.subject_id) == bindparam("subject_id"),
-        col(Notice.status) == "active",
-        col(Notice.expires_at) > bindparam("now"),
-        col(Notice.colour).in_([c.name for c in COLOURS.values() if c.matches]),
+        _NOTICE.c.subject_id == sa.bindparam("subject_id"),
+        _NOTICE.c.status == "active",
+        _NOTICE.c.expires_at > sa.bindparam("now"),
+        # Equalities, not IN: a list would be rendered again for every call.
+        sa.or_(*(_NOTICE.c.colour == c.name for c in COLOURS.values() if c.matches)),
     )
-    .order_by(col(Notice.issued_at).desc())
+    .order_by(_NOTICE.c.issued_at.desc())
 )
 
 
 async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice | None:
-    """The active red (first) or yellow notice on `subject`, newest first; None if none."""
-    rows = (
-        await ctx.session.exec(
-            _MATCHING_NOTICES, params={"subject_id": subject.id, "now": ctx.now}
-        )
-    ).all()
+    """The active red (first) or yellow notice on `subject`, newest first; None if none.
+
+    Read as plain rows (most sightings match nothing); the notice itself is loaded only
+    when there is one."""
+    rows = await _MATCHING_NOTICES.rows(ctx.session, {"subject_id": subject.id, "now": ctx.now})
     for colour in ("red", "yellow"):
-        for notice in rows:
-            if notice.colour == colour:
-                return notice
+        for row in rows:
+            if row[1] == colour:
+                return await ctx.session.get(Notice, row[0])
     return None
 
 
