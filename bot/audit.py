@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, insert, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -106,7 +106,10 @@ ADMIN_CHAIN = 0  # the chain of entries that belong to no operation
 
 _ENTRY = AuditEntry.__table__  # type: ignore[attr-defined]
 _CHAIN = AuditChain.__table__  # type: ignore[attr-defined]
-_INSERT_ENTRIES = insert(_ENTRY)
+# Every column named (the entry's row gives them all): the statement runs at the driver.
+_INSERT_ENTRIES = Prepared(
+    insert(_ENTRY).values({c.name: bindparam(c.name) for c in _ENTRY.columns if c.name != "id"})
+)
 _OPEN_CHAIN = text(
     "INSERT INTO auditchain (chain, entries, head) VALUES (:chain, 0, :genesis) "
     "ON CONFLICT (chain) DO NOTHING"
@@ -221,7 +224,7 @@ async def append_entries(session: AsyncSession, entries: Sequence[Entry]) -> lis
             row["hash"] = prev = entry_hash(row, keys.current)
             rows[i] = row
         await _SET_HEAD.execute(session, {"head": prev, "chain": chain})
-    await conn.execute(_INSERT_ENTRIES, rows)
+    await _INSERT_ENTRIES.execute(session, rows)
     return [row["hash"] for row in rows]
 
 

@@ -26,7 +26,6 @@ from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.compiler import Compiled
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.sqlite_driver import BUSY_WAIT_SECONDS, InlineSQLiteDialect, busy
@@ -34,22 +33,38 @@ from bot.sqlite_driver import BUSY_WAIT_SECONDS, InlineSQLiteDialect, busy
 Params = Mapping[str, Any]
 
 
+_MISSING = object()
+_DRIVER = "fastsql.driver"  # session.info: the session's sqlite3 connection, once known
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One positional parameter: the name it is given by, its fixed value, its converter."""
+
+    key: str
+    name: str
+    default: Any
+    processor: Callable[[Any], Any] | None
+
+
 @dataclass(frozen=True)
 class _Plan:
-    """A statement compiled for the inline SQLite dialect: SQL, parameter order, binds."""
+    """A statement compiled for the inline SQLite dialect: its SQL and its parameters."""
 
     sql: str
-    compiled: Compiled
-    names: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    slots: tuple[_Slot, ...]
 
     def parameters(self, params: Params) -> tuple[Any, ...]:
-        values = self.compiled.construct_params(dict(params))
-        assert values is not None
+        """The positional values, converted as SQLAlchemy converts them (None too: a JSON
+        column stores None as `null`, as through SQLAlchemy)."""
         out = []
-        for name, proc in zip(self.names, self.processors, strict=True):
-            value = values[name]
-            out.append(proc(value) if proc is not None and value is not None else value)
+        for slot in self.slots:
+            value = params.get(slot.key, _MISSING)
+            if value is _MISSING:
+                value = params.get(slot.name, slot.default)
+                if value is _MISSING:
+                    raise KeyError(f"no value for the bound parameter {slot.name!r}")
+            out.append(slot.processor(value) if slot.processor is not None else value)
         return tuple(out)
 
 
@@ -73,11 +88,13 @@ class Prepared:
         """The statement's rows (tuples), after flushing pending ORM changes."""
         if session.new or session.dirty or session.deleted:
             await session.flush()
-        conn = await session.connection()
-        plan = self._plan_for(conn.dialect)
-        if plan is None:
+        driver, conn = await _driver(session)
+        plan = self._plan_for(driver[0]) if driver is not None else None
+        if plan is None or driver is None:
+            if conn is None:
+                conn = await session.connection()
             return (await conn.execute(self.statement, dict(params or {}))).all()
-        return await _run(conn, plan, plan.parameters(params or {}))
+        return await _run(driver[1], plan, plan.parameters(params or {}))
 
     async def execute(
         self, session: AsyncSession, params: Params | Sequence[Params]
@@ -85,43 +102,67 @@ class Prepared:
         """Run a write (one parameter set, or many); return its RETURNING rows, if any.
 
         Like any Core statement on the connection, it does not flush the ORM first."""
-        conn = await session.connection()
-        plan = self._plan_for(conn.dialect)
-        if plan is None:
+        driver, conn = await _driver(session)
+        plan = self._plan_for(driver[0]) if driver is not None else None
+        if plan is None or driver is None:
+            if conn is None:
+                conn = await session.connection()
             bound: dict[str, Any] | list[dict[str, Any]] = (
                 dict(params) if isinstance(params, Mapping) else [dict(p) for p in params]
             )
             result = await conn.execute(self.statement, bound)
             return result.all() if result.returns_rows else []
         if isinstance(params, Mapping):
-            return await _run(conn, plan, plan.parameters(params))
+            return await _run(driver[1], plan, plan.parameters(params))
         for one in params:
-            await _run(conn, plan, plan.parameters(one))
+            await _run(driver[1], plan, plan.parameters(one))
         return []
+
+
+async def _driver(
+    session: AsyncSession,
+) -> tuple[tuple[Dialect, Any] | None, AsyncConnection | None]:
+    """The session's inline-SQLite dialect and sqlite3 connection, or (None, its SQLAlchemy
+    connection) on another database.
+
+    A store session is bound to one connection for its whole life (`bot.groupcommit`), so
+    the sqlite3 connection is looked up once per session, when its transaction has begun.
+    """
+    known = session.info.get(_DRIVER)
+    if known is not None:
+        return known, None
+    conn = await session.connection()  # begins the transaction (BEGIN IMMEDIATE) if need be
+    if not isinstance(conn.dialect, InlineSQLiteDialect):
+        return None, conn
+    dbapi = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    found = (conn.dialect, dbapi)
+    session.info[_DRIVER] = found
+    return found, conn
 
 
 def _make_plan(statement: Executable, dialect: Dialect) -> _Plan | None:
     compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-    names = tuple(compiled.positiontup or ())
-    if any(b.expanding for b in compiled.binds.values()):
-        return None  # IN lists: rendered per call by SQLAlchemy
+    if any(b.expanding or b.callable is not None for b in compiled.binds.values()):
+        return None  # IN lists (rendered per call), values computed per call: SQLAlchemy
     for column in getattr(compiled, "_result_columns", ()) or ():
         kind = column[3]
         if kind._cached_result_processor(dialect, None) is not None:
             return None  # a column that needs converting (a time, JSON): SQLAlchemy reads it
-    bind_processors = compiled._bind_processors
-    processors = tuple(bind_processors.get(name) for name in names)
-    return _Plan(compiled.string, compiled, names, processors)
+    processors = compiled._bind_processors
+    slots = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds[name]
+        default = _MISSING if bind.required else bind.value
+        slots.append(_Slot(str(bind.key), name, default, processors.get(name)))
+    return _Plan(compiled.string, tuple(slots))
 
 
 def _wrapped(plan: _Plan, values: tuple[Any, ...], exc: sqlite3.Error) -> BaseException:
     return DBAPIError.instance(plan.sql, values, exc, sqlite3.Error, hide_parameters=True)
 
 
-async def _run(conn: AsyncConnection, plan: _Plan, values: tuple[Any, ...]) -> list[Any]:
+async def _run(dbapi: Any, plan: _Plan, values: tuple[Any, ...]) -> list[Any]:
     """Execute on the session's own sqlite3 connection (already in its transaction)."""
-    dbapi = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-    assert dbapi is not None
     delay, waited = 0.001, 0.0
     while True:
         cursor = dbapi.cursor()

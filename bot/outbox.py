@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import audit, metrics
 from bot.config import Settings
 from bot.contracts import Sender, SendError
+from bot.fastsql import Prepared
 from bot.messages import Message
 from bot.models import OutboxMessage
 from bot.store import Store, core_rows
@@ -76,7 +77,6 @@ def enqueue(
 
 
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
-_INSERT_OUTBOX = insert(_OUTBOX)
 # The claim, as plain rows (it runs for every batch of posts): the due rows of the worker's
 # platforms, oldest first, locked (PostgreSQL: skipping rows another worker holds), then
 # their lease taken in one executemany.
@@ -107,7 +107,22 @@ _TAKE_LEASE = (
     .where(_OUTBOX.c.id == bindparam("row_id"))
     .values(status="sending", claimed_by=bindparam("worker"), claimed_until=bindparam("lease"))
 )
-_MARK_SENT = (
+# The columns `outbox_row` gives, named: the insert runs at the driver (`bot.fastsql`).
+_ROW_COLUMNS = (
+    "operation_id",
+    "platform",
+    "channel_key",
+    "kind",
+    "object_ref",
+    "tlp",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+_INSERT_OUTBOX = Prepared(insert(_OUTBOX).values({k: bindparam(k) for k in _ROW_COLUMNS}))
+_MARK_SENT = Prepared(
     sa_update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"))
     .values(
@@ -150,10 +165,10 @@ def outbox_row(
 
 
 async def enqueue_rows(session: AsyncSession, rows: list[dict[str, object]]) -> None:
-    """Add posts to the outbox inside the caller's transaction, in one statement."""
+    """Add posts to the outbox inside the caller's transaction (one statement each at the
+    driver on SQLite, one executemany on PostgreSQL)."""
     if rows:
-        conn = await session.connection()
-        await conn.execute(_INSERT_OUTBOX, rows)
+        await _INSERT_OUTBOX.execute(session, rows)
 
 
 @dataclass(frozen=True)
@@ -376,9 +391,8 @@ class OutboxWorker:
 
     async def _settle(self, batch: list[_Settle]) -> None:
         async with self.store.transaction() as session:
-            conn = await session.connection()
-            await conn.execute(
-                _MARK_SENT,
+            await _MARK_SENT.execute(
+                session,
                 [
                     {
                         "row_id": row.id,

@@ -30,6 +30,7 @@ from bot.contracts import (
     normalise_text,
 )
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
+from bot.fastsql import Prepared
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
@@ -260,7 +261,17 @@ async def _elsewhere(ctx: CommandContext) -> bool:
 
 
 _PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
-_REMEMBER = insert(_PROCESSED)
+_REMEMBER = Prepared(
+    insert(_PROCESSED).values(
+        {name: bindparam(name) for name in ("platform", "event_key", "reply", "created_at")}
+    )
+)
+_PROCESSED_KEY = Prepared(
+    select(_PROCESSED.c.id).where(
+        _PROCESSED.c.platform == bindparam("platform"),
+        _PROCESSED.c.event_key == bindparam("event_key"),
+    )
+)
 _STORED_REPLY = select(ProcessedEvent.id, ProcessedEvent.reply).where(
     col(ProcessedEvent.platform) == bindparam("platform"),
     col(ProcessedEvent.event_key) == bindparam("event_key"),
@@ -308,9 +319,8 @@ async def _record_processed(
     session: AsyncSession, inv: Invocation, reply: Reply, now: datetime
 ) -> None:
     """Record the event's key with its answer; the unique key fails a second delivery."""
-    conn = await session.connection()
-    await conn.execute(
-        _REMEMBER,
+    await _REMEMBER.execute(
+        session,
         {
             "platform": inv.actor.platform,
             "event_key": inv.event_key,
@@ -327,14 +337,8 @@ async def was_processed(core: Core, platform: str, event_key: str) -> bool:
     request's response) check this first, so a redelivered event posts nothing twice.
     """
     async with core.store.transaction() as session:
-        row = (
-            await session.exec(
-                select(ProcessedEvent.id).where(
-                    ProcessedEvent.platform == platform, ProcessedEvent.event_key == event_key
-                )
-            )
-        ).first()
-    return row is not None
+        rows = await _PROCESSED_KEY.rows(session, {"platform": platform, "event_key": event_key})
+    return bool(rows)
 
 
 async def dispatch(core: Core, inv: Invocation) -> Reply:
