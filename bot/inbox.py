@@ -25,11 +25,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bot import metrics
+from bot.fastsql import Prepared
 from bot.models import InboxItem
 from bot.store import Store
 
@@ -39,6 +40,29 @@ Clock = Callable[[], datetime]
 MAX_ATTEMPTS = 5
 
 _INBOX = InboxItem.__table__  # type: ignore[attr-defined]
+# The two statements every durably acknowledged event runs, built once (`bot.fastsql`).
+_ACCEPT = Prepared(
+    insert(_INBOX).values(
+        {
+            name: bindparam(name)
+            for name in (
+                "platform",
+                "event_key",
+                "kind",
+                "payload",
+                "received_at",
+                "claimed_by",
+                "claimed_until",
+                "attempts",
+            )
+        }
+    )
+)
+_DONE = Prepared(
+    delete(_INBOX).where(
+        _INBOX.c.platform == bindparam("platform"), _INBOX.c.event_key == bindparam("event_key")
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +114,8 @@ class Inbox:
         now = self.clock()
         try:
             async with self.store.transaction() as session:
-                conn = await session.connection()
-                await conn.execute(
-                    insert(_INBOX),
+                await _ACCEPT.execute(
+                    session,
                     {
                         "platform": platform,
                         "event_key": event_key,
@@ -111,12 +134,7 @@ class Inbox:
     async def done(self, platform: str, event_key: str) -> None:
         """The event's command has run and its reply has been handed over: forget it."""
         async with self.store.transaction() as session:
-            conn = await session.connection()
-            await conn.execute(
-                delete(_INBOX).where(
-                    _INBOX.c.platform == platform, _INBOX.c.event_key == event_key
-                )
-            )
+            await _DONE.execute(session, {"platform": platform, "event_key": event_key})
 
     async def release(self, platform: str, event_key: str) -> None:
         """Finishing the event failed here: give up the lease so recovery tries it again."""
