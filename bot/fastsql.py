@@ -125,19 +125,23 @@ async def _driver(
     """The session's inline-SQLite dialect and sqlite3 connection, or (None, its SQLAlchemy
     connection) on another database.
 
-    A store session is bound to one connection for its whole life (`bot.groupcommit`), so
-    the sqlite3 connection is looked up once per session, when its transaction has begun.
+    A store session is bound to one connection for its whole life (`bot.groupcommit`): the
+    sqlite3 connection is looked up once per session transaction, once it has begun.
     """
     known = session.info.get(_DRIVER)
     if known is not None:
-        return known, None
+        transaction, dialect, dbapi = known
+        current = session.sync_session.get_transaction()
+        if current is transaction and current is not None and current.is_active:
+            return (dialect, dbapi), None
     conn = await session.connection()  # begins the transaction (BEGIN IMMEDIATE) if need be
     if not isinstance(conn.dialect, InlineSQLiteDialect):
         return None, conn
     dbapi = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-    found = (conn.dialect, dbapi)
-    session.info[_DRIVER] = found
-    return found, conn
+    # Kept for this transaction only: a session that committed and began again could hold
+    # another pooled connection (store sessions never do; this makes it hold regardless).
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), conn.dialect, dbapi)
+    return (conn.dialect, dbapi), conn
 
 
 def _make_plan(statement: Executable, dialect: Dialect) -> _Plan | None:
