@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.i18n import N_
 from bot.messages import Message
 
 # What no person types and no renderer can be trusted with: control characters (but tab
@@ -17,7 +18,7 @@ from bot.messages import Message
 _REFUSED_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]"
 )
-UNACCEPTABLE_TEXT = (
+UNACCEPTABLE_TEXT = N_(
     "That message contains characters I cannot accept (control characters or broken "
     "Unicode); please type it again."
 )
@@ -62,12 +63,17 @@ class Channel:
 
 @dataclass(frozen=True)
 class Invocation:
-    """One command line from one actor in one channel, with the platform's event key."""
+    """One command line from one actor in one channel, with the platform's event key.
+
+    `locale` is the actor's language as the platform reports it (Telegram `language_code`,
+    Slack user locale), when it does: the reply's language unless the member chose one.
+    """
 
     actor: Actor
     channel: Channel
     text: str
     event_key: str | None = None
+    locale: str | None = None
 
 
 class Visibility(enum.StrEnum):

@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -185,6 +186,7 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: set[str] = set()
         self._names: dict[str, str] = {}
+        self._locales: dict[str, str | None] = {}
         self._socket: Any = None
         self._auth_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
@@ -394,6 +396,20 @@ class SlackAdapter:
         self._names[user_id] = name
         return name
 
+    async def _locale(self, user_id: str) -> str | None:
+        """The user's Slack locale (`users.info` with `include_locale`), asked once per user
+        and process; None when Slack does not say (the reply then uses the member's or
+        agency's language, else English). A failed lookup is not remembered."""
+        if user_id in self._locales:
+            return self._locales[user_id]
+        try:
+            resp = await self.client.users_info(user=user_id, include_locale=True)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
+            return None
+        locale = (resp.get("user") or {}).get("locale")
+        self._locales[user_id] = str(locale) if locale else None
+        return self._locales[user_id]
+
     def _channel(self, channel_id: str, channel_name: str) -> Channel:
         return Channel(
             PLATFORM,
@@ -421,6 +437,7 @@ class SlackAdapter:
             channel=self._channel(channel_id, str(body.get("channel_name") or "")),
             text=text,
             event_key=_key("cmd", body.get("trigger_id") or _body_digest(body)),
+            locale=await self._locale(user),
         )
         work = self._spawn(dispatch(self.app.core, inv))
         done, _ = await asyncio.wait({work}, timeout=self.ack_seconds)
@@ -582,7 +599,8 @@ class SlackAdapter:
         self, key: str, payload: dict[str, Any], respond: Any, user: str, *, durable: bool
     ) -> None:
         try:
-            reply = await dispatch(self.app.core, self._invocation(key, payload))
+            inv = replace(self._invocation(key, payload), locale=await self._locale(user))
+            reply = await dispatch(self.app.core, inv)
             await self._respond(respond, reply)
             self._after(reply, user, respond)
         except BaseException:
@@ -644,6 +662,7 @@ class SlackAdapter:
                 channel=self._channel(channel_id, "directmessage" if p.get("direct") else ""),
                 text=text,
                 event_key=key,
+                locale=await self._locale(user),
             )
             reply = await dispatch(self.app.core, inv)
             # The reply is posted by us, not returned: an event handled and answered before

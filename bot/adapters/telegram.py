@@ -535,7 +535,9 @@ class TelegramAdapter:
                 return
             await self._on_start(key, user, chat, msg.message_id)
             return
-        inv = Invocation(actor_of(user), channel_of(chat), parsed.line, event_key=key)
+        inv = Invocation(
+            actor_of(user), channel_of(chat), parsed.line, event_key=key, locale=user.language_code
+        )
         reply = await dispatch(self.core, inv)
         if reply.duplicate and not recovering:
             # Handled and answered before (a redelivery): posting again would double it.
@@ -558,7 +560,9 @@ class TelegramAdapter:
             return
         chat = query.message.chat if query.message is not None else None
         channel = channel_of(chat) if chat else Channel(PLATFORM, str(user.id), is_group=False)
-        reply = await dispatch(self.core, Invocation(actor_of(user), channel, command, key))
+        reply = await dispatch(
+            self.core, Invocation(actor_of(user), channel, command, key, user.language_code)
+        )
         if not reply.ok:
             # Only the presser sees an alert: a refusal need not interrupt the group.
             await _answer(query, (reply.message.lines or ["Refused."])[0], alert=True)

@@ -20,6 +20,7 @@ from bot.commands.values import zone
 from bot.config import Settings
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
+from bot.i18n import _
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Operation
 from bot.ratelimit import RateLimiter
@@ -127,9 +128,13 @@ class CommandContext:
     def require(self, perm: Perm) -> None:
         """Raise `Denied` with a clear sentence unless the actor may do `perm`."""
         if not self.allowed(perm):
-            code = self.op.code if self.op else "this operation"
-            role = self.role.value if self.role else "no role"
-            raise Denied(f"As {role} in {code} you cannot {perm.value}.")
+            code = self.op.code if self.op else _("this operation")
+            role = self.role.value if self.role else _("no role")
+            raise Denied(
+                _("As {role} in {code} you cannot {action}.").format(
+                    role=role, code=code, action=perm.value
+                )
+            )
 
     def audit(
         self, action: Action, object_ref: str | None = None, reason: str | None = None
