@@ -46,9 +46,28 @@ def isolate_ltr(text: str) -> str:
             if unicodedata.bidirectional(text[end]) in _LTR:
                 last = end
             end += 1
+        last = _close_brackets(text, i, last)
         out.append(f"{LRI}{text[i : last + 1]}{PDI}")
         i = last + 1
     return "".join(out)
+
+
+_PAIRS = {")": "(", "]": "[", ">": "<", "}": "{"}
+
+
+def _close_brackets(text: str, start: int, last: int) -> int:
+    """Extend a run ending at `last` over the closing brackets that pair with openers inside
+    it (`<code>`, `[OP]`): a bracket left outside would be mirrored to the wrong side."""
+    depth: dict[str, int] = {}
+    for ch in text[start : last + 1]:
+        if ch in _PAIRS.values():
+            depth[ch] = depth.get(ch, 0) + 1
+        elif ch in _PAIRS and depth.get(_PAIRS[ch], 0):
+            depth[_PAIRS[ch]] -= 1
+    while last + 1 < len(text) and depth.get(_PAIRS.get(text[last + 1], ""), 0):
+        depth[_PAIRS[text[last + 1]]] -= 1
+        last += 1
+    return last
 
 
 def rtl_line(text: str) -> str:

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.access import TLP
 from bot.commands.countries import ISO_3166_ALPHA2
 from bot.commands.errors import UsageError
+from bot.i18n import DEFAULT_LANGUAGE, current_language
+from bot.localtime import format_local
 
 TIME_HELP = "use 2026-11-28 14:30, 14:30, 20m ago, in 2h or tomorrow 05:30"
 _UNITS = {
@@ -129,6 +131,8 @@ def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
 def format_time(dt: datetime, tz: ZoneInfo | str = "UTC") -> str:
     """`Sat 28 Nov 2026 11:30 CET (10:30 UTC)`: the reader's zone with UTC beside it."""
     zone_info = tz if isinstance(tz, ZoneInfo) else zone(tz)
+    if current_language() != DEFAULT_LANGUAGE:  # the reader's date format (bot.localtime)
+        return format_local(dt, zone_info, current_language())
     local = dt.astimezone(zone_info)
     utc = dt.astimezone(UTC)
     shown = local.strftime("%a %d %b %Y %H:%M ") + (local.tzname() or str(zone_info))
