@@ -54,4 +54,4 @@ async def help_command(ctx: CommandContext) -> Reply:
         lines.append(f"  {_(c.summary)}")
         if c.details:
             lines.extend(f"  {d}" for d in _(c.details).splitlines())
-    return Reply(Message(title=f"help {name}", lines=lines))
+    return Reply(Message(title=f"help {name}", lines=lines))  # i18n: keep (a command)

@@ -180,7 +180,7 @@ async def op_new(ctx: CommandContext) -> Reply:
                 (_("Countries"), ", ".join(countries) or "—"),
                 (_("Default TLP"), tlp.label),
                 (_("Time zone"), str(tz)),
-                (_("Status"), "planning"),
+                (_("Status"), "planning"),  # i18n: keep (a status word)
             ],
             lines=[
                 _("Next: `op invite` to bring people in, `op link` in a channel to post there.")
