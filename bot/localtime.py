@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_skeleton
 
+from bot.i18n import DEFAULT_LANGUAGE, current_language
+
 
 def format_local(dt: datetime, zone_info: ZoneInfo, language: str) -> str:
     """`dt` in `zone_info`, written for `language` (ISO 639-1), with UTC beside it."""
@@ -22,3 +24,11 @@ def format_local(dt: datetime, zone_info: ZoneInfo, language: str) -> str:
     if local.utcoffset() == timedelta(0) and str(zone_info) in ("UTC", "Etc/UTC"):
         return f"{day} {utc:%H:%M} UTC"
     return f"{day} {local:%H:%M} {local.tzname() or zone_info} ({utc:%H:%M} UTC)"
+
+
+def format_date(dt: datetime) -> str:
+    """A calendar date in the current language: `28 Nov 2026`, `28 nov 2026`, `28 نوفمبر 2026`."""
+    language = current_language()
+    if language == DEFAULT_LANGUAGE:
+        return f"{dt:%d %b %Y}"
+    return format_skeleton("yMMMd", dt, locale=language)
