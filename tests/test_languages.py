@@ -188,3 +188,11 @@ async def test_slack_user_locale_gives_the_first_reply_its_language(slack: Slack
     assert "Not registered" in await slack_say(slack, "whoami", user="UGHOST")
     calls = [c for c in slack.fake.calls() if c.method == "users.info"]
     assert any(str(c.args.get("include_locale")).lower() in ("true", "1") for c in calls)
+
+
+async def test_slack_slow_locale_lookup_does_not_hold_the_ack(slack: SlackStack) -> None:
+    slack.fake.add_user("USLOW", "ines", "Inês", locale="pt-PT")
+    slack.fake.slow_next(3.0, method="users.info")
+    first = await slack_say(slack, "whoami", user="USLOW", user_name="ines")
+    assert "Not registered" in first  # answered in the ack, in the default language
+    assert "Não registado" in await slack_say(slack, "whoami", user="USLOW", user_name="ines")

@@ -141,6 +141,10 @@ def is_direct(channel_id: str, channel_name: str) -> bool:
     return channel_name == "directmessage" or channel_id.startswith("D")
 
 
+# How long a first command waits for the user's locale before answering in the default.
+LOCALE_SECONDS = 1.0
+
+
 class SlackAdapter:
     """Serves `/slack/events` (or Socket Mode) and delivers posts to Slack."""
 
@@ -399,11 +403,14 @@ class SlackAdapter:
     async def _locale(self, user_id: str) -> str | None:
         """The user's Slack locale (`users.info` with `include_locale`), asked once per user
         and process; None when Slack does not say (the reply then uses the member's or
-        agency's language, else English). A failed lookup is not remembered."""
+        agency's language, else English). A failed or slow lookup (over `LOCALE_SECONDS`,
+        which keeps the 3-second ack) is not remembered."""
         if user_id in self._locales:
             return self._locales[user_id]
         try:
-            resp = await self.client.users_info(user=user_id, include_locale=True)
+            resp = await asyncio.wait_for(
+                self.client.users_info(user=user_id, include_locale=True), LOCALE_SECONDS
+            )
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
             return None
         locale = (resp.get("user") or {}).get("locale")
