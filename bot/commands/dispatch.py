@@ -80,7 +80,9 @@ _ACTOR_AND_CHANNEL = (
         (col(_LinkMs.operation_id) == col(ChannelLink.operation_id))
         & (col(_LinkMs.member_id) == col(Member.id)),
     )
-    .where(col(Identity.platform) == bindparam("platform"), col(Identity.key) == bindparam("key"))
+    .where(
+        col(Identity.platform) == bindparam("platform"), col(Identity.key) == bindparam("key")
+    )
 )
 _OP_AND_ROLE = (
     select(Operation, Membership.role)

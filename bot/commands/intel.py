@@ -245,7 +245,9 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
     """A subject of the operation the actor may read; otherwise the same NotFound."""
     seq = _check_op(ctx, raw, "S")
     op = ctx.operation()
-    subject = (await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})).first()
+    subject = (
+        await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})
+    ).first()
     if subject is None or not may_read_subject(await reader(ctx), subject):
         raise NotFound(
             _("There is no subject {ref} in {code}.").format(ref=f"S-{seq}", code=op.code),
@@ -363,7 +365,9 @@ _MATCHING_NOTICES = (
 async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice | None:
     """The active red (first) or yellow notice on `subject`, newest first; None if none."""
     rows = (
-        await ctx.session.exec(_MATCHING_NOTICES, params={"subject_id": subject.id, "now": ctx.now})
+        await ctx.session.exec(
+            _MATCHING_NOTICES, params={"subject_id": subject.id, "now": ctx.now}
+        )
     ).all()
     for colour in ("red", "yellow"):
         for notice in rows:
