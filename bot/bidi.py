@@ -13,8 +13,9 @@ with such an insert is laid out left to right, and neutral characters between in
   (U+2066 … U+2069), so it is laid out as one unit and nothing around it moves.
 
 The marks are invisible and added by the core once, after the reply is written (dispatch),
-so both renderers and the console get the same text. Inbound text refuses isolates
-(`bot.adapters.base.normalise_text`); replies only ever add them.
+so both renderers and the console get the same text. Inbound text drops these marks
+(`bot.adapters.base.normalise_text`): a reference copied out of an Arabic reply works when
+typed back.
 """
 
 from __future__ import annotations

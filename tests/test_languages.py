@@ -196,3 +196,20 @@ async def test_slack_slow_locale_lookup_does_not_hold_the_ack(slack: SlackStack)
     first = await slack_say(slack, "whoami", user="USLOW", user_name="ines")
     assert "Not registered" in first  # answered in the ack, in the default language
     assert "Não registado" in await slack_say(slack, "whoami", user="USLOW", user_name="ines")
+
+
+async def test_a_reference_copied_from_an_arabic_reply_works_typed_back(
+    telegram: Telegram,
+) -> None:
+    await telegram.say('/op new "Night Harbour" --code OP-NH', ADMIN, ADMIN_DM)
+    await telegram.say("/tf me lang ar", ADMIN, ADMIN_DM)
+    shown = await telegram.say("/tf op show", ADMIN, ADMIN_DM)
+    copied = shown.splitlines()[-1]  # the context line: RLM + LRI "OP-NH" PDI
+    assert copied == f"{RLM}{LRI}OP-NH{PDI}"
+    again = await telegram.say(f"/tf op show {copied}", ADMIN, ADMIN_DM)
+    assert f"{LRI}OP-NH Night Harbour{PDI}" in again.splitlines()[0]
+    # A bidirectional override is still refused. The refusal comes before any database
+    # work, so it is in the platform's locale (here an Arabic phone).
+    arabic_phone = {**ADMIN, "language_code": "ar"}
+    refused = await telegram.say("/tf op show OP-NH\u202e", arabic_phone, ADMIN_DM)
+    assert "تحتوي هذه الرسالة على محارف لا يمكنني قبولها" in refused

@@ -24,9 +24,17 @@ UNACCEPTABLE_TEXT = N_(
 )
 
 
+# The invisible marks right-to-left replies carry around references (`bot/bidi.py`): a
+# member who copies `⁦OP-NH/S-1⁩` out of an Arabic reply types them back. They are dropped,
+# not refused; they cannot reorder what is stored (the overrides U+202A-U+202E stay refused).
+_REPLY_MARKS = re.compile("[\u200e\u200f\u2066-\u2069]")
+
+
 def normalise_text(text: str) -> str | None:
-    """User text as the core takes it: NFC-normalised; None when it holds a refused
-    character (the adapter, or dispatch, answers `UNACCEPTABLE_TEXT` without echoing it)."""
+    """User text as the core takes it: NFC-normalised, without the directional marks of
+    our own replies; None when it holds a refused character (the adapter, or dispatch,
+    answers `UNACCEPTABLE_TEXT` without echoing it)."""
+    text = _REPLY_MARKS.sub("", text)
     if _REFUSED_CHARS.search(text):
         return None
     return unicodedata.normalize("NFC", text)
