@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: float = Field(
         default=300.0, alias="TASKFORCE_AUDIT_CHECKPOINT_SECONDS"
     )
+    # Situation room (`room`, served under /room/): the public base URL people open (the
+    # links point there; https also makes the session cookie Secure), how long a signed-in
+    # browser lasts, an optional tile server (`https://tiles.example/{z}/{x}/{y}.png`; none:
+    # a coordinate grid with place labels) and how often open pages look for changes.
+    public_url: str | None = Field(default=None, alias="TASKFORCE_PUBLIC_URL")
+    room_session_hours: float = Field(default=12.0, alias="TASKFORCE_ROOM_SESSION_HOURS")
+    room_tiles: str | None = Field(default=None, alias="TASKFORCE_ROOM_TILES")
+    room_poll_seconds: float = Field(default=3.0, alias="TASKFORCE_ROOM_POLL_SECONDS")
     # Test hooks only: a module whose `install(app)` is called at start-up (see tests/hooks.py).
     test_hooks: str | None = Field(default=None, alias="TASKFORCE_TEST_HOOKS")
 

@@ -34,6 +34,7 @@ from bot import metrics
 from bot.adapters.base import Sender
 from bot.app import App, build_app
 from bot.config import Settings
+from bot.room import web as room
 
 log = structlog.get_logger(__name__)
 
@@ -461,6 +462,7 @@ def create_app(settings: Settings, *, app: App | None = None) -> Starlette:
     ]
     for adapter in adapters:
         routes.extend(adapter.routes())
+    routes.append(room.mount(core_app))  # the situation room, /room/ (bot/room)
     starlette = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -22,6 +22,7 @@ UNACCEPTABLE_TEXT = N_(
     "That message contains characters I cannot accept (control characters or broken "
     "Unicode); please type it again."
 )
+SECRET_NOT_REPEATED = N_("That answer held a one-time secret and is not repeated; ask again.")
 
 
 # The invisible marks right-to-left replies carry around references (`bot/bidi.py`): a
@@ -110,11 +111,17 @@ class Reply:
     # that post answers themselves post nothing for a duplicate (unless they are finishing
     # an event whose answer never went out).
     duplicate: bool = False
+    # The answer holds a one-time secret (a sign-in link): what is stored as the event's
+    # first answer says so instead, so the database never holds the secret.
+    secret: bool = False
 
     def to_json(self) -> dict[str, object]:
         """JSON-safe form, stored as the first answer to an inbound event."""
+        message = self.message
+        if self.secret:
+            message = Message(lines=[SECRET_NOT_REPEATED])
         return {
-            "message": self.message.to_json(),
+            "message": message.to_json(),
             "visibility": self.visibility.value,
             "ok": self.ok,
             "confidential": self.confidential,

@@ -23,7 +23,7 @@ from bot.adapters.base import (
     clean_name,
     normalise_text,
 )
-from bot.commands import guard
+from bot.commands import guard, surface
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.refs import looks_like_ref, parse_ref
@@ -466,6 +466,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 raise NotFound(_("Which operation? Add its code, like OP-NIGHTJAR."))
             reply = await cmd.handler(ctx)
             reply.command = cmd.name
+            await surface.echo_to_channels(ctx, reply)  # the room has no channel
             ceiling = effective_ceiling(ctx.link) if ctx.link else UNLINKED_GROUP_CEILING
             reply.confidential = _confidential(inv, reply, ceiling) or await _elsewhere(ctx)
             if reply.confidential and reply.visibility is Visibility.CHANNEL:

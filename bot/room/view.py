@@ -1,0 +1,365 @@
+"""What one member may see of one operation, read through the command core's own functions.
+
+The view is built in one transaction as a `CommandContext` for that member and operation
+(live membership: a removed member gets None), so the rules are those of chat: sightings by
+`readable_sightings` (role, TLP, TLP:RED recipients, victim protection), notices by
+`may_read_notice`, raids as `raid show` shows them (target details only where the role may
+read the raid's label), the briefing as `brief` builds it in a private chat. A view that is
+shown (`audit=True`) writes one `consult` entry naming what it showed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import audit, briefing, raidview
+from bot.access import TLP, Perm, Role, may_read_item, role_allows
+from bot.adapters.base import Actor, Channel, Invocation
+from bot.audit import Action
+from bot.commands.context import CommandContext, Core
+from bot.commands.intel import (
+    load_sightings,
+    may_read_notice,
+    member_names,
+    readable_sightings,
+    reader,
+    sighting_tlp,
+)
+from bot.commands.registry import REGISTRY, ParsedArgs
+from bot.commands.render import notice_ref, notice_title, sighting_ref, subject_name, subject_ref
+from bot.commands.surface import ROOM_PLATFORM
+from bot.commands.values import format_time
+from bot.i18n import _
+from bot.messages import Message
+from bot.models import Agency, BriefSchedule, Member, Membership, Notice, Operation, Raid, Subject
+from bot.room.tokens import SignedIn
+
+MAX_SIGHTINGS = 500  # newest observed first; the map stays readable and the page light
+MAX_EVENTS = 200
+ROOM_CHANNEL = "web"
+
+
+@dataclass
+class Spot:
+    """One sighting on the map and in the timeline."""
+
+    ref: str
+    what: str
+    group: str  # markers by subject: the subject's reference, or "other"
+    location: str
+    lat: float | None
+    lon: float | None
+    observed: str  # ISO 8601, UTC (the time slider)
+    shown: str  # in the reader's time zone, UTC beside it
+    tlp: str
+    grade: str | None
+    match: bool
+
+
+@dataclass
+class Event:
+    """One line of the timeline."""
+
+    at: str  # ISO 8601, UTC (sorting)
+    shown: str
+    kind: str  # sighting notice raid tick
+    text: str
+
+
+@dataclass
+class RaidCard:
+    """One raid as `raid show` shows it to this member, with the items they may tick."""
+
+    seq: int
+    message: dict[str, Any]
+    open_items: list[int] = field(default_factory=list)  # positions this member may tick
+    ticked_items: list[int] = field(default_factory=list)  # positions this member may untick
+
+
+@dataclass
+class View:
+    """The situation room of one operation for one member."""
+
+    code: str
+    name: str
+    status: str
+    role: str
+    tlp: str
+    spots: list[Spot]
+    events: list[Event]
+    raids: list[RaidCard]
+    briefing: dict[str, Any]
+    briefings_sent: list[str]
+    members: list[tuple[str, str, str]]  # name, agency code, role
+    agencies: list[tuple[str, str, str]]  # code, name, country
+
+    def fingerprint(self) -> str:
+        """A digest of everything shown: equal digests, nothing new to show."""
+        return hashlib.sha256(
+            json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        ).hexdigest()
+
+
+async def my_operations(session: AsyncSession, member_id: int) -> list[tuple[Operation, Role]]:
+    """The operations the member belongs to now, with their role, by code."""
+    rows = (
+        await session.exec(
+            select(Operation, Membership.role)
+            .join(Membership, col(Membership.operation_id) == col(Operation.id))
+            .where(Membership.member_id == member_id)
+            .order_by(col(Operation.code))
+        )
+    ).all()
+    return [(op, Role(role)) for op, role in rows]
+
+
+def room_invocation(signed: SignedIn, text: str = "") -> Invocation:
+    """The member acting from the room: their identity, in a channel-less surface."""
+    return Invocation(
+        actor=Actor(signed.identity.platform, signed.identity.key, signed.member.name),
+        channel=Channel(ROOM_PLATFORM, ROOM_CHANNEL, name="situation room", is_group=False),
+        text=text,
+    )
+
+
+async def _context(
+    core: Core, session: AsyncSession, signed: SignedIn, code: str, now: datetime
+) -> CommandContext | None:
+    row = (
+        await session.exec(
+            select(Operation, Membership.role)
+            .join(Membership, col(Membership.operation_id) == col(Operation.id))
+            .where(Operation.code == code, Membership.member_id == signed.member.id)
+        )
+    ).first()
+    if row is None:
+        return None
+    command = REGISTRY.get("sightings")
+    assert command is not None
+    return CommandContext(
+        core=core,
+        session=session,
+        inv=room_invocation(signed),
+        command=command,
+        args=ParsedArgs(),
+        now=now,
+        actor=signed.member,
+        identity=signed.identity,
+        op=row[0],
+        role=Role(row[1]),
+    )
+
+
+async def load_view(core: Core, signed: SignedIn, code: str, *, audit_it: bool) -> View | None:
+    """The member's view of operation `code`; None unless they belong to it now."""
+    now = core.clock()
+    async with core.store.transaction() as session:
+        ctx = await _context(core, session, signed, code, now)
+        if ctx is None:
+            return None
+        view, shown_refs = await _build(ctx)
+        if audit_it:
+            member = signed.member
+            await audit.append(
+                session,
+                at=now,
+                actor=f"{member.name} ({signed.identity.platform}:{signed.identity.key})",
+                actor_id=member.id,
+                action=Action.CONSULT,
+                command="room",
+                operation_id=ctx.operation().id,
+                object_ref=f"{code}/room",
+                channel=f"{ROOM_PLATFORM}:{ROOM_CHANNEL}",
+                reason=("read " + ",".join(shown_refs))[:1000] if shown_refs else None,
+            )
+    return view
+
+
+async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
+    op, role, session = ctx.operation(), ctx.role, ctx.session
+    assert role is not None
+    tz = await ctx.tz()
+    # How many are hidden is not shown (nor fingerprinted): a count that moves would tell
+    # a reader that something they may not see just happened.
+    ids, _hidden = await readable_sightings(ctx)
+    rows = await load_sightings(ctx, ids[:MAX_SIGHTINGS])
+    shown_refs: list[str] = []
+    spots: list[Spot] = []
+    events: list[Event] = []
+    for sg, subject in rows:
+        ref = sighting_ref(sg)
+        shown_refs.append(ref)
+        what = subject_name(subject) if subject is not None else f"“{sg.description}”"
+        spot = Spot(
+            ref=ref,
+            what=what,
+            group=subject_ref(subject) if subject is not None else "other",
+            location=sg.location,
+            lat=sg.lat,
+            lon=sg.lon,
+            observed=sg.observed_at.isoformat(),
+            shown=format_time(sg.observed_at, tz),
+            tlp=sighting_tlp(sg, subject).label,
+            grade=sg.grade,
+            match=sg.match_notice_id is not None,
+        )
+        spots.append(spot)
+        mark = "MATCH · " if spot.match else ""
+        events.append(
+            Event(
+                spot.observed,
+                spot.shown,
+                "sighting",
+                _("{mark}{ref} {what} at {place}").format(
+                    mark=mark, ref=ref, what=what, place=sg.location
+                ),
+            )
+        )
+    who = await reader(ctx)
+    notices = (
+        await session.exec(
+            select(Notice, Subject)
+            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .where(Notice.operation_id == op.id)
+        )
+    ).all()
+    for notice, subject in notices:
+        if not may_read_notice(who, notice, subject):
+            continue
+        shown_refs.append(notice_ref(notice))
+        text = _("{ref} {notice} recorded — {subject}").format(
+            ref=notice_ref(notice), notice=notice_title(notice), subject=subject_name(subject)
+        )
+        events.append(
+            Event(notice.issued_at.isoformat(), format_time(notice.issued_at, tz), "notice", text)
+        )
+        if notice.cancelled_at is not None:
+            events.append(
+                Event(
+                    notice.cancelled_at.isoformat(),
+                    format_time(notice.cancelled_at, tz),
+                    "notice",
+                    _("{ref} cancelled").format(ref=notice_ref(notice)),
+                )
+            )
+    raids = (
+        await session.exec(select(Raid).where(Raid.operation_id == op.id).order_by(col(Raid.at)))
+    ).all()
+    cards: list[RaidCard] = []
+    may_tick = role_allows(role, Perm.TICK_ITEM)
+    ticker_ids: set[int] = set()
+    raid_items = {}
+    for raid in raids:
+        items = await raidview.load_items(session, raid.id)
+        raid_items[raid.id] = items
+        ticker_ids |= {i.done_by for i in items if i.done_by is not None}
+    names = await member_names(ctx, ticker_ids)
+    for raid in raids:
+        items = raid_items[raid.id]
+        can_tick: frozenset[str | None] | None = None
+        if role is Role.PARTNER:
+            can_tick = frozenset({"partner"})
+        elif not may_tick:
+            can_tick = frozenset()
+        message = await raidview.card(
+            session, op, raid, items, reader_tz=str(tz), can_tick=can_tick
+        )
+        with_target = may_read_item(role, raid.tlp)
+        if not with_target:
+            message = raidview.without_target(message)
+            message.tlp = raidview.time_label(op, raid).value
+        message.buttons = []  # the room draws its own tick forms
+        ref = raidview.raid_ref(raid)
+        shown_refs.append(ref)
+        open_items: list[int] = []
+        ticked: list[int] = []
+        if may_tick and raid.status != "aborted":
+            for i in items:
+                if can_tick is None or i.role in can_tick:
+                    (ticked if i.done_at is not None else open_items).append(i.position)
+        cards.append(RaidCard(raid.seq, message.to_json(), open_items, ticked))
+        title = raid.title
+        events.append(
+            Event(
+                raid.created_at.isoformat(),
+                format_time(raid.created_at, tz),
+                "raid",
+                _("{ref} {title} planned for {when}").format(
+                    ref=ref, title=title, when=raidview.when(raid, str(tz))
+                ),
+            )
+        )
+        if raid.status != "planned":
+            events.append(
+                Event(
+                    raid.updated_at.isoformat(),
+                    format_time(raid.updated_at, tz),
+                    "raid",
+                    _("{ref} {title}: {status}").format(ref=ref, title=title, status=raid.status),
+                )
+            )
+        for i in items:
+            if i.done_at is not None:
+                by = names.get(i.done_by or 0, "someone")
+                events.append(
+                    Event(
+                        i.done_at.isoformat(),
+                        format_time(i.done_at, tz),
+                        "tick",
+                        _("✓ {ref} {item} — ticked by {who}").format(
+                            ref=ref, item=raidview.item_line(i), who=by
+                        ),
+                    )
+                )
+    events.sort(key=lambda e: e.at, reverse=True)
+    brief: Message = await briefing.build(
+        session,
+        op,
+        now=ctx.now,
+        since=None,
+        audience=briefing.Audience(ceiling=TLP.RED, is_group=False, role=role),
+        tz=str(tz),
+        title=_("Briefing now"),
+    )
+    fired = (
+        await session.exec(
+            select(BriefSchedule.last_fired_at)
+            .where(
+                BriefSchedule.operation_id == op.id, col(BriefSchedule.last_fired_at).is_not(None)
+            )
+            .order_by(col(BriefSchedule.last_fired_at).desc())
+            .limit(5)
+        )
+    ).all()
+    members = (
+        await session.exec(
+            select(Member, Membership, Agency)
+            .join(Membership, col(Membership.member_id) == col(Member.id))
+            .join(Agency, col(Agency.id) == col(Member.agency_id), isouter=True)
+            .where(Membership.operation_id == op.id)
+            .order_by(col(Membership.role), col(Member.name))
+        )
+    ).all()
+    agencies = sorted({(a.code, a.name, a.country) for _, _, a in members if a is not None})
+    view = View(
+        code=op.code,
+        name=op.name,
+        status=op.status,
+        role=role.value,
+        tlp=TLP(op.tlp).label,
+        spots=spots,
+        events=events[:MAX_EVENTS],
+        raids=cards,
+        briefing=brief.to_json(),
+        briefings_sent=[format_time(t, tz) for t in fired if t is not None],
+        members=[(m.name, a.code if a else "—", ms.role) for m, ms, a in members],
+        agencies=agencies,
+    )
+    return view, shown_refs

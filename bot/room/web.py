@@ -1,0 +1,280 @@
+"""The situation room's HTTP surface: sign-in, pages, ticks, live events, static files.
+
+Mounted by the server under `/room` (`routes(app)`). Cookies are HttpOnly, SameSite=Strict,
+and Secure (with the `__Host-` prefix) when the public URL is https. Every state-changing
+request (sign-in, tick, sign-out) is a POST that must carry its CSRF token: the sign-in form
+a nonce also set as a cookie by the page that showed it (so a link opened in one browser
+cannot be completed from another), the others the session's token. Responses are never
+cached and forbid framing, inline scripts and any origin but this one (and the tile server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.app import App
+from bot.commands.dispatch import dispatch
+from bot.i18n import N_, _, use_language
+from bot.room import live, page, tokens
+from bot.room.tokens import SignedIn
+from bot.room.view import load_view, my_operations, room_invocation
+
+log = structlog.get_logger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+NOT_SIGNED_IN = N_(
+    "You are not signed in (or your session has ended): type `room` in chat for a new sign-in link."
+)
+BAD_LINK = N_("This sign-in link is used, expired or unknown: type `room` in chat for a new one.")
+OTHER_BROWSER = N_(
+    "This sign-in did not start in this browser: open the link from chat again, here."
+)
+BAD_CSRF = N_("This request did not come from the situation room page; reload it and try again.")
+FORM_TYPE = "application/x-www-form-urlencoded"
+TICK_VERBS = ("check", "uncheck")
+NO_OPERATION = N_("There is no operation {code} that you belong to.")
+
+
+class Room:
+    """The room's routes over one App (its core, store, clock and settings)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.notifier = live.Notifier()
+        base = (self.settings.public_url or "").strip()
+        self.secure = base.lower().startswith("https://")
+        prefix = "__Host-" if self.secure else ""
+        self.cookie = f"{prefix}tf_room"
+        self.login_cookie = f"{prefix}tf_room_login"
+        tiles = (self.settings.room_tiles or "").strip() or None
+        self.tiles = tiles
+        tile_origin = ""
+        if tiles:
+            parts = urlsplit(tiles)
+            tile_origin = f" {parts.scheme}://{parts.netloc}"
+        self.csp = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            f"img-src 'self' data:{tile_origin}; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'"
+        )
+        # Streams look again as soon as this process committed a command that queued posts.
+        previous = app.core.on_outbox
+
+        def on_outbox() -> None:
+            previous()
+            self.notifier.notify()
+
+        app.core.on_outbox = on_outbox
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _headers(self, response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = self.csp
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    def _html(self, body: str, status: int = 200) -> Response:
+        return self._headers(HTMLResponse(body, status_code=status))
+
+    def _sentence(self, status: int, title: str, sentence: str) -> Response:
+        return self._html(page.sentence_page(title, sentence), status)
+
+    def _set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            httponly=True,
+            secure=self.secure,
+            samesite="strict",
+        )
+
+    async def _signed_in(self, request: Request) -> tuple[SignedIn, str] | None:
+        secret = request.cookies.get(self.cookie)
+        if not secret:
+            return None
+        async with self.app.store.transaction() as session:
+            found = await tokens.open_session(session, secret, self.app.clock())
+        return (found, secret) if found is not None else None
+
+    async def _form(self, request: Request) -> dict[str, str]:
+        # The room's forms are URL-encoded (no file uploads): parsed here, no multipart.
+        if not request.headers.get("content-type", "").startswith(FORM_TYPE):
+            return {}
+        try:
+            fields = parse_qs((await request.body()).decode(), max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            return {}
+        return {k: v[0] for k, v in fields.items()}
+
+    def _refused(self) -> Response:
+        return self._sentence(401, _("Not signed in"), _(NOT_SIGNED_IN))
+
+    # -------------------------------------------------------------------- sign-in
+
+    async def login_page(self, request: Request) -> Response:
+        """GET of a sign-in link: a button (previews and scanners never use the link)."""
+        token = request.query_params.get("t", "")
+        if not token or len(token) > 100:
+            return self._sentence(400, _("Sign-in link"), _(BAD_LINK))
+        nonce = secrets.token_urlsafe(24)
+        response = self._html(page.confirm_login(token, nonce))
+        self._set_cookie(response, self.login_cookie, nonce, tokens.LINK_MINUTES * 60)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        """POST of the sign-in form: the link is used once and a session opens."""
+        form = await self._form(request)
+        nonce = request.cookies.get(self.login_cookie, "")
+        if not nonce or not secrets.compare_digest(nonce, form.get("nonce", "")):
+            log.info("room.login_refused", reason="other_browser")
+            return self._sentence(403, _("Sign-in refused"), _(OTHER_BROWSER))
+        hours = self.settings.room_session_hours
+        async with self.app.store.transaction() as session:
+            opened = await tokens.redeem_link(session, form.get("t", ""), self.app.clock(), hours)
+        if opened is None:
+            log.info("room.login_refused", reason="bad_link")
+            return self._sentence(400, _("Sign-in refused"), _(BAD_LINK))
+        response = self._headers(RedirectResponse("/room/", status_code=303))
+        self._set_cookie(response, self.cookie, opened, int(hours * 3600))
+        response.delete_cookie(self.login_cookie, path="/", secure=self.secure, httponly=True)
+        log.info("room.signed_in")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """POST: end this browser's session."""
+        found = await self._signed_in(request)
+        if found is None:
+            return self._refused()
+        signed, secret = found
+        if not tokens.csrf_ok(secret, (await self._form(request)).get("csrf")):
+            return self._sentence(403, _("Refused"), _(BAD_CSRF))
+        async with self.app.store.transaction() as session:
+            await tokens.revoke(
+                session,
+                self.app.clock(),
+                member_id=signed.member.id or 0,
+                session_id=signed.session_id,
+            )
+        response = self._sentence(200, _("Signed out"), _("You are signed out of this browser."))
+        response.delete_cookie(self.cookie, path="/", secure=self.secure, httponly=True)
+        return response
+
+    # ---------------------------------------------------------------------- pages
+
+    async def home(self, request: Request) -> Response:
+        """The member's operations."""
+        found = await self._signed_in(request)
+        if found is None:
+            return self._refused()
+        signed, secret = found
+        async with self.app.store.transaction() as session:
+            ops = await my_operations(session, signed.member.id or 0)
+        with use_language(signed.member.language):
+            body = page.operations(
+                signed.member.name,
+                [(op.code, op.name, role.value, op.status) for op, role in ops],
+                tokens.csrf_token(secret),
+            )
+        return self._html(body)
+
+    async def operation(self, request: Request, said: str | None = None) -> Response:
+        """One operation's room (an audited `consult`)."""
+        found = await self._signed_in(request)
+        if found is None:
+            return self._refused()
+        signed, secret = found
+        code = str(request.path_params["code"]).upper()
+        with use_language(signed.member.language):
+            view = await load_view(self.app.core, signed, code, audit_it=True)
+            if view is None:
+                return self._sentence(404, _("Not found"), _(NO_OPERATION).format(code=code))
+            body = page.operation(view, tokens.csrf_token(secret), tiles=self.tiles, said=said)
+        return self._html(body, 200 if said is None else 400)
+
+    async def tick(self, request: Request) -> Response:
+        """POST: tick or untick an item, as the typed `check`/`uncheck` command would."""
+        found = await self._signed_in(request)
+        if found is None:
+            return self._refused()
+        signed, secret = found
+        form = await self._form(request)
+        if not tokens.csrf_ok(secret, form.get("csrf")):
+            return self._sentence(403, _("Refused"), _(BAD_CSRF))
+        code = str(request.path_params["code"]).upper()
+        verb = str(request.path_params["verb"])
+        if verb not in TICK_VERBS:
+            return self._sentence(404, _("Not found"), _("There is no such page."))
+        seq = int(request.path_params["seq"])
+        item = form.get("item", "").strip()
+        if not item.isascii() or not item.isdigit() or len(item) > 4:
+            return self._sentence(400, _("Refused"), _("Choose an item to tick."))
+        line = f"{verb} {code}/R-{seq} {item}"
+        reply = await dispatch(self.app.core, room_invocation(signed, line))
+        if not reply.ok:
+            return await self.operation(request, said=" ".join(reply.message.lines))
+        return self._headers(RedirectResponse(f"/room/op/{code}#R-{seq}", status_code=303))
+
+    async def events(self, request: Request) -> Response:
+        """Server-sent events: `changed` when this member's view changed."""
+        found = await self._signed_in(request)
+        if found is None:
+            return self._refused()
+        code = str(request.path_params["code"]).upper()
+        since = request.query_params.get("since") or None
+        cookie = found[1]
+        core = self.app.core
+
+        async def fingerprint() -> str | None:
+            async with self.app.store.transaction() as session:
+                signed = await tokens.open_session(session, cookie, self.app.clock())
+            if signed is None:
+                return None
+            view = await load_view(core, signed, code, audit_it=False)
+            return view.fingerprint() if view is not None else None
+
+        body = live.stream(
+            self.notifier,
+            fingerprint,
+            since,
+            self.settings.room_poll_seconds,
+            asyncio.get_running_loop().time,
+        )
+        response = StreamingResponse(body, media_type="text/event-stream")
+        response.headers["X-Accel-Buffering"] = "no"
+        return self._headers(response)
+
+
+def routes(app: App) -> list[BaseRoute]:
+    """The room's routes, to mount under `/room` (`Mount("/room", routes=routes(app))`)."""
+    room = Room(app)
+    app.extras["room"] = room
+    return [
+        Route("/", room.home, methods=["GET"]),
+        Route("/login", room.login_page, methods=["GET"]),
+        Route("/login", room.login, methods=["POST"]),
+        Route("/logout", room.logout, methods=["POST"]),
+        Route("/op/{code}", room.operation, methods=["GET"]),
+        Route("/op/{code}/raid/{seq:int}/{verb:str}", room.tick, methods=["POST"]),
+        Route("/op/{code}/events", room.events, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="room-static"),
+    ]
+
+
+def mount(app: App) -> Mount:
+    """The room under `/room`, for the server's route list."""
+    return Mount("/room", routes=routes(app))
