@@ -17,6 +17,7 @@ import pytest
 
 from bot.adapters.telegram import TelegramAdapter
 from bot.bidi import LRI, PDI, RLM
+from bot.bootstrap import add_agency, add_member
 from bot.server import create_app
 from tests.conftest import AppFactory
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
@@ -213,3 +214,22 @@ async def test_a_reference_copied_from_an_arabic_reply_works_typed_back(
     arabic_phone = {**ADMIN, "language_code": "ar"}
     refused = await telegram.say("/tf op show OP-NH\u202e", arabic_phone, ADMIN_DM)
     assert "تحتوي هذه الرسالة على محارف لا يمكنني قبولها" in refused
+
+
+async def test_agency_language_when_neither_member_nor_platform_says(telegram: Telegram) -> None:
+    store, now = telegram.adapter.store, telegram.adapter.core.clock()
+    await add_agency(
+        store, now, code="PT-PJ", name="Polícia Judiciária", country="PT", language="pt"
+    )
+    await add_agency(store, now, code="DE-BKA", name="BKA", country="DE", language="de")
+    await add_member(store, now, name="Rui", identities=["telegram:4004"], agency="PT-PJ")
+    await add_member(store, now, name="Jonas", identities=["telegram:4005"], agency="DE-BKA")
+    rui = tg_user(4004, "Rui")
+    chat = private_chat(rui)
+    assert "Língua: Português (pt)" in await telegram.say("/tf whoami", rui, chat)  # agency
+    rui_fr = {**rui, "language_code": "fr"}
+    assert "Langue: Français (fr)" in await telegram.say("/tf whoami", rui_fr, chat)  # phone
+    await telegram.say("/tf me lang es", rui_fr, chat)
+    assert "Idioma: Español (es)" in await telegram.say("/tf whoami", rui_fr, chat)  # choice
+    jonas = tg_user(4005, "Jonas")  # an agency language we do not speak: English
+    assert "Identities:" in await telegram.say("/tf whoami", jonas, private_chat(jonas))
