@@ -66,11 +66,13 @@ NOT_YET_CONVERTED = {
     "bot/commands/values.py",
     # The operator's command line on the server (`taskforce …`): English on purpose for now.
     "bot/cli.py",
+    "bot/preflight.py",
 }
 
 ERRORS = {"CommandError", "UsageError", "Denied", "NotFound", "error_reply"}
 MESSAGE_TEXT = {"title", "lines", "fields", "context"}
 WRAPPERS = {"_", "N_", "ngettext"}
+GATHERED = {"lines", "fields", "title"}  # names a reply's text is gathered in
 
 
 # ------------------------------------------------------------------ the catalogue
@@ -218,9 +220,23 @@ def _findings(tree: ast.AST, source: str = "") -> list[tuple[int, str]]:
             if len(node.args) >= 3:
                 out += _raw_text(node.args[2])  # the summary help shows
             out += [n for kw in node.keywords if kw.arg == "details" for n in _raw_text(kw.value)]
-    return [
+    for node in ast.walk(tree):
+        # Text gathered before the message is built: `lines.append("…")`, `lines = ["…"]`.
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("append", "extend", "insert")
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in GATHERED
+        ):
+            out += [n for arg in node.args for n in _raw_text(arg)]
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id in GATHERED for t in targets):
+                out += _raw_text(node.value)
+    return sorted(
         (line, ast.unparse(n)[:80]) for n in out if (line := getattr(n, "lineno", 0)) not in kept
-    ]
+    )
 
 
 def test_reply_and_error_texts_go_through_the_catalogue() -> None:
@@ -248,9 +264,11 @@ def test_the_scan_catches_raw_sentences() -> None:
             "command('x', 'x', 'A summary.')\n"
             "error_reply('Nope {a}.'.format(a=1))\n"
             "Button('Press me', 'cmd')\n"
+            "lines.append(f'{n} hidden.')\n"
+            "lines = ['Heading:']\n"
         )
     )
-    assert [line for line, _text in flagged] == [1, 2, 3, 3, 3, 3, 4, 5, 6]
+    assert [line for line, _text in flagged] == [1, 2, 3, 3, 3, 3, 4, 5, 6, 7, 8]
     assert not _findings(
         ast.parse(
             "raise UsageError(_('Plain sentence.'))\n"

@@ -51,7 +51,7 @@ async def audit_list(ctx: CommandContext) -> Reply:
         + (f" {e.object_ref}" if e.object_ref else "")
         + (f" → {e.channel}" if e.action == "disclose" and e.channel else "")
         + (f" ({e.reason})" if e.reason else "")
-        + (f" → {e.channel} DENIED" if e.outcome == DENIED else "")
+        + (f" → {e.channel} DENIED" if e.outcome == DENIED else "")  # i18n: keep (a mark)
         for e in rows
     ]
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/audit")

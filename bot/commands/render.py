@@ -373,7 +373,7 @@ def sighting_message(
         fields.append(
             (
                 _("Coordinates"),
-                f"{sighting.lat:.5f}, {sighting.lon:.5f} "
+                f"{sighting.lat:.5f}, {sighting.lon:.5f} "  # i18n: keep (a link)
                 f"(https://www.openstreetmap.org/?mlat={sighting.lat:.5f}&mlon={sighting.lon:.5f})",
             )
         )
