@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from bot.adapters.telegram import TelegramAdapter
+from bot.app import App
 from bot.bidi import LRI, PDI, RLM
 from bot.bootstrap import add_agency, add_member
 from bot.server import create_app
@@ -233,3 +234,13 @@ async def test_agency_language_when_neither_member_nor_platform_says(telegram: T
     assert "Idioma: Español (es)" in await telegram.say("/tf whoami", rui_fr, chat)  # choice
     jonas = tg_user(4005, "Jonas")  # an agency language we do not speak: English
     assert "Identities:" in await telegram.say("/tf whoami", jonas, private_chat(jonas))
+
+
+async def test_a_role_refusal_names_the_action_in_the_members_language(app: App) -> None:
+    await app.console.push('op new "Night Harbour" --code OP-NH', as_="admin")
+    invite = await app.console.push("op invite OP-NH --role observer", as_="admin")
+    await app.console.push(f"join {dict(invite.message.fields)['Code']}", as_="olga")
+    await app.console.push("me lang es", as_="olga")
+    refused = await app.console.push("op invite OP-NH", as_="olga")
+    assert not refused.ok
+    assert refused.message.lines == ["Como observer en OP-NH no puedes gestionar la operación."]
