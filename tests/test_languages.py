@@ -9,6 +9,7 @@ channels stay in the channel language (English).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -244,3 +245,14 @@ async def test_a_role_refusal_names_the_action_in_the_members_language(app: App)
     refused = await app.console.push("op invite OP-NH", as_="olga")
     assert not refused.ok
     assert refused.message.lines == ["Como observer en OP-NH no puedes gestionar la operación."]
+
+
+async def test_slack_join_asks_users_info_once_for_name_and_locale(slack: SlackStack) -> None:
+    await slack_say(slack, 'op new "Night Harbour" --code OP-NH')
+    invite = await slack_say(slack, "op invite OP-NH")
+    code = re.search(r"`join ([A-Z0-9]+)`", invite)
+    assert code is not None, invite
+    slack.fake.add_user("UFR", "claire", "Claire Martin", locale="fr-FR")
+    joined = await slack_say(slack, f"join {code.group(1)}", user="UFR", user_name="claire")
+    assert "Bienvenue dans OP-NH Night Harbour" in joined
+    assert len([c for c in slack.fake.calls("users.info") if c.args.get("user") == "UFR"]) == 1

@@ -386,10 +386,11 @@ class SlackAdapter:
         if user_id in self._names:
             return self._names[user_id]
         try:
-            resp = await self.client.users_info(user=user_id)
+            resp = await self.client.users_info(user=user_id, include_locale=True)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
             return fallback
         user = resp.get("user") or {}
+        self._locales[user_id] = str(user["locale"]) if user.get("locale") else None
         profile = user.get("profile") or {}
         name = str(
             profile.get("real_name")
