@@ -32,6 +32,7 @@ from tests.fakes.telegram_api import (
     private_chat,
     tg_user,
 )
+from tests.fieldintel import ok, operation
 from tests.serving import serving
 
 SECRET = "s3cret-Token_1"
@@ -256,3 +257,21 @@ async def test_slack_join_asks_users_info_once_for_name_and_locale(slack: SlackS
     joined = await slack_say(slack, f"join {code.group(1)}", user="UFR", user_name="claire")
     assert "Bienvenue dans OP-NH Night Harbour" in joined
     assert len([c for c in slack.fake.calls("users.info") if c.args.get("user") == "UFR"]) == 1
+
+
+async def test_a_sighting_is_posted_in_english_while_its_reporter_reads_spanish(
+    app: App,
+) -> None:
+    await operation(app, channels={"room": "amber"})
+    await ok(app, "subject add person Ivan Petrov --category suspect")
+    await app.console.pop_posts()
+    await ok(app, "me lang es")
+    reply = await ok(app, 'sighting S-1 at "Huelva marina" --grade B2')
+    fields = dict(reply.message.fields)
+    assert fields["Dónde"] == "Huelva marina"  # the reporter's own copy: Spanish
+    assert fields["Evaluación"].startswith("B2 (fuente normalmente fiable")
+    [post] = await app.console.pop_posts("room")
+    posted = dict(post.message.fields)
+    assert posted["Where"] == "Huelva marina"  # the channel's copy: English
+    assert posted["Grade"].startswith("B2 (source usually reliable")
+    assert post.message.title == "Sighting SG-1 — S-1 Ivan Petrov"
