@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from bot.i18n import _
+
 TLP_ORDER = ["clear", "green", "amber", "amber+strict", "red"]
 ROLES = ["lead", "member", "partner", "observer"]
 
@@ -36,7 +38,10 @@ class TLP(enum.StrEnum):
             return cls(value)
         except ValueError:
             raise ValueError(
-                f"'{raw}' is not a TLP label; use one of red, amber+strict, amber, green, clear."
+                _(
+                    "'{value}' is not a TLP label; use one of red, amber+strict, amber, green, "
+                    "clear."
+                ).format(value=raw)
             ) from None
 
 
@@ -94,7 +99,9 @@ class Role(enum.StrEnum):
             return cls(raw.strip().lower())
         except ValueError:
             raise ValueError(
-                f"'{raw}' is not a role; use one of lead, member, partner, observer."
+                _("'{value}' is not a role; use one of lead, member, partner, observer.").format(
+                    value=raw
+                )
             ) from None
 
 

@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -157,6 +158,10 @@ def is_direct(channel_id: str, channel_name: str) -> bool:
     return channel_name == "directmessage" or channel_id.startswith("D")
 
 
+# How long a first command waits for the user's locale before answering in the default.
+LOCALE_SECONDS = 1.0
+
+
 class SlackAdapter:
     """Serves `/slack/events` (or Socket Mode) and delivers posts to Slack."""
 
@@ -202,6 +207,7 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: set[str] = set()
         self._names: dict[str, str] = {}
+        self._locales: dict[str, str | None] = {}
         self._socket: Any = None
         self._auth_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
@@ -397,10 +403,11 @@ class SlackAdapter:
         if user_id in self._names:
             return self._names[user_id]
         try:
-            resp = await self.client.users_info(user=user_id)
+            resp = await self.client.users_info(user=user_id, include_locale=True)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
             return fallback
         user = resp.get("user") or {}
+        self._locales[user_id] = str(user["locale"]) if user.get("locale") else None
         profile = user.get("profile") or {}
         name = str(
             profile.get("real_name")
@@ -410,6 +417,23 @@ class SlackAdapter:
         )
         self._names[user_id] = name
         return name
+
+    async def _locale(self, user_id: str) -> str | None:
+        """The user's Slack locale (`users.info` with `include_locale`), asked once per user
+        and process; None when Slack does not say (the reply then uses the member's or
+        agency's language, else English). A failed or slow lookup (over `LOCALE_SECONDS`,
+        which keeps the 3-second ack) is not remembered."""
+        if user_id in self._locales:
+            return self._locales[user_id]
+        try:
+            resp = await asyncio.wait_for(
+                self.client.users_info(user=user_id, include_locale=True), LOCALE_SECONDS
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
+            return None
+        locale = (resp.get("user") or {}).get("locale")
+        self._locales[user_id] = str(locale) if locale else None
+        return self._locales[user_id]
 
     def _channel(self, channel_id: str, channel_name: str) -> Channel:
         return Channel(
@@ -438,6 +462,7 @@ class SlackAdapter:
             channel=self._channel(channel_id, str(body.get("channel_name") or "")),
             text=text,
             event_key=_key("cmd", body.get("trigger_id") or _body_digest(body)),
+            locale=await self._locale(user),
         )
         work = self._spawn(self.gateway.dispatch(inv))
         done, _ = await asyncio.wait({work}, timeout=self.ack_seconds)
@@ -599,7 +624,8 @@ class SlackAdapter:
         self, key: str, payload: dict[str, Any], respond: Any, user: str, *, durable: bool
     ) -> None:
         try:
-            reply = await self.gateway.dispatch(self._invocation(key, payload))
+            inv = replace(self._invocation(key, payload), locale=await self._locale(user))
+            reply = await self.gateway.dispatch(inv)
             await self._respond(respond, reply)
             self._after(reply, user, respond)
         except BaseException:
@@ -661,6 +687,7 @@ class SlackAdapter:
                 channel=self._channel(channel_id, "directmessage" if p.get("direct") else ""),
                 text=text,
                 event_key=key,
+                locale=await self._locale(user),
             )
             reply = await self.gateway.dispatch(inv)
             # The reply is posted by us, not returned: an event handled and answered before

@@ -525,7 +525,9 @@ class TelegramAdapter:
                 return
             await self._on_start(key, user, chat, msg.message_id)
             return
-        inv = Invocation(actor_of(user), channel_of(chat), parsed.line, event_key=key)
+        inv = Invocation(
+            actor_of(user), channel_of(chat), parsed.line, event_key=key, locale=user.language_code
+        )
         reply = await self.gateway.dispatch(inv)
         if reply.duplicate and not recovering:
             # Handled and answered before (a redelivery): posting again would double it.
@@ -548,7 +550,9 @@ class TelegramAdapter:
             return
         chat = query.message.chat if query.message is not None else None
         channel = channel_of(chat) if chat else Channel(PLATFORM, str(user.id), is_group=False)
-        reply = await self.gateway.dispatch(Invocation(actor_of(user), channel, command, key))
+        reply = await self.gateway.dispatch(
+            Invocation(actor_of(user), channel, command, key, locale=user.language_code)
+        )
         if not reply.ok:
             # Only the presser sees an alert: a refusal need not interrupt the group.
             await _answer(query, (reply.message.lines or ["Refused."])[0], alert=True)

@@ -31,6 +31,7 @@ from bot.commands.errors import CommandError
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
 from bot.contracts import Reply
+from bot.i18n import N_, _
 from bot.messages import Attachment, Disclosure, Message
 from bot.models import (
     Agency,
@@ -588,12 +589,12 @@ def to_markdown(data: dict[str, Any]) -> str:
 @command(
     "export",
     "export [OP] [--out DIR]",
-    "The operation's case file as JSON and Markdown, sent to you privately (lead).",
+    N_("The operation's case file as JSON and Markdown, sent to you privately (lead)."),
     flags=(Flag("out"),),
     op=OpMode.REQUIRED,
     perm=Perm.EXPORT,
     action=Action.CONSULT,
-    details=(
+    details=N_(
         "Operation, members and agencies, subjects, notices, sightings, raids with their "
         "checklists, and the audit trail. The JSON schema is in docs/export-schema.md.\n"
         "The files carry the highest TLP of what they hold (TLP:RED when they name a "
@@ -610,8 +611,10 @@ async def export_command(ctx: CommandContext) -> Reply:
     out = ctx.args.get("out")
     if out is not None and ctx.inv.channel.platform != CONSOLE:
         raise CommandError(
-            "`--out` writes to the server's disk, so it works only in the console "
-            "(`taskforce shell`); here the files come to your direct messages."
+            _(
+                "`--out` writes to the server's disk, so it works only in the console "
+                "(`taskforce shell`); here the files come to your direct messages."
+            )
         )
     case = await build_case_file(
         ctx.session,
@@ -637,16 +640,20 @@ async def export_command(ctx: CommandContext) -> Reply:
     )
     return Reply(
         Message(
-            title=f"Case file {op.code}",
+            title=_("Case file {code}").format(code=op.code),
             lines=[
-                f"Holds {summary}.",
-                "Two files, for you only: JSON (the record) and Markdown (to read). "
-                f"Handle as {case.tlp.label}.",
+                _("Holds {summary}.").format(summary=summary),
+                _(
+                    "Two files, for you only: JSON (the record) and Markdown (to read). "
+                    "Handle as {label}."
+                ).format(label=case.tlp.label),
             ]
             + (
                 [
-                    f"Left out: {case.left_out} TLP:RED item(s) addressed to others; only "
-                    "their author and named recipients read them."
+                    _(
+                        "Left out: {n} TLP:RED item(s) addressed to others; only their author "
+                        "and named recipients read them."
+                    ).format(n=case.left_out)
                 ]
                 if case.left_out
                 else []

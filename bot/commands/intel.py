@@ -21,6 +21,7 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.values import parse_int
+from bot.i18n import N_, _, ngettext
 from bot.models import Member, Notice, Sighting, Subject
 from bot.protection import Reader, load_reader
 
@@ -49,46 +50,52 @@ COLOURS: dict[str, Colour] = {
     for c in (
         Colour(
             "red",
-            "locate and provisionally arrest a wanted person pending extradition "
-            "(not itself an arrest warrant)",
+            N_(
+                "locate and provisionally arrest a wanted person pending extradition "
+                "(not itself an arrest warrant)"
+            ),
             ("person",),
             matches=True,
         ),
         Colour(
             "yellow",
-            "locate a missing person, often a minor, or identify a person who cannot "
-            "identify themselves",
+            N_(
+                "locate a missing person, often a minor, or identify a person who cannot "
+                "identify themselves"
+            ),
             ("person",),
             matches=True,
         ),
         Colour(
             "blue",
-            "collect information on a person's identity, location or activities",
+            N_("collect information on a person's identity, location or activities"),
             ("person",),
         ),
-        Colour("green", "warn about a person's criminal activities", ("person",)),
+        Colour("green", N_("warn about a person's criminal activities"), ("person",)),
         Colour(
             "orange",
-            "warn of an event, person, object or process that is a serious, imminent threat",
+            N_("warn of an event, person, object or process that is a serious, imminent threat"),
             ALL_KINDS,
         ),
-        Colour("black", "seek information on an unidentified body", ("person",)),
+        Colour("black", N_("seek information on an unidentified body"), ("person",)),
         Colour(
-            "purple", "share modus operandi, objects, devices and concealment methods", ALL_KINDS
+            "purple",
+            N_("share modus operandi, objects, devices and concealment methods"),
+            ALL_KINDS,
         ),
         Colour(
             "silver",
-            "locate and identify criminal assets: property, vehicles, accounts, businesses",
+            N_("locate and identify criminal assets: property, vehicles, accounts, businesses"),
             ("asset", "vehicle", "vessel", "place", "organisation"),
         ),
         Colour(
             "un",
-            "persons and entities under UN Security Council sanctions",
+            N_("persons and entities under UN Security Council sanctions"),
             ("person", "organisation"),
         ),
     )
 }
-AMBER_NOTE = (
+AMBER_NOTE = N_(
     "Recorded as a Yellow notice: AMBER is a national child-abduction alert, not an INTERPOL "
     "colour; INTERPOL's missing-person notice is Yellow."
 )
@@ -112,13 +119,15 @@ def parse_colour(raw: str) -> tuple[Colour, str | None]:
     """A notice colour; `amber` gives Yellow and the sentence that says why."""
     name = raw.strip().lower()
     if name == "amber":
-        return COLOURS["yellow"], AMBER_NOTE
+        return COLOURS["yellow"], _(AMBER_NOTE)
     if name in ("un-sc", "unsc", "special"):
         name = "un"
     colour = COLOURS.get(name)
     if colour is None:
         raise UsageError(
-            f"'{raw}' is not a notice colour; use one of {', '.join(COLOURS)} (INTERPOL's colours)."
+            _(
+                "'{value}' is not a notice colour; use one of {colours} (INTERPOL's colours)."
+            ).format(value=raw, colours=", ".join(COLOURS))
         )
     return colour, None
 
@@ -193,10 +202,10 @@ def with_floor(
         return chosen, None
     if requested is None:
         return top[1], None
-    return top[1], (
-        f"Marked {top[1].label}, not {requested.label}: {top[0]} is {top[1].label} and the "
-        "source's restriction travels with the data."
-    )
+    return top[1], _(
+        "Marked {label}, not {requested}: {source} is {label} and the source's restriction "
+        "travels with the data."
+    ).format(label=top[1].label, requested=requested.label, source=top[0])
 
 
 def notice_active(notice: Notice, now: datetime) -> bool:
@@ -219,7 +228,9 @@ def _check_op(ctx: CommandContext, raw: str, prefix: str) -> int:
     op = ctx.operation()
     if ref.op_code and ref.op_code != op.code:
         raise UsageError(
-            f"{raw} belongs to {ref.op_code}, not {op.code}; use one command per operation."
+            _("{ref} belongs to {owner}, not {code}; use one command per operation.").format(
+                ref=raw, owner=ref.op_code, code=op.code
+            )
         )
     return ref.seq
 
@@ -239,7 +250,7 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
     ).first()
     if subject is None or not may_read_subject(await reader(ctx), subject):
         raise NotFound(
-            f"There is no subject S-{seq} in {op.code}.",
+            _("There is no subject {ref} in {code}.").format(ref=f"S-{seq}", code=op.code),
             denied=subject is not None,
             operation_id=op.id,
         )
@@ -259,7 +270,9 @@ async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
     ).first()
     if row is None or not may_read_notice(await reader(ctx), row[0], row[1]):
         raise NotFound(
-            f"There is no notice N-{seq} in {op.code}.", denied=row is not None, operation_id=op.id
+            _("There is no notice {ref} in {code}.").format(ref=f"N-{seq}", code=op.code),
+            denied=row is not None,
+            operation_id=op.id,
         )
     return row[0], row[1]
 
@@ -277,7 +290,7 @@ async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subjec
     ).first()
     if row is None or not may_read_sighting(await reader(ctx), row[0], row[1]):
         raise NotFound(
-            f"There is no sighting SG-{seq} in {op.code}.",
+            _("There is no sighting {ref} in {code}.").format(ref=f"SG-{seq}", code=op.code),
             denied=row is not None,
             operation_id=op.id,
         )
@@ -404,7 +417,7 @@ def paginate(items: Sequence[T], number: int, size: int) -> Page[T]:
     pages = max(1, -(-len(items) // size))
     if number > pages:
         raise UsageError(
-            f"There {'is' if pages == 1 else 'are'} only {pages} page{'s' if pages != 1 else ''}."
+            ngettext("There is only {n} page.", "There are only {n} pages.", pages).format(n=pages)
         )
     start = (number - 1) * size
     return Page(list(items[start : start + size]), number, pages, len(items))
@@ -412,7 +425,11 @@ def paginate(items: Sequence[T], number: int, size: int) -> Page[T]:
 
 def hidden_line(hidden: int) -> list[str]:
     """`2 hidden by your role.` (no details), or nothing."""
-    return [f"{hidden} hidden by your role."] if hidden else []
+    if not hidden:
+        return []
+    return [
+        ngettext("{n} hidden by your role.", "{n} hidden by your role.", hidden).format(n=hidden)
+    ]
 
 
 def audit_consult(

@@ -9,11 +9,12 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
 from bot.contracts import Reply
+from bot.i18n import N_, _, ngettext
 from bot.messages import Message
 from bot.models import ChecklistTemplate, TemplateItem
 
 
-@command("template list", "template list", "List the checklist templates for raids.")
+@command("template list", "template list", N_("List the checklist templates for raids."))
 async def template_list(ctx: CommandContext) -> Reply:
     """Every template with its item counts."""
     rows = (
@@ -25,18 +26,25 @@ async def template_list(ctx: CommandContext) -> Reply:
         )
     ).all()
     lines = [
-        f"{t.name} — {t.title} ({n} items{', built-in' if t.builtin else ''})" for t, n in rows
+        f"{t.name} — {t.title} ("
+        + (
+            ngettext("{n} item, built-in", "{n} items, built-in", n)
+            if t.builtin
+            else ngettext("{n} item", "{n} items", n)
+        ).format(n=n)
+        + ")"
+        for t, n in rows
     ]
     lines.append(
-        "`template show <name>` lists the items; `raid plan … --template <name>` uses one."
+        _("`template show <name>` lists the items; `raid plan … --template <name>` uses one.")
     )
-    return Reply(Message(title="Checklist templates", lines=lines))
+    return Reply(Message(title=_("Checklist templates"), lines=lines))
 
 
 @command(
     "template show",
     "template show <name>",
-    "Show a checklist template: items by phase, mandatory or not, and whose duty.",
+    N_("Show a checklist template: items by phase, mandatory or not, and whose duty."),
     args=(Arg("name"),),
 )
 async def template_show(ctx: CommandContext) -> Reply:
@@ -52,14 +60,17 @@ async def template_show(ctx: CommandContext) -> Reply:
             continue
         lines.append(f"{PHASE_TITLES[phase]}:")
         lines += [
-            f"  {i.position}. {i.text} — {role_title(i.role)}{'' if i.mandatory else ' (optional)'}"
+            f"  {i.position}. {i.text} — {role_title(i.role)}"
+            + ("" if i.mandatory else " " + _("(optional)"))
             for i in of_phase
         ]
     mandatory = sum(1 for i in items if i.mandatory)
     return Reply(
         Message(
-            title=f"Template {tpl.name}: {tpl.title}",
+            title=_("Template {name}: {title}").format(name=tpl.name, title=tpl.title),
             lines=([tpl.description] if tpl.description else []) + lines,
-            context=f"{len(items)} items, {mandatory} mandatory",
+            context=ngettext(
+                "{n} item, {mandatory} mandatory", "{n} items, {mandatory} mandatory", len(items)
+            ).format(n=len(items), mandatory=mandatory),
         )
     )

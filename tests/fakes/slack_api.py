@@ -156,6 +156,7 @@ class FakeSlack:
         self.bot_name = "Taskforce"
         self.channels: dict[str, FakeChannel] = {}
         self.users: dict[str, dict[str, Any]] = {}
+        self.locales: dict[str, str] = {}
         self.files: list[UploadedFile] = []
         self._calls: list[ApiCall] = []
         self._responses: list[tuple[str, dict[str, Any]]] = []
@@ -240,8 +241,10 @@ class FakeSlack:
         self.channels.setdefault(channel_id, FakeChannel(channel_id, "", is_im=True, user=user_id))
         return channel_id
 
-    def add_user(self, user_id: str, name: str, real_name: str = "") -> None:
-        """Make a user known to users.info."""
+    def add_user(
+        self, user_id: str, name: str, real_name: str = "", locale: str | None = None
+    ) -> None:
+        """Make a user known to users.info (`locale` shown only with `include_locale`)."""
         self.users[user_id] = {
             "id": user_id,
             "team_id": self.team_id,
@@ -249,6 +252,8 @@ class FakeSlack:
             "real_name": real_name or name,
             "profile": {"real_name": real_name or name, "display_name": name},
         }
+        if locale:
+            self.locales[user_id] = locale
 
     def fail_next(
         self,
@@ -430,6 +435,9 @@ class FakeSlack:
         user = self.users.get(str(args.get("user")))
         if user is None:
             return {"ok": False, "error": "user_not_found"}
+        locale = self.locales.get(str(args.get("user")))
+        if locale and str(args.get("include_locale")).lower() in ("true", "1"):
+            user = {**user, "locale": locale}
         return {"ok": True, "user": user}
 
     def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
