@@ -22,6 +22,7 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
+from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
 from bot.commands.intel import (
     Page,
     active_match_notice,
@@ -53,7 +54,6 @@ from bot.commands.values import (
     parse_coords,
     parse_duration,
     parse_grade,
-    parse_time,
     parse_tlp,
     zone,
 )
@@ -88,7 +88,7 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     """The observed time (now by default); more than 5 minutes ahead is refused."""
     if not raw:
         return ctx.now
-    when = parse_time(raw, ctx.now, tz)
+    when = read_time(raw, ctx.now, tz, lang=member_language(ctx), direction=Direction.PAST)
     if when > ctx.now + FUTURE_SLACK:
         raise UsageError(
             f"'{raw}' is {format_time(when, tz)}, in the future; a sighting is recorded once "
@@ -134,8 +134,10 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     action=Action.COLLECT,
     details=(
         'Of a subject (S-3) or of something described ("white Transit van, ES plates").\n'
-        "--when is the time observed (default now): 2026-11-28 14:30, 14:30 or 20m ago; "
-        "more than 5 minutes ahead is refused. The time reported is recorded apart.\n"
+        "--when is the time observed (default now): 2026-11-28 14:30, 14:30 (the last one "
+        "past), 5pm, 17h, yesterday 23:30, ayer 23:30, hier 23h30, 30/11/2026 06:00 or 20m "
+        "ago; more than 5 minutes ahead is refused; the reply shows the time as read. The "
+        "time reported is recorded apart.\n"
         "--coords in decimal degrees, LAT,LON. --grade is the Admiralty code: source "
         "reliability A-F, information credibility 1-6 (B2: usually reliable, probably true).\n"
         "--observer names who saw it when it was not you (a second-hand report). Keep facts "
@@ -292,7 +294,9 @@ def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
     except UsageError:
         pass
     try:
-        return parse_time(raw, ctx.now, tz)
+        return read_time(raw, ctx.now, tz, lang=member_language(ctx))
+    except AmbiguousTime:
+        raise
     except UsageError:
         raise UsageError(
             f"'{raw}' is neither a duration nor a time; use --since 24h, 7d or 2026-11-28 08:00."
