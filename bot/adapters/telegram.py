@@ -65,6 +65,7 @@ from bot.adapters.base import (
     Visibility,
 )
 from bot.adapters.telegram_buttons import decode, encode_all
+from bot.adapters.telegram_field import field_line
 from bot.adapters.telegram_render import button_rows, render_html, split_html
 from bot.commands.dispatch import dispatch, was_processed
 from bot.commands.export import record_delivery
@@ -514,10 +515,16 @@ class TelegramAdapter:
 
     async def _on_message(self, upd: Update, msg: TgMessage, *, recovering: bool = False) -> None:
         user = msg.from_user
-        if user is None or user.is_bot or not msg.text:
+        if user is None or user.is_bot:
             return
         if msg.chat is None:  # malformed (long polling does not pass through `webhook`)
             log.info("telegram.ignored", update_id=upd.update_id, reason="no chat")
+            return
+        field = field_line(msg, self.application.bot.id)
+        if field is not None:  # a shared location, or an answer to the bot (issue 16)
+            await self._on_field(upd, msg, user, field, recovering=recovering)
+            return
+        if not msg.text:
             return
         parsed = parse_command(msg.text, self.application.bot.username)
         if parsed is None:
@@ -542,6 +549,21 @@ class TelegramAdapter:
             log.info("telegram.duplicate", update_id=upd.update_id)
             return
         await self.deliver(reply, chat, user, reply_to=msg.message_id)
+
+    async def _on_field(
+        self, upd: Update, msg: TgMessage, user: User, line: str, *, recovering: bool
+    ) -> None:
+        """A location or a reply to the bot, as a core command. A refusal is the sender's
+        alone (a group hears nothing of a stranger's pin or of a reply that answers nothing)."""
+        inv = Invocation(actor_of(user), channel_of(msg.chat), line, event_key=self.event_key(upd))
+        reply = await dispatch(self.core, inv)
+        if reply.duplicate and not recovering:
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
+        if not reply.ok and (msg.chat.type != Chat.PRIVATE or line.startswith("pin text")):
+            log.info("telegram.field_refused", update_id=upd.update_id)
+            return
+        await self.deliver(reply, msg.chat, user, reply_to=msg.message_id)
 
     async def _on_callback(self, upd: Update, *, recovering: bool = False) -> None:
         query = upd.callback_query

@@ -8,6 +8,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     audit_log,
     briefings,
     export,
+    fieldpins,
     finder,
     help,
     members,

@@ -22,6 +22,7 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
+from bot.commands.fieldpending import ask_where, wants_a_place
 from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
 from bot.commands.intel import (
     Page,
@@ -152,6 +153,8 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
 async def sighting_add(ctx: CommandContext) -> Reply:
     """Record a sighting and post it to every linked channel that may receive it."""
     op = ctx.operation()
+    if wants_a_place(ctx.args["what"]):  # `sighting S-1`: ask where (a pin may answer)
+        return await ask_where(ctx, ctx.args["what"][0])
     what, where = split_what_where(list(ctx.args["what"]))
     subject: Subject | None = None
     description: str | None = None

@@ -542,6 +542,40 @@ class UpdateFactory:
             },
         }
 
+    def location(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        user: dict[str, Any],
+        chat: dict[str, Any],
+        live_period: int | None = None,
+        venue: tuple[str, str] | None = None,
+    ) -> dict:
+        """A shared location (live with `live_period`), or a venue (title, address)."""
+        msg = self._message(None, user, chat)
+        point: dict[str, Any] = {"latitude": lat, "longitude": lon}
+        if live_period:
+            point["live_period"] = live_period
+        msg["location"] = point
+        if venue is not None:
+            msg["venue"] = {"location": point, "title": venue[0], "address": venue[1]}
+        return {"update_id": next(self._update_ids), "message": msg}
+
+    def reply(
+        self, text: str, *, to: dict[str, Any], user: dict[str, Any], chat: dict[str, Any]
+    ) -> dict:
+        """A text message answering the message `to` (a dict with message_id and from)."""
+        msg = self._message(text, user, chat)
+        msg["reply_to_message"] = {
+            "message_id": to["message_id"],
+            "date": START_DATE,
+            "chat": chat,
+            "from": to["from"],
+            "text": to.get("text", "…"),
+        }
+        return {"update_id": next(self._update_ids), "message": msg}
+
     def edited_message(self, text: str, *, user: dict[str, Any], chat: dict[str, Any]) -> dict:
         """An edit of an earlier message (even of a command: ignored)."""
         msg = self._message(text, user, chat)
