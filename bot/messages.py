@@ -62,6 +62,9 @@ class Message:
     mark: str | None = None
     tlp: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    # Photos the post carries: keys in the evidence file store (`bot.evidence`), of copies
+    # without EXIF; the sender uploads them (issue 16).
+    images: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (attachments are not carried through the outbox)."""
@@ -81,6 +84,7 @@ class Message:
             buttons=[Button(**b) for b in data.get("buttons", [])],
             mark=data.get("mark"),
             tlp=data.get("tlp"),
+            images=[str(k) for k in data.get("images", [])],
         )
 
     def plain_text(self) -> str:

@@ -542,3 +542,26 @@ class FieldPending(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
     sighting_id: int | None = Field(default=None, foreign_key="sighting.id")
     closed_at: datetime | None = ts(nullable=True)
+
+
+class Evidence(SQLModel, table=True):
+    """A photo attached to a sighting (issue 16): the original kept as sent, identified by
+    its SHA-256; `clean_key` is the copy without EXIF that may be posted onward."""
+
+    __table_args__ = (sa.UniqueConstraint("sighting_id", "sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    sighting_id: int = Field(foreign_key="sighting.id", index=True)
+    sha256: str = Field(max_length=64)
+    filename: str = Field(max_length=200)
+    mime_type: str = Field(max_length=40)
+    size: int
+    width: int
+    height: int
+    stored_key: str = Field(max_length=200)
+    clean_key: str = Field(max_length=200)
+    exif_time: str | None = Field(default=None, max_length=19)
+    exif_lat: float | None = None
+    exif_lon: float | None = None
+    added_by: int | None = Field(default=None, foreign_key="member.id")
+    added_at: datetime = ts(nullable=False)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.evidence import Upload
 from bot.messages import Message
 
 # What no person types and no renderer can be trusted with: control characters (but tab
@@ -68,6 +69,8 @@ class Invocation:
     channel: Channel
     text: str
     event_key: str | None = None
+    # Files sent with the line (a photo and its caption, issue 16): platform-free.
+    uploads: tuple[Upload, ...] = ()
 
 
 class Visibility(enum.StrEnum):

@@ -42,6 +42,7 @@ from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendErr
 from bot.app import App
 from bot.commands.dispatch import dispatch
 from bot.commands.export import record_delivery
+from bot.evidence import FileStore, file_store
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -111,9 +112,12 @@ class SlackSender:
 
     platform: str = PLATFORM
 
-    def __init__(self, client: AsyncWebClient, *, interval: float = 1.0) -> None:
+    def __init__(
+        self, client: AsyncWebClient, *, interval: float = 1.0, files: FileStore | None = None
+    ) -> None:
         self.client = client
         self.interval = interval
+        self.files = files  # where a post's photos are (issue 16)
 
     def min_interval(self, channel_key: str) -> float:
         """Seconds between two posts to one channel."""
@@ -122,6 +126,8 @@ class SlackSender:
     async def send(self, channel_key: str, message: Message) -> str | None:
         """Post to the channel; return the message `ts`. Raise `SendError` on failure."""
         text, blocks = render.render([message])
+        if message.images and self.files is not None:
+            return await self._send_photos(channel_key, message, text)
         try:
             resp = await self.client.chat_postMessage(
                 channel=channel_key,
@@ -133,6 +139,26 @@ class SlackSender:
             raise send_error(exc) from exc
         ts = resp.get("ts")
         return str(ts) if ts else None
+
+
+    async def _send_photos(self, channel_key: str, message: Message, text: str) -> str | None:
+        """A photo post: the stored copies (without EXIF) uploaded with the text as comment."""
+        assert self.files is not None
+        try:
+            uploads = [
+                {"content": self.files.get(key), "filename": key.rsplit("/", 1)[-1]}
+                for key in message.images
+            ]
+            resp = await self.client.files_upload_v2(
+                channel=channel_key, file_uploads=uploads, initial_comment=text
+            )
+        except FileNotFoundError as exc:
+            raise SendError("photo missing from the evidence store", permanent=True) from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise send_error(exc) from exc
+        files = resp.get("files") or []
+        first = files[0] if files and isinstance(files[0], dict) else {}
+        return str(first.get("id")) if first.get("id") else None
 
 
 def is_direct(channel_id: str, channel_name: str) -> bool:
@@ -167,7 +193,9 @@ class SlackAdapter:
             token=settings.slack_bot_token, base_url=base, retry_handlers=[]
         )
         interval = settings.slack_post_interval if post_interval is None else post_interval
-        self.slack_sender = SlackSender(sender_client, interval=interval)
+        self.slack_sender = SlackSender(
+            sender_client, interval=interval, files=file_store(app.settings.data_dir)
+        )
         self.sender: Sender = self.slack_sender
         self.bolt = AsyncApp(
             client=self.client,

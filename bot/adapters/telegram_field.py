@@ -1,4 +1,4 @@
-"""Telegram field input as core command lines: shared locations, venues, replies to the bot.
+"""Telegram field input as core command lines: locations, venues, photos, replies to the bot.
 
 The adapter stays thin: it reads the platform's event into a platform-free command line
 (`pin LAT,LON [--place …] [--live]`, `pin text …`) and the core (`bot.commands.fieldpins`)
@@ -7,6 +7,9 @@ venue name or a reply is kept as typed and never ends the value early.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 from telegram import Message as TgMessage
 
@@ -43,4 +46,58 @@ def field_line(msg: TgMessage, bot_id: int) -> str | None:
         and answered.from_user.id == bot_id
     ):
         return "pin text " + " ".join(escape(word) for word in text.split())
+    return None
+
+
+# ------------------------------------------------------------------------- photos
+
+_SIGHTING_POST = re.compile(r"\b(OP-[A-Z0-9][A-Z0-9-]*/SG-[0-9]{1,9})\b")
+_CAPTION_START = re.compile(r"^(?:(?:OP-[A-Za-z0-9-]+/)?S(?:G)?-[0-9]+\b|[\"“„«'‘])")
+_EXPLICIT = re.compile(r"^/(?:tf\s+)?(?:sighting|photo)(?:@\w+)?\s+", re.I)
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """A photo (or an image sent as a file) in a message: what Telegram says of it."""
+
+    file_id: str
+    filename: str
+    mime_type: str
+    size: int
+
+
+def photo_of(msg: TgMessage) -> PhotoRef | None:
+    """The largest size of a photo, or an image document; None for anything else."""
+    if msg.photo:
+        best = max(msg.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        return PhotoRef(
+            best.file_id, f"photo-{msg.message_id}.jpg", "image/jpeg", best.file_size or 0
+        )
+    doc = msg.document
+    if doc is not None and (doc.mime_type or "").startswith("image/"):
+        return PhotoRef(
+            doc.file_id, doc.file_name or "image", doc.mime_type or "", doc.file_size or 0
+        )
+    return None
+
+
+def photo_line(msg: TgMessage, bot_id: int) -> str | None:
+    """The `photo …` line for a photo's caption, or for a photo answering a sighting's post;
+    None when the photo is not meant for the bot (a caption that is not a sighting's)."""
+    caption = (msg.caption or "").strip()
+    explicit = _EXPLICIT.match(caption)
+    if explicit:
+        return "photo " + caption[explicit.end() :]
+    if caption and _CAPTION_START.match(caption):
+        return "photo " + caption
+    answered = msg.reply_to_message
+    if (
+        not caption
+        and answered is not None
+        and answered.from_user is not None
+        and answered.from_user.id == bot_id
+    ):
+        found = _SIGHTING_POST.findall(answered.text or answered.caption or "")
+        if len(set(found)) == 1:
+            return "photo " + found[0]
     return None

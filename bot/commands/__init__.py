@@ -14,6 +14,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     members,
     notices,
     operations,
+    photos,
     protect,
     raids,
     sightings,

@@ -21,7 +21,7 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
 from bot.commands.fieldpending import new_pending, open_pending, own_pending
 from bot.commands.intel import may_read_subject, reader
-from bot.commands.refs import looks_like_ref, parse_ref
+from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, ParsedArgs, command
 from bot.commands.render import subject_ref
 from bot.commands.sightings import MAX_LOCATION, sighting_add
@@ -40,6 +40,21 @@ def _place(lat: float, lon: float, place: str | None) -> str:
     return (place or "").strip()[:MAX_LOCATION] or f"{lat:.5f},{lon:.5f}"
 
 
+async def recorded_sighting(ctx: CommandContext) -> tuple[Sighting, Subject | None]:
+    """The sighting the `sighting` handler just recorded in this command, with its subject."""
+    ref = (ctx.audit_object or "").rsplit("/", 1)[-1]
+    seq = parse_ref(ref, "SG").seq
+    row = (
+        await ctx.session.exec(
+            select(Sighting, Subject)
+            .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
+            .where(Sighting.operation_id == ctx.operation().id, Sighting.seq == seq)
+        )
+    ).first()
+    assert row is not None, "the sighting handler recorded no sighting"
+    return row[0], row[1]
+
+
 async def finish(
     ctx: CommandContext, pending: FieldPending, what: str, place: str, coords: str | None
 ) -> Reply:
@@ -51,16 +66,8 @@ async def finish(
     values.setdefault("when", pending.created_at.isoformat())
     ctx.args = ParsedArgs(values=values)
     reply = await sighting_add(ctx)
-    ref = (ctx.audit_object or "").rsplit("/", 1)[-1]
-    seq = parse_ref(ref, "SG").seq if looks_like_ref(ref) else None
-    if seq is not None:
-        pending.sighting_id = (
-            await ctx.session.exec(
-                select(Sighting.id).where(
-                    Sighting.operation_id == pending.operation_id, Sighting.seq == seq
-                )
-            )
-        ).first()
+    sighting, _subject = await recorded_sighting(ctx)
+    pending.sighting_id = sighting.id
     pending.closed_at = ctx.now
     ctx.session.add(pending)
     if pending.live:

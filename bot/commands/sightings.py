@@ -22,6 +22,7 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
+from bot.commands.evidence_view import photo_lines, photos_of
 from bot.commands.fieldpending import ask_where, wants_a_place
 from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
 from bot.commands.intel import (
@@ -278,16 +279,18 @@ async def sighting_show(ctx: CommandContext) -> Reply:
     names = await member_names(ctx, [sighting.reporter_id])
     refs = [sighting_ref(sighting)] + ([subject_ref(subject)] if subject else [])
     audit_consult(ctx, refs + ([notice_ref(notice)] if notice else []), sighting_ref(sighting))
-    return Reply(
-        sighting_message(
-            op,
-            sighting,
-            subject,
-            tz=await ctx.tz(),
-            reporter=names.get(sighting.reporter_id or 0),
-            notice=notice,
-        )
+    message = sighting_message(
+        op,
+        sighting,
+        subject,
+        tz=await ctx.tz(),
+        reporter=names.get(sighting.reporter_id or 0),
+        notice=notice,
     )
+    message.lines += photo_lines(
+        (await photos_of(ctx.session, [sighting.id])).get(sighting.id or 0, [])
+    )
+    return Reply(message)
 
 
 def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
