@@ -60,17 +60,15 @@ async def own_pending(ctx: CommandContext, raw: str) -> FieldPending:
 
     Another member's, another operation's and a missing one answer alike."""
     number = raw.strip()
-    found = (
-        await ctx.session.get(FieldPending, int(number))
-        if number.isascii() and number.isdigit() and len(number) < 10
-        else None
-    )
+    if not (number.isascii() and number.isdigit() and len(number) < 10):
+        raise UsageError(_("A pin number is a whole number, like 3."))
+    found = await ctx.session.get(FieldPending, int(number))
     if (
         found is None
         or found.member_id != ctx.member().id
         or (found.operation_id != ctx.operation().id)
     ):
-        raise NotFound(_("There is no location pin {n} of yours here.").format(n=number[:12]))
+        raise NotFound(_("There is no location pin {n} of yours here.").format(n=int(number)))
     if found.closed_at is not None:
         raise UsageError(_("That pin is already recorded; see `sightings`."))
     if found.expires_at <= ctx.now:

@@ -217,14 +217,7 @@ def read_time(
             while when <= now:
                 when = _local(when.astimezone(tz).date() + timedelta(days=1), at, tz)
     if when is None:
-        try:
-            return parse_time(raw, now, tz)
-        except AmbiguousTime:
-            raise
-        except UsageError:
-            raise UsageError(
-                _("I can't read '{raw}' as a time; {help}.").format(raw=raw, help=_help())
-            ) from None
+        return parse_time(raw, now, tz)  # its sentences name the same forms (TIME_HELP)
     if abs(when - now) > MAX_TIME_SPAN:
         raise UsageError(_("'{raw}' is too far from today; {help}.").format(raw=raw, help=_help()))
     return when

@@ -13,7 +13,9 @@ from bot.access import TLP
 from bot.commands.countries import ISO_3166_ALPHA2
 from bot.commands.errors import UsageError
 
-TIME_HELP = "use 2026-11-28 14:30, 14:30, 20m ago, in 2h or tomorrow 05:30"
+TIME_HELP = (  # the forms of `parse_time` and of `fieldtime.read_time` (issue 16)
+    "use 2026-11-28 14:30, 14:30, 5pm, 17h, yesterday 23:30, 30/11/2026 06:00, 20m ago or in 2h"
+)
 _UNITS = {
     "s": 1,
     "sec": 1,
