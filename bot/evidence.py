@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,3 +206,20 @@ class FileStore:
 def file_store(data_dir: Path) -> FileStore:
     """The evidence store of a data directory."""
     return FileStore(data_dir / "evidence")
+
+
+_CAPTION_START = re.compile(r"^(?:(?:OP-[A-Za-z0-9-]+/)?S(?:G)?-[0-9]+\b|[\"“„«'‘])")
+_EXPLICIT = re.compile(r"^/?(?:tf\s+)?(?:sighting|photo)(?:@\w+)?\s+", re.I)
+
+
+def caption_line(caption: str) -> str | None:
+    """The `photo …` command line for a photo's caption, or None when the caption is not
+    a sighting's (`S-1 at …`, `SG-4`, `"white van" at …`, `sighting …`, `photo …`): a photo
+    with any other caption, or none, is chat, not evidence."""
+    text = caption.strip()
+    explicit = _EXPLICIT.match(text)
+    if explicit:
+        return "photo " + text[explicit.end() :]
+    if text and _CAPTION_START.match(text):
+        return "photo " + text
+    return None

@@ -39,10 +39,11 @@ from starlette.routing import BaseRoute, Route
 from bot import metrics
 from bot.adapters import slack_render as render
 from bot.adapters.base import Actor, Channel, Invocation, Reply, Sender, SendError
+from bot.adapters.slack_field import fetch, images_of
 from bot.app import App
-from bot.commands.dispatch import dispatch
+from bot.commands.dispatch import dispatch, was_processed
 from bot.commands.export import record_delivery
-from bot.evidence import FileStore, file_store
+from bot.evidence import FileStore, Upload, caption_line, file_store
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -627,7 +628,12 @@ class SlackAdapter:
 
     async def _on_message(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
         # Only plain messages people send the bot in its DM; edits, joins and bots are not commands.
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        subtype = event.get("subtype")
+        if (
+            event.get("channel_type") != "im"
+            or (subtype and subtype != "file_share")  # a photo with a caption (issue 16)
+            or event.get("bot_id")
+        ):
             await ack()
             return
         await self._take_event(ack, body, event, mention=False)
@@ -652,6 +658,12 @@ class SlackAdapter:
             "mention": mention,
             "text": str(event.get("text") or ""),
         }
+        images = images_of(event)
+        if images:
+            payload["files"] = images
+        elif event.get("subtype") == "file_share":
+            await ack()  # a file that is not an image: not for us
+            return
         fresh = await self.app.inbox.accept(PLATFORM, key, "slack_event", payload)
         await ack()
         if not fresh or key in self._inflight:
@@ -666,12 +678,26 @@ class SlackAdapter:
         try:
             user, channel_id = str(p["user"]), str(p["channel_id"])
             text = render.unescape(_MENTION_PREFIX.sub("", str(p.get("text") or ""), count=1))
+            uploads: tuple[Upload, ...] = ()
+            if p.get("files"):  # a photo: evidence if its caption is a sighting's (issue 16)
+                photo = caption_line(text)
+                if photo is None:
+                    await self.app.inbox.done(PLATFORM, key)
+                    return
+                text = photo
+                if recovering or not await was_processed(self.app.core, PLATFORM, key):
+                    uploads = await fetch(
+                        list(p["files"]),
+                        self.settings.slack_bot_token or "",
+                        self.settings.photo_max_bytes,
+                    )
             name = await self._display_name(user, "", text)
             inv = Invocation(
                 actor=Actor(PLATFORM, f"{p['team']}/{user}", name),
                 channel=self._channel(channel_id, "directmessage" if p.get("direct") else ""),
                 text=text,
                 event_key=key,
+                uploads=uploads,
             )
             reply = await dispatch(self.app.core, inv)
             # The reply is posted by us, not returned: an event handled and answered before

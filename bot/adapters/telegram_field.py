@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from telegram import Message as TgMessage
 
+from bot.evidence import caption_line
+
 _SPECIAL = set("\"'“”„‘’«»\\")
 
 
@@ -52,8 +54,6 @@ def field_line(msg: TgMessage, bot_id: int) -> str | None:
 # ------------------------------------------------------------------------- photos
 
 _SIGHTING_POST = re.compile(r"\b(OP-[A-Z0-9][A-Z0-9-]*/SG-[0-9]{1,9})\b")
-_CAPTION_START = re.compile(r"^(?:(?:OP-[A-Za-z0-9-]+/)?S(?:G)?-[0-9]+\b|[\"“„«'‘])")
-_EXPLICIT = re.compile(r"^/(?:tf\s+)?(?:sighting|photo)(?:@\w+)?\s+", re.I)
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,9 @@ def photo_line(msg: TgMessage, bot_id: int) -> str | None:
     """The `photo …` line for a photo's caption, or for a photo answering a sighting's post;
     None when the photo is not meant for the bot (a caption that is not a sighting's)."""
     caption = (msg.caption or "").strip()
-    explicit = _EXPLICIT.match(caption)
-    if explicit:
-        return "photo " + caption[explicit.end() :]
-    if caption and _CAPTION_START.match(caption):
-        return "photo " + caption
+    line = caption_line(caption)
+    if line is not None:
+        return line
     answered = msg.reply_to_message
     if (
         not caption
