@@ -155,3 +155,47 @@ async def test_a_redelivered_pin_is_kept_once_and_survives_a_restart(
     restarted = await make_app(sqlite_url)
     await ok(restarted, first.message.buttons[0].command, who="mia", channel="room")
     assert len(await fetch(restarted, Sighting)) == 1
+
+
+async def test_a_pin_in_a_private_chat_of_a_member_of_two_operations(app: App) -> None:
+    await _setup(app)
+    await operation(app, "OP-OTHER", channels={"other-room": "amber"})
+    await ok(app, "subject add OP-OTHER person Zed --category suspect")
+    dm = {"who": "mia", "channel": "dm-mia", "is_group": False}
+    asked = await ok(app, 'pin 41.1,-8.6 --place Cais\\ \\"Novo\\"', **dm)
+    assert asked.message.lines == ["Which operation is this location for?"]
+    assert [b.label for b in asked.message.buttons] == ["OP-NIGHTJAR", "OP-OTHER"]
+    whom = await ok(app, asked.message.buttons[1].command, **dm)
+    assert whom.message.lines[0] == 'Whom did you see at Cais "Novo"?'
+    assert [b.label for b in whom.message.buttons] == ["S-1 Zed", "Something else"]
+    await ok(app, whom.message.buttons[-1].command, **dm)
+    await ok(app, "pin text grey Audi", **dm)  # no operation named: the pin's
+    [stored] = await fetch(app, Sighting)
+    assert (stored.description, stored.location) == ("grey Audi", 'Cais "Novo"')
+    [pending] = await fetch(app, FieldPending)
+    assert pending.sighting_id == stored.id
+
+    # `sighting OP-NIGHTJAR/S-1` asks where; a pin in the same chat answers it there.
+    await ok(app, "sighting OP-NIGHTJAR/S-1", **dm)
+    done = await ok(app, "pin 41.2,-8.7", **dm)
+    assert "OP-NIGHTJAR/SG-1" in text(done)
+
+    # An observer of both is not asked which: neither lets them post.
+    before = await snapshot(app.store)
+    reply = await app.console.push("pin 41.1,-8.6", as_="obe", channel="dm-obe", is_group=False)
+    assert reply.message.lines == [
+        "You are not in any active operation where you may post sightings."
+    ]
+    assert changed_tables(before, await snapshot(app.store)) == {}
+
+
+async def test_a_question_too_sensitive_for_the_group_is_answered_in_private(app: App) -> None:
+    await _setup(app)
+    await ok(app, "op link --max-tlp green", channel="lobby")
+    asked = await ok(app, PIN, who="mia", channel="lobby")
+    assert asked.confidential  # AMBER subjects on the buttons: not for a GREEN group
+    dm = {"who": "mia", "channel": "dm-mia", "is_group": False}
+    await ok(app, asked.message.buttons[-1].command, **dm)  # pressed in the private chat
+    await ok(app, "pin text white van", **dm)
+    [stored] = await fetch(app, Sighting)
+    assert (stored.description, stored.location) == ("white van", "Cais da Ribeira, Porto")

@@ -14,17 +14,18 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.access import Perm, Role
 from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import NotFound, UsageError
+from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.intel import find_subject
 from bot.commands.refs import looks_like_ref
 from bot.commands.values import parse_coords, parse_grade, parse_tlp
 from bot.i18n import _
 from bot.messages import Message
-from bot.models import FieldPending
+from bot.models import FieldPending, Membership, Operation
 
 PENDING_TTL = timedelta(hours=1)
 STATES = ("subject", "text", "where")
@@ -36,15 +37,15 @@ def wants_a_place(words: Sequence[str]) -> bool:
 
 
 async def open_pending(ctx: CommandContext, states: Sequence[str] = STATES) -> FieldPending | None:
-    """The actor's newest unfinished, unexpired pending sighting in this chat, if any."""
-    op, member = ctx.operation(), ctx.member()
+    """The actor's newest unfinished, unexpired pending sighting in this chat, if any (in
+    the command's operation when it has one, else in any)."""
+    member = ctx.member()
     query = (
         select(FieldPending)
         .where(
             FieldPending.member_id == member.id,
             FieldPending.platform == ctx.inv.channel.platform,
             FieldPending.channel_key == ctx.inv.channel.key,
-            FieldPending.operation_id == op.id,
             col(FieldPending.closed_at).is_(None),
             col(FieldPending.expires_at) > ctx.now,
             col(FieldPending.state).in_(list(states)),
@@ -52,7 +53,29 @@ async def open_pending(ctx: CommandContext, states: Sequence[str] = STATES) -> F
         .order_by(col(FieldPending.id).desc())
         .limit(1)
     )
+    if ctx.op is not None:
+        query = query.where(FieldPending.operation_id == ctx.op.id)
     return (await ctx.session.exec(query)).first()
+
+
+async def adopt(ctx: CommandContext, operation_id: int) -> None:
+    """Act in the operation of a pending sighting (a chat that names no single operation):
+    the actor's membership, the permission to post sightings and an open operation, as the
+    dispatch checks them for a command that names its operation."""
+    op = await ctx.session.get(Operation, operation_id)
+    role = (
+        await ctx.session.exec(
+            select(Membership.role).where(
+                Membership.operation_id == operation_id, Membership.member_id == ctx.member().id
+            )
+        )
+    ).first()
+    if op is None or role is None:
+        raise NotFound(_("Nothing of yours is waiting for an answer here."))
+    ctx.op, ctx.role = op, Role(role)
+    ctx.require(Perm.POST_SIGHTING)
+    if op.status == "closed":
+        raise CommandError(_("{code} is closed; it takes no more changes.").format(code=op.code))
 
 
 async def own_pending(ctx: CommandContext, raw: str) -> FieldPending:

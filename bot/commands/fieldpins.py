@@ -14,12 +14,12 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from bot import protection
-from bot.access import Perm, tlp_max
+from bot.access import Perm, Role, role_allows, tlp_max
 from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import UsageError
-from bot.commands.fieldpending import new_pending, open_pending, own_pending
+from bot.commands.errors import NotFound, UsageError
+from bot.commands.fieldpending import adopt, new_pending, open_pending, own_pending
 from bot.commands.intel import may_read_subject, reader
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, ParsedArgs, command
@@ -28,9 +28,10 @@ from bot.commands.sightings import MAX_LOCATION, sighting_add
 from bot.commands.values import parse_coords
 from bot.i18n import N_, _
 from bot.messages import Button, Message
-from bot.models import FieldPending, Sighting, Subject
+from bot.models import FieldPending, Membership, Operation, Sighting, Subject
 
 BUTTONS = 6  # recent subjects offered
+_SPECIAL = set("\"'“”„‘’«»\\")
 MAX_DESCRIPTION = 500
 LIVE_NOTE = N_("This is a live location: I record its first point only, not where it moves next.")
 
@@ -119,13 +120,44 @@ async def _recent_subjects(ctx: CommandContext) -> list[Subject]:
     return out
 
 
+def _word(text: str) -> str:
+    """`text` as one word of a command line (a button's): spaces and quotes escaped."""
+    return "".join("\\" + ch if ch in _SPECIAL or ch.isspace() else ch for ch in text)
+
+
+async def _which_operation(
+    ctx: CommandContext, lat: float, lon: float, place: str, live: bool
+) -> Reply:
+    """A pin in a chat that names no single operation: a button per operation where the
+    member may post sightings."""
+    rows = (
+        await ctx.session.exec(
+            select(Operation, Membership.role)
+            .join(Membership, col(Membership.operation_id) == col(Operation.id))
+            .where(Membership.member_id == ctx.member().id, Operation.status != "closed")
+            .order_by(col(Operation.code))
+        )
+    ).all()
+    codes = [op.code for op, role in rows if role_allows(Role(role), Perm.POST_SIGHTING)]
+    if not codes:
+        raise NotFound(_("You are not in any active operation where you may post sightings."))
+    tail = f"{lat},{lon} --place {_word(place)}" + (" --live" if live else "")
+    return Reply(
+        Message(
+            lines=[_("Which operation is this location for?")],
+            buttons=[Button(code, f"pin {code} {tail}") for code in codes],
+        ),
+        visibility=Visibility.CHANNEL,
+    )
+
+
 @command(
     "pin",
     'pin <LAT,LON> [--place "…"] [--live]',
     "Start a sighting from a location (a shared location on Telegram does this for you).",
     args=(Arg("coords"),),
     flags=(Flag("place"), Flag("live", kind="bool")),
-    op=OpMode.REQUIRED,
+    op=OpMode.OPTIONAL,  # a private chat of a member of several operations: asked which
     perm=Perm.POST_SIGHTING,
     writes=True,
     action=Action.COLLECT,
@@ -139,14 +171,18 @@ async def _recent_subjects(ctx: CommandContext) -> list[Subject]:
 )
 async def pin_start(ctx: CommandContext) -> Reply:
     """A shared location: finish a sighting waiting for its place, or ask whom was seen."""
-    op = ctx.operation()
     lat, lon = parse_coords(str(ctx.args["coords"]))
     place = _place(lat, lon, ctx.args.get("place"))
     live = bool(ctx.args.get("live"))
     waiting = await open_pending(ctx, ("where",))
     if waiting is not None:
+        if ctx.op is None:
+            await adopt(ctx, waiting.operation_id)
         waiting.live = live
         return await finish(ctx, waiting, waiting.what or "", place, f"{lat},{lon}")
+    if ctx.op is None:
+        return await _which_operation(ctx, lat, lon, place, live)
+    op = ctx.operation()
     pending = new_pending(ctx, "subject", lat=lat, lon=lon, place=place, live=live)
     await ctx.session.flush()
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/pin-{pending.id}")
@@ -210,6 +246,9 @@ async def pin_other(ctx: CommandContext) -> Reply:
     """Something else was seen: wait for its description."""
     pending = await own_pending(ctx, str(ctx.args["number"]))
     pending.state = "text"
+    # The answer comes where the button was pressed (a private chat, when the question was
+    # too sensitive for the group).
+    pending.platform, pending.channel_key = ctx.inv.channel.platform, ctx.inv.channel.key
     ctx.session.add(pending)
     ctx.audit(Action.ALTER, object_ref=f"{ctx.operation().code}/pin-{pending.id}")
     return Reply(
@@ -230,7 +269,7 @@ async def pin_other(ctx: CommandContext) -> Reply:
     "pin text <what was seen, or the place>",
     "Answer your waiting pin (what was seen) or your waiting `sighting` (the place).",
     args=(Arg("text", rest=True),),
-    op=OpMode.REQUIRED,
+    op=OpMode.OPTIONAL,  # the waiting pin says which operation
     perm=Perm.POST_SIGHTING,
     writes=True,
     action=Action.COLLECT,
@@ -239,11 +278,13 @@ async def pin_other(ctx: CommandContext) -> Reply:
 async def pin_text(ctx: CommandContext) -> Reply:
     """A reply with text: the description of a pin, or the place of a `sighting S-1`."""
     text = " ".join(ctx.args["text"]).strip()
+    ctx.op = None  # the waiting pin's operation, whatever this chat would resolve to
     pending = await open_pending(ctx)
     if pending is None:
         raise UsageError(
             _("Nothing of yours is waiting for an answer here; share a location to start.")
         )
+    await adopt(ctx, pending.operation_id)
     if len(text) > MAX_DESCRIPTION:
         raise UsageError(
             _("That is too long; the limit is {n} characters.").format(n=MAX_DESCRIPTION)
