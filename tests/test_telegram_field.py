@@ -216,3 +216,25 @@ async def test_a_photo_without_a_sighting_caption_is_left_alone(both: Both) -> N
     await _send(b, b.updates.photo("CAT", 900, user=STRANGER, chat=FIELD))
     assert changed_tables(before, await snapshot(b.slack.app.store)) == {}
     assert b.tg.sent()[said:] == [] and b.tg.calls("getFile") == []
+
+
+async def test_a_photo_answering_a_sightings_post_is_attached_to_it(both: Both) -> None:
+    b = both
+    await _setup(b)
+    await b.telegram('/sighting S-1 at "Porto"', FIELD)
+    await _posted_to_slack(b)
+    [post] = [m for m in b.tg.sent(FIELD["id"]) if "SG-1" in m.plain and m.reply_to is None]
+    photo = jpeg(gps=False)
+    b.tg.add_file("REPLY1", photo)
+    update = b.updates.photo("REPLY1", len(photo), user=ANA, chat=FIELD)
+    update["message"]["reply_to_message"] = {
+        "message_id": post.message_id,
+        "date": update["message"]["date"],
+        "chat": FIELD,
+        "from": b.tg.bot,
+        "text": post.plain,
+    }
+    await _send(b, update)
+    [row] = await _rows(b, Evidence)
+    [sighting] = await _rows(b, Sighting)
+    assert row.sighting_id == sighting.id and row.sha256 == hashlib.sha256(photo).hexdigest()

@@ -54,6 +54,7 @@ def photo_records(photos: list[Evidence], iso: Any) -> list[dict[str, Any]]:
             "exif_time": p.exif_time,
             "exif_lat": p.exif_lat,
             "exif_lon": p.exif_lon,
+            "stored_as": f"evidence/{p.stored_key}",
         }
         for p in photos
     ]
