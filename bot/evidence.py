@@ -9,8 +9,8 @@ platform gave); this module
   addressed under the data directory (`evidence/ab/abcdef…`): the same bytes are one file
   however often they arrive;
 - reads the EXIF time and GPS position, to offer them;
-- makes the copy that may leave: pixels only (orientation applied), no EXIF, no XMP, no
-  ICC profile, no comments — re-encoded by Pillow.
+- makes the copy that may leave: pixels only (orientation applied, at most 2560 pixels a
+  side), no EXIF, no XMP, no ICC profile, no comments — re-encoded by Pillow.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from PIL.ExifTags import GPS, IFD, Base
 from bot.i18n import _
 
 MAX_BYTES = 10 * 1024 * 1024  # default of TASKFORCE_PHOTO_MAX_BYTES
+ONWARD_SIDE = 2560  # the long side of the copy posted onward, in pixels
 MAX_PIXELS = 60_000_000  # a decompression bomb is refused, not decoded
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -154,6 +155,7 @@ def _exif_position(exif: Image.Exif) -> tuple[float | None, float | None]:
 def _clean_copy(image: Image.Image, kind: str) -> bytes:
     """The pixels alone, upright, re-encoded: nothing of the camera or the phone."""
     upright = ImageOps.exif_transpose(image)
+    upright.thumbnail((ONWARD_SIDE, ONWARD_SIDE))  # a chat needs no more; Telegram takes 10 MB
     mode = "RGBA" if upright.mode in ("RGBA", "LA", "P") and kind != "JPEG" else "RGB"
     pixels = Image.new(mode, upright.size)
     pixels.paste(upright.convert(mode))

@@ -147,7 +147,10 @@ class SlackSender:
         assert self.files is not None
         try:
             uploads = [
-                {"content": self.files.get(key), "filename": key.rsplit("/", 1)[-1]}
+                {
+                    "content": await asyncio.to_thread(self.files.get, key),
+                    "filename": key.rsplit("/", 1)[-1],
+                }
                 for key in message.images
             ]
             resp = await self.client.files_upload_v2(

@@ -235,7 +235,7 @@ class TelegramSender:
         for i, key in enumerate(message.images):
             sent = await self.bot.send_photo(
                 chat_id=chat_id,
-                photo=files.get(key),
+                photo=await asyncio.to_thread(files.get, key),
                 caption=caption[:1024] if i == 0 else None,
                 parse_mode=ParseMode.HTML,
             )

@@ -9,6 +9,8 @@ EXIF, only where the sighting's TLP and its subject's protection allow (`post_it
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlmodel import select
 
 from bot import evidence, protection
@@ -91,8 +93,8 @@ async def _attach(
     if known is not None:
         return None
     files = evidence.file_store(ctx.settings.data_dir)
-    stored = files.put(photo.original, photo.extension)
-    clean = files.put(photo.clean, photo.extension)
+    stored = await asyncio.to_thread(files.put, photo.original, photo.extension)
+    clean = await asyncio.to_thread(files.put, photo.clean, photo.extension)
     row = Evidence(
         operation_id=sighting.operation_id,
         sighting_id=sighting.id or 0,
@@ -174,7 +176,10 @@ async def photo(ctx: CommandContext) -> Reply:
     if not uploads:
         raise UsageError(_("Send a photo with this as its caption; there is no photo here."))
     try:
-        checked = [(evidence.check(u, ctx.settings.photo_max_bytes), u.filename) for u in uploads]
+        checked = [  # decoding and re-encoding is CPU work: off the event loop
+            (await asyncio.to_thread(evidence.check, u, ctx.settings.photo_max_bytes), u.filename)
+            for u in uploads
+        ]
     except evidence.EvidenceError as exc:
         raise CommandError(str(exc)) from None  # the file, not the grammar: no usage line
     words = [str(w) for w in ctx.args["caption"]]
