@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from bot.app import App
@@ -199,3 +200,16 @@ async def test_a_question_too_sensitive_for_the_group_is_answered_in_private(app
     await ok(app, "pin text white van", **dm)
     [stored] = await fetch(app, Sighting)
     assert (stored.description, stored.location) == ("white van", "Cais da Ribeira, Porto")
+
+
+async def test_two_presses_at_once_record_one_sighting(any_app: App) -> None:
+    app = any_app
+    await _setup(app)
+    press = (await ok(app, PIN, who="mia", channel="room")).message.buttons[0].command
+    replies = await asyncio.gather(
+        *(app.console.push(press, as_="mia", channel="room", event_key=f"tap-{i}") for i in (1, 2))
+    )
+    assert sorted(r.ok for r in replies) == [False, True]
+    refused_reply = next(r for r in replies if not r.ok)
+    assert refused_reply.message.lines == ["That pin is already recorded; see `sightings`."]
+    assert len(await fetch(app, Sighting)) == 1

@@ -93,9 +93,9 @@ async def own_pending(ctx: CommandContext, raw: str) -> FieldPending:
     ):
         raise NotFound(_("There is no location pin {n} of yours here.").format(n=int(number)))
     if found.closed_at is not None:
-        raise UsageError(_("That pin is already recorded; see `sightings`."))
+        raise CommandError(_("That pin is already recorded; see `sightings`."))
     if found.expires_at <= ctx.now:
-        raise UsageError(_("That pin is more than an hour old; share the location again."))
+        raise CommandError(_("That pin is more than an hour old; share the location again."))
     return found
 
 

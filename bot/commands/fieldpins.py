@@ -11,14 +11,14 @@ matches, posts, protection and audit are exactly a typed sighting's.
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from bot import protection
 from bot.access import Perm, Role, role_allows, tlp_max
 from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import NotFound, UsageError
+from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.fieldpending import adopt, new_pending, open_pending, own_pending
 from bot.commands.intel import may_read_subject, reader
 from bot.commands.refs import parse_ref
@@ -59,7 +59,19 @@ async def recorded_sighting(ctx: CommandContext) -> tuple[Sighting, Subject | No
 async def finish(
     ctx: CommandContext, pending: FieldPending, what: str, place: str, coords: str | None
 ) -> Reply:
-    """Record the sighting a pending one became, through `sighting`'s handler."""
+    """Record the sighting a pending one became, through `sighting`'s handler.
+
+    The pending row is claimed first with a conditional UPDATE, so two presses at once (a
+    double tap: two updates) record one sighting; the second waits for the first's row
+    lock and finds it taken."""
+    claimed = await ctx.session.exec(
+        update(FieldPending)
+        .where(col(FieldPending.id) == pending.id, col(FieldPending.closed_at).is_(None))
+        .values(closed_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise CommandError(_("That pin is already recorded; see `sightings`."))
     values = dict(pending.flags or {})
     values["what"] = [what, "at", place]
     if coords:
