@@ -70,6 +70,17 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file a member sent: what the platform said of it, and its bytes (None when the
+    adapter did not fetch it because the platform said it is too large)."""
+
+    filename: str
+    mime_type: str
+    size: int
+    content: bytes | None
+
+
+@dataclass(frozen=True)
 class Invocation:
     """One command line from one actor in one channel, with the platform's event key.
 
@@ -82,6 +93,8 @@ class Invocation:
     text: str
     event_key: str | None = None
     locale: str | None = None
+    # Files sent with the line (a photo and its caption, issue 16): platform-free.
+    uploads: tuple[Upload, ...] = ()
     # The operator at the server's own terminal (the console), not a remote member: no
     # rate limit. Set only by the console adapter.
     local: bool = False
@@ -196,3 +209,20 @@ class Sender(Protocol):
     async def send(self, channel_key: str, message: Message) -> str | None:
         """Post `message`; return the platform's message id. Raise `SendError` on failure."""
         ...
+
+
+_CAPTION_START = re.compile(r"^(?:(?:OP-[A-Za-z0-9-]+/)?S(?:G)?-[0-9]+\b|[\"“„«'‘])")
+_EXPLICIT = re.compile(r"^/?(?:tf\s+)?(?:sighting|photo)(?:@\w+)?\s+", re.I)
+
+
+def caption_line(caption: str) -> str | None:
+    """The `photo …` command line for a photo's caption, or None when the caption is not
+    a sighting's (`S-1 at …`, `SG-4`, `"white van" at …`, `sighting …`, `photo …`): a photo
+    with any other caption, or none, is chat, not evidence."""
+    text = caption.strip()
+    explicit = _EXPLICIT.match(text)
+    if explicit:
+        return "photo " + text[explicit.end() :]
+    if text and _CAPTION_START.match(text):
+        return "photo " + text
+    return None

@@ -526,3 +526,54 @@ class BreakGlass(SQLModel, table=True):
     reason: str = Field(max_length=1000)
     started_at: datetime = ts(nullable=False)
     expires_at: datetime = ts(nullable=False, index=True)
+
+
+class FieldPending(SQLModel, table=True):
+    """A sighting begun in the field and not finished yet (issue 16).
+
+    A location pin waiting for whom was seen (`state` "subject", or "text" once the member
+    chose "something else"), or a `sighting S-1` typed without a place waiting for a pin
+    (`state` "where"). Kept in the store, so a restart loses nothing; the inbound event that
+    made it is recorded with it (dispatch), so a redelivery makes nothing twice.
+    """
+
+    __table_args__ = (sa.Index("ix_fieldpending_open", "member_id", "platform", "channel_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    platform: str = Field(max_length=16)
+    channel_key: str = Field(max_length=200)
+    state: str = Field(max_length=8)  # subject | text | where
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = Field(default=None, max_length=500)
+    live: bool = Field(default=False)
+    what: str | None = Field(default=None, max_length=1000)
+    flags: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = ts(nullable=False)
+    expires_at: datetime = ts(nullable=False)
+    sighting_id: int | None = Field(default=None, foreign_key="sighting.id")
+    closed_at: datetime | None = ts(nullable=True)
+
+
+class Evidence(SQLModel, table=True):
+    """A photo attached to a sighting (issue 16): the original kept as sent, identified by
+    its SHA-256; `clean_key` is the copy without EXIF that may be posted onward."""
+
+    __table_args__ = (sa.UniqueConstraint("sighting_id", "sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    sighting_id: int = Field(foreign_key="sighting.id", index=True)
+    sha256: str = Field(max_length=64)
+    filename: str = Field(max_length=200)
+    mime_type: str = Field(max_length=40)
+    size: int
+    width: int
+    height: int
+    stored_key: str = Field(max_length=200)
+    clean_key: str = Field(max_length=200)
+    exif_time: str | None = Field(default=None, max_length=19)
+    exif_lat: float | None = None
+    exif_lon: float | None = None
+    added_by: int | None = Field(default=None, foreign_key="member.id")
+    added_at: datetime = ts(nullable=False)

@@ -214,8 +214,8 @@ async def test_a_raid_planned_less_than_24_hours_ahead_gets_only_the_reminders_a
         ),
         (
             'raid plan "Dock" --at "next blue moon"',
-            "I can't read 'next blue moon' as a time; use 2026-11-28 14:30, 14:30, 20m ago, "
-            "in 2h or tomorrow 05:30.",
+            "I can't read 'next blue moon' as a time; use 2026-11-28 14:30, 14:30, 5pm, 17h, "
+            "yesterday 23:30, 30/11/2026 06:00, 20m ago or in 2h.",
         ),
         ('raid plan "Dock"', "--at is required."),
         ("raid show R-9", f"There is no raid R-9 in {OP}; see `raid list`."),

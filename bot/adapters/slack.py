@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import metrics
 from bot.adapters import slack_render as render
+from bot.adapters.slack_field import fetch, images_of
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -47,6 +48,8 @@ from bot.contracts import (
     Reply,
     Sender,
     SendError,
+    Upload,
+    caption_line,
     strip_prefix,
 )
 from bot.gateway import Gateway
@@ -129,9 +132,16 @@ class SlackSender:
     platform: str = PLATFORM
     capabilities = CAPABILITIES
 
-    def __init__(self, client: AsyncWebClient, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        interval: float = 1.0,
+        images: Callable[[str], Awaitable[bytes]] | None = None,
+    ) -> None:
         self.client = client
         self.interval = interval
+        self.images = images  # reads a post's photos (issue 16)
 
     def min_interval(self, channel_key: str) -> float:
         """Seconds between two posts to one channel."""
@@ -140,6 +150,8 @@ class SlackSender:
     async def send(self, channel_key: str, message: Message) -> str | None:
         """Post to the channel; return the message `ts`. Raise `SendError` on failure."""
         text, blocks = render.render([message])
+        if message.images and self.images is not None:
+            return await self._send_photos(channel_key, message, text)
         try:
             resp = await self.client.chat_postMessage(
                 channel=channel_key,
@@ -151,6 +163,29 @@ class SlackSender:
             raise send_error(exc) from exc
         ts = resp.get("ts")
         return str(ts) if ts else None
+
+
+    async def _send_photos(self, channel_key: str, message: Message, text: str) -> str | None:
+        """A photo post: the stored copies (without EXIF) uploaded with the text as comment."""
+        assert self.images is not None
+        try:
+            uploads = [
+                {
+                    "content": await self.images(key),
+                    "filename": key.rsplit("/", 1)[-1],
+                }
+                for key in message.images
+            ]
+            resp = await self.client.files_upload_v2(
+                channel=channel_key, file_uploads=uploads, initial_comment=text
+            )
+        except FileNotFoundError as exc:
+            raise SendError("photo missing from the evidence store", permanent=True) from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise send_error(exc) from exc
+        files = resp.get("files") or []
+        first = files[0] if files and isinstance(files[0], dict) else {}
+        return str(first.get("id")) if first.get("id") else None
 
 
 def is_direct(channel_id: str, channel_name: str) -> bool:
@@ -189,7 +224,9 @@ class SlackAdapter:
             token=settings.slack_bot_token, base_url=base, retry_handlers=[]
         )
         interval = settings.slack_post_interval if post_interval is None else post_interval
-        self.slack_sender = SlackSender(sender_client, interval=interval)
+        self.slack_sender = SlackSender(
+            sender_client, interval=interval, images=gateway.image
+        )
         self.sender: Sender = self.slack_sender
         self.bolt = AsyncApp(
             client=self.client,
@@ -642,7 +679,12 @@ class SlackAdapter:
 
     async def _on_message(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
         # Only plain messages people send the bot in its DM; edits, joins and bots are not commands.
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        subtype = event.get("subtype")
+        if (
+            event.get("channel_type") != "im"
+            or (subtype and subtype != "file_share")  # a photo with a caption (issue 16)
+            or event.get("bot_id")
+        ):
             await ack()
             return
         await self._take_event(ack, body, event, mention=False)
@@ -667,6 +709,12 @@ class SlackAdapter:
             "mention": mention,
             "text": str(event.get("text") or ""),
         }
+        images = images_of(event)
+        if images:
+            payload["files"] = images
+        elif event.get("subtype") == "file_share":
+            await ack()  # a file that is not an image: not for us
+            return
         fresh = await self.gateway.inbox.accept(PLATFORM, key, "slack_event", payload)
         await ack()
         if not fresh or key in self._inflight:
@@ -681,6 +729,19 @@ class SlackAdapter:
         try:
             user, channel_id = str(p["user"]), str(p["channel_id"])
             text = command_line(str(p.get("text") or ""))
+            uploads: tuple[Upload, ...] = ()
+            if p.get("files"):  # a photo: evidence if its caption is a sighting's (issue 16)
+                photo = caption_line(text)
+                if photo is None:
+                    await self.gateway.inbox.done(PLATFORM, key)
+                    return
+                text = photo
+                if recovering or not await self.gateway.was_processed(PLATFORM, key):
+                    uploads = await fetch(
+                        list(p["files"]),
+                        self.settings.slack_bot_token or "",
+                        self.settings.photo_max_bytes,
+                    )
             name = await self._display_name(user, "", text)
             inv = Invocation(
                 actor=Actor(PLATFORM, f"{p['team']}/{user}", name),
@@ -688,6 +749,7 @@ class SlackAdapter:
                 text=text,
                 event_key=key,
                 locale=await self._locale(user),
+                uploads=uploads,
             )
             reply = await self.gateway.dispatch(inv)
             # The reply is posted by us, not returned: an event handled and answered before

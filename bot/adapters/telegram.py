@@ -55,6 +55,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import metrics
 from bot.adapters.telegram_buttons import decode, encode_all
+from bot.adapters.telegram_field import PhotoRef, field_line, photo_line, photo_of
 from bot.adapters.telegram_render import button_rows, render_html, split_html
 from bot.config import Settings
 from bot.contracts import (
@@ -65,6 +66,7 @@ from bot.contracts import (
     Reply,
     Sender,
     SendError,
+    Upload,
 )
 from bot.gateway import Gateway, Placement, Registry
 from bot.inbox import InboxEntry
@@ -90,6 +92,12 @@ _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 # No reply only the actor sees inside a group: those go to the private chat.
 CAPABILITIES = Capabilities(private_replies=False, files=True, buttons=True, max_length=4096)
+
+
+def file_url(api_url: str) -> str:
+    """The Bot API's file download base for an API base (`…/bot` → `…/file/bot`)."""
+    base = api_url.rstrip("/")
+    return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file/bot"
 
 
 class TelegramConfigError(RuntimeError):
@@ -204,10 +212,26 @@ class TelegramSender:
     async def send(self, channel_key: str, message: Message) -> str | None:
         """Deliver one outbox post; raise `SendError` (retry-after, retryable or permanent)."""
         try:
+            if message.images:
+                return str(await self.send_photos(int(channel_key), message))
             ids = await self.post(int(channel_key), message)
         except Exception as exc:
             raise send_error(exc) from exc
         return str(ids[0]) if ids else None
+
+    async def send_photos(self, chat_id: int, message: Message) -> int:
+        """A photo post: the stored copies (without EXIF), the text as caption (≤ 1024)."""
+        caption = render_html(Message(title=message.title, context=message.context))
+        first = 0
+        for i, key in enumerate(message.images):
+            sent = await self.bot.send_photo(
+                chat_id=chat_id,
+                photo=await self.gateway.image(key),
+                caption=caption[:1024] if i == 0 else None,
+                parse_mode=ParseMode.HTML,
+            )
+            first = first or sent.message_id
+        return first
 
     async def keyboard(self, message: Message) -> InlineKeyboardMarkup | None:
         """The message's buttons as an inline keyboard (callback data within 64 bytes)."""
@@ -333,6 +357,7 @@ class TelegramAdapter:
             .base_url(settings.telegram_api_url)
             .job_queue(None)
             .update_queue(self.queue)
+            .base_file_url(file_url(settings.telegram_api_url))
         )
         if not self.polling:
             builder = builder.updater(None)
@@ -504,10 +529,22 @@ class TelegramAdapter:
 
     async def _on_message(self, upd: Update, msg: TgMessage, *, recovering: bool = False) -> None:
         user = msg.from_user
-        if user is None or user.is_bot or not msg.text:
+        if user is None or user.is_bot:
             return
         if msg.chat is None:  # malformed (long polling does not pass through `webhook`)
             log.info("telegram.ignored", update_id=upd.update_id, reason="no chat")
+            return
+        media = photo_of(msg)
+        if media is not None:  # a photo as evidence (issue 16)
+            line = photo_line(msg, self.application.bot.id)
+            if line is not None:
+                await self._on_photo(upd, msg, user, line, media, recovering=recovering)
+            return
+        field = field_line(msg, self.application.bot.id)
+        if field is not None:  # a shared location, or an answer to the bot (issue 16)
+            await self._on_field(upd, msg, user, field, recovering=recovering)
+            return
+        if not msg.text:
             return
         parsed = parse_command(msg.text, self.application.bot.username)
         if parsed is None:
@@ -534,6 +571,61 @@ class TelegramAdapter:
             log.info("telegram.duplicate", update_id=upd.update_id)
             return
         await self.deliver(reply, chat, user, reply_to=msg.message_id)
+
+    async def _on_field(
+        self, upd: Update, msg: TgMessage, user: User, line: str, *, recovering: bool
+    ) -> None:
+        """A location or a reply to the bot, as a core command. A refusal is the sender's
+        alone (a group hears nothing of a stranger's pin or of a reply that answers nothing)."""
+        inv = Invocation(
+            actor_of(user),
+            channel_of(msg.chat),
+            line,
+            event_key=self.event_key(upd),
+            locale=user.language_code,
+        )
+        reply = await self.gateway.dispatch(inv)
+        if reply.duplicate and not recovering:
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
+        if not reply.ok and (msg.chat.type != Chat.PRIVATE or line.startswith("pin text")):
+            log.info("telegram.field_refused", update_id=upd.update_id)
+            return
+        await self.deliver(reply, msg.chat, user, reply_to=msg.message_id)
+
+    async def _on_photo(
+        self,
+        upd: Update,
+        msg: TgMessage,
+        user: User,
+        line: str,
+        media: PhotoRef,
+        *,
+        recovering: bool,
+    ) -> None:
+        """A photo with a sighting's caption: its bytes (unless Telegram says it is over the
+        limit) and the caption to the core; a redelivery is not even downloaded again."""
+        key = self.event_key(upd)
+        if not recovering and await self.gateway.was_processed(PLATFORM, key):
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
+        content: bytes | None = None
+        if media.size <= self.settings.photo_max_bytes:
+            found = await self.application.bot.get_file(media.file_id)
+            content = bytes(await found.download_as_bytearray())
+        upload = Upload(media.filename, media.mime_type, media.size, content)
+        inv = Invocation(
+            actor_of(user),
+            channel_of(msg.chat),
+            line,
+            key,
+            locale=user.language_code,
+            uploads=(upload,),
+        )
+        reply = await self.gateway.dispatch(inv)
+        if reply.duplicate and not recovering:
+            return
+        await self.deliver(reply, msg.chat, user, reply_to=msg.message_id)
 
     async def _on_callback(self, upd: Update, *, recovering: bool = False) -> None:
         query = upd.callback_query

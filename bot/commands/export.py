@@ -28,6 +28,7 @@ from bot.access import TLP, Perm, Role, tlp_max
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
+from bot.commands.evidence_view import photo_records, photos_of
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
 from bot.contracts import Reply
@@ -233,6 +234,7 @@ async def build_case_file(
         else []
     )
     agency_code = {a.id: a.code for a in agencies}
+    photos = await photos_of(session, [s.id for s in sightings])
     subject_ref = {s.id: f"S-{s.seq}" for s in subjects}
     notice_ref = {n.id: f"N-{n.seq}" for n in notices}
     by_raid: dict[int, list[RaidItem]] = {}
@@ -343,6 +345,7 @@ async def build_case_file(
                 "observer": s.observer,
                 "reporter": people(s.reporter_id),
                 "match_notice": notice_ref.get(s.match_notice_id) if s.match_notice_id else None,
+                "photos": photo_records(photos.get(s.id or 0, []), iso),
             }
             for s in sightings
         ],
@@ -516,7 +519,18 @@ def to_markdown(data: dict[str, Any]) -> str:
         f"## Sightings ({len(data['sightings'])})",
         "",
         *_table(
-            ["Ref", "Observed", "Reported", "Of", "Location", "Grade", "Observer", "TLP", "Match"],
+            [
+                "Ref",
+                "Observed",
+                "Reported",
+                "Of",
+                "Location",
+                "Grade",
+                "Observer",
+                "TLP",
+                "Match",
+                "Photos",
+            ],
             [
                 [
                     s["ref"],
@@ -530,6 +544,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                     else f"{_who(s['reporter']) or 'unknown'} (first-hand)",
                     s["tlp"],
                     s["match_notice"],
+                    ", ".join(f"{p['filename']} sha256:{p['sha256']}" for p in s["photos"]),
                 ]
                 for s in data["sightings"]
             ],

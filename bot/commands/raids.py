@@ -20,9 +20,10 @@ from bot.audit import Action
 from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, role_title
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
+from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_int, parse_time, parse_tlp, zone
+from bot.commands.values import format_time, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
 from bot.fanout import FanoutResult
 from bot.messages import Message
@@ -57,7 +58,9 @@ async def find_raid(ctx: CommandContext, token: str) -> Raid:
 
 async def _raid_time(ctx: CommandContext) -> tuple[datetime, ZoneInfo]:
     tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else await ctx.tz()
-    at = parse_time(str(ctx.args["at"]), ctx.now, tz)
+    at = read_time(
+        str(ctx.args["at"]), ctx.now, tz, lang=member_language(ctx), direction=Direction.FUTURE
+    )
     if at <= ctx.now:
         raise UsageError(
             f"{format_time(at, tz)} is in the past; a raid needs a time ahead, like "

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bot.access import Perm
 from bot.audit import Action
 from bot.commands.errors import UsageError
+from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
 from bot.contracts import Reply, Visibility
 from bot.i18n import _
@@ -132,12 +133,12 @@ def _flag_words(value: str, following: list[str]) -> int:
     if nxt == "ago":
         return 1
     if low in ("today", "tomorrow", "yesterday", "in"):
-        return 1
+        return max(1, time_words(value, following))
     if len(value) == 10 and value[4:5] == "-" and ":" in nxt and len(nxt) <= 8:
         return 1
     if len(following) > 1 and following[1].lower() == "ago" and value.isascii() and value.isdigit():
         return 2  # "20 min ago"
-    return 0
+    return time_words(value, following)  # "ayer 23:30", "30/11/2026 06:00", "5 pm"
 
 
 def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:

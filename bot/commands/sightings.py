@@ -21,6 +21,9 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
+from bot.commands.evidence_view import photo_lines, photos_of
+from bot.commands.fieldpending import ask_where, wants_a_place
+from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
 from bot.commands.intel import (
     Page,
     active_match_notice,
@@ -52,7 +55,6 @@ from bot.commands.values import (
     parse_coords,
     parse_duration,
     parse_grade,
-    parse_time,
     parse_tlp,
     zone,
 )
@@ -88,7 +90,7 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     """The observed time (now by default); more than 5 minutes ahead is refused."""
     if not raw:
         return ctx.now
-    when = parse_time(raw, ctx.now, tz)
+    when = read_time(raw, ctx.now, tz, lang=member_language(ctx), direction=Direction.PAST)
     if when > ctx.now + FUTURE_SLACK:
         raise UsageError(
             f"'{raw}' is {format_time(when, tz)}, in the future; a sighting is recorded once "
@@ -134,8 +136,10 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     action=Action.COLLECT,
     details=(
         'Of a subject (S-3) or of something described ("white Transit van, ES plates").\n'
-        "--when is the time observed (default now): 2026-11-28 14:30, 14:30 or 20m ago; "
-        "more than 5 minutes ahead is refused. The time reported is recorded apart.\n"
+        "--when is the time observed (default now): 2026-11-28 14:30, 14:30 (the last one "
+        "past), 5pm, 17h, yesterday 23:30, ayer 23:30, hier 23h30, 30/11/2026 06:00 or 20m "
+        "ago; more than 5 minutes ahead is refused; the reply shows the time as read. The "
+        "time reported is recorded apart.\n"
         "--coords in decimal degrees, LAT,LON. --grade is the Admiralty code: source "
         "reliability A-F, information credibility 1-6 (B2: usually reliable, probably true).\n"
         "--observer names who saw it when it was not you (a second-hand report). Keep facts "
@@ -150,6 +154,8 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
 async def sighting_add(ctx: CommandContext) -> Reply:
     """Record a sighting and post it to every linked channel that may receive it."""
     op = ctx.operation()
+    if wants_a_place(ctx.args["what"]):  # `sighting S-1`: ask where (a pin may answer)
+        return await ask_where(ctx, ctx.args["what"][0])
     what, where = split_what_where(list(ctx.args["what"]))
     subject: Subject | None = None
     description: str | None = None
@@ -273,16 +279,18 @@ async def sighting_show(ctx: CommandContext) -> Reply:
     names = await member_names(ctx, [sighting.reporter_id])
     refs = [sighting_ref(sighting)] + ([subject_ref(subject)] if subject else [])
     audit_consult(ctx, refs + ([notice_ref(notice)] if notice else []), sighting_ref(sighting))
-    return Reply(
-        sighting_message(
-            op,
-            sighting,
-            subject,
-            tz=await ctx.tz(),
-            reporter=names.get(sighting.reporter_id or 0),
-            notice=notice,
-        )
+    message = sighting_message(
+        op,
+        sighting,
+        subject,
+        tz=await ctx.tz(),
+        reporter=names.get(sighting.reporter_id or 0),
+        notice=notice,
     )
+    message.lines += photo_lines(
+        (await photos_of(ctx.session, [sighting.id])).get(sighting.id or 0, [])
+    )
+    return Reply(message)
 
 
 def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
@@ -292,7 +300,9 @@ def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
     except UsageError:
         pass
     try:
-        return parse_time(raw, ctx.now, tz)
+        return read_time(raw, ctx.now, tz, lang=member_language(ctx))
+    except AmbiguousTime:
+        raise
     except UsageError:
         raise UsageError(
             f"'{raw}' is neither a duration nor a time; use --since 24h, 7d or 2026-11-28 08:00."

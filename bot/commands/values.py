@@ -15,7 +15,9 @@ from bot.commands.errors import UsageError
 from bot.i18n import DEFAULT_LANGUAGE, _, current_language
 from bot.localtime import format_local
 
-TIME_HELP = "use 2026-11-28 14:30, 14:30, 20m ago, in 2h or tomorrow 05:30"
+TIME_HELP = (  # the forms of `parse_time` and of `fieldtime.read_time` (issue 16)
+    "use 2026-11-28 14:30, 14:30, 5pm, 17h, yesterday 23:30, 30/11/2026 06:00, 20m ago or in 2h"
+)
 _UNITS = {
     "s": 1,
     "sec": 1,
