@@ -316,8 +316,15 @@ class Notice(SQLModel, table=True):
     external_ref: str | None = Field(default=None, max_length=100)
     tlp: str = Field(max_length=16)
     status: str = Field(default="active", max_length=16)  # active cancelled
-    issued_by: int | None = Field(default=None, foreign_key="member.id")
-    issued_at: datetime = ts(nullable=False)
+    # A task force records a notice INTERPOL published (`notice`) or a country's direct
+    # request to chosen countries (`diffusion`, not reviewed by INTERPOL); it never issues one.
+    kind: str = Field(default="notice", max_length=16)
+    requested_by: str | None = Field(default=None, max_length=100)  # requesting country / NCB
+    warrant_ref: str | None = Field(default=None, max_length=200)  # red: warrant or judgment
+    warrant_country: str | None = Field(default=None, max_length=100)  # red: issuing country
+    countries: str | None = Field(default=None, max_length=400)  # diffusion: sent to
+    recorded_by: int | None = Field(default=None, foreign_key="member.id")
+    recorded_at: datetime = ts(nullable=False)
     expires_at: datetime = ts(nullable=False)
     renewed_at: datetime | None = ts(nullable=True)
     cancelled_at: datetime | None = ts(nullable=True)

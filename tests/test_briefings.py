@@ -12,7 +12,7 @@ from bot.messages import Message
 from bot.models import BriefSchedule, OutboxMessage
 from bot.scheduler import FireResult
 from tests.dbstate import changed_tables, denied_only, snapshot
-from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text
 from tests.scheduling import fire_due
 
 SECTIONS = [
@@ -43,7 +43,7 @@ async def intel(app: App) -> None:
     await ok(app, 'sighting S-1 at "Vigo port"')  # SG-1, AMBER
     await ok(app, 'sighting S-1 at "Porto safe house" --tlp red')  # SG-2, RED
     await ok(app, 'sighting S-2 at "Shelter gate" --tlp green')  # SG-3
-    await ok(app, 'notice issue red S-1 --charges "trafficking in human beings"')  # N-1
+    await ok(app, f'notice record red S-1 {RED} --charges "trafficking in human beings"')  # N-1
 
 
 async def test_scheduled_briefings_follow_iimarch_and_each_channels_ceiling(

@@ -60,14 +60,18 @@ async def _two_operations(app: App) -> None:
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect --alias Vanya --dob 1985")
     await ok(app, "subject add person Lena --category victim --tlp amber+strict")
-    await ok(app, 'notice issue red S-1 --charges "trafficking in human beings" --ref 2026/4411')
+    await ok(
+        app,
+        'notice record red S-1 --charges "trafficking in human beings" --ref 2026/4411 '
+        "--requested-by PT --warrant W/1 --warrant-country PT",
+    )
     await ok(app, "sighting S-1 at 'Porto | Ribeira' --coords 41.14,-8.61 --grade B2", who="mia")
     await ok(app, 'sighting "grey Audi" at Vigo --observer "toll staff"', who="pat")
     await _raid(app, OP, "Dawn action Porto", ["Warrant checked", "Interpreters booked"], 1)
     await ok(app, f'op new "Other" --code {OTHER}')
     await ok(app, f"op link {OTHER}", channel="other-room")
     await ok(app, f"subject add {OTHER} person Zed Elsewhere --category suspect")
-    await ok(app, f"notice issue blue {OTHER}/S-1")
+    await ok(app, f"notice record blue {OTHER}/S-1 --requested-by PT --ref A-1/2026")
     await ok(app, f"sighting {OTHER}/S-1 at Gdansk")
     await _raid(app, OTHER, "Harbour sweep Gdansk", ["Shelter places on standby"], 0)
     await app.console.pop_posts()

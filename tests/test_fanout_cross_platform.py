@@ -30,6 +30,7 @@ from tests.fakes.telegram_api import (
     private_chat,
     tg_user,
 )
+from tests.fieldintel import RED
 from tests.serving import wait_until
 
 SECRET = "s3cret-Token_1"
@@ -152,8 +153,10 @@ async def test_a_telegram_sighting_reaches_slack_and_the_other_telegram_chat(bot
 async def test_a_match_is_marked_on_both_platforms(both: Both) -> None:
     b = both
     await _two_operations(b)
-    issued = await b.on_slack(f'notice issue red {OP}/S-1 --charges "trafficking in human beings"')
-    assert "Issued Red notice N-1" in issued
+    issued = await b.on_slack(
+        f'notice record red {OP}/S-1 {RED} --charges "trafficking in human beings"'
+    )
+    assert "Recorded Red notice N-1" in issued
     reply = await b.telegram('/sighting S-1 at "Vigo ferry terminal"', FIELD)
     assert "MATCH" in reply and "Red notice N-1 — sighting SG-1" in reply
 
@@ -197,7 +200,7 @@ async def test_the_shelter_sighting_reaches_no_group_only_the_reporter_and_leads
     for chat in (FIELD, HQ):
         assert f"Linked to {OP}" in await b.telegram(f"/op link {OP}", chat)
     await b.on_slack("subject add person Maria X --category victim --dob 2009 --alias Mari")
-    await b.on_slack("notice issue yellow S-1")
+    await b.on_slack("notice record yellow S-1 --requested-by PT --ref A-1/2026")
     said = await b.on_slack("op invite --role partner")
     invite = re.search(r"\*Code\*\s+`?([A-Z0-9]+)", said)
     assert invite is not None, said

@@ -14,7 +14,7 @@ from bot.adapters.base import Visibility
 from bot.app import App
 from bot.models import Operation, OutboxMessage, Raid, RaidItem, Sighting, Subject
 from tests.dbstate import changed_tables, snapshot
-from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
+from tests.fieldintel import OP, RED, fetch, join, ok, operation, refused, text
 
 OTHER = "OP-OTHER"
 
@@ -131,7 +131,7 @@ async def test_a_partners_briefing_counts_only_what_the_partner_may_read(any_app
     app = any_app
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect --tlp green")
-    await ok(app, 'notice issue red S-1 --charges "trafficking" --tlp green')
+    await ok(app, f'notice record red S-1 {RED} --charges "trafficking" --tlp green')
     lead = text(await ok(app, "brief", channel="dm-admin", is_group=False))
     assert "Active notices: 1" in lead and "1 active red/orange notice(s)" in lead
     before = await snapshot(app.store)
@@ -345,7 +345,7 @@ async def test_another_operation_answers_exactly_as_one_that_does_not_exist(
     await ok(app, f"subject add {OTHER} person Ivan Petrov --category suspect")
     await ok(app, f'sighting {OTHER}/S-1 at "Vigo dock"')
     await ok(app, f'raid plan {OTHER} "Dawn" --at "tomorrow 05:30"')
-    await ok(app, f'notice issue red {OTHER}/S-1 --charges "trafficking"')
+    await ok(app, f'notice record red {OTHER}/S-1 {RED} --charges "trafficking"')
     await app.console.pop_posts()
     different = []
     for who in ("mia", "pat", "obe"):

@@ -137,7 +137,7 @@ async def _readable(
     kept_notices = [
         n
         for n in notices
-        if who.may_item("notice", n.id, n.issued_by, n.tlp, by_id.get(n.subject_id))
+        if who.may_item("notice", n.id, n.recorded_by, n.tlp, by_id.get(n.subject_id))
     ]
     kept_sightings = [
         s
@@ -220,7 +220,7 @@ async def build_case_file(
     )
     mentioned = {m.id for _, m in memberships} | {op.created_by}
     mentioned |= {s.created_by for s in subjects} | {r.created_by for r in raids}
-    mentioned |= {n.issued_by for n in notices} | {s.reporter_id for s in sightings}
+    mentioned |= {n.recorded_by for n in notices} | {s.reporter_id for s in sightings}
     mentioned |= {i.done_by for i in items}
     mentioned.discard(None)
     members = list((await session.exec(select(Member).where(col(Member.id).in_(mentioned)))).all())
@@ -309,15 +309,20 @@ async def build_case_file(
             {
                 "ref": f"N-{n.seq}",
                 "colour": n.colour,
+                "kind": n.kind,
                 "purpose": COLOURS[n.colour].purpose,
                 "subject": subject_ref.get(n.subject_id),
                 "charges": n.charges,
                 "summary": n.summary,
                 "external_ref": n.external_ref,
+                "requested_by": n.requested_by,
+                "warrant_ref": n.warrant_ref,
+                "warrant_country": n.warrant_country,
+                "countries": n.countries,
                 "tlp": TLP(n.tlp).label,
                 "state": notice_state(n, now),
-                "issued_at": iso(n.issued_at),
-                "issued_by": people(n.issued_by),
+                "recorded_at": iso(n.recorded_at),
+                "recorded_by": people(n.recorded_by),
                 "expires_at": iso(n.expires_at),
                 "renewed_at": iso(n.renewed_at),
                 "cancelled_at": iso(n.cancelled_at),
@@ -492,7 +497,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                 "State",
                 "Charges",
                 "External ref",
-                "Issued",
+                "Recorded",
                 "Expires",
                 "TLP",
             ],
@@ -504,7 +509,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                     n["state"] + (f": {n['cancel_reason']}" if n["cancel_reason"] else ""),
                     n["charges"],
                     n["external_ref"],
-                    n["issued_at"],
+                    n["recorded_at"],
                     n["expires_at"],
                     n["tlp"],
                 ]

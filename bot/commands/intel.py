@@ -170,7 +170,7 @@ def may_read_subject(who: Reader, subject: Subject) -> bool:
 
 def may_read_notice(who: Reader, notice: Notice, subject: Subject) -> bool:
     """SPEC section 1 for a notice (about its subject)."""
-    return who.may_item("notice", notice.id, notice.issued_by, notice.tlp, subject)
+    return who.may_item("notice", notice.id, notice.recorded_by, notice.tlp, subject)
 
 
 def may_read_sighting(who: Reader, sighting: Sighting, subject: Subject | None) -> bool:
@@ -345,7 +345,7 @@ _MATCHING_NOTICES = (
         col(Notice.expires_at) > bindparam("now"),
         col(Notice.colour).in_([c.name for c in COLOURS.values() if c.matches]),
     )
-    .order_by(col(Notice.issued_at).desc())
+    .order_by(col(Notice.recorded_at).desc())
 )
 
 

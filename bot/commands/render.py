@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.access import TLP
 from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_tlp, sighting_tlp
 from bot.commands.values import format_time
+from bot.i18n import _
 from bot.messages import Button, Message
 from bot.models import Notice, Operation, Sighting, Subject
 from bot.protection import disclosure_label, protection_words
@@ -71,8 +72,14 @@ def subject_name(subject: Subject) -> str:
 
 
 def notice_title(notice: Notice) -> str:
-    """`Red notice N-2`."""
-    return f"{COLOURS[notice.colour].title} notice {notice_ref(notice)}"
+    """`Red notice N-2`, `Red diffusion N-3`."""
+    if notice.kind == "diffusion":
+        return _("{colour} diffusion {ref}").format(
+            colour=COLOURS[notice.colour].title, ref=notice_ref(notice)
+        )
+    return _("{colour} notice {ref}").format(
+        colour=COLOURS[notice.colour].title, ref=notice_ref(notice)
+    )
 
 
 def sighting_what(sighting: Sighting, subject: Subject | None) -> str:
@@ -203,7 +210,7 @@ def notice_message(
     *,
     tz: ZoneInfo,
     now: datetime,
-    issued_by: str | None,
+    recorded_by: str | None,
     matches: Sequence[Sighting] | None = None,
     for_channel: bool = False,
 ) -> Message:
@@ -216,8 +223,33 @@ def notice_message(
     if notice.summary:
         fields.append(("Summary", notice.summary))
     if notice.external_ref:
-        fields.append(("External reference", notice.external_ref))
-    fields.append(("Issued", f"{format_time(notice.issued_at, tz)} by {issued_by or 'unknown'}"))
+        fields.append(
+            (
+                _("Diffusion reference") if notice.kind == "diffusion" else _("INTERPOL reference"),
+                notice.external_ref,
+            )
+        )
+    if notice.requested_by:
+        fields.append((_("Requested by"), notice.requested_by))
+    if notice.warrant_ref:
+        fields.append(
+            (
+                _("Warrant"),
+                _("{ref}, issued in {country}").format(
+                    ref=notice.warrant_ref, country=notice.warrant_country or _("unknown country")
+                ),
+            )
+        )
+    if notice.countries:
+        fields.append((_("Sent to"), notice.countries))
+    fields.append(
+        (
+            _("Recorded"),
+            _("{when} by {who}").format(
+                when=format_time(notice.recorded_at, tz), who=recorded_by or _("unknown")
+            ),
+        )
+    )
     state = notice_state(notice, now)
     if state == "cancelled" and notice.cancelled_at:
         fields.append(
@@ -229,6 +261,13 @@ def notice_message(
     if notice.renewed_at:
         fields.append(("Renewed", format_time(notice.renewed_at, tz)))
     lines: list[str] = []
+    if notice.kind == "diffusion":
+        lines.append(
+            _(
+                "A diffusion is a country's direct request to chosen countries; INTERPOL has "
+                "not reviewed it."
+            )
+        )
     if colour.matches and state == "active":
         lines.append("Any sighting of this subject is posted as a MATCH.")
     if matches is not None:
@@ -318,7 +357,8 @@ def sighting_message(
         if notice.charges:
             lines.append(f"Charges: {notice.charges}")
         if notice.external_ref:
-            lines.append(f"External reference: {notice.external_ref}")
+            lines.append(_("Reference: {ref}").format(ref=notice.external_ref))
+        lines.append(_("Confirm the notice's validity with your NCB before acting."))
         if for_channel:
             buttons.append(
                 Button(

@@ -215,7 +215,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         await ctx.session.flush()
         sources = [("subject", subject.id, subject.created_by)] if subject else []
         if notice is not None:
-            sources.append(("notice", notice.id, notice.issued_by))
+            sources.append(("notice", notice.id, notice.recorded_by))
         readers = await red_audience(
             ctx, recipients, [s for s in sources if TLP(_source_tlp(s, subject, notice)) is TLP.RED]
         )

@@ -230,7 +230,10 @@ async def subject_add(ctx: CommandContext) -> Reply:
         Message(
             title=f"Added {subject_name(subject)}",
             fields=subject_fields(subject, tz, ctx.now),
-            lines=[f"Next: `sighting {ref} at <location>`, `notice issue <colour> {ref}`."],
+            lines=[
+                f"Next: `sighting {ref} at <location>`, "
+                f"`notice record <colour> {ref} --ref … --requested-by …`."
+            ],
             context=context_line(op, ref, subject.tlp),
             tlp=subject.tlp,
         )

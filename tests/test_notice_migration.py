@@ -1,0 +1,97 @@
+"""Migration 0006 carries notices forward: what was "issued" is now "recorded", by the same
+member at the same time, as a notice (not a diffusion) whose requesting country is unknown;
+the notice still reads through the commands after the upgrade. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from bot.models import Member, Operation, Subject
+from bot.store import alembic_config
+from tests.conftest import PG_URL, fresh_pg_database
+
+WHEN = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each store (PostgreSQL skipped when not configured)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("TASKFORCE_TEST_POSTGRES_URL is not set")
+    url, drop = fresh_pg_database()
+    yield url
+    drop()
+
+
+def _old_notice(url: str) -> None:
+    engine = sa.create_engine(url)
+    tables = {m: m.__table__ for m in (Member, Operation, Subject)}  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(tables[Member].insert(), {"id": 1, "name": "Ana", "created_at": WHEN})
+        conn.execute(
+            tables[Operation].insert(),
+            {"id": 1, "code": "OP-OLD", "name": "Old", "created_at": WHEN},
+        )
+        conn.execute(
+            tables[Subject].insert(),
+            {
+                "id": 1,
+                "operation_id": 1,
+                "seq": 1,
+                "kind": "person",
+                "name": "Ivan",
+                "category": "suspect",
+                "aliases": [],
+                "tlp": "amber",
+                "review_at": WHEN,
+                "created_at": WHEN,
+            },
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO notice (id, operation_id, seq, colour, subject_id, charges, "
+                "external_ref, tlp, status, issued_by, issued_at, expires_at) VALUES "
+                "(1, 1, 1, 'red', 1, 'trafficking', '2026/4411', 'amber', 'active', 1, :t, :e)"
+            ),
+            {"t": WHEN, "e": WHEN.replace(year=2031)},
+        )
+    engine.dispose()
+
+
+def _notice_row(url: str) -> dict[str, object]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT * FROM notice")).mappings().one()
+    engine.dispose()
+    return dict(row)
+
+
+async def test_issued_notices_become_recorded_ones(empty_url: str) -> None:
+    cfg = alembic_config(empty_url)
+    await asyncio.to_thread(command.upgrade, cfg, "0005")
+    await asyncio.to_thread(_old_notice, empty_url)
+    await asyncio.to_thread(command.upgrade, cfg, "0006")
+    row = await asyncio.to_thread(_notice_row, empty_url)
+    assert "issued_by" not in row and "issued_at" not in row
+    assert row["recorded_by"] == 1
+    assert row["kind"] == "notice"
+    assert (row["requested_by"], row["warrant_ref"], row["countries"]) == (None, None, None)
+    assert (row["colour"], row["charges"], row["external_ref"]) == (
+        "red",
+        "trafficking",
+        "2026/4411",
+    )
+    # And back: the downgrade restores the old names with the data.
+    await asyncio.to_thread(command.downgrade, cfg, "0005")
+    row = await asyncio.to_thread(_notice_row, empty_url)
+    assert row["issued_by"] == 1 and "kind" not in row
