@@ -115,6 +115,7 @@ class Perm(enum.StrEnum):
     AUDIT = "read the audit log"
     EXPORT = "export the case file"
     DECIDE_LINK = "confirm or dismiss links between subjects"
+    ASSIGN_DUTY = "assign raid duties"
 
 
 _ALL = {Role.LEAD, Role.MEMBER, Role.PARTNER, Role.OBSERVER}
@@ -133,6 +134,7 @@ ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.AUDIT: {Role.LEAD},
     Perm.EXPORT: {Role.LEAD},
     Perm.DECIDE_LINK: {Role.LEAD},
+    Perm.ASSIGN_DUTY: {Role.LEAD},
 }
 
 

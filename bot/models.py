@@ -416,6 +416,8 @@ class TemplateItem(SQLModel, table=True):
     text: str = Field(max_length=500)
     mandatory: bool = Field(default=True)
     role: str | None = Field(default=None, max_length=64)
+    # `legal`: never forced past; `cross-border`: mandatory when the operation spans countries.
+    rule: str | None = Field(default=None, max_length=16)
 
 
 class Raid(SQLModel, table=True):
@@ -449,9 +451,22 @@ class RaidItem(SQLModel, table=True):
     text: str = Field(max_length=500)
     mandatory: bool = Field(default=True)
     role: str | None = Field(default=None, max_length=64)
+    rule: str | None = Field(default=None, max_length=16)  # legal: never forced past
     done_at: datetime | None = ts(nullable=True)
     done_by: int | None = Field(default=None, foreign_key="member.id")
     note: str | None = Field(default=None, max_length=1000)
+
+
+class RaidDuty(SQLModel, table=True):
+    """A raid duty (site commander, victim liaison…) held by a named member."""
+
+    __table_args__ = (sa.UniqueConstraint("raid_id", "duty"),)
+    id: int | None = Field(default=None, primary_key=True)
+    raid_id: int = Field(foreign_key="raid.id", index=True)
+    duty: str = Field(max_length=64)
+    member_id: int = Field(foreign_key="member.id")
+    assigned_by: int | None = Field(default=None, foreign_key="member.id")
+    assigned_at: datetime = ts(nullable=False)
 
 
 class BriefSchedule(SQLModel, table=True):

@@ -68,7 +68,7 @@ async def test_scheduled_briefings_follow_iimarch_and_each_channels_ceiling(
     assert "S-1 Viktor Kral (person, suspect): 1 sighting, last SG-1 at Vigo port" in shown
     assert "Porto" not in shown
     assert "N-1 RED — S-1 Viktor Kral" in shown
-    assert "R-1 Dock 4 — Tue 01 Dec 2026 05:00 UTC — planned, 0/22 done" in shown
+    assert "R-1 Dock 4 — Tue 01 Dec 2026 05:00 UTC — planned, 0/32 done" in shown
     assert "1 active red/orange notice(s)" in shown
     assert "Victims identified: 1 (1 new)" in shown
     assert "console room (up to TLP:AMBER)" in shown

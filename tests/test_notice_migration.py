@@ -1,6 +1,7 @@
-"""Migration 0006 carries notices forward: what was "issued" is now "recorded", by the same
+"""Migration 0006 carries data forward: what was "issued" is now "recorded", by the same
 member at the same time, as a notice (not a diffusion) whose requesting country is unknown;
-the notice still reads through the commands after the upgrade. On SQLite and PostgreSQL."""
+the warrant item of an existing checklist becomes the legal-authority item. On SQLite and
+PostgreSQL, and back down."""
 
 from __future__ import annotations
 
@@ -65,7 +66,31 @@ def _old_notice(url: str) -> None:
             ),
             {"t": WHEN, "e": WHEN.replace(year=2031)},
         )
+        conn.execute(
+            sa.text(
+                "INSERT INTO checklisttemplate (id, name, title, builtin) "
+                "VALUES (1, 'local-raid', 'Local raid', :no)"
+            ),
+            {"no": False},
+        )
+        for pos, text in ((1, "Warrant / legal authority checked (local form)"), (2, "RV set")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO templateitem (template_id, position, phase, text, mandatory) "
+                    "VALUES (1, :pos, 'before', :text, :yes)"
+                ),
+                {"pos": pos, "text": text, "yes": True},
+            )
     engine.dispose()
+
+
+def _rules(url: str) -> list[tuple[int, str | None]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT position, rule FROM templateitem ORDER BY position"))
+        found = [(int(p), r) for p, r in rows]
+    engine.dispose()
+    return found
 
 
 def _notice_row(url: str) -> dict[str, object]:

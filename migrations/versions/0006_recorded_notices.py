@@ -1,4 +1,4 @@
-"""notices recorded (not issued), diffusions, judicial data
+"""notices recorded (not issued), diffusions, judicial data; raid duties and item rules
 
 Revision ID: 0006
 Revises: 0005
@@ -8,6 +8,10 @@ A task force records notices an NCB requested and INTERPOL published; it never i
 The issuer and issue time of existing notices carry over as who recorded them and when
 (`issued_by` → `recorded_by`, `issued_at` → `recorded_at`); existing rows are notices
 (`kind` = `notice`) whose requesting country and warrant are not known.
+
+Checklist items gain a rule (`legal`: never forced past; `cross-border`: mandatory when the
+operation spans countries); the warrant item of existing raids and templates becomes the
+legal-authority item. Raid duties are held by named members (`raidduty`).
 """
 
 from collections.abc import Sequence
@@ -15,10 +19,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import bot.models
+
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+LEGAL_ITEM = "Warrant / legal authority checked"
 
 
 def upgrade() -> None:
@@ -32,9 +40,39 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("warrant_ref", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("warrant_country", sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column("countries", sa.String(length=400), nullable=True))
+    for table in ("templateitem", "raiditem"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("rule", sa.String(length=16), nullable=True))
+        op.execute(
+            sa.text(f"UPDATE {table} SET rule = 'legal' WHERE text LIKE :warrant").bindparams(
+                warrant=LEGAL_ITEM + "%"
+            )
+        )
+    op.create_table(
+        "raidduty",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("raid_id", sa.Integer(), nullable=False),
+        sa.Column("duty", sa.String(length=64), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("assigned_by", sa.Integer(), nullable=True),
+        sa.Column("assigned_at", bot.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["assigned_by"], ["member.id"]),
+        sa.ForeignKeyConstraint(["member_id"], ["member.id"]),
+        sa.ForeignKeyConstraint(["raid_id"], ["raid.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("raid_id", "duty"),
+    )
+    with op.batch_alter_table("raidduty", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_raidduty_raid_id"), ["raid_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("raidduty", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_raidduty_raid_id"))
+    op.drop_table("raidduty")
+    for table in ("raiditem", "templateitem"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("rule")
     with op.batch_alter_table("notice", schema=None) as batch_op:
         batch_op.drop_column("countries")
         batch_op.drop_column("warrant_country")
