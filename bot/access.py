@@ -84,6 +84,7 @@ class Role(enum.StrEnum):
 
     LEAD = "lead"
     MEMBER = "member"
+    ANALYST = "analyst"  # a member who also grades intelligence (issue 15)
     PARTNER = "partner"
     OBSERVER = "observer"
 
@@ -94,7 +95,7 @@ class Role(enum.StrEnum):
             return cls(raw.strip().lower())
         except ValueError:
             raise ValueError(
-                f"'{raw}' is not a role; use one of lead, member, partner, observer."
+                f"'{raw}' is not a role; use one of lead, member, analyst, partner, observer."
             ) from None
 
 
@@ -116,17 +117,19 @@ class Perm(enum.StrEnum):
     EXPORT = "export the case file"
     DECIDE_LINK = "confirm or dismiss links between subjects"
     ASSIGN_DUTY = "assign raid duties"
+    GRADE = "grade intelligence"
 
 
-_ALL = {Role.LEAD, Role.MEMBER, Role.PARTNER, Role.OBSERVER}
+_ALL = {Role.LEAD, Role.MEMBER, Role.ANALYST, Role.PARTNER, Role.OBSERVER}
+_OFFICERS = {Role.LEAD, Role.MEMBER, Role.ANALYST}  # an analyst does what a member does
 ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.READ_OP: _ALL,
     Perm.READ_INTEL: _ALL,  # partner and observer narrowed by `may_read_item`
-    Perm.ADD_SUBJECT: {Role.LEAD, Role.MEMBER},
-    Perm.POST_SIGHTING: {Role.LEAD, Role.MEMBER, Role.PARTNER},
-    Perm.ISSUE_NOTICE: {Role.LEAD, Role.MEMBER},
-    Perm.PLAN_RAID: {Role.LEAD, Role.MEMBER},
-    Perm.TICK_ITEM: {Role.LEAD, Role.MEMBER, Role.PARTNER},  # partner: items of their role
+    Perm.ADD_SUBJECT: _OFFICERS,
+    Perm.POST_SIGHTING: {*_OFFICERS, Role.PARTNER},
+    Perm.ISSUE_NOTICE: _OFFICERS,
+    Perm.PLAN_RAID: _OFFICERS,
+    Perm.TICK_ITEM: {*_OFFICERS, Role.PARTNER},  # partner: items of their role
     Perm.CANCEL_NOTICE: {Role.LEAD},
     Perm.RAID_COMMAND: {Role.LEAD},
     Perm.SCHEDULE_BRIEF: {Role.LEAD},
@@ -135,6 +138,7 @@ ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.EXPORT: {Role.LEAD},
     Perm.DECIDE_LINK: {Role.LEAD},
     Perm.ASSIGN_DUTY: {Role.LEAD},
+    Perm.GRADE: {Role.LEAD, Role.ANALYST},
 }
 
 

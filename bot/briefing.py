@@ -66,7 +66,7 @@ class Audience:
     def names_protected(self) -> bool:
         """Whether protected persons may be named: never in a group, only to leads and
         members asking one-to-one (partners and observers read them by grant, one by one)."""
-        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER)
+        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER, Role.ANALYST)
 
     def labels(self) -> list[str]:
         """Every label that could be shown to this audience (for SQL filters)."""

@@ -350,7 +350,16 @@ class Sighting(SQLModel, table=True):
     lon: float | None = None
     observed_at: datetime = ts(nullable=False, index=True)
     reported_at: datetime = ts(nullable=False)
+    # The grade a lead or analyst gave (`sighting grade`); the reporter's own is kept apart.
     grade: str | None = Field(default=None, max_length=2)
+    reporter_grade: str | None = Field(default=None, max_length=2)
+    graded_by: int | None = Field(default=None, foreign_key="member.id")
+    graded_at: datetime | None = ts(nullable=True)
+    # What was seen (SALUTE): activity, direction of movement, how many, vehicles/equipment.
+    activity: str | None = Field(default=None, max_length=500)
+    direction: str | None = Field(default=None, max_length=200)
+    count: str | None = Field(default=None, max_length=100)
+    equipment: str | None = Field(default=None, max_length=500)
     tlp: str = Field(max_length=16)
     note: str | None = Field(default=None, max_length=2000)
     # Who saw it when not the reporter (a second-hand report); None: the reporter, first-hand.

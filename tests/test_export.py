@@ -122,7 +122,8 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     ] and len(notices) == 1
     assert [s["ref"] for s in data["sightings"]] == [f"SG-{s.seq}" for s in sightings]
     first, second = data["sightings"]
-    assert (first["subject"], first["match_notice"], first["grade"]) == ("S-1", "N-1", "B2")
+    assert (first["subject"], first["match_notice"]) == ("S-1", "N-1")
+    assert (first["grade"], first["reporter_grade"]) == (None, "B2")  # the reporter's own
     assert (first["lat"], first["lon"], first["first_hand"]) == (41.14, -8.61, True)
     assert first["reporter"]["name"] == "mia"
     assert (second["description"], second["observer"], second["first_hand"]) == (

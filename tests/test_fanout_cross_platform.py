@@ -130,12 +130,12 @@ async def test_a_telegram_sighting_reaches_slack_and_the_other_telegram_chat(bot
     ]
     [slack_post] = [p for p in b.slack.fake.posts("C1") if "SG-1" in p["text"]]
     assert slack_post["text"] == "Sighting SG-1 — S-1 Ivan Petrov"
-    assert f"{OP}/SG-1 · TLP:AMBER · grade B2" in text_of(slack_post["blocks"])
+    assert f"{OP}/SG-1 · TLP:AMBER · reporter's assessment B2" in text_of(slack_post["blocks"])
     for chat in (HQ, FIELD):
         [post] = [m for m in b.tg.sent(chat["id"]) if "SG-1" in m.plain and m.reply_to is None]
         assert "Sighting SG-1 — S-1 Ivan Petrov" in post.plain
         assert "Porto, Cais da Ribeira" in post.plain
-        assert f"{OP}/SG-1 · TLP:AMBER · grade B2" in post.plain
+        assert f"{OP}/SG-1 · TLP:AMBER · reporter's assessment B2" in post.plain
 
     # Nothing of OP-NIGHTJAR in another operation's channels, on either platform.
     assert not [p for p in b.slack.fake.posts("C2") if "Petrov" in json.dumps(p)]

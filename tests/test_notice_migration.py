@@ -68,6 +68,13 @@ def _old_notice(url: str) -> None:
         )
         conn.execute(
             sa.text(
+                "INSERT INTO sighting (id, operation_id, seq, subject_id, location, observed_at, "
+                "reported_at, grade, tlp) VALUES (1, 1, 1, 1, 'Porto', :t, :t, 'B2', 'amber')"
+            ),
+            {"t": WHEN},
+        )
+        conn.execute(
+            sa.text(
                 "INSERT INTO checklisttemplate (id, name, title, builtin) "
                 "VALUES (1, 'local-raid', 'Local raid', :no)"
             ),
@@ -93,6 +100,14 @@ def _rules(url: str) -> list[tuple[int, str | None]]:
     return found
 
 
+def _sighting_grades(url: str) -> tuple[str | None, str | None]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT grade, reporter_grade FROM sighting")).one()
+    engine.dispose()
+    return row[0], row[1]
+
+
 def _notice_row(url: str) -> dict[str, object]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -116,7 +131,15 @@ async def test_issued_notices_become_recorded_ones(empty_url: str) -> None:
         "trafficking",
         "2026/4411",
     )
+    # Grades so far were the reporters' own: kept as their assessment, not as the grade.
+    assert await asyncio.to_thread(_sighting_grades, empty_url) == (None, "B2")
+    # The warrant item of an existing checklist becomes the legal authority (never forced).
+    assert await asyncio.to_thread(_rules, empty_url) == [(1, "legal"), (2, None)]
     # And back: the downgrade restores the old names with the data.
     await asyncio.to_thread(command.downgrade, cfg, "0005")
     row = await asyncio.to_thread(_notice_row, empty_url)
     assert row["issued_by"] == 1 and "kind" not in row
+    engine = sa.create_engine(empty_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT grade FROM sighting")).scalar_one() == "B2"
+    engine.dispose()

@@ -38,7 +38,7 @@ async def test_match_on_every_linked_channel_until_the_notice_is_cancelled(any_a
         assert post.message.title.startswith("Red notice N-1 — sighting SG-1")
         assert post.text.startswith("[MATCH] Red notice N-1")
         assert "S-1 Ivan Petrov" in post.message.title
-        assert post.message.context == f"{OP}/SG-1 · TLP:AMBER · grade B2"
+        assert post.message.context == f"{OP}/SG-1 · TLP:AMBER · reporter's assessment B2"
         assert "Charges: trafficking in human beings" in post.text
     [stored] = await fetch(app, Sighting)
     assert stored.match_notice_id is not None

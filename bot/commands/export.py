@@ -221,6 +221,7 @@ async def build_case_file(
     mentioned = {m.id for _, m in memberships} | {op.created_by}
     mentioned |= {s.created_by for s in subjects} | {r.created_by for r in raids}
     mentioned |= {n.recorded_by for n in notices} | {s.reporter_id for s in sightings}
+    mentioned |= {s.graded_by for s in sightings}
     mentioned |= {i.done_by for i in items}
     mentioned.discard(None)
     members = list((await session.exec(select(Member).where(col(Member.id).in_(mentioned)))).all())
@@ -340,7 +341,13 @@ async def build_case_file(
                 "lon": s.lon,
                 "observed_at": iso(s.observed_at),
                 "reported_at": iso(s.reported_at),
+                "activity": s.activity,
+                "direction": s.direction,
+                "count": s.count,
+                "equipment": s.equipment,
                 "grade": s.grade,
+                "graded_by": people(s.graded_by),
+                "reporter_grade": s.reporter_grade,
                 "tlp": TLP(s.tlp).label,
                 "note": s.note,
                 "first_hand": s.observer is None,

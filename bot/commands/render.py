@@ -332,7 +332,17 @@ def sighting_message(
         )
     if subject is not None and sighting.description:
         fields.append(("What", sighting.description))
+    for label, value in (
+        (_("Activity"), sighting.activity),
+        (_("Direction"), sighting.direction),
+        (_("How many"), sighting.count),
+        (_("Vehicles / equipment"), sighting.equipment),
+    ):
+        if value:
+            fields.append((label, value))
     fields.append(("Grade", grade_text(sighting.grade)))
+    if sighting.reporter_grade:
+        fields.append((_("Reporter's assessment"), grade_text(sighting.reporter_grade)))
     who = reporter or "unknown"
     if sighting.observer:
         fields.append(("Observed by", f"{sighting.observer} (second-hand, reported by {who})"))
@@ -373,6 +383,8 @@ def sighting_message(
         )
     label = sighting_tlp(sighting, subject)
     extra = [f"grade {sighting.grade}"] if sighting.grade else []
+    if not sighting.grade and sighting.reporter_grade:
+        extra = [_("reporter's assessment {grade}").format(grade=sighting.reporter_grade)]
     return Message(
         title=title,
         fields=fields,

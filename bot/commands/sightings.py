@@ -22,6 +22,7 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
+from bot.commands.grading import SALUTE_FLAGS, salute_fields
 from bot.commands.intel import (
     Page,
     active_match_notice,
@@ -115,6 +116,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
 @command(
     "sighting",
     'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
+    '[--activity "…"] [--direction "…"] [--count "…"] [--equipment "…"] '
     '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"]',
     "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
     "subject is under an active red or yellow notice).",
@@ -127,6 +129,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         Flag("note"),
         Flag("observer"),
         Flag("to"),
+        *SALUTE_FLAGS,
     ),
     op=OpMode.REQUIRED,
     perm=Perm.POST_SIGHTING,
@@ -136,8 +139,11 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         'Of a subject (S-3) or of something described ("white Transit van, ES plates").\n'
         "--when is the time observed (default now): 2026-11-28 14:30, 14:30 or 20m ago; "
         "more than 5 minutes ahead is refused. The time reported is recorded apart.\n"
-        "--coords in decimal degrees, LAT,LON. --grade is the Admiralty code: source "
-        "reliability A-F, information credibility 1-6 (B2: usually reliable, probably true).\n"
+        "--coords in decimal degrees, LAT,LON. --activity, --direction (of movement), --count "
+        "(how many) and --equipment (vehicles, equipment) record what was seen.\n"
+        "--grade is your own assessment in the Admiralty code (source reliability A-F, "
+        "information credibility 1-6; B2: usually reliable, probably true), kept as the "
+        "reporter's assessment; the grade is given by a lead or analyst with `sighting grade`.\n"
         "--observer names who saw it when it was not you (a second-hand report). Keep facts "
         "in the record and opinion in --note.\n"
         "--tlp defaults to the higher of the operation's and the subject's: the source's "
@@ -185,8 +191,9 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         lon=lon,
         observed_at=observed,
         reported_at=ctx.now,
-        grade=grade,
+        reporter_grade=grade,
         tlp=label.value,
+        **salute_fields(ctx),
         note=(ctx.args.get("note") or "").strip() or None,
         observer=observer,
         reporter_id=ctx.member().id,

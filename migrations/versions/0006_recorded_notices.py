@@ -11,7 +11,9 @@ The issuer and issue time of existing notices carry over as who recorded them an
 
 Checklist items gain a rule (`legal`: never forced past; `cross-border`: mandatory when the
 operation spans countries); the warrant item of existing raids and templates becomes the
-legal-authority item. Raid duties are held by named members (`raidduty`).
+legal-authority item. Raid duties are held by named members (`raidduty`). Sightings gain the
+SALUTE fields; the grades they carry were given by their reporters, so they move to
+`reporter_grade` (the reporter's assessment) until a lead or analyst grades them.
 """
 
 from collections.abc import Sequence
@@ -48,6 +50,17 @@ def upgrade() -> None:
                 warrant=LEGAL_ITEM + "%"
             )
         )
+    with op.batch_alter_table("sighting", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reporter_grade", sa.String(length=2), nullable=True))
+        batch_op.add_column(sa.Column("graded_by", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("graded_at", bot.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("activity", sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column("direction", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("count", sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column("equipment", sa.String(length=500), nullable=True))
+        batch_op.create_foreign_key("fk_sighting_graded_by_member", "member", ["graded_by"], ["id"])
+    # Grades so far were given by the reporters themselves: they are reporters' assessments.
+    op.execute("UPDATE sighting SET reporter_grade = grade, grade = NULL")
     op.create_table(
         "raidduty",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -73,6 +86,19 @@ def downgrade() -> None:
     for table in ("raiditem", "templateitem"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("rule")
+    op.execute("UPDATE sighting SET grade = reporter_grade WHERE grade IS NULL")
+    with op.batch_alter_table("sighting", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_sighting_graded_by_member", type_="foreignkey")
+        for column in (
+            "equipment",
+            "count",
+            "direction",
+            "activity",
+            "graded_at",
+            "graded_by",
+            "reporter_grade",
+        ):
+            batch_op.drop_column(column)
     with op.batch_alter_table("notice", schema=None) as batch_op:
         batch_op.drop_column("countries")
         batch_op.drop_column("warrant_country")
