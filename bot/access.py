@@ -118,6 +118,7 @@ class Perm(enum.StrEnum):
     DECIDE_LINK = "confirm or dismiss links between subjects"
     ASSIGN_DUTY = "assign raid duties"
     GRADE = "grade intelligence"
+    ERASE = "erase records or keep them past review"
 
 
 _ALL = {Role.LEAD, Role.MEMBER, Role.ANALYST, Role.PARTNER, Role.OBSERVER}
@@ -139,6 +140,7 @@ ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.DECIDE_LINK: {Role.LEAD},
     Perm.ASSIGN_DUTY: {Role.LEAD},
     Perm.GRADE: {Role.LEAD, Role.ANALYST},
+    Perm.ERASE: {Role.LEAD},
 }
 
 

@@ -110,6 +110,7 @@ async def _information(
             )
             .where(
                 Sighting.operation_id == op.id,
+                col(Sighting.erased_at).is_(None),
                 col(Sighting.reported_at) > since,
                 col(Sighting.reported_at) <= now,
                 col(Sighting.tlp).in_(aud.labels()),
@@ -272,7 +273,11 @@ async def _victims(
     rows = (
         await s.exec(
             select(Subject.tlp, func.count(), func.count().filter(col(Subject.created_at) > since))
-            .where(Subject.operation_id == op.id, Subject.category == "victim")
+            .where(
+                Subject.operation_id == op.id,
+                Subject.category == "victim",
+                col(Subject.erased_at).is_(None),
+            )
             .group_by(col(Subject.tlp))
         )
     ).all()

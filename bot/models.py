@@ -105,6 +105,10 @@ class Operation(SQLModel, table=True):
     status: str = Field(default="planning", max_length=16)
     created_by: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = ts(nullable=False)
+    # Life cycle: when it closed, and how long its records are kept after closing before
+    # they come up for review (erase, or keep with a reason).
+    closed_at: datetime | None = ts(nullable=True)
+    retention_months: int | None = Field(default=None)  # None: RETENTION_MONTHS (24)
     # Per-operation counters behind the references S-n, N-n, SG-n, R-n.
     subject_seq: int = Field(default=0)
     notice_seq: int = Field(default=0)
@@ -300,6 +304,10 @@ class Subject(SQLModel, table=True):
     protection_lifted_at: datetime | None = ts(nullable=True)
     protection_lifted_by: int | None = Field(default=None, foreign_key="member.id")
     protection_reason: str | None = Field(default=None, max_length=1000)
+    # Erasure: the content is removed; the row keeps its reference, when, by whom and why.
+    erased_at: datetime | None = ts(nullable=True)
+    erased_by: int | None = Field(default=None, foreign_key="member.id")
+    erase_reason: str | None = Field(default=None, max_length=1000)
 
 
 class Notice(SQLModel, table=True):
@@ -329,6 +337,11 @@ class Notice(SQLModel, table=True):
     renewed_at: datetime | None = ts(nullable=True)
     cancelled_at: datetime | None = ts(nullable=True)
     cancel_reason: str | None = Field(default=None, max_length=1000)
+    review_at: datetime | None = ts(nullable=True, index=True)
+    # Erasure: the content is removed; the row keeps its reference, when, by whom and why.
+    erased_at: datetime | None = ts(nullable=True)
+    erased_by: int | None = Field(default=None, foreign_key="member.id")
+    erase_reason: str | None = Field(default=None, max_length=1000)
 
 
 class Sighting(SQLModel, table=True):
@@ -369,6 +382,27 @@ class Sighting(SQLModel, table=True):
     # The grid cell of (lat, lon) (`bot.links.grid_cell`), for co-sightings; None without
     # coordinates.
     cell: int | None = Field(default=None, sa_column=Column(sa.BigInteger, nullable=True))
+    review_at: datetime | None = ts(nullable=True, index=True)
+    # Erasure: the content is removed; the row keeps its reference, when, by whom and why.
+    erased_at: datetime | None = ts(nullable=True)
+    erased_by: int | None = Field(default=None, foreign_key="member.id")
+    erase_reason: str | None = Field(default=None, max_length=1000)
+
+
+class SubjectRevision(SQLModel, table=True):
+    """A rectified field's previous value (`subject edit`), erased with its subject.
+
+    The audit entry of the edit names the fields and this revision; the old value lives
+    here, outside the hash chain, so that erasing the subject removes it too while the
+    chain still verifies.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    field: str = Field(max_length=32)
+    old_value: str | None = Field(default=None, max_length=2000)
+    changed_by: int | None = Field(default=None, foreign_key="member.id")
+    changed_at: datetime = ts(nullable=False)
 
 
 class SubjectKey(SQLModel, table=True):

@@ -38,10 +38,11 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import briefing, metrics, raidview
+from bot import briefing, lifecycle, metrics, raidview
 from bot.access import TLP
 from bot.commands.context import Core
 from bot.fanout import effective_ceiling, fanout, withheld_reason
+from bot.i18n import _
 from bot.messages import Message
 from bot.models import (
     AuditEntry,
@@ -50,7 +51,6 @@ from bot.models import (
     Operation,
     Raid,
     ScheduledFire,
-    Subject,
 )
 from bot.outbox import enqueue
 from bot.recurrence import brief_trigger, fires_between, last_fire
@@ -672,29 +672,23 @@ class Scheduler:
         return len(result.posted)
 
     async def _build_review(self, session: AsyncSession, now: datetime, late: bool) -> int:
-        rows = (
-            await session.exec(
-                select(Subject.operation_id, Subject.seq)
-                .join(Operation, col(Operation.id) == col(Subject.operation_id))
-                .where(col(Subject.review_at) <= now, Operation.status != "closed")
-                .order_by(col(Subject.operation_id), col(Subject.seq))
-            )
-        ).all()
-        by_op: dict[int, list[int]] = {}
-        for op_id, seq in rows:
-            by_op.setdefault(op_id, []).append(seq)
+        # Subjects, notices and sightings, in closed operations too (issue 15: bot.lifecycle).
+        by_op = await lifecycle.due_for_review(session, now)
         posts = 0
         for op_id, seqs in by_op.items():
             op = await session.get(Operation, op_id)
             if op is None:
                 continue
-            refs = ", ".join(f"S-{n}" for n in seqs[:30])
+            refs = ", ".join(seqs[:30])
             more = f" and {len(seqs) - 30} more" if len(seqs) > 30 else ""
             message = Message(
                 title=f"For the leads of {op.code}: {len(seqs)} record(s) due for review",
                 lines=[
                     f"Past their review date: {refs}{more}.",
-                    "Leads: open each (`subject show S-n`) and keep it with a reason, or erase it.",
+                    _(
+                        'Leads: open each and keep it (`review keep <ref> --reason "…"`) or '
+                        "erase it (`subject erase`, `sighting erase`, `notice erase`)."
+                    ),
                 ],
                 context=f"{op.code} · weekly review list · references only",
                 mark="LATE" if late else None,

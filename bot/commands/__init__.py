@@ -15,6 +15,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     operations,
     protect,
     raids,
+    records,
     sightings,
     subjects,
     templates,

@@ -30,6 +30,7 @@ from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.registry import Command, OpMode
 from bot.commands.tokenizer import tokenize
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
+from bot.lifecycle import LIFECYCLE_COMMANDS
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
@@ -434,6 +435,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                     cmd.writes
                     and ctx.op.status == "closed"
                     and not (cmd.name == "op status" and ctx.is_admin)
+                    and cmd.name not in LIFECYCLE_COMMANDS
                 ):
                     raise CommandError(f"{ctx.op.code} is closed; it takes no more changes.")
             elif cmd.perm is not None and cmd.op is OpMode.REQUIRED:

@@ -62,7 +62,8 @@ async def _numbered(
 ) -> list[Numbered]:
     """Every row of `model` in the operation, in reference order (S-1, S-2, …)."""
     stmt = select(model).where(model.operation_id == operation_id).order_by(col(model.seq))
-    return list((await session.exec(stmt)).all())
+    # Erased records are left out entirely (their erasure is in the audit trail).
+    return [r for r in (await session.exec(stmt)).all() if getattr(r, "erased_at", None) is None]
 
 
 def iso(when: datetime | None) -> str | None:

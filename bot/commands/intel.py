@@ -243,7 +243,17 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
             denied=subject is not None,
             operation_id=op.id,
         )
+    _not_erased(subject, f"S-{seq}")
     return subject
+
+
+def _not_erased(record: Subject | Notice | Sighting, ref: str) -> None:
+    """An erased record answers with the fact of its erasure only (issue 15)."""
+    if record.erased_at is not None:
+        raise NotFound(
+            f"{ref} was erased on {record.erased_at:%d %b %Y}; the audit log keeps who erased "
+            "it and why."
+        )
 
 
 async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
@@ -261,6 +271,7 @@ async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
         raise NotFound(
             f"There is no notice N-{seq} in {op.code}.", denied=row is not None, operation_id=op.id
         )
+    _not_erased(row[0], f"N-{seq}")
     return row[0], row[1]
 
 
@@ -281,6 +292,7 @@ async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subjec
             denied=row is not None,
             operation_id=op.id,
         )
+    _not_erased(row[0], f"SG-{seq}")
     return row[0], row[1]
 
 
@@ -295,7 +307,7 @@ async def readable_sightings(ctx: CommandContext, *conditions: Any) -> tuple[lis
     rows = (
         await ctx.session.exec(
             select(Sighting.id, Sighting.tlp, Sighting.reporter_id, Sighting.subject_id)
-            .where(Sighting.operation_id == op.id, *conditions)
+            .where(Sighting.operation_id == op.id, col(Sighting.erased_at).is_(None), *conditions)
             .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
         )
     ).all()

@@ -21,6 +21,8 @@ from bot.commands.errors import CommandError, UsageError
 from bot.commands.intel import (
     COLOURS,
     NOTICE_YEARS,
+    REVIEW_MONTHS,
+    add_months,
     audit_consult,
     find_notice,
     find_subject,
@@ -344,6 +346,7 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
         recorded_by=ctx.member().id,
         recorded_at=ctx.now,
         expires_at=years_later(ctx.now, NOTICE_YEARS),
+        review_at=add_months(ctx.now, REVIEW_MONTHS),
     )
     ctx.session.add(notice)
     ref = notice_ref(notice)
@@ -440,7 +443,7 @@ async def notice_list(ctx: CommandContext) -> Reply:
         await ctx.session.exec(
             select(Notice, Subject)
             .join(Subject, col(Subject.id) == col(Notice.subject_id))
-            .where(Notice.operation_id == op.id)
+            .where(Notice.operation_id == op.id, col(Notice.erased_at).is_(None))
             .order_by(col(Notice.seq).desc())
         )
     ).all()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import col, func, select
 
+from bot import lifecycle
 from bot.access import TLP, Perm, Role
 from bot.adapters.base import Reply, Visibility
 from bot.audit import Action
@@ -291,6 +292,8 @@ async def op_status(ctx: CommandContext) -> Reply:
         raise CommandError(f"{op.code} is already {status}.")
     old, op.status = op.status, status
     ctx.session.add(op)
+    if status == "closed":
+        await lifecycle.on_close(ctx.session, op, ctx.now)  # reviews run on (issue 15)
     ctx.audit(Action.ALTER, object_ref=op.code, reason=f"{old} -> {status}")
     who = ctx.member().name
     await ctx.fanout(

@@ -24,8 +24,10 @@ from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
 from bot.commands.grading import SALUTE_FLAGS, salute_fields
 from bot.commands.intel import (
+    REVIEW_MONTHS,
     Page,
     active_match_notice,
+    add_months,
     audit_consult,
     find_sighting,
     find_subject,
@@ -192,6 +194,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         observed_at=observed,
         reported_at=ctx.now,
         reporter_grade=grade,
+        review_at=add_months(ctx.now, REVIEW_MONTHS),
         tlp=label.value,
         **salute_fields(ctx),
         note=(ctx.args.get("note") or "").strip() or None,

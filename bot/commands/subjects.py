@@ -252,7 +252,11 @@ async def subject_list(ctx: CommandContext) -> Reply:
     """Subjects by reference, filtered by kind or category, paged."""
     op = ctx.operation()
     number = parse_page(ctx.args.get("page"))
-    query = select(Subject).where(Subject.operation_id == op.id).order_by(col(Subject.seq))
+    query = (
+        select(Subject)
+        .where(Subject.operation_id == op.id, col(Subject.erased_at).is_(None))
+        .order_by(col(Subject.seq))
+    )
     filters = []
     if ctx.args.get("kind"):
         kind = parse_kind(ctx.args["kind"])

@@ -14,14 +14,23 @@ operation spans countries); the warrant item of existing raids and templates bec
 legal-authority item. Raid duties are held by named members (`raidduty`). Sightings gain the
 SALUTE fields; the grades they carry were given by their reporters, so they move to
 `reporter_grade` (the reporter's assessment) until a lead or analyst grades them.
+
+Life cycle: subjects, notices and sightings can be erased (content removed, the fact kept);
+sightings and notices get review dates (12 months after they were recorded, like subjects);
+an operation records when it closed and how long its records are kept after (24 months
+unless set; for operations already closed, counted from the upgrade); rectified values are
+kept in `subjectrevision`.
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 import bot.models
+from bot.commands.intel import add_months
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -29,6 +38,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 LEGAL_ITEM = "Warrant / legal authority checked"
+BATCH = 1000
 
 
 def upgrade() -> None:
@@ -61,6 +71,7 @@ def upgrade() -> None:
         batch_op.create_foreign_key("fk_sighting_graded_by_member", "member", ["graded_by"], ["id"])
     # Grades so far were given by the reporters themselves: they are reporters' assessments.
     op.execute("UPDATE sighting SET reporter_grade = grade, grade = NULL")
+    _life_cycle()
     op.create_table(
         "raidduty",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -79,7 +90,81 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_raidduty_raid_id"), ["raid_id"], unique=False)
 
 
+def _erasure_columns(batch_op: Any, table: str) -> None:
+    batch_op.add_column(sa.Column("erased_at", bot.models.UTCDateTime(), nullable=True))
+    batch_op.add_column(sa.Column("erased_by", sa.Integer(), nullable=True))
+    batch_op.add_column(sa.Column("erase_reason", sa.String(length=1000), nullable=True))
+    batch_op.create_foreign_key(f"fk_{table}_erased_by_member", "member", ["erased_by"], ["id"])
+
+
+def _life_cycle() -> None:
+    """Erasure, review dates on sightings and notices, retention after closing."""
+    with op.batch_alter_table("operation", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("closed_at", bot.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("retention_months", sa.Integer(), nullable=True))
+    with op.batch_alter_table("subject", schema=None) as batch_op:
+        _erasure_columns(batch_op, "subject")
+    for table in ("notice", "sighting"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("review_at", bot.models.UTCDateTime(), nullable=True))
+            batch_op.create_index(batch_op.f(f"ix_{table}_review_at"), ["review_at"], unique=False)
+            _erasure_columns(batch_op, table)
+    op.create_table(
+        "subjectrevision",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("subject_id", sa.Integer(), nullable=False),
+        sa.Column("field", sa.String(length=32), nullable=False),
+        sa.Column("old_value", sa.String(length=2000), nullable=True),
+        sa.Column("changed_by", sa.Integer(), nullable=True),
+        sa.Column("changed_at", bot.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["changed_by"], ["member.id"]),
+        sa.ForeignKeyConstraint(["subject_id"], ["subject.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("subjectrevision", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_subjectrevision_subject_id"), ["subject_id"], unique=False
+        )
+    _backfill_reviews()
+
+
+def _backfill_reviews() -> None:
+    """Existing sightings and notices are reviewed 12 months after they were recorded;
+    a closed operation's retention runs from the upgrade."""
+    bind = op.get_bind()
+    kinds = bot.models.UTCDateTime()
+    for table, since in (("sighting", "reported_at"), ("notice", "recorded_at")):
+        t = sa.table(table, sa.column("id"), sa.column(since, kinds), sa.column("review_at", kinds))
+        rows = bind.execute(sa.select(t.c.id, t.c[since])).all()
+        for start in range(0, len(rows), BATCH):
+            bind.execute(
+                t.update()
+                .where(t.c.id == sa.bindparam("rid"))
+                .values(review_at=sa.bindparam("due")),
+                [
+                    {"rid": rid, "due": add_months(when, 12)}
+                    for rid, when in rows[start : start + BATCH]
+                ],
+            )
+    ops = sa.table("operation", sa.column("status"), sa.column("closed_at", kinds))
+    bind.execute(ops.update().where(ops.c.status == "closed").values(closed_at=datetime.now(UTC)))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("subjectrevision", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subjectrevision_subject_id"))
+    op.drop_table("subjectrevision")
+    for table in ("sighting", "notice", "subject"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_constraint(f"fk_{table}_erased_by_member", type_="foreignkey")
+            for column in ("erase_reason", "erased_by", "erased_at"):
+                batch_op.drop_column(column)
+            if table != "subject":
+                batch_op.drop_index(batch_op.f(f"ix_{table}_review_at"))
+                batch_op.drop_column("review_at")
+    with op.batch_alter_table("operation", schema=None) as batch_op:
+        batch_op.drop_column("retention_months")
+        batch_op.drop_column("closed_at")
     with op.batch_alter_table("raidduty", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_raidduty_raid_id"))
     op.drop_table("raidduty")
