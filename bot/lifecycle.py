@@ -18,6 +18,7 @@ from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import audit
 from bot.models import (
     Notice,
     Operation,
@@ -154,3 +155,50 @@ async def due_for_review(session: AsyncSession, now: datetime) -> dict[int, list
         for op_id, seq in rows:
             out.setdefault(op_id, []).append(f"{prefix}-{seq}")
     return out
+
+
+BRIEFING_SOURCES = "sightings, subjects, notices, raids and their checklists, members, channels"
+CASE_FILE_SOURCES = (
+    "subjects, notices, sightings, raids and their checklists, members, agencies, channels "
+    "and the audit trail"
+)
+
+
+async def audit_combine(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    actor: str,
+    actor_id: int | None,
+    op: Operation,
+    command: str,
+    into: str,
+    sources: str,
+) -> None:
+    """A `combine` entry: records of several kinds were put together into one product
+    (a briefing, a case file). Names the kinds, never the data."""
+    await audit.append(
+        session,
+        at=at,
+        actor=actor,
+        actor_id=actor_id,
+        action=audit.Action.COMBINE,
+        command=command,
+        operation_id=op.id,
+        object_ref=f"{op.code}/{into}",
+        reason=f"combined {sources} into {into}",
+    )
+
+
+async def briefing_combined(session: AsyncSession, op: Operation, now: datetime) -> None:
+    """The `combine` entry of a scheduled briefing."""
+    await audit_combine(
+        session,
+        at=now,
+        actor="scheduler",
+        actor_id=None,
+        op=op,
+        command="brief",
+        into="briefing",
+        sources=BRIEFING_SOURCES,
+    )

@@ -631,6 +631,7 @@ class Scheduler:
             tz=row.timezone,
             late_since=fire_at if late else None,
         )
+        await lifecycle.briefing_combined(session, op, now)  # issue 15: a `combine` entry
         label = TLP(message.tlp or TLP.CLEAR)
         if withheld_reason(label, link) is not None:  # never, by build
             raise RuntimeError(f"briefing labelled {label.label} above its channel's ceiling")

@@ -120,7 +120,9 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     assert [(n["ref"], n["colour"], n["subject"], n["charges"]) for n in data["notices"]] == [
         ("N-1", "red", "S-1", "trafficking in human beings")
     ] and len(notices) == 1
-    assert [s["ref"] for s in data["sightings"]] == [f"SG-{s.seq}" for s in sightings]
+    assert [s["ref"] for s in data["sightings"]] == [
+        f"SG-{s.seq}" for s in sorted(sightings, key=lambda s: s.seq)
+    ]
     first, second = data["sightings"]
     assert (first["subject"], first["match_notice"]) == ("S-1", "N-1")
     assert (first["grade"], first["reporter_grade"]) == (None, "B2")  # the reporter's own
@@ -160,14 +162,17 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     assert f"# Case file {OP} — Nightjar" in markdown
     assert "Porto \\| Ribeira" in markdown  # user text cannot break the tables
     assert "- [x] [before, mandatory] Warrant checked" in markdown
-    built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    combined, built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    # Building the case file combines records of every kind (issue 15): a `combine` entry.
+    assert (combined.action, combined.object_ref) == (Action.COMBINE, f"{OP}/case file")
+    assert combined.reason is not None and combined.reason.startswith("combined subjects, ")
     assert (built.action, built.object_ref) == (Action.CONSULT, f"{OP}/export")
     assert (disclosed.action, disclosed.object_ref) == (Action.DISCLOSE, f"{OP}/export")
 
 
 async def _entries(app: App) -> list[AuditEntry]:
     async with app.store.transaction() as session:
-        return list((await session.exec(select(AuditEntry))).all())
+        return list((await session.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all())
 
 
 async def test_only_a_lead_may_export(app: App) -> None:
@@ -235,7 +240,8 @@ def test_cli_writes_both_files_and_audits_the_disclosure(sqlite_url: str, tmp_pa
         finally:
             await app.close()
 
-    [entry] = [e for e in asyncio.run(audited()) if e.command == "export"]
+    [combined, entry] = [e for e in asyncio.run(audited()) if e.command == "export"]
+    assert combined.action == Action.COMBINE and combined.actor.startswith("taskforce export")
     assert entry.action == Action.DISCLOSE and entry.object_ref == f"{OP}/export"
     assert entry.channel == f"file:{out.resolve()}"
 
@@ -255,7 +261,7 @@ async def test_console_export_writes_both_files_then_records_the_disclosure(
     assert json.loads(paths[0].read_text())["operation"]["code"] == OP
     # It names a victim (Lena): the whole file is TLP:RED.
     assert paths[1].read_text().startswith("**TLP:RED**")
-    built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    _combined, built, disclosed = [e for e in await _entries(app) if e.command == "export"]
     assert built.action == Action.CONSULT and built.id is not None
     assert disclosed.action == Action.DISCLOSE and (disclosed.id or 0) > built.id
     assert disclosed.channel == f"file:{paths[0].parent}"

@@ -167,3 +167,19 @@ async def test_closed_operations_keep_their_records_under_review(
     assert [p for p in await app.console.pop_posts() if p.channel == "room"] == []
     kept = [e for e in await _audit(app) if e.command == "review keep"][-1]
     assert kept.reason == "kept: evidence in the ongoing trial"
+
+
+async def test_briefings_write_a_combine_entry(any_app: App, clock: ManualClock) -> None:
+    app = any_app
+    await _intel(app)
+    await ok(app, "brief", channel="room")
+    await ok(app, "brief schedule 07:00 --tz UTC", channel="room")
+    clock.set(clock.now.replace(hour=7, minute=0, second=5) + timedelta(days=1))
+    assert await fire_due(app, "brief") == [FireResult.SENT]
+    combined = [e for e in await _audit(app) if e.action == "combine"]
+    assert [(e.command, e.actor.split(" ")[0], e.object_ref) for e in combined] == [
+        ("brief", "admin", f"{OP}/briefing"),
+        ("brief", "scheduler", f"{OP}/briefing"),
+    ]
+    assert all(e.reason is not None and e.reason.startswith("combined sightings") for e in combined)
+    assert "Audit chain intact" in text(await ok(app, "audit verify"))

@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit
+from bot import audit, lifecycle
 from bot.access import TLP, Perm, Role, tlp_max
 from bot.adapters.base import Reply
 from bot.audit import Action
+from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
 from bot.commands.intel import COLOURS, notice_state
@@ -640,6 +641,7 @@ async def export_command(ctx: CommandContext) -> Reply:
         object_ref=f"{op.code}/export",
         reason=f"case file built for {member.name}: {summary}; disclosed once delivered",
     )
+    await combined(ctx, "export", "case file", lifecycle.CASE_FILE_SOURCES)
     disclosure = Disclosure(
         operation_id=op.id or 0,
         object_ref=f"{op.code}/export",
@@ -759,6 +761,16 @@ async def export_to_dir(
         if op is None:
             raise ValueError(f"There is no operation {code.strip().upper()}.")
         case = await build_case_file(session, op, now=now, generated_by=actor)
+        await lifecycle.audit_combine(
+            session,
+            at=now,
+            actor=actor,
+            actor_id=None,
+            op=op,
+            command="export",
+            into="case file",
+            sources=lifecycle.CASE_FILE_SOURCES,
+        )
         disclosure = Disclosure(
             operation_id=op.id or 0,
             object_ref=f"{op.code}/export",
