@@ -164,3 +164,10 @@ async def test_informing_other_countries_is_mandatory_when_the_operation_spans_t
     await ok(app, "check R-2 1")
     forced = text(await ok(app, 'raid go R-2 --force --reason "tonight"'))
     assert "FORCED with 17 mandatory item(s) open" in forced
+
+
+async def test_an_operation_declared_across_countries_makes_the_item_mandatory(app: App) -> None:
+    await ok(app, 'op new "Delta" --code OP-DELTA --countries ES,PT --tlp amber')
+    await ok(app, 'raid plan OP-DELTA "Dock" --at "2026-11-29 12:00"')
+    [item] = [i for i in await fetch(app, RaidItem) if i.position == CROSS_BORDER]
+    assert item.mandatory is True and item.rule == "cross-border"

@@ -43,7 +43,11 @@ async def holders(session: AsyncSession, raid: Raid) -> dict[str, Member]:
 
 
 async def spans_countries(session: AsyncSession, op: Operation) -> bool:
-    """Whether the operation's members come from agencies in more than one country."""
+    """Whether the operation spans countries: by its declared countries (`op new
+    --countries ES,PT`) or by its members' agencies."""
+    declared = {c.strip().upper() for c in (op.countries or "").split(",") if c.strip()}
+    if len(declared) > 1:
+        return True
     countries = (
         await session.exec(
             select(Agency.country)
@@ -53,7 +57,7 @@ async def spans_countries(session: AsyncSession, op: Operation) -> bool:
             .distinct()
         )
     ).all()
-    return len({c.upper() for c in countries if c}) > 1
+    return len(declared | {c.upper() for c in countries if c}) > 1
 
 
 async def require_open_and_held(ctx: CommandContext, raid: Raid, item: RaidItem) -> None:
