@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import briefing, lifecycle, metrics, raidview
+from bot import briefing, lifecycle, metrics, raidview, rejustify
 from bot.access import TLP
 from bot.commands.context import Core
 from bot.fanout import effective_ceiling, fanout, withheld_reason
@@ -129,6 +129,11 @@ async def run_brief(key: str, schedule_id: int) -> None:
 async def run_reminder(key: str, raid_id: int, fire_at: str) -> None:
     """Job: the reminder of `raid_id` due at `fire_at` (ISO, UTC)."""
     await _run(key, lambda s: s.fire("reminder", raid_id, datetime.fromisoformat(fire_at)))
+
+
+async def run_fire(key: str, kind: str, ref_id: int, fire_at: str) -> None:
+    """Job: one dated fire of `kind` (a red notice's re-justification reminder)."""
+    await _run(key, lambda s: s.fire(kind, ref_id, datetime.fromisoformat(fire_at)))
 
 
 async def run_review(key: str) -> None:
@@ -429,14 +434,16 @@ class Scheduler:
                     )
                 )
             ).all()
+            reds = await rejustify.ahead(session, now)  # issue 15
         wanted = {f"brief:{r.id}" for r in schedules}
+        wanted |= rejustify.register(self.aps, run_fire, self.key, reds)
         for row in schedules:
             self._register_brief(row, row.id or 0)
         for raid in raids:
             self._register_raid(raid, raid.id or 0)
             wanted |= {_reminder_job(raid.id or 0, off) for off, _l in raidview.REMINDERS}
         for job in self.aps.get_jobs():
-            if job.id.startswith(("brief:", "reminder:")) and job.id not in wanted:
+            if job.id.startswith(("brief:", "reminder:", "rejustify:")) and job.id not in wanted:
                 job.remove()
 
     # ------------------------------------------------------------------- fires
@@ -514,6 +521,7 @@ class Scheduler:
             ).first()
             if seen is None:
                 due.append(("review", REVIEW_REF, review))
+        due += await rejustify.due(session, now)  # issue 15
         due.sort(key=lambda d: d[2])
         return due
 
@@ -600,6 +608,8 @@ class Scheduler:
             return await self._build_reminder(session, ref_id, fire_at, now, late)
         if kind == "review":
             return await self._build_review(session, now, late)
+        if kind == rejustify.KIND:  # issue 15
+            return await rejustify.build(session, ref_id, fire_at, now, late)
         raise ValueError(f"unknown fire kind {kind!r}")
 
     async def _build_brief(
