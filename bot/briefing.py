@@ -20,11 +20,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import raidview
+from bot import iimarch, raidview
 from bot.access import TLP, TLP_ORDER, Role, may_read_item, tlp_allows
 from bot.checklists import SAFEGUARDING_ROLES
 from bot.commands.values import format_time, zone
 from bot.fanout import linked_channels
+from bot.i18n import ngettext
 from bot.messages import Message
 from bot.models import (
     Agency,
@@ -250,7 +251,7 @@ async def _administration(
     for code, _role, n in rows:
         agencies[code or "no agency"] = agencies.get(code or "no agency", 0) + int(n)
     listed = ", ".join(f"{c} ({n})" for c, n in sorted(agencies.items(), key=lambda kv: -kv[1]))
-    lines = [f"Members: {members} from {len(agencies)} agencies — {listed}"]
+    lines = [iimarch.members_line(members, len(agencies), listed)]
     if aud.may(TLP.GREEN):  # names stay inside the task force
         leads = (
             await s.exec(
@@ -311,6 +312,13 @@ async def build(
             f"{format_time(now, reader)}."
         )
 
+    def saw_if_may(tlp: str | TLP) -> bool:
+        """Whether this audience may see an item of `tlp` (if so, the briefing shows it)."""
+        if audience.may(tlp):
+            shown.saw(tlp)
+            return True
+        return False
+
     info, matches, threats = await _information(s, op, since, now, audience, shown)
     lines += [f"INFORMATION — since {format_time(since, reader)}", *info]
 
@@ -322,7 +330,8 @@ async def build(
         f"{raidview.progress(items)}"
         for r, items in raids
     ]
-    lines += ["INTENT AND METHOD — raids in the next 72 h", *(_cut(entries) or ["  none"])]
+    lines += ["INTENT", *iimarch.intent_lines(op, saw_if_may)]
+    lines += ["METHOD — raids in the next 72 h", *(_cut(entries) or ["  none"])]
 
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
     lines += ["ADMINISTRATION", *(await _administration(s, op, audience, open_items, shown))]
@@ -331,15 +340,28 @@ async def build(
     # filter (a partner is never told of notices they may not read).
     risk: list[str] = []
     if threats:
-        risk.append(f"{threats} active red/orange notice(s): wanted or imminent-threat persons")
+        risk.append(
+            ngettext(
+                "{n} active red or orange notice: a wanted person or an imminent threat",
+                "{n} active red or orange notices: wanted persons or imminent threats",
+                threats,
+            ).format(n=threats)
+        )
     if matches:
-        risk.append(f"{matches} new sighting(s) match an active notice")
+        risk.append(
+            ngettext(
+                "{n} new sighting matches an active notice",
+                "{n} new sightings match an active notice",
+                matches,
+            ).format(n=matches)
+        )
     blocked = [
         f"{raidview.raid_ref(r)}: {len(raidview.open_mandatory(items))} mandatory item(s) open"
         for r, items in raids
         if r.status == "planned" and raidview.open_mandatory(items)
     ]
     risk += blocked
+    risk += iimarch.risk_lines(raids, saw_if_may)
     lines += ["RISK", *(_cut(risk) or ["  nothing flagged"])]
 
     links = await linked_channels(s, op.id)
@@ -347,7 +369,9 @@ async def build(
         f"{ln.platform} {ln.channel_name or ln.channel_key} (up to {TLP(ln.max_tlp).label})"
         for ln in links
     ]
-    lines += [f"COMMUNICATIONS — {len(links)} linked channel(s)", *_cut(comms)]
+    comms += iimarch.radio_lines(raids, saw_if_may)
+    heading = ngettext("{n} linked channel", "{n} linked channels", len(links))
+    lines += [f"COMMUNICATIONS — {heading.format(n=len(links))}", *_cut(comms)]
 
     victims, new_victims = await _victims(s, op, since, audience)
     safeguarding = [

@@ -108,6 +108,8 @@ class Operation(SQLModel, table=True):
     # Life cycle: when it closed, and how long its records are kept after closing before
     # they come up for review (erase, or keep with a reason).
     closed_at: datetime | None = ts(nullable=True)
+    # The aim and objectives (IIMARCH Intent), stated by a lead with `op intent "…"`.
+    intent: str | None = Field(default=None, max_length=1000)
     retention_months: int | None = Field(default=None)  # None: RETENTION_MONTHS (24)
     # Per-operation counters behind the references S-n, N-n, SG-n, R-n.
     subject_seq: int = Field(default=0)

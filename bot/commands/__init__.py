@@ -10,6 +10,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     export,
     finder,
     help,
+    intent,
     members,
     notices,
     operations,

@@ -101,6 +101,7 @@ def _life_cycle() -> None:
     """Erasure, review dates on sightings and notices, retention after closing."""
     with op.batch_alter_table("operation", schema=None) as batch_op:
         batch_op.add_column(sa.Column("closed_at", bot.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("intent", sa.String(length=1000), nullable=True))
         batch_op.add_column(sa.Column("retention_months", sa.Integer(), nullable=True))
     with op.batch_alter_table("subject", schema=None) as batch_op:
         _erasure_columns(batch_op, "subject")
@@ -163,6 +164,7 @@ def downgrade() -> None:
                 batch_op.drop_index(batch_op.f(f"ix_{table}_review_at"))
                 batch_op.drop_column("review_at")
     with op.batch_alter_table("operation", schema=None) as batch_op:
+        batch_op.drop_column("intent")
         batch_op.drop_column("retention_months")
         batch_op.drop_column("closed_at")
     with op.batch_alter_table("raidduty", schema=None) as batch_op:
