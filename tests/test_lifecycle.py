@@ -139,6 +139,7 @@ async def test_a_sighting_or_a_notice_is_erased_alone(app: App) -> None:
     assert (await ok(app, "sighting S-1 at Braga")).message.mark is None  # no notice to match
     shown = text(await ok(app, "subject show S-1"))
     assert NAME in shown and PLACE not in shown
+    assert "N-1 Red — S-1 Ivan Petrov · erased" in shown and "trafficking" not in shown
     assert "Audit chain intact" in text(await ok(app, "audit verify"))
 
 

@@ -205,9 +205,9 @@ def notice_active(notice: Notice, now: datetime) -> bool:
 
 
 def notice_state(notice: Notice, now: datetime) -> str:
-    """`active`, `cancelled` or `expired`."""
-    if notice.status == "cancelled":
-        return "cancelled"
+    """`active`, `cancelled`, `erased` or `expired`."""
+    if notice.status in ("cancelled", "erased"):
+        return notice.status
     return "active" if notice.expires_at > now else "expired"
 
 
