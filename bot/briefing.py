@@ -172,7 +172,7 @@ async def _information(
     notices = (
         await s.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
             .where(
                 Notice.operation_id == op.id,
                 Notice.status == "active",
@@ -183,18 +183,25 @@ async def _information(
     visible = [
         (n, sub)
         for n, sub in notices
-        if aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category)
+        if (
+            sub is None  # a modus operandi (purple): its own label only
+            and aud.may(n.tlp)
+        )
+        or (sub is not None and aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category))
     ]
     visible.sort(key=lambda ns: (_colour_rank(ns[0].colour), -ns[0].seq))
     for n, sub in visible:
         shown.saw(n.tlp)
-        shown.saw(sub.tlp)
+        if sub is not None:
+            shown.saw(sub.tlp)
     lines.append(f"Active notices: {len(visible)}")
     lines += _cut(
         [
             f"N-{n.seq} {n.colour.upper()} — "
             + (
-                "a protected person"
+                "modus operandi"
+                if sub is None
+                else "a protected person"
                 if is_protected(sub, now) and not aud.names_protected()
                 else f"S-{sub.seq} {sub.name}"
             )

@@ -320,7 +320,8 @@ class Notice(SQLModel, table=True):
     operation_id: int = Field(foreign_key="operation.id", index=True)
     seq: int
     colour: str = Field(max_length=16)
-    subject_id: int = Field(foreign_key="subject.id", index=True)
+    # None: a purple notice about a modus operandi, not about a subject.
+    subject_id: int | None = Field(default=None, foreign_key="subject.id", index=True)
     charges: str | None = Field(default=None, max_length=1000)
     summary: str | None = Field(default=None, max_length=2000)
     external_ref: str | None = Field(default=None, max_length=100)

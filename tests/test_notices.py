@@ -332,3 +332,34 @@ async def test_only_a_lead_renews_and_another_leads_renewal_is_on_record(any_app
     await ok(app, 'notice cancel N-2 --reason "located"')
     [entry] = await _audit(app, "notice cancel")
     assert entry["reason"] == "cancelled: located"
+
+
+async def test_a_purple_notice_needs_no_subject(any_app: App) -> None:
+    app = any_app
+    await _setup(app)
+    await app.console.pop_posts()
+    before = await snapshot(app.store)
+    assert await refused(app, "notice record red --ref X/1 --requested-by PT") == (
+        "A Red notice is about a subject: give its S-n (only purple needs none)."
+    )
+    assert changed_tables(before, await snapshot(app.store)) == {}
+    reply = await ok(
+        app,
+        "notice record purple --ref P/2026/7 --requested-by ES "
+        '--summary "victims hidden behind a false wall in lorries"',
+        who="mia",
+    )
+    assert reply.message.title == "Recorded Purple notice N-1 — modus operandi"
+    [post] = await app.console.pop_posts()
+    assert post.channel == "room" and "victims hidden behind a false wall" in post.text
+    assert post.message.context == f"{OP}/N-1 · TLP:AMBER"
+    [notice] = await fetch(app, Notice)
+    assert notice.subject_id is None and notice.colour == "purple"
+    assert "N-1 Purple — modus operandi · active until" in text(await ok(app, "notice list"))
+    assert "Summary: victims hidden" in text(await ok(app, "notice show N-1", who="obe"))
+    assert "There is no notice N-1" in await refused(app, "notice show N-1", who="pat")
+    brief = text(await ok(app, "brief", channel="dm-admin", is_group=False))
+    assert "N-1 PURPLE — modus operandi" in brief
+    await ok(app, 'notice cancel N-1 --reason "superseded by P/2026/9"')
+    [post] = await app.console.pop_posts()
+    assert post.message.title == "Purple notice N-1 cancelled — modus operandi"

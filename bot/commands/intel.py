@@ -136,9 +136,9 @@ def subject_tlp(subject: Subject) -> TLP:
     return TLP(subject.tlp)
 
 
-def notice_tlp(notice: Notice, subject: Subject) -> TLP:
+def notice_tlp(notice: Notice, subject: Subject | None) -> TLP:
     """A notice shows its subject, so it carries the higher of the two labels."""
-    return tlp_max(notice.tlp, subject.tlp) or TLP(notice.tlp)
+    return tlp_max(notice.tlp, subject.tlp if subject else None) or TLP(notice.tlp)
 
 
 def sighting_tlp(sighting: Sighting, subject: Subject | None) -> TLP:
@@ -168,8 +168,8 @@ def may_read_subject(who: Reader, subject: Subject) -> bool:
     return who.may_subject(subject)
 
 
-def may_read_notice(who: Reader, notice: Notice, subject: Subject) -> bool:
-    """SPEC section 1 for a notice (about its subject)."""
+def may_read_notice(who: Reader, notice: Notice, subject: Subject | None) -> bool:
+    """SPEC section 1 for a notice (about its subject, if any)."""
     return who.may_item("notice", notice.id, notice.recorded_by, notice.tlp, subject)
 
 
@@ -256,14 +256,15 @@ def _not_erased(record: Subject | Notice | Sighting, ref: str) -> None:
         )
 
 
-async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
-    """A notice of the operation the actor may read, with its subject."""
+async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject | None]:
+    """A notice of the operation the actor may read, with its subject (None: a purple
+    notice about a modus operandi)."""
     seq = _check_op(ctx, raw, "N")
     op = ctx.operation()
     row = (
         await ctx.session.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
             .where(Notice.operation_id == op.id, Notice.seq == seq)
         )
     ).first()

@@ -43,12 +43,12 @@ from bot.commands.intel import (
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import (
     context_line,
+    notice_about,
     notice_line,
     notice_message,
     notice_ref,
     notice_title,
     paged_message,
-    subject_name,
     subject_ref,
 )
 from bot.commands.values import format_time, parse_tlp, zone
@@ -214,11 +214,11 @@ RECORD_DETAILS = N_(
 
 @command(
     "notice record",
-    'notice record <colour> <S-n> --ref INTERPOL-REF --requested-by COUNTRY [--charges "…" '
+    'notice record <colour> [S-n] --ref INTERPOL-REF --requested-by COUNTRY [--charges "…" '
     '--warrant REF --warrant-country COUNTRY] [--summary "…"] [--reason "…"] [--tlp …] '
     "[--to M-3,M-7]",
     N_("Record an INTERPOL notice about a subject; it is posted to the linked channels."),
-    args=(Arg("colour"), Arg("subject", ref=True)),
+    args=(Arg("colour"), Arg("subject", ref=True, required=False)),
     flags=RECORD_FLAGS,
     op=OpMode.REQUIRED,
     perm=Perm.ISSUE_NOTICE,
@@ -233,14 +233,14 @@ async def notice_record(ctx: CommandContext) -> Reply:
 
 @command(
     "notice diffusion",
-    "notice diffusion <colour> <S-n> --requested-by COUNTRY --countries FR,DE [--ref REF] "
+    "notice diffusion <colour> [S-n] --requested-by COUNTRY --countries FR,DE [--ref REF] "
     '[--charges "…" --warrant REF --warrant-country COUNTRY] [--summary "…"] [--reason "…"] '
     "[--tlp …] [--to M-3,M-7]",
     N_(
         "Record a diffusion: a country's direct request to chosen countries, not reviewed "
         "by INTERPOL."
     ),
-    args=(Arg("colour"), Arg("subject", ref=True)),
+    args=(Arg("colour"), Arg("subject", ref=True, required=False)),
     flags=(*RECORD_FLAGS, Flag("countries")),
     op=OpMode.REQUIRED,
     perm=Perm.ISSUE_NOTICE,
@@ -281,8 +281,16 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
     """Check and store a notice or diffusion, then post it."""
     op = ctx.operation()
     colour, amber_note = parse_colour(ctx.args["colour"])
-    subject = await find_subject(ctx, ctx.args["subject"])
-    _check_subject(colour.name, subject)
+    subject: Subject | None = None  # a purple notice (modus operandi) needs none
+    if ctx.args.get("subject"):
+        subject = await find_subject(ctx, ctx.args["subject"])
+        _check_subject(colour.name, subject)
+    elif colour.name != "purple":
+        raise UsageError(
+            _(
+                "A {colour} notice is about a subject: give its S-n (only purple needs none)."
+            ).format(colour=colour.title)
+        )
     external = _text(ctx, "ref", 100)
     if kind == "notice" and not external:
         raise UsageError(
@@ -309,14 +317,14 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
     )
     reason = _text(ctx, "reason", 1000)
     noun = _("diffusion") if kind == "diffusion" else _("notice")
-    existing = await _active(ctx, subject, colour.name, kind)
-    if existing is not None:
+    existing = await _active(ctx, subject, colour.name, kind) if subject else None
+    if subject is not None and existing is not None:
         raise CommandError(
             _("{ref} already has an active {title}; cancel it before recording another.").format(
                 ref=subject_ref(subject), title=notice_title(existing)
             )
         )
-    if colour.name == "yellow":
+    if colour.name == "yellow" and subject is not None:
         red = await _active(ctx, subject, "red", "notice")
         if red is not None and not reason:
             raise UsageError(
@@ -326,14 +334,15 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
                 ).format(ref=subject_ref(subject), title=notice_title(red), noun=noun)
             )
     requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
-    label, raised = with_floor(requested, TLP(op.tlp), [(subject_ref(subject), subject.tlp)])
+    floor = [(subject_ref(subject), subject.tlp)] if subject is not None else []
+    label, raised = with_floor(requested, TLP(op.tlp), floor)
     recipients = await parse_recipients(ctx, label)
     notice = Notice(
         operation_id=op.id or 0,
         seq=await ctx.next_seq("notice_seq"),
         colour=colour.name,
         kind=kind,
-        subject_id=subject.id or 0,
+        subject_id=subject.id if subject is not None else None,
         charges=charges,
         summary=_text(ctx, "summary", 2000),
         external_ref=external,
@@ -353,7 +362,7 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
     ctx.audit(
         Action.COLLECT,
         object_ref=f"{op.code}/{ref}",
-        reason=f"{colour.name} {kind} on {subject_ref(subject)}"
+        reason=f"{colour.name} {kind} on {subject_ref(subject) if subject else 'modus operandi'}"
         + (f"; {reason}" if reason else ""),
     )
     who = ctx.member().name
@@ -364,7 +373,9 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
     if label is TLP.RED:
         await ctx.session.flush()
         sources = (
-            [("subject", subject.id, subject.created_by)] if TLP(subject.tlp) is TLP.RED else []
+            [("subject", subject.id, subject.created_by)]
+            if subject is not None and TLP(subject.tlp) is TLP.RED
+            else []
         )
         readers = await red_audience(ctx, recipients, sources)
         await protection.add_recipients(ctx.session, op, "notice", notice.id or 0, readers)
@@ -381,13 +392,24 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
     message = notice_message(op, notice, subject, tz=await ctx.tz(), now=ctx.now, recorded_by=who)
     message.title = _("Recorded {title}").format(title=message.title)
     notes = [n for n in (amber_note, raised) if n]
-    if colour.name == "yellow":
+    if colour.name == "yellow" and subject is not None:
         notes += _yellow_gaps(subject)
     message.lines = [*notes, *message.lines, *posted]
     return Reply(message)
 
 
-def _neutral(ctx: CommandContext, notice: Notice, subject: Subject, what: str) -> Message | None:
+def _about(subject: Subject | None) -> list[str]:
+    """`["about S-3"]` for a context line (nothing for a notice without a subject)."""
+    return [f"about {subject_ref(subject)}"] if subject is not None else []
+
+
+def _about_ref(subject: Subject | None) -> list[str]:
+    return [subject_ref(subject)] if subject is not None else []
+
+
+def _neutral(
+    ctx: CommandContext, notice: Notice, subject: Subject | None, what: str
+) -> Message | None:
     """The channels' neutral line for a notice about a protected person (else None)."""
     if not protection.is_protected(subject, ctx.now):
         return None
@@ -395,7 +417,12 @@ def _neutral(ctx: CommandContext, notice: Notice, subject: Subject, what: str) -
 
 
 async def _post_change(
-    ctx: CommandContext, post: Message, notice: Notice, subject: Subject, label: TLP, what: str
+    ctx: CommandContext,
+    post: Message,
+    notice: Notice,
+    subject: Subject | None,
+    label: TLP,
+    what: str,
 ) -> list[str]:
     """Post a change of a recorded notice where its label and its subject allow."""
     return await post_item(
@@ -442,7 +469,7 @@ async def notice_list(ctx: CommandContext) -> Reply:
     rows = (
         await ctx.session.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
             .where(Notice.operation_id == op.id, col(Notice.erased_at).is_(None))
             .order_by(col(Notice.seq).desc())
         )
@@ -501,7 +528,7 @@ async def notice_show(ctx: CommandContext) -> Reply:
     message.lines += hidden_line(len(matches) - len(shown))
     audit_consult(
         ctx,
-        [notice_ref(notice), subject_ref(subject)] + [f"SG-{s.seq}" for s in shown],
+        [notice_ref(notice), *_about_ref(subject)] + [f"SG-{s.seq}" for s in shown],
         notice_ref(notice),
     )
     return Reply(message)
@@ -534,19 +561,19 @@ async def notice_cancel(ctx: CommandContext) -> Reply:
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"cancelled: {reason_on_record}")
     label = notice_tlp(notice, subject)
     post = Message(
-        title=f"{notice_title(notice)} cancelled — {subject_name(subject)}",
+        title=f"{notice_title(notice)} cancelled — {notice_about(subject)}",
         fields=[("Reason", reason), ("Cancelled by", ctx.member().name)],
         lines=["Sightings of this subject are no longer posted as a match of this notice."]
         if COLOURS[notice.colour].matches
         else [],
-        context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
+        context=context_line(op, ref, label, *_about(subject)),
         tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
     )
     posted = await _post_change(ctx, post, notice, subject, label, "cancelled")
     return Reply(
         Message(
             lines=[
-                f"{notice_title(notice)} on {subject_name(subject)} is cancelled.",
+                f"{notice_title(notice)} on {notice_about(subject)} is cancelled.",
                 *posted,
             ],
             context=context_line(op, ref, label),
@@ -589,9 +616,9 @@ async def notice_renew(ctx: CommandContext) -> Reply:
     label = notice_tlp(notice, subject)
     until = format_time(notice.expires_at, zone(op.timezone))
     post = Message(
-        title=f"{notice_title(notice)} renewed — {subject_name(subject)}",
+        title=f"{notice_title(notice)} renewed — {notice_about(subject)}",
         fields=[("Until", until), ("Reason", reason)],
-        context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
+        context=context_line(op, ref, label, *_about(subject)),
         tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
     )
     posted = await _post_change(ctx, post, notice, subject, label, "renewed")

@@ -192,13 +192,18 @@ def subject_message(
 # ------------------------------------------------------------------------ notices
 
 
-def notice_line(notice: Notice, subject: Subject, now: datetime) -> str:
+def notice_about(subject: Subject | None) -> str:
+    """`S-3 Ivan Petrov`, or what a notice without a subject is about."""
+    return subject_name(subject) if subject is not None else _("modus operandi")
+
+
+def notice_line(notice: Notice, subject: Subject | None, now: datetime) -> str:
     """One list line: ref and colour, subject, state, TLP."""
     state = notice_state(notice, now)
     if state == "active":
         state = f"active until {notice.expires_at:%d %b %Y}"
     return (
-        f"{notice_ref(notice)} {COLOURS[notice.colour].title} — {subject_name(subject)} · "
+        f"{notice_ref(notice)} {COLOURS[notice.colour].title} — {notice_about(subject)} · "
         f"{state} · {notice_tlp(notice, subject).label}"
     )
 
@@ -206,7 +211,7 @@ def notice_line(notice: Notice, subject: Subject, now: datetime) -> str:
 def notice_message(
     op: Operation,
     notice: Notice,
-    subject: Subject,
+    subject: Subject | None,
     *,
     tz: ZoneInfo,
     now: datetime,
@@ -216,7 +221,11 @@ def notice_message(
 ) -> Message:
     """A notice as posted to the channels (`for_channel`) or shown by `notice show`."""
     colour = COLOURS[notice.colour]
-    fields = [("Subject", f"{subject_name(subject)} ({_kind_text(subject, now)})")]
+    fields = (
+        [("Subject", f"{subject_name(subject)} ({_kind_text(subject, now)})")]
+        if subject is not None
+        else []
+    )
     fields.append(("Purpose", colour.purpose))
     if notice.charges:
         fields.append(("Charges", notice.charges))
@@ -276,17 +285,18 @@ def notice_message(
             + (", ".join(sighting_ref(s) for s in matches) if matches else "none")
         )
     label = notice_tlp(notice, subject)
+    about = [f"about {subject_ref(subject)}"] if subject is not None else []
     return Message(
-        title=f"{notice_title(notice)} — {subject_name(subject)}",
+        title=f"{notice_title(notice)} — {notice_about(subject)}",
         fields=fields,
         lines=lines,
-        context=context_line(op, notice_ref(notice), label, f"about {subject_ref(subject)}"),
+        context=context_line(op, notice_ref(notice), label, *about),
         buttons=[
             Button(
                 f"Subject {subject_ref(subject)}", f"subject show {op.code}/{subject_ref(subject)}"
             )
         ]
-        if for_channel
+        if for_channel and subject is not None
         else [],
         tlp=disclosure_label(label, subject, now=now).value,
     )

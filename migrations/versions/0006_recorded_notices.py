@@ -52,6 +52,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("warrant_ref", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("warrant_country", sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column("countries", sa.String(length=400), nullable=True))
+        # A purple notice (modus operandi) needs no subject.
+        batch_op.alter_column("subject_id", existing_type=sa.Integer(), nullable=True)
     for table in ("templateitem", "raiditem"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("rule", sa.String(length=16), nullable=True))
@@ -187,6 +189,7 @@ def downgrade() -> None:
         ):
             batch_op.drop_column(column)
     with op.batch_alter_table("notice", schema=None) as batch_op:
+        batch_op.alter_column("subject_id", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_column("countries")
         batch_op.drop_column("warrant_country")
         batch_op.drop_column("warrant_ref")
