@@ -100,6 +100,17 @@ def _rules(url: str) -> list[tuple[int, str | None]]:
     return found
 
 
+def _review_dates(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = [
+            str(conn.execute(sa.text(f"SELECT review_at FROM {t}")).scalar_one())[:10]
+            for t in ("sighting", "notice")
+        ]
+    engine.dispose()
+    return found
+
+
 def _sighting_grades(url: str) -> tuple[str | None, str | None]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -131,6 +142,8 @@ async def test_issued_notices_become_recorded_ones(empty_url: str) -> None:
         "trafficking",
         "2026/4411",
     )
+    # Sightings and notices get review dates 12 months after they were recorded.
+    assert await asyncio.to_thread(_review_dates, empty_url) == ["2027-11-01", "2027-11-01"]
     # Grades so far were the reporters' own: kept as their assessment, not as the grade.
     assert await asyncio.to_thread(_sighting_grades, empty_url) == (None, "B2")
     # The warrant item of an existing checklist becomes the legal authority (never forced).

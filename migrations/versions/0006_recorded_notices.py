@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import bot.models
-from bot.commands.intel import add_months
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -90,6 +89,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("raidduty", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_raidduty_raid_id"), ["raid_id"], unique=False)
+
+
+def add_months(when: datetime, months: int) -> datetime:
+    """`when` plus whole calendar months (a copy: a migration does not follow the code)."""
+    month0 = when.month - 1 + months
+    year, month = when.year + month0 // 12, month0 % 12 + 1
+    for day in (when.day, 30, 29, 28):
+        try:
+            return when.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def _erasure_columns(batch_op: Any, table: str) -> None:
