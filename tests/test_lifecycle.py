@@ -161,6 +161,9 @@ async def test_closed_operations_keep_their_records_under_review(
     assert posts and f"For the leads of {OP}: 4 record(s) due for review" in posts[0].text
     assert "Past their review date: S-1, S-2, N-1, SG-1." in posts[0].text
     # Kept with a reason, or erased: they leave the list.
+    assert await refused(app, f'review keep {OP}/S-2 --reason "x"', who="mia") == (
+        f"As member in {OP} you cannot erase records or keep them past review."
+    )
     await ok(app, f'review keep {OP}/S-2 --reason "evidence in the ongoing trial"')
     await ok(app, f'subject erase {OP}/S-1 --reason "retention period over"')
     clock.advance(timedelta(days=7))
