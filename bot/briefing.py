@@ -20,11 +20,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import raidview
+from bot import iimarch, raidview
 from bot.access import TLP, TLP_ORDER, Role, may_read_item, tlp_allows
 from bot.checklists import SAFEGUARDING_ROLES
 from bot.commands.values import format_time, zone
 from bot.fanout import linked_channels
+from bot.i18n import ngettext
 from bot.messages import Message
 from bot.models import (
     Agency,
@@ -66,7 +67,7 @@ class Audience:
     def names_protected(self) -> bool:
         """Whether protected persons may be named: never in a group, only to leads and
         members asking one-to-one (partners and observers read them by grant, one by one)."""
-        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER)
+        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER, Role.ANALYST)
 
     def labels(self) -> list[str]:
         """Every label that could be shown to this audience (for SQL filters)."""
@@ -110,6 +111,7 @@ async def _information(
             )
             .where(
                 Sighting.operation_id == op.id,
+                col(Sighting.erased_at).is_(None),
                 col(Sighting.reported_at) > since,
                 col(Sighting.reported_at) <= now,
                 col(Sighting.tlp).in_(aud.labels()),
@@ -170,7 +172,7 @@ async def _information(
     notices = (
         await s.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
             .where(
                 Notice.operation_id == op.id,
                 Notice.status == "active",
@@ -181,18 +183,25 @@ async def _information(
     visible = [
         (n, sub)
         for n, sub in notices
-        if aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category)
+        if (
+            sub is None  # a modus operandi (purple): its own label only
+            and aud.may(n.tlp)
+        )
+        or (sub is not None and aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category))
     ]
     visible.sort(key=lambda ns: (_colour_rank(ns[0].colour), -ns[0].seq))
     for n, sub in visible:
         shown.saw(n.tlp)
-        shown.saw(sub.tlp)
+        if sub is not None:
+            shown.saw(sub.tlp)
     lines.append(f"Active notices: {len(visible)}")
     lines += _cut(
         [
             f"N-{n.seq} {n.colour.upper()} — "
             + (
-                "a protected person"
+                "modus operandi"
+                if sub is None
+                else "a protected person"
                 if is_protected(sub, now) and not aud.names_protected()
                 else f"S-{sub.seq} {sub.name}"
             )
@@ -249,7 +258,7 @@ async def _administration(
     for code, _role, n in rows:
         agencies[code or "no agency"] = agencies.get(code or "no agency", 0) + int(n)
     listed = ", ".join(f"{c} ({n})" for c, n in sorted(agencies.items(), key=lambda kv: -kv[1]))
-    lines = [f"Members: {members} from {len(agencies)} agencies — {listed}"]
+    lines = [iimarch.members_line(members, len(agencies), listed)]
     if aud.may(TLP.GREEN):  # names stay inside the task force
         leads = (
             await s.exec(
@@ -272,7 +281,11 @@ async def _victims(
     rows = (
         await s.exec(
             select(Subject.tlp, func.count(), func.count().filter(col(Subject.created_at) > since))
-            .where(Subject.operation_id == op.id, Subject.category == "victim")
+            .where(
+                Subject.operation_id == op.id,
+                Subject.category == "victim",
+                col(Subject.erased_at).is_(None),
+            )
             .group_by(col(Subject.tlp))
         )
     ).all()
@@ -306,6 +319,13 @@ async def build(
             f"{format_time(now, reader)}."
         )
 
+    def saw_if_may(tlp: str | TLP) -> bool:
+        """Whether this audience may see an item of `tlp` (if so, the briefing shows it)."""
+        if audience.may(tlp):
+            shown.saw(tlp)
+            return True
+        return False
+
     info, matches, threats = await _information(s, op, since, now, audience, shown)
     lines += [f"INFORMATION — since {format_time(since, reader)}", *info]
 
@@ -317,7 +337,8 @@ async def build(
         f"{raidview.progress(items)}"
         for r, items in raids
     ]
-    lines += ["INTENT AND METHOD — raids in the next 72 h", *(_cut(entries) or ["  none"])]
+    lines += ["INTENT", *iimarch.intent_lines(op, saw_if_may)]
+    lines += ["METHOD — raids in the next 72 h", *(_cut(entries) or ["  none"])]
 
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
     lines += ["ADMINISTRATION", *(await _administration(s, op, audience, open_items, shown))]
@@ -326,15 +347,28 @@ async def build(
     # filter (a partner is never told of notices they may not read).
     risk: list[str] = []
     if threats:
-        risk.append(f"{threats} active red/orange notice(s): wanted or imminent-threat persons")
+        risk.append(
+            ngettext(
+                "{n} active red or orange notice: a wanted person or an imminent threat",
+                "{n} active red or orange notices: wanted persons or imminent threats",
+                threats,
+            ).format(n=threats)
+        )
     if matches:
-        risk.append(f"{matches} new sighting(s) match an active notice")
+        risk.append(
+            ngettext(
+                "{n} new sighting matches an active notice",
+                "{n} new sightings match an active notice",
+                matches,
+            ).format(n=matches)
+        )
     blocked = [
         f"{raidview.raid_ref(r)}: {len(raidview.open_mandatory(items))} mandatory item(s) open"
         for r, items in raids
         if r.status == "planned" and raidview.open_mandatory(items)
     ]
     risk += blocked
+    risk += iimarch.risk_lines(raids, saw_if_may)
     lines += ["RISK", *(_cut(risk) or ["  nothing flagged"])]
 
     links = await linked_channels(s, op.id)
@@ -342,7 +376,9 @@ async def build(
         f"{ln.platform} {ln.channel_name or ln.channel_key} (up to {TLP(ln.max_tlp).label})"
         for ln in links
     ]
-    lines += [f"COMMUNICATIONS — {len(links)} linked channel(s)", *_cut(comms)]
+    comms += iimarch.radio_lines(raids, saw_if_may)
+    heading = ngettext("{n} linked channel", "{n} linked channels", len(links))
+    lines += [f"COMMUNICATIONS — {heading.format(n=len(links))}", *_cut(comms)]
 
     victims, new_victims = await _victims(s, op, since, audience)
     safeguarding = [

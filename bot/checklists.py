@@ -33,6 +33,9 @@ ROLE_TITLES = {
     "victim-liaison": "victim liaison",
     "partner": "partner (NGO / victim support)",
 }
+# `legal`: the legal authority, never forced past with `raid go --force`;
+# `cross-border`: mandatory when the operation's agencies are in more than one country.
+ITEM_RULES = ("legal", "cross-border")
 # Items that protect people: shown under Humanitarian in briefings.
 SAFEGUARDING_ROLES = ("victim-liaison", "partner")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -53,6 +56,7 @@ class ItemSpec:
     text: str
     mandatory: bool
     role: str | None
+    rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,15 @@ def _role(raw: object, where: str) -> str | None:
     value = re.sub(r"[\s_]+", "-", str(raw).strip().lower())
     if value not in ITEM_ROLES:
         raise TemplateError(f"{where}: role '{raw}' is not one of {', '.join(ITEM_ROLES)}.")
+    return value
+
+
+def _rule(raw: object, where: str) -> str | None:
+    if raw is None or raw == "":
+        return None
+    value = str(raw).strip().lower()
+    if value not in ITEM_RULES:
+        raise TemplateError(f"{where}: rule '{raw}' is not one of {', '.join(ITEM_RULES)}.")
     return value
 
 
@@ -117,7 +130,7 @@ def validate(data: Any) -> TemplateSpec:
         mandatory = raw.get("mandatory", True)
         if not isinstance(mandatory, bool):
             raise TemplateError(f"{where}: mandatory must be true or false.")
-        unknown = set(raw) - {"phase", "text", "role", "mandatory"}
+        unknown = set(raw) - {"phase", "text", "role", "mandatory", "rule"}
         if unknown:
             raise TemplateError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
         items.append(
@@ -126,6 +139,7 @@ def validate(data: Any) -> TemplateSpec:
                 text=text,
                 mandatory=mandatory,
                 role=_role(raw.get("role"), where),
+                rule=_rule(raw.get("rule"), where),
             )
         )
     items.sort(key=lambda i: PHASES.index(i.phase))  # stable: file order within a phase
@@ -175,7 +189,7 @@ async def _items_of(session: AsyncSession, template_id: int) -> list[TemplateIte
 
 
 def _same(items: list[TemplateItem], spec: TemplateSpec) -> bool:
-    have = [ItemSpec(i.phase, i.text, i.mandatory, i.role) for i in items]
+    have = [ItemSpec(i.phase, i.text, i.mandatory, i.role, i.rule) for i in items]
     return have == list(spec.items)
 
 
@@ -216,6 +230,7 @@ async def save(session: AsyncSession, spec: TemplateSpec, *, builtin: bool, repl
                 text=spec_item.text,
                 mandatory=spec_item.mandatory,
                 role=spec_item.role,
+                rule=spec_item.rule,
             )
         )
     return status

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 # Module access (not `from … import name`): bot.briefing imports this package's values.
-from bot import briefing
+from bot import briefing, lifecycle
 from bot.access import TLP, Perm
 from bot.audit import Action
+from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, Flag, OpMode, command
@@ -67,6 +68,7 @@ async def brief_now(ctx: CommandContext) -> Reply:
         tz=str(await ctx.tz()),
     )
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/briefing")
+    await combined(ctx, "brief", "briefing", lifecycle.BRIEFING_SOURCES)
     return Reply(message, visibility=Visibility.CHANNEL)
 
 

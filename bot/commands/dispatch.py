@@ -31,6 +31,7 @@ from bot.contracts import (
 )
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.i18n import _, is_rtl, ngettext, pick_language, switch_language, use_language
+from bot.lifecycle import LIFECYCLE_COMMANDS
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
@@ -454,6 +455,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                     cmd.writes
                     and ctx.op.status == "closed"
                     and not (cmd.name == "op status" and ctx.is_admin)
+                    and cmd.name not in LIFECYCLE_COMMANDS
                 ):
                     raise CommandError(
                         _("{code} is closed; it takes no more changes.").format(code=ctx.op.code)

@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit
+from bot import audit, lifecycle
 from bot.access import TLP, Perm, Role, tlp_max
 from bot.audit import Action
+from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
 from bot.commands.evidence_view import photo_records, photos_of
@@ -64,7 +65,8 @@ async def _numbered(
 ) -> list[Numbered]:
     """Every row of `model` in the operation, in reference order (S-1, S-2, …)."""
     stmt = select(model).where(model.operation_id == operation_id).order_by(col(model.seq))
-    return list((await session.exec(stmt)).all())
+    # Erased records are left out entirely (their erasure is in the audit trail).
+    return [r for r in (await session.exec(stmt)).all() if getattr(r, "erased_at", None) is None]
 
 
 def iso(when: datetime | None) -> str | None:
@@ -139,7 +141,7 @@ async def _readable(
     kept_notices = [
         n
         for n in notices
-        if who.may_item("notice", n.id, n.issued_by, n.tlp, by_id.get(n.subject_id))
+        if who.may_item("notice", n.id, n.recorded_by, n.tlp, by_id.get(n.subject_id))
     ]
     kept_sightings = [
         s
@@ -222,7 +224,8 @@ async def build_case_file(
     )
     mentioned = {m.id for _, m in memberships} | {op.created_by}
     mentioned |= {s.created_by for s in subjects} | {r.created_by for r in raids}
-    mentioned |= {n.issued_by for n in notices} | {s.reporter_id for s in sightings}
+    mentioned |= {n.recorded_by for n in notices} | {s.reporter_id for s in sightings}
+    mentioned |= {s.graded_by for s in sightings}
     mentioned |= {i.done_by for i in items}
     mentioned.discard(None)
     members = list((await session.exec(select(Member).where(col(Member.id).in_(mentioned)))).all())
@@ -312,15 +315,20 @@ async def build_case_file(
             {
                 "ref": f"N-{n.seq}",
                 "colour": n.colour,
+                "kind": n.kind,
                 "purpose": COLOURS[n.colour].purpose,
                 "subject": subject_ref.get(n.subject_id),
                 "charges": n.charges,
                 "summary": n.summary,
                 "external_ref": n.external_ref,
+                "requested_by": n.requested_by,
+                "warrant_ref": n.warrant_ref,
+                "warrant_country": n.warrant_country,
+                "countries": n.countries,
                 "tlp": TLP(n.tlp).label,
                 "state": notice_state(n, now),
-                "issued_at": iso(n.issued_at),
-                "issued_by": people(n.issued_by),
+                "recorded_at": iso(n.recorded_at),
+                "recorded_by": people(n.recorded_by),
                 "expires_at": iso(n.expires_at),
                 "renewed_at": iso(n.renewed_at),
                 "cancelled_at": iso(n.cancelled_at),
@@ -338,7 +346,13 @@ async def build_case_file(
                 "lon": s.lon,
                 "observed_at": iso(s.observed_at),
                 "reported_at": iso(s.reported_at),
+                "activity": s.activity,
+                "direction": s.direction,
+                "count": s.count,
+                "equipment": s.equipment,
                 "grade": s.grade,
+                "graded_by": people(s.graded_by),
+                "reporter_grade": s.reporter_grade,
                 "tlp": TLP(s.tlp).label,
                 "note": s.note,
                 "first_hand": s.observer is None,
@@ -496,7 +510,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                 "State",
                 "Charges",
                 "External ref",
-                "Issued",
+                "Recorded",
                 "Expires",
                 "TLP",
             ],
@@ -508,7 +522,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                     n["state"] + (f": {n['cancel_reason']}" if n["cancel_reason"] else ""),
                     n["charges"],
                     n["external_ref"],
-                    n["issued_at"],
+                    n["recorded_at"],
                     n["expires_at"],
                     n["tlp"],
                 ]
@@ -645,6 +659,7 @@ async def export_command(ctx: CommandContext) -> Reply:
         object_ref=f"{op.code}/export",
         reason=f"case file built for {member.name}: {summary}; disclosed once delivered",
     )
+    await combined(ctx, "export", "case file", lifecycle.CASE_FILE_SOURCES)
     disclosure = Disclosure(
         operation_id=op.id or 0,
         object_ref=f"{op.code}/export",
@@ -768,6 +783,16 @@ async def export_to_dir(
         if op is None:
             raise ValueError(f"There is no operation {code.strip().upper()}.")
         case = await build_case_file(session, op, now=now, generated_by=actor)
+        await lifecycle.audit_combine(
+            session,
+            at=now,
+            actor=actor,
+            actor_id=None,
+            op=op,
+            command="export",
+            into="case file",
+            sources=lifecycle.CASE_FILE_SOURCES,
+        )
         disclosure = Disclosure(
             operation_id=op.id or 0,
             object_ref=f"{op.code}/export",

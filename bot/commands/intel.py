@@ -145,9 +145,9 @@ def subject_tlp(subject: Subject) -> TLP:
     return TLP(subject.tlp)
 
 
-def notice_tlp(notice: Notice, subject: Subject) -> TLP:
+def notice_tlp(notice: Notice, subject: Subject | None) -> TLP:
     """A notice shows its subject, so it carries the higher of the two labels."""
-    return tlp_max(notice.tlp, subject.tlp) or TLP(notice.tlp)
+    return tlp_max(notice.tlp, subject.tlp if subject else None) or TLP(notice.tlp)
 
 
 def sighting_tlp(sighting: Sighting, subject: Subject | None) -> TLP:
@@ -177,9 +177,9 @@ def may_read_subject(who: Reader, subject: Subject) -> bool:
     return who.may_subject(subject)
 
 
-def may_read_notice(who: Reader, notice: Notice, subject: Subject) -> bool:
-    """SPEC section 1 for a notice (about its subject)."""
-    return who.may_item("notice", notice.id, notice.issued_by, notice.tlp, subject)
+def may_read_notice(who: Reader, notice: Notice, subject: Subject | None) -> bool:
+    """SPEC section 1 for a notice (about its subject, if any)."""
+    return who.may_item("notice", notice.id, notice.recorded_by, notice.tlp, subject)
 
 
 def may_read_sighting(who: Reader, sighting: Sighting, subject: Subject | None) -> bool:
@@ -214,9 +214,9 @@ def notice_active(notice: Notice, now: datetime) -> bool:
 
 
 def notice_state(notice: Notice, now: datetime) -> str:
-    """`active`, `cancelled` or `expired`."""
-    if notice.status == "cancelled":
-        return "cancelled"
+    """`active`, `cancelled`, `erased` or `expired`."""
+    if notice.status in ("cancelled", "erased"):
+        return notice.status
     return "active" if notice.expires_at > now else "expired"
 
 
@@ -254,17 +254,28 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
             denied=subject is not None,
             operation_id=op.id,
         )
+    _not_erased(subject, f"S-{seq}")
     return subject
 
 
-async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
-    """A notice of the operation the actor may read, with its subject."""
+def _not_erased(record: Subject | Notice | Sighting, ref: str) -> None:
+    """An erased record answers with the fact of its erasure only (issue 15)."""
+    if record.erased_at is not None:
+        raise NotFound(
+            f"{ref} was erased on {record.erased_at:%d %b %Y}; the audit log keeps who erased "
+            "it and why."
+        )
+
+
+async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject | None]:
+    """A notice of the operation the actor may read, with its subject (None: a purple
+    notice about a modus operandi)."""
     seq = _check_op(ctx, raw, "N")
     op = ctx.operation()
     row = (
         await ctx.session.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
             .where(Notice.operation_id == op.id, Notice.seq == seq)
         )
     ).first()
@@ -274,6 +285,7 @@ async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
             denied=row is not None,
             operation_id=op.id,
         )
+    _not_erased(row[0], f"N-{seq}")
     return row[0], row[1]
 
 
@@ -294,6 +306,7 @@ async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subjec
             denied=row is not None,
             operation_id=op.id,
         )
+    _not_erased(row[0], f"SG-{seq}")
     return row[0], row[1]
 
 
@@ -308,7 +321,7 @@ async def readable_sightings(ctx: CommandContext, *conditions: Any) -> tuple[lis
     rows = (
         await ctx.session.exec(
             select(Sighting.id, Sighting.tlp, Sighting.reporter_id, Sighting.subject_id)
-            .where(Sighting.operation_id == op.id, *conditions)
+            .where(Sighting.operation_id == op.id, col(Sighting.erased_at).is_(None), *conditions)
             .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
         )
     ).all()
@@ -358,7 +371,7 @@ _MATCHING_NOTICES = (
         col(Notice.expires_at) > bindparam("now"),
         col(Notice.colour).in_([c.name for c in COLOURS.values() if c.matches]),
     )
-    .order_by(col(Notice.issued_at).desc())
+    .order_by(col(Notice.recorded_at).desc())
 )
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import col, func, select
 
+from bot import lifecycle
 from bot.access import TLP, Perm, Role
 from bot.audit import Action
 from bot.commands.context import CommandContext
@@ -317,6 +318,8 @@ async def op_status(ctx: CommandContext) -> Reply:
         raise CommandError(_("{code} is already {status}.").format(code=op.code, status=status))
     old, op.status = op.status, status
     ctx.session.add(op)
+    if status == "closed":
+        await lifecycle.on_close(ctx.session, op, ctx.now)  # reviews run on (issue 15)
     ctx.audit(Action.ALTER, object_ref=op.code, reason=f"{old} -> {status}")
     who = ctx.member().name
     with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")

@@ -20,6 +20,7 @@ from bot.commands.context import CommandContext
 from bot.commands.disclose import post_item
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.fieldpins import recorded_sighting
+from bot.commands.grading import SALUTE
 from bot.commands.intel import find_sighting, sighting_tlp
 from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, ParsedArgs, command
@@ -30,7 +31,7 @@ from bot.i18n import N_, _
 from bot.messages import Message
 from bot.models import Evidence, Sighting, Subject
 
-SIGHTING_FLAGS = ("coords", "when", "grade", "tlp", "note", "observer", "to")
+SIGHTING_FLAGS = ("coords", "when", "grade", "tlp", "note", "observer", "to", *SALUTE)
 
 
 def _is_sighting_ref(words: list[str]) -> bool:

@@ -19,6 +19,13 @@ from bot.access import TLP, Perm, Role, may_read_item
 from bot.audit import Action
 from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, role_title
 from bot.commands.context import CommandContext
+from bot.commands.duties import (
+    duty_lines,
+    require_open_and_held,
+    require_untick,
+    spans_countries,
+    tickable,
+)
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.refs import parse_ref
@@ -26,6 +33,7 @@ from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
 from bot.fanout import FanoutResult
+from bot.i18n import N_, _
 from bot.messages import Message
 from bot.models import Raid, RaidItem
 
@@ -135,6 +143,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
     )
     ctx.session.add(raid)
     await ctx.session.flush()
+    cross_border = await spans_countries(ctx.session, op)
     for t in tpl_items:
         ctx.session.add(
             RaidItem(
@@ -142,8 +151,9 @@ async def raid_plan(ctx: CommandContext) -> Reply:
                 position=t.position,
                 phase=t.phase,
                 text=t.text,
-                mandatory=t.mandatory,
+                mandatory=t.mandatory or (t.rule == "cross-border" and cross_border),
                 role=t.role,
+                rule=t.rule,
             )
         )
     ref = raidview.raid_ref(raid)
@@ -274,14 +284,11 @@ async def raid_show(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     raid = await find_raid(ctx, ctx.args["raid"])
     items = await raidview.load_items(ctx.session, raid.id)
-    can_tick: frozenset[str | None] | None = None
-    if ctx.role is Role.PARTNER:
-        can_tick = frozenset({"partner"})
-    elif not ctx.allowed(Perm.TICK_ITEM):
-        can_tick = frozenset()
+    can_tick = await tickable(ctx, raid)
     message = await raidview.card(
         ctx.session, op, raid, items, reader_tz=str(await ctx.tz()), can_tick=can_tick
     )
+    message.lines += await duty_lines(ctx.session, raid)
     if ctx.role is None or not may_read_item(ctx.role, raid.tlp):
         # The target details are above what this role reads: code name and time only.
         message = raidview.without_target(message)
@@ -301,7 +308,10 @@ async def raid_show(ctx: CommandContext) -> Reply:
     writes=True,
     action=Action.ALTER,
     visibility=Visibility.CHANNEL,
-    details='--force --reason "…" overrides open items; the reason is in the audit log.',
+    details=(
+        '--force --reason "…" overrides open items except the legal authority (the warrant), '
+        "which is never overridden; the reason is in the audit log."
+    ),
 )
 async def raid_go(ctx: CommandContext) -> Reply:
     """Planned → go, once every mandatory before-item is ticked (or forced with a reason)."""
@@ -318,6 +328,14 @@ async def raid_go(ctx: CommandContext) -> Reply:
         raise UsageError("--reason goes with --force; without open items the go needs no reason.")
     items = await raidview.load_items(ctx.session, raid.id)
     still_open = raidview.open_mandatory(items)
+    legal = [i for i in items if i.rule == "legal" and i.done_at is None]
+    if legal:
+        raise CommandError(
+            _(
+                "{ref} cannot go: item {n} ({text}) is the legal authority, which --force never "
+                "overrides; tick it with `check {ref} {n}` once it is checked."
+            ).format(ref=ref, n=legal[0].position, text=legal[0].text)
+        )
     if still_open and not force:
         shown = "; ".join(f"{i.position}. {i.text}" for i in still_open[:5])
         more = f"; and {len(still_open) - 5} more" if len(still_open) > 5 else ""
@@ -484,6 +502,7 @@ async def check(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     raid, item, items = await _item(ctx)
     ref = raidview.raid_ref(raid)
+    await require_open_and_held(ctx, raid, item)
     if item.done_at is not None:
         raise CommandError(
             f"Item {item.position} of {ref} is already ticked "
@@ -507,9 +526,10 @@ async def check(ctx: CommandContext) -> Reply:
 
 @command(
     "uncheck",
-    "uncheck <R-n> <item>",
-    "Untick a checklist item of a raid.",
+    'uncheck <R-n> <item> [--reason "…"]',
+    N_("Untick a checklist item of a raid (another member's tick: a lead, with a reason)."),
     args=(Arg("raid", ref=True), Arg("item")),
+    flags=(Flag("reason"),),
     op=OpMode.REQUIRED,
     perm=Perm.TICK_ITEM,
     writes=True,
@@ -523,9 +543,12 @@ async def uncheck(ctx: CommandContext) -> Reply:
     ref = raidview.raid_ref(raid)
     if item.done_at is None:
         raise CommandError(f"Item {item.position} of {ref} is not ticked.")
+    note = await require_untick(ctx, item, ref)
     item.done_at, item.done_by, item.note = None, None, None
     ctx.session.add(item)
-    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason="unticked")
+    ctx.audit(
+        Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason=f"unticked{note}"
+    )
     return Reply(
         Message(
             lines=[f"☐ {ref} {raidview.item_line(item)} — open again.", raidview.progress(items)],

@@ -119,7 +119,11 @@ def subject_name(subject: Subject) -> str:
 
 
 def notice_title(notice: Notice) -> str:
-    """`Red notice N-2`."""
+    """`Red notice N-2`, `Red diffusion N-3`."""
+    if notice.kind == "diffusion":
+        return _("{colour} diffusion {ref}").format(
+            colour=_(COLOUR_NAMES[notice.colour]), ref=notice_ref(notice)
+        )
     return _(NOTICE_TITLES[notice.colour]).format(ref=notice_ref(notice))
 
 
@@ -248,14 +252,19 @@ def subject_message(
 # ------------------------------------------------------------------------ notices
 
 
-def notice_line(notice: Notice, subject: Subject, now: datetime) -> str:
+def notice_about(subject: Subject | None) -> str:
+    """`S-3 Ivan Petrov`, or what a notice without a subject is about."""
+    return subject_name(subject) if subject is not None else _("modus operandi")
+
+
+def notice_line(notice: Notice, subject: Subject | None, now: datetime) -> str:
     """One list line: ref and colour, subject, state, TLP."""
     state = notice_state(notice, now)
     shown = _(NOTICE_STATES.get(state, state))
     if state == "active":
         shown = _("active until {date}").format(date=format_date(notice.expires_at))
     return (
-        f"{notice_ref(notice)} {_(COLOUR_NAMES[notice.colour])} — {subject_name(subject)} · "
+        f"{notice_ref(notice)} {_(COLOUR_NAMES[notice.colour])} — {notice_about(subject)} · "
         f"{shown} · {notice_tlp(notice, subject).label}"
     )
 
@@ -264,29 +273,51 @@ def notice_line(notice: Notice, subject: Subject, now: datetime) -> str:
 def notice_message(
     op: Operation,
     notice: Notice,
-    subject: Subject,
+    subject: Subject | None,
     *,
     tz: ZoneInfo,
     now: datetime,
-    issued_by: str | None,
+    recorded_by: str | None,
     matches: Sequence[Sighting] | None = None,
     for_channel: bool = False,
 ) -> Message:
     """A notice as posted to the channels (`for_channel`) or shown by `notice show`."""
     colour = COLOURS[notice.colour]
-    fields = [(_("Subject"), f"{subject_name(subject)} ({_kind_text(subject, now)})")]
+    fields = (
+        [(_("Subject"), f"{subject_name(subject)} ({_kind_text(subject, now)})")]
+        if subject is not None
+        else []
+    )
     fields.append((_("Purpose"), _(colour.purpose)))
     if notice.charges:
         fields.append((_("Charges"), notice.charges))
     if notice.summary:
         fields.append((_("Summary"), notice.summary))
     if notice.external_ref:
-        fields.append((_("External reference"), notice.external_ref))
+        fields.append(
+            (
+                _("Diffusion reference") if notice.kind == "diffusion" else _("INTERPOL reference"),
+                notice.external_ref,
+            )
+        )
+    if notice.requested_by:
+        fields.append((_("Requested by"), notice.requested_by))
+    if notice.warrant_ref:
+        fields.append(
+            (
+                _("Warrant"),
+                _("{ref}, issued in {country}").format(
+                    ref=notice.warrant_ref, country=notice.warrant_country or _("unknown country")
+                ),
+            )
+        )
+    if notice.countries:
+        fields.append((_("Sent to"), notice.countries))
     fields.append(
         (
-            _("Issued"),
-            _("{time} by {name}").format(
-                time=format_time(notice.issued_at, tz), name=issued_by or _("unknown")
+            _("Recorded"),
+            _("{when} by {who}").format(
+                when=format_time(notice.recorded_at, tz), who=recorded_by or _("unknown")
             ),
         )
     )
@@ -305,6 +336,13 @@ def notice_message(
     if notice.renewed_at:
         fields.append((_("Renewed"), format_time(notice.renewed_at, tz)))
     lines: list[str] = []
+    if notice.kind == "diffusion":
+        lines.append(
+            _(
+                "A diffusion is a country's direct request to chosen countries; INTERPOL has "
+                "not reviewed it."
+            )
+        )
     if colour.matches and state == "active":
         lines.append(_("Any sighting of this subject is posted as a MATCH."))
     if matches is not None:
@@ -314,20 +352,19 @@ def notice_message(
             )
         )
     label = notice_tlp(notice, subject)
+    about = [_("about {ref}").format(ref=subject_ref(subject))] if subject is not None else []
     return Message(
-        title=f"{notice_title(notice)} — {subject_name(subject)}",
+        title=f"{notice_title(notice)} — {notice_about(subject)}",
         fields=fields,
         lines=lines,
-        context=context_line(
-            op, notice_ref(notice), label, _("about {ref}").format(ref=subject_ref(subject))
-        ),
+        context=context_line(op, notice_ref(notice), label, *about),
         buttons=[
             Button(
                 _("Subject {ref}").format(ref=subject_ref(subject)),
                 f"subject show {op.code}/{subject_ref(subject)}",
             )
         ]
-        if for_channel
+        if for_channel and subject is not None
         else [],
         tlp=disclosure_label(label, subject, now=now).value,
     )
@@ -379,7 +416,17 @@ def sighting_message(
         )
     if subject is not None and sighting.description:
         fields.append((_("What"), sighting.description))
+    for label, value in (
+        (_("Activity"), sighting.activity),
+        (_("Direction"), sighting.direction),
+        (_("How many"), sighting.count),
+        (_("Vehicles / equipment"), sighting.equipment),
+    ):
+        if value:
+            fields.append((label, value))
     fields.append((_("Grade"), grade_text(sighting.grade)))
+    if sighting.reporter_grade:
+        fields.append((_("Reporter's assessment"), grade_text(sighting.reporter_grade)))
     who = reporter or _("unknown")
     if sighting.observer:
         fields.append(
@@ -415,7 +462,8 @@ def sighting_message(
         if notice.charges:
             lines.append(_("Charges: {charges}").format(charges=notice.charges))
         if notice.external_ref:
-            lines.append(_("External reference: {ref}").format(ref=notice.external_ref))
+            lines.append(_("Reference: {ref}").format(ref=notice.external_ref))
+        lines.append(_("Confirm the notice's validity with your NCB before acting."))
         if for_channel:
             buttons.append(
                 Button(
@@ -432,6 +480,8 @@ def sighting_message(
         )
     label = sighting_tlp(sighting, subject)
     extra = [_("grade {grade}").format(grade=sighting.grade)] if sighting.grade else []
+    if not sighting.grade and sighting.reporter_grade:
+        extra = [_("reporter's assessment {grade}").format(grade=sighting.reporter_grade)]
     return Message(
         title=title,
         fields=fields,

@@ -24,9 +24,12 @@ from bot.commands.errors import UsageError
 from bot.commands.evidence_view import photo_lines, photos_of
 from bot.commands.fieldpending import ask_where, wants_a_place
 from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
+from bot.commands.grading import SALUTE_FLAGS, salute_fields
 from bot.commands.intel import (
+    REVIEW_MONTHS,
     Page,
     active_match_notice,
+    add_months,
     audit_consult,
     find_sighting,
     find_subject,
@@ -117,6 +120,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
 @command(
     "sighting",
     'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
+    '[--activity "…"] [--direction "…"] [--count "…"] [--equipment "…"] '
     '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"]',
     "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
     "subject is under an active red or yellow notice).",
@@ -129,6 +133,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         Flag("note"),
         Flag("observer"),
         Flag("to"),
+        *SALUTE_FLAGS,
     ),
     op=OpMode.REQUIRED,
     perm=Perm.POST_SIGHTING,
@@ -140,8 +145,11 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         "past), 5pm, 17h, yesterday 23:30, ayer 23:30, hier 23h30, 30/11/2026 06:00 or 20m "
         "ago; more than 5 minutes ahead is refused; the reply shows the time as read. The "
         "time reported is recorded apart.\n"
-        "--coords in decimal degrees, LAT,LON. --grade is the Admiralty code: source "
-        "reliability A-F, information credibility 1-6 (B2: usually reliable, probably true).\n"
+        "--coords in decimal degrees, LAT,LON. --activity, --direction (of movement), --count "
+        "(how many) and --equipment (vehicles, equipment) record what was seen.\n"
+        "--grade is your own assessment in the Admiralty code (source reliability A-F, "
+        "information credibility 1-6; B2: usually reliable, probably true), kept as the "
+        "reporter's assessment; the grade is given by a lead or analyst with `sighting grade`.\n"
         "--observer names who saw it when it was not you (a second-hand report). Keep facts "
         "in the record and opinion in --note.\n"
         "--tlp defaults to the higher of the operation's and the subject's: the source's "
@@ -191,8 +199,10 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         lon=lon,
         observed_at=observed,
         reported_at=ctx.now,
-        grade=grade,
+        reporter_grade=grade,
+        review_at=add_months(ctx.now, REVIEW_MONTHS),
         tlp=label.value,
+        **salute_fields(ctx),
         note=(ctx.args.get("note") or "").strip() or None,
         observer=observer,
         reporter_id=ctx.member().id,
@@ -221,7 +231,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         await ctx.session.flush()
         sources = [("subject", subject.id, subject.created_by)] if subject else []
         if notice is not None:
-            sources.append(("notice", notice.id, notice.issued_by))
+            sources.append(("notice", notice.id, notice.recorded_by))
         readers = await red_audience(
             ctx, recipients, [s for s in sources if TLP(_source_tlp(s, subject, notice)) is TLP.RED]
         )

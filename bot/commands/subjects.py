@@ -230,7 +230,10 @@ async def subject_add(ctx: CommandContext) -> Reply:
         Message(
             title=f"Added {subject_name(subject)}",
             fields=subject_fields(subject, tz, ctx.now),
-            lines=[f"Next: `sighting {ref} at <location>`, `notice issue <colour> {ref}`."],
+            lines=[
+                f"Next: `sighting {ref} at <location>`, "
+                f"`notice record <colour> {ref} --ref … --requested-by …`."
+            ],
             context=context_line(op, ref, subject.tlp),
             tlp=subject.tlp,
         )
@@ -249,7 +252,11 @@ async def subject_list(ctx: CommandContext) -> Reply:
     """Subjects by reference, filtered by kind or category, paged."""
     op = ctx.operation()
     number = parse_page(ctx.args.get("page"))
-    query = select(Subject).where(Subject.operation_id == op.id).order_by(col(Subject.seq))
+    query = (
+        select(Subject)
+        .where(Subject.operation_id == op.id, col(Subject.erased_at).is_(None))
+        .order_by(col(Subject.seq))
+    )
     filters = []
     if ctx.args.get("kind"):
         kind = parse_kind(ctx.args["kind"])

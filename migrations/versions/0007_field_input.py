@@ -1,7 +1,7 @@
 """field input: sightings begun from a location pin or a prompt; photos as evidence
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 11:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bot.models
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
