@@ -109,7 +109,7 @@ async def test_a_sighting_without_a_place_is_finished_by_a_pin(
     done = await ok(app, "pin 41.1,-8.6", who="mia", channel="room")
     assert done.message.title.startswith("Recorded Sighting SG-1")
     [stored] = await fetch(app, Sighting)
-    assert (stored.grade, stored.lat, stored.lon) == ("B2", 41.1, -8.6)
+    assert (stored.reporter_grade, stored.lat, stored.lon) == ("B2", 41.1, -8.6)
     assert stored.observed_at == seen and stored.location == "41.10000,-8.60000"
 
     # A text answer is the place.

@@ -135,7 +135,7 @@ async def test_a_sighting_reply_shows_the_time_as_read(
     assert stored.observed_at == datetime.strptime(shown[:21], "%a %d %b %Y %H:%M").replace(
         tzinfo=MADRID
     ).astimezone(UTC)
-    assert stored.grade == "B2"  # the time took its words, not the next flag's
+    assert stored.reporter_grade == "B2"  # the time took its words, not the next flag's
 
 
 async def test_the_member_language_decides_day_first_and_english_is_asked(

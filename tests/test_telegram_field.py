@@ -132,7 +132,7 @@ async def test_a_pin_replying_to_where_finishes_a_typed_sighting(both: Both) -> 
     await _send(b, pin)
     await _posted_to_slack(b)
     [stored] = await _rows(b, Sighting)
-    assert (stored.lat, stored.lon, stored.grade) == (41.2, -8.7, "B2")
+    assert (stored.lat, stored.lon, stored.reporter_grade) == (41.2, -8.7, "B2")
 
 
 async def test_a_strangers_pin_and_chatter_replying_to_the_bot_get_no_answer(both: Both) -> None:
