@@ -193,6 +193,10 @@ class FileStore:
         """The bytes of file `key`."""
         return self.path(key).read_bytes()
 
+    def remove(self, key: str) -> None:
+        """Delete file `key` (erasure); a file already gone is fine."""
+        self.path(key).unlink(missing_ok=True)
+
 
 def file_store(data_dir: Path) -> FileStore:
     """The evidence store of a data directory."""

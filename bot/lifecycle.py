@@ -11,7 +11,8 @@ operation closes, its records come up for review once its retention period has r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, or_, update
@@ -19,7 +20,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit
+from bot.evidence import FileStore
 from bot.models import (
+    Evidence,
     Notice,
     Operation,
     OutboxMessage,
@@ -111,6 +114,36 @@ async def erase_subject_data(session: AsyncSession, subject: Subject) -> None:
             or_(col(SubjectLink.subject_a) == subject.id, col(SubjectLink.subject_b) == subject.id)
         )
     )
+
+
+async def erase_evidence(
+    session: AsyncSession, sighting_ids: Sequence[int], files: FileStore
+) -> int:
+    """Delete the photos of erased sightings: their rows, and every file (original and
+    onward copy) no other sighting still holds. Files go inside the erasing transaction:
+    should it fail after this, the erasure is asked again and the rows go then; the other
+    order could leave erased photos on disk for good. Returns how many photos went."""
+    if not sighting_ids:
+        return 0
+    rows = (
+        await session.exec(select(Evidence).where(col(Evidence.sighting_id).in_(sighting_ids)))
+    ).all()
+    if not rows:
+        return 0
+    keys = {r.stored_key for r in rows} | {r.clean_key for r in rows}
+    conn = await session.connection()
+    await conn.execute(delete(Evidence).where(col(Evidence.id).in_([r.id for r in rows])))
+    kept = (
+        await session.exec(
+            select(Evidence.stored_key, Evidence.clean_key).where(
+                or_(col(Evidence.stored_key).in_(keys), col(Evidence.clean_key).in_(keys))
+            )
+        )
+    ).all()
+    still = {k for pair in kept for k in pair}
+    for key in sorted(keys - still):
+        await asyncio.to_thread(files.remove, key)
+    return len(rows)
 
 
 async def on_close(session: AsyncSession, op: Operation, now: datetime) -> None:

@@ -177,3 +177,27 @@ async def test_observers_cannot_and_outsiders_learn_nothing(app: App) -> None:
     assert not reply.ok and "OP-NIGHTJAR" not in text(reply)
     changed = changed_tables(before, await snapshot(app.store))
     assert set(changed) <= {"auditentry", "auditchain"} and stored_files(app) == []
+
+
+async def test_erasure_takes_the_photos_with_it_but_not_a_copy_another_sighting_holds(
+    any_app: App,
+) -> None:
+    app = any_app
+    await _setup(app)
+    await ok(app, "subject add person Marko Vidal --category suspect")  # S-2
+    photo, other = jpeg(), jpeg(colour=(20, 120, 30))
+    assert (await send_photo(app, CAPTION, photo, key="p-1")).ok  # SG-1, S-1
+    assert (await send_photo(app, 'S-2 at "Vigo"', photo, key="p-2")).ok  # SG-2: same bytes
+    assert (await send_photo(app, 'S-2 at "Vigo"', other, key="p-3")).ok  # SG-3
+    assert len(stored_files(app)) == 4  # two originals, two onward copies
+
+    await ok(app, 'sighting erase SG-1 --reason "recorded in error"')
+    held = await fetch(app, Evidence)
+    assert sorted(r.sighting_id for r in held) == [2, 3]  # SG-1's photo row is gone…
+    assert len(stored_files(app)) == 4  # …but its files stay: SG-2 holds the same photo
+
+    await ok(app, 'subject erase S-2 --reason "not the person sought"')
+    assert await fetch(app, Evidence) == []
+    assert stored_files(app) == []  # nothing of the erased photos is left on disk
+    dump = json.dumps([e.model_dump(mode="json") for e in await fetch(app, Sighting)])
+    assert hashlib.sha256(photo).hexdigest() not in dump

@@ -30,6 +30,7 @@ from bot.commands.render import notice_ref, sighting_ref, subject_ref
 from bot.commands.subjects import _aliases, parse_category, parse_sex
 from bot.commands.values import format_time, parse_country, parse_dob, parse_int
 from bot.contracts import Reply
+from bot.evidence import FileStore, file_store
 from bot.i18n import N_, _, ngettext
 from bot.messages import Message
 from bot.models import Notice, Sighting, Subject, SubjectKey, SubjectRevision
@@ -211,6 +212,7 @@ async def subject_erase(ctx: CommandContext) -> Reply:
         ctx.session.add(notice)
         refs.append(notice_ref(notice))
     await lifecycle.erase_subject_data(ctx.session, subject)
+    await lifecycle.erase_evidence(ctx.session, [s.id or 0 for s in sightings], _files(ctx))
     lifecycle.blank_subject(subject, me, ctx.now, reason)
     ctx.session.add(subject)
     await lifecycle.scrub_posts(ctx.session, op, refs)
@@ -249,6 +251,7 @@ async def sighting_erase(ctx: CommandContext) -> Reply:
     reason = _reason(ctx, _("an erasure"))
     lifecycle.blank_sighting(sighting, ctx.member().id, ctx.now, reason)
     ctx.session.add(sighting)
+    await lifecycle.erase_evidence(ctx.session, [sighting.id or 0], _files(ctx))
     ref = sighting_ref(sighting)
     await lifecycle.scrub_posts(ctx.session, op, [ref])
     ctx.audit(Action.ERASE, object_ref=f"{op.code}/{ref}", reason=reason)
@@ -351,3 +354,8 @@ async def op_retention(ctx: CommandContext) -> Reply:
             ]
         )
     )
+
+
+def _files(ctx: CommandContext) -> FileStore:
+    """Where this deployment keeps photos (erasure removes them)."""
+    return file_store(ctx.settings.data_dir)
