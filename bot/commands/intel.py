@@ -262,8 +262,9 @@ def _not_erased(record: Subject | Notice | Sighting, ref: str) -> None:
     """An erased record answers with the fact of its erasure only (issue 15)."""
     if record.erased_at is not None:
         raise NotFound(
-            f"{ref} was erased on {record.erased_at:%d %b %Y}; the audit log keeps who erased "
-            "it and why."
+            _("{ref} was erased on {day}; the audit log keeps who erased it and why.").format(
+                ref=ref, day=f"{record.erased_at:%d %b %Y}"
+            )
         )
 
 

@@ -72,7 +72,9 @@ def _offer(photo: evidence.Photo) -> str | None:
     if photo.exif_time:
         parts.append(_("taken {time} (camera clock)").format(time=photo.exif_time))
     if photo.exif_lat is not None and photo.exif_lon is not None:
-        parts.append(_("at {lat:.5f},{lon:.5f}").format(lat=photo.exif_lat, lon=photo.exif_lon))
+        parts.append(
+            _("at {lat},{lon}").format(lat=f"{photo.exif_lat:.5f}", lon=f"{photo.exif_lon:.5f}")
+        )
     if not parts:
         return None
     return _(
