@@ -53,6 +53,7 @@ from bot.contracts import (
     strip_prefix,
 )
 from bot.gateway import Gateway
+from bot.i18n import _
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -604,8 +605,10 @@ class SlackAdapter:
                 names = ", ".join(pending)
                 sorry = Message(
                     lines=[
-                        f"I could not send you {names} ({reason}); it was not shared anywhere "
-                        "else. Try again in a minute."
+                        _(
+                            "I could not send you {names} ({reason}); it was not shared "
+                            "anywhere else. Try again in a minute."
+                        ).format(names=names, reason=reason)
                     ]
                 )
                 await self._respond(respond, Reply(sorry, ok=False))
@@ -803,8 +806,10 @@ class SlackAdapter:
         command = text if len(text) <= 80 else text[:79] + "…"
         note = Message(
             lines=[
-                f"Your command `{command}` (sent at {when}) was run late, after Taskforce "
-                "restarted; this is what it answered:"
+                _(
+                    "Your command `{command}` (sent at {when}) was run late, after Taskforce "
+                    "restarted; this is what it answered:"
+                ).format(command=command, when=when)
             ]
         )
         opened = await self.client.conversations_open(users=user)

@@ -69,6 +69,7 @@ from bot.contracts import (
     Upload,
 )
 from bot.gateway import Gateway, Placement, Registry
+from bot.i18n import CHANNEL_LANGUAGE, _, pick_language, use_language
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -647,9 +648,9 @@ class TelegramAdapter:
         )
         if not reply.ok:
             # Only the presser sees an alert: a refusal need not interrupt the group.
-            await _answer(query, (reply.message.lines or ["Refused."])[0], alert=True)
+            await _answer(query, (reply.message.lines or [_("Refused.")])[0], alert=True)
             return
-        await _answer(query, "Done.")
+        await _answer(query, _("Done."))
         if chat is None:
             await self._send_private(user, [reply.message, *reply.extra], [])
         else:
@@ -723,9 +724,10 @@ class TelegramAdapter:
                     [
                         Message(
                             lines=[
-                                f"The file {attachment.filename} could not be sent "
-                                "(Telegram refused or was unreachable); run the command "
-                                "again."
+                                _(
+                                    "The file {name} could not be sent (Telegram refused or "
+                                    "was unreachable); run the command again."
+                                ).format(name=attachment.filename)
                             ]
                         )
                     ],
@@ -774,49 +776,76 @@ def _well_formed(upd: Update) -> bool:
 
 
 def pointer(user: User, outcome: str, bot_username: str, *, confidential: bool) -> Message:
-    """The short note left in a group when the answer went (or could not go) privately."""
+    """The short note left in a group when the answer went (or could not go) privately, in
+    the language of the sender's phone (`language_code`)."""
+    with use_language(pick_language(user.language_code)):
+        return _pointer(user, outcome, bot_username, confidential=confidential)
+
+
+def _pointer(user: User, outcome: str, bot_username: str, *, confidential: bool) -> Message:
     who = user.first_name or user.full_name
     if outcome == "forbidden":
         return Message(
             lines=[
-                f"{who}, I can only answer this in a private chat, and you have not started "
-                f"one with me yet: open a private chat with @{bot_username} and press Start, "
-                "then try again."
+                _(
+                    "{who}, I can only answer this in a private chat, and you have not started "
+                    "one with me yet: open a private chat with @{bot} and press Start, then try "
+                    "again."
+                ).format(who=who, bot=bot_username)
             ]
         )
-    where = "in a private chat" if outcome == "sent" else "in a private chat shortly"
-    why = " (this chat may not see it)" if confidential else ""
+    if outcome == "sent":
+        text = _("{who}, I sent you the answer in a private chat{why}.")
+    else:
+        text = _("{who}, I sent you the answer in a private chat shortly{why}.")
+    why = " " + _("(this chat may not see it)") if confidential else ""
     icon = "🔒 " if confidential else ""
-    return Message(lines=[f"{icon}{who}, I sent you the answer {where}{why}."])
+    return Message(lines=[icon + text.format(who=who, why=why)])
 
 
 def start_message(user: User, private: bool, registered: bool, bot_username: str | None) -> Message:
-    """The greeting for `/start`."""
+    """The greeting for `/start`: in a private chat in the language of the sender's phone,
+    in a group in the channels' language (README "Languages")."""
+    language = pick_language(user.language_code) if private else CHANNEL_LANGUAGE
+    with use_language(language):
+        return _start_message(user, private, registered, bot_username)
+
+
+def _start_message(
+    user: User, private: bool, registered: bool, bot_username: str | None
+) -> Message:
     if not private:
         return Message(
-            title="Taskforce",
+            title="Taskforce",  # i18n: keep (the bot's name)
             lines=[
-                "I post this group's operation updates and answer /tf commands.",
-                f"Members: open a private chat with @{bot_username} and press Start, so I can "
-                "send you answers that must not be shown here.",
+                _("I post this group's operation updates and answer /tf commands."),
+                _(
+                    "Members: open a private chat with @{bot} and press Start, so I can send you "
+                    "answers that must not be shown here."
+                ).format(bot=bot_username),
             ],
         )
     if registered:
         return Message(
-            title=f"Hello {user.first_name}",
+            title=_("Hello {name}").format(name=user.first_name),
             lines=[
-                "You can now receive private answers here, including confidential replies to "
-                "commands you type in group chats.",
-                "Type /help for the commands.",
+                _(
+                    "You can now receive private answers here, including confidential replies to "
+                    "commands you type in group chats."
+                ),
+                _("Type /help for the commands."),
             ],
         )
     return Message(
-        title=f"Hello {user.first_name}",
+        title=_("Hello {name}").format(name=user.first_name),
         lines=[
-            "I am the Taskforce bot.",
-            "If a lead gave you an invite code, send /join <code>.",
-            "If you already use Taskforce elsewhere, type `link` there and send /link <code> here.",
-            "Type /help for the commands.",
+            _("I am the Taskforce bot."),
+            _("If a lead gave you an invite code, send /join <code>."),
+            _(
+                "If you already use Taskforce elsewhere, type `link` there and send /link <code> "
+                "here."
+            ),
+            _("Type /help for the commands."),
         ],
     )
 

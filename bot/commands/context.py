@@ -44,6 +44,9 @@ PERM_TEXT: dict[Perm, str] = {
     Perm.AUDIT: N_("read the audit log"),
     Perm.EXPORT: N_("export the case file"),
     Perm.DECIDE_LINK: N_("confirm or dismiss links between subjects"),
+    Perm.ASSIGN_DUTY: N_("assign raid duties"),
+    Perm.GRADE: N_("grade intelligence"),
+    Perm.ERASE: N_("erase records or keep them past review"),
 }
 
 _OPERATION = Operation.__table__  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ from bot.commands.render import (
 )
 from bot.commands.values import format_time, parse_tlp, zone
 from bot.contracts import Reply
-from bot.i18n import N_, _
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Message
 from bot.models import Notice, Sighting, Subject
 
@@ -61,12 +61,16 @@ PAGE_SIZE = 20
 LIVING_CATEGORIES = ("suspect", "associate", "witness")
 
 
+_REASON_NEEDED = {
+    "cancelled": N_('Say why with --reason "…": a notice is cancelled with its reason on record.'),
+    "renewed": N_('Say why with --reason "…": a notice is renewed with its reason on record.'),
+}
+
+
 def _reason(ctx: CommandContext, verb: str) -> str:
     reason = (ctx.args.get("reason") or "").strip()
     if not reason:
-        raise UsageError(
-            f'Say why with --reason "…": a notice is {verb} with its reason on record.'
-        )
+        raise UsageError(_(_REASON_NEEDED[verb]))
     return reason
 
 
@@ -456,7 +460,7 @@ async def _readers(ctx: CommandContext, notice: Notice) -> set[int]:
 @command(
     "notice list",
     "notice list [OP] [--all] [--page N]",
-    "List active notices (with --all: cancelled and expired ones too).",
+    N_("List active notices (with --all: cancelled and expired ones too)."),
     flags=(Flag("all", kind="bool"), Flag("page")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -479,12 +483,16 @@ async def notice_list(ctx: CommandContext) -> Reply:
     role = await reader(ctx)
     readable = [(n, s) for n, s in rows if may_read_notice(role, n, s)]
     page = paginate(readable, number, PAGE_SIZE)
-    empty = "No notices." if show_all else "No active notices (`notice list --all` for the others)."
-    audit_consult(ctx, [notice_ref(n) for n, _ in page.items], "notices")
+    empty = (
+        _("No notices.")
+        if show_all
+        else _("No active notices (`notice list --all` for the others).")
+    )
+    audit_consult(ctx, [notice_ref(n) for n, _s in page.items], "notices")
     return Reply(
         paged_message(
             op,
-            title=f"{op.code} {'notices' if show_all else 'active notices'}",
+            title=(_("{op} notices") if show_all else _("{op} active notices")).format(op=op.code),
             lines=[notice_line(n, s, ctx.now) for n, s in page.items] or [empty],
             page=page,
             hidden=len(rows) - len(readable),
@@ -497,7 +505,7 @@ async def notice_list(ctx: CommandContext) -> Reply:
 @command(
     "notice show",
     "notice show <N-n>",
-    "Show a notice, its state and its matching sightings.",
+    N_("Show a notice, its state and its matching sightings."),
     args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -537,7 +545,7 @@ async def notice_show(ctx: CommandContext) -> Reply:
 @command(
     "notice cancel",
     'notice cancel <N-n> --reason "…"',
-    "Cancel a notice, with the reason (lead); the channels are told.",
+    N_("Cancel a notice, with the reason (lead); the channels are told."),
     args=(Arg("ref", ref=True),),
     flags=(Flag("reason"),),
     op=OpMode.REQUIRED,
@@ -551,7 +559,7 @@ async def notice_cancel(ctx: CommandContext) -> Reply:
     notice, subject = await find_notice(ctx, ctx.args["ref"])
     reason = _reason(ctx, "cancelled")
     if notice.status == "cancelled":
-        raise CommandError(f"{notice_title(notice)} is already cancelled.")
+        raise CommandError(_("{title} is already cancelled.").format(title=notice_title(notice)))
     reason_on_record = reason + await _other_lead(ctx, notice)
     notice.status = "cancelled"
     notice.cancelled_at = ctx.now
@@ -560,20 +568,25 @@ async def notice_cancel(ctx: CommandContext) -> Reply:
     ref = notice_ref(notice)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"cancelled: {reason_on_record}")
     label = notice_tlp(notice, subject)
-    post = Message(
-        title=f"{notice_title(notice)} cancelled — {notice_about(subject)}",
-        fields=[("Reason", reason), ("Cancelled by", ctx.member().name)],
-        lines=["Sightings of this subject are no longer posted as a match of this notice."]
-        if COLOURS[notice.colour].matches
-        else [],
-        context=context_line(op, ref, label, *_about(subject)),
-        tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
-    )
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("{title} cancelled — {about}").format(
+                title=notice_title(notice), about=notice_about(subject)
+            ),
+            fields=[(_("Reason"), reason), (_("Cancelled by"), ctx.member().name)],
+            lines=[_("Sightings of this subject are no longer posted as a match of this notice.")]
+            if COLOURS[notice.colour].matches
+            else [],
+            context=context_line(op, ref, label, *_about(subject)),
+            tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
+        )
     posted = await _post_change(ctx, post, notice, subject, label, "cancelled")
     return Reply(
         Message(
             lines=[
-                f"{notice_title(notice)} on {notice_about(subject)} is cancelled.",
+                _("{title} on {about} is cancelled.").format(
+                    title=notice_title(notice), about=notice_about(subject)
+                ),
                 *posted,
             ],
             context=context_line(op, ref, label),
@@ -603,7 +616,9 @@ async def notice_renew(ctx: CommandContext) -> Reply:
     notice, subject = await find_notice(ctx, ctx.args["ref"])
     reason = _reason(ctx, "renewed")
     if notice.status == "cancelled":
-        raise CommandError(f"{notice_title(notice)} is cancelled; record a new one instead.")
+        raise CommandError(
+            _("{title} is cancelled; record a new one instead.").format(title=notice_title(notice))
+        )
     was = notice_state(notice, ctx.now)
     reason_on_record = reason + await _other_lead(ctx, notice)
     notice.expires_at = years_later(ctx.now, NOTICE_YEARS)
@@ -615,18 +630,22 @@ async def notice_renew(ctx: CommandContext) -> Reply:
     )
     label = notice_tlp(notice, subject)
     until = format_time(notice.expires_at, zone(op.timezone))
-    post = Message(
-        title=f"{notice_title(notice)} renewed — {notice_about(subject)}",
-        fields=[("Until", until), ("Reason", reason)],
-        context=context_line(op, ref, label, *_about(subject)),
-        tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
-    )
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("{title} renewed — {about}").format(
+                title=notice_title(notice), about=notice_about(subject)
+            ),
+            fields=[(_("Until"), until), (_("Reason"), reason)],
+            context=context_line(op, ref, label, *_about(subject)),
+            tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
+        )
     posted = await _post_change(ctx, post, notice, subject, label, "renewed")
     return Reply(
         Message(
             lines=[
-                f"{notice_title(notice)} is renewed until "
-                f"{format_time(notice.expires_at, await ctx.tz())}.",
+                _("{title} is renewed until {time}.").format(
+                    title=notice_title(notice), time=format_time(notice.expires_at, await ctx.tz())
+                ),
                 *posted,
             ],
             context=context_line(op, ref, label),

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from bot import raidview
 from bot.access import TLP, Perm, Role, may_read_item
 from bot.audit import Action
-from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, role_title
+from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, role_title
 from bot.commands.context import CommandContext
 from bot.commands.duties import (
     duty_lines,
@@ -334,10 +334,10 @@ async def raid_go(ctx: CommandContext) -> Reply:
             _(
                 "{ref} cannot go: item {n} ({text}) is the legal authority, which --force never "
                 "overrides; tick it with `check {ref} {n}` once it is checked."
-            ).format(ref=ref, n=legal[0].position, text=legal[0].text)
+            ).format(ref=ref, n=legal[0].position, text=item_text(legal[0].text))
         )
     if still_open and not force:
-        shown = "; ".join(f"{i.position}. {i.text}" for i in still_open[:5])
+        shown = "; ".join(f"{i.position}. {item_text(i.text)}" for i in still_open[:5])
         more = f"; and {len(still_open) - 5} more" if len(still_open) > 5 else ""
         raise CommandError(
             f"{ref} cannot go: {len(still_open)} mandatory item(s) before the raid are open "

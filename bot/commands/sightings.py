@@ -62,6 +62,7 @@ from bot.commands.values import (
     zone,
 )
 from bot.contracts import Reply
+from bot.i18n import N_, _, ngettext
 from bot.links import grid_cell
 from bot.models import Notice, Sighting, Subject
 
@@ -76,15 +77,23 @@ def split_what_where(words: list[str]) -> tuple[str, str]:
     at = next((i for i, w in enumerate(words) if w.lower() == "at" and i > 0), None)
     if at is None:
         if words and words[0].lower() == "at":
-            raise UsageError(f"Say what or whom was seen before `at`, like {EXAMPLE}.")
-        raise UsageError(f"Say where it was seen with `at <location>`, like {EXAMPLE}.")
+            raise UsageError(
+                _("Say what or whom was seen before `at`, like {example}.").format(example=EXAMPLE)
+            )
+        raise UsageError(
+            _("Say where it was seen with `at <location>`, like {example}.").format(example=EXAMPLE)
+        )
     what, where = words[:at], " ".join(words[at + 1 :]).strip()
     if not where:
-        raise UsageError(f"Say where it was seen after `at`, like {EXAMPLE}.")
+        raise UsageError(
+            _("Say where it was seen after `at`, like {example}.").format(example=EXAMPLE)
+        )
     if looks_like_ref(what[0]) and len(what) > 1:
         raise UsageError(
-            f"After {what[0]} comes `at <location>`; put what was seen in --note, or quote a "
-            "description."
+            _(
+                "After {ref} comes `at <location>`; put what was seen in --note, or quote a "
+                "description."
+            ).format(ref=what[0])
         )
     return " ".join(what).strip(), where
 
@@ -96,8 +105,10 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     when = read_time(raw, ctx.now, tz, lang=member_language(ctx), direction=Direction.PAST)
     if when > ctx.now + FUTURE_SLACK:
         raise UsageError(
-            f"'{raw}' is {format_time(when, tz)}, in the future; a sighting is recorded once "
-            "seen (at most 5 minutes ahead, for clock drift)."
+            _(
+                "'{raw}' is {time}, in the future; a sighting is recorded once seen (at most 5 "
+                "minutes ahead, for clock drift)."
+            ).format(raw=raw, time=format_time(when, tz))
         )
     return when
 
@@ -122,8 +133,10 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
     '[--activity "…"] [--direction "…"] [--count "…"] [--equipment "…"] '
     '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"]',
-    "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
-    "subject is under an active red or yellow notice).",
+    N_(
+        "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
+        "subject is under an active red or yellow notice)."
+    ),
     args=(Arg("what", rest=True, ref=True),),
     flags=(
         Flag("coords"),
@@ -139,7 +152,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     perm=Perm.POST_SIGHTING,
     writes=True,
     action=Action.COLLECT,
-    details=(
+    details=N_(
         'Of a subject (S-3) or of something described ("white Transit van, ES plates").\n'
         "--when is the time observed (default now): 2026-11-28 14:30, 14:30 (the last one "
         "past), 5pm, 17h, yesterday 23:30, ayer 23:30, hier 23h30, 30/11/2026 06:00 or 20m "
@@ -172,7 +185,9 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     else:
         description = what
     if len(where) > MAX_LOCATION:
-        raise UsageError(f"The location is too long; the limit is {MAX_LOCATION} characters.")
+        raise UsageError(
+            _("The location is too long; the limit is {n} characters.").format(n=MAX_LOCATION)
+        )
     lat, lon = parse_coords(ctx.args["coords"]) if ctx.args.get("coords") else (None, None)
     tz = await ctx.tz()
     observed = observed_time(ctx, ctx.args.get("when"), tz)
@@ -180,7 +195,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
     observer = (ctx.args.get("observer") or "").strip() or None
     if observer and len(observer) > 200:
-        raise UsageError("--observer is too long; the limit is 200 characters.")
+        raise UsageError(_("--observer is too long; the limit is 200 characters."))
     notice: Notice | None = await active_match_notice(ctx, subject) if subject else None
     floor = []
     if subject is not None:
@@ -253,9 +268,9 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     shown_notice = notice if notice and subject and may_read_notice(role, notice, subject) else None
     message = sighting_message(op, sighting, subject, tz=tz, reporter=reporter, notice=shown_notice)
     if message.mark:
-        message.lines.insert(0, f"Recorded {ref} as a MATCH.")
+        message.lines.insert(0, _("Recorded {ref} as a MATCH.").format(ref=ref))
     else:
-        message.title = f"Recorded {message.title}"
+        message.title = _("Recorded {title}").format(title=message.title)
     message.lines += [n for n in (raised,) if n] + posted
     return Reply(message)
 
@@ -272,7 +287,7 @@ def _source_tlp(
 @command(
     "sighting show",
     "sighting show <SG-n>",
-    "Show one sighting in full.",
+    N_("Show one sighting in full."),
     args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -315,14 +330,16 @@ def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
         raise
     except UsageError:
         raise UsageError(
-            f"'{raw}' is neither a duration nor a time; use --since 24h, 7d or 2026-11-28 08:00."
+            _(
+                "'{raw}' is neither a duration nor a time; use --since 24h, 7d or 2026-11-28 08:00."
+            ).format(raw=raw)
         ) from None
 
 
 @command(
     "sightings",
     "sightings [OP] [--subject S-n] [--since 24h] [--page N]",
-    "List sightings, newest observed first, 10 to a page.",
+    N_("List sightings, newest observed first, 10 to a page."),
     flags=(Flag("subject", ref=True), Flag("since", kind="time"), Flag("page")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -334,27 +351,32 @@ async def sightings_list(ctx: CommandContext) -> Reply:
     tz = await ctx.tz()
     conditions: list[Any] = []
     filters: list[str] = []
-    heading = f"{op.code} sightings"
+    heading = _("{op} sightings").format(op=op.code)
     if ctx.args.get("subject"):
         subject = await find_subject(ctx, ctx.args["subject"])
         conditions.append(Sighting.subject_id == subject.id)
         filters.append(f"--subject {subject_ref(subject)}")
-        heading += f" of {subject_ref(subject)} {subject.name}"
+        heading += _(" of {subject}").format(subject=f"{subject_ref(subject)} {subject.name}")
     if ctx.args.get("since"):
         raw = str(ctx.args["since"])
         cutoff = parse_since(raw, ctx, tz)
         conditions.append(col(Sighting.observed_at) >= cutoff)
         filters.append(f"--since {raw}" if " " not in raw else f'--since "{raw}"')
-        heading += f" since {format_time(cutoff, tz)}"
+        heading += _(" since {time}").format(time=format_time(cutoff, tz))
     ids, hidden = await readable_sightings(ctx, *conditions)
     id_page = paginate(ids, number, PAGE_SIZE)
     page = Page(
         await load_sightings(ctx, id_page.items), id_page.number, id_page.pages, id_page.total
     )
-    lines = [sighting_line(sg, s, tz) for sg, s in page.items] or ["No sightings."]
+    lines = [sighting_line(sg, s, tz) for sg, s in page.items] or [_("No sightings.")]
     if page.pages > 1:
-        lines.insert(0, f"{page.total} sightings, newest first")
-    audit_consult(ctx, [sighting_ref(sg) for sg, _ in page.items], "sightings")
+        lines.insert(
+            0,
+            ngettext(
+                "{n} sighting, newest first", "{n} sightings, newest first", page.total
+            ).format(n=page.total),
+        )
+    audit_consult(ctx, [sighting_ref(sg) for sg, _s in page.items], "sightings")
     return Reply(
         paged_message(
             op,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from bot.checklists import PHASE_TITLES, PHASES, TemplateError, find, role_title
+from bot.checklists import PHASES, TemplateError, find, item_text, phase_title, role_title
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
@@ -26,7 +26,7 @@ async def template_list(ctx: CommandContext) -> Reply:
         )
     ).all()
     lines = [
-        f"{t.name} — {t.title} ("
+        f"{t.name} — {item_text(t.title)} ("
         + (
             ngettext("{n} item, built-in", "{n} items, built-in", n)
             if t.builtin
@@ -58,16 +58,16 @@ async def template_show(ctx: CommandContext) -> Reply:
         of_phase = [i for i in items if i.phase == phase]
         if not of_phase:
             continue
-        lines.append(f"{PHASE_TITLES[phase]}:")
+        lines.append(f"{phase_title(phase)}:")
         lines += [
-            f"  {i.position}. {i.text} — {role_title(i.role)}"
+            f"  {i.position}. {item_text(i.text)} — {role_title(i.role)}"
             + ("" if i.mandatory else " " + _("(optional)"))
             for i in of_phase
         ]
     mandatory = sum(1 for i in items if i.mandatory)
     return Reply(
         Message(
-            title=_("Template {name}: {title}").format(name=tpl.name, title=tpl.title),
+            title=_("Template {name}: {title}").format(name=tpl.name, title=item_text(tpl.title)),
             lines=([tpl.description] if tpl.description else []) + lines,
             context=ngettext(
                 "{n} item, {mandatory} mandatory", "{n} items, {mandatory} mandatory", len(items)

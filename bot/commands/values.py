@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.access import TLP
 from bot.commands.countries import ISO_3166_ALPHA2
 from bot.commands.errors import UsageError
-from bot.i18n import DEFAULT_LANGUAGE, _, current_language
+from bot.i18n import DEFAULT_LANGUAGE, N_, _, current_language
 from bot.localtime import format_local
 
-TIME_HELP = (  # the forms of `parse_time` and of `fieldtime.read_time` (issue 16)
+TIME_HELP = N_(  # the forms of `parse_time` and of `fieldtime.read_time` (issue 16)
     "use 2026-11-28 14:30, 14:30, 5pm, 17h, yesterday 23:30, 30/11/2026 06:00, 20m ago or in 2h"
 )
 _UNITS = {
@@ -78,10 +78,18 @@ def parse_duration(raw: str) -> timedelta:
     """`30m`, `2h`, `72h`, `7d`, `1w` → timedelta."""
     m = _DURATION.match(raw.lower())
     if not m or m.group(2) not in _UNITS:
-        raise UsageError(f"'{raw}' is not a duration; use a number and a unit, like 30m, 2h or 7d.")
+        raise UsageError(
+            _("'{raw}' is not a duration; use a number and a unit, like 30m, 2h or 7d.").format(
+                raw=raw
+            )
+        )
     seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if seconds > MAX_DURATION.total_seconds():
-        raise UsageError(f"'{raw}' is too long a duration; the most is {MAX_DURATION.days} days.")
+        raise UsageError(
+            _("'{raw}' is too long a duration; the most is {days} days.").format(
+                raw=raw, days=MAX_DURATION.days
+            )
+        )
     return timedelta(seconds=seconds)
 
 
@@ -89,7 +97,7 @@ def parse_hhmm(raw: str) -> time:
     """`07:00` → time; UsageError otherwise."""
     m = _HHMM.match(raw.strip())
     if not m:
-        raise UsageError(f"'{raw}' is not a time of day; use HH:MM, like 07:00.")
+        raise UsageError(_("'{raw}' is not a time of day; use HH:MM, like 07:00.").format(raw=raw))
     return time(int(m.group(1)), int(m.group(2)))
 
 
@@ -103,14 +111,16 @@ def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     Times more than a century from `now` are refused (they overflow later arithmetic)."""
     when = _parse_time(raw, now, tz)
     if abs(when - now) > MAX_TIME_SPAN:
-        raise UsageError(f"'{raw}' is too far from today; {TIME_HELP}.")
+        raise UsageError(
+            _("'{raw}' is too far from today; {help}.").format(raw=raw, help=_(TIME_HELP))
+        )
     return when
 
 
 def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     text = " ".join(raw.strip().lower().split())
     if not text:
-        raise UsageError(f"A time is missing; {TIME_HELP}.")
+        raise UsageError(_("A time is missing; {help}.").format(help=_(TIME_HELP)))
     if text == "now":
         return now
     if text.endswith(" ago") or text.endswith("ago"):
@@ -132,7 +142,9 @@ def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
             parsed = parsed.replace(tzinfo=tz)
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise UsageError(f"I can't read '{raw}' as a time; {TIME_HELP}.") from None
+        raise UsageError(
+            _("I can't read '{raw}' as a time; {help}.").format(raw=raw, help=_(TIME_HELP))
+        ) from None
 
 
 def format_time(dt: datetime, tz: ZoneInfo | str = "UTC") -> str:

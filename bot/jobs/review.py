@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import lifecycle
 from bot.access import TLP
 from bot.fanout import fanout
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.jobs.base import LOOKBACK, JobKind, Planned
 from bot.messages import Message
 from bot.models import AuditEntry, Operation, ScheduledFire
@@ -77,17 +77,23 @@ class Review(JobKind):
             if op is None:
                 continue
             refs = ", ".join(seqs[:30])
-            more = f" and {len(seqs) - 30} more" if len(seqs) > 30 else ""
+            more = _(" and {n} more").format(n=len(seqs) - 30) if len(seqs) > 30 else ""
+            # English keeps its "record(s)"; each language writes its own plural forms.
+            title = ngettext(
+                "For the leads of {op}: {n} record(s) due for review",
+                "For the leads of {op}: {n} record(s) due for review",
+                len(seqs),
+            )
             message = Message(
-                title=f"For the leads of {op.code}: {len(seqs)} record(s) due for review",
+                title=title.format(op=op.code, n=len(seqs)),
                 lines=[
-                    f"Past their review date: {refs}{more}.",
+                    _("Past their review date: {refs}{more}.").format(refs=refs, more=more),
                     _(
                         'Leads: open each and keep it (`review keep <ref> --reason "…"`) or '
                         "erase it (`subject erase`, `sighting erase`, `notice erase`)."
                     ),
                 ],
-                context=f"{op.code} · weekly review list · references only",
+                context=_("{op} · weekly review list · references only").format(op=op.code),
                 mark="LATE" if late else None,
             )
             result = await fanout(
