@@ -277,3 +277,23 @@ async def test_a_sighting_is_posted_in_english_while_its_reporter_reads_spanish(
     assert posted["Where"] == "Huelva marina"  # the channel's copy: English
     assert posted["Reporter's assessment"].startswith("B2 (source usually reliable")
     assert post.message.title == "Sighting SG-1 — S-1 Ivan Petrov"
+
+
+async def test_a_raid_is_planned_in_spanish_and_posted_to_the_channel_in_english(
+    app: App,
+) -> None:
+    await operation(app, channels={"room": "amber"})
+    await app.console.pop_posts()
+    await ok(app, "me lang es")
+    plan = 'raid plan "Almacén" --at "2026-12-05 05:00" --tz Europe/Madrid --location "Vigo"'
+    reply = await ok(app, plan, channel="room")
+    assert reply.message.title == "R-1 planificado: Almacén"
+    assert dict(reply.message.fields)["Ubicación"] == "Vigo"
+    posts = await app.console.pop_posts("room")
+    assert [p.message.title for p in posts] == ["R-1 planned: Almacén"]  # the channel: English
+    assert all("Vigo" not in str(p.message.to_json()) for p in posts)  # AMBER+STRICT address
+    # The built-in template's items are shown in the reader's language; the record stays.
+    card = (await ok(app, "raid show R-1", channel="room")).message
+    assert "Antes:" in card.lines
+    assert any("Orden / habilitación legal comprobada" in line for line in card.lines)
+    assert dict(card.fields)["Ubicación"] == "Vigo"
