@@ -9,7 +9,7 @@ $(BIN)/taskforce: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-.PHONY: install run serve test lint bench
+.PHONY: install run serve test lint bench i18n-extract i18n-update i18n-compile
 install: $(BIN)/taskforce
 
 ## Install and run the bot on SQLite in the console (no Slack or Telegram tokens needed).
@@ -33,3 +33,16 @@ lint: install
 ## Benchmarks (not part of the tests); prints one table of ratios.
 bench: install
 	$(BIN)/python -m bench
+
+## Translations (README "Languages"): sentences into the template, into each language, compiled.
+LOCALES := bot/locale
+i18n-extract: install
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location \
+		--sort-output --project Taskforce -o $(LOCALES)/taskforce.pot bot
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update -D taskforce -i $(LOCALES)/taskforce.pot -d $(LOCALES) \
+		--no-fuzzy-matching --ignore-obsolete
+
+i18n-compile: install
+	$(BIN)/pybabel compile -D taskforce -d $(LOCALES) --statistics

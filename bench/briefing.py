@@ -68,7 +68,11 @@ async def populate(app: App, total: int, new: int, sync_url: str) -> None:
     for n in range(2, SUBJECTS + 1):
         category = "victim" if n % 5 == 0 else "suspect"
         await command(app, f'subject add {OP_CODE} person "Subject {n}" --category {category}')
-    await command(app, 'notice issue red S-1 --charges "trafficking in human beings"')
+    await command(
+        app,
+        'notice record red S-1 --charges "trafficking in human beings" --warrant W-1 '
+        "--warrant-country PT --ref A-1/1-2026 --requested-by PT",
+    )
     async with app.store.transaction() as session:
         op = (await session.exec(select(Operation).where(Operation.code == OP_CODE))).one()
         subject_ids = [

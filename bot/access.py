@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from bot.i18n import _
+
 TLP_ORDER = ["clear", "green", "amber", "amber+strict", "red"]
 ROLES = ["lead", "member", "partner", "observer"]
 
@@ -36,7 +38,10 @@ class TLP(enum.StrEnum):
             return cls(value)
         except ValueError:
             raise ValueError(
-                f"'{raw}' is not a TLP label; use one of red, amber+strict, amber, green, clear."
+                _(
+                    "'{value}' is not a TLP label; use one of red, amber+strict, amber, green, "
+                    "clear."
+                ).format(value=raw)
             ) from None
 
 
@@ -84,6 +89,7 @@ class Role(enum.StrEnum):
 
     LEAD = "lead"
     MEMBER = "member"
+    ANALYST = "analyst"  # a member who also grades intelligence (issue 15)
     PARTNER = "partner"
     OBSERVER = "observer"
 
@@ -94,7 +100,9 @@ class Role(enum.StrEnum):
             return cls(raw.strip().lower())
         except ValueError:
             raise ValueError(
-                f"'{raw}' is not a role; use one of lead, member, partner, observer."
+                _(
+                    "'{value}' is not a role; use one of lead, member, analyst, partner, observer."
+                ).format(value=raw)
             ) from None
 
 
@@ -105,27 +113,31 @@ class Perm(enum.StrEnum):
     READ_INTEL = "read subjects, notices and sightings"
     ADD_SUBJECT = "add subjects"
     POST_SIGHTING = "post sightings"
-    ISSUE_NOTICE = "issue notices"
+    ISSUE_NOTICE = "record notices"
     PLAN_RAID = "plan raids"
     TICK_ITEM = "tick checklist items"
-    CANCEL_NOTICE = "cancel notices"
+    CANCEL_NOTICE = "renew or cancel notices"
     RAID_COMMAND = "give the raid go or abort"
     SCHEDULE_BRIEF = "schedule briefings"
     MANAGE = "manage the operation"
     AUDIT = "read the audit log"
     EXPORT = "export the case file"
     DECIDE_LINK = "confirm or dismiss links between subjects"
+    ASSIGN_DUTY = "assign raid duties"
+    GRADE = "grade intelligence"
+    ERASE = "erase records or keep them past review"
 
 
-_ALL = {Role.LEAD, Role.MEMBER, Role.PARTNER, Role.OBSERVER}
+_ALL = {Role.LEAD, Role.MEMBER, Role.ANALYST, Role.PARTNER, Role.OBSERVER}
+_OFFICERS = {Role.LEAD, Role.MEMBER, Role.ANALYST}  # an analyst does what a member does
 ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.READ_OP: _ALL,
     Perm.READ_INTEL: _ALL,  # partner and observer narrowed by `may_read_item`
-    Perm.ADD_SUBJECT: {Role.LEAD, Role.MEMBER},
-    Perm.POST_SIGHTING: {Role.LEAD, Role.MEMBER, Role.PARTNER},
-    Perm.ISSUE_NOTICE: {Role.LEAD, Role.MEMBER},
-    Perm.PLAN_RAID: {Role.LEAD, Role.MEMBER},
-    Perm.TICK_ITEM: {Role.LEAD, Role.MEMBER, Role.PARTNER},  # partner: items of their role
+    Perm.ADD_SUBJECT: _OFFICERS,
+    Perm.POST_SIGHTING: {*_OFFICERS, Role.PARTNER},
+    Perm.ISSUE_NOTICE: _OFFICERS,
+    Perm.PLAN_RAID: _OFFICERS,
+    Perm.TICK_ITEM: {*_OFFICERS, Role.PARTNER},  # partner: items of their role
     Perm.CANCEL_NOTICE: {Role.LEAD},
     Perm.RAID_COMMAND: {Role.LEAD},
     Perm.SCHEDULE_BRIEF: {Role.LEAD},
@@ -133,6 +145,9 @@ ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.AUDIT: {Role.LEAD},
     Perm.EXPORT: {Role.LEAD},
     Perm.DECIDE_LINK: {Role.LEAD},
+    Perm.ASSIGN_DUTY: {Role.LEAD},
+    Perm.GRADE: {Role.LEAD, Role.ANALYST},
+    Perm.ERASE: {Role.LEAD},
 }
 
 

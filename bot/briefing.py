@@ -20,11 +20,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import raidview
+from bot import iimarch, raidview
 from bot.access import TLP, TLP_ORDER, Role, may_read_item, tlp_allows
-from bot.checklists import SAFEGUARDING_ROLES
+from bot.checklists import SAFEGUARDING_ROLES, item_text
 from bot.commands.values import format_time, zone
 from bot.fanout import linked_channels
+from bot.i18n import N_, _, ngettext
 from bot.messages import Message
 from bot.models import (
     Agency,
@@ -66,7 +67,7 @@ class Audience:
     def names_protected(self) -> bool:
         """Whether protected persons may be named: never in a group, only to leads and
         members asking one-to-one (partners and observers read them by grant, one by one)."""
-        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER)
+        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER, Role.ANALYST)
 
     def labels(self) -> list[str]:
         """Every label that could be shown to this audience (for SQL filters)."""
@@ -86,11 +87,13 @@ class _Shown:
             self.top = label
 
 
-def _cut(entries: list[str], total: int | None = None, what: str = "more") -> list[str]:
+def _cut(
+    entries: list[str], total: int | None = None, more: str = N_("… and {n} more")
+) -> list[str]:
     total = len(entries) if total is None else total
     out = [f"  {e}" for e in entries[:SECTION_LINES]]
     if total > SECTION_LINES:
-        out.append(f"  … and {total - SECTION_LINES} {what}")
+        out.append("  " + _(more).format(n=total - SECTION_LINES))
     return out
 
 
@@ -110,6 +113,7 @@ async def _information(
             )
             .where(
                 Sighting.operation_id == op.id,
+                col(Sighting.erased_at).is_(None),
                 col(Sighting.reported_at) > since,
                 col(Sighting.reported_at) <= now,
                 col(Sighting.tlp).in_(aud.labels()),
@@ -157,20 +161,27 @@ async def _information(
             head = "Not yet linked to a subject"
         elif is_protected(subjects[subject_id], now) and not aud.names_protected():
             # Counted, never named nor placed: see the sightings in private.
-            head, where = "A protected person", ""
+            head, where = _("A protected person"), ""
         else:
             sub = subjects[subject_id]
             kind = f"{sub.kind}, {sub.category}" if sub.category else sub.kind
             words = protection_words(sub, now)  # a child is shown as such
             head = f"S-{sub.seq} {sub.name} ({kind}{', ' + words if words else ''})"
-        entries.append(f"{head}: {count} sighting{'s' if count != 1 else ''}{where}")
-    lines = [f"New sightings: {total}" + (f" ({matches} match a notice)" if matches else "")]
-    lines += _cut(entries, what="more subjects")
+        entries.append(
+            ngettext("{head}: {n} sighting{where}", "{head}: {n} sightings{where}", count).format(
+                head=head, n=count, where=where
+            )
+        )
+    lines = [
+        _("New sightings: {n}").format(n=total)
+        + (_(" ({n} match a notice)").format(n=matches) if matches else "")
+    ]
+    lines += _cut(entries, more=N_("… and {n} more subjects"))
 
     notices = (
         await s.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
             .where(
                 Notice.operation_id == op.id,
                 Notice.status == "active",
@@ -181,18 +192,25 @@ async def _information(
     visible = [
         (n, sub)
         for n, sub in notices
-        if aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category)
+        if (
+            sub is None  # a modus operandi (purple): its own label only
+            and aud.may(n.tlp)
+        )
+        or (sub is not None and aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category))
     ]
     visible.sort(key=lambda ns: (_colour_rank(ns[0].colour), -ns[0].seq))
     for n, sub in visible:
         shown.saw(n.tlp)
-        shown.saw(sub.tlp)
-    lines.append(f"Active notices: {len(visible)}")
+        if sub is not None:
+            shown.saw(sub.tlp)
+    lines.append(_("Active notices: {n}").format(n=len(visible)))
     lines += _cut(
         [
             f"N-{n.seq} {n.colour.upper()} — "
             + (
-                "a protected person"
+                _("modus operandi")
+                if sub is None
+                else _("a protected person")
                 if is_protected(sub, now) and not aud.names_protected()
                 else f"S-{sub.seq} {sub.name}"
             )
@@ -249,7 +267,7 @@ async def _administration(
     for code, _role, n in rows:
         agencies[code or "no agency"] = agencies.get(code or "no agency", 0) + int(n)
     listed = ", ".join(f"{c} ({n})" for c, n in sorted(agencies.items(), key=lambda kv: -kv[1]))
-    lines = [f"Members: {members} from {len(agencies)} agencies — {listed}"]
+    lines = [iimarch.members_line(members, len(agencies), listed)]
     if aud.may(TLP.GREEN):  # names stay inside the task force
         leads = (
             await s.exec(
@@ -261,8 +279,8 @@ async def _administration(
         ).all()
         if leads:
             shown.saw(TLP.GREEN)
-            lines.append(f"Leads: {', '.join(leads)}")
-    lines.append(f"Open mandatory checklist items (raids ahead): {open_items}")
+            lines.append(_("Leads: {names}").format(names=", ".join(leads)))
+    lines.append(_("Open mandatory checklist items (raids ahead): {n}").format(n=open_items))
     return lines
 
 
@@ -272,7 +290,11 @@ async def _victims(
     rows = (
         await s.exec(
             select(Subject.tlp, func.count(), func.count().filter(col(Subject.created_at) > since))
-            .where(Subject.operation_id == op.id, Subject.category == "victim")
+            .where(
+                Subject.operation_id == op.id,
+                Subject.category == "victim",
+                col(Subject.erased_at).is_(None),
+            )
             .group_by(col(Subject.tlp))
         )
     ).all()
@@ -290,7 +312,7 @@ async def build(
     audience: Audience,
     tz: str,
     late_since: datetime | None = None,
-    title: str = "Briefing",
+    title: str = N_("Briefing"),
 ) -> Message:
     """The briefing for `op` as of `now`, with news since `since` (None: the last 24 h).
 
@@ -302,12 +324,20 @@ async def build(
     lines: list[str] = []
     if late_since is not None:
         lines.append(
-            f"LATE: due {format_time(late_since, reader)}; the bot was down. Sent "
-            f"{format_time(now, reader)}."
+            _("LATE: due {due}; the bot was down. Sent {sent}.").format(
+                due=format_time(late_since, reader), sent=format_time(now, reader)
+            )
         )
 
+    def saw_if_may(tlp: str | TLP) -> bool:
+        """Whether this audience may see an item of `tlp` (if so, the briefing shows it)."""
+        if audience.may(tlp):
+            shown.saw(tlp)
+            return True
+        return False
+
     info, matches, threats = await _information(s, op, since, now, audience, shown)
-    lines += [f"INFORMATION — since {format_time(since, reader)}", *info]
+    lines += [_("INFORMATION — since {time}").format(time=format_time(since, reader)), *info]
 
     raids = await _raids_ahead(s, op, now, audience)
     for raid, _items in raids:
@@ -317,50 +347,80 @@ async def build(
         f"{raidview.progress(items)}"
         for r, items in raids
     ]
-    lines += ["INTENT AND METHOD — raids in the next 72 h", *(_cut(entries) or ["  none"])]
+    lines += [_("INTENT"), *iimarch.intent_lines(op, saw_if_may)]
+    lines += [_("METHOD — raids in the next 72 h"), *(_cut(entries) or ["  " + _("none")])]
 
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
-    lines += ["ADMINISTRATION", *(await _administration(s, op, audience, open_items, shown))]
+    lines += [_("ADMINISTRATION"), *(await _administration(s, op, audience, open_items, shown))]
 
     # Counted from the notices Information shows: the same label, role and category
     # filter (a partner is never told of notices they may not read).
     risk: list[str] = []
     if threats:
-        risk.append(f"{threats} active red/orange notice(s): wanted or imminent-threat persons")
+        risk.append(
+            ngettext(
+                "{n} active red or orange notice: a wanted person or an imminent threat",
+                "{n} active red or orange notices: wanted persons or imminent threats",
+                threats,
+            ).format(n=threats)
+        )
     if matches:
-        risk.append(f"{matches} new sighting(s) match an active notice")
+        risk.append(
+            ngettext(
+                "{n} new sighting matches an active notice",
+                "{n} new sightings match an active notice",
+                matches,
+            ).format(n=matches)
+        )
     blocked = [
-        f"{raidview.raid_ref(r)}: {len(raidview.open_mandatory(items))} mandatory item(s) open"
+        # English keeps its "item(s)"; each language writes its own plural forms.
+        ngettext(
+            "{ref}: {n} mandatory item(s) open",
+            "{ref}: {n} mandatory item(s) open",
+            len(raidview.open_mandatory(items)),
+        ).format(ref=raidview.raid_ref(r), n=len(raidview.open_mandatory(items)))
         for r, items in raids
         if r.status == "planned" and raidview.open_mandatory(items)
     ]
     risk += blocked
-    lines += ["RISK", *(_cut(risk) or ["  nothing flagged"])]
+    risk += iimarch.risk_lines(raids, saw_if_may)
+    lines += [_("RISK"), *(_cut(risk) or ["  " + _("nothing flagged")])]
 
     links = await linked_channels(s, op.id)
     comms = [
-        f"{ln.platform} {ln.channel_name or ln.channel_key} (up to {TLP(ln.max_tlp).label})"
+        _("{platform} {channel} (up to {label})").format(
+            platform=ln.platform,
+            channel=ln.channel_name or ln.channel_key,
+            label=TLP(ln.max_tlp).label,
+        )
         for ln in links
     ]
-    lines += [f"COMMUNICATIONS — {len(links)} linked channel(s)", *_cut(comms)]
+    comms += iimarch.radio_lines(raids, saw_if_may)
+    heading = ngettext("{n} linked channel", "{n} linked channels", len(links))
+    lines += [
+        _("COMMUNICATIONS — {heading}").format(heading=heading.format(n=len(links))),
+        *_cut(comms),
+    ]
 
     victims, new_victims = await _victims(s, op, since, audience)
     safeguarding = [
-        f"{raidview.raid_ref(r)} {i.position}. {i.text}"
+        f"{raidview.raid_ref(r)} {i.position}. {item_text(i.text)}"
         for r, items in raids
         for i in _open_safeguarding(items)
     ]
     lines += [
-        "HUMANITARIAN",
-        f"  Victims identified: {victims} ({new_victims} new)",
-        f"  Safeguarding items open: {len(safeguarding)}",
+        _("HUMANITARIAN"),
+        "  " + _("Victims identified: {n} ({new} new)").format(n=victims, new=new_victims),
+        "  " + _("Safeguarding items open: {n}").format(n=len(safeguarding)),
         *_cut(safeguarding),
     ]
     return Message(
-        title=f"{title}: {op.code} {op.name}",
-        fields=[("As of", format_time(now, reader))],
+        title=f"{_(title)}: {op.code} {op.name}",
+        fields=[(_("As of"), format_time(now, reader))],
         lines=lines,
-        context=f"{op.code} · IIMARCH · shown up to {audience.ceiling.label}",
+        context=_("{op} · IIMARCH · shown up to {label}").format(
+            op=op.code, label=audience.ceiling.label
+        ),
         mark="LATE" if late_since is not None else None,
         tlp=shown.top.value,
     )

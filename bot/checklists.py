@@ -19,20 +19,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.i18n import N_, _
 from bot.models import ChecklistTemplate, TemplateItem
 from bot.store import Store
+from bot.template_texts import BUILTIN_TEXTS
 
 PHASES = ("before", "on-site", "after")
-PHASE_TITLES = {"before": "Before", "on-site": "On site", "after": "After"}
+PHASE_TITLES = {"before": N_("Before"), "on-site": N_("On site"), "after": N_("After")}
 _PHASE_ALIASES = {"on site": "on-site", "onsite": "on-site", "on_site": "on-site"}
 ITEM_ROLES = ("operation-lead", "site-commander", "evidence-officer", "victim-liaison", "partner")
 ROLE_TITLES = {
-    "operation-lead": "operation lead",
-    "site-commander": "site commander",
-    "evidence-officer": "evidence officer",
-    "victim-liaison": "victim liaison",
-    "partner": "partner (NGO / victim support)",
+    "operation-lead": N_("operation lead"),
+    "site-commander": N_("site commander"),
+    "evidence-officer": N_("evidence officer"),
+    "victim-liaison": N_("victim liaison"),
+    "partner": N_("partner (NGO / victim support)"),
 }
+# `legal`: the legal authority, never forced past with `raid go --force`;
+# `cross-border`: mandatory when the operation's agencies are in more than one country.
+ITEM_RULES = ("legal", "cross-border")
 # Items that protect people: shown under Humanitarian in briefings.
 SAFEGUARDING_ROLES = ("victim-liaison", "partner")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -53,6 +58,7 @@ class ItemSpec:
     text: str
     mandatory: bool
     role: str | None
+    rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,15 @@ def _role(raw: object, where: str) -> str | None:
     value = re.sub(r"[\s_]+", "-", str(raw).strip().lower())
     if value not in ITEM_ROLES:
         raise TemplateError(f"{where}: role '{raw}' is not one of {', '.join(ITEM_ROLES)}.")
+    return value
+
+
+def _rule(raw: object, where: str) -> str | None:
+    if raw is None or raw == "":
+        return None
+    value = str(raw).strip().lower()
+    if value not in ITEM_RULES:
+        raise TemplateError(f"{where}: rule '{raw}' is not one of {', '.join(ITEM_RULES)}.")
     return value
 
 
@@ -117,7 +132,7 @@ def validate(data: Any) -> TemplateSpec:
         mandatory = raw.get("mandatory", True)
         if not isinstance(mandatory, bool):
             raise TemplateError(f"{where}: mandatory must be true or false.")
-        unknown = set(raw) - {"phase", "text", "role", "mandatory"}
+        unknown = set(raw) - {"phase", "text", "role", "mandatory", "rule"}
         if unknown:
             raise TemplateError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
         items.append(
@@ -126,6 +141,7 @@ def validate(data: Any) -> TemplateSpec:
                 text=text,
                 mandatory=mandatory,
                 role=_role(raw.get("role"), where),
+                rule=_rule(raw.get("rule"), where),
             )
         )
     items.sort(key=lambda i: PHASES.index(i.phase))  # stable: file order within a phase
@@ -175,7 +191,7 @@ async def _items_of(session: AsyncSession, template_id: int) -> list[TemplateIte
 
 
 def _same(items: list[TemplateItem], spec: TemplateSpec) -> bool:
-    have = [ItemSpec(i.phase, i.text, i.mandatory, i.role) for i in items]
+    have = [ItemSpec(i.phase, i.text, i.mandatory, i.role, i.rule) for i in items]
     return have == list(spec.items)
 
 
@@ -216,6 +232,7 @@ async def save(session: AsyncSession, spec: TemplateSpec, *, builtin: bool, repl
                 text=spec_item.text,
                 mandatory=spec_item.mandatory,
                 role=spec_item.role,
+                rule=spec_item.rule,
             )
         )
     return status
@@ -251,13 +268,29 @@ async def find(session: AsyncSession, name: str) -> tuple[ChecklistTemplate, lis
         known = (
             await session.exec(select(ChecklistTemplate.name).order_by(ChecklistTemplate.name))
         ).all()
-        raise TemplateError(f"There is no template '{name}'; known: {', '.join(known) or 'none'}.")
+        raise TemplateError(
+            _("There is no template '{name}'; known: {known}.").format(
+                name=name, known=", ".join(known) or _("none")
+            )
+        )
     return row, await _items_of(session, row.id or 0)
 
 
 def role_title(role: str | None) -> str:
-    """`victim liaison`, or `anyone` for an item without a duty."""
-    return ROLE_TITLES.get(role or "", "anyone")
+    """`victim liaison`, or `anyone` for an item without a duty (in the reader's language)."""
+    title = ROLE_TITLES.get(role or "")
+    return _(title) if title else _("anyone")
+
+
+def phase_title(phase: str) -> str:
+    """`Before`, `On site` or `After`, in the reader's language."""
+    return _(PHASE_TITLES[phase])
+
+
+def item_text(text: str) -> str:
+    """A checklist item's text for display: a built-in template's item in the reader's
+    language (through the catalogue, keyed by its English text), a custom one as typed."""
+    return _(text) if text in BUILTIN_TEXTS else text
 
 
 async def list_templates(store: Store) -> list[str]:

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), alias="TASKFORCE_DATA_DIR")
     # Where the console's `export` and `taskforce export` write case files (mode 0600).
     export_dir: Path = Field(default=Path("./exports"), alias="TASKFORCE_EXPORT_DIR")
+    photo_max_bytes: int = Field(default=10 * 1024 * 1024, alias="TASKFORCE_PHOTO_MAX_BYTES")
     admins: str = Field(default="", alias="TASKFORCE_ADMINS")
     host: str = Field(default="127.0.0.1", alias="TASKFORCE_HOST")
     port: int = Field(default=8000, alias="TASKFORCE_PORT")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.i18n import N_
 from bot.messages import Message
 
 # What no person types and no renderer can be trusted with: control characters (but tab
@@ -17,15 +18,23 @@ from bot.messages import Message
 _REFUSED_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]"
 )
-UNACCEPTABLE_TEXT = (
+UNACCEPTABLE_TEXT = N_(
     "That message contains characters I cannot accept (control characters or broken "
     "Unicode); please type it again."
 )
 
 
+# The invisible marks right-to-left replies carry around references (`bot/bidi.py`): a
+# member who copies `⁦OP-NH/S-1⁩` out of an Arabic reply types them back. They are dropped,
+# not refused; they cannot reorder what is stored (the overrides U+202A-U+202E stay refused).
+_REPLY_MARKS = re.compile("[\u200e\u200f\u2066-\u2069]")
+
+
 def normalise_text(text: str) -> str | None:
-    """User text as the core takes it: NFC-normalised; None when it holds a refused
-    character (the adapter, or dispatch, answers `UNACCEPTABLE_TEXT` without echoing it)."""
+    """User text as the core takes it: NFC-normalised, without the directional marks of
+    our own replies; None when it holds a refused character (the adapter, or dispatch,
+    answers `UNACCEPTABLE_TEXT` without echoing it)."""
+    text = _REPLY_MARKS.sub("", text)
     if _REFUSED_CHARS.search(text):
         return None
     return unicodedata.normalize("NFC", text)
@@ -61,13 +70,31 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file a member sent: what the platform said of it, and its bytes (None when the
+    adapter did not fetch it because the platform said it is too large)."""
+
+    filename: str
+    mime_type: str
+    size: int
+    content: bytes | None
+
+
+@dataclass(frozen=True)
 class Invocation:
-    """One command line from one actor in one channel, with the platform's event key."""
+    """One command line from one actor in one channel, with the platform's event key.
+
+    `locale` is the actor's language as the platform reports it (Telegram `language_code`,
+    Slack user locale), when it does: the reply's language unless the member chose one.
+    """
 
     actor: Actor
     channel: Channel
     text: str
     event_key: str | None = None
+    locale: str | None = None
+    # Files sent with the line (a photo and its caption, issue 16): platform-free.
+    uploads: tuple[Upload, ...] = ()
     # The operator at the server's own terminal (the console), not a remote member: no
     # rate limit. Set only by the console adapter.
     local: bool = False
@@ -182,3 +209,20 @@ class Sender(Protocol):
     async def send(self, channel_key: str, message: Message) -> str | None:
         """Post `message`; return the platform's message id. Raise `SendError` on failure."""
         ...
+
+
+_CAPTION_START = re.compile(r"^(?:(?:OP-[A-Za-z0-9-]+/)?S(?:G)?-[0-9]+\b|[\"“„«'‘])")
+_EXPLICIT = re.compile(r"^/?(?:tf\s+)?(?:sighting|photo)(?:@\w+)?\s+", re.I)
+
+
+def caption_line(caption: str) -> str | None:
+    """The `photo …` command line for a photo's caption, or None when the caption is not
+    a sighting's (`S-1 at …`, `SG-4`, `"white van" at …`, `sighting …`, `photo …`): a photo
+    with any other caption, or none, is chat, not evidence."""
+    text = caption.strip()
+    explicit = _EXPLICIT.match(text)
+    if explicit:
+        return "photo " + text[explicit.end() :]
+    if text and _CAPTION_START.match(text):
+        return "photo " + text
+    return None

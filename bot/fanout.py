@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import TLP, channel_ceiling, may_post_to_channel, tlp_max
 from bot.fastsql import Prepared
+from bot.i18n import N_, _, ngettext
 from bot.messages import Message
 from bot.models import ChannelLink, Operation
 from bot.outbox import enqueue_rows, outbox_row
@@ -34,19 +35,24 @@ class FanoutResult:
     def summary(self) -> str:
         """`Posted to 3 channels; withheld from 1 (ceiling TLP:GREEN).`"""
         n = len(self.posted)
-        text = f"Posted to {n} linked channel{'s' if n != 1 else ''}"
+        text = ngettext("Posted to {n} linked channel", "Posted to {n} linked channels", n).format(
+            n=n
+        )
         if self.reduced:
             k = len(self.reduced)
-            text += (
-                f" ({k} without the protected details)"
+            text += " " + (
+                _("({k} without the protected details)").format(k=k)
                 if k != n
-                else " (without the protected details)"
+                else _("(without the protected details)")
             )
         if self.withheld:
             reasons = "; ".join(
-                f"{c.platform} {c.channel_name or c.channel_key}: {why}" for c, why in self.withheld
+                f"{c.platform} {c.channel_name or c.channel_key}: {_(why)}"
+                for c, why in self.withheld
             )
-            text += f"; withheld from {len(self.withheld)} ({reasons})"
+            text += "; " + _("withheld from {n} ({reasons})").format(
+                n=len(self.withheld), reasons=reasons
+            )
         return text + "."
 
 
@@ -70,10 +76,10 @@ def withheld_reason(label: TLP, link: ChannelLink) -> str | None:
     if may_post_to_channel(label, link.max_tlp, link.is_group, single_agency(link)):
         return None
     if label is TLP.RED:
-        return "TLP:RED goes to its named recipients only, never to a channel"
+        return N_("TLP:RED goes to its named recipients only, never to a channel")
     if label is TLP.AMBER_STRICT and not single_agency(link):
-        return "TLP:AMBER+STRICT goes only to a single-agency channel"
-    return f"ceiling {TLP(link.max_tlp).label}"
+        return N_("TLP:AMBER+STRICT goes only to a single-agency channel")
+    return _("ceiling {label}").format(label=TLP(link.max_tlp).label)
 
 
 # A channel not linked to any operation is treated as a community channel.

@@ -10,6 +10,7 @@ the outbox worker. Everything that touches the store lives behind these methods.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -29,6 +30,7 @@ from bot.commands.export import deliver_to_dir, record_delivery
 from bot.commands.registry import Registry
 from bot.config import Settings
 from bot.contracts import Capabilities, Invocation, Reply, Sender, Visibility
+from bot.evidence import file_store
 from bot.i18n import _
 from bot.inbox import Inbox
 from bot.messages import Attachment, Message
@@ -122,6 +124,10 @@ class Gateway:
     outgoing = staticmethod(outgoing)
 
     # ------------------------------------------------------------------ writes
+
+    async def image(self, key: str) -> bytes:
+        """The bytes of a photo copy a post carries (`Message.images`: without EXIF)."""
+        return await asyncio.to_thread(file_store(self.settings.data_dir).get, key)
 
     async def queue_replies(
         self, platform: str, channel_key: str, messages: Sequence[Message]

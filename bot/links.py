@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Float, bindparam, cast, extract, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.i18n import _
 from bot.models import Sighting
 
 CELL_DEG = 0.005  # one grid cell: 0.005° of latitude (~556 m) by 0.005° of longitude
@@ -254,8 +255,10 @@ async def strongest(
     rows = result.all()
     if len(rows) > MAX_PERIOD:
         raise PeriodTooLong(
-            f"More than {MAX_PERIOD:,} sightings with coordinates in that period; give a "
-            "shorter --since, or ask about one subject with `links S-n`."
+            _(
+                "More than {limit} sightings with coordinates in that period; give a shorter "
+                "--since, or ask about one subject with `links S-n`."
+            ).format(limit=f"{MAX_PERIOD:,}")
         )
     seconds = window.total_seconds()
     slot = max(seconds, 1.0)
@@ -315,9 +318,11 @@ def parse_distance(raw: str) -> float:
     try:
         metres = float(text) * scale
     except ValueError:
-        raise ValueError(f"'{raw}' is not a distance; write 200m or 1.5km.") from None
+        raise ValueError(
+            _("'{value}' is not a distance; write 200m or 1.5km.").format(value=raw)
+        ) from None
     if not 10 <= metres <= 50_000:
-        raise ValueError("--distance must be between 10m and 50km.")
+        raise ValueError(_("--distance must be between 10m and 50km."))
     return metres
 
 
@@ -331,8 +336,10 @@ def parse_window(raw: str) -> timedelta:
             break
     else:
         if not text.isdigit():
-            raise ValueError(f"'{raw}' is not a time window; write 30m, 2h or 1d.")
+            raise ValueError(
+                _("'{value}' is not a time window; write 30m, 2h or 1d.").format(value=raw)
+            )
         window = timedelta(minutes=int(text))
     if not timedelta(minutes=1) <= window <= timedelta(days=7):
-        raise ValueError("--window must be between 1 minute and 7 days.")
+        raise ValueError(_("--window must be between 1 minute and 7 days."))
     return window

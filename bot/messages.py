@@ -66,6 +66,9 @@ class Message:
     mark: str | None = None
     tlp: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    # Photos the post carries: keys in the evidence file store (`bot.evidence`), of copies
+    # without EXIF; the sender uploads them (issue 16).
+    images: list[str] = field(default_factory=list)
     # Holds a one-time secret (a sign-in link): it may be shown once but never stored, so
     # its stored form (an event's first answer, an outbox row) says so instead.
     secret: bool = False
@@ -98,6 +101,7 @@ class Message:
             buttons=[Button(**b) for b in data.get("buttons", [])],
             mark=data.get("mark"),
             tlp=data.get("tlp"),
+            images=[str(k) for k in data.get("images", [])],
         )
 
     def plain_text(self) -> str:

@@ -105,6 +105,12 @@ class Operation(SQLModel, table=True):
     status: str = Field(default="planning", max_length=16)
     created_by: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = ts(nullable=False)
+    # Life cycle: when it closed, and how long its records are kept after closing before
+    # they come up for review (erase, or keep with a reason).
+    closed_at: datetime | None = ts(nullable=True)
+    # The aim and objectives (IIMARCH Intent), stated by a lead with `op intent "…"`.
+    intent: str | None = Field(default=None, max_length=1000)
+    retention_months: int | None = Field(default=None)  # None: RETENTION_MONTHS (24)
     # Per-operation counters behind the references S-n, N-n, SG-n, R-n.
     subject_seq: int = Field(default=0)
     notice_seq: int = Field(default=0)
@@ -312,6 +318,10 @@ class Subject(SQLModel, table=True):
     protection_lifted_at: datetime | None = ts(nullable=True)
     protection_lifted_by: int | None = Field(default=None, foreign_key="member.id")
     protection_reason: str | None = Field(default=None, max_length=1000)
+    # Erasure: the content is removed; the row keeps its reference, when, by whom and why.
+    erased_at: datetime | None = ts(nullable=True)
+    erased_by: int | None = Field(default=None, foreign_key="member.id")
+    erase_reason: str | None = Field(default=None, max_length=1000)
 
 
 class Notice(SQLModel, table=True):
@@ -322,18 +332,31 @@ class Notice(SQLModel, table=True):
     operation_id: int = Field(foreign_key="operation.id", index=True)
     seq: int
     colour: str = Field(max_length=16)
-    subject_id: int = Field(foreign_key="subject.id", index=True)
+    # None: a purple notice about a modus operandi, not about a subject.
+    subject_id: int | None = Field(default=None, foreign_key="subject.id", index=True)
     charges: str | None = Field(default=None, max_length=1000)
     summary: str | None = Field(default=None, max_length=2000)
     external_ref: str | None = Field(default=None, max_length=100)
     tlp: str = Field(max_length=16)
     status: str = Field(default="active", max_length=16)  # active cancelled
-    issued_by: int | None = Field(default=None, foreign_key="member.id")
-    issued_at: datetime = ts(nullable=False)
+    # A task force records a notice INTERPOL published (`notice`) or a country's direct
+    # request to chosen countries (`diffusion`, not reviewed by INTERPOL); it never issues one.
+    kind: str = Field(default="notice", max_length=16)
+    requested_by: str | None = Field(default=None, max_length=100)  # requesting country / NCB
+    warrant_ref: str | None = Field(default=None, max_length=200)  # red: warrant or judgment
+    warrant_country: str | None = Field(default=None, max_length=100)  # red: issuing country
+    countries: str | None = Field(default=None, max_length=400)  # diffusion: sent to
+    recorded_by: int | None = Field(default=None, foreign_key="member.id")
+    recorded_at: datetime = ts(nullable=False)
     expires_at: datetime = ts(nullable=False)
     renewed_at: datetime | None = ts(nullable=True)
     cancelled_at: datetime | None = ts(nullable=True)
     cancel_reason: str | None = Field(default=None, max_length=1000)
+    review_at: datetime | None = ts(nullable=True, index=True)
+    # Erasure: the content is removed; the row keeps its reference, when, by whom and why.
+    erased_at: datetime | None = ts(nullable=True)
+    erased_by: int | None = Field(default=None, foreign_key="member.id")
+    erase_reason: str | None = Field(default=None, max_length=1000)
 
 
 class Sighting(SQLModel, table=True):
@@ -355,7 +378,16 @@ class Sighting(SQLModel, table=True):
     lon: float | None = None
     observed_at: datetime = ts(nullable=False, index=True)
     reported_at: datetime = ts(nullable=False)
+    # The grade a lead or analyst gave (`sighting grade`); the reporter's own is kept apart.
     grade: str | None = Field(default=None, max_length=2)
+    reporter_grade: str | None = Field(default=None, max_length=2)
+    graded_by: int | None = Field(default=None, foreign_key="member.id")
+    graded_at: datetime | None = ts(nullable=True)
+    # What was seen (SALUTE): activity, direction of movement, how many, vehicles/equipment.
+    activity: str | None = Field(default=None, max_length=500)
+    direction: str | None = Field(default=None, max_length=200)
+    count: str | None = Field(default=None, max_length=100)
+    equipment: str | None = Field(default=None, max_length=500)
     tlp: str = Field(max_length=16)
     note: str | None = Field(default=None, max_length=2000)
     # Who saw it when not the reporter (a second-hand report); None: the reporter, first-hand.
@@ -365,6 +397,27 @@ class Sighting(SQLModel, table=True):
     # The grid cell of (lat, lon) (`bot.links.grid_cell`), for co-sightings; None without
     # coordinates.
     cell: int | None = Field(default=None, sa_column=Column(sa.BigInteger, nullable=True))
+    review_at: datetime | None = ts(nullable=True, index=True)
+    # Erasure: the content is removed; the row keeps its reference, when, by whom and why.
+    erased_at: datetime | None = ts(nullable=True)
+    erased_by: int | None = Field(default=None, foreign_key="member.id")
+    erase_reason: str | None = Field(default=None, max_length=1000)
+
+
+class SubjectRevision(SQLModel, table=True):
+    """A rectified field's previous value (`subject edit`), erased with its subject.
+
+    The audit entry of the edit names the fields and this revision; the old value lives
+    here, outside the hash chain, so that erasing the subject removes it too while the
+    chain still verifies.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    field: str = Field(max_length=32)
+    old_value: str | None = Field(default=None, max_length=2000)
+    changed_by: int | None = Field(default=None, foreign_key="member.id")
+    changed_at: datetime = ts(nullable=False)
 
 
 class SubjectKey(SQLModel, table=True):
@@ -421,6 +474,8 @@ class TemplateItem(SQLModel, table=True):
     text: str = Field(max_length=500)
     mandatory: bool = Field(default=True)
     role: str | None = Field(default=None, max_length=64)
+    # `legal`: never forced past; `cross-border`: mandatory when the operation spans countries.
+    rule: str | None = Field(default=None, max_length=16)
 
 
 class Raid(SQLModel, table=True):
@@ -454,9 +509,22 @@ class RaidItem(SQLModel, table=True):
     text: str = Field(max_length=500)
     mandatory: bool = Field(default=True)
     role: str | None = Field(default=None, max_length=64)
+    rule: str | None = Field(default=None, max_length=16)  # legal: never forced past
     done_at: datetime | None = ts(nullable=True)
     done_by: int | None = Field(default=None, foreign_key="member.id")
     note: str | None = Field(default=None, max_length=1000)
+
+
+class RaidDuty(SQLModel, table=True):
+    """A raid duty (site commander, victim liaison…) held by a named member."""
+
+    __table_args__ = (sa.UniqueConstraint("raid_id", "duty"),)
+    id: int | None = Field(default=None, primary_key=True)
+    raid_id: int = Field(foreign_key="raid.id", index=True)
+    duty: str = Field(max_length=64)
+    member_id: int = Field(foreign_key="member.id")
+    assigned_by: int | None = Field(default=None, foreign_key="member.id")
+    assigned_at: datetime = ts(nullable=False)
 
 
 class BriefSchedule(SQLModel, table=True):
@@ -526,3 +594,54 @@ class BreakGlass(SQLModel, table=True):
     reason: str = Field(max_length=1000)
     started_at: datetime = ts(nullable=False)
     expires_at: datetime = ts(nullable=False, index=True)
+
+
+class FieldPending(SQLModel, table=True):
+    """A sighting begun in the field and not finished yet (issue 16).
+
+    A location pin waiting for whom was seen (`state` "subject", or "text" once the member
+    chose "something else"), or a `sighting S-1` typed without a place waiting for a pin
+    (`state` "where"). Kept in the store, so a restart loses nothing; the inbound event that
+    made it is recorded with it (dispatch), so a redelivery makes nothing twice.
+    """
+
+    __table_args__ = (sa.Index("ix_fieldpending_open", "member_id", "platform", "channel_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    platform: str = Field(max_length=16)
+    channel_key: str = Field(max_length=200)
+    state: str = Field(max_length=8)  # subject | text | where
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = Field(default=None, max_length=500)
+    live: bool = Field(default=False)
+    what: str | None = Field(default=None, max_length=1000)
+    flags: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = ts(nullable=False)
+    expires_at: datetime = ts(nullable=False)
+    sighting_id: int | None = Field(default=None, foreign_key="sighting.id")
+    closed_at: datetime | None = ts(nullable=True)
+
+
+class Evidence(SQLModel, table=True):
+    """A photo attached to a sighting (issue 16): the original kept as sent, identified by
+    its SHA-256; `clean_key` is the copy without EXIF that may be posted onward."""
+
+    __table_args__ = (sa.UniqueConstraint("sighting_id", "sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: int = Field(foreign_key="operation.id", index=True)
+    sighting_id: int = Field(foreign_key="sighting.id", index=True)
+    sha256: str = Field(max_length=64)
+    filename: str = Field(max_length=200)
+    mime_type: str = Field(max_length=40)
+    size: int
+    width: int
+    height: int
+    stored_key: str = Field(max_length=200)
+    clean_key: str = Field(max_length=200)
+    exif_time: str | None = Field(default=None, max_length=19)
+    exif_lat: float | None = None
+    exif_lon: float | None = None
+    added_by: int | None = Field(default=None, foreign_key="member.id")
+    added_at: datetime = ts(nullable=False)

@@ -31,6 +31,7 @@ from bot import audit
 from bot.access import TLP, Role, may_read_item
 from bot.audit import Action
 from bot.fastsql import Prepared
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Button, Message
 from bot.models import (
     BreakGlass,
@@ -98,10 +99,10 @@ def protection_words(subject: Subject, now: datetime) -> str | None:
     """How a subject's protection is shown: `CHILD, protected`, `protected`, or None."""
     child = is_child(subject, now)
     if subject.protection_lifted_at is not None:
-        return "CHILD, protection lifted" if child else "protection lifted"
+        return _("CHILD, protection lifted") if child else _("protection lifted")
     if not is_protected(subject, now):
         return None
-    return "CHILD, protected" if child else "protected"
+    return _("CHILD, protected") if child else _("protected")
 
 
 def disclosure_label(label: TLP, *subjects: Subject | None, now: datetime) -> TLP:
@@ -115,26 +116,41 @@ def disclosure_label(label: TLP, *subjects: Subject | None, now: datetime) -> TL
 def neutral_sighting(op: Operation, sighting: Sighting, notice: Notice | None) -> Message:
     """What a group channel gets for a sighting of a protected person: no name, no place."""
     ref = f"{op.code}/SG-{sighting.seq}"
-    return Message(
-        title="A protected person was sighted",
-        lines=[f"See `sighting show {ref}` in private."]
-        + (["It matches an active notice; the leads have been told privately."] if notice else []),
-        context=f"{ref} · protected person · details withheld from channels",
-        buttons=[Button(f"Sighting SG-{sighting.seq}", f"sighting show {ref}")],
-        mark="MATCH" if notice else None,
-    )
+    with use_language(CHANNEL_LANGUAGE):  # posted to the channels (README "Languages")
+        return Message(
+            title=_("A protected person was sighted"),
+            lines=[_("See `{command}` in private.").format(command=f"sighting show {ref}")]
+            + (
+                [_("It matches an active notice; the leads have been told privately.")]
+                if notice
+                else []
+            ),
+            context=_("{ref} · protected person · details withheld from channels").format(ref=ref),
+            buttons=[
+                Button(_("Sighting {ref}").format(ref=f"SG-{sighting.seq}"), f"sighting show {ref}")
+            ],
+            mark="MATCH" if notice else None,
+        )
 
 
 def neutral_notice(op: Operation, notice: Notice, what: str) -> Message:
     """What a group channel gets for a notice about a protected person (`what`: recorded,
     cancelled, renewed)."""
     ref = f"{op.code}/N-{notice.seq}"
-    return Message(
-        title=f"A notice about a protected person was {what}",
-        lines=[f"See `notice show {ref}` in private."],
-        context=f"{ref} · protected person · details withheld from channels",
-        buttons=[Button(f"Notice N-{notice.seq}", f"notice show {ref}")],
-    )
+    titles = {
+        "recorded": N_("A notice about a protected person was recorded"),
+        "cancelled": N_("A notice about a protected person was cancelled"),
+        "renewed": N_("A notice about a protected person was renewed"),
+    }
+    with use_language(CHANNEL_LANGUAGE):  # posted to the channels (README "Languages")
+        return Message(
+            title=_(titles[what])
+            if what in titles
+            else _("A notice about a protected person was {what}").format(what=what),
+            lines=[_("See `{command}` in private.").format(command=f"notice show {ref}")],
+            context=_("{ref} · protected person · details withheld from channels").format(ref=ref),
+            buttons=[Button(_("Notice {ref}").format(ref=f"N-{notice.seq}"), f"notice show {ref}")],
+        )
 
 
 # ----------------------------------------------------------------- need to know
@@ -284,11 +300,17 @@ class PrivateResult:
         """`Sent privately to Ana, Bo.` plus who could not be reached; None if nobody."""
         out = []
         if self.reached:
-            out.append(f"{what} sent privately to {', '.join(self.reached)}.")
+            out.append(
+                _("{what} sent privately to {names}.").format(
+                    what=what, names=", ".join(self.reached)
+                )
+            )
         if self.unreachable:
             out.append(
-                f"Could not reach {', '.join(self.unreachable)} privately (no private chat "
-                "with the bot yet: on Telegram, press Start in a private chat with it)."
+                _(
+                    "Could not reach {names} privately (no private chat with the bot yet: on "
+                    "Telegram, press Start in a private chat with it)."
+                ).format(names=", ".join(self.unreachable))
             )
         return " ".join(out) or None
 

@@ -12,9 +12,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import TLP
-from bot.checklists import PHASE_TITLES, PHASES, role_title
+from bot.checklists import PHASES, item_text, phase_title, role_title
 from bot.commands.values import format_time, zone
 from bot.fanout import FanoutResult, fanout
+from bot.i18n import CHANNEL_LANGUAGE, LANGUAGES, N_, _, ngettext, translations, use_language
 from bot.messages import Button, Message
 from bot.models import Member, Operation, Raid, RaidItem
 
@@ -55,23 +56,25 @@ def progress(items: Sequence[RaidItem]) -> str:
     """`5/22 done, 3 mandatory open before the raid`."""
     done = sum(1 for i in items if i.done_at is not None)
     before = len(open_mandatory(items))
-    text = f"{done}/{len(items)} done"
+    text = _("{done}/{total} done").format(done=done, total=len(items))
     if before:
-        text += f", {before} mandatory open before the raid"
+        text += _(", {n} mandatory open before the raid").format(n=before)
     return text
 
 
 def item_line(item: RaidItem) -> str:
     """`3. Drive-by done and site plan drawn — site commander`."""
-    optional = "" if item.mandatory else " (optional)"
-    return f"{item.position}. {item.text} — {role_title(item.role)}{optional}"
+    optional = "" if item.mandatory else " " + _("(optional)")
+    return f"{item.position}. {item_text(item.text)} — {role_title(item.role)}{optional}"
 
 
 def listed(items: Sequence[RaidItem], limit: int = MAX_LISTED) -> list[str]:
     """Item lines, at most `limit`, then `… and N more` (stays readable on a phone)."""
     lines = [f"  {item_line(i)}" for i in items[:limit]]
     if len(items) > limit:
-        lines.append(f"  … and {len(items) - limit} more (`raid show` lists them all)")
+        lines.append(
+            "  " + _("… and {n} more (`raid show` lists them all)").format(n=len(items) - limit)
+        )
     return lines
 
 
@@ -85,9 +88,19 @@ def time_label(op: Operation, raid: Raid) -> TLP:
     return min(TLP(op.tlp), TLP(raid.tlp), key=lambda t: t.rank)
 
 
+LOCATION = N_("Location")  # the field that holds the target's address
+
+
+def _location_labels() -> frozenset[str]:
+    """The address field's label in every language: a card built in the reader's language
+    loses its address on the way to a channel just as an English one does."""
+    return frozenset({LOCATION} | {translations(c).gettext(LOCATION) for c in LANGUAGES})
+
+
 def shows_target(message: Message) -> bool:
     """Whether a raid message shows the target details (the address)."""
-    return any(k == "Location" for k, _ in message.fields)
+    labels = _location_labels()
+    return any(k in labels for k, _v in message.fields)
 
 
 def label_of(op: Operation, raid: Raid, *, with_target: bool) -> TLP:
@@ -99,7 +112,8 @@ def label_of(op: Operation, raid: Raid, *, with_target: bool) -> TLP:
 def without_target(message: Message) -> Message:
     """The channel form of a raid post: code name and time, no address (target details)."""
     copy = Message.from_json(message.to_json())
-    copy.fields = [(k, v) for k, v in copy.fields if k != "Location"]
+    labels = _location_labels()
+    copy.fields = [(k, v) for k, v in copy.fields if k not in labels]
     copy.tlp = None  # labelled by whoever posts it (`time_label`)
     return copy
 
@@ -152,26 +166,30 @@ async def card(
     if ticker_ids:
         rows = (await session.exec(select(Member).where(col(Member.id).in_(ticker_ids)))).all()
         names = {m.id or 0: m.name for m in rows}
-    fields = [("When", when(raid, reader_tz)), ("Status", raid.status)]
+    fields = [(_("When"), when(raid, reader_tz)), (_("Status"), raid.status)]
     if raid.timezone != reader_tz:
-        fields.append(("Local time on site", when(raid)))
+        fields.append((_("Local time on site"), when(raid)))
     if raid.location:
-        fields.append(("Location", raid.location))
-    fields.append(("Checklist", progress(items)))
+        fields.append((_(LOCATION), raid.location))
+    fields.append((_("Checklist"), progress(items)))
     if raid.reason:
-        fields.append(("Reason", raid.reason))
+        fields.append((_("Reason"), raid.reason))
     lines: list[str] = []
     for phase in PHASES:
         of_phase = [i for i in items if i.phase == phase]
         if not of_phase:
             continue
-        lines.append(f"{PHASE_TITLES[phase]}:")
+        lines.append(f"{phase_title(phase)}:")
         for i in of_phase:
             if i.done_at is not None:
-                who = names.get(i.done_by or 0, "someone")
+                who = names.get(i.done_by or 0) or _("someone")
                 note = f" — {i.note}" if i.note else ""
                 ticked = format_time(i.done_at, zone(reader_tz))
-                lines.append(f"  ✓ {item_line(i)} (by {who}, {ticked}){note}")
+                lines.append(
+                    "  ✓ "
+                    + _("{item} (by {who}, {time})").format(item=item_line(i), who=who, time=ticked)
+                    + note
+                )
             else:
                 lines.append(f"  ☐ {item_line(i)}")
     buttons = []
@@ -187,7 +205,9 @@ async def card(
         title=f"{raid_ref(raid)} {raid.title}",
         fields=fields,
         lines=lines,
-        context=f"{op.code}/{raid_ref(raid)} · template {raid.template_name or '—'}",
+        context=_("{ref} · template {name}").format(
+            ref=f"{op.code}/{raid_ref(raid)}", name=raid.template_name or "—"
+        ),
         buttons=buttons,
         tlp=label_of(op, raid, with_target=True).value,
     )
@@ -197,20 +217,38 @@ def reminder(
     op: Operation, raid: Raid, items: Sequence[RaidItem], label: str, *, late: bool
 ) -> Message:
     """A reminder post: the raid, its time, and the open mandatory items before it."""
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        return _reminder(op, raid, items, label, late=late)
+
+
+def _reminder(
+    op: Operation, raid: Raid, items: Sequence[RaidItem], label: str, *, late: bool
+) -> Message:
     still_open = open_mandatory(items)
-    lines = [f"{len(still_open)} mandatory item(s) still open:", *listed(still_open)]
+    # English keeps its "item(s)"; each language writes its own plural forms.
+    heading = ngettext(
+        "{n} mandatory item(s) still open:", "{n} mandatory item(s) still open:", len(still_open)
+    )
+    lines = [heading.format(n=len(still_open)), *listed(still_open)]
     if not still_open:
-        lines = ["Every mandatory item before the raid is ticked."]
+        lines = [_("Every mandatory item before the raid is ticked.")]
     if late:
-        lines.insert(0, "Sent late: the bot was down when this reminder was due.")
-    fields = [("When", when(raid)), ("Status", raid.status), ("Checklist", progress(items))]
+        lines.insert(0, _("Sent late: the bot was down when this reminder was due."))
+    fields = [
+        (_("When"), when(raid)),
+        (_("Status"), raid.status),
+        (_("Checklist"), progress(items)),
+    ]
     if raid.location:
-        fields.insert(1, ("Location", raid.location))
+        fields.insert(1, (_(LOCATION), raid.location))
+    ref = raid_ref(raid)
     return Message(
-        title=f"{label}: {raid_ref(raid)} {raid.title}",
+        title=f"{label}: {ref} {raid.title}",
         fields=fields,
         lines=lines,
-        context=f"{op.code}/{raid_ref(raid)} · `raid show {raid_ref(raid)}` to tick items",
+        context=_("{ref} · `raid show {raid}` to tick items").format(
+            ref=f"{op.code}/{ref}", raid=ref
+        ),
         mark="LATE" if late else None,
         tlp=label_of(op, raid, with_target=True).value,
     )

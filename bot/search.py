@@ -28,6 +28,7 @@ from rapidfuzz import fuzz
 from sqlalchemy import bindparam, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.i18n import _
 from bot.models import Subject, SubjectKey
 
 MAX_QUERY_WORDS = 6
@@ -144,15 +145,16 @@ class Found:
     def reason(self, query: str) -> str:
         """Why it matched, in words: `alias 'Vanya'`, `spelling close to name 'Petrov'`."""
         weakest = min(self.hits, key=lambda h: h.score)
-        where = f"{weakest.field} '{weakest.source}'"
+        named = _("name '{source}'") if weakest.field == "name" else _("alias '{source}'")
+        where = named.format(source=weakest.source)
         text = {
             "exact": where,
-            "prefix": f"partial: {where}",
-            "sounds": f"sounds like {where}",
-            "fuzzy": f"spelling close to {where}",
-        }[weakest.how]
+            "prefix": _("partial: {where}"),
+            "sounds": _("sounds like {where}"),
+            "fuzzy": _("spelling close to {where}"),
+        }[weakest.how].format(where=where)
         if non_latin(query) or non_latin(weakest.source):
-            text += " (transliterated)"
+            text += " " + _("(transliterated)")
         return text
 
 

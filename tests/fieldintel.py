@@ -75,3 +75,8 @@ async def fetch(app: App, model: type[M]) -> list[M]:
         return list(
             (await session.exec(select(model).order_by(col(model.id)))).all()  # type: ignore[attr-defined]
         )
+
+
+# What every red notice is recorded with (issue 15): the requesting NCB, INTERPOL's
+# reference, the warrant and its issuing country.
+RED = "--requested-by PT --ref A-1/2026 --warrant W/1 --warrant-country PT"

@@ -86,7 +86,8 @@ async def test_every_command_leaves_one_entry(any_app: App) -> None:
         ("post:op-status", "console:room", OP)
     ]
     # A newcomer joining by invite is an entry too, under the new member's name.
-    code = dict((await app.console.push(f"op invite {OP}", as_="admin")).message.fields)["Code"]
+    # (The admin chose Spanish with `me lang es` above: the field is "Código".)
+    code = dict((await app.console.push(f"op invite {OP}", as_="admin")).message.fields)["Código"]
     assert (await app.console.push(f"join {code}", as_="bob")).ok
     last = (await entries(app))[-1]
     assert (last["command"], last["actor"], last["reason"]) == (

@@ -51,7 +51,7 @@ CASES: list[tuple[str, str, str]] = [
     (f"op role {OP} bob boss", "admin", "'boss' is not a role"),
     (f"op role {OP} bob member", "admin", f"bob is already member in {OP}."),
     ("me tz Mars/Olympus", "admin", "'Mars/Olympus' is not a time zone I know"),
-    ("me lang klingon", "admin", "'klingon' is not a language code; use two letters"),
+    ("me lang klingon", "admin", "'klingon' is not a language I speak; choose one of"),
     ("help nothing", "admin", "There is no command `nothing`. Type `help` for the list."),
     # quotes
     ('op new "Night', "admin", "A quote is not closed; put a matching quote after the text."),

@@ -12,12 +12,13 @@ from bot.messages import Message
 from bot.models import BriefSchedule, OutboxMessage
 from bot.scheduler import FireResult
 from tests.dbstate import changed_tables, denied_only, snapshot
-from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text
 from tests.scheduling import fire_due
 
 SECTIONS = [
     "INFORMATION",
-    "INTENT AND METHOD",
+    "INTENT",
+    "METHOD",
     "ADMINISTRATION",
     "RISK",
     "COMMUNICATIONS",
@@ -43,7 +44,7 @@ async def intel(app: App) -> None:
     await ok(app, 'sighting S-1 at "Vigo port"')  # SG-1, AMBER
     await ok(app, 'sighting S-1 at "Porto safe house" --tlp red')  # SG-2, RED
     await ok(app, 'sighting S-2 at "Shelter gate" --tlp green')  # SG-3
-    await ok(app, 'notice issue red S-1 --charges "trafficking in human beings"')  # N-1
+    await ok(app, f'notice record red S-1 {RED} --charges "trafficking in human beings"')  # N-1
 
 
 async def test_scheduled_briefings_follow_iimarch_and_each_channels_ceiling(
@@ -68,8 +69,8 @@ async def test_scheduled_briefings_follow_iimarch_and_each_channels_ceiling(
     assert "S-1 Viktor Kral (person, suspect): 1 sighting, last SG-1 at Vigo port" in shown
     assert "Porto" not in shown
     assert "N-1 RED — S-1 Viktor Kral" in shown
-    assert "R-1 Dock 4 — Tue 01 Dec 2026 05:00 UTC — planned, 0/22 done" in shown
-    assert "1 active red/orange notice(s)" in shown
+    assert "R-1 Dock 4 — Tue 01 Dec 2026 05:00 UTC — planned, 0/32 done" in shown
+    assert "1 active red or orange notice: a wanted person or an imminent threat" in shown
     assert "Victims identified: 1 (1 new)" in shown
     assert "console room (up to TLP:AMBER)" in shown
 
@@ -221,3 +222,33 @@ async def test_bad_brief_input_gets_one_sentence_and_stores_nothing(
         assert (entry["actor"], entry["reason"]) == ("mia (console:mia)", sentence)
     else:
         assert changed_tables(before, await snapshot(app.store)) == {}
+
+
+async def test_iimarch_intent_method_risk_and_communications(app: App) -> None:
+    """Issue 15: the operation's intent; the raids' risk scores and open risk items; their
+    radio channel and call signs; counts in words ("4 from 1 agency")."""
+    await operation(app)
+    assert "Not set: a lead states it with `op intent" in text(await ok(app, "brief"))
+    assert "you cannot manage the operation" in await refused(app, 'op intent "x"', who="mia")
+    await ok(app, 'op intent "Dismantle the Vigo network; identify and protect its victims"')
+    await ok(app, 'raid plan "Dock 4" --at "2026-11-29 05:00"')  # R-1, TLP:AMBER+STRICT
+    await ok(app, 'check R-1 4 --note "high: armed guard reported"')
+    await ok(app, 'check R-1 8 --note "channel 4, call signs Alpha and Bravo"')
+    direct = text(await ok(app, "brief", channel="dm-admin", is_group=False))
+    positions = [direct.index(s) for s in SECTIONS]
+    assert positions == sorted(positions), "IIMARCH order"
+    intent = direct[direct.index("INTENT") : direct.index("METHOD")]
+    assert "Dismantle the Vigo network; identify and protect its victims" in intent
+    method = direct[direct.index("METHOD") : direct.index("ADMINISTRATION")]
+    assert "R-1 Dock 4 —" in method
+    assert "Members: 4 from 1 agency — no agency (4)" in direct
+    risk = direct[direct.index("RISK") : direct.index("COMMUNICATIONS")]
+    assert "R-1 risk assessment: high: armed guard reported" in risk
+    assert "R-1: 4 open risk items (1, 2, 6, 10)" in risk
+    comms = direct[direct.index("COMMUNICATIONS") : direct.index("HUMANITARIAN")]
+    assert "COMMUNICATIONS — 2 linked channels" in comms
+    assert "R-1 radio: channel 4, call signs Alpha and Bravo" in comms
+    # In the AMBER room the raid's details (AMBER+STRICT) are only said to be set.
+    room = text(await ok(app, "brief", channel="room"))
+    assert "R-1 risk assessment: scored" in room and "armed guard" not in room
+    assert "R-1 radio channel and call signs: set" in room and "Alpha" not in room

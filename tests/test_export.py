@@ -60,14 +60,18 @@ async def _two_operations(app: App) -> None:
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect --alias Vanya --dob 1985")
     await ok(app, "subject add person Lena --category victim --tlp amber+strict")
-    await ok(app, 'notice issue red S-1 --charges "trafficking in human beings" --ref 2026/4411')
+    await ok(
+        app,
+        'notice record red S-1 --charges "trafficking in human beings" --ref 2026/4411 '
+        "--requested-by PT --warrant W/1 --warrant-country PT",
+    )
     await ok(app, "sighting S-1 at 'Porto | Ribeira' --coords 41.14,-8.61 --grade B2", who="mia")
     await ok(app, 'sighting "grey Audi" at Vigo --observer "toll staff"', who="pat")
     await _raid(app, OP, "Dawn action Porto", ["Warrant checked", "Interpreters booked"], 1)
     await ok(app, f'op new "Other" --code {OTHER}')
     await ok(app, f"op link {OTHER}", channel="other-room")
     await ok(app, f"subject add {OTHER} person Zed Elsewhere --category suspect")
-    await ok(app, f"notice issue blue {OTHER}/S-1")
+    await ok(app, f"notice record blue {OTHER}/S-1 --requested-by PT --ref A-1/2026")
     await ok(app, f"sighting {OTHER}/S-1 at Gdansk")
     await _raid(app, OTHER, "Harbour sweep Gdansk", ["Shelter places on standby"], 0)
     await app.console.pop_posts()
@@ -116,9 +120,12 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     assert [(n["ref"], n["colour"], n["subject"], n["charges"]) for n in data["notices"]] == [
         ("N-1", "red", "S-1", "trafficking in human beings")
     ] and len(notices) == 1
-    assert [s["ref"] for s in data["sightings"]] == [f"SG-{s.seq}" for s in sightings]
+    assert [s["ref"] for s in data["sightings"]] == [
+        f"SG-{s.seq}" for s in sorted(sightings, key=lambda s: s.seq)
+    ]
     first, second = data["sightings"]
-    assert (first["subject"], first["match_notice"], first["grade"]) == ("S-1", "N-1", "B2")
+    assert (first["subject"], first["match_notice"]) == ("S-1", "N-1")
+    assert (first["grade"], first["reporter_grade"]) == (None, "B2")  # the reporter's own
     assert (first["lat"], first["lon"], first["first_hand"]) == (41.14, -8.61, True)
     assert first["reporter"]["name"] == "mia"
     assert (second["description"], second["observer"], second["first_hand"]) == (
@@ -155,14 +162,17 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
     assert f"# Case file {OP} — Nightjar" in markdown
     assert "Porto \\| Ribeira" in markdown  # user text cannot break the tables
     assert "- [x] [before, mandatory] Warrant checked" in markdown
-    built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    combined, built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    # Building the case file combines records of every kind (issue 15): a `combine` entry.
+    assert (combined.action, combined.object_ref) == (Action.COMBINE, f"{OP}/case file")
+    assert combined.reason is not None and combined.reason.startswith("combined subjects, ")
     assert (built.action, built.object_ref) == (Action.CONSULT, f"{OP}/export")
     assert (disclosed.action, disclosed.object_ref) == (Action.DISCLOSE, f"{OP}/export")
 
 
 async def _entries(app: App) -> list[AuditEntry]:
     async with app.store.transaction() as session:
-        return list((await session.exec(select(AuditEntry))).all())
+        return list((await session.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all())
 
 
 async def test_only_a_lead_may_export(app: App) -> None:
@@ -230,7 +240,8 @@ def test_cli_writes_both_files_and_audits_the_disclosure(sqlite_url: str, tmp_pa
         finally:
             await app.close()
 
-    [entry] = [e for e in asyncio.run(audited()) if e.command == "export"]
+    [combined, entry] = [e for e in asyncio.run(audited()) if e.command == "export"]
+    assert combined.action == Action.COMBINE and combined.actor.startswith("taskforce export")
     assert entry.action == Action.DISCLOSE and entry.object_ref == f"{OP}/export"
     assert entry.channel == f"file:{out.resolve()}"
 
@@ -250,7 +261,7 @@ async def test_console_export_writes_both_files_then_records_the_disclosure(
     assert json.loads(paths[0].read_text())["operation"]["code"] == OP
     # It names a victim (Lena): the whole file is TLP:RED.
     assert paths[1].read_text().startswith("**TLP:RED**")
-    built, disclosed = [e for e in await _entries(app) if e.command == "export"]
+    _combined, built, disclosed = [e for e in await _entries(app) if e.command == "export"]
     assert built.action == Action.CONSULT and built.id is not None
     assert disclosed.action == Action.DISCLOSE and (disclosed.id or 0) > built.id
     assert disclosed.channel == f"file:{paths[0].parent}"

@@ -30,6 +30,7 @@ from tests.fakes.telegram_api import (
     private_chat,
     tg_user,
 )
+from tests.fieldintel import RED
 from tests.serving import wait_until
 
 SECRET = "s3cret-Token_1"
@@ -129,12 +130,12 @@ async def test_a_telegram_sighting_reaches_slack_and_the_other_telegram_chat(bot
     ]
     [slack_post] = [p for p in b.slack.fake.posts("C1") if "SG-1" in p["text"]]
     assert slack_post["text"] == "Sighting SG-1 — S-1 Ivan Petrov"
-    assert f"{OP}/SG-1 · TLP:AMBER · grade B2" in text_of(slack_post["blocks"])
+    assert f"{OP}/SG-1 · TLP:AMBER · reporter's assessment B2" in text_of(slack_post["blocks"])
     for chat in (HQ, FIELD):
         [post] = [m for m in b.tg.sent(chat["id"]) if "SG-1" in m.plain and m.reply_to is None]
         assert "Sighting SG-1 — S-1 Ivan Petrov" in post.plain
         assert "Porto, Cais da Ribeira" in post.plain
-        assert f"{OP}/SG-1 · TLP:AMBER · grade B2" in post.plain
+        assert f"{OP}/SG-1 · TLP:AMBER · reporter's assessment B2" in post.plain
 
     # Nothing of OP-NIGHTJAR in another operation's channels, on either platform.
     assert not [p for p in b.slack.fake.posts("C2") if "Petrov" in json.dumps(p)]
@@ -152,8 +153,10 @@ async def test_a_telegram_sighting_reaches_slack_and_the_other_telegram_chat(bot
 async def test_a_match_is_marked_on_both_platforms(both: Both) -> None:
     b = both
     await _two_operations(b)
-    issued = await b.on_slack(f'notice issue red {OP}/S-1 --charges "trafficking in human beings"')
-    assert "Issued Red notice N-1" in issued
+    issued = await b.on_slack(
+        f'notice record red {OP}/S-1 {RED} --charges "trafficking in human beings"'
+    )
+    assert "Recorded Red notice N-1" in issued
     reply = await b.telegram('/sighting S-1 at "Vigo ferry terminal"', FIELD)
     assert "MATCH" in reply and "Red notice N-1 — sighting SG-1" in reply
 
@@ -197,7 +200,7 @@ async def test_the_shelter_sighting_reaches_no_group_only_the_reporter_and_leads
     for chat in (FIELD, HQ):
         assert f"Linked to {OP}" in await b.telegram(f"/op link {OP}", chat)
     await b.on_slack("subject add person Maria X --category victim --dob 2009 --alias Mari")
-    await b.on_slack("notice issue yellow S-1")
+    await b.on_slack("notice record yellow S-1 --requested-by PT --ref A-1/2026")
     said = await b.on_slack("op invite --role partner")
     invite = re.search(r"\*Code\*\s+`?([A-Z0-9]+)", said)
     assert invite is not None, said

@@ -14,7 +14,7 @@ from bot.app import App
 from bot.contracts import Visibility
 from bot.models import Operation, OutboxMessage, Raid, RaidItem, Sighting, Subject
 from tests.dbstate import changed_tables, snapshot
-from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
+from tests.fieldintel import OP, RED, fetch, join, ok, operation, refused, text
 
 OTHER = "OP-OTHER"
 
@@ -131,13 +131,13 @@ async def test_a_partners_briefing_counts_only_what_the_partner_may_read(any_app
     app = any_app
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect --tlp green")
-    await ok(app, 'notice issue red S-1 --charges "trafficking" --tlp green')
+    await ok(app, f'notice record red S-1 {RED} --charges "trafficking" --tlp green')
     lead = text(await ok(app, "brief", channel="dm-admin", is_group=False))
-    assert "Active notices: 1" in lead and "1 active red/orange notice(s)" in lead
+    assert "Active notices: 1" in lead and "1 active red or orange notice" in lead
     before = await snapshot(app.store)
     partner = text(await ok(app, "brief", who="pat", channel="dm-pat", is_group=False))
     assert "Active notices: 0" in partner
-    assert "red/orange" not in partner and "RISK\n  nothing flagged" in partner
+    assert "red or orange" not in partner and "RISK\n  nothing flagged" in partner
     assert set(changed_tables(before, await snapshot(app.store))) == {"auditentry", "auditchain"}
 
 
@@ -304,7 +304,7 @@ def test_the_reading_rule_role_by_label_by_category() -> None:
     expected = set()
     for tlp in TLP_ORDER:
         for category in categories:
-            expected |= {(Role.LEAD, tlp, category), (Role.MEMBER, tlp, category)}
+            expected |= {(r, tlp, category) for r in (Role.LEAD, Role.MEMBER, Role.ANALYST)}
             if tlp in ("clear", "green", "amber"):
                 expected.add((Role.OBSERVER, tlp, category))
             if category == "victim" and tlp != "red":
@@ -345,7 +345,7 @@ async def test_another_operation_answers_exactly_as_one_that_does_not_exist(
     await ok(app, f"subject add {OTHER} person Ivan Petrov --category suspect")
     await ok(app, f'sighting {OTHER}/S-1 at "Vigo dock"')
     await ok(app, f'raid plan {OTHER} "Dawn" --at "tomorrow 05:30"')
-    await ok(app, f'notice issue red {OTHER}/S-1 --charges "trafficking"')
+    await ok(app, f'notice record red {OTHER}/S-1 {RED} --charges "trafficking"')
     await app.console.pop_posts()
     different = []
     for who in ("mia", "pat", "obe"):

@@ -26,7 +26,7 @@ async def _maria(app: App) -> None:
     await operation(app)
     await join(app, OP, "lea", "lead")
     await ok(app, MARIA)
-    await ok(app, "notice issue yellow S-1")
+    await ok(app, "notice record yellow S-1 --requested-by PT --ref A-1/2026")
     await app.console.pop_posts()
 
 

@@ -32,7 +32,7 @@ from tests.serving import serving, wait_until
 
 PLAN = 'raid plan "Warehouse on Calle Mar" --at "2026-11-29 12:00" --tz Europe/Madrid'
 T0 = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)  # 12:00 in Madrid (CET)
-BEFORE_MANDATORY = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13]  # item 12 is advisory
+BEFORE_MANDATORY = [*range(1, 16), 18, 19]  # 16 (labour inspectorate) and 17 are advisory
 
 
 async def titles(app: App, channel: str) -> list[str]:
@@ -46,7 +46,7 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
     # Plan from the built-in template; the time is read in Madrid and stored in UTC.
     planned = text(await ok(app, PLAN + ' --location "Vigo port"', channel="room"))
     assert "When: Sun 29 Nov 2026 12:00 CET (11:00 UTC)" in planned
-    assert "trafficking-raid: 22 items, 21 mandatory" in planned
+    assert "trafficking-raid: 32 items, 29 mandatory" in planned
     assert "T−24 h (Sat 28 Nov 2026 12:00 CET (11:00 UTC))" in planned
     (raid,) = await fetch(app, Raid)
     assert raid.at == T0 and raid.status == "planned" and raid.timezone == "Europe/Madrid"
@@ -56,17 +56,22 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
 
     # The card: a button per open item, each a command line for whoever presses it.
     card = (await ok(app, "raid show R-1", channel="room")).message
-    assert len(card.buttons) == 22
+    assert len(card.buttons) == 24  # at most 24 buttons (MAX_BUTTONS)
     assert (card.buttons[0].label, card.buttons[0].command) == ("✓ 1", f"check {OP}/R-1 1")
     partner_card = (await ok(app, "raid show R-1", who="pat", channel="room")).message
-    assert [b.label for b in partner_card.buttons] == ["✓ 9", "✓ 16", "✓ 19"]
+    assert [b.label for b in partner_card.buttons] == ["✓ 13", "✓ 22", "✓ 27"]
+    # Duties are held by named members; mia holds three of them for this raid.
+    for duty in ("operation-lead", "site-commander", "victim-liaison"):
+        assert f"holds the {duty.replace('-', ' ')} duty of R-1" in text(
+            await ok(app, f"raid assign R-1 {duty} mia")
+        )
 
     # Tick by command (member), by button (partner, own role only); observers cannot.
     clock.advance(minutes=5)
     ticked = text(await ok(app, 'check R-1 1 --note "warrant W-22 seen"', who="mia"))
-    assert "ticked by mia" in ticked and "1/22 done, 11 mandatory open" in ticked
+    assert "ticked by mia" in ticked and "1/32 done, 16 mandatory open" in ticked
     assert await refused(app, "check R-1 2", who="pat") == (
-        "As partner you can tick only partner items; item 2 falls to the site commander."
+        "As partner you can tick only partner items; item 2 falls to the operation lead."
     )
     await ok(app, partner_card.buttons[0].command, who="pat", channel="room")
     assert await refused(app, "check R-1 3", who="obe") == (
@@ -85,8 +90,8 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
 
     # The go is refused while mandatory items are open, and only the lead may give it.
     sentence = await refused(app, "raid go R-1")
-    assert sentence.startswith("R-1 cannot go: 10 mandatory item(s) before the raid are open")
-    assert "2. Threat and risk assessment scored" in sentence
+    assert sentence.startswith("R-1 cannot go: 15 mandatory item(s) before the raid are open")
+    assert "2. Deconfliction done" in sentence
     assert await refused(app, "raid go R-1", who="mia") == (
         f"As member in {OP} you cannot give the raid go or abort."
     )
@@ -96,8 +101,8 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
     assert await fire_due(app, "reminder") == [FireResult.SENT]
     (post,) = await app.console.pop_posts("room")
     assert post.message.title == "T−24 h: R-1 Warehouse on Calle Mar"
-    assert "10 mandatory item(s) still open:" in post.text
-    assert "2. Threat and risk assessment scored — site commander" in post.text
+    assert "15 mandatory item(s) still open:" in post.text
+    assert "4. Threat and risk assessment scored — site commander" in post.text
     assert "1. Warrant" not in post.text  # ticked
     assert await app.console.pop_posts("lobby") == []
     assert await fire_due(app, "reminder") == []  # claimed: never twice
@@ -116,7 +121,7 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
     assert await titles(app, "room") == ["T−2 h: R-1 Warehouse on Calle Mar"]
 
     # Everything ticked: the go is given without force.
-    for n in [n for n in BEFORE_MANDATORY if n not in (1, 9)]:
+    for n in [n for n in BEFORE_MANDATORY if n not in (1, 13)]:
         await ok(app, f"check R-1 {n}", who="mia")
     went = await ok(app, "raid go R-1", channel="room")
     assert text(went).startswith("R-1 has the go.")
@@ -127,7 +132,7 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
     assert post.message.title == "T−30 min: R-1 Warehouse on Calle Mar"
     assert "Every mandatory item before the raid is ticked." in post.text
     done = text(await ok(app, "raid done R-1"))
-    assert "R-1 is done." in done and "14. Suspected victims separated" in done
+    assert "R-1 is done." in done and "20. Suspected victims separated" in done
 
 
 async def test_forced_go_is_audited_and_an_aborted_raid_gets_no_reminders(
@@ -139,8 +144,9 @@ async def test_forced_go_is_audited_and_an_aborted_raid_gets_no_reminders(
     assert await refused(app, "raid go R-2 --force") == (
         '--force needs --reason "…": say why the raid goes with items open.'
     )
+    await ok(app, "check R-2 1")  # the legal authority: never forced past
     forced = await ok(app, 'raid go R-2 --force --reason "victims moved tonight"', channel="room")
-    assert "FORCED with 12 mandatory item(s) open: victims moved tonight" in text(forced)
+    assert "FORCED with 16 mandatory item(s) open: victims moved tonight" in text(forced)
     async with app.store.transaction() as session:
         entry = (
             await session.exec(
@@ -151,7 +157,7 @@ async def test_forced_go_is_audited_and_an_aborted_raid_gets_no_reminders(
         ).first()
     assert entry is not None and entry.object_ref == f"{OP}/R-2"
     assert entry.reason is not None
-    assert entry.reason.startswith("forced with open items 1, 2, 3")
+    assert entry.reason.startswith("forced with open items 2, 3, 4")
     assert entry.reason.endswith(": victims moved tonight")
     posts = await app.console.pop_posts("room")
     assert [p.message.mark for p in posts if p.message.title.startswith("GO")] == ["FORCED"]
@@ -214,8 +220,8 @@ async def test_a_raid_planned_less_than_24_hours_ahead_gets_only_the_reminders_a
         ),
         (
             'raid plan "Dock" --at "next blue moon"',
-            "I can't read 'next blue moon' as a time; use 2026-11-28 14:30, 14:30, 20m ago, "
-            "in 2h or tomorrow 05:30.",
+            "I can't read 'next blue moon' as a time; use 2026-11-28 14:30, 14:30, 5pm, 17h, "
+            "yesterday 23:30, 30/11/2026 06:00, 20m ago or in 2h.",
         ),
         ('raid plan "Dock"', "--at is required."),
         ("raid show R-9", f"There is no raid R-9 in {OP}; see `raid list`."),
@@ -337,7 +343,9 @@ async def test_a_raid_on_telegram_ticked_from_a_button_by_another_member(
             await say("/raid show R-1", ANA, GROUP)
             card = fake.sent(GROUP["id"])[-1]
             labels = dict(card.buttons)
-            assert len(labels) == 22
+            assert len(labels) == 24
+            assigned = await say("/raid assign R-1 operation-lead Eva", ANA, GROUP)
+            assert "Eva (M-2) holds the operation lead duty of R-1." in assigned
             press = updates.callback(
                 labels["✓ 1"], user=EVA, chat=GROUP, message_id=card.message_id
             )
@@ -348,7 +356,7 @@ async def test_a_raid_on_telegram_ticked_from_a_button_by_another_member(
             eva = next(m for m in await fetch(app, Member) if m.name == "Eva")
             assert (items[1].done_by, items[1].done_at) == (eva.id, clock.now)
             refusal = await say("/raid go R-1", ANA, GROUP)
-            assert "R-1 cannot go: 11 mandatory item(s)" in refusal
+            assert "R-1 cannot go: 16 mandatory item(s)" in refusal
             # The T−24 h reminder reaches the Telegram group through the outbox.
             clock.set(datetime(2026, 11, 29, 5, 0, 10, tzinfo=UTC))
             assert [r for k, _, r in await sched.run_due() if k == "reminder"] == [FireResult.SENT]

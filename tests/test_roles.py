@@ -47,6 +47,8 @@ TABLE: dict[str, tuple[str, str, set[str]]] = {
     "op remove": ("op remove OP-A obe", "hq", LEADS),
     "op link": ("op link OP-A --max-tlp green", "new-room", LEADS),
     "op unlink": ("op unlink", "room", LEADS),
+    "op retention": ("op retention OP-A 12", "hq", LEADS),
+    "op intent": ('op intent OP-A "dismantle the network"', "hq", LEADS),
     "audit": ("audit OP-A --limit 5", "hq", LEADS),
     "audit verify": ("audit verify", "hq", LEADS | {"admin"}),
 }

@@ -19,7 +19,7 @@ from bot.room.tokens import SignedIn, digest, open_session, redeem_link
 from bot.room.view import load_view
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
-from tests.fieldintel import OP, fetch, ok, operation, refused
+from tests.fieldintel import OP, RED, fetch, ok, operation, refused
 from tests.room_helpers import PUBLIC_URL, ask_link, csrf_of, open_link, served, sign_in
 
 
@@ -40,7 +40,7 @@ async def _intel(app: App) -> None:
     await operation(app, channels={"room": "amber", "lobby": "green"})
     await ok(app, "subject add person Ivan Petrov --category suspect")  # S-1 amber
     await ok(app, "subject add person Lena Roth --category victim --tlp green")  # S-2
-    await ok(app, 'notice issue red S-1 --charges "trafficking in human beings"')
+    await ok(app, f'notice record red S-1 {RED} --charges "trafficking in human beings"')
     await ok(app, 'sighting S-1 at "Porto harbour" --coords 41.14,-8.61', who="mia")  # SG-1
     await ok(app, 'sighting S-2 at "Vigo shelter" --coords 42.24,-8.72', who="mia")  # SG-2
     await ok(app, 'sighting "grey van" at Braga --coords 41.55,-8.42 --tlp green')  # SG-3
@@ -234,15 +234,17 @@ async def test_tick_from_the_room_goes_through_the_core_and_reaches_the_channel(
 ) -> None:
     app = room_app
     await _raid(app)
+    await ok(app, "raid assign R-1 site-commander mia")  # items 4-6 are mia's duty now
     async with sign_in(url, app, "mia") as browser:
         html = await _shown(browser)
-        assert "Tick item 1 of R-1" in html
+        # Exactly what `check` allows her: her duty's items, not the lead's warrant item.
+        assert "Tick item 4 of R-1" in html and "Tick item 1 of R-1" not in html
         done = await browser.post(
-            f"/room/op/{OP}/raid/1/check", data={"csrf": csrf_of(html), "item": "1"}
+            f"/room/op/{OP}/raid/1/check", data={"csrf": csrf_of(html), "item": "4"}
         )
         assert done.status_code == 303
         after = await _shown(browser)
-    item = next(i for i in await fetch(app, RaidItem) if i.position == 1)
+    item = next(i for i in await fetch(app, RaidItem) if i.position == 4)
     assert item.done_at is not None
     assert "ticked by mia" in after
     posts = await app.console.pop_posts("room")
@@ -255,7 +257,7 @@ async def test_tick_from_the_room_goes_through_the_core_and_reaches_the_channel(
                 )
             )
         ).one()
-    assert alter.channel == "room:web" and alter.object_ref == f"{OP}/R-1#1"
+    assert alter.channel == "room:web" and alter.object_ref == f"{OP}/R-1#4"
 
 
 async def test_observer_cannot_tick_and_is_told_why(room_app: App, url: str) -> None:
@@ -356,7 +358,7 @@ async def test_what_a_member_may_not_see_does_not_change_their_view(
     assert before is not None
     await ok(app, 'sighting "Red van" at "Safe flat" --tlp red')  # the author's alone
     if who == "pat":  # nothing about a suspect reaches a partner
-        await ok(app, 'notice issue red S-1 --charges "trafficking in human beings"')
+        await ok(app, f'notice record red S-1 {RED} --charges "trafficking in human beings"')
         await ok(app, 'sighting S-1 at "Porto harbour"')
     after = await load_view(app.core, signed, OP, audit_it=False)
     assert after is not None and after.fingerprint() == before.fingerprint()

@@ -77,6 +77,10 @@ class Browser:
         return path
 
     def wait_css(self, selector: str, text: str | None = None) -> Any:
+        """The first element matching `selector` (and holding `text`), once there. A page
+        that replaces itself meanwhile (a redirect, a live re-fetch) leaves stale nodes:
+        those are looked for again, not failed on."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
@@ -86,7 +90,23 @@ class Browser:
                     return node
             return False
 
-        return WebDriverWait(self.driver, WAIT).until(found)
+        wait = WebDriverWait(
+            self.driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)
+        )
+        return wait.until(found)
+
+    def click_css(self, selector: str, text: str | None = None) -> None:
+        """Click the element once there; again if the page replaced it under the click."""
+        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def clicked(driver: Any) -> bool:
+            self.wait_css(selector, text).click()
+            return True
+
+        WebDriverWait(
+            self.driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(clicked)
 
 
 @pytest.fixture
@@ -149,8 +169,8 @@ async def test_room_in_a_real_browser(
 
         d = browser.driver
         await asyncio.to_thread(d.get, link.group(1))
-        await asyncio.to_thread(lambda: browser.wait_css("#sign-in").click())
-        await asyncio.to_thread(lambda: browser.wait_css("a", "OP-NH").click())
+        await asyncio.to_thread(browser.click_css, "#sign-in")
+        await asyncio.to_thread(browser.click_css, "a", "OP-NH")
         # The sighting on the map (an SVG marker) and in the timeline.
         marker = await asyncio.to_thread(browser.wait_css, '#map .spot[data-ref="SG-1"]')
         assert "Porto harbour" in marker.get_attribute("aria-label")
@@ -158,7 +178,7 @@ async def test_room_in_a_real_browser(
         await asyncio.to_thread(browser.shot, "1-map")
 
         # Tick item 1 of R-1: it is recorded through the core and reaches the group.
-        await asyncio.to_thread(lambda: browser.wait_css('#R-1 button[data-item="1"]').click())
+        await asyncio.to_thread(browser.click_css, '#R-1 button[data-item="1"]')
         await asyncio.to_thread(browser.wait_css, "#R-1", "by Ana")
         await fake.wait_for(
             lambda: any("ticked by Ana" in m.plain for m in fake.sent(GROUP_ID)), WAIT
@@ -185,7 +205,7 @@ async def test_room_in_a_real_browser(
 
         await asyncio.to_thread(cluster.send_keys, Keys.ENTER)
         await asyncio.to_thread(browser.wait_css, '#map .spot[data-ref="SG-3"]')
-        await asyncio.to_thread(lambda: browser.wait_css("#map-reset").click())
+        await asyncio.to_thread(browser.click_css, "#map-reset")
         await asyncio.to_thread(browser.wait_css, "#map .cluster", "2")
         d.execute_script(
             "var s = document.getElementById('until'); s.value = 0;"

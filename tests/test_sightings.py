@@ -22,7 +22,11 @@ async def _petrov(app: App) -> None:
 async def test_match_on_every_linked_channel_until_the_notice_is_cancelled(any_app: App) -> None:
     app = any_app
     await _petrov(app)
-    await ok(app, 'notice issue red S-1 --charges "trafficking in human beings" --ref 2026/4411')
+    await ok(
+        app,
+        'notice record red S-1 --charges "trafficking in human beings" --ref 2026/4411 '
+        "--requested-by PT --warrant W/1 --warrant-country PT",
+    )
     await app.console.pop_posts()
 
     reply = await ok(app, 'sighting S-1 at "Porto, Cais da Ribeira" --grade B2', who="mia")
@@ -34,7 +38,7 @@ async def test_match_on_every_linked_channel_until_the_notice_is_cancelled(any_a
         assert post.message.title.startswith("Red notice N-1 — sighting SG-1")
         assert post.text.startswith("[MATCH] Red notice N-1")
         assert "S-1 Ivan Petrov" in post.message.title
-        assert post.message.context == f"{OP}/SG-1 · TLP:AMBER · grade B2"
+        assert post.message.context == f"{OP}/SG-1 · TLP:AMBER · reporter's assessment B2"
         assert "Charges: trafficking in human beings" in post.text
     [stored] = await fetch(app, Sighting)
     assert stored.match_notice_id is not None
@@ -53,8 +57,8 @@ async def test_yellow_notice_matches_and_other_colours_do_not(app: App) -> None:
     await operation(app)
     await ok(app, "subject add person Lena --category victim --sex f --dob 2009")
     await ok(app, "subject add person Kurt --category suspect")
-    await ok(app, "notice issue yellow S-1")
-    await ok(app, "notice issue blue S-2")
+    await ok(app, "notice record yellow S-1 --requested-by PT --ref A-1/2026")
+    await ok(app, "notice record blue S-2 --requested-by PT --ref A-1/2026")
     assert (await ok(app, "sighting S-1 at Vigo")).message.mark == "MATCH"
     assert (await ok(app, "sighting S-2 at Vigo")).message.mark is None
 

@@ -28,6 +28,7 @@ from bot.store import Store
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, count, snapshot
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
+from tests.fieldintel import RED
 from tests.serving import wait_until
 
 
@@ -145,7 +146,7 @@ async def test_user_text_arrives_escaped_in_posts_and_replies(slack: SlackStack)
 async def test_a_match_is_prominent_in_the_post(slack: SlackStack) -> None:
     await linked_operation(slack)
     await ok(slack, 'subject add person "Ivan Petrov" --category suspect')
-    await ok(slack, 'notice issue red S-1 --charges "trafficking in human beings"')
+    await ok(slack, f'notice record red S-1 {RED} --charges "trafficking in human beings"')
     await ok(slack, 'sighting S-1 at "Algeciras port"')
     posts = await slack.fake.wait_for_posts(2, "C1")
     match = [p for p in posts if "MATCH" in p["text"]]
@@ -345,8 +346,10 @@ async def test_export_files_go_to_the_invokers_dm_never_the_channel(slack: Slack
 
 
 async def _export_entries(slack: SlackStack) -> list[AuditEntry]:
+    """The export's consult and disclose entries (its `combine` entry is tested elsewhere)."""
     async with slack.app.store.transaction() as s:
-        return list((await s.exec(select(AuditEntry).where(AuditEntry.command == "export"))).all())
+        rows = (await s.exec(select(AuditEntry).where(AuditEntry.command == "export"))).all()
+    return sorted((e for e in rows if e.action != "combine"), key=lambda e: e.id or 0)
 
 
 async def test_posts_keep_slacks_pace_per_channel_without_holding_up_others(

@@ -11,7 +11,7 @@ from bot.clock import ManualClock
 from bot.models import Subject
 from tests.conftest import START
 from tests.dbstate import changed_tables, snapshot
-from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text
 
 
 async def test_add_a_person_with_everything(any_app: App) -> None:
@@ -86,7 +86,7 @@ async def test_show_has_notices_and_latest_sightings(any_app: App) -> None:
     app = any_app
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect")
-    await ok(app, 'notice issue red S-1 --charges "trafficking"')
+    await ok(app, f'notice record red S-1 {RED} --charges "trafficking"')
     for i in range(7):
         await ok(app, f"sighting S-1 at 'Stop {i}' --when '{10 - i}m ago'")
     shown = await ok(app, f"subject show {OP}/S-1", who="mia")

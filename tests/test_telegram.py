@@ -421,7 +421,11 @@ async def test_files_go_to_the_private_chat_only(served: Served) -> None:
 async def _export_entries(app: App) -> list[AuditEntry]:
     async with app.store.transaction() as session:
         return list(
-            (await session.exec(select(AuditEntry).where(AuditEntry.command == "export"))).all()
+            e
+            for e in (
+                await session.exec(select(AuditEntry).where(AuditEntry.command == "export"))
+            ).all()
+            if e.action != "combine"  # its `combine` entry (issue 15) is tested elsewhere
         )
 
 

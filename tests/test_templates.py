@@ -44,10 +44,21 @@ DOMAIN_CHECKLIST = [
     ("on-site", "evidence seized, sealed and logged (chain of custody)"),
     ("on-site", "phones and documents"),
     ("on-site", "passports"),
-    ("after", "national referral mechanism / support services"),
+    ("after", "national referral mechanism"),
+    ("after", "support services"),
     ("after", "under 18"),
     ("after", "debrief held"),
     ("after", "intelligence from the raid graded and recorded"),
+    # What practitioners also expect (issue 15).
+    ("before", "deconfliction"),
+    ("before", "prosecutor / investigating judge"),
+    ("on-site", "age assessed"),
+    ("after", "reflection and recovery period"),
+    ("after", "consular notification"),
+    ("before", "same-gender officers"),
+    ("before", "labour inspectorate"),
+    ("before", "contingency and exit plan"),
+    ("before", "media line"),
 ]
 T = TypeVar("T")
 
@@ -66,8 +77,21 @@ def test_builtin_template_covers_every_item_of_the_domain_checklist() -> None:
     assert duties == set(ITEM_ROLES), "lead, commander, evidence, victim liaison and partner"
     by_text = {i.text.lower(): i for i in spec.items}
     partner = [t for t, i in by_text.items() if i.role == "partner"]
-    assert any("ngo" in t for t in partner) and any("referral" in t for t in partner)
-    assert sum(not i.mandatory for i in spec.items) == 1  # informing other countries: advisory
+    assert any("ngo" in t for t in partner) and any("support services" in t for t in partner)
+    # The referral to the national referral mechanism is the authority's duty, not the NGO's.
+    [nrm] = [i for t, i in by_text.items() if "national referral mechanism" in t]
+    assert nrm.role == "victim-liaison"
+    # Advisory: labour inspectorate (where relevant), consular notification, and informing
+    # other countries (mandatory when the operation spans countries).
+    assert sorted(i.text.split()[0] for i in spec.items if not i.mandatory) == [
+        "Consular",
+        "Labour",
+        "Partner",
+    ]
+    [legal] = [i for i in spec.items if i.rule == "legal"]
+    assert legal.text.startswith("Warrant / legal authority checked")
+    [cross] = [i for i in spec.items if i.rule == "cross-border"]
+    assert cross.text.startswith("Partner agencies in other countries informed")
 
 
 async def test_builtin_loaded_at_start_idempotently(app: App) -> None:
@@ -82,7 +106,7 @@ async def test_builtin_loaded_at_start_idempotently(app: App) -> None:
 async def test_template_list_and_show_through_the_console(app: App) -> None:
     await operation(app, people=False)
     listing = text(await ok(app, "template list"))
-    assert "trafficking-raid — Trafficking raid (22 items, built-in)" in listing
+    assert "trafficking-raid — Trafficking raid (32 items, built-in)" in listing
     shown = text(await ok(app, "template show trafficking-raid"))
     assert shown.index("Before:") < shown.index("On site:") < shown.index("After:")
     assert "1. Warrant / legal authority checked: right form, signed, in date — operation lead" in (
@@ -256,3 +280,10 @@ def test_cli_import_refuses_bad_files_and_clashes_and_stores_nothing(tmp_path: P
     assert replaced.exit_code == 0 and "Template updated" in replaced.output
     items = in_app(tmp_path, lambda app: fetch(app, TemplateItem))
     assert [i.text for i in items if i.text in ("one", "two")] == ["two"]
+
+
+def test_an_item_rule_is_legal_or_cross_border() -> None:
+    base = 'name = "x"\n[[items]]\nphase = "before"\ntext = "Warrant seen"\n'
+    assert parse_text(base + 'rule = "legal"\n', "toml").items[0].rule == "legal"
+    with pytest.raises(TemplateError, match="rule 'optional' is not one of legal, cross-border"):
+        parse_text(base + 'rule = "optional"\n', "toml")

@@ -6,7 +6,7 @@ from bot.access import TLP
 from bot.app import App
 from bot.contracts import Visibility
 from bot.models import ChannelLink, OutboxMessage, Sighting
-from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text
 
 
 async def test_amber_sighting_is_withheld_from_a_green_channel(any_app: App) -> None:
@@ -62,7 +62,7 @@ async def test_a_partner_cannot_read_a_suspect(any_app: App) -> None:
     await ok(app, "subject add person Ivan Petrov --category suspect --tlp green")
     await ok(app, "subject add person Lena --category victim")  # protected: by grant only
     await ok(app, "subject add vehicle white Transit van")  # AMBER, not a victim: hidden
-    await ok(app, 'notice issue red S-1 --charges "trafficking"')
+    await ok(app, f'notice record red S-1 {RED} --charges "trafficking"')
     await ok(app, "sighting S-1 at Porto --tlp green")
     await ok(app, "sighting S-2 at Porto")
     nothing = await refused(app, "subject show S-99", who="pat")
@@ -114,6 +114,6 @@ async def test_the_sources_label_travels_with_the_data(any_app: App) -> None:
         "restriction travels with the data."
     ) in text(raised)
     assert [s.tlp for s in await fetch(app, Sighting)] == ["green", "amber+strict", "amber+strict"]
-    notice = await ok(app, "notice issue blue S-1 --tlp clear")
+    notice = await ok(app, "notice record blue S-1 --requested-by PT --ref A-1/2026 --tlp clear")
     assert notice.message.tlp == TLP.AMBER_STRICT.value
     assert notice.message.context == f"{OP}/N-1 · TLP:AMBER+STRICT · about S-1"

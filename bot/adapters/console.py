@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.contracts import Actor, Capabilities, Channel, Invocation, Reply, strip_prefix
 from bot.gateway import Gateway
+from bot.i18n import _
 from bot.messages import Message
 
 PLATFORM = "console"
@@ -127,7 +128,7 @@ class ConsoleAdapter:
             paths = await self.gateway.deliver_to_dir(files, out_dir)
         except ValueError as exc:
             return Reply(Message(lines=[str(exc)]), ok=False, command=reply.command)
-        reply.message.lines.extend(f"Written: {path}" for path in paths)
+        reply.message.lines.extend(_("Written: {path}").format(path=path) for path in paths)
         return reply
 
     async def say(self, who: str, line: str, channel: str = "console") -> str:

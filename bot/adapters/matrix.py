@@ -105,7 +105,8 @@ def render(message: Message) -> dict[str, Any]:
         lines.append(_inline(_("Reply to this message with a number:")))
         plain.append(_("Reply to this message with a number:"))
         for i, b in enumerate(message.buttons, 1):
-            lines.append(f"{i}. {_inline(b.label)} — <code>!tf {html.escape(b.command)}</code>")
+            code = html.escape(b.command)
+            lines.append(f"{i}. {_inline(b.label)} — <code>!tf {code}</code>")  # i18n: keep
             plain.append(f"{i}. {b.label} — !tf {b.command}")
     content: dict[str, Any] = {
         "msgtype": "m.notice",

@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import metrics
 from bot.adapters import slack_render as render
+from bot.adapters.slack_field import fetch, images_of
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -46,9 +48,12 @@ from bot.contracts import (
     Reply,
     Sender,
     SendError,
+    Upload,
+    caption_line,
     strip_prefix,
 )
 from bot.gateway import Gateway
+from bot.i18n import _
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -128,9 +133,16 @@ class SlackSender:
     platform: str = PLATFORM
     capabilities = CAPABILITIES
 
-    def __init__(self, client: AsyncWebClient, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        interval: float = 1.0,
+        images: Callable[[str], Awaitable[bytes]] | None = None,
+    ) -> None:
         self.client = client
         self.interval = interval
+        self.images = images  # reads a post's photos (issue 16)
 
     def min_interval(self, channel_key: str) -> float:
         """Seconds between two posts to one channel."""
@@ -139,6 +151,8 @@ class SlackSender:
     async def send(self, channel_key: str, message: Message) -> str | None:
         """Post to the channel; return the message `ts`. Raise `SendError` on failure."""
         text, blocks = render.render([message])
+        if message.images and self.images is not None:
+            return await self._send_photos(channel_key, message, text)
         try:
             resp = await self.client.chat_postMessage(
                 channel=channel_key,
@@ -152,9 +166,36 @@ class SlackSender:
         return str(ts) if ts else None
 
 
+    async def _send_photos(self, channel_key: str, message: Message, text: str) -> str | None:
+        """A photo post: the stored copies (without EXIF) uploaded with the text as comment."""
+        assert self.images is not None
+        try:
+            uploads = [
+                {
+                    "content": await self.images(key),
+                    "filename": key.rsplit("/", 1)[-1],
+                }
+                for key in message.images
+            ]
+            resp = await self.client.files_upload_v2(
+                channel=channel_key, file_uploads=uploads, initial_comment=text
+            )
+        except FileNotFoundError as exc:
+            raise SendError("photo missing from the evidence store", permanent=True) from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise send_error(exc) from exc
+        files = resp.get("files") or []
+        first = files[0] if files and isinstance(files[0], dict) else {}
+        return str(first.get("id")) if first.get("id") else None
+
+
 def is_direct(channel_id: str, channel_name: str) -> bool:
     """A one-to-one conversation (DM ids start with D; slash commands name it this way)."""
     return channel_name == "directmessage" or channel_id.startswith("D")
+
+
+# How long a first command waits for the user's locale before answering in the default.
+LOCALE_SECONDS = 1.0
 
 
 class SlackAdapter:
@@ -184,7 +225,9 @@ class SlackAdapter:
             token=settings.slack_bot_token, base_url=base, retry_handlers=[]
         )
         interval = settings.slack_post_interval if post_interval is None else post_interval
-        self.slack_sender = SlackSender(sender_client, interval=interval)
+        self.slack_sender = SlackSender(
+            sender_client, interval=interval, images=gateway.image
+        )
         self.sender: Sender = self.slack_sender
         self.bolt = AsyncApp(
             client=self.client,
@@ -202,6 +245,7 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: set[str] = set()
         self._names: dict[str, str] = {}
+        self._locales: dict[str, str | None] = {}
         self._socket: Any = None
         self._auth_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
@@ -397,10 +441,11 @@ class SlackAdapter:
         if user_id in self._names:
             return self._names[user_id]
         try:
-            resp = await self.client.users_info(user=user_id)
+            resp = await self.client.users_info(user=user_id, include_locale=True)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
             return fallback
         user = resp.get("user") or {}
+        self._locales[user_id] = str(user["locale"]) if user.get("locale") else None
         profile = user.get("profile") or {}
         name = str(
             profile.get("real_name")
@@ -410,6 +455,23 @@ class SlackAdapter:
         )
         self._names[user_id] = name
         return name
+
+    async def _locale(self, user_id: str) -> str | None:
+        """The user's Slack locale (`users.info` with `include_locale`), asked once per user
+        and process; None when Slack does not say (the reply then uses the member's or
+        agency's language, else English). A failed or slow lookup (over `LOCALE_SECONDS`,
+        which keeps the 3-second ack) is not remembered."""
+        if user_id in self._locales:
+            return self._locales[user_id]
+        try:
+            resp = await asyncio.wait_for(
+                self.client.users_info(user=user_id, include_locale=True), LOCALE_SECONDS
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
+            return None
+        locale = (resp.get("user") or {}).get("locale")
+        self._locales[user_id] = str(locale) if locale else None
+        return self._locales[user_id]
 
     def _channel(self, channel_id: str, channel_name: str) -> Channel:
         return Channel(
@@ -438,6 +500,7 @@ class SlackAdapter:
             channel=self._channel(channel_id, str(body.get("channel_name") or "")),
             text=text,
             event_key=_key("cmd", body.get("trigger_id") or _body_digest(body)),
+            locale=await self._locale(user),
         )
         work = self._spawn(self.gateway.dispatch(inv))
         done, _ = await asyncio.wait({work}, timeout=self.ack_seconds)
@@ -542,8 +605,10 @@ class SlackAdapter:
                 names = ", ".join(pending)
                 sorry = Message(
                     lines=[
-                        f"I could not send you {names} ({reason}); it was not shared anywhere "
-                        "else. Try again in a minute."
+                        _(
+                            "I could not send you {names} ({reason}); it was not shared "
+                            "anywhere else. Try again in a minute."
+                        ).format(names=names, reason=reason)
                     ]
                 )
                 await self._respond(respond, Reply(sorry, ok=False))
@@ -599,7 +664,8 @@ class SlackAdapter:
         self, key: str, payload: dict[str, Any], respond: Any, user: str, *, durable: bool
     ) -> None:
         try:
-            reply = await self.gateway.dispatch(self._invocation(key, payload))
+            inv = replace(self._invocation(key, payload), locale=await self._locale(user))
+            reply = await self.gateway.dispatch(inv)
             await self._respond(respond, reply)
             self._after(reply, user, respond)
         except BaseException:
@@ -616,7 +682,12 @@ class SlackAdapter:
 
     async def _on_message(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
         # Only plain messages people send the bot in its DM; edits, joins and bots are not commands.
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        subtype = event.get("subtype")
+        if (
+            event.get("channel_type") != "im"
+            or (subtype and subtype != "file_share")  # a photo with a caption (issue 16)
+            or event.get("bot_id")
+        ):
             await ack()
             return
         await self._take_event(ack, body, event, mention=False)
@@ -641,6 +712,12 @@ class SlackAdapter:
             "mention": mention,
             "text": str(event.get("text") or ""),
         }
+        images = images_of(event)
+        if images:
+            payload["files"] = images
+        elif event.get("subtype") == "file_share":
+            await ack()  # a file that is not an image: not for us
+            return
         fresh = await self.gateway.inbox.accept(PLATFORM, key, "slack_event", payload)
         await ack()
         if not fresh or key in self._inflight:
@@ -655,12 +732,27 @@ class SlackAdapter:
         try:
             user, channel_id = str(p["user"]), str(p["channel_id"])
             text = command_line(str(p.get("text") or ""))
+            uploads: tuple[Upload, ...] = ()
+            if p.get("files"):  # a photo: evidence if its caption is a sighting's (issue 16)
+                photo = caption_line(text)
+                if photo is None:
+                    await self.gateway.inbox.done(PLATFORM, key)
+                    return
+                text = photo
+                if recovering or not await self.gateway.was_processed(PLATFORM, key):
+                    uploads = await fetch(
+                        list(p["files"]),
+                        self.settings.slack_bot_token or "",
+                        self.settings.photo_max_bytes,
+                    )
             name = await self._display_name(user, "", text)
             inv = Invocation(
                 actor=Actor(PLATFORM, f"{p['team']}/{user}", name),
                 channel=self._channel(channel_id, "directmessage" if p.get("direct") else ""),
                 text=text,
                 event_key=key,
+                locale=await self._locale(user),
+                uploads=uploads,
             )
             reply = await self.gateway.dispatch(inv)
             # The reply is posted by us, not returned: an event handled and answered before
@@ -714,8 +806,10 @@ class SlackAdapter:
         command = text if len(text) <= 80 else text[:79] + "…"
         note = Message(
             lines=[
-                f"Your command `{command}` (sent at {when}) was run late, after Taskforce "
-                "restarted; this is what it answered:"
+                _(
+                    "Your command `{command}` (sent at {when}) was run late, after Taskforce "
+                    "restarted; this is what it answered:"
+                ).format(command=command, when=when)
             ]
         )
         opened = await self.client.conversations_open(users=user)

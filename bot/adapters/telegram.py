@@ -55,6 +55,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import metrics
 from bot.adapters.telegram_buttons import decode, encode_all
+from bot.adapters.telegram_field import PhotoRef, field_line, photo_line, photo_of
 from bot.adapters.telegram_render import button_rows, render_html, split_html
 from bot.config import Settings
 from bot.contracts import (
@@ -65,8 +66,10 @@ from bot.contracts import (
     Reply,
     Sender,
     SendError,
+    Upload,
 )
 from bot.gateway import Gateway, Placement, Registry
+from bot.i18n import CHANNEL_LANGUAGE, _, pick_language, use_language
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -90,6 +93,12 @@ _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 # No reply only the actor sees inside a group: those go to the private chat.
 CAPABILITIES = Capabilities(private_replies=False, files=True, buttons=True, max_length=4096)
+
+
+def file_url(api_url: str) -> str:
+    """The Bot API's file download base for an API base (`…/bot` → `…/file/bot`)."""
+    base = api_url.rstrip("/")
+    return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file/bot"
 
 
 class TelegramConfigError(RuntimeError):
@@ -204,10 +213,26 @@ class TelegramSender:
     async def send(self, channel_key: str, message: Message) -> str | None:
         """Deliver one outbox post; raise `SendError` (retry-after, retryable or permanent)."""
         try:
+            if message.images:
+                return str(await self.send_photos(int(channel_key), message))
             ids = await self.post(int(channel_key), message)
         except Exception as exc:
             raise send_error(exc) from exc
         return str(ids[0]) if ids else None
+
+    async def send_photos(self, chat_id: int, message: Message) -> int:
+        """A photo post: the stored copies (without EXIF), the text as caption (≤ 1024)."""
+        caption = render_html(Message(title=message.title, context=message.context))
+        first = 0
+        for i, key in enumerate(message.images):
+            sent = await self.bot.send_photo(
+                chat_id=chat_id,
+                photo=await self.gateway.image(key),
+                caption=caption[:1024] if i == 0 else None,
+                parse_mode=ParseMode.HTML,
+            )
+            first = first or sent.message_id
+        return first
 
     async def keyboard(self, message: Message) -> InlineKeyboardMarkup | None:
         """The message's buttons as an inline keyboard (callback data within 64 bytes)."""
@@ -333,6 +358,7 @@ class TelegramAdapter:
             .base_url(settings.telegram_api_url)
             .job_queue(None)
             .update_queue(self.queue)
+            .base_file_url(file_url(settings.telegram_api_url))
         )
         if not self.polling:
             builder = builder.updater(None)
@@ -504,10 +530,22 @@ class TelegramAdapter:
 
     async def _on_message(self, upd: Update, msg: TgMessage, *, recovering: bool = False) -> None:
         user = msg.from_user
-        if user is None or user.is_bot or not msg.text:
+        if user is None or user.is_bot:
             return
         if msg.chat is None:  # malformed (long polling does not pass through `webhook`)
             log.info("telegram.ignored", update_id=upd.update_id, reason="no chat")
+            return
+        media = photo_of(msg)
+        if media is not None:  # a photo as evidence (issue 16)
+            line = photo_line(msg, self.application.bot.id)
+            if line is not None:
+                await self._on_photo(upd, msg, user, line, media, recovering=recovering)
+            return
+        field = field_line(msg, self.application.bot.id)
+        if field is not None:  # a shared location, or an answer to the bot (issue 16)
+            await self._on_field(upd, msg, user, field, recovering=recovering)
+            return
+        if not msg.text:
             return
         parsed = parse_command(msg.text, self.application.bot.username)
         if parsed is None:
@@ -525,13 +563,70 @@ class TelegramAdapter:
                 return
             await self._on_start(key, user, chat, msg.message_id)
             return
-        inv = Invocation(actor_of(user), channel_of(chat), parsed.line, event_key=key)
+        inv = Invocation(
+            actor_of(user), channel_of(chat), parsed.line, event_key=key, locale=user.language_code
+        )
         reply = await self.gateway.dispatch(inv)
         if reply.duplicate and not recovering:
             # Handled and answered before (a redelivery): posting again would double it.
             log.info("telegram.duplicate", update_id=upd.update_id)
             return
         await self.deliver(reply, chat, user, reply_to=msg.message_id)
+
+    async def _on_field(
+        self, upd: Update, msg: TgMessage, user: User, line: str, *, recovering: bool
+    ) -> None:
+        """A location or a reply to the bot, as a core command. A refusal is the sender's
+        alone (a group hears nothing of a stranger's pin or of a reply that answers nothing)."""
+        inv = Invocation(
+            actor_of(user),
+            channel_of(msg.chat),
+            line,
+            event_key=self.event_key(upd),
+            locale=user.language_code,
+        )
+        reply = await self.gateway.dispatch(inv)
+        if reply.duplicate and not recovering:
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
+        if not reply.ok and (msg.chat.type != Chat.PRIVATE or line.startswith("pin text")):
+            log.info("telegram.field_refused", update_id=upd.update_id)
+            return
+        await self.deliver(reply, msg.chat, user, reply_to=msg.message_id)
+
+    async def _on_photo(
+        self,
+        upd: Update,
+        msg: TgMessage,
+        user: User,
+        line: str,
+        media: PhotoRef,
+        *,
+        recovering: bool,
+    ) -> None:
+        """A photo with a sighting's caption: its bytes (unless Telegram says it is over the
+        limit) and the caption to the core; a redelivery is not even downloaded again."""
+        key = self.event_key(upd)
+        if not recovering and await self.gateway.was_processed(PLATFORM, key):
+            log.info("telegram.duplicate", update_id=upd.update_id)
+            return
+        content: bytes | None = None
+        if media.size <= self.settings.photo_max_bytes:
+            found = await self.application.bot.get_file(media.file_id)
+            content = bytes(await found.download_as_bytearray())
+        upload = Upload(media.filename, media.mime_type, media.size, content)
+        inv = Invocation(
+            actor_of(user),
+            channel_of(msg.chat),
+            line,
+            key,
+            locale=user.language_code,
+            uploads=(upload,),
+        )
+        reply = await self.gateway.dispatch(inv)
+        if reply.duplicate and not recovering:
+            return
+        await self.deliver(reply, msg.chat, user, reply_to=msg.message_id)
 
     async def _on_callback(self, upd: Update, *, recovering: bool = False) -> None:
         query = upd.callback_query
@@ -548,12 +643,14 @@ class TelegramAdapter:
             return
         chat = query.message.chat if query.message is not None else None
         channel = channel_of(chat) if chat else Channel(PLATFORM, str(user.id), is_group=False)
-        reply = await self.gateway.dispatch(Invocation(actor_of(user), channel, command, key))
+        reply = await self.gateway.dispatch(
+            Invocation(actor_of(user), channel, command, key, locale=user.language_code)
+        )
         if not reply.ok:
             # Only the presser sees an alert: a refusal need not interrupt the group.
-            await _answer(query, (reply.message.lines or ["Refused."])[0], alert=True)
+            await _answer(query, (reply.message.lines or [_("Refused.")])[0], alert=True)
             return
-        await _answer(query, "Done.")
+        await _answer(query, _("Done."))
         if chat is None:
             await self._send_private(user, [reply.message, *reply.extra], [])
         else:
@@ -627,9 +724,10 @@ class TelegramAdapter:
                     [
                         Message(
                             lines=[
-                                f"The file {attachment.filename} could not be sent "
-                                "(Telegram refused or was unreachable); run the command "
-                                "again."
+                                _(
+                                    "The file {name} could not be sent (Telegram refused or "
+                                    "was unreachable); run the command again."
+                                ).format(name=attachment.filename)
                             ]
                         )
                     ],
@@ -678,49 +776,76 @@ def _well_formed(upd: Update) -> bool:
 
 
 def pointer(user: User, outcome: str, bot_username: str, *, confidential: bool) -> Message:
-    """The short note left in a group when the answer went (or could not go) privately."""
+    """The short note left in a group when the answer went (or could not go) privately, in
+    the language of the sender's phone (`language_code`)."""
+    with use_language(pick_language(user.language_code)):
+        return _pointer(user, outcome, bot_username, confidential=confidential)
+
+
+def _pointer(user: User, outcome: str, bot_username: str, *, confidential: bool) -> Message:
     who = user.first_name or user.full_name
     if outcome == "forbidden":
         return Message(
             lines=[
-                f"{who}, I can only answer this in a private chat, and you have not started "
-                f"one with me yet: open a private chat with @{bot_username} and press Start, "
-                "then try again."
+                _(
+                    "{who}, I can only answer this in a private chat, and you have not started "
+                    "one with me yet: open a private chat with @{bot} and press Start, then try "
+                    "again."
+                ).format(who=who, bot=bot_username)
             ]
         )
-    where = "in a private chat" if outcome == "sent" else "in a private chat shortly"
-    why = " (this chat may not see it)" if confidential else ""
+    if outcome == "sent":
+        text = _("{who}, I sent you the answer in a private chat{why}.")
+    else:
+        text = _("{who}, I sent you the answer in a private chat shortly{why}.")
+    why = " " + _("(this chat may not see it)") if confidential else ""
     icon = "🔒 " if confidential else ""
-    return Message(lines=[f"{icon}{who}, I sent you the answer {where}{why}."])
+    return Message(lines=[icon + text.format(who=who, why=why)])
 
 
 def start_message(user: User, private: bool, registered: bool, bot_username: str | None) -> Message:
-    """The greeting for `/start`."""
+    """The greeting for `/start`: in a private chat in the language of the sender's phone,
+    in a group in the channels' language (README "Languages")."""
+    language = pick_language(user.language_code) if private else CHANNEL_LANGUAGE
+    with use_language(language):
+        return _start_message(user, private, registered, bot_username)
+
+
+def _start_message(
+    user: User, private: bool, registered: bool, bot_username: str | None
+) -> Message:
     if not private:
         return Message(
-            title="Taskforce",
+            title="Taskforce",  # i18n: keep (the bot's name)
             lines=[
-                "I post this group's operation updates and answer /tf commands.",
-                f"Members: open a private chat with @{bot_username} and press Start, so I can "
-                "send you answers that must not be shown here.",
+                _("I post this group's operation updates and answer /tf commands."),
+                _(
+                    "Members: open a private chat with @{bot} and press Start, so I can send you "
+                    "answers that must not be shown here."
+                ).format(bot=bot_username),
             ],
         )
     if registered:
         return Message(
-            title=f"Hello {user.first_name}",
+            title=_("Hello {name}").format(name=user.first_name),
             lines=[
-                "You can now receive private answers here, including confidential replies to "
-                "commands you type in group chats.",
-                "Type /help for the commands.",
+                _(
+                    "You can now receive private answers here, including confidential replies to "
+                    "commands you type in group chats."
+                ),
+                _("Type /help for the commands."),
             ],
         )
     return Message(
-        title=f"Hello {user.first_name}",
+        title=_("Hello {name}").format(name=user.first_name),
         lines=[
-            "I am the Taskforce bot.",
-            "If a lead gave you an invite code, send /join <code>.",
-            "If you already use Taskforce elsewhere, type `link` there and send /link <code> here.",
-            "Type /help for the commands.",
+            _("I am the Taskforce bot."),
+            _("If a lead gave you an invite code, send /join <code>."),
+            _(
+                "If you already use Taskforce elsewhere, type `link` there and send /link <code> "
+                "here."
+            ),
+            _("Type /help for the commands."),
         ],
     )
 

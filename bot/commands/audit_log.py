@@ -14,6 +14,7 @@ from bot.commands.errors import Denied
 from bot.commands.registry import Flag, OpMode, command
 from bot.commands.values import format_time, parse_int
 from bot.contracts import Reply
+from bot.i18n import N_, _
 from bot.messages import Message
 from bot.models import AuditEntry, Membership
 from bot.protection import DENIED
@@ -24,7 +25,7 @@ MAX_LIMIT = 200
 @command(
     "audit",
     "audit [OP] [--limit 20] [--denied]",
-    "The latest audit entries of an operation (lead); --denied: only refused accesses.",
+    N_("The latest audit entries of an operation (lead); --denied: only refused accesses."),
     flags=(Flag("limit"), Flag("denied", kind="bool")),
     op=OpMode.REQUIRED,
     perm=Perm.AUDIT,
@@ -50,14 +51,16 @@ async def audit_list(ctx: CommandContext) -> Reply:
         + (f" {e.object_ref}" if e.object_ref else "")
         + (f" → {e.channel}" if e.action == "disclose" and e.channel else "")
         + (f" ({e.reason})" if e.reason else "")
-        + (f" → {e.channel} DENIED" if e.outcome == DENIED else "")
+        + (f" → {e.channel} DENIED" if e.outcome == DENIED else "")  # i18n: keep (a mark)
         for e in rows
     ]
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/audit")
     return Reply(
         Message(
-            title=f"{op.code} audit log" + (": denied accesses" if only_denied else ""),
-            lines=lines or ["No entries."],
+            title=(
+                _("{code} audit log: denied accesses") if only_denied else _("{code} audit log")
+            ).format(code=op.code),
+            lines=lines or [_("No entries.")],
             context=op.code,
         )
     )
@@ -66,8 +69,10 @@ async def audit_list(ctx: CommandContext) -> Reply:
 @command(
     "audit verify",
     "audit verify",
-    "Recompute every audit hash chain (one per operation, one for admin actions); name the "
-    "first broken entry.",
+    N_(
+        "Recompute every audit hash chain (one per operation, one for admin actions); name the "
+        "first broken entry."
+    ),
 )
 async def audit_verify(ctx: CommandContext) -> Reply:
     """Check the chains: every one for an admin; for a lead, those of the operations they
@@ -85,7 +90,7 @@ async def audit_verify(ctx: CommandContext) -> Reply:
             ).all()
         )
         if not chains:
-            raise Denied("Only leads and admins can verify the audit log.")
+            raise Denied(_("Only leads and admins can verify the audit log."))
     path = audit.checkpoint_path(ctx.settings.data_dir)
     checkpoint = await asyncio.to_thread(audit.read_checkpoint, path, audit.keys_of(ctx.session))
     result = await audit.verify(ctx.session, chains=chains, checkpoint=checkpoint)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 # Module access (not `from … import name`): bot.briefing imports this package's values.
-from bot import briefing
+from bot import briefing, lifecycle
 from bot.access import TLP, Perm
 from bot.audit import Action
+from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_hhmm, parse_int, zone
 from bot.contracts import Reply, Visibility
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
+from bot.i18n import N_, _
 from bot.messages import Message
 from bot.models import BriefSchedule, ChannelLink
 from bot.recurrence import brief_trigger, next_fire, parse_days
@@ -24,13 +26,13 @@ async def _this_link(ctx: CommandContext) -> ChannelLink | None:
 
 
 def _days_label(days: str) -> str:
-    return "daily" if days == "*" else days
+    return "daily" if days == "*" else days  # the `--days` word, as typed
 
 
 @command(
     "brief",
     "brief [OP]",
-    "An IIMARCH briefing now, here (only what this channel and your role may show).",
+    N_("An IIMARCH briefing now, here (only what this channel and your role may show)."),
     op=OpMode.REQUIRED,
     perm=Perm.READ_OP,
     visibility=Visibility.CHANNEL,
@@ -66,13 +68,14 @@ async def brief_now(ctx: CommandContext) -> Reply:
         tz=str(await ctx.tz()),
     )
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/briefing")
+    await combined(ctx, "brief", "briefing", lifecycle.BRIEFING_SOURCES)
     return Reply(message, visibility=Visibility.CHANNEL)
 
 
 @command(
     "brief schedule",
     "brief schedule [OP] <HH:MM> [--days daily|mon-fri|mon,wed,fri] [--tz Area/City]",
-    "Post a briefing into this linked channel at HH:MM on the chosen days (lead).",
+    N_("Post a briefing into this linked channel at HH:MM on the chosen days (lead)."),
     args=(Arg("time"),),
     flags=(Flag("days"), Flag("tz")),
     op=OpMode.REQUIRED,
@@ -80,7 +83,7 @@ async def brief_now(ctx: CommandContext) -> Reply:
     writes=True,
     action=Action.COLLECT,
     visibility=Visibility.CHANNEL,
-    details="The time zone defaults to the operation's; daylight-saving changes are followed.",
+    details=N_("The time zone defaults to the operation's; daylight-saving changes are followed."),
 )
 async def brief_schedule(ctx: CommandContext) -> Reply:
     """Create a recurring briefing for the current channel."""
@@ -95,7 +98,9 @@ async def brief_schedule(ctx: CommandContext) -> Reply:
     link = await _this_link(ctx)
     if link is None or link.operation_id != op.id:
         raise CommandError(
-            f"This channel is not linked to {op.code}; `op link` it first, then schedule here."
+            _(
+                "This channel is not linked to {code}; `op link` it first, then schedule here."
+            ).format(code=op.code)
         )
     ch = ctx.inv.channel
     clash = (
@@ -112,7 +117,11 @@ async def brief_schedule(ctx: CommandContext) -> Reply:
         )
     ).first()
     if clash is not None:
-        raise CommandError(f"Briefing #{clash.id} already runs here at {hhmm} {tz}.")
+        raise CommandError(
+            _("Briefing #{id} already runs here at {time}.").format(
+                id=clash.id, time=f"{hhmm} {tz}"
+            )
+        )
     row = BriefSchedule(
         operation_id=op.id or 0,
         platform=ch.platform,
@@ -131,13 +140,13 @@ async def brief_schedule(ctx: CommandContext) -> Reply:
     nxt = next_fire(brief_trigger(hhmm, days, str(tz)), ctx.now)
     return Reply(
         Message(
-            title=f"Briefing #{row.id} scheduled",
+            title=_("Briefing #{id} scheduled").format(id=row.id),
             fields=[
-                ("When", f"{hhmm} {tz}, {_days_label(days)}"),
-                ("Next", format_time(nxt, tz) if nxt else "—"),
-                ("Shown up to", TLP(link.max_tlp).label),
+                (_("When"), f"{hhmm} {tz}, {_days_label(days)}"),
+                (_("Next"), format_time(nxt, tz) if nxt else "—"),
+                (_("Shown up to"), TLP(link.max_tlp).label),
             ],
-            lines=[f"`brief stop {row.id}` ends it."],
+            lines=[_("`{command}` ends it.").format(command=f"brief stop {row.id}")],
             context=op.code,
         ),
         visibility=Visibility.CHANNEL,
@@ -147,7 +156,7 @@ async def brief_schedule(ctx: CommandContext) -> Reply:
 @command(
     "brief list",
     "brief list [OP]",
-    "List the scheduled briefings of an operation.",
+    N_("List the scheduled briefings of an operation."),
     op=OpMode.REQUIRED,
     perm=Perm.READ_OP,
 )
@@ -171,15 +180,17 @@ async def brief_list(ctx: CommandContext) -> Reply:
     lines = []
     for r in rows:
         nxt = next_fire(brief_trigger(r.time_of_day, r.days, r.timezone), ctx.now)
-        where = names.get((r.platform, r.channel_key), f"{r.channel_key} (no longer linked)")
+        where = names.get((r.platform, r.channel_key)) or _("{channel} (no longer linked)").format(
+            channel=r.channel_key
+        )
         lines.append(
             f"#{r.id} {r.platform} {where} — {r.time_of_day} {r.timezone}, {_days_label(r.days)}"
-            f" — next {format_time(nxt, reader) if nxt else '—'}"
+            " — " + _("next {time}").format(time=format_time(nxt, reader) if nxt else "—")
         )
     return Reply(
         Message(
-            title=f"{op.code} briefings",
-            lines=lines or ["None scheduled; `brief schedule 07:00` in a linked channel."],
+            title=_("{code} briefings").format(code=op.code),
+            lines=lines or [_("None scheduled; `brief schedule 07:00` in a linked channel.")],
             context=op.code,
         )
     )
@@ -188,7 +199,7 @@ async def brief_list(ctx: CommandContext) -> Reply:
 @command(
     "brief stop",
     "brief stop <id>",
-    "Stop a scheduled briefing (lead).",
+    N_("Stop a scheduled briefing (lead)."),
     args=(Arg("id"),),
     op=OpMode.REQUIRED,
     perm=Perm.SCHEDULE_BRIEF,
@@ -201,16 +212,30 @@ async def brief_stop(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     raw = str(ctx.args["id"]).strip().lstrip("#")
     if not raw.isascii() or not raw.isdigit():
-        raise UsageError(f"'{ctx.args['id']}' is not a briefing number; `brief list` shows them.")
+        raise UsageError(
+            _("'{value}' is not a briefing number; `brief list` shows them.").format(
+                value=ctx.args["id"]
+            )
+        )
     number = parse_int(raw, "A briefing number")
     row = await ctx.session.get(BriefSchedule, number)
     if row is None or row.operation_id != op.id or not row.active:
-        raise NotFound(f"There is no running briefing #{raw} in {op.code}; see `brief list`.")
+        raise NotFound(
+            _("There is no running briefing #{id} in {code}; see `brief list`.").format(
+                id=raw, code=op.code
+            )
+        )
     row.active = False
     ctx.session.add(row)
     ctx.schedule_changed("brief", row.id or 0)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/brief#{row.id}", reason="stopped")
     return Reply(
-        Message(lines=[f"Briefing #{row.id} ({row.time_of_day} {row.timezone}) stopped."]),
+        Message(
+            lines=[
+                _("Briefing #{id} ({time}) stopped.").format(
+                    id=row.id, time=f"{row.time_of_day} {row.timezone}"
+                )
+            ]
+        ),
         visibility=Visibility.CHANNEL,
     )

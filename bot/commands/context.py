@@ -21,12 +21,34 @@ from bot.contracts import Invocation
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
 from bot.fastsql import Prepared
+from bot.i18n import N_, _
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Operation
 from bot.ratelimit import RateLimiter
 from bot.store import Store
 
 Clock = Callable[[], datetime]
+
+# What each permission lets a role do, as the refusal says it (`Perm` values, translated).
+PERM_TEXT: dict[Perm, str] = {
+    Perm.READ_OP: N_("read the operation"),
+    Perm.READ_INTEL: N_("read subjects, notices and sightings"),
+    Perm.ADD_SUBJECT: N_("add subjects"),
+    Perm.POST_SIGHTING: N_("post sightings"),
+    Perm.ISSUE_NOTICE: N_("record notices"),
+    Perm.PLAN_RAID: N_("plan raids"),
+    Perm.TICK_ITEM: N_("tick checklist items"),
+    Perm.CANCEL_NOTICE: N_("renew or cancel notices"),
+    Perm.RAID_COMMAND: N_("give the raid go or abort"),
+    Perm.SCHEDULE_BRIEF: N_("schedule briefings"),
+    Perm.MANAGE: N_("manage the operation"),
+    Perm.AUDIT: N_("read the audit log"),
+    Perm.EXPORT: N_("export the case file"),
+    Perm.DECIDE_LINK: N_("confirm or dismiss links between subjects"),
+    Perm.ASSIGN_DUTY: N_("assign raid duties"),
+    Perm.GRADE: N_("grade intelligence"),
+    Perm.ERASE: N_("erase records or keep them past review"),
+}
 
 _OPERATION = Operation.__table__  # type: ignore[attr-defined]
 _NEXT_SEQ = {
@@ -130,9 +152,13 @@ class CommandContext:
     def require(self, perm: Perm) -> None:
         """Raise `Denied` with a clear sentence unless the actor may do `perm`."""
         if not self.allowed(perm):
-            code = self.op.code if self.op else "this operation"
-            role = self.role.value if self.role else "no role"
-            raise Denied(f"As {role} in {code} you cannot {perm.value}.")
+            code = self.op.code if self.op else _("this operation")
+            role = self.role.value if self.role else _("no role")
+            raise Denied(
+                _("As {role} in {code} you cannot {action}.").format(
+                    role=role, code=code, action=_(PERM_TEXT.get(perm, perm.value))
+                )
+            )
 
     def audit(
         self, action: Action, object_ref: str | None = None, reason: str | None = None

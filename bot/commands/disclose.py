@@ -17,6 +17,7 @@ from bot.commands.errors import UsageError
 from bot.commands.operations import find_member_in_op
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
+from bot.i18n import _
 from bot.messages import Message
 from bot.models import Subject
 
@@ -28,8 +29,10 @@ async def parse_recipients(ctx: CommandContext, label: TLP) -> list[int]:
         return []
     if label is not TLP.RED:
         raise UsageError(
-            "--to names the recipients of a TLP:RED item; add --tlp red (other labels go to "
-            "the linked channels)."
+            _(
+                "--to names the recipients of a TLP:RED item; add --tlp red (other labels go "
+                "to the linked channels)."
+            )
         )
     ids: list[int] = []
     for token in (t for t in raw.split(",") if t.strip()):
@@ -85,13 +88,13 @@ async def post_item(
     ctx.posts += len(result.posted)
     lines = [result.summary()]
     private_to: set[int] = set()
-    what = "The record"
+    what = _("The record")
     if tlp is TLP.RED:
         private_to = set(red_readers or ())
-        what = "TLP:RED: the record"
+        what = _("TLP:RED: the record")
     elif protection.is_protected(subject, ctx.now):
         private_to = set(await protection.lead_ids(ctx.session, op))
-        what = "Protected person: the record"
+        what = _("Protected person: the record")
     private_to.discard(author or 0)
     if private_to:
         sent = await protection.deliver_private(
@@ -109,5 +112,5 @@ async def post_item(
         if note:
             lines.append(note)
     elif tlp is TLP.RED:
-        lines.append("TLP:RED: only you can read it; name recipients with --to M-3,M-7.")
+        lines.append(_("TLP:RED: only you can read it; name recipients with --to M-3,M-7."))
     return lines

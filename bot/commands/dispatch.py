@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit, metrics, protection
+from bot import audit, bidi, metrics, protection
 from bot.access import TLP, Role, tlp_allows
 from bot.commands import guard, surface
 from bot.commands.context import CommandContext, Core
@@ -31,6 +31,8 @@ from bot.contracts import (
 )
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.fastsql import Prepared
+from bot.i18n import _, is_rtl, ngettext, pick_language, switch_language, use_language
+from bot.lifecycle import LIFECYCLE_COMMANDS
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
 from bot.ratelimit import wait_seconds
@@ -42,7 +44,7 @@ def error_reply(sentence: str, usage: str | None = None, command: str | None = N
     """One clear sentence, plus the usage line when it helps."""
     lines = [sentence]
     if usage:
-        lines.append(f"Usage: {usage}")
+        lines.append(_("Usage: {usage}").format(usage=usage))
     return Reply(message=Message(lines=lines), ok=False, command=command)
 
 
@@ -59,7 +61,13 @@ _LinkOp = aliased(Operation)
 _LinkMs = aliased(Membership)
 _ACTOR_AND_CHANNEL = (
     select(  # type: ignore[call-overload]
-        Identity, Member, col(Agency.timezone), ChannelLink, _LinkOp, col(_LinkMs.role)
+        Identity,
+        Member,
+        col(Agency.timezone),
+        ChannelLink,
+        _LinkOp,
+        col(_LinkMs.role),
+        col(Agency.language),
     )
     .join(Member, col(Member.id) == col(Identity.member_id))
     .outerjoin(Agency, col(Agency.id) == col(Member.agency_id))
@@ -108,8 +116,11 @@ async def load_actor_and_channel(ctx: CommandContext) -> None:
     if row is None:
         ctx.link = await channel_link(session, inv.channel.platform, inv.channel.key)
         return
-    ident, member, agency_tz, link, link_op, link_role = row
+    ident, member, agency_tz, link, link_op, link_role, agency_language = row
     ctx.actor, ctx.identity, ctx.agency_timezone, ctx.link = member, ident, agency_tz, link
+    # The reply's language (README "Languages"): the member's choice, else the platform's
+    # locale, else the agency's language, else English.
+    switch_language(pick_language(member.language, inv.locale, agency_language))
     if link_op is not None:
         ctx.link_op, ctx.link_role = link_op, Role(link_role) if link_role is not None else None
     shown = inv.actor.display_name.strip()[:200]
@@ -187,7 +198,7 @@ async def resolve_operation(ctx: CommandContext) -> None:
         if op is None or role is None:
             # Same answer whether it does not exist or the actor is not in it.
             raise NotFound(
-                f"There is no operation {code} that you belong to.",
+                _("There is no operation {code} that you belong to.").format(code=code),
                 denied=op is not None,
                 operation_id=op.id if op else None,
             )
@@ -206,13 +217,13 @@ async def resolve_operation(ctx: CommandContext) -> None:
             return
         if cmd.op is OpMode.REQUIRED:
             raise NotFound(
-                "This channel's operation is not one you belong to.",
+                _("This channel's operation is not one you belong to."),
                 denied=True,
                 operation_id=link.operation_id,
             )
     if member is None:
         if cmd.op is OpMode.REQUIRED:
-            raise NotFound("You are not in any operation yet.")
+            raise NotFound(_("You are not in any operation yet."))
         return
     mine = (
         await session.exec(
@@ -229,10 +240,12 @@ async def resolve_operation(ctx: CommandContext) -> None:
     if cmd.op is OpMode.OPTIONAL:
         return
     if not rows:
-        raise NotFound("You are not in any active operation; give its code, like OP-NIGHTJAR.")
+        raise NotFound(_("You are not in any active operation; give its code, like OP-NIGHTJAR."))
     codes = ", ".join(o.code for o in rows)
     raise UsageError(
-        f"Which operation? You are in {codes}; add the code, like `{cmd.name} {rows[0].code}`."
+        _("Which operation? You are in {codes}; add the code, like `{example}`.").format(
+            codes=codes, example=f"{cmd.name} {rows[0].code}"
+        )
     )
 
 
@@ -296,7 +309,7 @@ async def _stored_reply(core: Core, inv: Invocation) -> Reply | None:
     reply = (
         Reply.from_json(dict(found[1]))
         if found[1]
-        else Reply(message=Message(lines=["Already handled."]))
+        else Reply(message=Message(lines=[_("Already handled.")]))
     )
     reply.duplicate = True
     return reply
@@ -347,7 +360,12 @@ async def dispatch(core: Core, inv: Invocation) -> Reply:
     name = "?"
     outcome = "error"
     try:
-        reply = await _dispatch(core, inv)
+        # Sentences are written in the platform's locale until the member is known.
+        with use_language(inv.locale):
+            reply = await _dispatch(core, inv)
+            if is_rtl() and not reply.duplicate:
+                reply.message = bidi.rtl_message(reply.message)
+                reply.extra = [bidi.rtl_message(m) for m in reply.extra]
         name = reply.command or "?"
         outcome = "ok" if reply.ok else "refused"
         return reply
@@ -365,7 +383,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     if normal is None:
         metrics.REFUSED.labels(inv.actor.platform, "bad_text").inc()
         log.info("command", outcome="bad_text", platform=inv.actor.platform)
-        return error_reply(UNACCEPTABLE_TEXT)
+        return error_reply(_(UNACCEPTABLE_TEXT))
     if normal != inv.text or clean_name(inv.actor.display_name) != inv.actor.display_name:
         inv = replace(
             inv,
@@ -377,8 +395,9 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
         metrics.REFUSED.labels(inv.actor.platform, "command_too_long").inc()
         log.info("command", outcome="too_long", platform=inv.actor.platform)
         return error_reply(
-            f"That command is too long ({len(line)} characters); the limit is "
-            f"{settings.max_command_chars}."
+            _("That command is too long ({length} characters); the limit is {limit}.").format(
+                length=len(line), limit=settings.max_command_chars
+            )
         )
     # Before any database work: a flooding member costs the others nothing. The console is
     # the operator's own terminal on the server (and the test harness), not a remote member.
@@ -394,7 +413,11 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
         log.info("command", outcome="rate_limited", platform=inv.actor.platform)
         wait = wait_seconds(delay)
         return error_reply(
-            f"You are sending commands too fast; wait {wait} second{'s' if wait != 1 else ''}."
+            ngettext(
+                "You are sending commands too fast; wait {n} second.",
+                "You are sending commands too fast; wait {n} seconds.",
+                wait,
+            ).format(n=wait)
         )
     cmd: Command | None = None
     ctx: CommandContext | None = None
@@ -415,12 +438,14 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             await load_actor_and_channel(ctx)
             if cmd.needs_member and ctx.actor is None:
                 raise Denied(
-                    "You are not registered with Taskforce yet: ask a lead of your operation for "
-                    "an invite and type `join <code>`, or `link <code>` to add this account to "
-                    "your existing one."
+                    _(
+                        "You are not registered with Taskforce yet: ask a lead of your "
+                        "operation for an invite and type `join <code>`, or `link <code>` to "
+                        "add this account to your existing one."
+                    )
                 )
             if cmd.admin_only and not ctx.is_admin:
-                raise Denied(f"Only Taskforce admins can `{cmd.name}`.")
+                raise Denied(_("Only Taskforce admins can `{command}`.").format(command=cmd.name))
             if cmd.op is not OpMode.NONE:
                 await resolve_operation(ctx)
                 op_code = ctx.op.code if ctx.op else None
@@ -434,10 +459,13 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                     cmd.writes
                     and ctx.op.status == "closed"
                     and not (cmd.name == "op status" and ctx.is_admin)
+                    and cmd.name not in LIFECYCLE_COMMANDS
                 ):
-                    raise CommandError(f"{ctx.op.code} is closed; it takes no more changes.")
+                    raise CommandError(
+                        _("{code} is closed; it takes no more changes.").format(code=ctx.op.code)
+                    )
             elif cmd.perm is not None and cmd.op is OpMode.REQUIRED:
-                raise NotFound("Which operation? Add its code, like OP-NIGHTJAR.")
+                raise NotFound(_("Which operation? Add its code, like OP-NIGHTJAR."))
             reply = await cmd.handler(ctx)
             reply.command = cmd.name
             await surface.echo_to_channels(ctx, reply)  # the room has no channel
@@ -486,9 +514,11 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
         if again is not None:
             return again
         log.exception("command.integrity_error", command=cmd.name if cmd else None)
-        return error_reply("That clashed with a change made at the same moment; please try again.")
+        return error_reply(
+            _("That clashed with a change made at the same moment; please try again.")
+        )
     except Exception:
         log.exception("command.crashed", command=cmd.name if cmd else None)
         return error_reply(
-            "Something went wrong on our side and nothing was changed; the error is logged."
+            _("Something went wrong on our side and nothing was changed; the error is logged.")
         )

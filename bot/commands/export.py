@@ -23,14 +23,17 @@ from typing import Any, TypeVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit
+from bot import audit, lifecycle
 from bot.access import TLP, Perm, Role, tlp_max
 from bot.audit import Action
+from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
+from bot.commands.evidence_view import photo_records, photos_of
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
 from bot.contracts import Reply
+from bot.i18n import N_, _
 from bot.messages import Attachment, Disclosure, Message
 from bot.models import (
     Agency,
@@ -62,7 +65,8 @@ async def _numbered(
 ) -> list[Numbered]:
     """Every row of `model` in the operation, in reference order (S-1, S-2, …)."""
     stmt = select(model).where(model.operation_id == operation_id).order_by(col(model.seq))
-    return list((await session.exec(stmt)).all())
+    # Erased records are left out entirely (their erasure is in the audit trail).
+    return [r for r in (await session.exec(stmt)).all() if getattr(r, "erased_at", None) is None]
 
 
 def iso(when: datetime | None) -> str | None:
@@ -137,7 +141,7 @@ async def _readable(
     kept_notices = [
         n
         for n in notices
-        if who.may_item("notice", n.id, n.issued_by, n.tlp, by_id.get(n.subject_id))
+        if who.may_item("notice", n.id, n.recorded_by, n.tlp, by_id.get(n.subject_id))
     ]
     kept_sightings = [
         s
@@ -220,7 +224,8 @@ async def build_case_file(
     )
     mentioned = {m.id for _, m in memberships} | {op.created_by}
     mentioned |= {s.created_by for s in subjects} | {r.created_by for r in raids}
-    mentioned |= {n.issued_by for n in notices} | {s.reporter_id for s in sightings}
+    mentioned |= {n.recorded_by for n in notices} | {s.reporter_id for s in sightings}
+    mentioned |= {s.graded_by for s in sightings}
     mentioned |= {i.done_by for i in items}
     mentioned.discard(None)
     members = list((await session.exec(select(Member).where(col(Member.id).in_(mentioned)))).all())
@@ -232,6 +237,7 @@ async def build_case_file(
         else []
     )
     agency_code = {a.id: a.code for a in agencies}
+    photos = await photos_of(session, [s.id for s in sightings])
     subject_ref = {s.id: f"S-{s.seq}" for s in subjects}
     notice_ref = {n.id: f"N-{n.seq}" for n in notices}
     by_raid: dict[int, list[RaidItem]] = {}
@@ -309,15 +315,20 @@ async def build_case_file(
             {
                 "ref": f"N-{n.seq}",
                 "colour": n.colour,
+                "kind": n.kind,
                 "purpose": COLOURS[n.colour].purpose,
                 "subject": subject_ref.get(n.subject_id),
                 "charges": n.charges,
                 "summary": n.summary,
                 "external_ref": n.external_ref,
+                "requested_by": n.requested_by,
+                "warrant_ref": n.warrant_ref,
+                "warrant_country": n.warrant_country,
+                "countries": n.countries,
                 "tlp": TLP(n.tlp).label,
                 "state": notice_state(n, now),
-                "issued_at": iso(n.issued_at),
-                "issued_by": people(n.issued_by),
+                "recorded_at": iso(n.recorded_at),
+                "recorded_by": people(n.recorded_by),
                 "expires_at": iso(n.expires_at),
                 "renewed_at": iso(n.renewed_at),
                 "cancelled_at": iso(n.cancelled_at),
@@ -335,13 +346,20 @@ async def build_case_file(
                 "lon": s.lon,
                 "observed_at": iso(s.observed_at),
                 "reported_at": iso(s.reported_at),
+                "activity": s.activity,
+                "direction": s.direction,
+                "count": s.count,
+                "equipment": s.equipment,
                 "grade": s.grade,
+                "graded_by": people(s.graded_by),
+                "reporter_grade": s.reporter_grade,
                 "tlp": TLP(s.tlp).label,
                 "note": s.note,
                 "first_hand": s.observer is None,
                 "observer": s.observer,
                 "reporter": people(s.reporter_id),
                 "match_notice": notice_ref.get(s.match_notice_id) if s.match_notice_id else None,
+                "photos": photo_records(photos.get(s.id or 0, []), iso),
             }
             for s in sightings
         ],
@@ -492,7 +510,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                 "State",
                 "Charges",
                 "External ref",
-                "Issued",
+                "Recorded",
                 "Expires",
                 "TLP",
             ],
@@ -504,7 +522,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                     n["state"] + (f": {n['cancel_reason']}" if n["cancel_reason"] else ""),
                     n["charges"],
                     n["external_ref"],
-                    n["issued_at"],
+                    n["recorded_at"],
                     n["expires_at"],
                     n["tlp"],
                 ]
@@ -515,7 +533,18 @@ def to_markdown(data: dict[str, Any]) -> str:
         f"## Sightings ({len(data['sightings'])})",
         "",
         *_table(
-            ["Ref", "Observed", "Reported", "Of", "Location", "Grade", "Observer", "TLP", "Match"],
+            [
+                "Ref",
+                "Observed",
+                "Reported",
+                "Of",
+                "Location",
+                "Grade",
+                "Observer",
+                "TLP",
+                "Match",
+                "Photos",
+            ],
             [
                 [
                     s["ref"],
@@ -529,6 +558,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                     else f"{_who(s['reporter']) or 'unknown'} (first-hand)",
                     s["tlp"],
                     s["match_notice"],
+                    ", ".join(f"{p['filename']} sha256:{p['sha256']}" for p in s["photos"]),
                 ]
                 for s in data["sightings"]
             ],
@@ -588,12 +618,12 @@ def to_markdown(data: dict[str, Any]) -> str:
 @command(
     "export",
     "export [OP] [--out DIR]",
-    "The operation's case file as JSON and Markdown, sent to you privately (lead).",
+    N_("The operation's case file as JSON and Markdown, sent to you privately (lead)."),
     flags=(Flag("out"),),
     op=OpMode.REQUIRED,
     perm=Perm.EXPORT,
     action=Action.CONSULT,
-    details=(
+    details=N_(
         "Operation, members and agencies, subjects, notices, sightings, raids with their "
         "checklists, and the audit trail. The JSON schema is in docs/export-schema.md.\n"
         "The files carry the highest TLP of what they hold (TLP:RED when they name a "
@@ -610,8 +640,10 @@ async def export_command(ctx: CommandContext) -> Reply:
     out = ctx.args.get("out")
     if out is not None and ctx.inv.channel.platform != CONSOLE:
         raise CommandError(
-            "`--out` writes to the server's disk, so it works only in the console "
-            "(`taskforce shell`); here the files come to your direct messages."
+            _(
+                "`--out` writes to the server's disk, so it works only in the console "
+                "(`taskforce shell`); here the files come to your direct messages."
+            )
         )
     case = await build_case_file(
         ctx.session,
@@ -627,6 +659,7 @@ async def export_command(ctx: CommandContext) -> Reply:
         object_ref=f"{op.code}/export",
         reason=f"case file built for {member.name}: {summary}; disclosed once delivered",
     )
+    await combined(ctx, "export", "case file", lifecycle.CASE_FILE_SOURCES)
     disclosure = Disclosure(
         operation_id=op.id or 0,
         object_ref=f"{op.code}/export",
@@ -637,16 +670,20 @@ async def export_command(ctx: CommandContext) -> Reply:
     )
     return Reply(
         Message(
-            title=f"Case file {op.code}",
+            title=_("Case file {code}").format(code=op.code),
             lines=[
-                f"Holds {summary}.",
-                "Two files, for you only: JSON (the record) and Markdown (to read). "
-                f"Handle as {case.tlp.label}.",
+                _("Holds {summary}.").format(summary=summary),
+                _(
+                    "Two files, for you only: JSON (the record) and Markdown (to read). "
+                    "Handle as {label}."
+                ).format(label=case.tlp.label),
             ]
             + (
                 [
-                    f"Left out: {case.left_out} TLP:RED item(s) addressed to others; only "
-                    "their author and named recipients read them."
+                    _(
+                        "Left out: {n} TLP:RED item(s) addressed to others; only their author "
+                        "and named recipients read them."
+                    ).format(n=case.left_out)
                 ]
                 if case.left_out
                 else []
@@ -746,6 +783,16 @@ async def export_to_dir(
         if op is None:
             raise ValueError(f"There is no operation {code.strip().upper()}.")
         case = await build_case_file(session, op, now=now, generated_by=actor)
+        await lifecycle.audit_combine(
+            session,
+            at=now,
+            actor=actor,
+            actor_id=None,
+            op=op,
+            command="export",
+            into="case file",
+            sources=lifecycle.CASE_FILE_SOURCES,
+        )
         disclosure = Disclosure(
             operation_id=op.id or 0,
             object_ref=f"{op.code}/export",

@@ -39,6 +39,7 @@ from bot.commands.render import context_line, paged_message, subject_line, subje
 from bot.commands.sightings import parse_since
 from bot.commands.values import format_time
 from bot.contracts import Reply
+from bot.i18n import N_, _, ngettext
 from bot.messages import Message
 from bot.models import Subject, SubjectLink
 from bot.protection import Reader, disclosure_label
@@ -48,18 +49,18 @@ LINKS_PAGE = 10
 MAX_CANDIDATES = 500  # best-ranked matches whose access is checked
 SUPPORT_SHOWN = 4
 DEFAULT_SINCE = "7d"
-INFERENCE = "analytic inference, not a fact"
+INFERENCE = N_("analytic inference, not a fact")
 
 
 def _query(ctx: CommandContext) -> str:
     text = " ".join(ctx.args["text"]).strip()
     if not search.fold(text):
-        raise UsageError("Give a name, alias or plate to look for (letters or digits).")
+        raise UsageError(_("Give a name, alias or plate to look for (letters or digits)."))
     return text
 
 
 FIND_USAGE = "subject find [OP] <name, alias or plate> [--page N]"
-FIND_DETAILS = (
+FIND_DETAILS = N_(
     "Looks through names and aliases: exact, partial (the start of a word), accents and\n"
     "case ignored, other scripts transliterated (Петров finds Petrov, محمد finds Mohamed),\n"
     "alike-sounding and close spellings (Petrow, Muhammad). Plates match with or without\n"
@@ -92,8 +93,8 @@ async def _find(ctx: CommandContext) -> Reply:
     lines = [f"{subject_line(s, ctx.now)} — {f.reason(query)}" for s, f in page.items]
     message = paged_message(
         op,
-        title=f"{op.code}: subjects matching “{query}”",
-        lines=lines or [f"No subject you may read matches “{query}”."],
+        title=_("{code}: subjects matching “{query}”").format(code=op.code, query=query),
+        lines=lines or [_("No subject you may read matches “{query}”.").format(query=query)],
         page=page,
         hidden=0,
         more=" ".join(["subject find", op.code, *ctx.args["text"]]),
@@ -106,7 +107,7 @@ for _name in ("subject find", "subject search"):
     command(
         _name,
         FIND_USAGE.replace("subject find", _name),
-        "Find subjects by name, alias or plate, whatever the spelling or script.",
+        N_("Find subjects by name, alias or plate, whatever the spelling or script."),
         args=(Arg("text", rest=True),),
         flags=(Flag("page"),),
         op=OpMode.REQUIRED,
@@ -141,7 +142,7 @@ class Shown:
 
 def strength(count: int) -> str:
     """`strong` (3 occasions or more), `moderate` (2), `weak` (1)."""
-    return "strong" if count >= 3 else "moderate" if count == 2 else "weak"
+    return N_("strong") if count >= 3 else N_("moderate") if count == 2 else N_("weak")
 
 
 async def _decisions(ctx: CommandContext) -> dict[tuple[int, int], SubjectLink]:
@@ -197,15 +198,23 @@ def _link_lines(shown: Shown, *, about: Subject | None) -> list[str]:
         head = f"{subject_ref(other)} {other.name}"
     else:
         head = f"{subject_ref(shown.a)} {shown.a.name} + {subject_ref(shown.b)} {shown.b.name}"
-    what = "confirmed by a lead" if shown.confirmed else INFERENCE
+    what = _("confirmed by a lead") if shown.confirmed else _(INFERENCE)
     pairs = [f"SG-{x.seq}+SG-{y.seq}" for x, y in shown.link.support[:SUPPORT_SHOWN]]
     if len(shown.link.support) > SUPPORT_SHOWN:
-        pairs.append(f"… {len(shown.link.support) - SUPPORT_SHOWN} more")
+        pairs.append(_("… {n} more").format(n=len(shown.link.support) - SUPPORT_SHOWN))
+    together = ngettext(
+        "seen together {n} time ({strength}), closest {metres} m, {minutes} min apart",
+        "seen together {n} times ({strength}), closest {metres} m, {minutes} min apart",
+        count,
+    ).format(
+        n=count,
+        strength=_(strength(count)),
+        metres=f"{metres:.0f}",
+        minutes=int(apart.total_seconds() // 60),
+    )
     return [
-        f"{head} — seen together {count} time{'s' if count != 1 else ''} ({strength(count)}), "
-        f"closest {metres:.0f} m, {int(apart.total_seconds() // 60)} min apart · "
-        f"{shown.label.label} · {what}",
-        f"  sightings: {', '.join(pairs)}",
+        f"{head} — {together} · {shown.label.label} · {what}",
+        "  " + _("sightings: {refs}").format(refs=", ".join(pairs)),
     ]
 
 
@@ -238,13 +247,13 @@ def _refs(shown: Sequence[Shown]) -> list[str]:
 @command(
     "links",
     "links [OP] [S-n] [--distance 200m] [--window 30m] [--since 7d] [--page N]",
-    "Subjects seen together: co-sightings of one subject, or the strongest pairs.",
+    N_("Subjects seen together: co-sightings of one subject, or the strongest pairs."),
     args=(Arg("ref", required=False),),
     flags=(Flag("distance"), Flag("window"), Flag("since", kind="time"), Flag("page")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
     action=Action.COMBINE,
-    details=(
+    details=N_(
         "Two subjects are linked when they are sighted within --distance (default 200m) and\n"
         "--window (default 30m) of each other. `links S-1`: everyone seen with S-1, around its\n"
         "newest 1,000 sightings with coordinates. `links`: the strongest pairs of the\n"
@@ -263,12 +272,14 @@ async def links_cmd(ctx: CommandContext) -> Reply:
     about: Subject | None = None
     if ctx.args.get("ref"):
         if ctx.args.get("since"):
-            raise UsageError("--since is for `links` alone; `links S-n` reads the whole history.")
+            raise UsageError(
+                _("--since is for `links` alone; `links S-n` reads the whole history.")
+            )
         about = await find_subject(ctx, ctx.args["ref"])
         found = await co.links_of(
             ctx.session, op.id or 0, about.id or 0, metres=metres, window=window
         )
-        title = f"Seen with {subject_ref(about)} {about.name}"
+        title = _("Seen with {subject}").format(subject=f"{subject_ref(about)} {about.name}")
         more = f"links {op.code} {subject_ref(about)}"
     else:
         since_raw = str(ctx.args.get("since") or DEFAULT_SINCE)
@@ -277,7 +288,9 @@ async def links_cmd(ctx: CommandContext) -> Reply:
             found = await co.strongest(ctx.session, op.id or 0, since, metres=metres, window=window)
         except co.PeriodTooLong as exc:
             raise CommandError(str(exc)) from None
-        title = f"{op.code}: strongest links since {format_time(since, tz)}"
+        title = _("{code}: strongest links since {time}").format(
+            code=op.code, time=format_time(since, tz)
+        )
         more = f'links {op.code} --since "{since_raw}"'
     if ctx.args.get("distance"):
         more += f" --distance {ctx.args['distance']}"
@@ -287,13 +300,15 @@ async def links_cmd(ctx: CommandContext) -> Reply:
     page = paginate(shown, number, LINKS_PAGE)
     audit_consult(ctx, _refs(page.items), "links", action=Action.COMBINE)
     lines = [
-        f"Sighted within {metres:.0f} m and {int(window.total_seconds() // 60)} min of each "
-        f"other; each link is an {INFERENCE}."
+        _(
+            "Sighted within {metres} m and {minutes} min of each other; each link is an "
+            "analytic inference, not a fact."
+        ).format(metres=f"{metres:.0f}", minutes=int(window.total_seconds() // 60))
     ]
     for item in page.items:
         lines += _link_lines(item, about=about)
     if not page.items:
-        lines.append("No co-sightings you may read.")
+        lines.append(_("No co-sightings you may read."))
     labels = [s.label for s in page.items]
     if about is not None:
         labels.append(disclosure_label(TLP(about.tlp), about, now=ctx.now))
@@ -303,8 +318,9 @@ async def links_cmd(ctx: CommandContext) -> Reply:
     if page.items:
         first = page.items[0]
         message.lines.append(
-            f"A lead can `links confirm {subject_ref(first.a)} {subject_ref(first.b)} "
-            '--reason "…"` or `links dismiss …`.'
+            _("A lead can `{command}` or `links dismiss …`.").format(
+                command=f'links confirm {subject_ref(first.a)} {subject_ref(first.b)} --reason "…"'
+            )
         )
     return Reply(message)
 
@@ -313,7 +329,7 @@ async def _pair(ctx: CommandContext) -> tuple[Subject, Subject]:
     one = await find_subject(ctx, ctx.args["first"])
     two = await find_subject(ctx, ctx.args["second"])
     if one.id == two.id:
-        raise UsageError("Give two different subjects.")
+        raise UsageError(_("Give two different subjects."))
     return (one, two) if (one.id or 0) < (two.id or 0) else (two, one)
 
 
@@ -322,7 +338,7 @@ async def _decide(ctx: CommandContext, status: str) -> Reply:
     a, b = await _pair(ctx)
     reason = str(ctx.args["reason"]).strip()
     if not reason:
-        raise UsageError("--reason needs a few words: why.")
+        raise UsageError(_("--reason needs a few words: why."))
     found = await co.links_of(ctx.session, op.id or 0, a.id or 0)
     shown = [s for s in await _visible(ctx, found) if s.link.b == b.id]
     label = tlp_max(a.tlp, b.tlp, *(s.label for s in shown)) or TLP(a.tlp)
@@ -354,14 +370,17 @@ async def _decide(ctx: CommandContext, status: str) -> Reply:
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{pair}", reason=f"{status}: {reason}"[:1000])
     shown_label = disclosure_label(label, a, b, now=ctx.now)
     said = (
-        "Confirmed: shown on `subject show` of both."
+        _("Confirmed: shown on `subject show` of both.")
         if status == "confirmed"
-        else "Dismissed: it will not be suggested again."
+        else _("Dismissed: it will not be suggested again.")
     )
+    pair_names = f"{subject_ref(a)} {a.name} + {subject_ref(b)} {b.name}"
     return Reply(
         Message(
-            title=f"Link {subject_ref(a)} {a.name} + {subject_ref(b)} {b.name} {status}",
-            lines=[said, f"Reason: {reason}"],
+            title=(
+                _("Link {pair} confirmed") if status == "confirmed" else _("Link {pair} dismissed")
+            ).format(pair=pair_names),
+            lines=[said, _("Reason: {reason}").format(reason=reason)],
             context=context_line(op, pair, shown_label),
             tlp=shown_label.value,
         )
@@ -374,7 +393,7 @@ _DECIDE_ARGS = (Arg("first"), Arg("second"))
 @command(
     "links confirm",
     'links confirm <S-n> <S-n> --reason "…"',
-    "Confirm an association of two subjects (lead).",
+    N_("Confirm an association of two subjects (lead)."),
     args=_DECIDE_ARGS,
     flags=(Flag("reason", required=True),),
     op=OpMode.REQUIRED,
@@ -390,7 +409,7 @@ async def links_confirm(ctx: CommandContext) -> Reply:
 @command(
     "links dismiss",
     'links dismiss <S-n> <S-n> --reason "…"',
-    "Dismiss a suggested association: it is not suggested again (lead).",
+    N_("Dismiss a suggested association: it is not suggested again (lead)."),
     args=_DECIDE_ARGS,
     flags=(Flag("reason", required=True),),
     op=OpMode.REQUIRED,
@@ -437,8 +456,11 @@ async def confirmed_lines(
         if other is None or not who.may_item("link", r.id, r.decided_by, r.tlp, other):
             continue
         lines.append(
-            f"  {subject_ref(other)} {other.name} — confirmed by "
-            f"{names.get(r.decided_by or 0, 'a lead')}: {r.reason} · {TLP(r.tlp).label}"
+            f"  {subject_ref(other)} {other.name} — "
+            + _("confirmed by {name}: {reason}").format(
+                name=names.get(r.decided_by or 0) or _("a lead"), reason=r.reason
+            )
+            + f" · {TLP(r.tlp).label}"
         )
         labels.append(disclosure_label(TLP(r.tlp), other, now=ctx.now))
         refs.append(subject_ref(other))

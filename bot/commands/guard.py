@@ -15,6 +15,7 @@ from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound
 from bot.commands.registry import OpMode
 from bot.contracts import Invocation
+from bot.i18n import _
 from bot.models import Identity, Member, Operation
 
 log = structlog.get_logger(__name__)
@@ -35,8 +36,10 @@ def admin_outside(ctx: CommandContext, op: Operation) -> bool:
     if ctx.command.op is not OpMode.REQUIRED:
         return False
     raise NotFound(
-        f"You are not a member of {op.code}; an admin reads an operation only through "
-        f'`op access {op.code} --reason "…"` (audited and announced to its leads).',
+        _(
+            "You are not a member of {code}; an admin reads an operation only through "
+            "`{command}` (audited and announced to its leads)."
+        ).format(code=op.code, command=f'op access {op.code} --reason "…"'),
         denied=True,
         operation_id=op.id,
     )
@@ -47,7 +50,9 @@ def read_only_breakglass(ctx: CommandContext) -> None:
     changes nothing (service management aside: `admin_manages`)."""
     if ctx.command.admin_manages:
         return
-    raise Denied(f"Your break-glass access to {ctx.operation().code} is read-only.")
+    raise Denied(
+        _("Your break-glass access to {code} is read-only.").format(code=ctx.operation().code)
+    )
 
 
 def is_denied_access(exc: CommandError) -> bool:

@@ -6,9 +6,10 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
 from bot.contracts import Reply
+from bot.i18n import N_, _
 from bot.messages import Message
 
-INTRO = (
+INTRO = N_(
     "Taskforce keeps one operation picture for the whole task force. "
     "Grammar: <noun> <verb> <arguments> [--flags]; quote text with spaces. "
     "References: S-3 subject, N-2 notice, SG-15 sighting, R-1 raid, OP-X/SG-15 from anywhere."
@@ -18,7 +19,7 @@ INTRO = (
 @command(
     "help",
     "help [command]",
-    "List the commands, or explain one.",
+    N_("List the commands, or explain one."),
     args=(Arg("command", required=False, rest=True),),
     needs_member=False,
 )
@@ -27,25 +28,30 @@ async def help_command(ctx: CommandContext) -> Reply:
     registry = ctx.core.registry
     words = [w.lower() for w in ctx.args.get("command", [])]
     if not words:
-        lines = [INTRO]
+        lines = [_(INTRO)]
         if ctx.actor is None:
             lines.append(
-                "New here? Ask a lead of your operation for an invite and type `join <code>`; if "
-                "you use Taskforce on another platform, type `link` there and `link <code>` here."
+                _(
+                    "New here? Ask a lead of your operation for an invite and type "
+                    "`join <code>`; if you use Taskforce on another platform, type `link` "
+                    "there and `link <code>` here."
+                )
             )
         lines.append("")
-        lines += [f"{c.usage}  — {c.summary}" for c in registry.all()]
-        lines += ["", "`help <command>` explains one, like `help op invite` or `help op`."]
-        return Reply(Message(title="Taskforce commands", lines=lines))
+        lines += [f"{c.usage}  — {_(c.summary)}" for c in registry.all()]
+        lines += ["", _("`help <command>` explains one, like `help op invite` or `help op`.")]
+        return Reply(Message(title=_("Taskforce commands"), lines=lines))
     name = " ".join(words).lstrip("/")
     exact = registry.get(name)
     matches = [exact] if exact else [c for c in registry.all() if c.noun == words[0].lstrip("/")]
     if not matches:
-        raise NotFound(f"There is no command `{name}`. Type `help` for the list.")
+        raise NotFound(
+            _("There is no command `{command}`. Type `help` for the list.").format(command=name)
+        )
     lines = []
     for c in matches:
         lines.append(f"{c.usage}")
-        lines.append(f"  {c.summary}")
+        lines.append(f"  {_(c.summary)}")
         if c.details:
-            lines.extend(f"  {d}" for d in c.details.splitlines())
-    return Reply(Message(title=f"help {name}", lines=lines))
+            lines.extend(f"  {d}" for d in _(c.details).splitlines())
+    return Reply(Message(title=f"help {name}", lines=lines))  # i18n: keep (a command)

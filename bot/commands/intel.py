@@ -23,6 +23,7 @@ from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.values import parse_int
 from bot.fastsql import Prepared
+from bot.i18n import N_, _, ngettext
 from bot.models import Member, Notice, Sighting, Subject
 from bot.protection import Reader, load_reader
 
@@ -51,46 +52,52 @@ COLOURS: dict[str, Colour] = {
     for c in (
         Colour(
             "red",
-            "locate and provisionally arrest a wanted person pending extradition "
-            "(not itself an arrest warrant)",
+            N_(
+                "locate and provisionally arrest a wanted person pending extradition "
+                "(not itself an arrest warrant)"
+            ),
             ("person",),
             matches=True,
         ),
         Colour(
             "yellow",
-            "locate a missing person, often a minor, or identify a person who cannot "
-            "identify themselves",
+            N_(
+                "locate a missing person, often a minor, or identify a person who cannot "
+                "identify themselves"
+            ),
             ("person",),
             matches=True,
         ),
         Colour(
             "blue",
-            "collect information on a person's identity, location or activities",
+            N_("collect information on a person's identity, location or activities"),
             ("person",),
         ),
-        Colour("green", "warn about a person's criminal activities", ("person",)),
+        Colour("green", N_("warn about a person's criminal activities"), ("person",)),
         Colour(
             "orange",
-            "warn of an event, person, object or process that is a serious, imminent threat",
+            N_("warn of an event, person, object or process that is a serious, imminent threat"),
             ALL_KINDS,
         ),
-        Colour("black", "seek information on an unidentified body", ("person",)),
+        Colour("black", N_("seek information on an unidentified body"), ("person",)),
         Colour(
-            "purple", "share modus operandi, objects, devices and concealment methods", ALL_KINDS
+            "purple",
+            N_("share modus operandi, objects, devices and concealment methods"),
+            ALL_KINDS,
         ),
         Colour(
             "silver",
-            "locate and identify criminal assets: property, vehicles, accounts, businesses",
+            N_("locate and identify criminal assets: property, vehicles, accounts, businesses"),
             ("asset", "vehicle", "vessel", "place", "organisation"),
         ),
         Colour(
             "un",
-            "persons and entities under UN Security Council sanctions",
+            N_("persons and entities under UN Security Council sanctions"),
             ("person", "organisation"),
         ),
     )
 }
-AMBER_NOTE = (
+AMBER_NOTE = N_(
     "Recorded as a Yellow notice: AMBER is a national child-abduction alert, not an INTERPOL "
     "colour; INTERPOL's missing-person notice is Yellow."
 )
@@ -114,13 +121,15 @@ def parse_colour(raw: str) -> tuple[Colour, str | None]:
     """A notice colour; `amber` gives Yellow and the sentence that says why."""
     name = raw.strip().lower()
     if name == "amber":
-        return COLOURS["yellow"], AMBER_NOTE
+        return COLOURS["yellow"], _(AMBER_NOTE)
     if name in ("un-sc", "unsc", "special"):
         name = "un"
     colour = COLOURS.get(name)
     if colour is None:
         raise UsageError(
-            f"'{raw}' is not a notice colour; use one of {', '.join(COLOURS)} (INTERPOL's colours)."
+            _(
+                "'{value}' is not a notice colour; use one of {colours} (INTERPOL's colours)."
+            ).format(value=raw, colours=", ".join(COLOURS))
         )
     return colour, None
 
@@ -138,9 +147,9 @@ def subject_tlp(subject: Subject) -> TLP:
     return TLP(subject.tlp)
 
 
-def notice_tlp(notice: Notice, subject: Subject) -> TLP:
+def notice_tlp(notice: Notice, subject: Subject | None) -> TLP:
     """A notice shows its subject, so it carries the higher of the two labels."""
-    return tlp_max(notice.tlp, subject.tlp) or TLP(notice.tlp)
+    return tlp_max(notice.tlp, subject.tlp if subject else None) or TLP(notice.tlp)
 
 
 def sighting_tlp(sighting: Sighting, subject: Subject | None) -> TLP:
@@ -170,9 +179,9 @@ def may_read_subject(who: Reader, subject: Subject) -> bool:
     return who.may_subject(subject)
 
 
-def may_read_notice(who: Reader, notice: Notice, subject: Subject) -> bool:
-    """SPEC section 1 for a notice (about its subject)."""
-    return who.may_item("notice", notice.id, notice.issued_by, notice.tlp, subject)
+def may_read_notice(who: Reader, notice: Notice, subject: Subject | None) -> bool:
+    """SPEC section 1 for a notice (about its subject, if any)."""
+    return who.may_item("notice", notice.id, notice.recorded_by, notice.tlp, subject)
 
 
 def may_read_sighting(who: Reader, sighting: Sighting, subject: Subject | None) -> bool:
@@ -195,10 +204,10 @@ def with_floor(
         return chosen, None
     if requested is None:
         return top[1], None
-    return top[1], (
-        f"Marked {top[1].label}, not {requested.label}: {top[0]} is {top[1].label} and the "
-        "source's restriction travels with the data."
-    )
+    return top[1], _(
+        "Marked {label}, not {requested}: {source} is {label} and the source's restriction "
+        "travels with the data."
+    ).format(label=top[1].label, requested=requested.label, source=top[0])
 
 
 def notice_active(notice: Notice, now: datetime) -> bool:
@@ -207,9 +216,9 @@ def notice_active(notice: Notice, now: datetime) -> bool:
 
 
 def notice_state(notice: Notice, now: datetime) -> str:
-    """`active`, `cancelled` or `expired`."""
-    if notice.status == "cancelled":
-        return "cancelled"
+    """`active`, `cancelled`, `erased` or `expired`."""
+    if notice.status in ("cancelled", "erased"):
+        return notice.status
     return "active" if notice.expires_at > now else "expired"
 
 
@@ -221,7 +230,9 @@ def _check_op(ctx: CommandContext, raw: str, prefix: str) -> int:
     op = ctx.operation()
     if ref.op_code and ref.op_code != op.code:
         raise UsageError(
-            f"{raw} belongs to {ref.op_code}, not {op.code}; use one command per operation."
+            _("{ref} belongs to {owner}, not {code}; use one command per operation.").format(
+                ref=raw, owner=ref.op_code, code=op.code
+            )
         )
     return ref.seq
 
@@ -239,28 +250,43 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
     subject = (await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})).first()
     if subject is None or not may_read_subject(await reader(ctx), subject):
         raise NotFound(
-            f"There is no subject S-{seq} in {op.code}.",
+            _("There is no subject {ref} in {code}.").format(ref=f"S-{seq}", code=op.code),
             denied=subject is not None,
             operation_id=op.id,
         )
+    _not_erased(subject, f"S-{seq}")
     return subject
 
 
-async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject]:
-    """A notice of the operation the actor may read, with its subject."""
+def _not_erased(record: Subject | Notice | Sighting, ref: str) -> None:
+    """An erased record answers with the fact of its erasure only (issue 15)."""
+    if record.erased_at is not None:
+        raise NotFound(
+            _("{ref} was erased on {day}; the audit log keeps who erased it and why.").format(
+                ref=ref, day=f"{record.erased_at:%d %b %Y}"
+            )
+        )
+
+
+async def find_notice(ctx: CommandContext, raw: str) -> tuple[Notice, Subject | None]:
+    """A notice of the operation the actor may read, with its subject (None: a purple
+    notice about a modus operandi)."""
     seq = _check_op(ctx, raw, "N")
     op = ctx.operation()
     row = (
         await ctx.session.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
             .where(Notice.operation_id == op.id, Notice.seq == seq)
         )
     ).first()
     if row is None or not may_read_notice(await reader(ctx), row[0], row[1]):
         raise NotFound(
-            f"There is no notice N-{seq} in {op.code}.", denied=row is not None, operation_id=op.id
+            _("There is no notice {ref} in {code}.").format(ref=f"N-{seq}", code=op.code),
+            denied=row is not None,
+            operation_id=op.id,
         )
+    _not_erased(row[0], f"N-{seq}")
     return row[0], row[1]
 
 
@@ -277,10 +303,11 @@ async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subjec
     ).first()
     if row is None or not may_read_sighting(await reader(ctx), row[0], row[1]):
         raise NotFound(
-            f"There is no sighting SG-{seq} in {op.code}.",
+            _("There is no sighting {ref} in {code}.").format(ref=f"SG-{seq}", code=op.code),
             denied=row is not None,
             operation_id=op.id,
         )
+    _not_erased(row[0], f"SG-{seq}")
     return row[0], row[1]
 
 
@@ -295,7 +322,7 @@ async def readable_sightings(ctx: CommandContext, *conditions: Any) -> tuple[lis
     rows = (
         await ctx.session.exec(
             select(Sighting.id, Sighting.tlp, Sighting.reporter_id, Sighting.subject_id)
-            .where(Sighting.operation_id == op.id, *conditions)
+            .where(Sighting.operation_id == op.id, col(Sighting.erased_at).is_(None), *conditions)
             .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
         )
     ).all()
@@ -347,7 +374,7 @@ _MATCHING_NOTICES = Prepared(
         # Equalities, not IN: a list would be rendered again for every call.
         sa.or_(*(_NOTICE.c.colour == c.name for c in COLOURS.values() if c.matches)),
     )
-    .order_by(_NOTICE.c.issued_at.desc())
+    .order_by(_NOTICE.c.recorded_at.desc())
 )
 
 
@@ -405,7 +432,7 @@ def paginate(items: Sequence[T], number: int, size: int) -> Page[T]:
     pages = max(1, -(-len(items) // size))
     if number > pages:
         raise UsageError(
-            f"There {'is' if pages == 1 else 'are'} only {pages} page{'s' if pages != 1 else ''}."
+            ngettext("There is only {n} page.", "There are only {n} pages.", pages).format(n=pages)
         )
     start = (number - 1) * size
     return Page(list(items[start : start + size]), number, pages, len(items))
@@ -413,7 +440,11 @@ def paginate(items: Sequence[T], number: int, size: int) -> Page[T]:
 
 def hidden_line(hidden: int) -> list[str]:
     """`2 hidden by your role.` (no details), or nothing."""
-    return [f"{hidden} hidden by your role."] if hidden else []
+    if not hidden:
+        return []
+    return [
+        ngettext("{n} hidden by your role.", "{n} hidden by your role.", hidden).format(n=hidden)
+    ]
 
 
 def audit_consult(

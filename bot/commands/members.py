@@ -13,6 +13,7 @@ from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, command
 from bot.commands.values import zone
 from bot.contracts import Reply
+from bot.i18n import LANGUAGES, N_, _, current_language, supported, switch_language
 from bot.messages import Message
 from bot.models import Agency, Identity, Invite, LinkCode, Member, Membership, Operation
 
@@ -39,7 +40,7 @@ def admins_entry(platform: str, key: str) -> str:
 @command(
     "whoami",
     "whoami",
-    "Show who you are here: member, agency, identities, operations.",
+    N_("Show who you are here: member, agency, identities, operations."),
     needs_member=False,
 )
 async def whoami(ctx: CommandContext) -> Reply:
@@ -49,13 +50,16 @@ async def whoami(ctx: CommandContext) -> Reply:
     if ctx.actor is None:
         return Reply(
             Message(
-                title="Not registered",
-                fields=[("TASKFORCE_ADMINS entry", entry)],
+                title=_("Not registered"),
+                fields=[(_("TASKFORCE_ADMINS entry"), entry)],
                 lines=[
-                    f"You are {ctx.inv.actor.platform} {ctx.inv.actor.key}, "
-                    "not yet a Taskforce member.",
-                    "Ask a lead for an invite and type `join <code>`; or, if you already use "
-                    "Taskforce elsewhere, type `link` there and `link <code>` here.",
+                    _("You are {identity}, not yet a Taskforce member.").format(
+                        identity=f"{ctx.inv.actor.platform} {ctx.inv.actor.key}"
+                    ),
+                    _(
+                        "Ask a lead for an invite and type `join <code>`; or, if you already "
+                        "use Taskforce elsewhere, type `link` there and `link <code>` here."
+                    ),
                 ],
             )
         )
@@ -72,17 +76,22 @@ async def whoami(ctx: CommandContext) -> Reply:
         )
     ).all()
     tz = await ctx.tz()
+    shown = current_language()
     fields = [
-        ("Agency", f"{agency.code} — {agency.name} ({agency.country})" if agency else "none"),
-        ("Time zone", str(tz)),
-        ("Language", member.language or (agency.language if agency else "en")),
+        (
+            _("Agency"),
+            f"{agency.code} — {agency.name} ({agency.country})" if agency else _("none"),
+        ),
+        (_("Time zone"), str(tz)),
+        (_("Language"), f"{LANGUAGES[shown]} ({shown})"),
     ]
     if member.is_admin:
-        fields.append(("Admin", "yes"))
-    fields.append(("TASKFORCE_ADMINS entry", entry))
-    lines = ["Identities:"] + [f"  {identity_label(i)}" for i in idents]
-    lines += ["Operations:"] + (
-        [f"  {op.code} {op.name} — {ms.role} ({op.status})" for ms, op in rows] or ["  none"]
+        fields.append((_("Admin"), _("yes")))
+    fields.append((_("TASKFORCE_ADMINS entry"), entry))
+    lines = [_("Identities:")] + [f"  {identity_label(i)}" for i in idents]
+    lines += [_("Operations:")] + (
+        [f"  {op.code} {op.name} — {ms.role} ({op.status})" for ms, op in rows]
+        or ["  " + _("none")]
     )
     return Reply(Message(title=member.name, fields=fields, lines=lines))
 
@@ -90,7 +99,7 @@ async def whoami(ctx: CommandContext) -> Reply:
 @command(
     "link",
     "link [code]",
-    "Without a code: get a one-time code (10 minutes). With one: attach this account.",
+    N_("Without a code: get a one-time code (10 minutes). With one: attach this account."),
     args=(Arg("code", required=False),),
     needs_member=False,
     action=Action.ALTER,
@@ -102,8 +111,10 @@ async def link(ctx: CommandContext) -> Reply:
     if code is None:
         if ctx.actor is None:
             raise CommandError(
-                "This account is not registered yet: type `link` on the platform where you "
-                "already use Taskforce, then `link <code>` here."
+                _(
+                    "This account is not registered yet: type `link` on the platform where "
+                    "you already use Taskforce, then `link <code>` here."
+                )
             )
         value = new_code()
         s.add(
@@ -112,24 +123,28 @@ async def link(ctx: CommandContext) -> Reply:
         ctx.audit(Action.COLLECT, object_ref="link-code")
         return Reply(
             Message(
-                title="Link code",
+                title=_("Link code"),
                 lines=[
-                    f"Your code: {value}",
-                    f"On your other platform, type `link {value}` within 10 minutes.",
+                    _("Your code: {code}").format(code=value),
+                    _("On your other platform, type `{command}` within 10 minutes.").format(
+                        command=f"link {value}"
+                    ),
                 ],
             )
         )
     row = (await s.exec(select(LinkCode).where(LinkCode.code == code.strip().upper()))).first()
     if row is None or row.used_at is not None or row.expires_at <= ctx.now:
         raise NotFound(
-            f"The link code {code} is wrong, used or expired; type `link` again on your other "
-            "platform for a new one."
+            _(
+                "The link code {code} is wrong, used or expired; type `link` again on your "
+                "other platform for a new one."
+            ).format(code=code)
         )
     if ctx.actor is not None:
         if ctx.actor.id == row.member_id:
-            raise CommandError("This account is already yours; nothing to link.")
+            raise CommandError(_("This account is already yours; nothing to link."))
         raise CommandError(
-            "This account already belongs to another Taskforce member; it cannot be linked."
+            _("This account already belongs to another Taskforce member; it cannot be linked.")
         )
     row.used_at = ctx.now
     s.add(row)
@@ -146,14 +161,24 @@ async def link(ctx: CommandContext) -> Reply:
     member = await s.get(Member, row.member_id)
     ctx.actor = member
     ctx.audit(Action.ALTER, object_ref=f"member:{row.member_id}", reason="identity linked")
-    name = member.name if member else "your member record"
-    return Reply(Message(lines=[f"Linked: this {ctx.inv.actor.platform} account is now {name}."]))
+    if member is not None:
+        switch_language(member.language or ctx.inv.locale)
+    name = member.name if member else _("your member record")
+    return Reply(
+        Message(
+            lines=[
+                _("Linked: this {platform} account is now {name}.").format(
+                    platform=ctx.inv.actor.platform, name=name
+                )
+            ]
+        )
+    )
 
 
 @command(
     "join",
     "join <code>",
-    "Redeem an invite to an operation.",
+    N_("Redeem an invite to an operation."),
     args=(Arg("code"),),
     needs_member=False,
     action=Action.COLLECT,
@@ -165,15 +190,21 @@ async def join(ctx: CommandContext) -> Reply:
     code = str(ctx.args["code"]).strip().upper()
     invite = (await s.exec(select(Invite).where(Invite.code == code))).first()
     if invite is None:
-        raise NotFound(f"No invite {code}; check the code with the lead who sent it.")
+        raise NotFound(
+            _("No invite {code}; check the code with the lead who sent it.").format(code=code)
+        )
     if invite.expires_at <= ctx.now:
-        raise CommandError(f"The invite {code} has expired; ask the lead for a new one.")
+        raise CommandError(
+            _("The invite {code} has expired; ask the lead for a new one.").format(code=code)
+        )
     if invite.uses_left <= 0:
-        raise CommandError(f"The invite {code} has been used up; ask the lead for a new one.")
+        raise CommandError(
+            _("The invite {code} has been used up; ask the lead for a new one.").format(code=code)
+        )
     op = await s.get(Operation, invite.operation_id)
     assert op is not None
     if op.status == "closed":
-        raise CommandError(f"{op.code} is closed; it takes no new members.")
+        raise CommandError(_("{code} is closed; it takes no new members.").format(code=op.code))
     member = ctx.actor
     created = False
     if member is None:
@@ -205,7 +236,11 @@ async def join(ctx: CommandContext) -> Reply:
         )
     ).first()
     if existing is not None:
-        raise CommandError(f"You are already in {op.code} as {existing.role}; the invite is kept.")
+        raise CommandError(
+            _("You are already in {code} as {role}; the invite is kept.").format(
+                code=op.code, role=existing.role
+            )
+        )
     invite.uses_left -= 1
     s.add(invite)
     s.add(
@@ -215,16 +250,24 @@ async def join(ctx: CommandContext) -> Reply:
     )
     ctx.op = op
     ctx.audit(Action.COLLECT, object_ref=f"member:{member.id}", reason=f"invite {code}")
-    lines = [f"Welcome to {op.code} {op.name}: you are {invite.role}."]
+    lines = [
+        _("Welcome to {operation}: you are {role}.").format(
+            operation=f"{op.code} {op.name}", role=invite.role
+        )
+    ]
     if created:
         lines.append(
-            "Set your time zone with `me tz Area/City` (for example `me tz Europe/Lisbon`)."
+            _("Set your time zone with `me tz Area/City` (for example `me tz Europe/Lisbon`).")
         )
-    return Reply(Message(title="Joined", lines=lines))
+    return Reply(Message(title=_("Joined"), lines=lines))
 
 
 @command(
-    "me tz", "me tz <Area/City>", "Set your time zone.", args=(Arg("value"),), action=Action.ALTER
+    "me tz",
+    "me tz <Area/City>",
+    N_("Set your time zone."),
+    args=(Arg("value"),),
+    action=Action.ALTER,
 )
 async def me_tz(ctx: CommandContext) -> Reply:
     """Set the actor's time zone (IANA name)."""
@@ -234,44 +277,46 @@ async def me_tz(ctx: CommandContext) -> Reply:
     ctx.session.add(member)
     ctx.audit(Action.ALTER, object_ref=f"member:{member.id}", reason="time zone")
     return Reply(
-        Message(lines=[f"Your time zone is now {tz}. Times are shown in it, with UTC beside."])
+        Message(
+            lines=[
+                _("Your time zone is now {zone}. Times are shown in it, with UTC beside.").format(
+                    zone=tz
+                )
+            ]
+        )
     )
-
-
-LANGUAGES = {
-    "en",
-    "es",
-    "pt",
-    "fr",
-    "de",
-    "it",
-    "nl",
-    "pl",
-    "ro",
-    "bg",
-    "el",
-    "uk",
-    "ru",
-    "ar",
-    "tr",
-}
 
 
 @command(
     "me lang",
     "me lang <code>",
-    "Set your language (two letters, like es).",
+    N_("Set your language: en, es, pt, fr or ar."),
     args=(Arg("value"),),
     action=Action.ALTER,
 )
 async def me_lang(ctx: CommandContext) -> Reply:
-    """Set the actor's language (ISO 639-1)."""
-    code = str(ctx.args["value"]).strip().lower()
-    if len(code) != 2 or not code.isalpha():
-        raise UsageError(f"'{code}' is not a language code; use two letters like es or pt.")
+    """Set the actor's language: one of `bot.i18n.LANGUAGES` (this reply is already in it)."""
+    raw = str(ctx.args["value"]).strip()
+    code = raw.lower()
+    if code not in LANGUAGES:
+        code = supported(raw) or ""
+    if code not in LANGUAGES or len(raw) > 16:
+        raise UsageError(
+            _("'{value}' is not a language I speak; choose one of {codes}.").format(
+                value=raw[:16], codes=", ".join(LANGUAGES)
+            )
+        )
     member = ctx.member()
     member.language = code
     ctx.session.add(member)
     ctx.audit(Action.ALTER, object_ref=f"member:{member.id}", reason="language")
-    note = "" if code in LANGUAGES else " (replies stay in English for now)"
-    return Reply(Message(lines=[f"Your language is now {code}{note}."]))
+    switch_language(code)
+    return Reply(
+        Message(
+            lines=[
+                _("Your language is now {language} ({code}).").format(
+                    language=LANGUAGES[code], code=code
+                )
+            ]
+        )
+    )

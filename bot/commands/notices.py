@@ -1,8 +1,10 @@
-"""`notice issue|list|show|cancel|renew`: INTERPOL-style colour-coded notices (`N-n`).
+"""`notice record|diffusion|list|show|cancel|renew`: INTERPOL notices as recorded (`N-n`).
 
-Issuing posts the notice to every linked channel (within each channel's TLP ceiling).
-Notices expire 5 years after issue unless renewed; an active red or yellow notice turns
-every sighting of its subject into a MATCH.
+A task force records a notice that exists (an NCB requested it, INTERPOL published it) or
+a country's diffusion; it never issues one. Recording posts the notice to every linked
+channel (within each channel's TLP ceiling). Notices expire 5 years after publication
+unless renewed; an active red or yellow notice turns every sighting of its subject into a
+MATCH.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from bot.commands.errors import CommandError, UsageError
 from bot.commands.intel import (
     COLOURS,
     NOTICE_YEARS,
+    REVIEW_MONTHS,
+    add_months,
     audit_consult,
     find_notice,
     find_subject,
@@ -38,29 +42,35 @@ from bot.commands.intel import (
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import (
     context_line,
+    notice_about,
     notice_line,
     notice_message,
     notice_ref,
     notice_title,
     paged_message,
-    subject_name,
     subject_ref,
 )
 from bot.commands.values import format_time, parse_tlp, zone
 from bot.contracts import Reply
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Message
 from bot.models import Notice, Sighting, Subject
 
 PAGE_SIZE = 20
-COLOUR_HELP = "\n".join(f"  {c.name}: {c.purpose}." for c in COLOURS.values())
+# Known living people: never the subject of a black notice (an unidentified body).
+LIVING_CATEGORIES = ("suspect", "associate", "witness")
+
+
+_REASON_NEEDED = {
+    "cancelled": N_('Say why with --reason "…": a notice is cancelled with its reason on record.'),
+    "renewed": N_('Say why with --reason "…": a notice is renewed with its reason on record.'),
+}
 
 
 def _reason(ctx: CommandContext, verb: str) -> str:
     reason = (ctx.args.get("reason") or "").strip()
     if not reason:
-        raise UsageError(
-            f'Say why with --reason "…": a notice is {verb} with its reason on record.'
-        )
+        raise UsageError(_(_REASON_NEEDED[verb]))
     return reason
 
 
@@ -68,130 +78,308 @@ def _a(noun: str) -> str:
     return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
-def _check_subject(colour_name: str, subject: Subject, charges: str | None) -> None:
+def _check_subject(colour_name: str, subject: Subject) -> None:
+    """The colour's subject rules (kind and category); one sentence on refusal."""
     colour = COLOURS[colour_name]
     ref = subject_ref(subject)
     if subject.kind not in colour.kinds:
         if colour.name == "black":
-            about = "an unidentified body (a person subject)"
+            about = _("an unidentified body (a person subject)")
         else:
             kinds = list(colour.kinds)
             listed = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
             about = _a(listed)
         raise CommandError(
-            f"A {colour.title} notice is about {about}; {ref} is {_a(subject.kind)}."
+            _("A {colour} notice is about {about}; {ref} is {kind}.").format(
+                colour=colour.title, about=about, ref=ref, kind=_a(subject.kind)
+            )
         )
-    if colour.name == "red":
-        if subject.category in ("victim", "witness"):
-            raise CommandError(
-                f"{ref} is recorded as a {subject.category}; a red notice is for a wanted person "
+    if colour.name == "red" and subject.category in ("victim", "witness"):
+        raise CommandError(
+            _(
+                "{ref} is recorded as a {category}; a red notice is for a wanted person "
                 "(victims are not treated as offenders)."
+            ).format(ref=ref, category=subject.category)
+        )
+    if colour.name == "black" and subject.category in LIVING_CATEGORIES:
+        raise CommandError(
+            _(
+                "{ref} is recorded as a {category}; a black notice is for an unidentified "
+                "body, never a named living person."
+            ).format(ref=ref, category=subject.category)
+        )
+
+
+def _text(ctx: CommandContext, flag: str, limit: int) -> str | None:
+    """A stripped free-text flag (None when absent), refused past `limit` characters."""
+    value = (ctx.args.get(flag) or "").strip() or None
+    if value is not None and len(value) > limit:
+        raise UsageError(
+            _("--{flag} is too long; the limit is {limit} characters.").format(
+                flag=flag, limit=limit
             )
-        if not charges:
-            raise UsageError(
-                'A red notice needs --charges "…": the offences the person is wanted for. '
-                "(It asks to locate and provisionally arrest; it is not itself an arrest warrant.)"
+        )
+    return value
+
+
+def _red_judicial(ctx: CommandContext) -> tuple[str, str, str]:
+    """A red notice's judicial data: charges, warrant reference, issuing country."""
+    charges = _text(ctx, "charges", 1000)
+    if not charges:
+        raise UsageError(
+            _(
+                'A red notice needs --charges "…": the offences the person is wanted for '
+                "(it asks to locate and provisionally arrest; it is not itself an arrest "
+                "warrant)."
             )
+        )
+    warrant = _text(ctx, "warrant", 200)
+    if not warrant:
+        raise UsageError(
+            _(
+                'A red notice needs --warrant "…": the reference of the arrest warrant or '
+                "judgment it rests on."
+            )
+        )
+    country = _text(ctx, "warrant-country", 100)
+    if not country:
+        raise UsageError(
+            _(
+                "A red notice needs --warrant-country: the country whose authority issued "
+                "the warrant."
+            )
+        )
+    return charges, warrant, country
 
 
 def _yellow_gaps(subject: Subject) -> list[str]:
     gaps = [
         label
         for label, value in (
-            ("sex", subject.sex),
-            ("year of birth", subject.dob),
-            ("description", subject.description),
+            (_("sex"), subject.sex),
+            (_("year of birth"), subject.dob),
+            (_("description"), subject.description),
         )
         if not value
     ]
     if not gaps:
         return []
     return [
-        f"INTERPOL's minimum for a yellow notice also has: {', '.join(gaps)} "
-        f"(missing on {subject_ref(subject)})."
+        _("INTERPOL's minimum for a yellow notice also has: {gaps} (missing on {ref}).").format(
+            gaps=", ".join(gaps), ref=subject_ref(subject)
+        )
     ]
 
 
-@command(
-    "notice issue",
-    'notice issue <colour> <S-n> [--charges "…"] [--summary "…"] [--ref EXTERNAL] [--tlp …] '
-    "[--to M-3,M-7]",
-    "Issue a colour-coded notice about a subject; it is posted to the linked channels.",
-    args=(Arg("colour"), Arg("subject", ref=True)),
-    flags=(Flag("charges"), Flag("summary"), Flag("ref"), Flag("tlp"), Flag("to")),
-    op=OpMode.REQUIRED,
-    perm=Perm.ISSUE_NOTICE,
-    writes=True,
-    action=Action.COLLECT,
-    details=(
-        "Colours (INTERPOL):\n"
-        + COLOUR_HELP
-        + "\n  amber is recorded as yellow: AMBER is a national child-abduction alert, "
-        "not an INTERPOL colour.\n"
-        "A red notice needs --charges and a person subject; it is not itself an arrest warrant.\n"
-        "--ref is the external reference (INTERPOL or national). A notice expires after 5 years "
-        "unless renewed.\nWhile a red or yellow notice is active, every sighting of its subject "
-        "is posted as a MATCH."
-    ),
-)
-async def notice_issue(ctx: CommandContext) -> Reply:
-    """Record a notice and post it to the operation's linked channels."""
-    op = ctx.operation()
-    colour, amber_note = parse_colour(ctx.args["colour"])
-    subject = await find_subject(ctx, ctx.args["subject"])
-    charges = (ctx.args.get("charges") or "").strip() or None
-    _check_subject(colour.name, subject, charges)
-    existing = (
+async def _active(ctx: CommandContext, subject: Subject, colour: str, kind: str) -> Notice | None:
+    """The subject's active notice (or diffusion) of `colour`, if any."""
+    return (
         await ctx.session.exec(
             select(Notice).where(
                 Notice.subject_id == subject.id,
-                Notice.colour == colour.name,
+                Notice.colour == colour,
+                Notice.kind == kind,
                 Notice.status == "active",
                 col(Notice.expires_at) > ctx.now,
             )
         )
     ).first()
-    if existing is not None:
-        raise CommandError(
-            f"{subject_ref(subject)} already has an active {notice_title(existing)}; "
-            "cancel it before issuing another."
+
+
+RECORD_FLAGS = (
+    Flag("ref"),
+    Flag("requested-by"),
+    Flag("charges"),
+    Flag("warrant"),
+    Flag("warrant-country"),
+    Flag("summary"),
+    Flag("reason"),
+    Flag("tlp"),
+    Flag("to"),
+)
+RECORD_DETAILS = N_(
+    "A task force records a notice that exists: a National Central Bureau requests it and "
+    "INTERPOL's General Secretariat publishes it. --ref is INTERPOL's reference, "
+    "--requested-by the requesting country or NCB.\n"
+    "Red: a wanted person (not a victim or witness), with --charges, --warrant (the warrant "
+    "or judgment reference) and --warrant-country (its issuing country); it is not itself "
+    "an arrest warrant.\n"
+    "Yellow: a missing person or one who cannot identify themselves; on a subject under a "
+    "red notice only with --reason.\n"
+    "Black: an unidentified body, never a named living person. Purple: modus operandi. "
+    "Silver: an asset. UN: a person or entity under UN Security Council sanctions.\n"
+    "amber is recorded as yellow: AMBER is a national child-abduction alert, not an "
+    "INTERPOL colour.\n"
+    "A notice expires after 5 years unless the lead who recorded it renews it; while a red "
+    "or yellow notice is active, every sighting of its subject is posted as a MATCH "
+    "(confirm the notice's validity with your NCB before acting)."
+)
+
+
+@command(
+    "notice record",
+    'notice record <colour> [S-n] --ref INTERPOL-REF --requested-by COUNTRY [--charges "…" '
+    '--warrant REF --warrant-country COUNTRY] [--summary "…"] [--reason "…"] [--tlp …] '
+    "[--to M-3,M-7]",
+    N_("Record an INTERPOL notice about a subject; it is posted to the linked channels."),
+    args=(Arg("colour"), Arg("subject", ref=True, required=False)),
+    flags=RECORD_FLAGS,
+    op=OpMode.REQUIRED,
+    perm=Perm.ISSUE_NOTICE,
+    writes=True,
+    action=Action.COLLECT,
+    details=RECORD_DETAILS,
+)
+async def notice_record(ctx: CommandContext) -> Reply:
+    """Record a published notice and post it to the operation's linked channels."""
+    return await _record(ctx, "notice")
+
+
+@command(
+    "notice diffusion",
+    "notice diffusion <colour> [S-n] --requested-by COUNTRY --countries FR,DE [--ref REF] "
+    '[--charges "…" --warrant REF --warrant-country COUNTRY] [--summary "…"] [--reason "…"] '
+    "[--tlp …] [--to M-3,M-7]",
+    N_(
+        "Record a diffusion: a country's direct request to chosen countries, not reviewed "
+        "by INTERPOL."
+    ),
+    args=(Arg("colour"), Arg("subject", ref=True, required=False)),
+    flags=(*RECORD_FLAGS, Flag("countries")),
+    op=OpMode.REQUIRED,
+    perm=Perm.ISSUE_NOTICE,
+    writes=True,
+    action=Action.COLLECT,
+    details=N_(
+        "A diffusion is sent by one country's National Central Bureau straight to the "
+        "countries it chooses; INTERPOL's General Secretariat has not reviewed it. The colour "
+        "says what is asked (red: locate and arrest, yellow: locate, blue: information…) and "
+        "the colour's rules apply."
+    ),
+)
+async def notice_diffusion(ctx: CommandContext) -> Reply:
+    """Record a diffusion and post it to the operation's linked channels."""
+    return await _record(ctx, "diffusion")
+
+
+@command(
+    "notice issue",
+    "notice issue …",
+    N_("Notices are recorded, not issued: see `notice record`."),
+    args=(Arg("words", required=False, rest=True),),
+    flags=(*RECORD_FLAGS, Flag("countries")),
+    needs_member=False,
+)
+async def notice_issue(ctx: CommandContext) -> Reply:
+    """The old command word: one sentence pointing to `notice record` (nothing is stored)."""
+    raise CommandError(
+        _(
+            "A task force does not issue notices (a National Central Bureau requests them and "
+            "INTERPOL publishes them): record one with `notice record <colour> S-n --ref … "
+            "--requested-by …`."
         )
-    external = (ctx.args.get("ref") or "").strip() or None
-    if external and len(external) > 100:
-        raise UsageError("--ref is too long; the limit is 100 characters.")
+    )
+
+
+async def _record(ctx: CommandContext, kind: str) -> Reply:
+    """Check and store a notice or diffusion, then post it."""
+    op = ctx.operation()
+    colour, amber_note = parse_colour(ctx.args["colour"])
+    subject: Subject | None = None  # a purple notice (modus operandi) needs none
+    if ctx.args.get("subject"):
+        subject = await find_subject(ctx, ctx.args["subject"])
+        _check_subject(colour.name, subject)
+    elif colour.name != "purple":
+        raise UsageError(
+            _(
+                "A {colour} notice is about a subject: give its S-n (only purple needs none)."
+            ).format(colour=colour.title)
+        )
+    external = _text(ctx, "ref", 100)
+    if kind == "notice" and not external:
+        raise UsageError(
+            _(
+                "Give INTERPOL's reference with --ref: a task force records a notice INTERPOL "
+                "published."
+            )
+        )
+    requested_by = _text(ctx, "requested-by", 100)
+    if not requested_by:
+        raise UsageError(
+            _(
+                "Say which country's National Central Bureau requested it with "
+                "--requested-by COUNTRY."
+            )
+        )
+    countries = _text(ctx, "countries", 400)
+    if kind == "diffusion" and not countries:
+        raise UsageError(
+            _("Say which countries the diffusion was sent to with --countries FR,DE,…")
+        )
+    charges, warrant, warrant_country = (
+        _red_judicial(ctx) if colour.name == "red" else (_text(ctx, "charges", 1000), None, None)
+    )
+    reason = _text(ctx, "reason", 1000)
+    noun = _("diffusion") if kind == "diffusion" else _("notice")
+    existing = await _active(ctx, subject, colour.name, kind) if subject else None
+    if subject is not None and existing is not None:
+        raise CommandError(
+            _("{ref} already has an active {title}; cancel it before recording another.").format(
+                ref=subject_ref(subject), title=notice_title(existing)
+            )
+        )
+    if colour.name == "yellow" and subject is not None:
+        red = await _active(ctx, subject, "red", "notice")
+        if red is not None and not reason:
+            raise UsageError(
+                _(
+                    "{ref} is under {title}; say why a yellow {noun} is needed as well with "
+                    '--reason "…".'
+                ).format(ref=subject_ref(subject), title=notice_title(red), noun=noun)
+            )
     requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
-    label, raised = with_floor(requested, TLP(op.tlp), [(subject_ref(subject), subject.tlp)])
+    floor = [(subject_ref(subject), subject.tlp)] if subject is not None else []
+    label, raised = with_floor(requested, TLP(op.tlp), floor)
     recipients = await parse_recipients(ctx, label)
     notice = Notice(
         operation_id=op.id or 0,
         seq=await ctx.next_seq("notice_seq"),
         colour=colour.name,
-        subject_id=subject.id or 0,
+        kind=kind,
+        subject_id=subject.id if subject is not None else None,
         charges=charges,
-        summary=(ctx.args.get("summary") or "").strip() or None,
+        summary=_text(ctx, "summary", 2000),
         external_ref=external,
+        requested_by=requested_by,
+        warrant_ref=warrant,
+        warrant_country=warrant_country,
+        countries=countries,
         tlp=label.value,
         status="active",
-        issued_by=ctx.member().id,
-        issued_at=ctx.now,
+        recorded_by=ctx.member().id,
+        recorded_at=ctx.now,
         expires_at=years_later(ctx.now, NOTICE_YEARS),
+        review_at=add_months(ctx.now, REVIEW_MONTHS),
     )
     ctx.session.add(notice)
     ref = notice_ref(notice)
     ctx.audit(
         Action.COLLECT,
         object_ref=f"{op.code}/{ref}",
-        reason=f"{colour.name} on {subject_ref(subject)}",
+        reason=f"{colour.name} {kind} on {subject_ref(subject) if subject else 'modus operandi'}"
+        + (f"; {reason}" if reason else ""),
     )
     who = ctx.member().name
     post = notice_message(
-        op, notice, subject, tz=zone(op.timezone), now=ctx.now, issued_by=who, for_channel=True
+        op, notice, subject, tz=zone(op.timezone), now=ctx.now, recorded_by=who, for_channel=True
     )
     readers: set[int] = set()
     if label is TLP.RED:
         await ctx.session.flush()
         sources = (
-            [("subject", subject.id, subject.created_by)] if TLP(subject.tlp) is TLP.RED else []
+            [("subject", subject.id, subject.created_by)]
+            if subject is not None and TLP(subject.tlp) is TLP.RED
+            else []
         )
         readers = await red_audience(ctx, recipients, sources)
         await protection.add_recipients(ctx.session, op, "notice", notice.id or 0, readers)
@@ -205,16 +393,27 @@ async def notice_issue(ctx: CommandContext) -> Reply:
         neutral=_neutral(ctx, notice, subject, "recorded"),
         red_readers=readers,
     )
-    message = notice_message(op, notice, subject, tz=await ctx.tz(), now=ctx.now, issued_by=who)
-    message.title = f"Issued {message.title}"
+    message = notice_message(op, notice, subject, tz=await ctx.tz(), now=ctx.now, recorded_by=who)
+    message.title = _("Recorded {title}").format(title=message.title)
     notes = [n for n in (amber_note, raised) if n]
-    if colour.name == "yellow":
+    if colour.name == "yellow" and subject is not None:
         notes += _yellow_gaps(subject)
     message.lines = [*notes, *message.lines, *posted]
     return Reply(message)
 
 
-def _neutral(ctx: CommandContext, notice: Notice, subject: Subject, what: str) -> Message | None:
+def _about(subject: Subject | None) -> list[str]:
+    """`["about S-3"]` for a context line (nothing for a notice without a subject)."""
+    return [f"about {subject_ref(subject)}"] if subject is not None else []
+
+
+def _about_ref(subject: Subject | None) -> list[str]:
+    return [subject_ref(subject)] if subject is not None else []
+
+
+def _neutral(
+    ctx: CommandContext, notice: Notice, subject: Subject | None, what: str
+) -> Message | None:
     """The channels' neutral line for a notice about a protected person (else None)."""
     if not protection.is_protected(subject, ctx.now):
         return None
@@ -222,7 +421,12 @@ def _neutral(ctx: CommandContext, notice: Notice, subject: Subject, what: str) -
 
 
 async def _post_change(
-    ctx: CommandContext, post: Message, notice: Notice, subject: Subject, label: TLP, what: str
+    ctx: CommandContext,
+    post: Message,
+    notice: Notice,
+    subject: Subject | None,
+    label: TLP,
+    what: str,
 ) -> list[str]:
     """Post a change of a recorded notice where its label and its subject allow."""
     return await post_item(
@@ -237,18 +441,26 @@ async def _post_change(
     )
 
 
+async def _other_lead(ctx: CommandContext, notice: Notice) -> str:
+    """The audit note when a lead changes a notice another member recorded (else "")."""
+    if notice.recorded_by is None or notice.recorded_by == ctx.member().id:
+        return ""
+    names = await member_names(ctx, [notice.recorded_by])
+    return f" [by a lead other than its recorder {names.get(notice.recorded_by, 'unknown')}]"
+
+
 async def _readers(ctx: CommandContext, notice: Notice) -> set[int]:
     """The readers of a TLP:RED notice: its recipients and its author."""
     found = await protection.recipients_of(ctx.session, "notice", notice.id)
-    if notice.issued_by is not None:
-        found.add(notice.issued_by)
+    if notice.recorded_by is not None:
+        found.add(notice.recorded_by)
     return found
 
 
 @command(
     "notice list",
     "notice list [OP] [--all] [--page N]",
-    "List active notices (with --all: cancelled and expired ones too).",
+    N_("List active notices (with --all: cancelled and expired ones too)."),
     flags=(Flag("all", kind="bool"), Flag("page")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -261,8 +473,8 @@ async def notice_list(ctx: CommandContext) -> Reply:
     rows = (
         await ctx.session.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
-            .where(Notice.operation_id == op.id)
+            .join(Subject, col(Subject.id) == col(Notice.subject_id), isouter=True)
+            .where(Notice.operation_id == op.id, col(Notice.erased_at).is_(None))
             .order_by(col(Notice.seq).desc())
         )
     ).all()
@@ -271,12 +483,16 @@ async def notice_list(ctx: CommandContext) -> Reply:
     role = await reader(ctx)
     readable = [(n, s) for n, s in rows if may_read_notice(role, n, s)]
     page = paginate(readable, number, PAGE_SIZE)
-    empty = "No notices." if show_all else "No active notices (`notice list --all` for the others)."
-    audit_consult(ctx, [notice_ref(n) for n, _ in page.items], "notices")
+    empty = (
+        _("No notices.")
+        if show_all
+        else _("No active notices (`notice list --all` for the others).")
+    )
+    audit_consult(ctx, [notice_ref(n) for n, _s in page.items], "notices")
     return Reply(
         paged_message(
             op,
-            title=f"{op.code} {'notices' if show_all else 'active notices'}",
+            title=(_("{op} notices") if show_all else _("{op} active notices")).format(op=op.code),
             lines=[notice_line(n, s, ctx.now) for n, s in page.items] or [empty],
             page=page,
             hidden=len(rows) - len(readable),
@@ -289,7 +505,7 @@ async def notice_list(ctx: CommandContext) -> Reply:
 @command(
     "notice show",
     "notice show <N-n>",
-    "Show a notice, its state and its matching sightings.",
+    N_("Show a notice, its state and its matching sightings."),
     args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -307,20 +523,20 @@ async def notice_show(ctx: CommandContext) -> Reply:
     ).all()
     role = await reader(ctx)
     shown = [s for s in matches if may_read_sighting(role, s, subject)]
-    names = await member_names(ctx, [notice.issued_by])
+    names = await member_names(ctx, [notice.recorded_by])
     message = notice_message(
         op,
         notice,
         subject,
         tz=await ctx.tz(),
         now=ctx.now,
-        issued_by=names.get(notice.issued_by or 0),
+        recorded_by=names.get(notice.recorded_by or 0),
         matches=shown,
     )
     message.lines += hidden_line(len(matches) - len(shown))
     audit_consult(
         ctx,
-        [notice_ref(notice), subject_ref(subject)] + [f"SG-{s.seq}" for s in shown],
+        [notice_ref(notice), *_about_ref(subject)] + [f"SG-{s.seq}" for s in shown],
         notice_ref(notice),
     )
     return Reply(message)
@@ -329,7 +545,7 @@ async def notice_show(ctx: CommandContext) -> Reply:
 @command(
     "notice cancel",
     'notice cancel <N-n> --reason "…"',
-    "Cancel a notice, with the reason (lead); the channels are told.",
+    N_("Cancel a notice, with the reason (lead); the channels are told."),
     args=(Arg("ref", ref=True),),
     flags=(Flag("reason"),),
     op=OpMode.REQUIRED,
@@ -343,28 +559,34 @@ async def notice_cancel(ctx: CommandContext) -> Reply:
     notice, subject = await find_notice(ctx, ctx.args["ref"])
     reason = _reason(ctx, "cancelled")
     if notice.status == "cancelled":
-        raise CommandError(f"{notice_title(notice)} is already cancelled.")
+        raise CommandError(_("{title} is already cancelled.").format(title=notice_title(notice)))
+    reason_on_record = reason + await _other_lead(ctx, notice)
     notice.status = "cancelled"
     notice.cancelled_at = ctx.now
     notice.cancel_reason = reason
     ctx.session.add(notice)
     ref = notice_ref(notice)
-    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"cancelled: {reason}")
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"cancelled: {reason_on_record}")
     label = notice_tlp(notice, subject)
-    post = Message(
-        title=f"{notice_title(notice)} cancelled — {subject_name(subject)}",
-        fields=[("Reason", reason), ("Cancelled by", ctx.member().name)],
-        lines=["Sightings of this subject are no longer posted as a match of this notice."]
-        if COLOURS[notice.colour].matches
-        else [],
-        context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
-        tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
-    )
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("{title} cancelled — {about}").format(
+                title=notice_title(notice), about=notice_about(subject)
+            ),
+            fields=[(_("Reason"), reason), (_("Cancelled by"), ctx.member().name)],
+            lines=[_("Sightings of this subject are no longer posted as a match of this notice.")]
+            if COLOURS[notice.colour].matches
+            else [],
+            context=context_line(op, ref, label, *_about(subject)),
+            tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
+        )
     posted = await _post_change(ctx, post, notice, subject, label, "cancelled")
     return Reply(
         Message(
             lines=[
-                f"{notice_title(notice)} on {subject_name(subject)} is cancelled.",
+                _("{title} on {about} is cancelled.").format(
+                    title=notice_title(notice), about=notice_about(subject)
+                ),
                 *posted,
             ],
             context=context_line(op, ref, label),
@@ -376,14 +598,17 @@ async def notice_cancel(ctx: CommandContext) -> Reply:
 @command(
     "notice renew",
     'notice renew <N-n> --reason "…"',
-    "Renew a notice for another 5 years, with the re-justification.",
+    N_("Renew a notice for another 5 years, with the re-justification (lead)."),
     args=(Arg("ref", ref=True),),
     flags=(Flag("reason"),),
     op=OpMode.REQUIRED,
-    perm=Perm.ISSUE_NOTICE,
+    perm=Perm.CANCEL_NOTICE,
     writes=True,
     action=Action.ALTER,
-    details="INTERPOL asks the source to re-justify a notice before its 5 years run out.",
+    details=N_(
+        "INTERPOL asks the source to re-justify a notice before its 5 years run out. The lead "
+        "who recorded it renews it; another lead may, and the audit log says so."
+    ),
 )
 async def notice_renew(ctx: CommandContext) -> Reply:
     """Extend an (active or expired) notice 5 years from now."""
@@ -391,27 +616,36 @@ async def notice_renew(ctx: CommandContext) -> Reply:
     notice, subject = await find_notice(ctx, ctx.args["ref"])
     reason = _reason(ctx, "renewed")
     if notice.status == "cancelled":
-        raise CommandError(f"{notice_title(notice)} is cancelled; issue a new one instead.")
+        raise CommandError(
+            _("{title} is cancelled; record a new one instead.").format(title=notice_title(notice))
+        )
     was = notice_state(notice, ctx.now)
+    reason_on_record = reason + await _other_lead(ctx, notice)
     notice.expires_at = years_later(ctx.now, NOTICE_YEARS)
     notice.renewed_at = ctx.now
     ctx.session.add(notice)
     ref = notice_ref(notice)
-    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"renewed ({was}): {reason}")
+    ctx.audit(
+        Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"renewed ({was}): {reason_on_record}"
+    )
     label = notice_tlp(notice, subject)
     until = format_time(notice.expires_at, zone(op.timezone))
-    post = Message(
-        title=f"{notice_title(notice)} renewed — {subject_name(subject)}",
-        fields=[("Until", until), ("Reason", reason)],
-        context=context_line(op, ref, label, f"about {subject_ref(subject)}"),
-        tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
-    )
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("{title} renewed — {about}").format(
+                title=notice_title(notice), about=notice_about(subject)
+            ),
+            fields=[(_("Until"), until), (_("Reason"), reason)],
+            context=context_line(op, ref, label, *_about(subject)),
+            tlp=protection.disclosure_label(label, subject, now=ctx.now).value,
+        )
     posted = await _post_change(ctx, post, notice, subject, label, "renewed")
     return Reply(
         Message(
             lines=[
-                f"{notice_title(notice)} is renewed until "
-                f"{format_time(notice.expires_at, await ctx.tz())}.",
+                _("{title} is renewed until {time}.").format(
+                    title=notice_title(notice), time=format_time(notice.expires_at, await ctx.tz())
+                ),
                 *posted,
             ],
             context=context_line(op, ref, label),

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import col, func, select
 
+from bot import lifecycle
 from bot.access import TLP, Perm, Role
 from bot.audit import Action
 from bot.commands.context import CommandContext
@@ -23,6 +24,7 @@ from bot.commands.values import (
 )
 from bot.contracts import Reply, Visibility
 from bot.fanout import channel_link
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation
 
@@ -46,7 +48,10 @@ def normalise_code(raw: str) -> str:
         code = f"OP-{code}"
     if not re.fullmatch(r"OP-[A-Z0-9][A-Z0-9-]{0,36}", code):
         raise UsageError(
-            f"'{raw}' is not an operation code; use letters, digits and dashes, like OP-NIGHTJAR."
+            _(
+                "'{value}' is not an operation code; use letters, digits and dashes, like "
+                "OP-NIGHTJAR."
+            ).format(value=raw)
         )
     return code
 
@@ -93,10 +98,14 @@ async def find_member_in_op(ctx: CommandContext, raw: str) -> tuple[Member, Memb
         if not hits:
             hits = [r for r in rows if r[0].name.lower().startswith(token_l)]
     if not hits:
-        raise NotFound(f"No member '{raw}' in {op.code}; see `op members`.")
+        raise NotFound(
+            _("No member '{value}' in {code}; see `op members`.").format(value=raw, code=op.code)
+        )
     if len(hits) > 1:
         names = ", ".join(f"{member_ref(m)} {m.name}" for m, _ in hits)
-        raise UsageError(f"'{raw}' could be {names}; use the M-number.")
+        raise UsageError(
+            _("'{value}' could be {names}; use the M-number.").format(value=raw, names=names)
+        )
     return hits[0]
 
 
@@ -116,7 +125,7 @@ async def count_leads(ctx: CommandContext) -> int:
 @command(
     "op new",
     "op new <name> [--code OP-X] [--countries ES,PT] [--tlp amber] [--tz Europe/Madrid]",
-    "Create an operation (admins); you become its lead.",
+    N_("Create an operation (admins); you become its lead."),
     args=(Arg("name"),),
     flags=(Flag("code"), Flag("countries"), Flag("tlp"), Flag("tz")),
     admin_only=True,
@@ -128,19 +137,23 @@ async def op_new(ctx: CommandContext) -> Reply:
     s = ctx.session
     name = str(ctx.args["name"]).strip()
     if not name:
-        raise UsageError("The operation needs a name.")
+        raise UsageError(_("The operation needs a name."))
     if len(name) > MAX_NAME:
         raise UsageError(
-            f"The operation name is too long ({len(name)} characters); the limit is {MAX_NAME}."
+            _("The operation name is too long ({length} characters); the limit is {limit}.").format(
+                length=len(name), limit=MAX_NAME
+            )
         )
     code = normalise_code(ctx.args["code"]) if ctx.args.get("code") else code_from_name(name)
     countries = parse_countries(ctx.args["countries"]) if ctx.args.get("countries") else []
     if len(countries) > MAX_COUNTRIES:
-        raise UsageError(f"An operation spans at most {MAX_COUNTRIES} countries.")
+        raise UsageError(
+            _("An operation spans at most {limit} countries.").format(limit=MAX_COUNTRIES)
+        )
     tlp = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else TLP.AMBER
     tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else zone(ctx.settings.timezone)
     if (await s.exec(select(Operation).where(Operation.code == code))).first():
-        raise CommandError(f"{code} is taken; choose another with --code.")
+        raise CommandError(_("{code} is taken; choose another with --code.").format(code=code))
     op = Operation(
         code=code,
         name=name,
@@ -162,22 +175,24 @@ async def op_new(ctx: CommandContext) -> Reply:
     ctx.audit(Action.COLLECT, object_ref=code)
     return Reply(
         Message(
-            title=f"{code} created",
+            title=_("{code} created").format(code=code),
             fields=[
-                ("Name", name),
-                ("Countries", ", ".join(countries) or "—"),
-                ("Default TLP", tlp.label),
-                ("Time zone", str(tz)),
-                ("Status", "planning"),
+                (_("Name"), name),
+                (_("Countries"), ", ".join(countries) or "—"),
+                (_("Default TLP"), tlp.label),
+                (_("Time zone"), str(tz)),
+                (_("Status"), "planning"),  # i18n: keep (a status word)
             ],
-            lines=["Next: `op invite` to bring people in, `op link` in a channel to post there."],
-            context=f"{code} · you are lead",
+            lines=[
+                _("Next: `op invite` to bring people in, `op link` in a channel to post there.")
+            ],
+            context=_("{code} · you are lead").format(code=code),
         ),
         visibility=Visibility.CHANNEL,
     )
 
 
-@command("op list", "op list", "List the operations you belong to.")
+@command("op list", "op list", N_("List the operations you belong to."))
 async def op_list(ctx: CommandContext) -> Reply:
     """The actor's operations (admins: all of them)."""
     s = ctx.session
@@ -201,10 +216,12 @@ async def op_list(ctx: CommandContext) -> Reply:
             )
         ).all()
         lines = [f"{o.code} {o.name} — {o.status} ({ms.role})" for o, ms in rows]
-    return Reply(Message(title="Your operations", lines=lines or ["You are in no operation yet."]))
+    return Reply(
+        Message(title=_("Your operations"), lines=lines or [_("You are in no operation yet.")])
+    )
 
 
-@command("op show", "op show [OP]", "Show an operation.", op=OpMode.REQUIRED, perm=Perm.READ_OP)
+@command("op show", "op show [OP]", N_("Show an operation."), op=OpMode.REQUIRED, perm=Perm.READ_OP)
 async def op_show(ctx: CommandContext) -> Reply:
     """Operation details, counts and linked channels."""
     op = ctx.operation()
@@ -221,22 +238,26 @@ async def op_show(ctx: CommandContext) -> Reply:
         Message(
             title=f"{op.code} {op.name}",
             fields=[
-                ("Status", op.status),
-                ("Countries", op.countries.replace(",", ", ") or "—"),
-                ("Default TLP", TLP(op.tlp).label),
-                ("Time zone", op.timezone),
-                ("Members", str(members)),
-                ("Created", format_time(op.created_at, tz)),
-                ("Your role", ctx.role.value if ctx.role else "—"),
+                (_("Status"), op.status),
+                (_("Countries"), op.countries.replace(",", ", ") or "—"),
+                (_("Default TLP"), TLP(op.tlp).label),
+                (_("Time zone"), op.timezone),
+                (_("Members"), str(members)),
+                (_("Created"), format_time(op.created_at, tz)),
+                (_("Your role"), ctx.role.value if ctx.role else "—"),
             ],
-            lines=["Linked channels:"]
+            lines=[_("Linked channels:")]
             + (
                 [
-                    f"  {ln.platform} {ln.channel_name or ln.channel_key} "
-                    f"(up to {TLP(ln.max_tlp).label})"
+                    "  "
+                    + _("{platform} {channel} (up to {ceiling})").format(
+                        platform=ln.platform,
+                        channel=ln.channel_name or ln.channel_key,
+                        ceiling=TLP(ln.max_tlp).label,
+                    )
                     for ln in links
                 ]
-                or ["  none — `op link` in a channel to post there"]
+                or ["  " + _("none — `op link` in a channel to post there")]
             ),
             context=op.code,
         )
@@ -246,7 +267,7 @@ async def op_show(ctx: CommandContext) -> Reply:
 @command(
     "op members",
     "op members [OP]",
-    "List the members of an operation and their roles.",
+    N_("List the members of an operation and their roles."),
     op=OpMode.REQUIRED,
     perm=Perm.READ_OP,
 )
@@ -263,17 +284,19 @@ async def op_members(ctx: CommandContext) -> Reply:
         )
     ).all()
     lines = [
-        f"{member_ref(m)} {m.name} ({a.code if a else 'no agency'}) — {ms.role}"
+        f"{member_ref(m)} {m.name} ({a.code if a else _('no agency')}) — {ms.role}"
         for m, ms, a in rows
     ]
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/members")
-    return Reply(Message(title=f"{op.code} members", lines=lines, context=op.code))
+    return Reply(
+        Message(title=_("{code} members").format(code=op.code), lines=lines, context=op.code)
+    )
 
 
 @command(
     "op status",
     "op status [OP] <planning|active|suspended|closed>",
-    "Change an operation's status (lead; admins too, without reading its records).",
+    N_("Change an operation's status (lead; admins too, without reading its records)."),
     args=(Arg("status"),),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
@@ -286,21 +309,36 @@ async def op_status(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     status = str(ctx.args["status"]).lower()
     if status not in STATUSES:
-        raise UsageError(f"'{status}' is not a status; use planning, active, suspended or closed.")
+        raise UsageError(
+            _("'{value}' is not a status; use planning, active, suspended or closed.").format(
+                value=status
+            )
+        )
     if status == op.status:
-        raise CommandError(f"{op.code} is already {status}.")
+        raise CommandError(_("{code} is already {status}.").format(code=op.code, status=status))
     old, op.status = op.status, status
     ctx.session.add(op)
+    if status == "closed":
+        await lifecycle.on_close(ctx.session, op, ctx.now)  # reviews run on (issue 15)
     ctx.audit(Action.ALTER, object_ref=op.code, reason=f"{old} -> {status}")
     who = ctx.member().name
-    await ctx.fanout(
-        Message(title=f"{op.code} is now {status}", lines=[f"Changed by {who}."], context=op.code),
-        tlp=TLP.GREEN,
-        kind="op-status",
-    )
-    note = " It takes no more changes." if status == "closed" else ""
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("{code} is now {status}").format(code=op.code, status=status),
+            lines=[_("Changed by {name}.").format(name=who)],
+            context=op.code,
+        )
+    await ctx.fanout(post, tlp=TLP.GREEN, kind="op-status")
+    note = " " + _("It takes no more changes.") if status == "closed" else ""
     return Reply(
-        Message(lines=[f"{op.code} is now {status} (was {old}).{note}"]),
+        Message(
+            lines=[
+                _("{code} is now {status} (was {old}).").format(
+                    code=op.code, status=status, old=old
+                )
+                + note
+            ]
+        ),
         visibility=Visibility.CHANNEL,
     )
 
@@ -308,7 +346,7 @@ async def op_status(ctx: CommandContext) -> Reply:
 @command(
     "op invite",
     "op invite [OP] [--role member] [--uses 1] [--expires 72h]",
-    "Create an invite code (lead).",
+    N_("Create an invite code (lead)."),
     flags=(Flag("role"), Flag("uses"), Flag("expires")),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
@@ -326,7 +364,7 @@ async def op_invite(ctx: CommandContext) -> Reply:
     uses = parse_int(raw_uses, "--uses", 1, MAX_INVITE_USES)
     ttl = parse_duration(ctx.args.get("expires", "72h"))
     if ttl <= timedelta(0) or ttl > MAX_INVITE_TTL:
-        raise UsageError("--expires must be more than 0 and at most 30 days, like 72h or 7d.")
+        raise UsageError(_("--expires must be more than 0 and at most 30 days, like 72h or 7d."))
     code = new_code(10)
     invite = Invite(
         code=code,
@@ -342,14 +380,18 @@ async def op_invite(ctx: CommandContext) -> Reply:
     tz = await ctx.tz()
     return Reply(
         Message(
-            title=f"Invite to {op.code}",
+            title=_("Invite to {code}").format(code=op.code),
             fields=[
-                ("Code", code),
-                ("Role", role.value),
-                ("Uses", raw_uses),
-                ("Expires", format_time(invite.expires_at, tz)),
+                (_("Code"), code),
+                (_("Role"), role.value),
+                (_("Uses"), raw_uses),
+                (_("Expires"), format_time(invite.expires_at, tz)),
             ],
-            lines=[f"Send it privately; the person types `join {code}` on any platform."],
+            lines=[
+                _("Send it privately; the person types `{command}` on any platform.").format(
+                    command=f"join {code}"
+                )
+            ],
             context=op.code,
         )
     )
@@ -358,7 +400,7 @@ async def op_invite(ctx: CommandContext) -> Reply:
 @command(
     "op role",
     "op role [OP] <member> <role>",
-    "Change a member's role (lead).",
+    N_("Change a member's role (lead)."),
     args=(Arg("member"), Arg("role")),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
@@ -374,23 +416,37 @@ async def op_role(ctx: CommandContext) -> Reply:
         raise UsageError(str(exc)) from None
     member, ms = await find_member_in_op(ctx, ctx.args["member"])
     if ms.role == role.value:
-        raise CommandError(f"{member.name} is already {role.value} in {op.code}.")
+        raise CommandError(
+            _("{name} is already {role} in {code}.").format(
+                name=member.name, role=role.value, code=op.code
+            )
+        )
     if ms.role == "lead" and await count_leads(ctx) <= 1:
         raise CommandError(
-            f"{member.name} is the only lead of {op.code}; make someone else lead first."
+            _("{name} is the only lead of {code}; make someone else lead first.").format(
+                name=member.name, code=op.code
+            )
         )
     old, ms.role = ms.role, role.value
     ctx.session.add(ms)
     ctx.audit(
         Action.ALTER, object_ref=f"{op.code}/{member_ref(member)}", reason=f"{old} -> {role.value}"
     )
-    return Reply(Message(lines=[f"{member.name} is now {role.value} in {op.code} (was {old})."]))
+    return Reply(
+        Message(
+            lines=[
+                _("{name} is now {role} in {code} (was {old}).").format(
+                    name=member.name, role=role.value, code=op.code, old=old
+                )
+            ]
+        )
+    )
 
 
 @command(
     "op remove",
     "op remove [OP] <member>",
-    "Remove a member from an operation (lead).",
+    N_("Remove a member from an operation (lead)."),
     args=(Arg("member"),),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
@@ -403,24 +459,28 @@ async def op_remove(ctx: CommandContext) -> Reply:
     member, ms = await find_member_in_op(ctx, ctx.args["member"])
     if ms.role == "lead" and await count_leads(ctx) <= 1:
         raise CommandError(
-            f"{member.name} is the only lead of {op.code}; make someone else lead first."
+            _("{name} is the only lead of {code}; make someone else lead first.").format(
+                name=member.name, code=op.code
+            )
         )
     await ctx.session.delete(ms)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{member_ref(member)}", reason="removed")
-    return Reply(Message(lines=[f"{member.name} is no longer in {op.code}."]))
+    return Reply(
+        Message(lines=[_("{name} is no longer in {code}.").format(name=member.name, code=op.code)])
+    )
 
 
 @command(
     "op link",
     "op link [OP] [--max-tlp green] [--agencies ES-PN]",
-    "Link this channel to an operation: its posts arrive here up to the TLP ceiling (lead).",
+    N_("Link this channel to an operation: its posts arrive here up to the TLP ceiling (lead)."),
     flags=(Flag("max-tlp"), Flag("agencies")),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
     writes=True,
     action=Action.ALTER,
     visibility=Visibility.CHANNEL,
-    details=(
+    details=N_(
         "The ceiling defaults to AMBER. TLP:RED is for named recipients only and is never "
         "posted to a channel. --agencies records the agencies whose members the channel "
         "reaches; only a channel that reaches one agency may receive TLP:AMBER+STRICT "
@@ -434,19 +494,25 @@ async def op_link(ctx: CommandContext) -> Reply:
     ceiling = parse_tlp(ctx.args["max-tlp"]) if ctx.args.get("max-tlp") else TLP.AMBER
     if ceiling is TLP.RED:
         raise CommandError(
-            "TLP:RED is for named recipients only and is never posted to a channel; link with "
-            "--max-tlp amber+strict at most, and send RED items with --tlp red --to M-3,M-7."
+            _(
+                "TLP:RED is for named recipients only and is never posted to a channel; link "
+                "with --max-tlp amber+strict at most, and send RED items with --tlp red "
+                "--to M-3,M-7."
+            )
         )
     existing = await channel_link(ctx.session, ch.platform, ch.key)
     agencies = await _link_agencies(ctx, existing)
     if ceiling is TLP.AMBER_STRICT and len(agencies) != 1:
         raise CommandError(
-            "TLP:AMBER+STRICT is for one organisation only: give the one agency this channel "
-            "reaches with --agencies CODE (a channel several agencies share takes AMBER at most)."
+            _(
+                "TLP:AMBER+STRICT is for one organisation only: give the one agency this "
+                "channel reaches with --agencies CODE (a channel several agencies share takes "
+                "AMBER at most)."
+            )
         )
     if existing is not None and existing.operation_id != op.id:
         raise CommandError(
-            "This channel is already linked to another operation; `op unlink` it there first."
+            _("This channel is already linked to another operation; `op unlink` it there first.")
         )
     if ch.check_postable is not None:
         problem = await ch.check_postable()
@@ -464,7 +530,11 @@ async def op_link(ctx: CommandContext) -> Reply:
         )
         return Reply(
             Message(
-                lines=[f"This channel stays linked to {op.code}; ceiling now {ceiling.label}."]
+                lines=[
+                    _("This channel stays linked to {code}; ceiling now {ceiling}.").format(
+                        code=op.code, ceiling=ceiling.label
+                    )
+                ]
             ),
             visibility=Visibility.CHANNEL,
         )
@@ -484,10 +554,12 @@ async def op_link(ctx: CommandContext) -> Reply:
     ctx.audit(Action.ALTER, object_ref=op.code, reason=f"linked {ch.platform}:{ch.key}")
     return Reply(
         Message(
-            title=f"Linked to {op.code}",
+            title=_("Linked to {code}").format(code=op.code),
             lines=[
-                f"{op.name}: sightings, notices, reminders and briefings will be posted here, "
-                f"up to {ceiling.label}."
+                _(
+                    "{name}: sightings, notices, reminders and briefings will be posted here, "
+                    "up to {ceiling}."
+                ).format(name=op.name, ceiling=ceiling.label)
             ],
             context=op.code,
         ),
@@ -505,7 +577,9 @@ async def _link_agencies(ctx: CommandContext, existing: ChannelLink | None) -> l
         found = (await ctx.session.exec(select(Agency).where(Agency.code == token))).first()
         if found is None:
             raise UsageError(
-                f"There is no agency {token}; an admin adds it with `admin add-agency`."
+                _("There is no agency {code}; an admin adds it with `admin add-agency`.").format(
+                    code=token
+                )
             )
         if token not in codes:
             codes.append(token)
@@ -515,7 +589,7 @@ async def _link_agencies(ctx: CommandContext, existing: ChannelLink | None) -> l
 @command(
     "op unlink",
     "op unlink",
-    "Stop posting this channel's operation here (lead).",
+    N_("Stop posting this channel's operation here (lead)."),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
     action=Action.ALTER,
@@ -535,10 +609,10 @@ async def op_unlink(ctx: CommandContext) -> Reply:
         )
     ).first()
     if link is None:
-        raise CommandError(f"This channel is not linked to {op.code}.")
+        raise CommandError(_("This channel is not linked to {code}.").format(code=op.code))
     await ctx.session.delete(link)
     ctx.audit(Action.ALTER, object_ref=op.code, reason=f"unlinked {ch.platform}:{ch.key}")
     return Reply(
-        Message(lines=[f"This channel no longer receives posts of {op.code}."]),
+        Message(lines=[_("This channel no longer receives posts of {code}.").format(code=op.code)]),
         visibility=Visibility.CHANNEL,
     )

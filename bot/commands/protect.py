@@ -25,6 +25,7 @@ from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import subject_name, subject_ref
 from bot.commands.values import format_time, parse_duration
 from bot.contracts import Reply
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Message
 from bot.models import BreakGlass, Operation, ReadGrant
 
@@ -35,22 +36,22 @@ MAX_ACCESS = timedelta(hours=8)
 def _reason(ctx: CommandContext, what: str) -> str:
     reason = str(ctx.args.get("reason") or "").strip()
     if not reason:
-        raise UsageError(f'Say why with --reason "…"; {what} is audited.')
+        raise UsageError(_('Say why with --reason "…"; {what} is audited.').format(what=what))
     if len(reason) > 1000:
-        raise UsageError("--reason is too long; the limit is 1000 characters.")
+        raise UsageError(_("--reason is too long; the limit is 1000 characters."))
     return reason
 
 
 @command(
     "op access",
     'op access <OP> --reason "…" [--for 1h]',
-    "Break-glass: read an operation you are not a member of, for a limited time (admin).",
+    N_("Break-glass: read an operation you are not a member of, for a limited time (admin)."),
     args=(Arg("op"),),
     flags=(Flag("reason"), Flag("for")),
     admin_only=True,
     writes=True,
     action=Action.CONSULT,
-    details=(
+    details=N_(
         "Admins manage the service but are not readers of every operation. `op access` opens "
         "read-only access for --for (default 1h, at most 8h); it is audited with the reason "
         "and announced privately to the operation's leads."
@@ -59,13 +60,13 @@ def _reason(ctx: CommandContext, what: str) -> str:
 async def op_access(ctx: CommandContext) -> Reply:
     """Open a time-limited, audited, announced read access for an admin."""
     code = normalise_code(str(ctx.args["op"]))
-    reason = _reason(ctx, "break-glass access")
+    reason = _reason(ctx, _("break-glass access"))
     length = parse_duration(str(ctx.args["for"])) if ctx.args.get("for") else DEFAULT_ACCESS
     if not timedelta(minutes=1) <= length <= MAX_ACCESS:
-        raise UsageError("--for must be between 1m and 8h.")
+        raise UsageError(_("--for must be between 1m and 8h."))
     op = (await ctx.session.exec(select(Operation).where(Operation.code == code))).first()
     if op is None:
-        raise NotFound(f"There is no operation {code}.")
+        raise NotFound(_("There is no operation {code}.").format(code=code))
     member = ctx.member()
     grant = BreakGlass(
         operation_id=op.id or 0,
@@ -78,16 +79,19 @@ async def op_access(ctx: CommandContext) -> Reply:
     ctx.op = op
     ctx.audit_operation_id = op.id
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/break-glass", reason=reason)
+    with use_language(CHANNEL_LANGUAGE):  # posted to the leads (README "Languages")
+        notice = Message(
+            title=_("Break-glass access to {code}").format(code=op.code),
+            lines=[
+                _("Admin {name} opened read-only access to {code} until {until}.").format(
+                    name=member.name, code=op.code, until=format_time(grant.expires_at, op.timezone)
+                ),
+                _("Reason: {reason}").format(reason=reason),
+                _("Every read is in the audit log (`audit`)."),
+            ],
+            context=_("{code} · break-glass · for the leads").format(code=op.code),
+        )
     until = format_time(grant.expires_at, await ctx.tz())
-    notice = Message(
-        title=f"Break-glass access to {op.code}",
-        lines=[
-            f"Admin {member.name} opened read-only access to {op.code} until {until}.",
-            f"Reason: {reason}",
-            "Every read is in the audit log (`audit`).",
-        ],
-        context=f"{op.code} · break-glass · for the leads",
-    )
     sent = await protection.deliver_private(
         ctx.session,
         now=ctx.now,
@@ -100,24 +104,28 @@ async def op_access(ctx: CommandContext) -> Reply:
     )
     ctx.posts += len(sent.reached)
     lines = [
-        f"Read-only access to {op.code} until {until}; give the code in each command "
-        f"(`subject list {op.code}`).",
-        sent.summary("Announced to the leads:") or "The operation has no lead to announce it to.",
+        _(
+            "Read-only access to {code} until {until}; give the code in each command (`{example}`)."
+        ).format(code=op.code, until=until, example=f"subject list {op.code}"),
+        sent.summary(_("Announced to the leads:"))
+        or _("The operation has no lead to announce it to."),
     ]
-    return Reply(Message(title=f"Break-glass: {op.code}", lines=lines, context=op.code))
+    return Reply(
+        Message(title=_("Break-glass: {code}").format(code=op.code), lines=lines, context=op.code)
+    )
 
 
 @command(
     "subject unprotect",
     'subject unprotect <S-n> --reason "…"',
-    "Lift the protection of one victim, witness or child (lead; audited).",
+    N_("Lift the protection of one victim, witness or child (lead; audited)."),
     args=(Arg("ref", ref=True),),
     flags=(Flag("reason"),),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
     writes=True,
     action=Action.ALTER,
-    details=(
+    details=N_(
         "Protected persons reach group channels only as a neutral line. Lifting it lets "
         "channels receive this subject's name and places like any other record; "
         "`subject protect` restores it."
@@ -127,9 +135,9 @@ async def subject_unprotect(ctx: CommandContext) -> Reply:
     """Lift one subject's protection, with the reason, audited."""
     op = ctx.operation()
     subject = await find_subject(ctx, ctx.args["ref"])
-    reason = _reason(ctx, "lifting protection")
+    reason = _reason(ctx, _("lifting protection"))
     if not protection.is_protected(subject, ctx.now):
-        raise CommandError(f"{subject_ref(subject)} is not protected.")
+        raise CommandError(_("{ref} is not protected.").format(ref=subject_ref(subject)))
     child = protection.is_child(subject, ctx.now)
     subject.protection_lifted_at = ctx.now
     subject.protection_lifted_by = ctx.member().id
@@ -138,16 +146,20 @@ async def subject_unprotect(ctx: CommandContext) -> Reply:
     ctx.audit(
         Action.ALTER, object_ref=f"{op.code}/{subject_ref(subject)}", reason=f"unprotect: {reason}"
     )
-    lines = [f"Protection lifted for {subject_name(subject)}: {reason}"]
+    lines = [
+        _("Protection lifted for {name}: {reason}").format(
+            name=subject_name(subject), reason=reason
+        )
+    ]
     if child:
-        lines.append("This is a child: refer to child protection whatever is shared.")
+        lines.append(_("This is a child: refer to child protection whatever is shared."))
     return Reply(Message(lines=lines, context=op.code, tlp=TLP.RED.value))
 
 
 @command(
     "subject protect",
     "subject protect <S-n>",
-    "Restore the protection of a victim, witness or child (lead).",
+    N_("Restore the protection of a victim, witness or child (lead)."),
     args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
@@ -159,13 +171,20 @@ async def subject_protect(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     subject = await find_subject(ctx, ctx.args["ref"])
     if subject.protection_lifted_at is None:
-        raise CommandError(f"{subject_ref(subject)}'s protection was never lifted.")
+        raise CommandError(
+            _("The protection of {ref} was never lifted.").format(ref=subject_ref(subject))
+        )
     subject.protection_lifted_at = None
     subject.protection_lifted_by = None
     subject.protection_reason = None
     ctx.session.add(subject)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{subject_ref(subject)}", reason="protect")
-    return Reply(Message(lines=[f"{subject_ref(subject)} is protected again."], context=op.code))
+    return Reply(
+        Message(
+            lines=[_("{ref} is protected again.").format(ref=subject_ref(subject))],
+            context=op.code,
+        )
+    )
 
 
 async def _grant_target(ctx: CommandContext) -> tuple[int, str, int]:
@@ -173,8 +192,10 @@ async def _grant_target(ctx: CommandContext) -> tuple[int, str, int]:
     member, ms = await find_member_in_op(ctx, str(ctx.args["member"]))
     if Role(ms.role) not in (Role.PARTNER, Role.OBSERVER):
         raise CommandError(
-            f"{member.name} is {ms.role} and reads protected persons already; grants are for "
-            "partners and observers."
+            _(
+                "{name} is {role} and reads protected persons already; grants are for "
+                "partners and observers."
+            ).format(name=member.name, role=ms.role)
         )
     return (
         subject.id or 0,
@@ -194,7 +215,7 @@ async def _grant(ctx: CommandContext, subject_id: int, member_id: int) -> ReadGr
 @command(
     "subject grant",
     "subject grant <S-n> <member>",
-    "Let one partner or observer read one protected subject (lead).",
+    N_("Let one partner or observer read one protected subject (lead)."),
     args=(Arg("ref", ref=True), Arg("member")),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
@@ -215,13 +236,13 @@ async def subject_grant(ctx: CommandContext) -> Reply:
             )
         )
     ctx.audit(Action.ALTER, object_ref=ctx.operation().code, reason=f"grant {what}")
-    return Reply(Message(lines=[f"Granted {what}."]))
+    return Reply(Message(lines=[_("Granted {what}.").format(what=what)]))
 
 
 @command(
     "subject revoke",
     "subject revoke <S-n> <member>",
-    "Withdraw a grant made with `subject grant` (lead).",
+    N_("Withdraw a grant made with `subject grant` (lead)."),
     args=(Arg("ref", ref=True), Arg("member")),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
@@ -233,7 +254,7 @@ async def subject_revoke(ctx: CommandContext) -> Reply:
     subject_id, what, member_id = await _grant_target(ctx)
     row = await _grant(ctx, subject_id, member_id)
     if row is None:
-        raise CommandError(f"There is no grant of {what}.")
+        raise CommandError(_("There is no grant of {what}.").format(what=what))
     await ctx.session.delete(row)
     ctx.audit(Action.ALTER, object_ref=ctx.operation().code, reason=f"revoke {what}")
-    return Reply(Message(lines=[f"Revoked {what}."]))
+    return Reply(Message(lines=[_("Revoked {what}.").format(what=what)]))

@@ -17,14 +17,23 @@ from sqlmodel import col, select
 from bot import raidview
 from bot.access import TLP, Perm, Role, may_read_item
 from bot.audit import Action
-from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, role_title
+from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, role_title
 from bot.commands.context import CommandContext
+from bot.commands.duties import (
+    duty_lines,
+    require_open_and_held,
+    require_untick,
+    spans_countries,
+    tickable,
+)
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
+from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_int, parse_time, parse_tlp, zone
+from bot.commands.values import format_time, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
 from bot.fanout import FanoutResult
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.messages import Message
 from bot.models import Raid, RaidItem
 
@@ -51,17 +60,24 @@ async def find_raid(ctx: CommandContext, token: str) -> Raid:
         await ctx.session.exec(select(Raid).where(Raid.operation_id == op.id, Raid.seq == ref.seq))
     ).first()
     if raid is None:
-        raise NotFound(f"There is no raid R-{ref.seq} in {op.code}; see `raid list`.")
+        raise NotFound(
+            _("There is no raid {ref} in {op}; see `raid list`.").format(
+                ref=f"R-{ref.seq}", op=op.code
+            )
+        )
     return raid
 
 
 async def _raid_time(ctx: CommandContext) -> tuple[datetime, ZoneInfo]:
     tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else await ctx.tz()
-    at = parse_time(str(ctx.args["at"]), ctx.now, tz)
+    at = read_time(
+        str(ctx.args["at"]), ctx.now, tz, lang=member_language(ctx), direction=Direction.FUTURE
+    )
     if at <= ctx.now:
         raise UsageError(
-            f"{format_time(at, tz)} is in the past; a raid needs a time ahead, like "
-            "`--at tomorrow 05:30`."
+            _(
+                "{time} is in the past; a raid needs a time ahead, like `--at tomorrow 05:30`."
+            ).format(time=format_time(at, tz))
         )
     return at, tz
 
@@ -69,15 +85,15 @@ async def _raid_time(ctx: CommandContext) -> tuple[datetime, ZoneInfo]:
 def _reminder_note(raid: Raid, ctx: CommandContext) -> str:
     ahead = raidview.reminder_times(raid.at, ctx.now)
     if not ahead:
-        return "No reminders: the raid is less than 30 minutes away."
+        return _("No reminders: the raid is less than 30 minutes away.")
     shown = ", ".join(f"{label} ({format_time(t, zone(raid.timezone))})" for t, label in ahead)
-    return f"Reminders to the linked channels: {shown}."
+    return _("Reminders to the linked channels: {times}.").format(times=shown)
 
 
 @command(
     "raid plan",
     RAID_GRAMMAR,
-    "Plan a raid from a checklist template; reminders go out at T−24 h, T−2 h, T−30 min.",
+    N_("Plan a raid from a checklist template; reminders go out at T−24 h, T−2 h, T−30 min."),
     args=(Arg("title", rest=True),),
     flags=(
         Flag("at", kind="time", required=True),
@@ -91,7 +107,7 @@ def _reminder_note(raid: Raid, ctx: CommandContext) -> str:
     writes=True,
     action=Action.COLLECT,
     visibility=Visibility.CHANNEL,
-    details=(
+    details=N_(
         "TIME is read in your time zone unless --tz is given; it must be ahead.\n"
         "The title is the raid's code name: channels get it with the time. --location (the "
         "target) is labelled --tlp (default TLP:AMBER+STRICT) and reaches only channels that "
@@ -103,13 +119,15 @@ async def raid_plan(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     title = " ".join(ctx.args["title"]).strip()
     if not title:
-        raise UsageError("The raid needs a title.")
+        raise UsageError(_("The raid needs a title."))
     at, tz = await _raid_time(ctx)
     label = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else TLP.AMBER_STRICT
     if label is TLP.RED:
         raise UsageError(
-            "A raid's target details go to the teams that act on them: use --tlp amber+strict "
-            "at most (TLP:RED is for items sent to named people)."
+            _(
+                "A raid's target details go to the teams that act on them: use --tlp amber+strict "
+                "at most (TLP:RED is for items sent to named people)."
+            )
         )
     try:
         tpl, tpl_items = await find(ctx.session, str(ctx.args.get("template") or DEFAULT_TEMPLATE))
@@ -132,6 +150,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
     )
     ctx.session.add(raid)
     await ctx.session.flush()
+    cross_border = await spans_countries(ctx.session, op)
     for t in tpl_items:
         ctx.session.add(
             RaidItem(
@@ -139,34 +158,44 @@ async def raid_plan(ctx: CommandContext) -> Reply:
                 position=t.position,
                 phase=t.phase,
                 text=t.text,
-                mandatory=t.mandatory,
+                mandatory=t.mandatory or (t.rule == "cross-border" and cross_border),
                 role=t.role,
+                rule=t.rule,
             )
         )
     ref = raidview.raid_ref(raid)
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{ref}", reason=f"template {tpl.name}")
     ctx.schedule_changed("raid", raid.id or 0)
-    await _post(
-        ctx,
-        raid,
-        Message(
-            title=f"{ref} planned: {raid.title}",
-            fields=[("When", raidview.when(raid)), ("Planned by", ctx.member().name)],
-            lines=[f"Checklist: {tpl.title}, {len(tpl_items)} items. `raid show {ref}` to tick."],
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("{ref} planned: {title}").format(ref=ref, title=raid.title),
+            fields=[(_("When"), raidview.when(raid)), (_("Planned by"), ctx.member().name)],
+            lines=[
+                _("Checklist: {template}, {n} items. `raid show {ref}` to tick.").format(
+                    template=item_text(tpl.title), n=len(tpl_items), ref=ref
+                )
+            ],
             context=f"{op.code}/{ref}",
-        ),
-        kind="raid",
-    )
+        )
+    await _post(ctx, raid, post, kind="raid")
     mandatory = sum(1 for t in tpl_items if t.mandatory)
     return Reply(
         Message(
-            title=f"{ref} planned: {raid.title}",
+            title=_("{ref} planned: {title}").format(ref=ref, title=raid.title),
             fields=[
-                ("When", format_time(at, tz)),
-                ("Location", raid.location or "—"),
-                ("Checklist", f"{tpl.name}: {len(tpl_items)} items, {mandatory} mandatory"),
+                (_("When"), format_time(at, tz)),
+                (_(raidview.LOCATION), raid.location or "—"),
+                (
+                    _("Checklist"),
+                    _("{template}: {n} items, {mandatory} mandatory").format(
+                        template=tpl.name, n=len(tpl_items), mandatory=mandatory
+                    ),
+                ),
             ],
-            lines=[_reminder_note(raid, ctx), f"`raid show {ref}` lists the items to tick."],
+            lines=[
+                _reminder_note(raid, ctx),
+                _("`raid show {ref}` lists the items to tick.").format(ref=ref),
+            ],
             context=f"{op.code}/{ref}",
             tlp=raidview.label_of(op, raid, with_target=True).value,
         ),
@@ -177,7 +206,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
 @command(
     "raid move",
     "raid move <R-n> --at TIME [--tz Area/City]",
-    "Move a planned raid to a new time; its reminders move with it.",
+    N_("Move a planned raid to a new time; its reminders move with it."),
     args=(Arg("raid", ref=True),),
     flags=(Flag("at", kind="time", required=True), Flag("tz")),
     op=OpMode.REQUIRED,
@@ -192,7 +221,11 @@ async def raid_move(ctx: CommandContext) -> Reply:
     raid = await find_raid(ctx, ctx.args["raid"])
     ref = raidview.raid_ref(raid)
     if raid.status != "planned":
-        raise CommandError(f"{ref} is {raid.status}; only a planned raid can be moved.")
+        raise CommandError(
+            _("{ref} is {status}; only a planned raid can be moved.").format(
+                ref=ref, status=raid.status
+            )
+        )
     at, tz = await _raid_time(ctx)
     old = raid.at
     raid.at, raid.timezone, raid.updated_at = at, str(tz), ctx.now
@@ -203,19 +236,19 @@ async def raid_move(ctx: CommandContext) -> Reply:
         reason=f"moved {old.isoformat()} -> {at.isoformat()}",
     )
     ctx.schedule_changed("raid", raid.id or 0)
-    await _post(
-        ctx,
-        raid,
-        Message(
-            title=f"{ref} moved: {raid.title}",
-            fields=[("New time", raidview.when(raid)), ("Was", format_time(old, tz))],
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("{ref} moved: {title}").format(ref=ref, title=raid.title),
+            fields=[(_("New time"), raidview.when(raid)), (_("Was"), format_time(old, tz))],
             context=f"{op.code}/{ref}",
-        ),
-        kind="raid",
-    )
+        )
+    await _post(ctx, raid, post, kind="raid")
     return Reply(
         Message(
-            lines=[f"{ref} moved to {format_time(at, tz)}.", _reminder_note(raid, ctx)],
+            lines=[
+                _("{ref} moved to {time}.").format(ref=ref, time=format_time(at, tz)),
+                _reminder_note(raid, ctx),
+            ],
             tlp=raidview.time_label(op, raid).value,
         ),
         visibility=Visibility.CHANNEL,
@@ -225,7 +258,7 @@ async def raid_move(ctx: CommandContext) -> Reply:
 @command(
     "raid list",
     "raid list [OP]",
-    "List the raids: time, status and checklist progress.",
+    N_("List the raids: time, status and checklist progress."),
     op=OpMode.REQUIRED,
     perm=Perm.READ_OP,
 )
@@ -250,8 +283,8 @@ async def raid_list(ctx: CommandContext) -> Reply:
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/raids")
     return Reply(
         Message(
-            title=f"{op.code} raids",
-            lines=lines or ["No raids yet; `raid plan` one."],
+            title=_("{op} raids").format(op=op.code),
+            lines=lines or [_("No raids yet; `raid plan` one.")],
             context=op.code,
         )
     )
@@ -260,7 +293,7 @@ async def raid_list(ctx: CommandContext) -> Reply:
 @command(
     "raid show",
     "raid show <R-n>",
-    "Show a raid and its checklist, with a button per open item.",
+    N_("Show a raid and its checklist, with a button per open item."),
     args=(Arg("raid", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_OP,
@@ -271,14 +304,11 @@ async def raid_show(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     raid = await find_raid(ctx, ctx.args["raid"])
     items = await raidview.load_items(ctx.session, raid.id)
-    can_tick: frozenset[str | None] | None = None
-    if ctx.role is Role.PARTNER:
-        can_tick = frozenset({"partner"})
-    elif not ctx.allowed(Perm.TICK_ITEM):
-        can_tick = frozenset()
+    can_tick = await tickable(ctx, raid)
     message = await raidview.card(
         ctx.session, op, raid, items, reader_tz=str(await ctx.tz()), can_tick=can_tick
     )
+    message.lines += await duty_lines(ctx.session, raid)
     if ctx.role is None or not may_read_item(ctx.role, raid.tlp):
         # The target details are above what this role reads: code name and time only.
         message = raidview.without_target(message)
@@ -290,7 +320,7 @@ async def raid_show(ctx: CommandContext) -> Reply:
 @command(
     "raid go",
     'raid go <R-n> [--force --reason "…"]',
-    "Give the go (lead); refused while mandatory items before the raid are open.",
+    N_("Give the go (lead); refused while mandatory items before the raid are open."),
     args=(Arg("raid", ref=True),),
     flags=(Flag("force", kind="bool"), Flag("reason")),
     op=OpMode.REQUIRED,
@@ -298,7 +328,10 @@ async def raid_show(ctx: CommandContext) -> Reply:
     writes=True,
     action=Action.ALTER,
     visibility=Visibility.CHANNEL,
-    details='--force --reason "…" overrides open items; the reason is in the audit log.',
+    details=N_(
+        '--force --reason "…" overrides open items except the legal authority (the warrant), '
+        "which is never overridden; the reason is in the audit log."
+    ),
 )
 async def raid_go(ctx: CommandContext) -> Reply:
     """Planned → go, once every mandatory before-item is ticked (or forced with a reason)."""
@@ -306,22 +339,43 @@ async def raid_go(ctx: CommandContext) -> Reply:
     raid = await find_raid(ctx, ctx.args["raid"])
     ref = raidview.raid_ref(raid)
     if raid.status != "planned":
-        raise CommandError(f"{ref} is {raid.status}; only a planned raid can get the go.")
+        raise CommandError(
+            _("{ref} is {status}; only a planned raid can get the go.").format(
+                ref=ref, status=raid.status
+            )
+        )
     force = bool(ctx.args.get("force"))
     reason = str(ctx.args.get("reason") or "").strip()
     if force and not reason:
-        raise UsageError('--force needs --reason "…": say why the raid goes with items open.')
+        raise UsageError(_('--force needs --reason "…": say why the raid goes with items open.'))
     if reason and not force:
-        raise UsageError("--reason goes with --force; without open items the go needs no reason.")
+        raise UsageError(
+            _("--reason goes with --force; without open items the go needs no reason.")
+        )
     items = await raidview.load_items(ctx.session, raid.id)
     still_open = raidview.open_mandatory(items)
-    if still_open and not force:
-        shown = "; ".join(f"{i.position}. {i.text}" for i in still_open[:5])
-        more = f"; and {len(still_open) - 5} more" if len(still_open) > 5 else ""
+    legal = [i for i in items if i.rule == "legal" and i.done_at is None]
+    if legal:
         raise CommandError(
-            f"{ref} cannot go: {len(still_open)} mandatory item(s) before the raid are open "
-            f"({shown}{more}). Tick them with `check {ref} <n>`, or as lead give "
-            f'`raid go {ref} --force --reason "…"`.'
+            _(
+                "{ref} cannot go: item {n} ({text}) is the legal authority, which --force never "
+                "overrides; tick it with `check {ref} {n}` once it is checked."
+            ).format(ref=ref, n=legal[0].position, text=item_text(legal[0].text))
+        )
+    if still_open and not force:
+        shown = "; ".join(f"{i.position}. {item_text(i.text)}" for i in still_open[:5])
+        more = _("; and {n} more").format(n=len(still_open) - 5) if len(still_open) > 5 else ""
+        # English keeps its "item(s)"; each language writes its own plural forms.
+        raise CommandError(
+            ngettext(
+                "{ref} cannot go: {n} mandatory item(s) before the raid are open ({items}). "
+                "Tick them with `check {ref} <n>`, or as lead give "
+                '`raid go {ref} --force --reason "…"`.',
+                "{ref} cannot go: {n} mandatory item(s) before the raid are open ({items}). "
+                "Tick them with `check {ref} <n>`, or as lead give "
+                '`raid go {ref} --force --reason "…"`.',
+                len(still_open),
+            ).format(ref=ref, n=len(still_open), items=shown + more)
         )
     raid.status, raid.updated_at = "go", ctx.now
     numbers = ", ".join(str(i.position) for i in still_open)
@@ -334,24 +388,34 @@ async def raid_go(ctx: CommandContext) -> Reply:
         reason=f"forced with open items {numbers}: {reason}" if still_open else "go",
     )
     ctx.schedule_changed("raid", raid.id or 0)
-    lines = [f"Go given by {ctx.member().name}."]
-    if still_open:
-        lines += [f"FORCED with {len(still_open)} mandatory item(s) open: {reason}"]
-        lines += raidview.listed(still_open)
-    await _post(
-        ctx,
-        raid,
-        Message(
-            title=f"GO: {ref} {raid.title}",
-            fields=[("When", raidview.when(raid))],
-            lines=lines,
+    def go_lines() -> list[str]:
+        """Who gave the go, and what was forced past (in the current language)."""
+        lines = [_("Go given by {name}.").format(name=ctx.member().name)]
+        if still_open:
+            lines += [
+                ngettext(
+                    "FORCED with {n} mandatory item(s) open: {reason}",
+                    "FORCED with {n} mandatory item(s) open: {reason}",
+                    len(still_open),
+                ).format(n=len(still_open), reason=reason)
+            ]
+            lines += raidview.listed(still_open)
+        return lines
+
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("GO: {ref} {title}").format(ref=ref, title=raid.title),
+            fields=[(_("When"), raidview.when(raid))],
+            lines=go_lines(),
             context=f"{op.code}/{ref}",
             mark="FORCED" if still_open else None,
-        ),
-        kind="raid",
-    )
+        )
+    await _post(ctx, raid, post, kind="raid")
     return Reply(
-        Message(lines=[f"{ref} has the go.", *lines[1:2]], tlp=raidview.time_label(op, raid).value),
+        Message(
+            lines=[_("{ref} has the go.").format(ref=ref), *go_lines()[1:2]],
+            tlp=raidview.time_label(op, raid).value,
+        ),
         Visibility.CHANNEL,
     )
 
@@ -359,7 +423,7 @@ async def raid_go(ctx: CommandContext) -> Reply:
 @command(
     "raid abort",
     'raid abort <R-n> --reason "…"',
-    "Abort a raid (lead); its reminders are cancelled.",
+    N_("Abort a raid (lead); its reminders are cancelled."),
     args=(Arg("raid", ref=True),),
     flags=(Flag("reason", required=True),),
     op=OpMode.REQUIRED,
@@ -374,27 +438,28 @@ async def raid_abort(ctx: CommandContext) -> Reply:
     raid = await find_raid(ctx, ctx.args["raid"])
     ref = raidview.raid_ref(raid)
     if raid.status not in raidview.ACTIVE_STATUSES:
-        raise CommandError(f"{ref} is already {raid.status}.")
+        raise CommandError(_("{ref} is already {status}.").format(ref=ref, status=raid.status))
     reason = str(ctx.args["reason"]).strip()
     if not reason:
-        raise UsageError('raid abort needs --reason "…".')
+        raise UsageError(_('raid abort needs --reason "…".'))
     raid.status, raid.reason, raid.updated_at = "aborted", reason[:1000], ctx.now
     ctx.session.add(raid)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"aborted: {reason}")
     ctx.schedule_changed("raid", raid.id or 0)
-    await _post(
-        ctx,
-        raid,
-        Message(
-            title=f"ABORTED: {ref} {raid.title}",
-            lines=[f"Aborted by {ctx.member().name}: {reason}", "Its reminders are cancelled."],
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("ABORTED: {ref} {title}").format(ref=ref, title=raid.title),
+            lines=[
+                _("Aborted by {name}: {reason}").format(name=ctx.member().name, reason=reason),
+                _("Its reminders are cancelled."),
+            ],
             context=f"{op.code}/{ref}",
-        ),
-        kind="raid",
-    )
+        )
+    await _post(ctx, raid, post, kind="raid")
     return Reply(
         Message(
-            lines=[f"{ref} aborted; no more reminders."], tlp=raidview.time_label(op, raid).value
+            lines=[_("{ref} aborted; no more reminders.").format(ref=ref)],
+            tlp=raidview.time_label(op, raid).value,
         ),
         Visibility.CHANNEL,
     )
@@ -403,7 +468,7 @@ async def raid_abort(ctx: CommandContext) -> Reply:
 @command(
     "raid done",
     "raid done <R-n>",
-    "Close a raid that had the go (lead); lists what is still open after it.",
+    N_("Close a raid that had the go (lead); lists what is still open after it."),
     args=(Arg("raid", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.RAID_COMMAND,
@@ -417,28 +482,39 @@ async def raid_done(ctx: CommandContext) -> Reply:
     raid = await find_raid(ctx, ctx.args["raid"])
     ref = raidview.raid_ref(raid)
     if raid.status != "go":
-        hint = f" Give the go first: `raid go {ref}`." if raid.status == "planned" else ""
-        raise CommandError(
-            f"{ref} is {raid.status}; only a raid that had the go can be done.{hint}"
-        )
+        if raid.status == "planned":
+            text = _(
+                "{ref} is {status}; only a raid that had the go can be done. Give the go first: "
+                "`raid go {ref}`."
+            )
+        else:
+            text = _("{ref} is {status}; only a raid that had the go can be done.")
+        raise CommandError(text.format(ref=ref, status=raid.status))
     raid.status, raid.updated_at = "done", ctx.now
     ctx.session.add(raid)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason="done")
     ctx.schedule_changed("raid", raid.id or 0)
     items = await raidview.load_items(ctx.session, raid.id)
     still_open = raidview.open_mandatory(items, None)
-    lines = [f"{ref} is done."]
-    if still_open:
-        lines += [
-            f"{len(still_open)} mandatory item(s) still to tick:",
-            *raidview.listed(still_open),
-        ]
-    await _post(
-        ctx,
-        raid,
-        Message(title=f"DONE: {ref} {raid.title}", lines=lines[1:], context=f"{op.code}/{ref}"),
-        kind="raid",
-    )
+    def open_lines() -> list[str]:
+        """What is still to tick after the raid (in the current language)."""
+        if not still_open:
+            return []
+        heading = ngettext(
+            "{n} mandatory item(s) still to tick:",
+            "{n} mandatory item(s) still to tick:",
+            len(still_open),
+        )
+        return [heading.format(n=len(still_open)), *raidview.listed(still_open)]
+
+    with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        post = Message(
+            title=_("DONE: {ref} {title}").format(ref=ref, title=raid.title),
+            lines=open_lines(),
+            context=f"{op.code}/{ref}",
+        )
+    await _post(ctx, raid, post, kind="raid")
+    lines = [_("{ref} is done.").format(ref=ref), *open_lines()]
     return Reply(Message(lines=lines, tlp=raidview.time_label(op, raid).value), Visibility.CHANNEL)
 
 
@@ -446,20 +522,29 @@ async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
     raid = await find_raid(ctx, ctx.args["raid"])
     ref = raidview.raid_ref(raid)
     if raid.status == "aborted":
-        raise CommandError(f"{ref} was aborted; its checklist is closed.")
+        raise CommandError(_("{ref} was aborted; its checklist is closed.").format(ref=ref))
     raw = str(ctx.args["item"]).strip().lstrip("#")
     items = await raidview.load_items(ctx.session, raid.id)
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise UsageError(f"'{raw}' is not an item number; `raid show {ref}` lists them.")
+        raise UsageError(
+            _("'{raw}' is not an item number; `raid show {ref}` lists them.").format(
+                raw=raw, ref=ref
+            )
+        )
     number = parse_int(raw, "An item number")
     match = [i for i in items if i.position == number]
     if not match:
-        raise NotFound(f"{ref} has no item {raw}; its items are 1 to {len(items)}.")
+        raise NotFound(
+            _("{ref} has no item {raw}; its items are 1 to {n}.").format(
+                ref=ref, raw=raw, n=len(items)
+            )
+        )
     item = match[0]
     if ctx.role is Role.PARTNER and item.role != "partner":
         raise Denied(
-            f"As partner you can tick only partner items; item {item.position} falls to the "
-            f"{role_title(item.role)}."
+            _("As partner you can tick only partner items; item {n} falls to the {duty}.").format(
+                n=item.position, duty=role_title(item.role)
+            )
         )
     return raid, item, items
 
@@ -467,7 +552,7 @@ async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
 @command(
     "check",
     'check <R-n> <item> [--note "…"]',
-    "Tick a checklist item of a raid (partners: items of their role).",
+    N_("Tick a checklist item of a raid (partners: items of their role)."),
     args=(Arg("raid", ref=True), Arg("item")),
     flags=(Flag("note"),),
     op=OpMode.REQUIRED,
@@ -481,10 +566,12 @@ async def check(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     raid, item, items = await _item(ctx)
     ref = raidview.raid_ref(raid)
+    await require_open_and_held(ctx, raid, item)
     if item.done_at is not None:
         raise CommandError(
-            f"Item {item.position} of {ref} is already ticked "
-            f"({format_time(item.done_at, await ctx.tz())}); `uncheck` it first to redo it."
+            _(
+                "Item {n} of {ref} is already ticked ({time}); `uncheck` it first to redo it."
+            ).format(n=item.position, ref=ref, time=format_time(item.done_at, await ctx.tz()))
         )
     item.done_at, item.done_by = ctx.now, ctx.member().id
     item.note = ctx.args.get("note")
@@ -493,7 +580,9 @@ async def check(ctx: CommandContext) -> Reply:
     return Reply(
         Message(
             lines=[
-                f"✓ {ref} {raidview.item_line(item)} — ticked by {ctx.member().name}.",
+                _("✓ {ref} {item} — ticked by {name}.").format(
+                    ref=ref, item=raidview.item_line(item), name=ctx.member().name
+                ),
                 f"{ref}: {raidview.progress(items)}.",
             ],
             tlp=raidview.time_label(op, raid).value,
@@ -504,9 +593,10 @@ async def check(ctx: CommandContext) -> Reply:
 
 @command(
     "uncheck",
-    "uncheck <R-n> <item>",
-    "Untick a checklist item of a raid.",
+    'uncheck <R-n> <item> [--reason "…"]',
+    N_("Untick a checklist item of a raid (another member's tick: a lead, with a reason)."),
     args=(Arg("raid", ref=True), Arg("item")),
+    flags=(Flag("reason"),),
     op=OpMode.REQUIRED,
     perm=Perm.TICK_ITEM,
     writes=True,
@@ -519,13 +609,21 @@ async def uncheck(ctx: CommandContext) -> Reply:
     raid, item, items = await _item(ctx)
     ref = raidview.raid_ref(raid)
     if item.done_at is None:
-        raise CommandError(f"Item {item.position} of {ref} is not ticked.")
+        raise CommandError(
+            _("Item {n} of {ref} is not ticked.").format(n=item.position, ref=ref)
+        )
+    note = await require_untick(ctx, item, ref)
     item.done_at, item.done_by, item.note = None, None, None
     ctx.session.add(item)
-    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason="unticked")
+    ctx.audit(
+        Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason=f"unticked{note}"
+    )
     return Reply(
         Message(
-            lines=[f"☐ {ref} {raidview.item_line(item)} — open again.", raidview.progress(items)],
+            lines=[
+                _("☐ {ref} {item} — open again.").format(ref=ref, item=raidview.item_line(item)),
+                raidview.progress(items),
+            ],
             tlp=raidview.time_label(op, raid).value,
         ),
         Visibility.CHANNEL,

@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 
 from bot.commands.errors import UsageError
+from bot.i18n import N_, _
 
-KINDS = {"S": "subject", "N": "notice", "SG": "sighting", "R": "raid"}
+KINDS = {"S": N_("subject"), "N": N_("notice"), "SG": N_("sighting"), "R": N_("raid")}
 _REF = re.compile(
     r"^(?:(OP-[A-Z0-9][A-Z0-9-]*)/)?(SG|S|N|R)-([0-9]{1,9})$", re.IGNORECASE | re.ASCII
 )
@@ -45,8 +46,13 @@ def parse_ref(token: str, expect: str | None = None) -> Ref:
     """Parse `S-3` or `OP-X/S-3`; with `expect` ('S', 'SG'…) require that kind."""
     m = _REF.match(token.strip())
     if not m:
-        want = f"{expect}-n" if expect else "a reference like S-3, N-2, SG-15 or R-1"
-        raise UsageError(f"'{token}' is not {want if expect is None else 'a reference ' + want}.")
+        if expect is None:
+            raise UsageError(
+                _("'{value}' is not a reference like S-3, N-2, SG-15 or R-1.").format(value=token)
+            )
+        raise UsageError(
+            _("'{value}' is not a reference {form}.").format(value=token, form=f"{expect}-n")
+        )
     ref = Ref(
         prefix=m.group(2).upper(),
         seq=int(m.group(3)),
@@ -54,7 +60,9 @@ def parse_ref(token: str, expect: str | None = None) -> Ref:
     )
     if expect and ref.prefix != expect:
         raise UsageError(
-            f"'{token}' is a {ref.kind} reference; this needs a {KINDS[expect]} ({expect}-n)."
+            _("'{value}' is a {kind} reference; this needs a {wanted} ({form}).").format(
+                value=token, kind=_(ref.kind), wanted=_(KINDS[expect]), form=f"{expect}-n"
+            )
         )
     return ref
 

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from bot.access import Perm
 from bot.audit import Action
 from bot.commands.errors import UsageError
+from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
 from bot.contracts import Reply, Visibility
+from bot.i18n import _
 
 if TYPE_CHECKING:
     from bot.commands.context import CommandContext
@@ -131,12 +133,12 @@ def _flag_words(value: str, following: list[str]) -> int:
     if nxt == "ago":
         return 1
     if low in ("today", "tomorrow", "yesterday", "in"):
-        return 1
+        return max(1, time_words(value, following))
     if len(value) == 10 and value[4:5] == "-" and ":" in nxt and len(nxt) <= 8:
         return 1
     if len(following) > 1 and following[1].lower() == "ago" and value.isascii() and value.isdigit():
         return 2  # "20 min ago"
-    return 0
+    return time_words(value, following)  # "ayer 23:30", "30/11/2026 06:00", "5 pm"
 
 
 def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
@@ -151,11 +153,15 @@ def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
             name = name.lower()
             spec = flags.get(name)
             if spec is None:
-                known = ", ".join(f"--{f}" for f in flags) or "no flags"
-                raise UsageError(f"`{cmd.name}` has no flag --{name}; it takes {known}.")
+                known = ", ".join(f"--{f}" for f in flags) or _("no flags")
+                raise UsageError(
+                    _("`{command}` has no flag {flag}; it takes {known}.").format(
+                        command=cmd.name, flag=f"--{name}", known=known
+                    )
+                )
             if spec.kind == "bool":
                 if eq:
-                    raise UsageError(f"--{name} takes no value.")
+                    raise UsageError(_("{flag} takes no value.").format(flag=f"--{name}"))
                 out.values[name] = True
                 i += 1
                 continue
@@ -164,7 +170,7 @@ def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
                 i += 1
             else:
                 if i + 1 >= len(words) or (words[i + 1].startswith("--") and len(words[i + 1]) > 2):
-                    raise UsageError(f"--{name} needs a value.")
+                    raise UsageError(_("{flag} needs a value.").format(flag=f"--{name}"))
                 value = words[i + 1]
                 i += 2
             if spec.kind == "time":
@@ -173,13 +179,15 @@ def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
                 i += extra
             if len(value) > max_text:
                 raise UsageError(
-                    f"The text of --{name} is too long ({len(value)} characters); "
-                    f"the limit is {max_text}."
+                    _(
+                        "The text of {flag} is too long ({length} characters); the limit is "
+                        "{limit}."
+                    ).format(flag=f"--{name}", length=len(value), limit=max_text)
                 )
             if spec.multi:
                 out.values.setdefault(name, []).append(value)
             elif name in out.values:
-                raise UsageError(f"--{name} is given twice; give it once.")
+                raise UsageError(_("{flag} is given twice; give it once.").format(flag=f"--{name}"))
             else:
                 out.values[name] = value
             continue
@@ -197,30 +205,38 @@ def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
     for arg in cmd.args:
         if arg.rest:
             if arg.required and not positionals:
-                raise UsageError(f"<{arg.name}> is missing.")
+                raise UsageError(_("{arg} is missing.").format(arg=f"<{arg.name}>"))
             out.values[arg.name] = positionals
             total = sum(len(p) + 1 for p in positionals)
             if total > max_text:
                 raise UsageError(
-                    f"<{arg.name}> is too long ({total} characters); the limit is {max_text}."
+                    _("{arg} is too long ({length} characters); the limit is {limit}.").format(
+                        arg=f"<{arg.name}>", length=total, limit=max_text
+                    )
                 )
             positionals = []
             continue
         if not positionals:
             if arg.required:
-                raise UsageError(f"<{arg.name}> is missing.")
+                raise UsageError(_("{arg} is missing.").format(arg=f"<{arg.name}>"))
             continue
         value = positionals.pop(0)
         if len(value) > max_text:
             raise UsageError(
-                f"<{arg.name}> is too long ({len(value)} characters); the limit is {max_text}."
+                _("{arg} is too long ({length} characters); the limit is {limit}.").format(
+                    arg=f"<{arg.name}>", length=len(value), limit=max_text
+                )
             )
         out.values[arg.name] = value
     if positionals:
-        raise UsageError(f"Too many arguments: {' '.join(positionals)!r} is not expected here.")
+        raise UsageError(
+            _("Too many arguments: {words} is not expected here.").format(
+                words=repr(" ".join(positionals))
+            )
+        )
     for spec in cmd.flags:
         if spec.required and spec.name not in out.values:
-            raise UsageError(f"--{spec.name} is required.")
+            raise UsageError(_("{flag} is required.").format(flag=f"--{spec.name}"))
     return out
 
 
@@ -262,12 +278,26 @@ class Registry:
         if verbs:
             given = words[1] if len(words) > 1 else ""
             guess = difflib.get_close_matches(given.lower(), verbs, n=1, cutoff=0.6)
-            hint = f" Did you mean `{first} {guess[0]}`?" if guess and given else ""
-            what = f"`{first} {given}` is not a command." if given else f"`{first}` needs a verb."
-            raise UsageError(f"{what}{hint} {first} takes: {', '.join(verbs)}.")
+            hint = (
+                " " + _("Did you mean `{command}`?").format(command=f"{first} {guess[0]}")
+                if guess and given
+                else ""
+            )
+            what = (
+                _("`{command}` is not a command.").format(command=f"{first} {given}")
+                if given
+                else _("`{noun}` needs a verb.").format(noun=first)
+            )
+            takes = _("{noun} takes: {verbs}.").format(noun=first, verbs=", ".join(verbs))
+            raise UsageError(f"{what}{hint} {takes}")
         guess = difflib.get_close_matches(first, self.nouns(), n=1, cutoff=0.6)
-        hint = f" Did you mean `{guess[0]}`?" if guess else ""
-        raise UsageError(f"Unknown command `{first}`.{hint} Type `help` for the list.")
+        hint = " " + _("Did you mean `{command}`?").format(command=guess[0]) if guess else ""
+        raise UsageError(
+            _("Unknown command `{command}`.").format(command=first)
+            + hint
+            + " "
+            + _("Type `help` for the list.")
+        )
 
 
 REGISTRY = Registry()

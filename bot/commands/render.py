@@ -7,35 +7,79 @@ platform's renderer escapes it once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.access import TLP
 from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_tlp, sighting_tlp
 from bot.commands.values import format_time
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
+from bot.localtime import format_date
 from bot.messages import Button, Message
 from bot.models import Notice, Operation, Sighting, Subject
 from bot.protection import disclosure_label, protection_words
 
 RELIABILITY = {
-    "A": "completely reliable",
-    "B": "usually reliable",
-    "C": "fairly reliable",
-    "D": "not usually reliable",
-    "E": "unreliable",
-    "F": "reliability cannot be judged",
+    "A": N_("completely reliable"),
+    "B": N_("usually reliable"),
+    "C": N_("fairly reliable"),
+    "D": N_("not usually reliable"),
+    "E": N_("unreliable"),
+    "F": N_("reliability cannot be judged"),
 }
 CREDIBILITY = {
-    "1": "confirmed by other sources",
-    "2": "probably true",
-    "3": "possibly true",
-    "4": "doubtful",
-    "5": "improbable",
-    "6": "truth cannot be judged",
+    "1": N_("confirmed by other sources"),
+    "2": N_("probably true"),
+    "3": N_("possibly true"),
+    "4": N_("doubtful"),
+    "5": N_("improbable"),
+    "6": N_("truth cannot be judged"),
 }
-SEXES = {"m": "male", "f": "female", "x": "unknown or other"}
+SEXES = {"m": N_("male"), "f": N_("female"), "x": N_("unknown or other")}
+# Notice colours as a notice's name is written in each language, and its states.
+NOTICE_TITLES = {
+    "red": N_("Red notice {ref}"),
+    "yellow": N_("Yellow notice {ref}"),
+    "blue": N_("Blue notice {ref}"),
+    "green": N_("Green notice {ref}"),
+    "orange": N_("Orange notice {ref}"),
+    "black": N_("Black notice {ref}"),
+    "purple": N_("Purple notice {ref}"),
+    "silver": N_("Silver notice {ref}"),
+    "un": N_("INTERPOL–UN Security Council Special notice {ref}"),
+}
+COLOUR_NAMES = {
+    "red": N_("Red"),
+    "yellow": N_("Yellow"),
+    "blue": N_("Blue"),
+    "green": N_("Green"),
+    "orange": N_("Orange"),
+    "black": N_("Black"),
+    "purple": N_("Purple"),
+    "silver": N_("Silver"),
+    "un": N_("INTERPOL–UN Security Council Special"),
+}
+NOTICE_STATES = {"active": N_("active"), "cancelled": N_("cancelled"), "expired": N_("expired")}
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def in_channel_language(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Build the message in the channels' language when called with `for_channel=True`
+    (a post is read by everyone in the channel; README "Languages")."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if kwargs.get("for_channel"):
+            with use_language(CHANNEL_LANGUAGE):
+                return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def context_line(op: Operation, ref: str, tlp: str | TLP, *extra: str) -> str:
@@ -46,8 +90,12 @@ def context_line(op: Operation, ref: str, tlp: str | TLP, *extra: str) -> str:
 def grade_text(grade: str | None) -> str:
     """`B2 (source usually reliable; information probably true)`."""
     if not grade:
-        return "not graded"
-    return f"{grade} (source {RELIABILITY[grade[0]]}; information {CREDIBILITY[grade[1]]})"
+        return _("not graded")
+    return _("{grade} (source {reliability}; information {credibility})").format(
+        grade=grade,
+        reliability=_(RELIABILITY[grade[0]]),
+        credibility=_(CREDIBILITY[grade[1]]),
+    )
 
 
 def subject_ref(subject: Subject) -> str:
@@ -71,8 +119,12 @@ def subject_name(subject: Subject) -> str:
 
 
 def notice_title(notice: Notice) -> str:
-    """`Red notice N-2`."""
-    return f"{COLOURS[notice.colour].title} notice {notice_ref(notice)}"
+    """`Red notice N-2`, `Red diffusion N-3`."""
+    if notice.kind == "diffusion":
+        return _("{colour} diffusion {ref}").format(
+            colour=_(COLOUR_NAMES[notice.colour]), ref=notice_ref(notice)
+        )
+    return _(NOTICE_TITLES[notice.colour]).format(ref=notice_ref(notice))
 
 
 def sighting_what(sighting: Sighting, subject: Subject | None) -> str:
@@ -105,10 +157,11 @@ def paged_message(
     buttons = []
     if page.has_more:
         command = f"{more} --page {page.number + 1}"
-        out.append(f"more: `{command}`")
-        buttons.append(Button("More", command))
+        out.append(_("more: `{command}`").format(command=command))
+        buttons.append(Button(_("More"), command))
+    page_note = _(" (page {number} of {pages})").format(number=page.number, pages=page.pages)
     return Message(
-        title=title + (f" (page {page.number} of {page.pages})" if page.pages > 1 else ""),
+        title=title + (page_note if page.pages > 1 else ""),
         lines=out,
         context=op.code,
         buttons=buttons,
@@ -126,27 +179,29 @@ def subject_line(subject: Subject, now: datetime) -> str:
         parts.append(subject.nationality)
     parts.append(TLP(subject.tlp).label)
     if subject.review_at <= now:
-        parts.append("review due")
+        parts.append(_("review due"))
     return " · ".join(parts)
 
 
 def subject_fields(subject: Subject, tz: ZoneInfo, now: datetime) -> list[tuple[str, str]]:
     """The subject's own data as labelled fields."""
-    fields = [("Kind", _kind_text(subject, now))]
+    fields = [(_("Kind"), _kind_text(subject, now))]
     if subject.protection_lifted_at is not None:
-        fields.append(("Protection lifted", f"{subject.protection_reason or ''}".strip()))
+        fields.append((_("Protection lifted"), f"{subject.protection_reason or ''}".strip()))
     if subject.aliases:
-        fields.append(("Aliases", ", ".join(subject.aliases)))
+        fields.append((_("Aliases"), ", ".join(subject.aliases)))
     if subject.nationality:
-        fields.append(("Nationality", subject.nationality))
+        fields.append((_("Nationality"), subject.nationality))
     if subject.dob:
-        fields.append(("Date of birth", subject.dob))
+        fields.append((_("Date of birth"), subject.dob))
     if subject.sex:
-        fields.append(("Sex", SEXES.get(subject.sex, subject.sex)))
+        fields.append((_("Sex"), _(SEXES[subject.sex]) if subject.sex in SEXES else subject.sex))
     if subject.description:
-        fields.append(("Description", subject.description))
+        fields.append((_("Description"), subject.description))
     due = format_time(subject.review_at, tz)
-    fields.append(("Review", f"{due} (due now)" if subject.review_at <= now else due))
+    fields.append(
+        (_("Review"), _("{time} (due now)").format(time=due) if subject.review_at <= now else due)
+    )
     return fields
 
 
@@ -163,13 +218,25 @@ def subject_message(
 ) -> Message:
     """`subject show`: the subject, its notices and its latest sightings."""
     fields = subject_fields(subject, tz, now)
-    fields.append(("Added", f"{format_time(subject.created_at, tz)} by {added_by or 'unknown'}"))
-    lines = ["Notices:"] + ([f"  {notice_line(n, subject, now)}" for n in notices] or ["  none"])
-    lines += ["Latest sightings:"] + (
-        [f"  {sighting_line(s, subject, tz)}" for s in sightings] or ["  none"]
+    fields.append(
+        (
+            _("Added"),
+            _("{time} by {name}").format(
+                time=format_time(subject.created_at, tz), name=added_by or _("unknown")
+            ),
+        )
+    )
+    none = "  " + _("none")
+    lines = [_("Notices:")] + ([f"  {notice_line(n, subject, now)}" for n in notices] or [none])
+    lines += [_("Latest sightings:")] + (
+        [f"  {sighting_line(s, subject, tz)}" for s in sightings] or [none]
     )
     if hidden:
-        lines.append(f"{hidden} hidden by your role.")
+        lines.append(
+            ngettext("{n} hidden by your role.", "{n} hidden by your role.", hidden).format(
+                n=hidden
+            )
+        )
     shown = [TLP(subject.tlp)]
     shown += [notice_tlp(n, subject) for n in notices]
     shown += [sighting_tlp(s, subject) for s in sightings]
@@ -185,69 +252,119 @@ def subject_message(
 # ------------------------------------------------------------------------ notices
 
 
-def notice_line(notice: Notice, subject: Subject, now: datetime) -> str:
+def notice_about(subject: Subject | None) -> str:
+    """`S-3 Ivan Petrov`, or what a notice without a subject is about."""
+    return subject_name(subject) if subject is not None else _("modus operandi")
+
+
+def notice_line(notice: Notice, subject: Subject | None, now: datetime) -> str:
     """One list line: ref and colour, subject, state, TLP."""
     state = notice_state(notice, now)
+    shown = _(NOTICE_STATES.get(state, state))
     if state == "active":
-        state = f"active until {notice.expires_at:%d %b %Y}"
+        shown = _("active until {date}").format(date=format_date(notice.expires_at))
     return (
-        f"{notice_ref(notice)} {COLOURS[notice.colour].title} — {subject_name(subject)} · "
-        f"{state} · {notice_tlp(notice, subject).label}"
+        f"{notice_ref(notice)} {_(COLOUR_NAMES[notice.colour])} — {notice_about(subject)} · "
+        f"{shown} · {notice_tlp(notice, subject).label}"
     )
 
 
+@in_channel_language
 def notice_message(
     op: Operation,
     notice: Notice,
-    subject: Subject,
+    subject: Subject | None,
     *,
     tz: ZoneInfo,
     now: datetime,
-    issued_by: str | None,
+    recorded_by: str | None,
     matches: Sequence[Sighting] | None = None,
     for_channel: bool = False,
 ) -> Message:
     """A notice as posted to the channels (`for_channel`) or shown by `notice show`."""
     colour = COLOURS[notice.colour]
-    fields = [("Subject", f"{subject_name(subject)} ({_kind_text(subject, now)})")]
-    fields.append(("Purpose", colour.purpose))
+    fields = (
+        [(_("Subject"), f"{subject_name(subject)} ({_kind_text(subject, now)})")]
+        if subject is not None
+        else []
+    )
+    fields.append((_("Purpose"), _(colour.purpose)))
     if notice.charges:
-        fields.append(("Charges", notice.charges))
+        fields.append((_("Charges"), notice.charges))
     if notice.summary:
-        fields.append(("Summary", notice.summary))
+        fields.append((_("Summary"), notice.summary))
     if notice.external_ref:
-        fields.append(("External reference", notice.external_ref))
-    fields.append(("Issued", f"{format_time(notice.issued_at, tz)} by {issued_by or 'unknown'}"))
+        fields.append(
+            (
+                _("Diffusion reference") if notice.kind == "diffusion" else _("INTERPOL reference"),
+                notice.external_ref,
+            )
+        )
+    if notice.requested_by:
+        fields.append((_("Requested by"), notice.requested_by))
+    if notice.warrant_ref:
+        fields.append(
+            (
+                _("Warrant"),
+                _("{ref}, issued in {country}").format(
+                    ref=notice.warrant_ref, country=notice.warrant_country or _("unknown country")
+                ),
+            )
+        )
+    if notice.countries:
+        fields.append((_("Sent to"), notice.countries))
+    fields.append(
+        (
+            _("Recorded"),
+            _("{when} by {who}").format(
+                when=format_time(notice.recorded_at, tz), who=recorded_by or _("unknown")
+            ),
+        )
+    )
     state = notice_state(notice, now)
     if state == "cancelled" and notice.cancelled_at:
-        fields.append(
-            ("Status", f"cancelled {format_time(notice.cancelled_at, tz)}: {notice.cancel_reason}")
+        status = _("cancelled {time}: {reason}").format(
+            time=format_time(notice.cancelled_at, tz), reason=notice.cancel_reason
         )
+    elif state == "active":
+        status = _("active; expires {time}").format(time=format_time(notice.expires_at, tz))
     else:
-        verb = "expires" if state == "active" else "expired"
-        fields.append(("Status", f"{state}; {verb} {format_time(notice.expires_at, tz)}"))
+        status = _("{state}; expired {time}").format(
+            state=_(NOTICE_STATES.get(state, state)), time=format_time(notice.expires_at, tz)
+        )
+    fields.append((_("Status"), status))
     if notice.renewed_at:
-        fields.append(("Renewed", format_time(notice.renewed_at, tz)))
+        fields.append((_("Renewed"), format_time(notice.renewed_at, tz)))
     lines: list[str] = []
+    if notice.kind == "diffusion":
+        lines.append(
+            _(
+                "A diffusion is a country's direct request to chosen countries; INTERPOL has "
+                "not reviewed it."
+            )
+        )
     if colour.matches and state == "active":
-        lines.append("Any sighting of this subject is posted as a MATCH.")
+        lines.append(_("Any sighting of this subject is posted as a MATCH."))
     if matches is not None:
         lines.append(
-            "Matching sightings: "
-            + (", ".join(sighting_ref(s) for s in matches) if matches else "none")
+            _("Matching sightings: {refs}").format(
+                refs=", ".join(sighting_ref(s) for s in matches) if matches else _("none")
+            )
         )
     label = notice_tlp(notice, subject)
+    about = [_("about {ref}").format(ref=subject_ref(subject))] if subject is not None else []
     return Message(
-        title=f"{notice_title(notice)} — {subject_name(subject)}",
+        title=f"{notice_title(notice)} — {notice_about(subject)}",
         fields=fields,
         lines=lines,
-        context=context_line(op, notice_ref(notice), label, f"about {subject_ref(subject)}"),
+        context=context_line(op, notice_ref(notice), label, *about),
         buttons=[
             Button(
-                f"Subject {subject_ref(subject)}", f"subject show {op.code}/{subject_ref(subject)}"
+                _("Subject {ref}").format(ref=subject_ref(subject)),
+                f"subject show {op.code}/{subject_ref(subject)}",
             )
         ]
-        if for_channel
+        if for_channel and subject is not None
         else [],
         tlp=disclosure_label(label, subject, now=now).value,
     )
@@ -260,16 +377,19 @@ def sighting_line(sighting: Sighting, subject: Subject | None, tz: ZoneInfo) -> 
     """One list line: ref, observed time, what, where, grade, TLP, match."""
     parts = [
         f"{sighting_ref(sighting)} {format_time(sighting.observed_at, tz)} — "
-        f"{sighting_what(sighting, subject)} at {sighting.location}"
+        + _("{what} at {place}").format(
+            what=sighting_what(sighting, subject), place=sighting.location
+        )
     ]
     if sighting.grade:
         parts.append(sighting.grade)
     parts.append(sighting_tlp(sighting, subject).label)
     if sighting.match_notice_id is not None:
-        parts.append("MATCH")
+        parts.append("MATCH")  # i18n: keep (the mark every platform shows)
     return " · ".join(parts)
 
 
+@in_channel_language
 def sighting_message(
     op: Operation,
     sighting: Sighting,
@@ -282,57 +402,86 @@ def sighting_message(
 ) -> Message:
     """A sighting as posted to the channels (`for_channel`) or shown; a match stands out."""
     ref = sighting_ref(sighting)
-    fields = [("Seen", format_time(sighting.observed_at, tz)), ("Where", sighting.location)]
+    fields = [
+        (_("Seen"), format_time(sighting.observed_at, tz)),
+        (_("Where"), sighting.location),
+    ]
     if sighting.lat is not None and sighting.lon is not None:
         fields.append(
             (
-                "Coordinates",
-                f"{sighting.lat:.5f}, {sighting.lon:.5f} "
+                _("Coordinates"),
+                f"{sighting.lat:.5f}, {sighting.lon:.5f} "  # i18n: keep (a link)
                 f"(https://www.openstreetmap.org/?mlat={sighting.lat:.5f}&mlon={sighting.lon:.5f})",
             )
         )
     if subject is not None and sighting.description:
-        fields.append(("What", sighting.description))
-    fields.append(("Grade", grade_text(sighting.grade)))
-    who = reporter or "unknown"
+        fields.append((_("What"), sighting.description))
+    for label, value in (
+        (_("Activity"), sighting.activity),
+        (_("Direction"), sighting.direction),
+        (_("How many"), sighting.count),
+        (_("Vehicles / equipment"), sighting.equipment),
+    ):
+        if value:
+            fields.append((label, value))
+    fields.append((_("Grade"), grade_text(sighting.grade)))
+    if sighting.reporter_grade:
+        fields.append((_("Reporter's assessment"), grade_text(sighting.reporter_grade)))
+    who = reporter or _("unknown")
     if sighting.observer:
-        fields.append(("Observed by", f"{sighting.observer} (second-hand, reported by {who})"))
+        fields.append(
+            (
+                _("Observed by"),
+                _("{observer} (second-hand, reported by {name})").format(
+                    observer=sighting.observer, name=who
+                ),
+            )
+        )
     else:
-        fields.append(("Observed by", f"{who} (first-hand)"))
-    fields.append(("Reported", format_time(sighting.reported_at, tz)))
+        fields.append((_("Observed by"), _("{name} (first-hand)").format(name=who)))
+    fields.append((_("Reported"), format_time(sighting.reported_at, tz)))
     if sighting.note:
-        fields.append(("Note", sighting.note))
-    title = f"Sighting {ref} — {sighting_what(sighting, subject)}"
+        fields.append((_("Note"), sighting.note))
+    title = _("Sighting {ref} — {what}").format(ref=ref, what=sighting_what(sighting, subject))
     lines: list[str] = []
     buttons: list[Button] = []
     mark = None
     if notice is not None:
         mark = "MATCH"
         # Adapters put the mark in front: "MATCH — Red notice N-2 — sighting SG-15 of …".
-        title = f"{notice_title(notice)} — sighting {ref} of {sighting_what(sighting, subject)}"
+        title = _("{notice} — sighting {ref} of {what}").format(
+            notice=notice_title(notice), ref=ref, what=sighting_what(sighting, subject)
+        )
         colour = COLOURS[notice.colour]
-        line = (
-            f"{sighting_what(sighting, subject)} is under {notice_title(notice)}: {colour.purpose}."
+        line = _("{what} is under {notice}: {purpose}.").format(
+            what=sighting_what(sighting, subject),
+            notice=notice_title(notice),
+            purpose=_(colour.purpose),
         )
         lines.append(line)
         if notice.charges:
-            lines.append(f"Charges: {notice.charges}")
+            lines.append(_("Charges: {charges}").format(charges=notice.charges))
         if notice.external_ref:
-            lines.append(f"External reference: {notice.external_ref}")
+            lines.append(_("Reference: {ref}").format(ref=notice.external_ref))
+        lines.append(_("Confirm the notice's validity with your NCB before acting."))
         if for_channel:
             buttons.append(
                 Button(
-                    f"Notice {notice_ref(notice)}", f"notice show {op.code}/{notice_ref(notice)}"
+                    _("Notice {ref}").format(ref=notice_ref(notice)),
+                    f"notice show {op.code}/{notice_ref(notice)}",
                 )
             )
     if for_channel and subject is not None:
         buttons.append(
             Button(
-                f"Subject {subject_ref(subject)}", f"subject show {op.code}/{subject_ref(subject)}"
+                _("Subject {ref}").format(ref=subject_ref(subject)),
+                f"subject show {op.code}/{subject_ref(subject)}",
             )
         )
     label = sighting_tlp(sighting, subject)
-    extra = [f"grade {sighting.grade}"] if sighting.grade else []
+    extra = [_("grade {grade}").format(grade=sighting.grade)] if sighting.grade else []
+    if not sighting.grade and sighting.reporter_grade:
+        extra = [_("reporter's assessment {grade}").format(grade=sighting.reporter_grade)]
     return Message(
         title=title,
         fields=fields,

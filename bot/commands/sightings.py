@@ -21,9 +21,15 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
+from bot.commands.evidence_view import photo_lines, photos_of
+from bot.commands.fieldpending import ask_where, wants_a_place
+from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
+from bot.commands.grading import SALUTE_FLAGS, salute_fields
 from bot.commands.intel import (
+    REVIEW_MONTHS,
     Page,
     active_match_notice,
+    add_months,
     audit_consult,
     find_sighting,
     find_subject,
@@ -52,11 +58,11 @@ from bot.commands.values import (
     parse_coords,
     parse_duration,
     parse_grade,
-    parse_time,
     parse_tlp,
     zone,
 )
 from bot.contracts import Reply
+from bot.i18n import N_, _, ngettext
 from bot.links import grid_cell
 from bot.models import Notice, Sighting, Subject
 
@@ -71,15 +77,23 @@ def split_what_where(words: list[str]) -> tuple[str, str]:
     at = next((i for i, w in enumerate(words) if w.lower() == "at" and i > 0), None)
     if at is None:
         if words and words[0].lower() == "at":
-            raise UsageError(f"Say what or whom was seen before `at`, like {EXAMPLE}.")
-        raise UsageError(f"Say where it was seen with `at <location>`, like {EXAMPLE}.")
+            raise UsageError(
+                _("Say what or whom was seen before `at`, like {example}.").format(example=EXAMPLE)
+            )
+        raise UsageError(
+            _("Say where it was seen with `at <location>`, like {example}.").format(example=EXAMPLE)
+        )
     what, where = words[:at], " ".join(words[at + 1 :]).strip()
     if not where:
-        raise UsageError(f"Say where it was seen after `at`, like {EXAMPLE}.")
+        raise UsageError(
+            _("Say where it was seen after `at`, like {example}.").format(example=EXAMPLE)
+        )
     if looks_like_ref(what[0]) and len(what) > 1:
         raise UsageError(
-            f"After {what[0]} comes `at <location>`; put what was seen in --note, or quote a "
-            "description."
+            _(
+                "After {ref} comes `at <location>`; put what was seen in --note, or quote a "
+                "description."
+            ).format(ref=what[0])
         )
     return " ".join(what).strip(), where
 
@@ -88,11 +102,13 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     """The observed time (now by default); more than 5 minutes ahead is refused."""
     if not raw:
         return ctx.now
-    when = parse_time(raw, ctx.now, tz)
+    when = read_time(raw, ctx.now, tz, lang=member_language(ctx), direction=Direction.PAST)
     if when > ctx.now + FUTURE_SLACK:
         raise UsageError(
-            f"'{raw}' is {format_time(when, tz)}, in the future; a sighting is recorded once "
-            "seen (at most 5 minutes ahead, for clock drift)."
+            _(
+                "'{raw}' is {time}, in the future; a sighting is recorded once seen (at most 5 "
+                "minutes ahead, for clock drift)."
+            ).format(raw=raw, time=format_time(when, tz))
         )
     return when
 
@@ -115,9 +131,12 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
 @command(
     "sighting",
     'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
+    '[--activity "…"] [--direction "…"] [--count "…"] [--equipment "…"] '
     '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"]',
-    "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
-    "subject is under an active red or yellow notice).",
+    N_(
+        "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
+        "subject is under an active red or yellow notice)."
+    ),
     args=(Arg("what", rest=True, ref=True),),
     flags=(
         Flag("coords"),
@@ -127,17 +146,23 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         Flag("note"),
         Flag("observer"),
         Flag("to"),
+        *SALUTE_FLAGS,
     ),
     op=OpMode.REQUIRED,
     perm=Perm.POST_SIGHTING,
     writes=True,
     action=Action.COLLECT,
-    details=(
+    details=N_(
         'Of a subject (S-3) or of something described ("white Transit van, ES plates").\n'
-        "--when is the time observed (default now): 2026-11-28 14:30, 14:30 or 20m ago; "
-        "more than 5 minutes ahead is refused. The time reported is recorded apart.\n"
-        "--coords in decimal degrees, LAT,LON. --grade is the Admiralty code: source "
-        "reliability A-F, information credibility 1-6 (B2: usually reliable, probably true).\n"
+        "--when is the time observed (default now): 2026-11-28 14:30, 14:30 (the last one "
+        "past), 5pm, 17h, yesterday 23:30, ayer 23:30, hier 23h30, 30/11/2026 06:00 or 20m "
+        "ago; more than 5 minutes ahead is refused; the reply shows the time as read. The "
+        "time reported is recorded apart.\n"
+        "--coords in decimal degrees, LAT,LON. --activity, --direction (of movement), --count "
+        "(how many) and --equipment (vehicles, equipment) record what was seen.\n"
+        "--grade is your own assessment in the Admiralty code (source reliability A-F, "
+        "information credibility 1-6; B2: usually reliable, probably true), kept as the "
+        "reporter's assessment; the grade is given by a lead or analyst with `sighting grade`.\n"
         "--observer names who saw it when it was not you (a second-hand report). Keep facts "
         "in the record and opinion in --note.\n"
         "--tlp defaults to the higher of the operation's and the subject's: the source's "
@@ -150,6 +175,8 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
 async def sighting_add(ctx: CommandContext) -> Reply:
     """Record a sighting and post it to every linked channel that may receive it."""
     op = ctx.operation()
+    if wants_a_place(ctx.args["what"]):  # `sighting S-1`: ask where (a pin may answer)
+        return await ask_where(ctx, ctx.args["what"][0])
     what, where = split_what_where(list(ctx.args["what"]))
     subject: Subject | None = None
     description: str | None = None
@@ -158,7 +185,9 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     else:
         description = what
     if len(where) > MAX_LOCATION:
-        raise UsageError(f"The location is too long; the limit is {MAX_LOCATION} characters.")
+        raise UsageError(
+            _("The location is too long; the limit is {n} characters.").format(n=MAX_LOCATION)
+        )
     lat, lon = parse_coords(ctx.args["coords"]) if ctx.args.get("coords") else (None, None)
     tz = await ctx.tz()
     observed = observed_time(ctx, ctx.args.get("when"), tz)
@@ -166,7 +195,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
     observer = (ctx.args.get("observer") or "").strip() or None
     if observer and len(observer) > 200:
-        raise UsageError("--observer is too long; the limit is 200 characters.")
+        raise UsageError(_("--observer is too long; the limit is 200 characters."))
     notice: Notice | None = await active_match_notice(ctx, subject) if subject else None
     floor = []
     if subject is not None:
@@ -185,8 +214,10 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         lon=lon,
         observed_at=observed,
         reported_at=ctx.now,
-        grade=grade,
+        reporter_grade=grade,
+        review_at=add_months(ctx.now, REVIEW_MONTHS),
         tlp=label.value,
+        **salute_fields(ctx),
         note=(ctx.args.get("note") or "").strip() or None,
         observer=observer,
         reporter_id=ctx.member().id,
@@ -215,7 +246,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         await ctx.session.flush()
         sources = [("subject", subject.id, subject.created_by)] if subject else []
         if notice is not None:
-            sources.append(("notice", notice.id, notice.issued_by))
+            sources.append(("notice", notice.id, notice.recorded_by))
         readers = await red_audience(
             ctx, recipients, [s for s in sources if TLP(_source_tlp(s, subject, notice)) is TLP.RED]
         )
@@ -237,9 +268,9 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     shown_notice = notice if notice and subject and may_read_notice(role, notice, subject) else None
     message = sighting_message(op, sighting, subject, tz=tz, reporter=reporter, notice=shown_notice)
     if message.mark:
-        message.lines.insert(0, f"Recorded {ref} as a MATCH.")
+        message.lines.insert(0, _("Recorded {ref} as a MATCH.").format(ref=ref))
     else:
-        message.title = f"Recorded {message.title}"
+        message.title = _("Recorded {title}").format(title=message.title)
     message.lines += [n for n in (raised,) if n] + posted
     return Reply(message)
 
@@ -256,7 +287,7 @@ def _source_tlp(
 @command(
     "sighting show",
     "sighting show <SG-n>",
-    "Show one sighting in full.",
+    N_("Show one sighting in full."),
     args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -273,16 +304,18 @@ async def sighting_show(ctx: CommandContext) -> Reply:
     names = await member_names(ctx, [sighting.reporter_id])
     refs = [sighting_ref(sighting)] + ([subject_ref(subject)] if subject else [])
     audit_consult(ctx, refs + ([notice_ref(notice)] if notice else []), sighting_ref(sighting))
-    return Reply(
-        sighting_message(
-            op,
-            sighting,
-            subject,
-            tz=await ctx.tz(),
-            reporter=names.get(sighting.reporter_id or 0),
-            notice=notice,
-        )
+    message = sighting_message(
+        op,
+        sighting,
+        subject,
+        tz=await ctx.tz(),
+        reporter=names.get(sighting.reporter_id or 0),
+        notice=notice,
     )
+    message.lines += photo_lines(
+        (await photos_of(ctx.session, [sighting.id])).get(sighting.id or 0, [])
+    )
+    return Reply(message)
 
 
 def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
@@ -292,17 +325,21 @@ def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
     except UsageError:
         pass
     try:
-        return parse_time(raw, ctx.now, tz)
+        return read_time(raw, ctx.now, tz, lang=member_language(ctx))
+    except AmbiguousTime:
+        raise
     except UsageError:
         raise UsageError(
-            f"'{raw}' is neither a duration nor a time; use --since 24h, 7d or 2026-11-28 08:00."
+            _(
+                "'{raw}' is neither a duration nor a time; use --since 24h, 7d or 2026-11-28 08:00."
+            ).format(raw=raw)
         ) from None
 
 
 @command(
     "sightings",
     "sightings [OP] [--subject S-n] [--since 24h] [--page N]",
-    "List sightings, newest observed first, 10 to a page.",
+    N_("List sightings, newest observed first, 10 to a page."),
     flags=(Flag("subject", ref=True), Flag("since", kind="time"), Flag("page")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -314,27 +351,32 @@ async def sightings_list(ctx: CommandContext) -> Reply:
     tz = await ctx.tz()
     conditions: list[Any] = []
     filters: list[str] = []
-    heading = f"{op.code} sightings"
+    heading = _("{op} sightings").format(op=op.code)
     if ctx.args.get("subject"):
         subject = await find_subject(ctx, ctx.args["subject"])
         conditions.append(Sighting.subject_id == subject.id)
         filters.append(f"--subject {subject_ref(subject)}")
-        heading += f" of {subject_ref(subject)} {subject.name}"
+        heading += _(" of {subject}").format(subject=f"{subject_ref(subject)} {subject.name}")
     if ctx.args.get("since"):
         raw = str(ctx.args["since"])
         cutoff = parse_since(raw, ctx, tz)
         conditions.append(col(Sighting.observed_at) >= cutoff)
         filters.append(f"--since {raw}" if " " not in raw else f'--since "{raw}"')
-        heading += f" since {format_time(cutoff, tz)}"
+        heading += _(" since {time}").format(time=format_time(cutoff, tz))
     ids, hidden = await readable_sightings(ctx, *conditions)
     id_page = paginate(ids, number, PAGE_SIZE)
     page = Page(
         await load_sightings(ctx, id_page.items), id_page.number, id_page.pages, id_page.total
     )
-    lines = [sighting_line(sg, s, tz) for sg, s in page.items] or ["No sightings."]
+    lines = [sighting_line(sg, s, tz) for sg, s in page.items] or [_("No sightings.")]
     if page.pages > 1:
-        lines.insert(0, f"{page.total} sightings, newest first")
-    audit_consult(ctx, [sighting_ref(sg) for sg, _ in page.items], "sightings")
+        lines.insert(
+            0,
+            ngettext(
+                "{n} sighting, newest first", "{n} sightings, newest first", page.total
+            ).format(n=page.total),
+        )
+    audit_consult(ctx, [sighting_ref(sg) for sg, _s in page.items], "sightings")
     return Reply(
         paged_message(
             op,

@@ -44,6 +44,7 @@ from bot.commands.render import (
 )
 from bot.commands.values import parse_country, parse_dob, parse_tlp
 from bot.contracts import Reply
+from bot.i18n import N_, _
 from bot.messages import Button, Message
 from bot.models import Notice, Sighting, Subject
 from bot.protection import disclosure_label
@@ -61,7 +62,11 @@ def parse_kind(raw: str) -> str:
     if kind == "organization":
         kind = "organisation"
     if kind not in SUBJECT_KINDS:
-        raise UsageError(f"'{raw}' is not a subject kind; use one of {', '.join(SUBJECT_KINDS)}.")
+        raise UsageError(
+            _("'{raw}' is not a subject kind; use one of {kinds}.").format(
+                raw=raw, kinds=", ".join(SUBJECT_KINDS)
+            )
+        )
     return kind
 
 
@@ -69,16 +74,24 @@ def parse_category(kind: str, raw: str | None) -> str | None:
     """A person's category (required for persons, refused for anything else)."""
     if kind != "person":
         if raw:
-            raise UsageError(f"--category is for persons only; a {kind} has none.")
+            raise UsageError(
+                _("--category is for persons only; a {kind} has none.").format(kind=kind)
+            )
         return None
     if not raw:
         raise UsageError(
-            "A person must be recorded as a suspect, victim, witness or associate "
-            "(the categories are kept apart): add --category."
+            _(
+                "A person must be recorded as a suspect, victim, witness or associate "
+                "(the categories are kept apart): add --category."
+            )
         )
     category = raw.strip().lower()
     if category not in PERSON_CATEGORIES:
-        raise UsageError(f"'{raw}' is not a category; use one of {', '.join(PERSON_CATEGORIES)}.")
+        raise UsageError(
+            _("'{raw}' is not a category; use one of {categories}.").format(
+                raw=raw, categories=", ".join(PERSON_CATEGORIES)
+            )
+        )
     return category
 
 
@@ -86,23 +99,29 @@ def parse_sex(raw: str) -> str:
     """`m`, `f` or `x` (unknown or other)."""
     value = SEX_WORDS.get(raw.strip().lower())
     if value is None:
-        raise UsageError(f"'{raw}' is not a sex; use m, f or x (unknown or other).")
+        raise UsageError(
+            _("'{raw}' is not a sex; use m, f or x (unknown or other).").format(raw=raw)
+        )
     return value
 
 
 def _aliases(raw: list[str]) -> list[str]:
     out = list(dict.fromkeys(a.strip() for a in raw if a.strip()))
     if len(out) > MAX_ALIASES:
-        raise UsageError(f"Give at most {MAX_ALIASES} aliases.")
+        raise UsageError(_("Give at most {n} aliases.").format(n=MAX_ALIASES))
     for alias in out:
         if len(alias) > 200:
-            raise UsageError("An alias is too long; the limit is 200 characters.")
+            raise UsageError(_("An alias is too long; the limit is 200 characters."))
     return out
 
 
 def _person_only(kind: str, flag: str, value: object) -> None:
     if value and kind != "person":
-        raise UsageError(f"--{flag} is for persons only; this subject is a {kind}.")
+        raise UsageError(
+            _("--{flag} is for persons only; this subject is a {kind}.").format(
+                flag=flag, kind=kind
+            )
+        )
 
 
 DUPLICATES_SHOWN = 5
@@ -138,16 +157,22 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
         return None
     shown = twins[:DUPLICATES_SHOWN]
     names_shown = "; ".join(f"{subject_name(s)} ({why})" for s, why in shown)
-    more = f" and {len(twins) - DUPLICATES_SHOWN} more" if len(twins) > DUPLICATES_SHOWN else ""
-    audit_consult(ctx, [subject_ref(s) for s, _ in shown], "subjects")
+    more = (
+        _(" and {n} more").format(n=len(twins) - DUPLICATES_SHOWN)
+        if len(twins) > DUPLICATES_SHOWN
+        else ""
+    )
+    audit_consult(ctx, [subject_ref(s) for s, _why in shown], "subjects")
     ctx.audit_reason = "possible duplicate: nothing recorded"
-    labels = [disclosure_label(TLP(s.tlp), s, now=ctx.now) for s, _ in shown]
+    labels = [disclosure_label(TLP(s.tlp), s, now=ctx.now) for s, _why in shown]
     return Reply(
         Message(
             lines=[
-                f"Possibly the same as {names_shown}{more}. Nothing was recorded: check with "
-                f"`subject show {subject_ref(twins[0][0])}`, or repeat the command with --new "
-                "if this is a different subject."
+                _(
+                    "Possibly the same as {names}{more}. Nothing was recorded: check with "
+                    "`subject show {ref}`, or repeat the command with --new if this is a "
+                    "different subject."
+                ).format(names=names_shown, more=more, ref=subject_ref(twins[0][0]))
             ],
             tlp=max(labels, key=lambda t: t.rank).value,
         ),
@@ -160,7 +185,7 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
     "subject add [OP] <person|vehicle|vessel|organisation|place|asset> <name> "
     "[--category suspect|victim|witness|associate] [--alias A]... [--nationality XX] "
     '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …] [--new]',
-    "Add a subject: a person, vehicle, vessel, organisation, place or asset of interest.",
+    N_("Add a subject: a person, vehicle, vessel, organisation, place or asset of interest."),
     args=(Arg("kind"), Arg("name", rest=True)),
     flags=(
         Flag("category"),
@@ -176,7 +201,7 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
     perm=Perm.ADD_SUBJECT,
     writes=True,
     action=Action.COLLECT,
-    details=(
+    details=N_(
         "A person needs --category: suspect, victim, witness or associate, kept apart.\n"
         "--nationality is an ISO 3166 code (ES, PT; for a vessel its flag state).\n"
         "--dob is a year (1985) or a full date (1985-04-02); --sex m, f or x.\n"
@@ -192,10 +217,10 @@ async def subject_add(ctx: CommandContext) -> Reply:
     name = " ".join(ctx.args["name"]).strip()
     if not name:
         raise UsageError(
-            "The subject needs a name (for an unknown person, say so: “unknown male”)."
+            _("The subject needs a name (for an unknown person, say so: “unknown male”).")
         )
     if len(name) > 200:
-        raise UsageError("The name is too long; the limit is 200 characters.")
+        raise UsageError(_("The name is too long; the limit is 200 characters."))
     category = parse_category(kind, ctx.args.get("category"))
     for flag in ("dob", "sex"):
         _person_only(kind, flag, ctx.args.get(flag))
@@ -228,9 +253,14 @@ async def subject_add(ctx: CommandContext) -> Reply:
     tz = await ctx.tz()
     return Reply(
         Message(
-            title=f"Added {subject_name(subject)}",
+            title=_("Added {name}").format(name=subject_name(subject)),
             fields=subject_fields(subject, tz, ctx.now),
-            lines=[f"Next: `sighting {ref} at <location>`, `notice issue <colour> {ref}`."],
+            lines=[
+                _(
+                    "Next: `sighting {ref} at <location>`, "
+                    "`notice record <colour> {ref} --ref … --requested-by …`."
+                ).format(ref=ref)
+            ],
             context=context_line(op, ref, subject.tlp),
             tlp=subject.tlp,
         )
@@ -240,7 +270,7 @@ async def subject_add(ctx: CommandContext) -> Reply:
 @command(
     "subject list",
     "subject list [OP] [--kind K] [--category C] [--page N]",
-    "List the operation's subjects you may read.",
+    N_("List the operation's subjects you may read."),
     flags=(Flag("kind"), Flag("category"), Flag("page")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -249,7 +279,11 @@ async def subject_list(ctx: CommandContext) -> Reply:
     """Subjects by reference, filtered by kind or category, paged."""
     op = ctx.operation()
     number = parse_page(ctx.args.get("page"))
-    query = select(Subject).where(Subject.operation_id == op.id).order_by(col(Subject.seq))
+    query = (
+        select(Subject)
+        .where(Subject.operation_id == op.id, col(Subject.erased_at).is_(None))
+        .order_by(col(Subject.seq))
+    )
     filters = []
     if ctx.args.get("kind"):
         kind = parse_kind(ctx.args["kind"])
@@ -267,8 +301,8 @@ async def subject_list(ctx: CommandContext) -> Reply:
     return Reply(
         paged_message(
             op,
-            title=f"{op.code} subjects",
-            lines=[subject_line(s, ctx.now) for s in page.items] or ["No subjects."],
+            title=_("{op} subjects").format(op=op.code),
+            lines=[subject_line(s, ctx.now) for s in page.items] or [_("No subjects.")],
             page=page,
             hidden=len(rows) - len(readable),
             more=" ".join(["subject list", op.code, *filters]),
@@ -280,7 +314,7 @@ async def subject_list(ctx: CommandContext) -> Reply:
 @command(
     "subject show",
     "subject show <S-n>",
-    "Show a subject with its notices and latest sightings.",
+    N_("Show a subject with its notices and latest sightings."),
     args=(Arg("ref", ref=True),),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
@@ -297,7 +331,7 @@ async def subject_show(ctx: CommandContext) -> Reply:
     ).all()
     readable_ids, hidden_s = await readable_sightings(ctx, Sighting.subject_id == subject.id)
     shown_n = [n for n in notices if may_read_notice(role, n, subject)]
-    shown_s = [sg for sg, _ in await load_sightings(ctx, readable_ids[:LATEST_SIGHTINGS])]
+    shown_s = [sg for sg, _s in await load_sightings(ctx, readable_ids[:LATEST_SIGHTINGS])]
     hidden = len(notices) - len(shown_n) + hidden_s
     names = await member_names(ctx, [subject.created_by])
     linked, link_labels, link_refs = await confirmed_lines(ctx, subject, role)
@@ -320,10 +354,10 @@ async def subject_show(ctx: CommandContext) -> Reply:
         added_by=names.get(subject.created_by or 0),
     )
     if linked:
-        message.lines += ["Confirmed associations:", *linked]
+        message.lines += [_("Confirmed associations:"), *linked]
         message.tlp = max([TLP(message.tlp or subject.tlp), *link_labels], key=lambda t: t.rank)
     if len(readable_ids) > LATEST_SIGHTINGS:
         more = f"sightings {op.code} --subject {subject_ref(subject)}"
-        message.lines.append(f"more: `{more}`")
-        message.buttons.append(Button("All sightings", more))
+        message.lines.append(_("more: `{command}`").format(command=more))
+        message.buttons.append(Button(_("All sightings"), more))
     return Reply(message)

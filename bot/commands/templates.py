@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from bot.checklists import PHASE_TITLES, PHASES, TemplateError, find, role_title
+from bot.checklists import PHASES, TemplateError, find, item_text, phase_title, role_title
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
 from bot.contracts import Reply
+from bot.i18n import N_, _, ngettext
 from bot.messages import Message
 from bot.models import ChecklistTemplate, TemplateItem
 
 
-@command("template list", "template list", "List the checklist templates for raids.")
+@command("template list", "template list", N_("List the checklist templates for raids."))
 async def template_list(ctx: CommandContext) -> Reply:
     """Every template with its item counts."""
     rows = (
@@ -25,18 +26,25 @@ async def template_list(ctx: CommandContext) -> Reply:
         )
     ).all()
     lines = [
-        f"{t.name} — {t.title} ({n} items{', built-in' if t.builtin else ''})" for t, n in rows
+        f"{t.name} — {item_text(t.title)} ("
+        + (
+            ngettext("{n} item, built-in", "{n} items, built-in", n)
+            if t.builtin
+            else ngettext("{n} item", "{n} items", n)
+        ).format(n=n)
+        + ")"
+        for t, n in rows
     ]
     lines.append(
-        "`template show <name>` lists the items; `raid plan … --template <name>` uses one."
+        _("`template show <name>` lists the items; `raid plan … --template <name>` uses one.")
     )
-    return Reply(Message(title="Checklist templates", lines=lines))
+    return Reply(Message(title=_("Checklist templates"), lines=lines))
 
 
 @command(
     "template show",
     "template show <name>",
-    "Show a checklist template: items by phase, mandatory or not, and whose duty.",
+    N_("Show a checklist template: items by phase, mandatory or not, and whose duty."),
     args=(Arg("name"),),
 )
 async def template_show(ctx: CommandContext) -> Reply:
@@ -50,16 +58,19 @@ async def template_show(ctx: CommandContext) -> Reply:
         of_phase = [i for i in items if i.phase == phase]
         if not of_phase:
             continue
-        lines.append(f"{PHASE_TITLES[phase]}:")
+        lines.append(f"{phase_title(phase)}:")
         lines += [
-            f"  {i.position}. {i.text} — {role_title(i.role)}{'' if i.mandatory else ' (optional)'}"
+            f"  {i.position}. {item_text(i.text)} — {role_title(i.role)}"
+            + ("" if i.mandatory else " " + _("(optional)"))
             for i in of_phase
         ]
     mandatory = sum(1 for i in items if i.mandatory)
     return Reply(
         Message(
-            title=f"Template {tpl.name}: {tpl.title}",
+            title=_("Template {name}: {title}").format(name=tpl.name, title=item_text(tpl.title)),
             lines=([tpl.description] if tpl.description else []) + lines,
-            context=f"{len(items)} items, {mandatory} mandatory",
+            context=ngettext(
+                "{n} item, {mandatory} mandatory", "{n} items, {mandatory} mandatory", len(items)
+            ).format(n=len(items), mandatory=mandatory),
         )
     )

@@ -6,6 +6,7 @@ A quote only opens at the start of a word, so `O'Brien` stays one word as typed.
 from __future__ import annotations
 
 from bot.commands.errors import UsageError
+from bot.i18n import _
 
 _PAIRS = {'"': '"', "'": "'", "“": "”", "”": "”", "„": "“", "‘": "’", "’": "’", "«": "»"}
 _CLOSERS = {
@@ -39,7 +40,9 @@ def tokenize(line: str) -> list[str]:
                 while j < n and line[j] not in closers:
                     j += 1
                 if j >= n:
-                    raise UsageError("A quote is not closed; put a matching quote after the text.")
+                    raise UsageError(
+                        _("A quote is not closed; put a matching quote after the text.")
+                    )
                 word.append(line[i + 1 : j])
                 quoted = True
                 i = j + 1

@@ -12,8 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.access import TLP
 from bot.commands.countries import ISO_3166_ALPHA2
 from bot.commands.errors import UsageError
+from bot.i18n import DEFAULT_LANGUAGE, N_, _, current_language
+from bot.localtime import format_local
 
-TIME_HELP = "use 2026-11-28 14:30, 14:30, 20m ago, in 2h or tomorrow 05:30"
+TIME_HELP = N_(  # the forms of `parse_time` and of `fieldtime.read_time` (issue 16)
+    "use 2026-11-28 14:30, 14:30, 5pm, 17h, yesterday 23:30, 30/11/2026 06:00, 20m ago or in 2h"
+)
 _UNITS = {
     "s": 1,
     "sec": 1,
@@ -47,8 +51,11 @@ def parse_int(raw: object, what: str, low: int = 1, high: int = DB_INT_MAX) -> i
     """
     text = str(raw).strip()
     if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
-        shown = f"from {low} to {high}" if high < DB_INT_MAX else f"from {low}"
-        raise UsageError(f"{what} must be a whole number {shown}.")
+        if high < DB_INT_MAX:
+            sentence = _("{what} must be a whole number from {low} to {high}.")
+        else:
+            sentence = _("{what} must be a whole number from {low}.")
+        raise UsageError(sentence.format(what=what, low=low, high=high))
     return int(text)
 
 
@@ -61,7 +68,9 @@ def zone(name: str) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         shown = name if len(name) <= 64 else name[:64] + "…"
         raise UsageError(
-            f"'{shown}' is not a time zone I know; use an Area/City name like Europe/Madrid."
+            _(
+                "'{value}' is not a time zone I know; use an Area/City name like Europe/Madrid."
+            ).format(value=shown)
         ) from None
 
 
@@ -69,10 +78,18 @@ def parse_duration(raw: str) -> timedelta:
     """`30m`, `2h`, `72h`, `7d`, `1w` → timedelta."""
     m = _DURATION.match(raw.lower())
     if not m or m.group(2) not in _UNITS:
-        raise UsageError(f"'{raw}' is not a duration; use a number and a unit, like 30m, 2h or 7d.")
+        raise UsageError(
+            _("'{raw}' is not a duration; use a number and a unit, like 30m, 2h or 7d.").format(
+                raw=raw
+            )
+        )
     seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if seconds > MAX_DURATION.total_seconds():
-        raise UsageError(f"'{raw}' is too long a duration; the most is {MAX_DURATION.days} days.")
+        raise UsageError(
+            _("'{raw}' is too long a duration; the most is {days} days.").format(
+                raw=raw, days=MAX_DURATION.days
+            )
+        )
     return timedelta(seconds=seconds)
 
 
@@ -80,7 +97,7 @@ def parse_hhmm(raw: str) -> time:
     """`07:00` → time; UsageError otherwise."""
     m = _HHMM.match(raw.strip())
     if not m:
-        raise UsageError(f"'{raw}' is not a time of day; use HH:MM, like 07:00.")
+        raise UsageError(_("'{raw}' is not a time of day; use HH:MM, like 07:00.").format(raw=raw))
     return time(int(m.group(1)), int(m.group(2)))
 
 
@@ -94,14 +111,16 @@ def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     Times more than a century from `now` are refused (they overflow later arithmetic)."""
     when = _parse_time(raw, now, tz)
     if abs(when - now) > MAX_TIME_SPAN:
-        raise UsageError(f"'{raw}' is too far from today; {TIME_HELP}.")
+        raise UsageError(
+            _("'{raw}' is too far from today; {help}.").format(raw=raw, help=_(TIME_HELP))
+        )
     return when
 
 
 def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     text = " ".join(raw.strip().lower().split())
     if not text:
-        raise UsageError(f"A time is missing; {TIME_HELP}.")
+        raise UsageError(_("A time is missing; {help}.").format(help=_(TIME_HELP)))
     if text == "now":
         return now
     if text.endswith(" ago") or text.endswith("ago"):
@@ -123,12 +142,16 @@ def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
             parsed = parsed.replace(tzinfo=tz)
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise UsageError(f"I can't read '{raw}' as a time; {TIME_HELP}.") from None
+        raise UsageError(
+            _("I can't read '{raw}' as a time; {help}.").format(raw=raw, help=_(TIME_HELP))
+        ) from None
 
 
 def format_time(dt: datetime, tz: ZoneInfo | str = "UTC") -> str:
     """`Sat 28 Nov 2026 11:30 CET (10:30 UTC)`: the reader's zone with UTC beside it."""
     zone_info = tz if isinstance(tz, ZoneInfo) else zone(tz)
+    if current_language() != DEFAULT_LANGUAGE:  # the reader's date format (bot.localtime)
+        return format_local(dt, zone_info, current_language())
     local = dt.astimezone(zone_info)
     utc = dt.astimezone(UTC)
     shown = local.strftime("%a %d %b %Y %H:%M ") + (local.tzname() or str(zone_info))
@@ -146,12 +169,17 @@ def parse_coords(raw: str) -> tuple[float, float]:
         lat, lon = float(parts[0]), float(parts[1])
     except ValueError:
         raise UsageError(
-            f"'{raw}' is not a pair of coordinates; "
-            "use decimal degrees LAT,LON like 38.7223,-9.1393."
+            _(
+                "'{value}' is not a pair of coordinates; use decimal degrees LAT,LON like "
+                "38.7223,-9.1393."
+            ).format(value=raw)
         ) from None
     if not (-90 <= lat <= 90) or not (-180 <= lon <= 180) or lat != lat or lon != lon:
         raise UsageError(
-            f"Coordinates {raw} are out of range: latitude must be -90..90, longitude -180..180."
+            _(
+                "Coordinates {value} are out of range: latitude must be -90..90, longitude "
+                "-180..180."
+            ).format(value=raw)
         )
     return lat, lon
 
@@ -161,8 +189,10 @@ def parse_grade(raw: str) -> str:
     value = raw.strip().upper()
     if not re.fullmatch(r"[A-F][1-6]", value):
         raise UsageError(
-            f"'{raw}' is not an Admiralty grade: source reliability A-F then information "
-            "credibility 1-6, like B2."
+            _(
+                "'{value}' is not an Admiralty grade: source reliability A-F then information "
+                "credibility 1-6, like B2."
+            ).format(value=raw)
         )
     return value
 
@@ -181,7 +211,11 @@ def parse_country(raw: str) -> str:
     if code == "UK":
         code = "GB"
     if code not in ISO_3166_ALPHA2:
-        raise UsageError(f"'{raw}' is not an ISO 3166 country code; use two letters like ES or PT.")
+        raise UsageError(
+            _("'{value}' is not an ISO 3166 country code; use two letters like ES or PT.").format(
+                value=raw
+            )
+        )
     return code
 
 
@@ -201,7 +235,9 @@ def parse_dob(raw: str) -> str:
         else:
             raise ValueError
     except ValueError:
-        raise UsageError(f"'{raw}' is not a date of birth; use YYYY or YYYY-MM-DD.") from None
+        raise UsageError(
+            _("'{value}' is not a date of birth; use YYYY or YYYY-MM-DD.").format(value=raw)
+        ) from None
     if not 1900 <= year <= datetime.now(UTC).year:
-        raise UsageError(f"'{raw}' is not a plausible year of birth.")
+        raise UsageError(_("'{value}' is not a plausible year of birth.").format(value=raw))
     return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.jobs.base import Cancel, JobKind, Planned
 from bot.jobs.briefing import Briefing
+from bot.jobs.rejustify import Rejustify
 from bot.jobs.reminder import Reminder
 from bot.jobs.review import Review
 
@@ -16,6 +17,7 @@ JOBS: tuple[JobKind, ...] = (
     Briefing(),
     Reminder(),
     Review(),
+    Rejustify(),
 )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import briefing
+from bot import briefing, lifecycle
 from bot.access import TLP
 from bot.fanout import effective_ceiling, withheld_reason
 from bot.jobs.base import LOOKBACK, Cancel, JobKind, Planned, latest_claims
@@ -95,6 +95,7 @@ class Briefing(JobKind):
             tz=row.timezone,
             late_since=fire_at if late else None,
         )
+        await lifecycle.briefing_combined(session, op, now)  # a `combine` audit entry
         label = TLP(message.tlp or TLP.CLEAR)
         if withheld_reason(label, link) is not None:  # never, by build
             raise RuntimeError(f"briefing labelled {label.label} above its channel's ceiling")

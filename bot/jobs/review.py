@@ -6,14 +6,16 @@ from datetime import datetime
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import lifecycle
 from bot.access import TLP
 from bot.fanout import fanout
+from bot.i18n import _, ngettext
 from bot.jobs.base import LOOKBACK, JobKind, Planned
 from bot.messages import Message
-from bot.models import AuditEntry, Operation, ScheduledFire, Subject
+from bot.models import AuditEntry, Operation, ScheduledFire
 from bot.recurrence import last_fire
 
 REVIEW_TRIGGER = CronTrigger(day_of_week="mon", hour=8, minute=0, timezone="UTC")
@@ -67,31 +69,31 @@ class Review(JobKind):
         self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool
     ) -> int:
         """References only (TLP:GREEN), to each operation's channels."""
-        rows = (
-            await session.exec(
-                select(Subject.operation_id, Subject.seq)
-                .join(Operation, col(Operation.id) == col(Subject.operation_id))
-                .where(col(Subject.review_at) <= now, Operation.status != "closed")
-                .order_by(col(Subject.operation_id), col(Subject.seq))
-            )
-        ).all()
-        by_op: dict[int, list[int]] = {}
-        for op_id, seq in rows:
-            by_op.setdefault(op_id, []).append(seq)
+        # Subjects, notices and sightings, in closed operations too (bot.lifecycle).
+        by_op = await lifecycle.due_for_review(session, now)
         posts = 0
         for op_id, seqs in by_op.items():
             op = await session.get(Operation, op_id)
             if op is None:
                 continue
-            refs = ", ".join(f"S-{n}" for n in seqs[:30])
-            more = f" and {len(seqs) - 30} more" if len(seqs) > 30 else ""
+            refs = ", ".join(seqs[:30])
+            more = _(" and {n} more").format(n=len(seqs) - 30) if len(seqs) > 30 else ""
+            # English keeps its "record(s)"; each language writes its own plural forms.
+            title = ngettext(
+                "For the leads of {op}: {n} record(s) due for review",
+                "For the leads of {op}: {n} record(s) due for review",
+                len(seqs),
+            )
             message = Message(
-                title=f"For the leads of {op.code}: {len(seqs)} record(s) due for review",
+                title=title.format(op=op.code, n=len(seqs)),
                 lines=[
-                    f"Past their review date: {refs}{more}.",
-                    "Leads: open each (`subject show S-n`) and keep it with a reason, or erase it.",
+                    _("Past their review date: {refs}{more}.").format(refs=refs, more=more),
+                    _(
+                        'Leads: open each and keep it (`review keep <ref> --reason "…"`) or '
+                        "erase it (`subject erase`, `sighting erase`, `notice erase`)."
+                    ),
                 ],
-                context=f"{op.code} · weekly review list · references only",
+                context=_("{op} · weekly review list · references only").format(op=op.code),
                 mark="LATE" if late else None,
             )
             result = await fanout(

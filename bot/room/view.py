@@ -23,6 +23,7 @@ from bot import audit, briefing, raidview
 from bot.access import TLP, Perm, Role, may_read_item, role_allows
 from bot.audit import Action
 from bot.commands.context import CommandContext, Core
+from bot.commands.duties import holders, tick_refusal
 from bot.commands.intel import (
     load_sightings,
     may_read_notice,
@@ -32,7 +33,14 @@ from bot.commands.intel import (
     sighting_tlp,
 )
 from bot.commands.registry import REGISTRY, ParsedArgs
-from bot.commands.render import notice_ref, notice_title, sighting_ref, subject_name, subject_ref
+from bot.commands.render import (
+    notice_about,
+    notice_ref,
+    notice_title,
+    sighting_ref,
+    subject_name,
+    subject_ref,
+)
 from bot.commands.surface import ROOM_PLATFORM
 from bot.commands.values import format_time
 from bot.contracts import Actor, Channel, Invocation
@@ -226,8 +234,8 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
     notices = (
         await session.exec(
             select(Notice, Subject)
-            .join(Subject, col(Subject.id) == col(Notice.subject_id))
-            .where(Notice.operation_id == op.id)
+            .outerjoin(Subject, col(Subject.id) == col(Notice.subject_id))  # purple: none
+            .where(Notice.operation_id == op.id, col(Notice.erased_at).is_(None))
         )
     ).all()
     for notice, subject in notices:
@@ -235,10 +243,12 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
             continue
         shown_refs.append(notice_ref(notice))
         text = _("{ref} {notice} recorded — {subject}").format(
-            ref=notice_ref(notice), notice=notice_title(notice), subject=subject_name(subject)
+            ref=notice_ref(notice), notice=notice_title(notice), subject=notice_about(subject)
         )
         events.append(
-            Event(notice.issued_at.isoformat(), format_time(notice.issued_at, tz), "notice", text)
+            Event(
+                notice.recorded_at.isoformat(), format_time(notice.recorded_at, tz), "notice", text
+            )
         )
         if notice.cancelled_at is not None:
             events.append(
@@ -281,9 +291,14 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         open_items: list[int] = []
         ticked: list[int] = []
         if may_tick and raid.status != "aborted":
+            held = await holders(session, raid)
+            me = ctx.member().id
             for i in items:
-                if can_tick is None or i.role in can_tick:
-                    (ticked if i.done_at is not None else open_items).append(i.position)
+                if i.done_at is not None:
+                    if i.done_by == me:  # another's tick: a lead, with a reason, in chat
+                        ticked.append(i.position)
+                elif tick_refusal(role, me, raid, i, held) is None:  # exactly `check`'s rule
+                    open_items.append(i.position)
         cards.append(RaidCard(raid.seq, message.to_json(), open_items, ticked))
         title = raid.title
         events.append(

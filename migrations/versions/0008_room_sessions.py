@@ -1,7 +1,7 @@
 """situation room: one-time sign-in links and browser sessions
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-30 11:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bot.models
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -156,6 +156,7 @@ class FakeSlack:
         self.bot_name = "Taskforce"
         self.channels: dict[str, FakeChannel] = {}
         self.users: dict[str, dict[str, Any]] = {}
+        self.locales: dict[str, str] = {}
         self.files: list[UploadedFile] = []
         self._calls: list[ApiCall] = []
         self._responses: list[tuple[str, dict[str, Any]]] = []
@@ -164,6 +165,8 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._uploads: dict[str, UploadedFile] = {}
+        self._shared: dict[str, bytes] = {}  # files people shared: url_private_download
+        self._downloaded: list[str] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -181,6 +184,7 @@ class FakeSlack:
         web_app = web.Application(client_max_size=16 * 1024 * 1024)
         web_app.router.add_route("*", "/api/{method}", self._api)
         web_app.router.add_post("/upload/{file_id}", self._upload)
+        web_app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         web_app.router.add_post("/response/{key}", self._response)
         web_app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(web_app, access_log=None)
@@ -240,8 +244,10 @@ class FakeSlack:
         self.channels.setdefault(channel_id, FakeChannel(channel_id, "", is_im=True, user=user_id))
         return channel_id
 
-    def add_user(self, user_id: str, name: str, real_name: str = "") -> None:
-        """Make a user known to users.info."""
+    def add_user(
+        self, user_id: str, name: str, real_name: str = "", locale: str | None = None
+    ) -> None:
+        """Make a user known to users.info (`locale` shown only with `include_locale`)."""
         self.users[user_id] = {
             "id": user_id,
             "team_id": self.team_id,
@@ -249,6 +255,8 @@ class FakeSlack:
             "real_name": real_name or name,
             "profile": {"real_name": real_name or name, "display_name": name},
         }
+        if locale:
+            self.locales[user_id] = locale
 
     def fail_next(
         self,
@@ -430,6 +438,9 @@ class FakeSlack:
         user = self.users.get(str(args.get("user")))
         if user is None:
             return {"ok": False, "error": "user_not_found"}
+        locale = self.locales.get(str(args.get("user")))
+        if locale and str(args.get("include_locale")).lower() in ("true", "1"):
+            user = {**user, "locale": locale}
         return {"ok": True, "user": user}
 
     def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -463,6 +474,36 @@ class FakeSlack:
         upload.content = await request.read()
         await self._changed_now()
         return web.Response(text=f"OK - {len(upload.content)}", content_type="text/plain")
+
+    def share_file(
+        self, file_id: str, name: str, content: bytes, mimetype: str, size: int | None = None
+    ) -> dict[str, Any]:
+        """A file a person shares: the `files[]` item of its message event (`size` as Slack
+        reports it, the real length by default); the bytes are served to the bot token."""
+        self._shared[file_id] = content
+        return {
+            "id": file_id,
+            "name": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(content) if size is None else size,
+            "url_private": f"{self.root}/files-pri/{file_id}/{name}",
+            "url_private_download": f"{self.root}/files-pri/{file_id}/{name}",
+        }
+
+    def downloads(self) -> list[str]:
+        """The ids of shared files the bot fetched, in order."""
+        return list(self._downloaded)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.Response(status=403, text="not authed")
+        file_id = request.match_info["file_id"]
+        content = self._shared.get(file_id)
+        if content is None:
+            return web.Response(status=404)
+        self._downloaded.append(file_id)
+        return web.Response(body=content, content_type="application/octet-stream")
 
     def hold_responses(self) -> asyncio.Event:
         """Keep response-URL posts waiting until the returned event is set.

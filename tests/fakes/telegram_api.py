@@ -209,6 +209,7 @@ class FakeBotAPI:
         self._updates: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
+        self._files: dict[str, bytes] = {}  # file_id -> bytes, for getFile and downloads
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -217,6 +218,7 @@ class FakeBotAPI:
     async def __aenter__(self) -> FakeBotAPI:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -273,6 +275,26 @@ class FakeBotAPI:
             for c in self._calls
             if c.method == "sendDocument" and c.ok and (chat_id is None or c.chat_id == chat_id)
         ]
+
+    def photos(self, chat_id: int | None = None) -> list[Call]:
+        """Successful sendPhoto calls (to one chat); `call.files['photo']` = (name, bytes)."""
+        return [
+            c
+            for c in self._calls
+            if c.method == "sendPhoto" and c.ok and (chat_id is None or c.chat_id == chat_id)
+        ]
+
+    def add_file(self, file_id: str, content: bytes) -> None:
+        """A file users sent, for `getFile` and its download URL."""
+        self._files[file_id] = content
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        content = self._files.get(request.match_info["path"].removeprefix("files/"))
+        if content is None:
+            return web.Response(status=404)
+        return web.Response(body=content)
 
     def answers(self) -> list[Call]:
         """answerCallbackQuery calls."""
@@ -429,6 +451,26 @@ class FakeBotAPI:
     def _result(self, call: Call) -> Any:
         if call.method == "getMe":
             return self.bot
+        if call.method == "getFile":
+            file_id = str(call.params.get("file_id", ""))
+            content = self._files.get(file_id)
+            if content is None:
+                return {"file_id": file_id, "file_unique_id": f"U{file_id}"}
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"U{file_id}",
+                "file_size": len(content),
+                "file_path": f"files/{file_id}",
+            }
+        if call.method == "sendPhoto":
+            chat_id = call.chat_id or 0
+            return {
+                "message_id": next(self._ids),
+                "date": START_DATE,
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+                "from": self.bot,
+                "photo": [{"file_id": "P1", "file_unique_id": "PU1", "width": 1, "height": 1}],
+            }
         if call.method in ("sendMessage", "sendDocument"):
             chat_id = call.chat_id or 0
             message: dict[str, Any] = {
@@ -541,6 +583,75 @@ class UpdateFactory:
                 },
             },
         }
+
+    def location(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        user: dict[str, Any],
+        chat: dict[str, Any],
+        live_period: int | None = None,
+        venue: tuple[str, str] | None = None,
+    ) -> dict:
+        """A shared location (live with `live_period`), or a venue (title, address)."""
+        msg = self._message(None, user, chat)
+        point: dict[str, Any] = {"latitude": lat, "longitude": lon}
+        if live_period:
+            point["live_period"] = live_period
+        msg["location"] = point
+        if venue is not None:
+            msg["venue"] = {"location": point, "title": venue[0], "address": venue[1]}
+        return {"update_id": next(self._update_ids), "message": msg}
+
+    def reply(
+        self, text: str, *, to: dict[str, Any], user: dict[str, Any], chat: dict[str, Any]
+    ) -> dict:
+        """A text message answering the message `to` (a dict with message_id and from)."""
+        msg = self._message(text, user, chat)
+        msg["reply_to_message"] = {
+            "message_id": to["message_id"],
+            "date": START_DATE,
+            "chat": chat,
+            "from": to["from"],
+            "text": to.get("text", "…"),
+        }
+        return {"update_id": next(self._update_ids), "message": msg}
+
+    def photo(
+        self,
+        file_id: str,
+        size: int,
+        *,
+        user: dict[str, Any],
+        chat: dict[str, Any],
+        caption: str | None = None,
+        as_document: str | None = None,
+    ) -> dict:
+        """A photo (or, with `as_document` = MIME type, an image sent as a file)."""
+        msg = self._message(None, user, chat)
+        if as_document:
+            msg["document"] = {
+                "file_id": file_id,
+                "file_unique_id": f"U{file_id}",
+                "file_name": f"{file_id}.jpg",
+                "mime_type": as_document,
+                "file_size": size,
+            }
+        else:
+            msg["photo"] = [
+                {"file_id": f"{file_id}-s", "file_unique_id": "small", "width": 90, "height": 60},
+                {
+                    "file_id": file_id,
+                    "file_unique_id": f"U{file_id}",
+                    "width": 1280,
+                    "height": 853,
+                    "file_size": size,
+                },
+            ]
+        if caption is not None:
+            msg["caption"] = caption
+        return {"update_id": next(self._update_ids), "message": msg}
 
     def edited_message(self, text: str, *, user: dict[str, Any], chat: dict[str, Any]) -> dict:
         """An edit of an earlier message (even of a command: ignored)."""

@@ -1,0 +1,93 @@
+"""What a sighting records beyond time and place (SALUTE), and `sighting grade`.
+
+A reporter describes what was seen in fields of their own (`--activity`, `--direction`,
+`--count`, `--equipment`) rather than in the note. A reporter's `--grade` is their own
+assessment, kept as "reporter's assessment"; the grade of record is given by a lead or an
+analyst with `sighting grade SG-n B2 --reason "…"`, audited with the reason and the grade
+it replaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.access import Perm
+from bot.audit import Action
+from bot.commands.context import CommandContext
+from bot.commands.errors import UsageError
+from bot.commands.intel import find_sighting
+from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.render import context_line, grade_text, sighting_ref, sighting_tlp
+from bot.commands.values import parse_grade
+from bot.contracts import Reply
+from bot.i18n import N_, _
+from bot.messages import Message
+
+# flag → (column, limit)
+SALUTE = {
+    "activity": ("activity", 500),
+    "direction": ("direction", 200),
+    "count": ("count", 100),
+    "equipment": ("equipment", 500),
+}
+SALUTE_FLAGS = tuple(Flag(name) for name in SALUTE)
+
+
+def salute_fields(ctx: CommandContext) -> dict[str, Any]:
+    """The SALUTE fields given on the command line (stripped; too long is refused)."""
+    out: dict[str, Any] = {}
+    for flag, (column, limit) in SALUTE.items():
+        value = (ctx.args.get(flag) or "").strip() or None
+        if value is not None and len(value) > limit:
+            raise UsageError(
+                _("--{flag} is too long; the limit is {limit} characters.").format(
+                    flag=flag, limit=limit
+                )
+            )
+        out[column] = value
+    return out
+
+
+@command(
+    "sighting grade",
+    'sighting grade <SG-n> <grade> --reason "…"',
+    N_("Grade a sighting in the Admiralty code (lead or analyst), with the reason."),
+    args=(Arg("ref", ref=True), Arg("grade")),
+    flags=(Flag("reason"),),
+    op=OpMode.REQUIRED,
+    perm=Perm.GRADE,
+    writes=True,
+    action=Action.ALTER,
+    details=N_(
+        "Source reliability A-F, information credibility 1-6 (B2: usually reliable, probably "
+        "true). The reporter's own grade stays on record apart, as the reporter's assessment."
+    ),
+)
+async def sighting_grade(ctx: CommandContext) -> Reply:
+    """Set the grade of record of a sighting; the audit entry keeps the one it replaces."""
+    op = ctx.operation()
+    sighting, subject = await find_sighting(ctx, ctx.args["ref"])
+    grade = parse_grade(str(ctx.args["grade"]))
+    reason = (ctx.args.get("reason") or "").strip()
+    if not reason:
+        raise UsageError(_('Say why with --reason "…": a grade is given with its reason.'))
+    if len(reason) > 900:
+        raise UsageError(_("--reason is too long; the limit is 900 characters."))
+    was = sighting.grade
+    sighting.grade, sighting.graded_by, sighting.graded_at = grade, ctx.member().id, ctx.now
+    ctx.session.add(sighting)
+    ref = sighting_ref(sighting)
+    ctx.audit(
+        Action.ALTER,
+        object_ref=f"{op.code}/{ref}",
+        reason=f"graded {grade} (was {was or 'ungraded'}): {reason}",
+    )
+    lines = [_("{ref} graded {grade}.").format(ref=ref, grade=grade_text(grade))]
+    if sighting.reporter_grade:
+        lines.append(
+            _("The reporter's assessment ({grade}) stays on record apart.").format(
+                grade=sighting.reporter_grade
+            )
+        )
+    label = sighting_tlp(sighting, subject)
+    return Reply(Message(lines=lines, context=context_line(op, ref, label), tlp=label.value))
