@@ -23,6 +23,7 @@ from bot import audit
 from bot.evidence import FileStore
 from bot.models import (
     Evidence,
+    FieldPending,
     Notice,
     Operation,
     OutboxMessage,
@@ -119,19 +120,22 @@ async def erase_subject_data(session: AsyncSession, subject: Subject) -> None:
 async def erase_evidence(
     session: AsyncSession, sighting_ids: Sequence[int], files: FileStore
 ) -> int:
-    """Delete the photos of erased sightings: their rows, and every file (original and
-    onward copy) no other sighting still holds. Files go inside the erasing transaction:
-    should it fail after this, the erasure is asked again and the rows go then; the other
-    order could leave erased photos on disk for good. Returns how many photos went."""
+    """Delete what erased sightings leave elsewhere: the pins they were finished from, and
+    their photos — the rows, and every file (original and onward copy) no other sighting
+    still holds. Files go inside the erasing transaction: should it fail after this, the
+    erasure is asked again and the rows go then; the other order could leave erased photos
+    on disk for good. Returns how many photos went."""
     if not sighting_ids:
         return 0
+    conn = await session.connection()
+    # A pin that became one of these sightings holds its place and coordinates too.
+    await conn.execute(delete(FieldPending).where(col(FieldPending.sighting_id).in_(sighting_ids)))
     rows = (
         await session.exec(select(Evidence).where(col(Evidence.sighting_id).in_(sighting_ids)))
     ).all()
     if not rows:
         return 0
     keys = {r.stored_key for r in rows} | {r.clean_key for r in rows}
-    conn = await session.connection()
     await conn.execute(delete(Evidence).where(col(Evidence.id).in_([r.id for r in rows])))
     kept = (
         await session.exec(

@@ -88,6 +88,7 @@ class Message:
             "buttons": [{"label": b.label, "command": b.command} for b in self.buttons],
             "mark": self.mark,
             "tlp": self.tlp,
+            "images": list(self.images),
         }
 
     @classmethod

@@ -213,3 +213,21 @@ async def test_two_presses_at_once_record_one_sighting(any_app: App) -> None:
     refused_reply = next(r for r in replies if not r.ok)
     assert refused_reply.message.lines == ["That pin is already recorded; see `sightings`."]
     assert len(await fetch(app, Sighting)) == 1
+
+
+async def test_erasing_a_sighting_forgets_its_pin_and_old_pins_are_not_kept(
+    any_app: App, clock: ManualClock
+) -> None:
+    app = any_app
+    await _setup(app)
+    reply = await ok(app, PIN, who="mia", channel="room")
+    await ok(app, reply.message.buttons[1].command, who="mia", channel="room")  # SG-1
+    await ok(app, 'sighting erase SG-1 --reason "recorded in error"')
+    assert await fetch(app, FieldPending) == []  # the pin held the place and coordinates
+    assert "Cais da Ribeira" not in repr(await snapshot(app.store))
+
+    await ok(app, 'pin 42.2,-8.7 --place "Vigo port"', who="mia", channel="room")  # unused
+    clock.advance(timedelta(hours=1, seconds=1))
+    await ok(app, PIN, who="mia", channel="room")
+    [left] = await fetch(app, FieldPending)
+    assert left.place == "Cais da Ribeira, Porto"  # the expired pin went when a new one came

@@ -335,3 +335,25 @@ async def test_outbox_rows_wait_for_their_time(app: App, clock: ManualClock) -> 
     assert await app.console.pop_posts() == []
     clock.advance(minutes=5)
     assert [p.message.title for p in await app.console.pop_posts("room")] == ["later"]
+
+
+def test_a_stored_post_comes_back_with_everything_it_carries() -> None:
+    """Every field of a message survives the outbox (all but the attachments, which are
+    delivered by their command, and the secret flag, which is never stored)."""
+    from dataclasses import fields
+
+    from bot.messages import Button, Message
+
+    message = Message(
+        title="T",
+        fields=[("Seen", "now")],
+        lines=["a", "b"],
+        context="OP-X/SG-1",
+        buttons=[Button("Subject S-1", "subject show OP-X/S-1")],
+        mark="MATCH",
+        tlp="amber",
+        images=["ab/abcdef.jpg"],
+    )
+    kept = {f.name for f in fields(Message)} - {"attachments", "secret"}
+    assert set(message.to_json()) == kept  # a new field must be carried (or named here)
+    assert Message.from_json(message.to_json()) == message

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, timedelta
 from typing import Any
 
+from sqlalchemy import delete
 from sqlmodel import col, select
 
 from bot.access import Perm, Role
@@ -99,8 +100,11 @@ async def own_pending(ctx: CommandContext, raw: str) -> FieldPending:
     return found
 
 
-def new_pending(ctx: CommandContext, state: str, **fields: Any) -> FieldPending:
-    """A pending sighting of the actor in this chat, added to the session."""
+async def new_pending(ctx: CommandContext, state: str, **fields: Any) -> FieldPending:
+    """A pending sighting of the actor in this chat, added to the session. Pins past their
+    hour go first: what they held (a place, coordinates) is not kept beyond its use."""
+    conn = await ctx.session.connection()
+    await conn.execute(delete(FieldPending).where(col(FieldPending.expires_at) < ctx.now))
     pending = FieldPending(
         operation_id=ctx.operation().id or 0,
         member_id=ctx.member().id or 0,
@@ -132,7 +136,7 @@ async def ask_where(ctx: CommandContext, what: str) -> Reply:
             str(flags["when"]), ctx.now, tz, lang=member_language(ctx), direction=Direction.PAST
         )
         flags["when"] = when.astimezone(UTC).isoformat()
-    pending = new_pending(ctx, "where", what=what[:1000], flags=flags)
+    pending = await new_pending(ctx, "where", what=what[:1000], flags=flags)
     await ctx.session.flush()
     ctx.audit(Action.COLLECT, object_ref=f"{ctx.operation().code}/pin-{pending.id}")
     return Reply(

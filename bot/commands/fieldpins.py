@@ -195,7 +195,7 @@ async def pin_start(ctx: CommandContext) -> Reply:
     if ctx.op is None:
         return await _which_operation(ctx, lat, lon, place, live)
     op = ctx.operation()
-    pending = new_pending(ctx, "subject", lat=lat, lon=lon, place=place, live=live)
+    pending = await new_pending(ctx, "subject", lat=lat, lon=lon, place=place, live=live)
     await ctx.session.flush()
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/pin-{pending.id}")
     subjects = await _recent_subjects(ctx)
