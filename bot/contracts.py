@@ -206,8 +206,14 @@ class Sender(Protocol):
         """Seconds to leave between two posts to the same channel (the platform's pace)."""
         ...
 
-    async def send(self, channel_key: str, message: Message) -> str | None:
-        """Post `message`; return the platform's message id. Raise `SendError` on failure."""
+    async def send(
+        self, channel_key: str, message: Message, *, key: str | None = None
+    ) -> str | None:
+        """Post `message`; return the platform's message id. Raise `SendError` on failure.
+
+        `key` is the same for every attempt at the same post (the outbox row): a platform
+        that deduplicates by such a key (Matrix's transaction id) posts a retried send
+        whose first answer was lost only once; the others ignore it."""
         ...
 
 

@@ -351,7 +351,9 @@ class OutboxWorker:
     async def _deliver(self, row: Claimed) -> None:
         sender = self.senders[row.platform]
         try:
-            message_id = await sender.send(row.channel_key, Message.from_json(row.payload))
+            message_id = await sender.send(
+                row.channel_key, Message.from_json(row.payload), key=f"taskforce.{row.id}"
+            )
         except SendError as exc:
             await self._failed(row, exc.reason, exc.retry_after, exc.permanent)
         except Exception as exc:

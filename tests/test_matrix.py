@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -218,6 +218,40 @@ async def test_a_rate_limited_post_waits_retry_after_and_is_delivered_once(
     await wait_until(lambda: settled(2))
     assert (await row()).status == "sent"
     assert len([b for b in bodies(mx.hs, room) if "is now active" in b]) == 1
+
+
+async def test_a_post_whose_answer_was_lost_is_retried_as_the_same_transaction(
+    mx: Matrix, clock: ManualClock
+) -> None:
+    dm = await dm_with_ana(mx)
+    await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')
+    room = mx.hs.invite(ANA, name="Nightjar room")
+    await handled(mx.adapter, mx.hs)
+    assert f"Linked to {OP}" in await say(mx.adapter, mx.hs, room, f"!tf op link {OP}")
+    mx.hs.lose_next_answer(room)  # posted, but the bot hears 502
+    await say(mx.adapter, mx.hs, dm, "!tf op status active")
+
+    async def status() -> tuple[str, int]:
+        async with mx.app.store.transaction() as session:
+            row = (
+                await session.exec(
+                    select(OutboxMessage).where(
+                        OutboxMessage.platform == "matrix", OutboxMessage.channel_key == room
+                    )
+                )
+            ).one()
+        return row.status, row.attempts
+
+    await wait_until(lambda: _is(status(), ("pending", 1)))  # it must try again…
+    clock.advance(timedelta(minutes=5))
+    mx.app.worker.notify()
+    await wait_until(lambda: _is(status(), ("sent", 2)))
+    # …and the retry is the same transaction: the room shows the post once.
+    assert len([b for b in bodies(mx.hs, room) if "is now active" in b]) == 1
+
+
+async def _is(value: Awaitable[tuple[str, int]], wanted: tuple[str, int]) -> bool:
+    return await value == wanted
 
 
 async def test_a_private_answer_goes_to_a_dm_room_the_bot_opens(mx: Matrix) -> None:

@@ -225,7 +225,9 @@ class GatedSender:
         """No pacing."""
         return 0.0
 
-    async def send(self, channel_key: str, message: Message) -> str | None:
+    async def send(
+        self, channel_key: str, message: Message, *, key: str | None = None
+    ) -> str | None:
         """Hang, then time out."""
         self.entered.set()
         await self.release.wait()
@@ -265,7 +267,9 @@ class CountingSender:
         """No pacing."""
         return 0.0
 
-    async def send(self, channel_key: str, message: Message) -> str | None:
+    async def send(
+        self, channel_key: str, message: Message, *, key: str | None = None
+    ) -> str | None:
         """Count, after yielding so that the workers interleave."""
         await asyncio.sleep(0)
         self.sent[message.title] += 1

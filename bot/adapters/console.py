@@ -49,7 +49,9 @@ class ConsoleSender:
         """The console has no pace limit."""
         return 0.0
 
-    async def send(self, channel_key: str, message: Message) -> str | None:
+    async def send(
+        self, channel_key: str, message: Message, *, key: str | None = None
+    ) -> str | None:
         """Record the post (or raise the next queued failure, for drills and tests)."""
         if self.fail_next:
             raise self.fail_next.pop(0)

@@ -222,24 +222,28 @@ class MatrixSender:
         """Seconds between two posts to one room."""
         return self.interval
 
-    async def send(self, channel_key: str, message: Message) -> str | None:
-        """Deliver one outbox post (`!room:server`, or `@user:server` for their DM room)."""
+    async def send(
+        self, channel_key: str, message: Message, *, key: str | None = None
+    ) -> str | None:
+        """Deliver one outbox post (`!room:server`, or `@user:server` for their DM room).
+        The outbox row's `key` makes the transaction ids: a retry of a send whose answer
+        was lost is the same transaction, which the homeserver does not post again."""
         try:
             room_id = await self.room_for(channel_key)
-            return await self.post(room_id, message)
+            return await self.post(room_id, message, key=key)
         except SendError:
             raise
         except Exception as exc:  # the class only: the text may quote the message
             raise SendError(f"matrix unreachable: {type(exc).__name__}") from exc
 
-    async def post(self, room_id: str, message: Message) -> str:
+    async def post(self, room_id: str, message: Message, *, key: str | None = None) -> str:
         """Send one message (in parts when long); return the last event id (the one with
-        the buttons). Raises `SendError`."""
+        the buttons). `key`: a stable transaction id stem (else each send is new). Raises
+        `SendError`."""
         event_id = ""
-        for part in parts(message):
-            resp = await self.client.room_send(
-                room_id, "m.room.message", render(part), str(uuid.uuid4())
-            )
+        for i, part in enumerate(parts(message)):
+            txn = f"{key}.{i}" if key else str(uuid.uuid4())
+            resp = await self.client.room_send(room_id, "m.room.message", render(part), txn)
             if not isinstance(resp, RoomSendResponse):
                 assert isinstance(resp, ErrorResponse)
                 raise send_error(resp)

@@ -148,7 +148,9 @@ class SlackSender:
         """Seconds between two posts to one channel."""
         return self.interval
 
-    async def send(self, channel_key: str, message: Message) -> str | None:
+    async def send(
+        self, channel_key: str, message: Message, *, key: str | None = None
+    ) -> str | None:
         """Post to the channel; return the message `ts`. Raise `SendError` on failure."""
         text, blocks = render.render([message])
         if message.images and self.images is not None:

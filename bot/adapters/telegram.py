@@ -210,7 +210,9 @@ class TelegramSender:
             return self.settings.telegram_group_interval
         return self.settings.telegram_chat_interval
 
-    async def send(self, channel_key: str, message: Message) -> str | None:
+    async def send(
+        self, channel_key: str, message: Message, *, key: str | None = None
+    ) -> str | None:
         """Deliver one outbox post; raise `SendError` (retry-after, retryable or permanent)."""
         try:
             if message.images:

@@ -88,6 +88,7 @@ class FakeHomeserver:
         self._ids = itertools.count(1)
         self._sent: list[Sent] = []
         self._txns: dict[str, str] = {}
+        self._losses: list[str] = []
         self._events: dict[str, tuple[str, dict[str, Any]]] = {}
         self._failures: list[_Failure] = []
         self.syncs: list[str | None] = []
@@ -183,6 +184,11 @@ class FakeHomeserver:
     ) -> None:
         """The next request of `what` (`send`, `sync`, `createRoom`; to one room) fails so."""
         self._failures.append(_Failure(what, status, errcode, retry_after_ms, room_id))
+
+    def lose_next_answer(self, room_id: str) -> None:
+        """The next send to `room_id` is posted, but its answer is lost on the way back (a
+        proxy times out: the bot sees 502 and cannot know the event exists)."""
+        self._losses.append(room_id)
 
     def sent(self, room_id: str | None = None) -> list[Sent]:
         """Events the bot sent (to one room), oldest first."""
@@ -362,6 +368,9 @@ class FakeHomeserver:
         event_id = self._event(room_id, BOT, request.match_info["type"], content)
         self._txns[txn] = event_id
         self._sent.append(Sent(room_id, request.match_info["type"], content, event_id))
+        if room_id in self._losses:
+            self._losses.remove(room_id)
+            return web.json_response({"errcode": "M_UNKNOWN", "error": "gateway"}, status=502)
         return web.json_response({"event_id": event_id})
 
     async def _get_event(self, request: web.Request) -> web.Response:
