@@ -20,6 +20,7 @@ typed back.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from bot.messages import Button, Message
@@ -28,6 +29,7 @@ RLM = "\u200f"
 LRI = "\u2066"
 PDI = "\u2069"
 
+_BARE_LINK = re.compile(r"https?://\S+")
 _LTR = frozenset({"L", "EN"})
 _RTL = frozenset({"R", "AL", "AN"})
 
@@ -72,10 +74,15 @@ def _close_brackets(text: str, start: int, last: int) -> int:
 
 
 def rtl_line(text: str) -> str:
-    """One line (or several) laid out right to left, left-to-right inserts isolated."""
+    """One line (or several) laid out right to left, left-to-right inserts isolated. A line
+    that is only a link is left bare: marks inside it could end up in the address a client
+    opens (a one-time sign-in link would then fail), and alone on its line it needs none."""
     if not text:
         return text
-    return "\n".join(RLM + isolate_ltr(part) if part else part for part in text.split("\n"))
+    return "\n".join(
+        RLM + isolate_ltr(part) if part and not _BARE_LINK.fullmatch(part) else part
+        for part in text.split("\n")
+    )
 
 
 def rtl_message(message: Message) -> Message:

@@ -415,3 +415,15 @@ async def test_behind_tls_the_cookies_are_secure_and_host_only(
     )
     for attribute in ("Secure", "HttpOnly", "SameSite=strict", "Path=/"):
         assert attribute in session_cookie
+
+
+async def test_an_arabic_reader_gets_a_right_to_left_page(room_app: App, url: str) -> None:
+    app = room_app
+    await operation(app)
+    await ok(app, "me lang ar", who="mia")
+    async with sign_in(url, app, "mia") as browser:
+        home = await browser.get("/room/")
+    assert home.status_code == 200 and '<html lang="ar" dir="rtl">' in home.text
+    async with sign_in(url, app, "admin") as browser:
+        english = await browser.get("/room/")
+    assert '<html lang="en" dir="ltr">' in english.text

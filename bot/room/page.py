@@ -11,7 +11,7 @@ from dataclasses import asdict
 from html import escape
 from typing import Any
 
-from bot.i18n import _
+from bot.i18n import _, current_language, is_rtl
 from bot.room.view import RaidCard, View
 
 STATIC = "/room/static"
@@ -21,8 +21,9 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def layout(title: str, body: str, *, csrf: str | None = None, lang: str = "en") -> str:
+def layout(title: str, body: str, *, csrf: str | None = None, lang: str | None = None) -> str:
     """A whole page: the shared head, a skip link, the body."""
+    lang = lang or current_language()  # the reader's, set by the page's handler
     meta = f'<meta name="csrf-token" content="{_e(csrf)}">' if csrf else ""
     logout = (
         f'<form method="post" action="/room/logout" class="logout">'
@@ -32,7 +33,8 @@ def layout(title: str, body: str, *, csrf: str | None = None, lang: str = "en") 
         else ""
     )
     return (
-        f'<!doctype html><html lang="{_e(lang)}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{_e(lang)}" dir="{"rtl" if is_rtl(lang) else "ltr"}">'
+        '<head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="referrer" content="no-referrer">{meta}'
         f"<title>{_e(title)} · Taskforce</title>"
