@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, null, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,7 @@ from bot.models import (
     Notice,
     Operation,
     OutboxMessage,
+    ProcessedEvent,
     ReadGrant,
     Sighting,
     Subject,
@@ -86,7 +87,8 @@ def blank_notice(notice: Notice, by: int | None, now: datetime, reason: str) -> 
 
 
 async def scrub_posts(session: AsyncSession, op: Operation, refs: Iterable[str]) -> None:
-    """Remove the stored copies of the posts about `refs` (a pending one is not sent)."""
+    """Remove the stored copies of the posts about `refs` (a pending one is not sent), and
+    the stored first answers of handled events."""
     wanted = [f"{op.code}/{r}" for r in refs]
     if not wanted:
         return
@@ -99,6 +101,14 @@ async def scrub_posts(session: AsyncSession, op: Operation, refs: Iterable[str])
         .values(status="dead", payload=gone, last_error="erased before it was sent")
     )
     await conn.execute(update(table).where(table.c.object_ref.in_(wanted)).values(payload=gone))
+    # The first answers kept for redelivered events quote records too ("Recorded SG-4 —
+    # S-1 Ivan Petrov at …"); which ones, their JSON does not say reliably. Erasure is rare
+    # and a lead's: every stored answer goes (a later redelivery is still recognised by its
+    # key and answered "Already handled.", never run again).
+    events = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    await conn.execute(
+        update(events).where(events.c.reply.is_not(None)).values(reply=null())
+    )
 
 
 async def erase_subject_data(session: AsyncSession, subject: Subject) -> None:

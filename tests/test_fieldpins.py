@@ -231,3 +231,16 @@ async def test_erasing_a_sighting_forgets_its_pin_and_old_pins_are_not_kept(
     await ok(app, PIN, who="mia", channel="room")
     [left] = await fetch(app, FieldPending)
     assert left.place == "Cais da Ribeira, Porto"  # the expired pin went when a new one came
+
+
+async def test_erasing_a_subject_forgets_a_sighting_of_it_still_waiting_for_a_place(
+    any_app: App,
+) -> None:
+    app = any_app
+    await _setup(app)
+    await ok(app, 'sighting S-1 --note "with the tall courier" --when 20m ago', who="mia")
+    await ok(app, "sighting S-3", who="mia")  # another subject's wait stays
+    await ok(app, 'subject erase S-1 --reason "court order 44/2026"')
+    [left] = await fetch(app, FieldPending)
+    assert left.what == "S-3"
+    assert "tall courier" not in repr(await snapshot(app.store))

@@ -187,3 +187,20 @@ async def test_briefings_write_a_combine_entry(any_app: App, clock: ManualClock)
     ]
     assert all(e.reason is not None and e.reason.startswith("combined sightings") for e in combined)
     assert "Audit chain intact" in text(await ok(app, "audit verify"))
+
+
+async def test_erasure_forgets_the_answers_kept_for_redelivered_events(any_app: App) -> None:
+    """A platform's command is remembered with its first answer (for a redelivery); that
+    answer quotes the record, so erasure takes it too — the redelivery still runs nothing."""
+    app = any_app
+    await operation(app)
+    await ok(app, "subject add person Ivan Petrov --category suspect")
+    line = 'sighting S-1 at "Calle Almirante 7, Huelva"'
+    first = await app.console.push(line, as_="mia", channel="room", event_key="tg-101")
+    assert first.ok and "Almirante" in text(first)
+    await ok(app, 'subject erase S-1 --reason "court order 44/2026"')
+    dump = repr(await snapshot(app.store))
+    assert "Almirante" not in dump and "Petrov" not in dump
+    again = await app.console.push(line, as_="mia", channel="room", event_key="tg-101")
+    assert again.duplicate and "Almirante" not in text(again)
+    assert [s.location for s in await fetch(app, Sighting)] == ["[erased]"]  # not run again

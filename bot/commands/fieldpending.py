@@ -21,7 +21,7 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.intel import find_subject
-from bot.commands.refs import looks_like_ref
+from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.values import parse_coords, parse_grade, parse_tlp
 from bot.contracts import Reply, Visibility
 from bot.i18n import _
@@ -150,3 +150,23 @@ async def ask_where(ctx: CommandContext, what: str) -> Reply:
         ),
         visibility=Visibility.CHANNEL,
     )
+
+
+async def forget_pending_about(ctx: CommandContext, subject_seq: int) -> None:
+    """Delete the operation's waiting `sighting S-n` of an erased subject: what it holds
+    (the flags typed, a note, an observer) is about someone whose data is erased."""
+    rows = (
+        await ctx.session.exec(
+            select(FieldPending).where(
+                FieldPending.operation_id == ctx.operation().id,
+                FieldPending.state == "where",
+                col(FieldPending.closed_at).is_(None),
+            )
+        )
+    ).all()
+    for row in rows:
+        if row.what and looks_like_ref(row.what):
+            ref = parse_ref(row.what)
+            mine = ref.op_code in (None, ctx.operation().code)
+            if mine and ref.prefix == "S" and ref.seq == subject_seq:
+                await ctx.session.delete(row)

@@ -17,6 +17,7 @@ from bot.access import Perm
 from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, UsageError
+from bot.commands.fieldpending import forget_pending_about
 from bot.commands.intel import (
     REVIEW_MONTHS,
     add_months,
@@ -213,6 +214,7 @@ async def subject_erase(ctx: CommandContext) -> Reply:
         refs.append(notice_ref(notice))
     await lifecycle.erase_subject_data(ctx.session, subject)
     await lifecycle.erase_evidence(ctx.session, [s.id or 0 for s in sightings], _files(ctx))
+    await forget_pending_about(ctx, subject.seq)
     lifecycle.blank_subject(subject, me, ctx.now, reason)
     ctx.session.add(subject)
     await lifecycle.scrub_posts(ctx.session, op, refs)
