@@ -154,6 +154,10 @@ async def delivered_everywhere(
     await wait_until(done, timeout, step=0.2)
 
 
+async def _drained(db: Database) -> bool:
+    return await db.inbox_depth() == 0
+
+
 def private_answers(fake: FakeBotAPI) -> list[str]:
     """The answers to sightings (confidential: sent to the reporter's private chat)."""
     return [m.plain for m in fake.sent(ADMIN["id"]) if m.plain.startswith("Recorded Sighting")]
@@ -192,6 +196,8 @@ async def test_telegram_webhook_kill_right_after_the_last_200_loses_no_sighting(
         async with served({**env, **hooked()}) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 await tg_setup(fake, ups, http)
+                # The set-up's last update leaves the inbox just after its answer is sent.
+                await wait_until(lambda: _drained(db), 10)
                 burst = sightings(ups, BURST, hold_first=True)
                 answers = await post_all(http, burst)
             assert all(got_200(a) for a in answers), answers
@@ -306,6 +312,7 @@ async def test_telegram_polling_kill_between_get_updates_and_processing_loses_no
         env = tg_env(db, tmp_path / "data", fake, TELEGRAM_POLLING="1")
         async with served({**env, **hooked()}) as server:
             await tg_setup(fake, ups)
+            await wait_until(lambda: _drained(db), 10)  # the set-up's updates have left
             held = sightings(ups, 5, hold_first=True)
             for u in held:
                 await fake.queue_update(u)

@@ -285,12 +285,13 @@ async def test_the_real_scheduler_registers_moves_cancels_and_fires_reminders(
 
         # A raid whose T−30 min reminder is a second away: APScheduler itself fires it.
         await app.console.pop_posts()
-        soon = datetime.now(UTC) + timedelta(minutes=30, seconds=1)
+        soon = datetime.now(UTC) + timedelta(minutes=30, seconds=2)
         await ok(app, f'raid plan "Soon" --at {soon.isoformat()}', channel="room")
         await sched.settle()
-        assert [k.rsplit(":", 1)[1] for k in sched.job_times() if k.startswith("reminder:")] == [
-            "30"
-        ]
+        # Only the T−30 min job (the others are past), unless a loaded machine took the two
+        # seconds already and APScheduler has fired and dropped it: the wait below decides.
+        registered = {k.rsplit(":", 1)[1] for k in sched.job_times() if k.startswith("reminder:")}
+        assert registered <= {"30"}
         seen: list[str] = []
 
         def reminded() -> bool:
