@@ -87,8 +87,7 @@ def blank_notice(notice: Notice, by: int | None, now: datetime, reason: str) -> 
 
 
 async def scrub_posts(session: AsyncSession, op: Operation, refs: Iterable[str]) -> None:
-    """Remove the stored copies of the posts about `refs` (a pending one is not sent), and
-    the stored first answers of handled events."""
+    """Remove the stored copies of the posts about `refs` (a pending one is not sent)."""
     wanted = [f"{op.code}/{r}" for r in refs]
     if not wanted:
         return
@@ -101,14 +100,16 @@ async def scrub_posts(session: AsyncSession, op: Operation, refs: Iterable[str])
         .values(status="dead", payload=gone, last_error="erased before it was sent")
     )
     await conn.execute(update(table).where(table.c.object_ref.in_(wanted)).values(payload=gone))
-    # The first answers kept for redelivered events quote records too ("Recorded SG-4 —
-    # S-1 Ivan Petrov at …"); which ones, their JSON does not say reliably. Erasure is rare
-    # and a lead's: every stored answer goes (a later redelivery is still recognised by its
-    # key and answered "Already handled.", never run again).
+
+
+async def forget_stored_answers(session: AsyncSession) -> None:
+    """Forget the first answers kept for redelivered platform events: they quote records
+    ("Recorded SG-4 — S-1 Ivan Petrov at …") and their JSON does not say which reliably.
+    Erasure is rare and a lead's, so every stored answer goes; a later redelivery is still
+    recognised by its key and answered "Already handled.", never run again."""
     events = ProcessedEvent.__table__  # type: ignore[attr-defined]
-    await conn.execute(
-        update(events).where(events.c.reply.is_not(None)).values(reply=null())
-    )
+    conn = await session.connection()
+    await conn.execute(update(events).where(events.c.reply.is_not(None)).values(reply=null()))
 
 
 async def erase_subject_data(session: AsyncSession, subject: Subject) -> None:

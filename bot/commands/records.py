@@ -163,6 +163,16 @@ async def subject_edit(ctx: CommandContext) -> Reply:
     )
 
 
+async def _erased(ctx: CommandContext, refs: list[str], reason: str) -> Reply:
+    """What every erasure ends with: the stored posts about `refs` and the stored first
+    answers forgotten, one `erase` audit entry (who, when, why, which references)."""
+    op = ctx.operation()
+    await lifecycle.scrub_posts(ctx.session, op, refs)
+    await lifecycle.forget_stored_answers(ctx.session)
+    ctx.audit(Action.ERASE, object_ref=f"{op.code}/{','.join(refs)}"[:200], reason=reason)
+    return Reply(Message(lines=[_("{ref} is erased.").format(ref=refs[0])]))
+
+
 def _erase_command(noun: str, prefix: str) -> tuple[str, str, str]:
     return (
         f"{noun} erase",
@@ -187,7 +197,6 @@ def _erase_command(noun: str, prefix: str) -> tuple[str, str, str]:
 )
 async def subject_erase(ctx: CommandContext) -> Reply:
     """Erase a subject and everything recorded about it."""
-    op = ctx.operation()
     subject = await find_subject(ctx, ctx.args["ref"])
     reason = _reason(ctx, _("an erasure"))
     me = ctx.member().id
@@ -217,8 +226,7 @@ async def subject_erase(ctx: CommandContext) -> Reply:
     await forget_pending_about(ctx, subject.seq)
     lifecycle.blank_subject(subject, me, ctx.now, reason)
     ctx.session.add(subject)
-    await lifecycle.scrub_posts(ctx.session, op, refs)
-    ctx.audit(Action.ERASE, object_ref=f"{op.code}/{','.join(refs)}"[:200], reason=reason)
+    await _erased(ctx, refs, reason)
     with_what = [
         ngettext("{n} sighting", "{n} sightings", len(sightings)).format(n=len(sightings)),
         ngettext("{n} notice", "{n} notices", len(notices)).format(n=len(notices)),
@@ -248,16 +256,12 @@ async def subject_erase(ctx: CommandContext) -> Reply:
 )
 async def sighting_erase(ctx: CommandContext) -> Reply:
     """Erase one sighting's content."""
-    op = ctx.operation()
     sighting, _subject = await find_sighting(ctx, ctx.args["ref"])
     reason = _reason(ctx, _("an erasure"))
     lifecycle.blank_sighting(sighting, ctx.member().id, ctx.now, reason)
     ctx.session.add(sighting)
     await lifecycle.erase_evidence(ctx.session, [sighting.id or 0], _files(ctx))
-    ref = sighting_ref(sighting)
-    await lifecycle.scrub_posts(ctx.session, op, [ref])
-    ctx.audit(Action.ERASE, object_ref=f"{op.code}/{ref}", reason=reason)
-    return Reply(Message(lines=[_("{ref} is erased.").format(ref=ref)]))
+    return await _erased(ctx, [sighting_ref(sighting)], reason)
 
 
 @command(
@@ -271,15 +275,11 @@ async def sighting_erase(ctx: CommandContext) -> Reply:
 )
 async def notice_erase(ctx: CommandContext) -> Reply:
     """Erase one notice's content; sightings no longer match it."""
-    op = ctx.operation()
     notice, _subject = await find_notice(ctx, ctx.args["ref"])
     reason = _reason(ctx, _("an erasure"))
     lifecycle.blank_notice(notice, ctx.member().id, ctx.now, reason)
     ctx.session.add(notice)
-    ref = notice_ref(notice)
-    await lifecycle.scrub_posts(ctx.session, op, [ref])
-    ctx.audit(Action.ERASE, object_ref=f"{op.code}/{ref}", reason=reason)
-    return Reply(Message(lines=[_("{ref} is erased.").format(ref=ref)]))
+    return await _erased(ctx, [notice_ref(notice)], reason)
 
 
 @command(
