@@ -119,8 +119,7 @@ _OPEN_CHAIN = text(
 # the head before it (the head is not changed by this statement).
 _CLAIM_SEQ = Prepared(
     text(
-        "UPDATE auditchain SET entries = entries + :n WHERE chain = :chain "
-        "RETURNING entries, head"
+        "UPDATE auditchain SET entries = entries + :n WHERE chain = :chain RETURNING entries, head"
     )
 )
 _SET_HEAD = Prepared(text("UPDATE auditchain SET head = :head WHERE chain = :chain"))
@@ -513,9 +512,7 @@ async def current_heads(session: AsyncSession) -> dict[int, tuple[int, str]]:
     return {int(c.chain): (int(c.entries), str(c.head)) for c in rows}
 
 
-async def write_checkpoint(
-    session: AsyncSession, path: Path, written_at: datetime
-) -> str | None:
+async def write_checkpoint(session: AsyncSession, path: Path, written_at: datetime) -> str | None:
     """Anchor the chains' heads outside the database (see `CheckpointPlan`); the problem
     when refused, else None. The file is written while `session`'s transaction is open:
     `Checkpointer` reads in a transaction and writes after it instead."""

@@ -139,6 +139,7 @@ class Reply:
     # that post answers themselves post nothing for a duplicate (unless they are finishing
     # an event whose answer never went out).
     duplicate: bool = False
+
     def to_json(self) -> dict[str, object]:
         """JSON-safe form, stored as the first answer to an inbound event."""
         return {

@@ -1,4 +1,4 @@
-"""The hot statements of the command path, run at the driver on SQLite.
+"""The hot statements of the command path, run at the driver.
 
 A command runs about a dozen small statements. Through SQLAlchemy each costs ~100 µs of
 Python here (execution context, parameter processing, result set-up, a greenlet switch)
@@ -8,8 +8,11 @@ the event loop's thread) it is compiled once and then run directly on the sessio
 DBAPI connection — the same connection, transaction and savepoint as everything else the
 command does, so nothing about atomicity or visibility changes — with SQLAlchemy's own bind
 processors applied to its parameters (times are stored exactly as the ORM stores them).
-On PostgreSQL, and for any statement whose result columns would need converting (times,
-JSON), it runs through SQLAlchemy as before.
+On PostgreSQL (psycopg) the same holds with psycopg's async connection under the
+session's: one `await` on the driver instead of SQLAlchemy's execution context and a
+greenlet switch per statement (psycopg prepares a statement on the server once it has run a
+few times, as it does under SQLAlchemy). Result columns that need converting (times on
+SQLite, JSON) are converted with SQLAlchemy's own result processors, as it would.
 
 Reads flush pending ORM changes first, as the ORM's autoflush would.
 """
@@ -22,7 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Executable
+from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -53,10 +58,15 @@ class _Plan:
 
     sql: str
     slots: tuple[_Slot, ...]
+    named: bool  # psycopg's `%(name)s` parameters; sqlite3's are positional
+    returns_rows: bool | None  # None: plain SQL text, the cursor tells
+    # One converter per result column (None: taken as the driver gives it); None if no
+    # column needs one.
+    converters: tuple[Callable[[Any], Any] | None, ...] | None
 
-    def parameters(self, params: Params) -> tuple[Any, ...]:
-        """The positional values, converted as SQLAlchemy converts them (None too: a JSON
-        column stores None as `null`, as through SQLAlchemy)."""
+    def parameters(self, params: Params) -> tuple[Any, ...] | dict[str, Any]:
+        """The values, converted as SQLAlchemy converts them (None too: a JSON column
+        stores None as `null`, as through SQLAlchemy): a tuple, or a dict by name."""
         out = []
         for slot in self.slots:
             value = params.get(slot.key, _MISSING)
@@ -65,24 +75,24 @@ class _Plan:
                 if value is _MISSING:
                     raise KeyError(f"no value for the bound parameter {slot.name!r}")
             out.append(slot.processor(value) if slot.processor is not None else value)
+        if self.named:
+            return {slot.name: value for slot, value in zip(self.slots, out, strict=True)}
         return tuple(out)
 
 
 class Prepared:
-    """A Core statement built once; run at the driver on SQLite (see the module)."""
+    """A Core statement built once; run at the driver (see the module)."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._plan: _Plan | None = None
-        self._planned = False
+        # Per dialect class (a process may hold a SQLite and a PostgreSQL store).
+        self._plans: dict[type[Dialect], _Plan | None] = {}
 
     def _plan_for(self, dialect: Dialect) -> _Plan | None:
-        if not isinstance(dialect, InlineSQLiteDialect):
-            return None
-        if not self._planned:
-            self._plan = _make_plan(self.statement, dialect)
-            self._planned = True
-        return self._plan
+        kind = type(dialect)
+        if kind not in self._plans:
+            self._plans[kind] = _make_plan(self.statement, dialect)
+        return self._plans[kind]
 
     async def rows(self, session: AsyncSession, params: Params | None = None) -> Sequence[Any]:
         """The statement's rows (tuples), after flushing pending ORM changes."""
@@ -122,11 +132,12 @@ class Prepared:
 async def _driver(
     session: AsyncSession,
 ) -> tuple[tuple[Dialect, Any] | None, AsyncConnection | None]:
-    """The session's inline-SQLite dialect and sqlite3 connection, or (None, its SQLAlchemy
-    connection) on another database.
+    """The session's dialect and driver connection (sqlite3, or psycopg's async one), or
+    (None, its SQLAlchemy connection) on another driver.
 
-    A store session is bound to one connection for its whole life (`bot.groupcommit`): the
-    sqlite3 connection is looked up once per session transaction, once it has begun.
+    A store session is bound to one connection for its whole life (`bot.groupcommit`; on
+    PostgreSQL one transaction per session): the driver connection is looked up once per
+    session transaction, once it has begun.
     """
     known = session.info.get(_DRIVER)
     if known is not None:
@@ -135,9 +146,13 @@ async def _driver(
         if current is transaction and current is not None and current.is_active:
             return (dialect, dbapi), None
     conn = await session.connection()  # begins the transaction (BEGIN IMMEDIATE) if need be
-    if not isinstance(conn.dialect, InlineSQLiteDialect):
+    pooled = conn.sync_connection.connection  # type: ignore[union-attr]
+    if isinstance(conn.dialect, InlineSQLiteDialect):
+        dbapi = pooled.dbapi_connection
+    elif isinstance(conn.dialect, PGDialectAsync_psycopg):
+        dbapi = pooled.driver_connection
+    else:
         return None, conn
-    dbapi = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
     # Kept for this transaction only: a session that committed and began again could hold
     # another pooled connection (store sessions never do; this makes it hold regardless).
     session.info[_DRIVER] = (session.sync_session.get_transaction(), conn.dialect, dbapi)
@@ -148,25 +163,63 @@ def _make_plan(statement: Executable, dialect: Dialect) -> _Plan | None:
     compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
     if any(b.expanding or b.callable is not None for b in compiled.binds.values()):
         return None  # IN lists (rendered per call), values computed per call: SQLAlchemy
-    for column in getattr(compiled, "_result_columns", ()) or ():
-        kind = column[3]
-        if kind._cached_result_processor(dialect, None) is not None:
-            return None  # a column that needs converting (a time, JSON): SQLAlchemy reads it
+    result_columns = getattr(compiled, "_result_columns", None) or ()
+    converters = tuple(
+        column[3]._cached_result_processor(dialect, None) for column in result_columns
+    )
     processors = compiled._bind_processors
+    named = compiled.positiontup is None
+    names = list(compiled.bind_names.values()) if named else compiled.positiontup or ()
     slots = []
-    for name in compiled.positiontup or ():
+    for name in names:
         bind = compiled.binds[name]
         default = _MISSING if bind.required else bind.value
         slots.append(_Slot(str(bind.key), name, default, processors.get(name)))
-    return _Plan(compiled.string, tuple(slots))
+    return _Plan(
+        compiled.string,
+        tuple(slots),
+        named,
+        returns_rows=None if getattr(compiled, "isplaintext", False) else bool(result_columns),
+        converters=converters if any(c is not None for c in converters) else None,
+    )
 
 
-def _wrapped(plan: _Plan, values: tuple[Any, ...], exc: sqlite3.Error) -> BaseException:
-    return DBAPIError.instance(plan.sql, values, exc, sqlite3.Error, hide_parameters=True)
+def _wrapped(plan: _Plan, values: Any, exc: Exception, base: type[Exception]) -> BaseException:
+    return DBAPIError.instance(plan.sql, values, exc, base, hide_parameters=True)
 
 
-async def _run(dbapi: Any, plan: _Plan, values: tuple[Any, ...]) -> list[Any]:
-    """Execute on the session's own sqlite3 connection (already in its transaction)."""
+async def _run(dbapi: Any, plan: _Plan, values: Any) -> list[Any]:
+    """Execute on the session's own driver connection (already in its transaction)."""
+    if plan.named:
+        rows = await _run_psycopg(dbapi, plan, values)
+    else:
+        rows = await _run_sqlite(dbapi, plan, values)
+    converters = plan.converters
+    if converters is None or not rows:
+        return rows
+    return [
+        tuple(v if c is None else c(v) for c, v in zip(converters, row, strict=True))
+        for row in rows
+    ]
+
+
+async def _run_psycopg(aconn: psycopg.AsyncConnection[Any], plan: _Plan, values: Any) -> list[Any]:
+    try:
+        async with aconn.cursor() as cursor:
+            await cursor.execute(plan.sql, values)
+            # (`cursor.description` builds a column object per column, per call: asked
+            # only of plain SQL text.)
+            returns = plan.returns_rows
+            if returns is None:
+                returns = cursor.description is not None
+            return list(await cursor.fetchall()) if returns else []
+    except psycopg.Error as exc:
+        # As SQLAlchemy raises it (a unique key's IntegrityError included), without the
+        # parameters. The transaction is aborted, as after any failed statement there.
+        raise _wrapped(plan, values, exc, psycopg.Error) from exc
+
+
+async def _run_sqlite(dbapi: Any, plan: _Plan, values: tuple[Any, ...]) -> list[Any]:
     delay, waited = 0.001, 0.0
     while True:
         cursor = dbapi.cursor()
@@ -175,11 +228,11 @@ async def _run(dbapi: Any, plan: _Plan, values: tuple[Any, ...]) -> list[Any]:
             return list(cursor.fetchall()) if cursor.description else []
         except sqlite3.OperationalError as exc:
             if not busy(exc) or waited >= BUSY_WAIT_SECONDS:
-                raise _wrapped(plan, values, exc) from exc
+                raise _wrapped(plan, values, exc, sqlite3.Error) from exc
         except sqlite3.Error as exc:
             # As SQLAlchemy raises it (an IntegrityError is how a second delivery of an
             # event is recognised), without the parameters (user text stays out of logs).
-            raise _wrapped(plan, values, exc) from exc
+            raise _wrapped(plan, values, exc, sqlite3.Error) from exc
         finally:
             cursor.close()
         await asyncio.sleep(delay)

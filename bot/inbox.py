@@ -273,7 +273,6 @@ class Inbox:
                     )
                     await self._retry_later(entry)
 
-
     async def _retry_later(self, entry: InboxEntry) -> None:
         """Give up the lease until a backoff has passed (2, 4, 8… s): `renew` no longer
         extends it, and `claim` takes it again once it is due."""

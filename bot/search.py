@@ -159,21 +159,16 @@ class Found:
 
 
 _T = SubjectKey.__table__  # type: ignore[attr-defined]
-_BY_RANGE = (
-    select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token)
-    .where(
-        _T.c.operation_id == bindparam("op_id"),
-        _T.c.token >= bindparam("low"),
-        _T.c.token < bindparam("high"),
-    )
+_BY_RANGE = select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token).where(
+    _T.c.operation_id == bindparam("op_id"),
+    _T.c.token >= bindparam("low"),
+    _T.c.token < bindparam("high"),
 )
-_FROM = (
-    select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token)
-    .where(_T.c.operation_id == bindparam("op_id"), _T.c.token >= bindparam("low"))
+_FROM = select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token).where(
+    _T.c.operation_id == bindparam("op_id"), _T.c.token >= bindparam("low")
 )
-_BY_SKELETON = (
-    select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token)
-    .where(_T.c.operation_id == bindparam("op_id"), _T.c.skel == bindparam("skel"))
+_BY_SKELETON = select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token).where(
+    _T.c.operation_id == bindparam("op_id"), _T.c.skel == bindparam("skel")
 )
 
 

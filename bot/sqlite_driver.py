@@ -167,23 +167,29 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
 
     def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
         """Execute (see `_run`)."""
-        _run(lambda: super(InlineSQLiteDialect, self).do_execute(
-            cursor, statement, parameters, context
-        ))
+        _run(
+            lambda: super(InlineSQLiteDialect, self).do_execute(
+                cursor, statement, parameters, context
+            )
+        )
 
     def do_executemany(
         self, cursor: Any, statement: Any, parameters: Any, context: Any = None
     ) -> None:
         """Execute many (see `_run`)."""
-        _run(lambda: super(InlineSQLiteDialect, self).do_executemany(
-            cursor, statement, parameters, context
-        ))
+        _run(
+            lambda: super(InlineSQLiteDialect, self).do_executemany(
+                cursor, statement, parameters, context
+            )
+        )
 
     def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
         """Execute without parameters (see `_run`)."""
-        _run(lambda: super(InlineSQLiteDialect, self).do_execute_no_params(
-            cursor, statement, context
-        ))
+        _run(
+            lambda: super(InlineSQLiteDialect, self).do_execute_no_params(
+                cursor, statement, context
+            )
+        )
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         """A `sqlite3` connection, wrapped for the async engine's results."""

@@ -1,5 +1,5 @@
-"""Prepared statements (`bot.fastsql`): at the driver on SQLite, through SQLAlchemy on
-PostgreSQL, with the same answers, the same transaction and the same errors."""
+"""Prepared statements (`bot.fastsql`): at the driver (sqlite3, psycopg) on both stores, with
+the answers, the transaction and the errors SQLAlchemy would give."""
 
 from __future__ import annotations
 
@@ -97,9 +97,11 @@ async def test_times_compare_and_read_back_as_the_orm_stores_them(any_app: App) 
     assert times[1][0] == at and times[1][0].tzinfo is not None
 
 
-async def test_on_sqlite_the_driver_runs_them_unless_a_column_needs_converting(app: App) -> None:
-    dialect = app.store.engine.dialect
-    assert CODES_OF_COUNTRY._plan_for(dialect) is not None
-    assert RENAME._plan_for(dialect) is not None
-    assert EVENTS_AFTER._plan_for(dialect) is not None  # a time parameter is converted
-    assert EVENT_TIMES._plan_for(dialect) is None  # a time column: SQLAlchemy reads it
+async def test_the_driver_runs_them_on_both_stores(any_app: App) -> None:
+    dialect = any_app.store.engine.dialect
+    for statement in (CODES_OF_COUNTRY, RENAME, EVENTS_AFTER, EVENT_TIMES, ADD_AGENCY):
+        assert statement._plan_for(dialect) is not None
+    times = EVENT_TIMES._plan_for(dialect)
+    assert times is not None
+    if any_app.store.is_sqlite:  # a time column is converted with SQLAlchemy's own reader
+        assert times.converters is not None and times.converters[0] is not None

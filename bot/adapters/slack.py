@@ -167,7 +167,6 @@ class SlackSender:
         ts = resp.get("ts")
         return str(ts) if ts else None
 
-
     async def _send_photos(self, channel_key: str, message: Message, text: str) -> str | None:
         """A photo post: the stored copies (without EXIF) uploaded with the text as comment."""
         assert self.images is not None
@@ -227,9 +226,7 @@ class SlackAdapter:
             token=settings.slack_bot_token, base_url=base, retry_handlers=[]
         )
         interval = settings.slack_post_interval if post_interval is None else post_interval
-        self.slack_sender = SlackSender(
-            sender_client, interval=interval, images=gateway.image
-        )
+        self.slack_sender = SlackSender(sender_client, interval=interval, images=gateway.image)
         self.sender: Sender = self.slack_sender
         self.bolt = AsyncApp(
             client=self.client,

@@ -489,9 +489,7 @@ class TelegramAdapter:
         return Response(status_code=200)
 
     async def _accept(self, upd: Update) -> bool:
-        return await self.inbox.accept(
-            PLATFORM, self.event_key(upd), INBOX_KIND, upd.to_dict()
-        )
+        return await self.inbox.accept(PLATFORM, self.event_key(upd), INBOX_KIND, upd.to_dict())
 
     # ------------------------------------------------------------------ inbound
 

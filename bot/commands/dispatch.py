@@ -8,8 +8,8 @@ from datetime import datetime
 
 import structlog
 from sqlalchemy import bindparam, insert
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +29,7 @@ from bot.contracts import (
     clean_name,
     normalise_text,
 )
+from bot.entityrows import EntityRows
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.fastsql import Prepared
 from bot.i18n import _, is_rtl, ngettext, pick_language, switch_language, use_language
@@ -55,45 +56,58 @@ def actor_label(inv: Invocation, member: Member | None) -> str:
 
 
 # Actor, agency time zone, the channel's link, its operation and the actor's role there, in
-# one statement (the hot path of every command). Outer joins: a channel may be unlinked, the
-# actor may not be a member of the linked operation.
-_LinkOp = aliased(Operation)
-_LinkMs = aliased(Membership)
-_ACTOR_AND_CHANNEL = (
-    select(  # type: ignore[call-overload]
+# one statement (the hot path of every command), run at the driver (`bot.entityrows`).
+# Outer joins: a channel may be unlinked, the actor may not be a member of the linked
+# operation.
+_IDENTITY = Identity.__table__  # type: ignore[attr-defined]
+_MEMBER = Member.__table__  # type: ignore[attr-defined]
+_AGENCY = Agency.__table__  # type: ignore[attr-defined]
+_LINK = ChannelLink.__table__  # type: ignore[attr-defined]
+_OPERATION = Operation.__table__  # type: ignore[attr-defined]
+_MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
+_LINK_OP = _OPERATION.alias("link_op")
+_LINK_MS = _MEMBERSHIP.alias("link_ms")
+_ACTOR_AND_CHANNEL = EntityRows(
+    [
         Identity,
         Member,
-        col(Agency.timezone),
+        _AGENCY.c.timezone,
         ChannelLink,
-        _LinkOp,
-        col(_LinkMs.role),
-        col(Agency.language),
-    )
-    .join(Member, col(Member.id) == col(Identity.member_id))
-    .outerjoin(Agency, col(Agency.id) == col(Member.agency_id))
-    .outerjoin(
-        ChannelLink,
-        (col(ChannelLink.platform) == bindparam("channel_platform"))
-        & (col(ChannelLink.channel_key) == bindparam("channel_key")),
-    )
-    .outerjoin(_LinkOp, col(_LinkOp.id) == col(ChannelLink.operation_id))
-    .outerjoin(
-        _LinkMs,
-        (col(_LinkMs.operation_id) == col(ChannelLink.operation_id))
-        & (col(_LinkMs.member_id) == col(Member.id)),
-    )
-    .where(
-        col(Identity.platform) == bindparam("platform"), col(Identity.key) == bindparam("key")
-    )
+        (Operation, _LINK_OP),
+        _LINK_MS.c.role,
+        _AGENCY.c.language,
+    ],
+    lambda columns: (
+        core_select(*columns)
+        .select_from(_IDENTITY)
+        .join(_MEMBER, _MEMBER.c.id == _IDENTITY.c.member_id)
+        .outerjoin(_AGENCY, _AGENCY.c.id == _MEMBER.c.agency_id)
+        .outerjoin(
+            _LINK,
+            (_LINK.c.platform == bindparam("channel_platform"))
+            & (_LINK.c.channel_key == bindparam("channel_key")),
+        )
+        .outerjoin(_LINK_OP, _LINK_OP.c.id == _LINK.c.operation_id)
+        .outerjoin(
+            _LINK_MS,
+            (_LINK_MS.c.operation_id == _LINK.c.operation_id)
+            & (_LINK_MS.c.member_id == _MEMBER.c.id),
+        )
+        .where(_IDENTITY.c.platform == bindparam("platform"), _IDENTITY.c.key == bindparam("key"))
+    ),
 )
-_OP_AND_ROLE = (
-    select(Operation, Membership.role)
-    .outerjoin(
-        Membership,
-        (col(Membership.operation_id) == col(Operation.id))
-        & (col(Membership.member_id) == bindparam("member_id")),
-    )
-    .where(col(Operation.code) == bindparam("code"))
+_OP_AND_ROLE = EntityRows(
+    [Operation, _MEMBERSHIP.c.role],
+    lambda columns: (
+        core_select(*columns)
+        .select_from(_OPERATION)
+        .outerjoin(
+            _MEMBERSHIP,
+            (_MEMBERSHIP.c.operation_id == _OPERATION.c.id)
+            & (_MEMBERSHIP.c.member_id == bindparam("member_id")),
+        )
+        .where(_OPERATION.c.code == bindparam("code"))
+    ),
 )
 
 
@@ -102,17 +116,15 @@ async def load_actor_and_channel(ctx: CommandContext) -> None:
     role there (`ctx.link_op`, `ctx.link_role`), in one statement; a second one only for an
     actor not registered yet (the channel's link alone)."""
     session, inv = ctx.session, ctx.inv
-    row = (
-        await session.exec(
-            _ACTOR_AND_CHANNEL,
-            params={
-                "platform": inv.actor.platform,
-                "key": inv.actor.key,
-                "channel_platform": inv.channel.platform,
-                "channel_key": inv.channel.key,
-            },
-        )
-    ).first()
+    row = await _ACTOR_AND_CHANNEL.first(
+        session,
+        {
+            "platform": inv.actor.platform,
+            "key": inv.actor.key,
+            "channel_platform": inv.channel.platform,
+            "channel_key": inv.channel.key,
+        },
+    )
     if row is None:
         ctx.link = await channel_link(session, inv.channel.platform, inv.channel.key)
         return
@@ -185,9 +197,7 @@ async def resolve_operation(ctx: CommandContext) -> None:
         if ctx.link_op is not None and ctx.link_op.code == code:
             op, role = ctx.link_op, ctx.link_role
         elif member is not None:
-            hit = (
-                await session.exec(_OP_AND_ROLE, params={"code": code, "member_id": member.id})
-            ).first()
+            hit = await _OP_AND_ROLE.first(session, {"code": code, "member_id": member.id})
             if hit is not None:
                 op, role = hit[0], (Role(hit[1]) if hit[1] is not None else None)
         if op is not None and role is None and member is not None and member.is_admin:

@@ -22,6 +22,7 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.values import parse_int
+from bot.entityrows import EntityRows
 from bot.fastsql import Prepared
 from bot.i18n import N_, _, ngettext
 from bot.models import Member, Notice, Sighting, Subject
@@ -238,8 +239,12 @@ def _check_op(ctx: CommandContext, raw: str, prefix: str) -> int:
 
 
 # Built once: the hot lookups of the command path only bind their values per call.
-_SUBJECT_BY_SEQ = select(Subject).where(
-    col(Subject.operation_id) == bindparam("op_id"), col(Subject.seq) == bindparam("seq")
+_SUBJECTS = Subject.__table__  # type: ignore[attr-defined]
+_SUBJECT_BY_SEQ = EntityRows(
+    [Subject],
+    lambda columns: sa.select(*columns).where(
+        _SUBJECTS.c.operation_id == bindparam("op_id"), _SUBJECTS.c.seq == bindparam("seq")
+    ),
 )
 
 
@@ -247,7 +252,8 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
     """A subject of the operation the actor may read; otherwise the same NotFound."""
     seq = _check_op(ctx, raw, "S")
     op = ctx.operation()
-    subject = (await ctx.session.exec(_SUBJECT_BY_SEQ, params={"op_id": op.id, "seq": seq})).first()
+    row = await _SUBJECT_BY_SEQ.first(ctx.session, {"op_id": op.id, "seq": seq})
+    subject: Subject | None = row[0] if row else None
     if subject is None or not may_read_subject(await reader(ctx), subject):
         raise NotFound(
             _("There is no subject {ref} in {code}.").format(ref=f"S-{seq}", code=op.code),

@@ -388,6 +388,7 @@ async def raid_go(ctx: CommandContext) -> Reply:
         reason=f"forced with open items {numbers}: {reason}" if still_open else "go",
     )
     ctx.schedule_changed("raid", raid.id or 0)
+
     def go_lines() -> list[str]:
         """Who gave the go, and what was forced past (in the current language)."""
         lines = [_("Go given by {name}.").format(name=ctx.member().name)]
@@ -496,6 +497,7 @@ async def raid_done(ctx: CommandContext) -> Reply:
     ctx.schedule_changed("raid", raid.id or 0)
     items = await raidview.load_items(ctx.session, raid.id)
     still_open = raidview.open_mandatory(items, None)
+
     def open_lines() -> list[str]:
         """What is still to tick after the raid (in the current language)."""
         if not still_open:
@@ -609,15 +611,11 @@ async def uncheck(ctx: CommandContext) -> Reply:
     raid, item, items = await _item(ctx)
     ref = raidview.raid_ref(raid)
     if item.done_at is None:
-        raise CommandError(
-            _("Item {n} of {ref} is not ticked.").format(n=item.position, ref=ref)
-        )
+        raise CommandError(_("Item {n} of {ref} is not ticked.").format(n=item.position, ref=ref))
     note = await require_untick(ctx, item, ref)
     item.done_at, item.done_by, item.note = None, None, None
     ctx.session.add(item)
-    ctx.audit(
-        Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason=f"unticked{note}"
-    )
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason=f"unticked{note}")
     return Reply(
         Message(
             lines=[
