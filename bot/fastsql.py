@@ -54,7 +54,7 @@ class _Slot:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A statement compiled for the inline SQLite dialect: its SQL and its parameters."""
+    """A statement compiled for its dialect (inline SQLite, psycopg): its SQL and parameters."""
 
     sql: str
     slots: tuple[_Slot, ...]
