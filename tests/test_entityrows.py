@@ -11,8 +11,8 @@ from sqlalchemy import inspect
 from sqlmodel import select
 
 from bot.app import App
-from bot.entityrows import EntityRows
-from bot.models import Agency, Member, Operation
+from bot.entityrows import EntityRows, fresh
+from bot.models import Agency, Member, Operation, Sighting
 
 MEMBER = Member.__table__  # type: ignore[attr-defined]
 AGENCY = Agency.__table__  # type: ignore[attr-defined]
@@ -112,3 +112,21 @@ async def test_an_entity_read_in_a_rolled_back_transaction_changes_nothing(any_a
     async with any_app.store.transaction() as session:
         names = sorted((await session.exec(select(Member.name))).all())
     assert "Changed" not in names and "Rui Costa" in names
+
+
+def test_a_fresh_entity_is_what_its_constructor_makes() -> None:
+    """`fresh` builds the Sighting a Core INSERT writes: the same fields and defaults as
+    `Sighting(...)`, no session history."""
+    values: dict[str, Any] = {
+        "operation_id": 1,
+        "seq": 4,
+        "location": "Checkpoint 9",
+        "observed_at": datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+        "reported_at": datetime(2026, 11, 30, 8, 5, tzinfo=UTC),
+        "tlp": "amber",
+        "note": "white van",
+    }
+    made, built = fresh(Sighting, **values), Sighting(**values)
+    assert _columns(made) == _columns(built)
+    assert made.model_fields_set == built.model_fields_set
+    assert inspect(made).transient

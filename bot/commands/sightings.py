@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import col
 
 from bot import protection
@@ -62,6 +62,8 @@ from bot.commands.values import (
     zone,
 )
 from bot.contracts import Reply
+from bot.entityrows import fresh
+from bot.fastsql import Prepared
 from bot.i18n import N_, _, ngettext
 from bot.links import grid_cell
 from bot.models import Notice, Sighting, Subject
@@ -113,19 +115,22 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     return when
 
 
-_INSERT_SIGHTING = insert(Sighting.__table__)  # type: ignore[attr-defined]
-_SIGHTING_COLUMNS = [c.name for c in Sighting.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+_SIGHTINGS = Sighting.__table__  # type: ignore[attr-defined]
+_SIGHTING_COLUMNS = [c.name for c in _SIGHTINGS.columns if c.name != "id"]
+_INSERT_SIGHTING = Prepared(
+    insert(_SIGHTINGS)
+    .values({name: bindparam(name) for name in _SIGHTING_COLUMNS})
+    .returning(_SIGHTINGS.c.id)
+)
 
 
 async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
-    """Store a new sighting with one Core INSERT (the command path's hottest write)."""
-    conn = await ctx.session.connection()
-    result = await conn.execute(
-        _INSERT_SIGHTING, {name: getattr(sighting, name) for name in _SIGHTING_COLUMNS}
+    """Store a new sighting with one Core INSERT at the driver (the command path's hottest
+    write)."""
+    rows = await _INSERT_SIGHTING.execute(
+        ctx.session, {name: getattr(sighting, name) for name in _SIGHTING_COLUMNS}
     )
-    key = result.inserted_primary_key
-    assert key is not None
-    sighting.id = int(key[0])
+    sighting.id = int(rows[0][0])
 
 
 @command(
@@ -204,7 +209,8 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         floor.append((notice_ref(notice), notice.tlp))
     label, raised = with_floor(requested, TLP(op.tlp), floor)
     recipients = await parse_recipients(ctx, label)
-    sighting = Sighting(
+    sighting = fresh(
+        Sighting,
         operation_id=op.id or 0,
         seq=await ctx.next_seq("sighting_seq"),
         subject_id=subject.id if subject else None,
