@@ -58,7 +58,10 @@ class GroupCommit:
             raise RuntimeError("nested store transaction: it would wait for itself")
         self._waiting += 1
         try:
-            await asyncio.wait_for(lock.acquire(), TURN_WAIT)
+            if self._waiting == 1 and not lock.locked():
+                await lock.acquire()  # free, nobody queued: taken at once, without a task
+            else:
+                await asyncio.wait_for(lock.acquire(), TURN_WAIT)
         except BaseException as exc:
             self._waiting -= 1
             # The holder before us may have left the batch open for us to commit.

@@ -205,6 +205,13 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
 registry.register("sqlite.taskforce", __name__, "InlineSQLiteDialect")
 
 
+def begin_immediate(dbapi_connection: Any) -> None:
+    """`BEGIN IMMEDIATE` on a connection of this dialect, straight at `sqlite3` (from
+    SQLAlchemy's "begin" event; a held write lock is waited for as by any statement)."""
+    conn: sqlite3.Connection = dbapi_connection.driver_connection
+    _run(lambda: conn.execute("BEGIN IMMEDIATE").close())
+
+
 def inline_url(url: str) -> str:
     """`sqlite+aiosqlite:///path` (or any sqlite URL) → the same file on this dialect."""
     return DRIVER + url[url.index(":") :]

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import to_sync_url
 from bot.groupcommit import GroupCommit
-from bot.sqlite_driver import inline_url
+from bot.sqlite_driver import begin_immediate, inline_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "migrations"
@@ -50,7 +50,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: a transaction that reads then writes never
     # fails with SQLITE_BUSY on upgrade, and the audit chain tip cannot move under it.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    begin_immediate(conn.connection.dbapi_connection)
 
 
 class Store:
