@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # finishing lasts without renewal (renewed every third of it while the process lives):
     # the longest a surviving replica waits before it runs a stopped one's events.
     inbox_lease_seconds: float = Field(default=15.0, alias="TASKFORCE_INBOX_LEASE_SECONDS")
+    # Handled events' keys and first answers (what recognises a redelivery): kept this many
+    # days, then deleted by the scheduler's leader (platforms redeliver within minutes, or
+    # 24 h for Telegram's queue); the answers quote records, so they are not kept for good.
+    processed_keep_days: int = Field(default=7, ge=1, alias="TASKFORCE_PROCESSED_KEEP_DAYS")
     # Audit tamper evidence: the key that authenticates every audit entry (an HMAC; never
     # stored in the database), keys of earlier entries after a rotation (comma-separated),
     # and how often the chains' heads are anchored in the checkpoint file (0: only at stop).

@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import metrics
 from bot.commands.context import Core
+from bot.eventkeys import forget_old_events
 from bot.jobs import JOBS, Cancel, JobKind, Planned
 from bot.jobs.base import LOOKBACK
 from bot.jobs.review import REVIEW_REF, REVIEW_TRIGGER
@@ -127,6 +128,7 @@ async def run_sync(key: str) -> None:
         await sched.sync()
         if sched.is_leader:
             await _run(key, lambda s: s.run_due())
+            await _run(key, lambda s: s.housekeeping())
 
 
 # ------------------------------------------------------------------- scheduler
@@ -292,6 +294,17 @@ class Scheduler:
             async with self.core.store.transaction() as session:
                 planned = await kind_.plan(session, now)
             self._apply(kind_, planned, None)
+
+    async def housekeeping(self) -> int:
+        """The leader's upkeep at each sync: forget handled events' keys and first answers
+        past `TASKFORCE_PROCESSED_KEEP_DAYS` (`bot.eventkeys`). Returns how many."""
+        settings = self.core.settings
+        forgotten = await forget_old_events(
+            self.core.store, self.core.clock(), settings.processed_keep_days
+        )
+        if forgotten:
+            log.info("scheduler.processed_events_forgotten", count=forgotten)
+        return forgotten
 
     # ------------------------------------------------------------------- fires
 

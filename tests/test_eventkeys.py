@@ -1,0 +1,62 @@
+"""Handled events' keys and first answers are kept `TASKFORCE_PROCESSED_KEEP_DAYS`, then the
+scheduler's leader forgets them (the answers quote records); within the window a
+redelivery is still answered, never run again."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+import bot.eventkeys
+from bot.app import App
+from bot.clock import ManualClock
+from bot.eventkeys import forget_old_events
+from bot.models import ProcessedEvent
+from tests.conftest import AppFactory
+from tests.scheduling import scheduler
+
+
+async def _keys(app: App) -> set[str]:
+    async with app.store.transaction() as session:
+        return set((await session.exec(select(ProcessedEvent.event_key))).all())
+
+
+async def test_the_leader_forgets_events_past_the_window_at_its_sync(
+    make_app: AppFactory, db_url: str, clock: ManualClock
+) -> None:
+    app = await make_app(db_url, TASKFORCE_SCHEDULER_SYNC_SECONDS=0.2)
+    first = await app.console.push("op new Nightjar", as_="admin", event_key="old-1")
+    assert first.ok
+    clock.advance(timedelta(days=7, minutes=1))
+    assert (await app.console.push("op list", as_="admin", event_key="new-1")).ok
+    assert await _keys(app) == {"old-1", "new-1"}
+
+    sched = scheduler(app)
+    await sched.start()
+    try:
+        async with asyncio.timeout(20):  # the real APScheduler's next sync runs it
+            while "old-1" in await _keys(app):
+                await asyncio.sleep(0.05)
+    finally:
+        await sched.stop()
+    assert await _keys(app) == {"new-1"}
+    # Inside the window the key still stops a redelivery: the first answer, nothing run.
+    again = await app.console.push("op list", as_="admin", event_key="new-1")
+    assert again.duplicate
+
+
+async def test_forgetting_goes_in_batches_and_keeps_the_window(
+    make_app: AppFactory, db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await make_app(db_url)
+    monkeypatch.setattr(bot.eventkeys, "BATCH", 3)
+    for n in range(7):
+        await app.console.push("op list", as_="admin", event_key=f"old-{n}")
+    clock.advance(timedelta(days=2))
+    await app.console.push("op list", as_="admin", event_key="recent")
+    assert await forget_old_events(app.store, clock(), keep_days=1) == 7
+    assert await _keys(app) == {"recent"}
+    assert await forget_old_events(app.store, clock(), keep_days=1) == 0
