@@ -42,7 +42,7 @@ from bot.commands.dispatch import dispatch
 from bot.models import OutboxMessage
 
 NAME = "2 fan-out"
-TARGET = 0.5
+TARGET = 0.8  # the issue "The command path at the speed of the database": >= 0.8x plain httpx
 SIGHTING = 'sighting S-1 at "Algeciras port, quay 4" --grade B2 --note "fan-out round {n}"'
 TELEGRAM_TOKEN = "4242:bench"
 
