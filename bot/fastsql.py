@@ -39,7 +39,9 @@ Params = Mapping[str, Any]
 
 
 _MISSING = object()
-_DRIVER = "fastsql.driver"  # session.info: the session's sqlite3 connection, once known
+_DRIVER = "fastsql.driver"  # session.info: the session's driver connection, once known
+_LATER = "fastsql.later"  # session.info: writes kept for one round trip (`Prepared.later`)
+_LATER_OK = "fastsql.later_ok"  # session.info: the session sends them before it commits
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Prepared:
         """The statement's rows (tuples), after flushing pending ORM changes."""
         if session.new or session.dirty or session.deleted:
             await session.flush()
+        await send_later(session)
         driver, conn = await _driver(session)
         plan = self._plan_for(driver[0]) if driver is not None else None
         if plan is None or driver is None:
@@ -112,6 +115,7 @@ class Prepared:
         """Run a write (one parameter set, or many); return its RETURNING rows, if any.
 
         Like any Core statement on the connection, it does not flush the ORM first."""
+        await send_later(session)
         driver, conn = await _driver(session)
         plan = self._plan_for(driver[0]) if driver is not None else None
         if plan is None or driver is None:
@@ -124,9 +128,50 @@ class Prepared:
             return result.all() if result.returns_rows else []
         if isinstance(params, Mapping):
             return await _run(driver[1], plan, plan.parameters(params))
-        for one in params:
-            await _run(driver[1], plan, plan.parameters(one))
+        if plan.returns_rows is not False:
+            for one in params:
+                await _run(driver[1], plan, plan.parameters(one))
+        elif params:
+            await _run_many(driver[1], plan, [plan.parameters(one) for one in params])
         return []
+
+    async def later(self, session: AsyncSession, params: Params) -> None:
+        """A write whose outcome is needed only by the commit (no rows back): in a store
+        transaction on PostgreSQL it is kept and sent with the others, in one round trip,
+        before the next statement run here or at the commit (`send_later`); elsewhere it
+        runs now. A failure (a unique key) is raised then, as SQLAlchemy raises it.
+
+        Only for writes that nothing reads back through the ORM in the same transaction.
+        """
+        driver, _conn = await _driver(session)
+        plan = self._plan_for(driver[0]) if driver is not None else None
+        if plan is None or driver is None or not plan.named or not session.info.get(_LATER_OK):
+            await self.execute(session, params)
+            return
+        later: list[tuple[Any, _Plan, Any]] = session.info.setdefault(_LATER, [])
+        later.append((driver[1], plan, plan.parameters(params)))
+
+
+async def send_later(session: AsyncSession) -> None:
+    """Send the writes `Prepared.later` kept for this session's transaction, in one
+    pipeline (psycopg): one round trip for all of them."""
+    later = session.info.pop(_LATER, None)
+    if not later:
+        return
+    aconn = later[0][0]
+    plan = later[0][1]
+    try:
+        async with aconn.pipeline(), aconn.cursor() as cursor:
+            for _conn, plan, values in later:
+                await cursor.execute(plan.sql, values)
+    except psycopg.Error as exc:
+        raise _wrapped(plan, None, exc, psycopg.Error) from exc
+
+
+def allow_later(session: AsyncSession) -> None:
+    """Let `Prepared.later` keep writes in this session (a store transaction on PostgreSQL,
+    which calls `send_later` before it commits)."""
+    session.info[_LATER_OK] = True
 
 
 async def _driver(
@@ -201,6 +246,20 @@ async def _run(dbapi: Any, plan: _Plan, values: Any) -> list[Any]:
         tuple(v if c is None else c(v) for c, v in zip(converters, row, strict=True))
         for row in rows
     ]
+
+
+async def _run_many(dbapi: Any, plan: _Plan, values: list[Any]) -> None:
+    """One statement for many parameter sets, no rows back: psycopg sends them all in one
+    pipeline; sqlite3 runs them in one call."""
+    if plan.named:
+        try:
+            async with dbapi.cursor() as cursor:
+                await cursor.executemany(plan.sql, values)
+        except psycopg.Error as exc:
+            raise _wrapped(plan, None, exc, psycopg.Error) from exc
+        return
+    for one in values:  # sqlite3: each through the busy wait, like a single statement
+        await _run_sqlite(dbapi, plan, one)
 
 
 async def _run_psycopg(aconn: psycopg.AsyncConnection[Any], plan: _Plan, values: Any) -> list[Any]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import to_sync_url
+from bot.fastsql import allow_later, send_later
 from bot.groupcommit import GroupCommit
 from bot.sqlite_driver import begin_immediate, inline_url
 
@@ -127,7 +128,9 @@ class Store:
             return
         async with self._slot(), self._sessions() as session, session.begin():
             session.info.update(self.session_info)
+            allow_later(session)
             yield session
+            await send_later(session)  # the writes kept for one round trip, then COMMIT
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:

@@ -39,6 +39,16 @@ ADD_AGENCY = Prepared(
         "VALUES (:code, 'Again', 'ES', 'police', 'UTC', 'en')"
     )
 )
+ADD_LATER = Prepared(
+    sa.insert(AGENCY).values(
+        code=sa.bindparam("code"),
+        name="Later",
+        country=sa.bindparam("country"),
+        kind="police",
+        timezone="UTC",
+        language="en",
+    )
+)
 
 
 async def _add_agency(app: App, code: str) -> None:
@@ -105,3 +115,41 @@ async def test_the_driver_runs_them_on_both_stores(any_app: App) -> None:
     assert times is not None
     if any_app.store.is_sqlite:  # a time column is converted with SQLAlchemy's own reader
         assert times.converters is not None and times.converters[0] is not None
+
+
+async def test_a_later_write_is_seen_by_the_next_statement_and_kept_at_commit(
+    any_app: App,
+) -> None:
+    """`Prepared.later` (one round trip for the tail writes on PostgreSQL): what is kept is
+    sent before anything else runs here, and at the commit."""
+    await _add_agency(any_app, "ES-PN")
+    async with any_app.store.transaction() as session:
+        await ADD_LATER.later(session, {"code": "PT-PJ", "country": "PT"})
+        rows = await CODES_OF_COUNTRY.rows(session, {"country": "PT"})
+        await ADD_LATER.later(session, {"code": "FR-PN", "country": "FR"})
+    assert [r[0] for r in rows] == ["PT-PJ"]
+    async with any_app.store.transaction() as session:
+        codes = set((await session.exec(select(Agency.code))).all())
+    assert {"ES-PN", "PT-PJ", "FR-PN"} <= codes
+
+
+async def test_a_later_write_that_fails_fails_the_transaction_as_sqlalchemy_reports_it(
+    any_app: App,
+) -> None:
+    await _add_agency(any_app, "ES-PN")
+    with pytest.raises(IntegrityError):
+        async with any_app.store.transaction() as session:
+            await ADD_LATER.later(session, {"code": "PT-PJ", "country": "PT"})
+            await ADD_LATER.later(session, {"code": "ES-PN", "country": "ES"})  # taken
+    async with any_app.store.transaction() as session:
+        codes = set((await session.exec(select(Agency.code))).all())
+    assert "PT-PJ" not in codes  # all or nothing
+
+
+async def test_later_writes_of_a_rolled_back_transaction_are_never_sent(any_app: App) -> None:
+    with pytest.raises(RuntimeError):
+        async with any_app.store.transaction() as session:
+            await ADD_LATER.later(session, {"code": "PT-PJ", "country": "PT"})
+            raise RuntimeError("the command failed")
+    async with any_app.store.transaction() as session:
+        assert "PT-PJ" not in set((await session.exec(select(Agency.code))).all())

@@ -136,7 +136,8 @@ async def test_a_malformed_slack_timestamp_is_a_400_not_a_500(
     body = urllib.parse.urlencode(fields)
     with no_error_logs(caplog):
         resp = await slack.inbound.send(
-            body, headers={"X-Slack-Request-Timestamp": stamp.encode()}  # type: ignore[dict-item]
+            body,
+            headers={"X-Slack-Request-Timestamp": stamp.encode()},  # type: ignore[dict-item]
         )
     assert resp.status_code in (400, 401)
     assert changed_tables(before, await snapshot(slack.app.store)) == {}

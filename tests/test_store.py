@@ -187,9 +187,9 @@ async def test_200_concurrent_commands_in_4_operations_are_each_stored_once(
         ).all()
         processed = (
             await session.exec(
-                select(func.count()).select_from(ProcessedEvent).where(
-                    col(ProcessedEvent.event_key).like("evt-%")
-                )
+                select(func.count())
+                .select_from(ProcessedEvent)
+                .where(col(ProcessedEvent.event_key).like("evt-%"))
             )
         ).one()
     for code in ops:

@@ -127,7 +127,13 @@ async def test_a_failure_in_the_middle_of_a_batch_rolls_back_alone(app: App) -> 
     gate.set()
     results = await asyncio.gather(first, *others, return_exceptions=True)
     assert [type(r).__name__ for r in results] == [
-        "NoneType", "NoneType", "NoneType", "ValueError", "NoneType", "NoneType", "NoneType"
+        "NoneType",
+        "NoneType",
+        "NoneType",
+        "ValueError",
+        "NoneType",
+        "NoneType",
+        "NoneType",
     ]
     batches, total = _batches()
     assert batches - before_batches < 6  # they did share a commit

@@ -341,8 +341,9 @@ async def _remember(core: Core, inv: Invocation, reply: Reply, now: datetime) ->
 async def _record_processed(
     session: AsyncSession, inv: Invocation, reply: Reply, now: datetime
 ) -> None:
-    """Record the event's key with its answer; the unique key fails a second delivery."""
-    await _REMEMBER.execute(
+    """Record the event's key with its answer; the unique key fails a second delivery
+    (raised by the commit's round trip at the latest, `Prepared.later`)."""
+    await _REMEMBER.later(
         session,
         {
             "platform": inv.actor.platform,
