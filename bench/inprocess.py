@@ -9,6 +9,8 @@ Three cases:
 3. Operations side by side on PostgreSQL: 40 concurrent senders spread over 4 operations
    against 10 concurrent senders in one operation, throughput. Commands of one operation
    take turns on its sequence and audit chain; other operations should not wait for them.
+   Beside the rates: the process's CPU share, and the backends waiting on a lock
+   (`pg_stat_activity`, every 20 ms) — which of the two held the rate back.
 
 Taskforce: `dispatch` of `sighting OP-BENCH/S-1 at "Checkpoint n" --grade B2` with an event
 key (as a platform sends one), in a direct-message channel (no link, so no fan-out), on a
@@ -28,8 +30,12 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import psycopg
 
 from bench.common import Row, Sizes, log_to_file, postgres_reachable, scratch_postgres
 from bench.scenario import (
@@ -76,7 +82,49 @@ def _inv(i: int, run: str, op: str = OP_CODE) -> Invocation:
     return slack_invocation(LINE.format(op=op, i=i), channel="DBENCH", event_key=f"{run}-{i}")
 
 
-async def _parallel(url: str, operations: int, senders: int, seconds: float) -> float:
+@dataclass
+class Parallel:
+    """One side of the operations-side-by-side case: the rate and what held it back."""
+
+    rate: float  # commands per second
+    cpu: float  # the process's CPU time over the wall time (1.0: one core kept busy)
+    lock_waits: float  # mean backends of this database waiting on a lock, per sample
+
+
+class _LockSampler:
+    """Samples `pg_stat_activity` every 20 ms on its own connection, in a thread: how many
+    of the database's backends wait on a lock (a row lock: a sequence, an audit chain)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _LockSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.wait(0.02):
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone()
+                self.samples.append(int(row[0]) if row else 0)
+
+    @property
+    def mean(self) -> float:
+        """Mean lock-waiting backends per sample."""
+        return sum(self.samples) / len(self.samples) if self.samples else 0.0
+
+
+async def _parallel(url: str, operations: int, senders: int, seconds: float) -> Parallel:
     """Commands per second with `senders` concurrent senders spread over `operations`."""
     app = await prepared_app(url, link_channel=False)
     codes = [OP_CODE]
@@ -100,9 +148,12 @@ async def _parallel(url: str, operations: int, senders: int, seconds: float) -> 
                 done += 1
                 i += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(sender(k) for k in range(senders)))
-        return done / (time.perf_counter() - started)
+        with _LockSampler(_sync_url(url)) as locks:
+            started, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(sender(k) for k in range(senders)))
+            wall = time.perf_counter() - started
+            busy = (time.process_time() - cpu) / wall
+        return Parallel(done / wall, busy, locks.mean)
     finally:
         await app.close()
 
@@ -207,12 +258,17 @@ def run(sizes: Sizes) -> list[Row]:
             Row(
                 NAME,
                 "4 operations x 10 senders vs 1 x 10, PostgreSQL",
-                side_by_side,
+                side_by_side.rate,
                 "cmd/s",
-                alone,
+                alone.rate,
                 target=f"≥ {PARALLEL_TARGET:.0f}× one operation",
-                met=side_by_side / alone >= PARALLEL_TARGET,
-                note="one process; baseline: 10 senders in one operation",
+                met=side_by_side.rate / alone.rate >= PARALLEL_TARGET,
+                note=(
+                    "one process; baseline: 10 senders in one operation; process CPU "
+                    f"{alone.cpu:.0%} (1 operation) and {side_by_side.cpu:.0%} (4) of a core; "
+                    f"backends waiting on a lock, mean per sample: {alone.lock_waits:.2f} (1) "
+                    f"and {side_by_side.lock_waits:.2f} (4)"
+                ),
             )
         )
     return rows
@@ -220,6 +276,10 @@ def run(sizes: Sizes) -> list[Row]:
 
 def _async_url(url: str) -> str:
     return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def _sync_url(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
 
 
 def _raw_row(n: int, per_command: float, baseline: float, ratio: float) -> list[Row]:
