@@ -49,7 +49,7 @@ class EntityRows:
     `EntityRows([Identity, Member], lambda cols: select(*cols).join(...).where(...))`.
     """
 
-    def __init__(self, layout: Sequence[Part], build: Callable[[list[Any]], Select[Any]]):
+    def __init__(self, layout: Sequence[Part], build: Callable[[list[Any]], Select[Any]]) -> None:
         columns: list[Any] = []
         slots: list[_Entity | int] = []
         for part in layout:
