@@ -363,3 +363,14 @@ async def test_a_purple_notice_needs_no_subject(any_app: App) -> None:
     await ok(app, 'notice cancel N-1 --reason "superseded by P/2026/9"')
     [post] = await app.console.pop_posts()
     assert post.message.title == "Purple notice N-1 cancelled — modus operandi"
+
+
+async def test_the_kind_refusal_names_kinds_with_their_articles_in_the_members_language(
+    app: App,
+) -> None:
+    await _setup(app)
+    said = await refused(app, _line("un", "S-4"), who="mia")
+    assert said.endswith("notice is about a person or an organisation; S-4 is a vessel.")
+    await ok(app, "me lang es", who="mia")
+    dicho = await refused(app, _line("red", "S-5"), who="mia")
+    assert dicho == "Una notificación Red trata de una persona; S-5 es una organización."

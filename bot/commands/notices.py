@@ -74,8 +74,19 @@ def _reason(ctx: CommandContext, verb: str) -> str:
     return reason
 
 
-def _a(noun: str) -> str:
-    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+# A subject kind with its article, as a refusal says it (translated whole: articles differ).
+_WITH_ARTICLE = {
+    "person": N_("a person"),
+    "vehicle": N_("a vehicle"),
+    "vessel": N_("a vessel"),
+    "organisation": N_("an organisation"),
+    "place": N_("a place"),
+    "asset": N_("an asset"),
+}
+
+
+def _a(kind: str) -> str:
+    return _(_WITH_ARTICLE[kind]) if kind in _WITH_ARTICLE else kind
 
 
 def _check_subject(colour_name: str, subject: Subject) -> None:
@@ -86,9 +97,12 @@ def _check_subject(colour_name: str, subject: Subject) -> None:
         if colour.name == "black":
             about = _("an unidentified body (a person subject)")
         else:
-            kinds = list(colour.kinds)
-            listed = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
-            about = _a(listed)
+            kinds = [_a(kind) for kind in colour.kinds]
+            about = (
+                _("{some} or {last}").format(some=", ".join(kinds[:-1]), last=kinds[-1])
+                if len(kinds) > 1
+                else kinds[0]
+            )
         raise CommandError(
             _("A {colour} notice is about {about}; {ref} is {kind}.").format(
                 colour=colour.title, about=about, ref=ref, kind=_a(subject.kind)
