@@ -3,7 +3,8 @@
 The contract every module follows, so the catalogue can be extracted with `pybabel`:
 
 - wrap each user-facing sentence in `_()` *before* formatting, with named placeholders:
-  `_("Sighting {ref} recorded.").format(ref=ref)` — never `_(f"…")`;
+  `_("There is no subject {ref} in {code}.").format(ref=ref, code=code)` — never `_(f"…")`,
+  and never `_()` inside an f-string (the extractor cannot see it there);
 - text built at import time (help summaries, usage lines, button labels in tables) is
   marked with `N_()` and translated where it is shown, with `_()` on the stored value;
 - counts use `ngettext(singular, plural, n)`;

@@ -384,3 +384,23 @@ def test_left_to_right_inserts_are_isolated_in_arabic() -> None:
     assert msg.title == f"{RLM}{LRI}S-1{PDI}" and msg.tlp == "red"
     assert msg.fields == [(f"{RLM}{LRI}TLP{PDI}", f"{RLM}{LRI}TLP:RED{PDI}")]
     assert msg.buttons[0].command == "subject show S-1"  # what the button runs is untouched
+
+
+_MARKED = re.compile(
+    r"""(?<![A-Za-z0-9_])(?:_|N_)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*[,)]"""
+)
+
+
+def test_every_marked_sentence_in_the_code_is_in_the_catalogue() -> None:
+    """A `_("…")` the extractor cannot see (inside an f-string, on Python 3.11) would stay
+    English in every language; this finds each literal and looks for it in the catalogue."""
+    with (ROOT / "bot/locale/taskforce.pot").open("rb") as handle:
+        catalogue = read_po(handle)
+    known = {m.id if isinstance(m.id, str) else m.id[0] for m in catalogue if m.id}
+    unseen = {}
+    for path in sorted(BOT.rglob("*.py")):
+        for found in _MARKED.finditer(path.read_text(encoding="utf-8")):
+            literal = found.group(1) if found.group(1) is not None else found.group(2)
+            if literal not in known and "\\" not in literal:
+                unseen.setdefault(path.relative_to(ROOT).as_posix(), []).append(literal)
+    assert unseen == {}, f"not in the catalogue (make i18n-update): {unseen}"

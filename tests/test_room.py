@@ -423,7 +423,16 @@ async def test_an_arabic_reader_gets_a_right_to_left_page(room_app: App, url: st
     await ok(app, "me lang ar", who="mia")
     async with sign_in(url, app, "mia") as browser:
         home = await browser.get("/room/")
+        page = await browser.get(f"/room/op/{OP}")
     assert home.status_code == 200 and '<html lang="ar" dir="rtl">' in home.text
+    # The pages' own words too, not only their direction (the map's labels for the script).
+    assert "تسجيل الخروج" in home.text and "Sign out" not in home.text
+    for words in ("خريطة المشاهدات", 'data-label="خريطة المشاهدات: {n}"', "حُدِّث في {time}"):
+        assert words in page.text
+    assert "Map of sightings" not in page.text
     async with sign_in(url, app, "admin") as browser:
         english = await browser.get("/room/")
+        english_page = await browser.get(f"/room/op/{OP}")
     assert '<html lang="en" dir="ltr">' in english.text
+    assert "Map of sightings" in english_page.text
+    assert 'data-updated="Updated {time}"' in english_page.text

@@ -174,6 +174,9 @@ async def test_room_in_a_real_browser(
         # The sighting on the map (an SVG marker) and in the timeline.
         marker = await asyncio.to_thread(browser.wait_css, '#map .spot[data-ref="SG-1"]')
         assert "Porto harbour" in marker.get_attribute("aria-label")
+        # The script's own words come from the page, in the reader's language.
+        drawn = await asyncio.to_thread(browser.wait_css, "#map svg")
+        assert drawn.get_attribute("aria-label") == "Map of sightings: 1"
         await asyncio.to_thread(browser.wait_css, ".timeline li", "SG-1")
         await asyncio.to_thread(browser.shot, "1-map")
 

@@ -283,9 +283,9 @@ async def op_members(ctx: CommandContext) -> Reply:
             .order_by(col(Membership.role), col(Member.name))
         )
     ).all()
+    no_agency = _("no agency")
     lines = [
-        f"{member_ref(m)} {m.name} ({a.code if a else _('no agency')}) — {ms.role}"
-        for m, ms, a in rows
+        f"{member_ref(m)} {m.name} ({a.code if a else no_agency}) — {ms.role}" for m, ms, a in rows
     ]
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/members")
     return Reply(

@@ -15,6 +15,10 @@
     if (text !== undefined) { node.textContent = text; }
     return node;
   }
+  // A sentence the page gives in the reader's language, with its one blank filled in.
+  function label(node, attr, blank, value) {
+    return (node.getAttribute(attr) || blank).replace(blank, String(value));
+  }
   function data() {
     var block = document.getElementById("room-data");
     return block ? JSON.parse(block.textContent) : null;
@@ -66,7 +70,7 @@
     }
     var ox = (a.x + c.x) / 2 - W / 2, oy = (a.y + c.y) / 2 - H / 2;
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "group",
-                          "aria-label": "Map of " + shown.length + " sightings" });
+                          "aria-label": label(box, "data-label", "{n}", shown.length) });
     if (d.tiles) {
       var n = Math.pow(2, z);
       for (var tx = Math.floor(ox / 256); tx * 256 < ox + W; tx++) {
@@ -178,7 +182,9 @@
       var li = document.createElement("li"), sw = document.createElement("span");
       sw.style.background = groups[s.group];
       li.appendChild(sw);
-      li.appendChild(document.createTextNode(s.group === "other" ? "Described" : s.group));
+      li.appendChild(document.createTextNode(
+        s.group === "other" ? document.getElementById("map").getAttribute("data-described")
+                            : s.group));
       list.appendChild(li);
     });
   }
@@ -222,7 +228,10 @@
         if (state.source) { state.source.close(); state.source = null; }
         setup(atEnd ? null : kept);
         var live = document.getElementById("live");
-        if (live) { live.textContent = "Updated " + new Date().toLocaleTimeString(); }
+        if (live) {
+          live.textContent = label(live, "data-updated", "{time}",
+            new Date().toLocaleTimeString(document.documentElement.lang || undefined));
+        }
       })
       .catch(function () { /* the next event tries again */ });
   }
