@@ -85,7 +85,7 @@ async def test_every_colour_is_recorded_and_posted(app: App, colour: str) -> Non
     if bad is not None:
         before = await snapshot(app.store)
         said = await refused(app, _line(colour, bad))
-        assert "notice is about" in said and f"{bad} is a" in said
+        assert "notices are about" in said and f"{bad} is a" in said
         assert changed_tables(before, await snapshot(app.store)) == {}
 
 
@@ -340,7 +340,7 @@ async def test_a_purple_notice_needs_no_subject(any_app: App) -> None:
     await app.console.pop_posts()
     before = await snapshot(app.store)
     assert await refused(app, "notice record red --ref X/1 --requested-by PT") == (
-        "A Red notice is about a subject: give its S-n (only purple needs none)."
+        "Red notices are about a subject: give its S-n (only purple needs none)."
     )
     assert changed_tables(before, await snapshot(app.store)) == {}
     reply = await ok(
@@ -370,7 +370,10 @@ async def test_the_kind_refusal_names_kinds_with_their_articles_in_the_members_l
 ) -> None:
     await _setup(app)
     said = await refused(app, _line("un", "S-4"), who="mia")
-    assert said.endswith("notice is about a person or an organisation; S-4 is a vessel.")
+    assert said == (
+        "INTERPOL–UN Security Council Special notices are about a person or an organisation; "
+        "S-4 is a vessel."
+    )
     await ok(app, "me lang es", who="mia")
     dicho = await refused(app, _line("red", "S-5"), who="mia")
-    assert dicho == "Una notificación Red trata de una persona; S-5 es una organización."
+    assert dicho == "Las notificaciones Red tratan de una persona; S-5 es una organización."

@@ -104,7 +104,7 @@ def _check_subject(colour_name: str, subject: Subject) -> None:
                 else kinds[0]
             )
         raise CommandError(
-            _("A {colour} notice is about {about}; {ref} is {kind}.").format(
+            _("{colour} notices are about {about}; {ref} is {kind}.").format(
                 colour=colour.title, about=about, ref=ref, kind=_a(subject.kind)
             )
         )
@@ -306,7 +306,7 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
     elif colour.name != "purple":
         raise UsageError(
             _(
-                "A {colour} notice is about a subject: give its S-n (only purple needs none)."
+                "{colour} notices are about a subject: give its S-n (only purple needs none)."
             ).format(colour=colour.title)
         )
     external = _text(ctx, "ref", 100)
