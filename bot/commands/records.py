@@ -9,6 +9,8 @@ closed operation: its records are reviewed until erased or kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import delete
 from sqlmodel import col, select
 
@@ -26,9 +28,9 @@ from bot.commands.intel import (
     find_subject,
 )
 from bot.commands.refs import parse_ref
-from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.registry import Arg, Flag, Handler, OpMode, command
 from bot.commands.render import notice_ref, sighting_ref, subject_ref
-from bot.commands.subjects import _aliases, parse_category, parse_sex
+from bot.commands.subjects import parse_aliases, parse_category, parse_sex
 from bot.commands.values import format_time, parse_country, parse_dob, parse_int
 from bot.contracts import Reply
 from bot.evidence import FileStore, file_store
@@ -58,7 +60,7 @@ def _new_values(ctx: CommandContext, subject: Subject) -> dict[str, object]:
             raise UsageError(_("A name is 1 to 200 characters."))
         given["name"] = name
     if ctx.args.get("alias"):
-        given["aliases"] = _aliases(ctx.args["alias"])
+        given["aliases"] = parse_aliases(ctx.args["alias"])
     if ctx.args.get("nationality"):
         given["nationality"] = parse_country(ctx.args["nationality"])
     for flag, field, parse in (("dob", "dob", parse_dob), ("sex", "sex", parse_sex)):
@@ -173,22 +175,25 @@ async def _erased(ctx: CommandContext, refs: list[str], reason: str) -> Reply:
     return Reply(Message(lines=[_("{ref} is erased.").format(ref=refs[0])]))
 
 
-def _erase_command(noun: str, prefix: str) -> tuple[str, str, str]:
-    return (
+def _erase_command(noun: str, prefix: str, details: str = "") -> Callable[[Handler], Handler]:
+    """The `<noun> erase <prefix>-n --reason "…"` command: one declaration for the three."""
+    return command(
         f"{noun} erase",
         f'{noun} erase <{prefix}-n> --reason "…"',
         N_("Erase a record's content (lead); the audit log keeps who, when and why."),
+        args=(Arg("ref", ref=True),),
+        flags=(Flag("reason"),),
+        op=OpMode.REQUIRED,
+        perm=Perm.ERASE,
+        writes=True,
+        action=Action.ERASE,
+        details=details,
     )
 
 
-@command(
-    *_erase_command("subject", "S"),
-    args=(Arg("ref", ref=True),),
-    flags=(Flag("reason"),),
-    op=OpMode.REQUIRED,
-    perm=Perm.ERASE,
-    writes=True,
-    action=Action.ERASE,
+@_erase_command(
+    "subject",
+    "S",
     details=N_(
         "Erases the subject with its sightings, its notices, its search keys, its "
         "rectification history and its decided links; the stored copies of the posts about "
@@ -245,15 +250,7 @@ async def subject_erase(ctx: CommandContext) -> Reply:
     )
 
 
-@command(
-    *_erase_command("sighting", "SG"),
-    args=(Arg("ref", ref=True),),
-    flags=(Flag("reason"),),
-    op=OpMode.REQUIRED,
-    perm=Perm.ERASE,
-    writes=True,
-    action=Action.ERASE,
-)
+@_erase_command("sighting", "SG")
 async def sighting_erase(ctx: CommandContext) -> Reply:
     """Erase one sighting's content."""
     sighting, _subject = await find_sighting(ctx, ctx.args["ref"])
@@ -264,15 +261,7 @@ async def sighting_erase(ctx: CommandContext) -> Reply:
     return await _erased(ctx, [sighting_ref(sighting)], reason)
 
 
-@command(
-    *_erase_command("notice", "N"),
-    args=(Arg("ref", ref=True),),
-    flags=(Flag("reason"),),
-    op=OpMode.REQUIRED,
-    perm=Perm.ERASE,
-    writes=True,
-    action=Action.ERASE,
-)
+@_erase_command("notice", "N")
 async def notice_erase(ctx: CommandContext) -> Reply:
     """Erase one notice's content; sightings no longer match it."""
     notice, _subject = await find_notice(ctx, ctx.args["ref"])

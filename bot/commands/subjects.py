@@ -105,7 +105,8 @@ def parse_sex(raw: str) -> str:
     return value
 
 
-def _aliases(raw: list[str]) -> list[str]:
+def parse_aliases(raw: list[str]) -> list[str]:
+    """The `--alias` values, stripped, without repeats, each checked (at most MAX_ALIASES)."""
     out = list(dict.fromkeys(a.strip() for a in raw if a.strip()))
     if len(out) > MAX_ALIASES:
         raise UsageError(_("Give at most {n} aliases.").format(n=MAX_ALIASES))
@@ -230,7 +231,7 @@ async def subject_add(ctx: CommandContext) -> Reply:
         kind=kind,
         name=name,
         category=category,
-        aliases=_aliases(ctx.args.get("alias", [])),
+        aliases=parse_aliases(ctx.args.get("alias", [])),
         nationality=parse_country(ctx.args["nationality"]) if ctx.args.get("nationality") else None,
         dob=parse_dob(ctx.args["dob"]) if ctx.args.get("dob") else None,
         sex=parse_sex(ctx.args["sex"]) if ctx.args.get("sex") else None,
