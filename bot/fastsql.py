@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.sqlite_driver import BUSY_WAIT_SECONDS, InlineSQLiteDialect, busy
+from bot.sqlite_driver import InlineSQLiteDialect, busy, busy_waits
 
 Params = Mapping[str, Any]
 
@@ -250,7 +250,7 @@ async def _run(dbapi: Any, plan: _Plan, values: Any) -> list[Any]:
 
 async def _run_many(dbapi: Any, plan: _Plan, values: list[Any]) -> None:
     """One statement for many parameter sets, no rows back: psycopg sends them all in one
-    pipeline; sqlite3 runs them in one call."""
+    pipeline; on sqlite3 each runs as a single statement does (with its busy wait)."""
     if plan.named:
         try:
             async with dbapi.cursor() as cursor:
@@ -279,14 +279,15 @@ async def _run_psycopg(aconn: psycopg.AsyncConnection[Any], plan: _Plan, values:
 
 
 async def _run_sqlite(dbapi: Any, plan: _Plan, values: tuple[Any, ...]) -> list[Any]:
-    delay, waited = 0.001, 0.0
+    waits = busy_waits()
     while True:
         cursor = dbapi.cursor()
         try:
             cursor.execute(plan.sql, values)
             return list(cursor.fetchall()) if cursor.description else []
         except sqlite3.OperationalError as exc:
-            if not busy(exc) or waited >= BUSY_WAIT_SECONDS:
+            pause = next(waits, None)
+            if not busy(exc) or pause is None:
                 raise _wrapped(plan, values, exc, sqlite3.Error) from exc
         except sqlite3.Error as exc:
             # As SQLAlchemy raises it (an IntegrityError is how a second delivery of an
@@ -294,6 +295,4 @@ async def _run_sqlite(dbapi: Any, plan: _Plan, values: tuple[Any, ...]) -> list[
             raise _wrapped(plan, values, exc, sqlite3.Error) from exc
         finally:
             cursor.close()
-        await asyncio.sleep(delay)
-        waited += delay
-        delay = min(delay * 2, 0.05)
+        await asyncio.sleep(pause)

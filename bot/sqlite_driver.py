@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from sqlalchemy import pool
@@ -58,22 +58,31 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 busy = _busy  # whether an error is another connection's write lock (`bot.fastsql` too)
 
 
+def busy_waits() -> Iterator[float]:
+    """The pauses between tries while another connection holds the write lock: 1 ms,
+    doubling up to 50 ms, `BUSY_WAIT_SECONDS` in all (`bot.fastsql` waits the same way)."""
+    delay, waited = 0.001, 0.0
+    while waited < BUSY_WAIT_SECONDS:
+        yield delay
+        waited += delay
+        delay = min(delay * 2, 0.05)
+
+
 def _run(call: Callable[[], None]) -> None:
     """Run a statement; while another connection holds the write lock, wait for it on the
     event loop (not in SQLite's busy handler, which would stop the loop — and with it the
     holder, when it is a task of this very process)."""
     _check_in()
-    delay, waited = 0.001, 0.0
+    waits = busy_waits()
     while True:
         try:
             call()
             return
         except sqlite3.OperationalError as exc:
-            if not _busy(exc) or waited >= BUSY_WAIT_SECONDS or not in_greenlet():
+            pause = next(waits, None)
+            if not _busy(exc) or pause is None or not in_greenlet():
                 raise
-        await_(asyncio.sleep(delay))
-        waited += delay
-        delay = min(delay * 2, 0.05)
+        await_(asyncio.sleep(pause))
 
 
 class _Cursor:

@@ -20,6 +20,7 @@ from bot.clock import ManualClock
 from bot.commands.dispatch import dispatch
 from bot.contracts import Actor, Channel, Invocation
 from bot.models import Identity, Member, Membership, Operation, ProcessedEvent, Sighting
+from bot.sqlite_driver import BUSY_WAIT_SECONDS, busy_waits
 from bot.store import Store, alembic_config
 from tests.conftest import PG_URL, AppFactory, fresh_pg_database, make_settings
 
@@ -227,3 +228,11 @@ async def test_admin_bootstrap_is_idempotent_and_promotes(
     assert len(idents) == 4
     verify = await app.console.push("audit verify", as_="admin")
     assert "intact" in verify.message.plain_text()
+
+
+def test_a_held_write_lock_is_waited_for_five_seconds_at_most() -> None:
+    """The pauses every statement takes while another connection writes (sqlite_driver and
+    fastsql alike): short at first, capped, and given up after BUSY_WAIT_SECONDS."""
+    pauses = list(busy_waits())
+    assert pauses[0] == 0.001 and max(pauses) == 0.05
+    assert BUSY_WAIT_SECONDS <= sum(pauses) < BUSY_WAIT_SECONDS + 0.05
