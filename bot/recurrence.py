@@ -102,7 +102,8 @@ class LocalTimeTrigger(CronTrigger):
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         """The first fire at or after `now` (after `previous_fire_time` when given, as
-        APScheduler asks after a run), in the trigger's zone; None if none is found within
+        APScheduler asks after a run), in UTC: a time inside a repeated hour, kept in its
+        zone, is never `==` to any other zone's (PEP 495). None if none is found within
         `MAX_DAYS_AHEAD` days."""
         start = now
         if previous_fire_time is not None:
@@ -111,7 +112,7 @@ class LocalTimeTrigger(CronTrigger):
         for offset in range(MAX_DAYS_AHEAD):
             fire = self.fire_on(first + timedelta(days=offset))
             if fire is not None and fire >= start:
-                return fire.astimezone(self.zone)
+                return fire
         return None
 
 

@@ -8,6 +8,7 @@ the zone's abbreviation (`2027-10-31 02:30 CET`). README, "Times as people write
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,8 @@ from bot.wallclock import after_gap, readings, zone_names
 #: The abbreviations a zone is read with are those it uses within this span of now.
 _ABBREVIATION_SPAN_DAYS = 400
 _ABBREVIATION_STEP_DAYS = 15
+#: How a zone abbreviation is typed after a time: `CET`, `CEST`, `AEDT` (capitals).
+_ZONE_WORD = re.compile(r"[A-Z]{2,5}", re.ASCII)
 
 
 class AmbiguousTime(UsageError):
@@ -33,6 +36,11 @@ def abbreviations(tz: ZoneInfo, now: datetime) -> frozenset[str]:
         (now + timedelta(days=d)).astimezone(tz).tzname() or ""
         for d in range(-span, span + 1, step)
     ) - {""}
+
+
+def looks_like_zone_word(word: str) -> bool:
+    """Whether a word typed after a time is a zone abbreviation (`CET`): 2 to 5 capitals."""
+    return _ZONE_WORD.fullmatch(word) is not None
 
 
 def split_zone_word(text: str, tz: ZoneInfo, now: datetime) -> tuple[str, str | None]:
