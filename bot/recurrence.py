@@ -163,12 +163,24 @@ class ClockChange:
 
 def clock_change_ahead(trigger: LocalTimeTrigger, now: datetime) -> ClockChange | None:
     """The next scheduled day within `CHANGE_HORIZON` on which the clocks skip or repeat the
-    schedule's time, if any (what `brief schedule` and `brief list` warn about)."""
-    end = now + CHANGE_HORIZON
-    for fire in fires_between(trigger, now, end):
-        local = fire.astimezone(trigger.zone)
-        wall = datetime.combine(local.date(), trigger.at)
-        found = readings(wall, trigger.zone)
-        if len(found) != 1:
-            return ClockChange(local.date(), not found, fire)
+    schedule's time, if any (what `brief schedule` and `brief list` warn about).
+
+    Only the local days around a change of the zone's offset are looked at: a day's step
+    through the horizon, then at most three days per change."""
+    tz = trigger.zone
+    previous = now.astimezone(tz).utcoffset()
+    for step in range(1, CHANGE_HORIZON.days + 1):
+        instant = now + timedelta(days=step)
+        offset = instant.astimezone(tz).utcoffset()
+        if offset == previous:
+            continue
+        previous = offset
+        around = (instant - timedelta(days=1)).astimezone(tz).date()
+        for day in (around + timedelta(days=d) for d in (-1, 0, 1)):
+            fire = trigger.fire_on(day)
+            if fire is None or fire <= now:
+                continue
+            found = readings(datetime.combine(day, trigger.at), tz)
+            if len(found) != 1:
+                return ClockChange(day, not found, fire)
     return None

@@ -23,6 +23,7 @@ from bot.recurrence import (
     LocalTimeTrigger,
     StalledTrigger,
     brief_trigger,
+    clock_change_ahead,
     fires_between,
     last_fire,
 )
@@ -288,3 +289,29 @@ async def test_the_real_scheduler_sends_a_0230_briefing_once_on_the_night_the_cl
         assert len(await briefings(app)) == 1
     finally:
         await sched.stop()
+
+
+@pytest.mark.parametrize(
+    ("at", "zone_name", "day", "skipped", "fires_local"),
+    [
+        ("02:30", "Europe/Madrid", date(2027, 10, 31), False, "02:30"),
+        ("00:30", "Asia/Beirut", date(2028, 3, 26), True, "01:00"),  # skipped at midnight
+        ("23:30", "Asia/Beirut", date(2027, 10, 30), False, "23:30"),  # repeated before it
+        ("02:30", "Australia/Sydney", date(2027, 4, 4), False, "02:30"),
+        ("01:30", "Europe/Lisbon", date(2027, 10, 31), False, "01:30"),
+        ("07:00", "Europe/Madrid", None, False, ""),
+        ("02:30", "UTC", None, False, ""),
+        ("02:30", "America/Sao_Paulo", None, False, ""),
+    ],
+)
+def test_the_next_clock_change_night_of_a_schedule(
+    at: str, zone_name: str, day: date | None, skipped: bool, fires_local: str
+) -> None:
+    change = clock_change_ahead(brief_trigger(at, "*", zone_name), utc(2027, 4, 1))
+    if day is None:
+        assert change is None
+        return
+    assert change is not None
+    local = change.fires_at.astimezone(ZoneInfo(zone_name))
+    assert (change.day, change.skipped, f"{local:%H:%M}") == (day, skipped, fires_local)
+    assert local.date() == day
