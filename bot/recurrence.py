@@ -4,7 +4,7 @@ Pure functions shared by the `brief` commands (to show the next fire) and the sc
 register jobs and to find fires missed while the bot was down). The trigger carries the
 schedule's own time zone, so 07:00 Europe/Madrid stays 07:00 local across DST changes, and
 fires once on each scheduled day whatever the clocks do that night: at the first 02:30 when
-the hour repeats, at 03:00 when 02:30 is skipped (README, "Briefings"). Every computation
+the hour repeats, at 03:00 when 02:30 is skipped (README, "Clock-change nights"). Every computation
 here moves strictly forward and is bounded: APScheduler's own cron arithmetic returns the
 same instant again inside a repeated hour, which looped forever on the event loop.
 """

@@ -4,7 +4,7 @@ A local time has one reading on most days, none in the hour the clocks skip (spr
 forward: 02:30 on 28 March 2027 in Madrid) and two in the hour they repeat (fall back:
 02:30 CEST, then 02:30 CET, on 31 October 2027). Briefings fire at the first reading, or
 when the clocks jump past a skipped one; typed times in a gap are refused and in an
-overlap asked about (README, "Times as people write them" and "Briefings").
+overlap asked about (README, "Times as people write them" and "Clock-change nights").
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def _days_label(days: str) -> str:
 
 def _clock_change_note(time_of_day: str, days: str, timezone: str, now: datetime) -> str | None:
     """The sentence about the next night the clocks skip or repeat this schedule's time
-    (README, "Briefings"), if one comes within a year."""
+    (README, "Clock-change nights"), if one comes within a year."""
     change = clock_change_ahead(brief_trigger(time_of_day, days, timezone), now)
     if change is None:
         return None

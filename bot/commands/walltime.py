@@ -3,7 +3,8 @@
 On the night the clocks go forward a local time can be skipped (02:30 on 28 March 2027 in
 Europe/Madrid): it is refused, never moved silently to 03:30. On the night they go back it
 comes twice (02:30 CEST, then 02:30 CET): the member is asked which, and answers by adding
-the zone's abbreviation (`2027-10-31 02:30 CET`). README, "Times as people write them".
+the zone's abbreviation (`2027-10-31 02:30 CET`). README, "Times as people write them" and
+"Clock-change nights".
 """
 
 from __future__ import annotations
