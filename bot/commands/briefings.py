@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlmodel import col, select
 
 # Module access (not `from … import name`): bot.briefing imports this package's values.
@@ -16,9 +18,10 @@ from bot.commands.values import format_time, parse_hhmm, parse_int, zone
 from bot.contracts import Reply, Visibility
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.i18n import N_, _
+from bot.localtime import format_date
 from bot.messages import Message
 from bot.models import BriefSchedule, ChannelLink
-from bot.recurrence import brief_trigger, next_fire, parse_days
+from bot.recurrence import brief_trigger, clock_change_ahead, next_fire, parse_days
 
 
 async def _this_link(ctx: CommandContext) -> ChannelLink | None:
@@ -27,6 +30,29 @@ async def _this_link(ctx: CommandContext) -> ChannelLink | None:
 
 def _days_label(days: str) -> str:
     return "daily" if days == "*" else days  # the `--days` word, as typed
+
+
+def _clock_change_note(time_of_day: str, days: str, timezone: str, now: datetime) -> str | None:
+    """The sentence about the next night the clocks skip or repeat this schedule's time
+    (README, "Clock-change nights"), if one comes within a year."""
+    change = clock_change_ahead(brief_trigger(time_of_day, days, timezone), now)
+    if change is None:
+        return None
+    local = change.fires_at.astimezone(zone(timezone))
+    values = {
+        "time": time_of_day,
+        "zone": timezone,
+        "day": format_date(local),
+        "fires": f"{local:%H:%M} {local.tzname()} ({change.fires_at.astimezone(UTC):%H:%M} UTC)",
+    }
+    if change.skipped:
+        return _(
+            "On {day} the clocks skip {time} in {zone}: that day's briefing comes at {fires}, "
+            "when they jump."
+        ).format(**values)
+    return _(
+        "On {day} {time} comes twice in {zone}: the briefing goes once, at the first, {fires}."
+    ).format(**values)
 
 
 @command(
@@ -138,6 +164,7 @@ async def brief_schedule(ctx: CommandContext) -> Reply:
     ctx.schedule_changed("brief", row.id or 0)
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/brief#{row.id}", reason=f"{hhmm} {days} {tz}")
     nxt = next_fire(brief_trigger(hhmm, days, str(tz)), ctx.now)
+    change = _clock_change_note(hhmm, days, str(tz), ctx.now)
     return Reply(
         Message(
             title=_("Briefing #{id} scheduled").format(id=row.id),
@@ -146,7 +173,10 @@ async def brief_schedule(ctx: CommandContext) -> Reply:
                 (_("Next"), format_time(nxt, tz) if nxt else "—"),
                 (_("Shown up to"), TLP(link.max_tlp).label),
             ],
-            lines=[_("`{command}` ends it.").format(command=f"brief stop {row.id}")],
+            lines=[
+                *([change] if change else []),
+                _("`{command}` ends it.").format(command=f"brief stop {row.id}"),
+            ],
             context=op.code,
         ),
         visibility=Visibility.CHANNEL,
@@ -187,6 +217,9 @@ async def brief_list(ctx: CommandContext) -> Reply:
             f"#{r.id} {r.platform} {where} — {r.time_of_day} {r.timezone}, {_days_label(r.days)}"
             " — " + _("next {time}").format(time=format_time(nxt, reader) if nxt else "—")
         )
+        change = _clock_change_note(r.time_of_day, r.days, r.timezone, ctx.now)
+        if change:
+            lines.append(change)
     return Reply(
         Message(
             title=_("{code} briefings").format(code=op.code),

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands.errors import UsageError
 from bot.commands.values import MAX_TIME_SPAN, format_time, parse_time
+from bot.commands.walltime import AmbiguousTime, exact_local, split_zone_word
 from bot.i18n import _, current_language
+from bot.wallclock import fire_instant, readings
 
 if TYPE_CHECKING:
     from bot.commands.context import CommandContext
@@ -84,10 +86,6 @@ class Direction(enum.Enum):
 
     PAST = "past"  # a sighting: the most recent past one
     FUTURE = "future"  # a plan or a raid: the next one
-
-
-class AmbiguousTime(UsageError):
-    """The input has more than one reading; the sentence is a question to the member."""
 
 
 def _help() -> str:
@@ -168,8 +166,14 @@ def _date(m: re.Match[str], raw: str, lang: str, today: date) -> tuple[date, boo
     return readings[0], bool(year_text)
 
 
-def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
-    return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
+def _earliest(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant clocks in `tz` show the naive `wall` (or jump past it)."""
+    return fire_instant(wall, tz)
+
+
+def _latest(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The last instant clocks in `tz` show the naive `wall` (or jump past it)."""
+    return (readings(wall, tz) or (fire_instant(wall, tz),))[-1]
 
 
 def read_time(
@@ -184,18 +188,18 @@ def read_time(
 
     Raises `AmbiguousTime` (a question) when the input has two readings, `UsageError`
     when it has none."""
-    text = " ".join(raw.strip().split())
+    text, zone_word = split_zone_word(" ".join(raw.strip().split()), tz, now)
     low = text.lower()
     words = low.split(" ")
     local_now = now.astimezone(tz)
-    when: datetime | None = None
+    wall: datetime | None = None  # the local time read, naive: checked against the zone last
     if words[0] in DAY_WORDS and len(words) <= 3:
         day = local_now.date() + timedelta(days=DAY_WORDS[words[0]])
         if len(words) == 1:
             raise AmbiguousTime(
                 _("At what time {day}? Add the time, like {day} 23:30.").format(day=text)
             )
-        when = _local(day, _clock("".join(words[1:]), raw), tz)
+        wall = datetime.combine(day, _clock("".join(words[1:]), raw))
     elif (m := _DATE.match(words[0])) and len(words) <= 3:
         day, with_year = _date(m, raw, lang, local_now.date())
         if len(words) == 1:
@@ -204,41 +208,41 @@ def read_time(
                     day=day.strftime("%d %b %Y"), raw=text
                 )
             )
-        when = _local(day, _clock("".join(words[1:]), raw), tz)
+        wall = datetime.combine(day, _clock("".join(words[1:]), raw))
         if not with_year:
-            when = _nearest_year(when, now, tz, direction)
+            wall = _nearest_year(wall, now, tz, direction)
     elif len(words) <= 2 and _CLOCK.match("".join(words)):
         at = _clock("".join(words), raw)
-        when = _local(local_now.date(), at, tz)
+        wall = datetime.combine(local_now.date(), at)
+        one_day = timedelta(days=1)
         if direction is Direction.PAST:
-            while when > now + PAST_SLACK:
-                when = _local(when.astimezone(tz).date() - timedelta(days=1), at, tz)
+            while _earliest(wall, tz) > now + PAST_SLACK:
+                wall -= one_day
         else:
-            while when <= now:
-                when = _local(when.astimezone(tz).date() + timedelta(days=1), at, tz)
-    if when is None:
-        return parse_time(raw, now, tz)  # its sentences name the same forms (TIME_HELP)
+            while _latest(wall, tz) <= now:
+                wall += one_day
+    if wall is None:
+        return parse_time(text, now, tz, zone_word)  # its sentences name the same forms
+    when = exact_local(wall, tz, text, zone_word)
     if abs(when - now) > MAX_TIME_SPAN:
         raise UsageError(_("'{raw}' is too far from today; {help}.").format(raw=raw, help=_help()))
     return when
 
 
-def _nearest_year(when: datetime, now: datetime, tz: ZoneInfo, direction: Direction) -> datetime:
+def _nearest_year(wall: datetime, now: datetime, tz: ZoneInfo, direction: Direction) -> datetime:
     """A date written without a year: this year's, or the adjacent one in `direction`."""
-    if direction is Direction.PAST and when > now + PAST_SLACK:
-        return _shift_year(when, -1, tz)
-    if direction is Direction.FUTURE and when <= now:
-        return _shift_year(when, 1, tz)
-    return when
+    if direction is Direction.PAST and _earliest(wall, tz) > now + PAST_SLACK:
+        return _shift_year(wall, -1)
+    if direction is Direction.FUTURE and _latest(wall, tz) <= now:
+        return _shift_year(wall, 1)
+    return wall
 
 
-def _shift_year(when: datetime, years: int, tz: ZoneInfo) -> datetime:
-    local = when.astimezone(tz)
+def _shift_year(wall: datetime, years: int) -> datetime:
     try:
-        day = local.date().replace(year=local.year + years)
+        return wall.replace(year=wall.year + years)
     except ValueError:  # 29 February
-        day = local.date().replace(year=local.year + years, day=28)
-    return _local(day, local.time().replace(tzinfo=None), tz)
+        return wall.replace(year=wall.year + years, day=28)
 
 
 def member_language(ctx: CommandContext) -> str:

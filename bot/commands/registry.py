@@ -13,6 +13,7 @@ from bot.audit import Action
 from bot.commands.errors import UsageError
 from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
+from bot.commands.walltime import looks_like_zone_word
 from bot.contracts import Reply, Visibility
 from bot.i18n import _
 
@@ -125,7 +126,16 @@ class ParsedArgs:
 
 
 def _flag_words(value: str, following: list[str]) -> int:
-    """How many following words belong to a time value (`20m ago`, `tomorrow 05:30`)."""
+    """How many following words belong to a time value (`20m ago`, `tomorrow 05:30`), with
+    a zone abbreviation after a clock time (`02:30 CET`, the answer to a repeated hour)."""
+    taken = _time_value_words(value, following)
+    last = following[taken - 1] if taken else value
+    if len(following) > taken and any(c.isdigit() for c in last):
+        taken += int(looks_like_zone_word(following[taken]))
+    return taken
+
+
+def _time_value_words(value: str, following: list[str]) -> int:
     if not following:
         return 0
     nxt = following[0].lower()

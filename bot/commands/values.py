@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.access import TLP
 from bot.commands.countries import ISO_3166_ALPHA2
 from bot.commands.errors import UsageError
+from bot.commands.walltime import exact_local
 from bot.i18n import DEFAULT_LANGUAGE, N_, _, current_language
 from bot.localtime import format_local
 
@@ -101,15 +102,17 @@ def parse_hhmm(raw: str) -> time:
     return time(int(m.group(1)), int(m.group(2)))
 
 
-def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
-    return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
+def _local(d: date, t: time, tz: ZoneInfo, raw: str, zone_word: str | None) -> datetime:
+    return exact_local(datetime.combine(d, t), tz, raw, zone_word)
 
 
-def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
+def parse_time(raw: str, now: datetime, tz: ZoneInfo, zone_word: str | None = None) -> datetime:
     """Read a time expression of SPEC section 3 in zone `tz`; return an aware UTC datetime.
 
-    Times more than a century from `now` are refused (they overflow later arithmetic)."""
-    when = _parse_time(raw, now, tz)
+    Times more than a century from `now` are refused (they overflow later arithmetic); a
+    local time the clocks skip or repeat is refused or asked about (`walltime.exact_local`;
+    `zone_word`, like `CET`, picks one of two readings)."""
+    when = _parse_time(raw, now, tz, zone_word)
     if abs(when - now) > MAX_TIME_SPAN:
         raise UsageError(
             _("'{raw}' is too far from today; {help}.").format(raw=raw, help=_(TIME_HELP))
@@ -117,7 +120,7 @@ def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     return when
 
 
-def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
+def _parse_time(raw: str, now: datetime, tz: ZoneInfo, zone_word: str | None) -> datetime:
     text = " ".join(raw.strip().lower().split())
     if not text:
         raise UsageError(_("A time is missing; {help}.").format(help=_(TIME_HELP)))
@@ -131,15 +134,16 @@ def _parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
     words = text.split(" ")
     if words[0] in ("today", "tomorrow", "yesterday") and len(words) == 2:
         shift = {"today": 0, "tomorrow": 1, "yesterday": -1}[words[0]]
-        return _local(local_now.date() + timedelta(days=shift), parse_hhmm(words[1]), tz)
+        day = local_now.date() + timedelta(days=shift)
+        return _local(day, parse_hhmm(words[1]), tz, raw, zone_word)
     if _HHMM.match(text):
-        return _local(local_now.date(), parse_hhmm(text), tz)
+        return _local(local_now.date(), parse_hhmm(text), tz, raw, zone_word)
     try:
         if not raw.strip().isascii():
             raise ValueError(raw)
         parsed = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=tz)
+            return exact_local(parsed, tz, raw.strip(), zone_word)
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise UsageError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,9 +15,9 @@ from bot.i18n import _, ngettext
 from bot.jobs.base import LOOKBACK, JobKind, Planned
 from bot.messages import Message
 from bot.models import AuditEntry, Operation, ScheduledFire
-from bot.recurrence import last_fire
+from bot.recurrence import brief_trigger, last_fire
 
-REVIEW_TRIGGER = CronTrigger(day_of_week="mon", hour=8, minute=0, timezone="UTC")
+REVIEW_TRIGGER = brief_trigger("08:00", "mon", "UTC")  # bounded like every schedule
 REVIEW_REF = 0  # one weekly review fire covers every operation
 
 
