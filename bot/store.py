@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import to_sync_url
 from bot.fastsql import allow_later, send_later
+from bot.filemodes import PRIVATE_DIR, private_sqlite_file
 from bot.groupcommit import GroupCommit
 from bot.sqlite_driver import begin_immediate, inline_url
 
@@ -107,7 +108,8 @@ class Store:
         if self.is_sqlite:
             path = url.split(":///", 1)[1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+                private_sqlite_file(Path(path))
             self.engine: AsyncEngine = create_async_engine(
                 inline_url(url),
                 echo=echo,
