@@ -12,17 +12,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TASKFORCE_EXPORT_DIR=/data/exports \
     TASKFORCE_LOG_JSON=1
 
-# The migrations are read from the source tree next to the package, so the project is
-# installed in place (editable) from /app; /app stays owned by root and read-only to the bot.
-WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
-COPY bot ./bot
-COPY migrations ./migrations
-RUN pip install -e . \
-    && python -m compileall -q bot migrations \
+# An ordinary (not editable) install: the package carries its migrations (bot/migrations),
+# so the source is removed once installed; site-packages stays owned by root.
+COPY pyproject.toml README.md /src/
+COPY bot /src/bot
+RUN pip install /src \
+    && rm -rf /src \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin taskforce \
-    && mkdir -p /data \
-    && chown taskforce:taskforce /data
+    && install -d -o taskforce -g taskforce -m 0700 /data
 
 USER taskforce
 WORKDIR /data

@@ -3,31 +3,38 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
+# What running needs (`make run`, `make serve`): the package and its dependencies only.
 $(BIN)/taskforce: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# What developing needs besides (`make test`, lint, bench, translations): the [dev] extra.
+$(VENV)/.dev: $(BIN)/taskforce
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-.PHONY: install run serve test lint bench i18n-extract i18n-update i18n-compile
-install: $(BIN)/taskforce
+.PHONY: install runtime run serve test lint bench i18n-extract i18n-update i18n-compile
+runtime: $(BIN)/taskforce
+install: $(VENV)/.dev
 
 ## Install and run the bot on SQLite in the console (no Slack or Telegram tokens needed).
-run: install
+run: runtime
 	TASKFORCE_ADMINS=$${TASKFORCE_ADMINS:-console:$${USER:-you}} $(BIN)/taskforce shell --as $${USER:-you}
 
 ## Install and run the HTTP server (Slack/Telegram when their tokens are set).
-serve: install
+serve: runtime
 	$(BIN)/taskforce serve
 
 ## Install and run the whole test suite, with lint and type checks.
 test: install
-	$(BIN)/ruff check bot tests bench migrations
+	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check bot tests bench migrations
+	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy
 
 ## Benchmarks (not part of the tests); prints one table of ratios.

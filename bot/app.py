@@ -16,6 +16,7 @@ from bot.clock import Clock, system_clock
 from bot.commands import REGISTRY, Core
 from bot.config import Settings
 from bot.contracts import Sender
+from bot.filemodes import private_dir
 from bot.gateway import Gateway
 from bot.inbox import Inbox
 from bot.outbox import OutboxWorker
@@ -48,7 +49,7 @@ class App:
     async def prepare(self) -> None:
         """Migrate, bootstrap admins, load built-in templates (idempotent; every start)."""
         if self.store.is_sqlite:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.settings.data_dir)
         await self.store.migrate()
         await ensure_admins(self.store, self.settings, self.clock())
         await ensure_builtin_templates(self.store)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy.engine import make_url
 
 from bot.app import App, build_app
 from bot.config import Settings
 from bot.logs import configure_logging
-from bot.preflight import SettingsError, load_settings
+from bot.preflight import SettingsError, database_url_problem, load_settings
+from bot.store import missing_migrations
 
 cli = typer.Typer(
     help="Taskforce: one operation picture for cross-border task forces.",
@@ -33,6 +36,28 @@ outbox_cli = typer.Typer(
 cli.add_typer(outbox_cli, name="outbox")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        try:
+            found = version("taskforce")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed)"
+        typer.echo(f"taskforce {found}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Taskforce: one operation picture for cross-border task forces."""
+
+
 def _settings() -> Settings:
     """The settings, or one sentence and exit 1 when the environment does not make them."""
     try:
@@ -41,8 +66,17 @@ def _settings() -> Settings:
         _fail(str(exc))
 
 
+def _usable(settings: Settings) -> None:
+    """One sentence and exit 1 for a database URL Taskforce cannot use, or an install
+    without its migrations (a broken package): no traceback, nothing written."""
+    problem = database_url_problem(settings) or missing_migrations()
+    if problem:
+        _fail(problem)
+
+
 def _app(quiet: bool = True) -> App:
     settings = _settings()
+    _usable(settings)
     configure_logging(json=settings.log_json, level=logging.WARNING if quiet else logging.INFO)
     return build_app(settings)
 
@@ -66,6 +100,7 @@ def serve() -> None:
     problems = config_problems(settings)
     if problems:
         _fail("\n".join(problems))
+    _usable(settings)  # before a port is bound: waiting would not bring the migrations
     served = platforms(settings)
     typer.echo(f"Taskforce serves {', '.join(served)}." if served else NO_PLATFORM_NOTICE, err=True)
     configure_logging(json=settings.log_json)
@@ -225,22 +260,42 @@ def admin_add_member(
 
 
 @outbox_cli.callback()
-def outbox_list(ctx: typer.Context) -> None:
-    """List pending and dead posts: id, platform, channel, kind, attempts, error, next try."""
-    if ctx.invoked_subcommand is not None:
-        return
+def outbox_default(ctx: typer.Context) -> None:
+    """Without a subcommand: the same as `taskforce outbox list`."""
+    if ctx.invoked_subcommand is None:
+        _list_outbox()
+
+
+@outbox_cli.command("list")
+def outbox_list() -> None:
+    """List pending and dead posts: id, platform, channel, kind, attempts, error, next try.
+
+    Read-only, and never a post's text (it may be TLP:RED): only where it goes and how it went.
+    """
+    _list_outbox()
+
+
+def _list_outbox() -> None:
     from bot.outbox import list_open
 
+    settings = _settings()
+    _usable(settings)
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        _fail(f"There is no database at {url.database} yet: the outbox is empty.")
     app = _app()
 
-    async def go() -> list[Any]:
+    async def go() -> list[Any] | None:
         try:
-            await app.store.migrate()
+            if not await app.store.migrations_at_head():
+                return None
             return await list_open(app.store)
         finally:
             await app.store.dispose()
 
     rows = asyncio.run(go())
+    if rows is None:
+        _fail("The database is not at the newest migration: run `taskforce db upgrade` first.")
     if not rows:
         typer.echo("The outbox is empty: every post has been sent.")
         return

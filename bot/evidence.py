@@ -26,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
 
 from bot.contracts import Upload, caption_line  # noqa: F401  (shared with the adapters)
+from bot.filemodes import private_dir
 from bot.i18n import _
 
 MAX_BYTES = 10 * 1024 * 1024  # default of TASKFORCE_PHOTO_MAX_BYTES
@@ -175,7 +176,8 @@ class FileStore:
         target = self.path(key)
         if target.exists() and target.stat().st_size == len(data):
             return key
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.root)  # README "Security": evidence folders 0700, files 0600
+        private_dir(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         try:
             with os.fdopen(fd, "wb") as handle:

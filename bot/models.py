@@ -34,6 +34,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+# A platform's name (`bot/platforms.py`) or a scheduled job's kind (`bot/jobs`): PostgreSQL
+# refuses a longer value, SQLite would keep it (tests/test_install.py reads the columns).
+NAME_LENGTH = 32
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
@@ -82,7 +87,7 @@ class Identity(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("platform", "key"),)
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True)
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     key: str = Field(max_length=128)
     display_name: str | None = Field(default=None, max_length=200)
     # Telegram: whether the member has started a private chat with the bot.
@@ -158,7 +163,7 @@ class ChannelLink(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("platform", "channel_key"),)
     id: int | None = Field(default=None, primary_key=True)
     operation_id: int = Field(foreign_key="operation.id", index=True)
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     channel_key: str = Field(max_length=128)
     channel_name: str | None = Field(default=None, max_length=200)
     is_group: bool = Field(default=True)
@@ -175,7 +180,7 @@ class ProcessedEvent(SQLModel, table=True):
 
     __table_args__ = (sa.UniqueConstraint("platform", "event_key"),)
     id: int | None = Field(default=None, primary_key=True)
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     event_key: str = Field(max_length=200)
     reply: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = ts(nullable=False, index=True)
@@ -198,7 +203,7 @@ class PlatformCursor(SQLModel, table=True):
 
     __table_args__ = (sa.UniqueConstraint("platform", "name"),)
     id: int | None = Field(default=None, primary_key=True)
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     name: str = Field(max_length=200)
     value: str = Field(sa_column=Column(sa.Text, nullable=False))
     updated_at: datetime = ts(nullable=False)
@@ -259,7 +264,7 @@ class InboxItem(SQLModel, table=True):
 
     __table_args__ = (sa.UniqueConstraint("platform", "event_key", name="uq_inbox_event"),)
     id: int | None = Field(default=None, primary_key=True)
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     event_key: str = Field(max_length=200)
     kind: str = Field(max_length=32)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -275,7 +280,7 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
     id: int | None = Field(default=None, primary_key=True)
     operation_id: int | None = Field(default=None, foreign_key="operation.id", index=True)
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     channel_key: str = Field(max_length=128)
     kind: str = Field(default="post", max_length=32)
     object_ref: str | None = Field(default=None, max_length=200)
@@ -532,7 +537,7 @@ class BriefSchedule(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     operation_id: int = Field(foreign_key="operation.id", index=True)
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     channel_key: str = Field(max_length=128)
     time_of_day: str = Field(max_length=5)  # HH:MM
     days: str = Field(max_length=40)  # cron day_of_week, e.g. "mon-fri"
@@ -548,7 +553,7 @@ class ScheduledFire(SQLModel, table=True):
 
     __table_args__ = (sa.UniqueConstraint("kind", "ref_id", "fire_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=16)  # brief reminder review
+    kind: str = Field(max_length=NAME_LENGTH)  # bot/jobs JOBS: brief reminder review rejustify
     ref_id: int
     fire_at: datetime = ts(nullable=False)
     claimed_at: datetime = ts(nullable=False)
@@ -609,7 +614,7 @@ class FieldPending(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     operation_id: int = Field(foreign_key="operation.id", index=True)
     member_id: int = Field(foreign_key="member.id")
-    platform: str = Field(max_length=16)
+    platform: str = Field(max_length=NAME_LENGTH)
     channel_key: str = Field(max_length=200)
     state: str = Field(max_length=8)  # subject | text | where
     lat: float | None = None

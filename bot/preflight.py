@@ -25,6 +25,7 @@ from bot.audit import AuditKeys
 from bot.bootstrap import parse_identity
 from bot.config import Settings
 from bot.platforms import PLATFORMS, Platform
+from bot.store import Store, missing_migrations
 
 CHECK_TIMEOUT = 10.0  # seconds per reachability check
 TELEGRAM_SECRET_CHARS = "1-256 letters, digits, _ or -"
@@ -142,16 +143,23 @@ def _general(s: Settings) -> list[str]:
         ZoneInfo(s.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         out.append(f"TASKFORCE_TIMEZONE {s.timezone!r} is not a time zone; use Area/City.")
-    if s.database_url:
-        try:
-            backend = make_url(s.database_url).get_backend_name()
-        except ArgumentError:
-            backend = ""
-        if backend not in ("sqlite", "postgresql"):
-            out.append(
-                "TASKFORCE_DATABASE_URL must be a sqlite:///PATH or postgresql://USER@HOST/DB URL."
-            )
+    url_problem = database_url_problem(s)
+    if url_problem:
+        out.append(url_problem)
     return out
+
+
+def database_url_problem(s: Settings) -> str | None:
+    """The sentence for a TASKFORCE_DATABASE_URL Taskforce cannot use, else None."""
+    if not s.database_url:
+        return None
+    try:
+        backend = make_url(s.database_url).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend in ("sqlite", "postgresql"):
+        return None
+    return "TASKFORCE_DATABASE_URL must be a sqlite:///PATH or postgresql://USER@HOST/DB URL."
 
 
 # ------------------------------------------------------------------ reachability
@@ -192,9 +200,25 @@ def shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def _database(settings: Settings) -> list[Row]:
-    from bot.store import Store
+def database_unreachable(url: str, exc: BaseException) -> str:
+    """Which database (no password) did not answer, and why: `check`'s row and `serve`'s log."""
+    return f"{shown_url(url)}: unreachable ({_why(exc)})"
 
+
+async def _database(settings: Settings) -> list[Row]:
+    missing = missing_migrations()
+
+    def migrations(skipped_because: str) -> Row:
+        # An install without its migrations fails whatever the database's state.
+        if missing:
+            return Row("migrations", Status.FAIL, missing)
+        return Row("migrations", Status.SKIP, skipped_because)
+
+    if database_url_problem(settings):
+        return [
+            Row("database", Status.SKIP, "no usable TASKFORCE_DATABASE_URL (see configuration)"),
+            migrations("no usable database"),
+        ]
     url = settings.effective_database_url
     shown = shown_url(url)
     parsed = make_url(url)
@@ -202,18 +226,26 @@ async def _database(settings: Settings) -> list[Row]:
     if sqlite_file and not Path(sqlite_file).exists():
         return [
             Row("database", Status.WARN, f"{shown}: not created yet (serve creates it)"),
-            Row("migrations", Status.SKIP, "run `taskforce db upgrade`, or start serve"),
+            migrations("run `taskforce db upgrade`, or start serve"),
         ]
-    store = Store(url)
+    try:
+        store = Store(url)
+    except Exception as exc:  # a driver that is not installed, an option it refuses
+        return [
+            Row("database", Status.FAIL, f"{shown}: not usable ({_why(exc)})"),
+            migrations("no usable database"),
+        ]
     try:
         try:
             await asyncio.wait_for(store.ping(), CHECK_TIMEOUT)
         except Exception as exc:
             return [
-                Row("database", Status.FAIL, f"{shown}: unreachable ({_why(exc)})"),
-                Row("migrations", Status.SKIP, "database unreachable"),
+                Row("database", Status.FAIL, database_unreachable(url, exc)),
+                migrations("database unreachable"),
             ]
         rows = [Row("database", Status.OK, f"{shown}: reachable")]
+        if missing:
+            return [*rows, migrations("")]  # the FAIL row
         try:
             at_head = await asyncio.wait_for(store.migrations_at_head(), CHECK_TIMEOUT)
         except Exception as exc:

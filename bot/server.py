@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import structlog
 import uvicorn
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -35,7 +36,9 @@ from bot.app import App, build_app
 from bot.config import Settings
 from bot.contracts import Sender
 from bot.platforms import PLATFORMS
+from bot.preflight import database_unreachable
 from bot.room import web as room
+from bot.store import InstallError
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +48,7 @@ BOOT_RETRY_MAX = 30.0
 GRACEFUL_SECONDS = 20
 DRAIN_SECONDS = 20.0  # per adapter at shutdown; what is left is handled by its stop()
 DISCARD_BYTES = 1024 * 1024
+NOT_INSTALLED = "migrations not installed (a broken install: see the log)"  # on /readyz
 REFUSAL_REASONS = {400: "malformed", 401: "unauthenticated", 403: "unauthenticated"}
 
 
@@ -321,16 +325,28 @@ class Lifecycle:
         log.info("server.started", platforms=[a.platform for a in self.adapters])
 
     async def start(self) -> None:
-        """Try once now; on failure keep trying in the background (with backoff)."""
+        """Try once now; on failure keep trying in the background (with backoff), unless
+        the install itself is broken (`InstallError`): waiting would not mend it."""
         try:
             await self._start_once()
+        except InstallError as exc:
+            self._broken(exc)
         except Exception as exc:
             self._failed(exc, 1.0)
             self._boot = asyncio.create_task(self._retry(), name="server-boot")
 
+    def _broken(self, exc: InstallError) -> None:
+        self.problem = f"start-up refused: {NOT_INSTALLED}"
+        log.error("server.start_refused", reason=str(exc))
+
     def _failed(self, exc: Exception, retry_in: float) -> None:
         self.problem = f"start-up failed: {type(exc).__name__}"
-        log.warning("server.start_failed", error=type(exc).__name__, retry_in=retry_in)
+        if isinstance(exc, DBAPIError | OSError):
+            # The sentence `taskforce check` shows: which database (no password), and why.
+            reason = database_unreachable(self.core_app.store.url, exc)
+            log.warning("server.start_failed", reason=reason, retry_in=retry_in)
+        else:
+            log.warning("server.start_failed", error=type(exc).__name__, retry_in=retry_in)
 
     async def _retry(self) -> None:
         delay = 1.0
@@ -338,6 +354,9 @@ class Lifecycle:
             await asyncio.sleep(delay)
             try:
                 await self._start_once()
+                return
+            except InstallError as exc:
+                self._broken(exc)
                 return
             except Exception as exc:
                 delay = min(delay * 2, BOOT_RETRY_MAX)
@@ -388,6 +407,8 @@ async def readiness(lifecycle: Lifecycle) -> dict[str, str]:
             problems["database"] = "migrations not at head"
     except TimeoutError:
         problems["database"] = "unreachable: timed out"
+    except InstallError:  # the database may be fine: the package is not
+        problems["database"] = NOT_INSTALLED
     except Exception as exc:
         problems["database"] = f"unreachable: {type(exc).__name__}"
     for adapter in lifecycle.adapters:

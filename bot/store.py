@@ -18,19 +18,46 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import to_sync_url
 from bot.fastsql import allow_later, send_later
+from bot.filemodes import PRIVATE_DIR, private_sqlite_file
 from bot.groupcommit import GroupCommit
 from bot.sqlite_driver import begin_immediate, inline_url
 
-ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = ROOT / "migrations"
+# Inside the package, so that every install (wheel, editable, image) carries them.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MAX_BATCH = 64  # transactions committed together at most (SQLite group commit)
 SQLITE_BUSY_SECONDS = 5.0  # connect timeout; lock waits are bot.sqlite_driver's
 
 
+class InstallError(RuntimeError):
+    """Taskforce is installed without a part it needs; the message is one sentence.
+
+    Not a database problem, and not one that waiting cures: start-up is not retried.
+    """
+
+
+def missing_migrations() -> str | None:
+    """One sentence when the migrations are not installed with the package, else None."""
+    if (MIGRATIONS_DIR / "env.py").is_file() and any(MIGRATIONS_DIR.glob("versions/*.py")):
+        return None
+    return (
+        f"Taskforce is installed without its database migrations ({MIGRATIONS_DIR} is "
+        "missing or empty): reinstall it from the wheel or the source tree, which carry them."
+    )
+
+
+def require_migrations() -> None:
+    """Raise `InstallError` when the migrations are not installed."""
+    missing = missing_migrations()
+    if missing:
+        raise InstallError(missing)
+
+
 def alembic_config(url: str) -> Config:
-    """An Alembic configuration for this project pointed at `url`."""
-    cfg = Config(str(ROOT / "alembic.ini"))
+    """An Alembic configuration for this project pointed at `url` (no alembic.ini needed:
+    an installed package has none)."""
+    cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("sqlalchemy.url", to_sync_url(url).replace("%", "%%"))
     return cfg
 
@@ -81,7 +108,8 @@ class Store:
         if self.is_sqlite:
             path = url.split(":///", 1)[1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+                private_sqlite_file(Path(path))
             self.engine: AsyncEngine = create_async_engine(
                 inline_url(url),
                 echo=echo,
@@ -142,10 +170,12 @@ class Store:
 
     async def migrate(self) -> None:
         """Upgrade the database to the newest migration (run in a thread: Alembic is sync)."""
+        require_migrations()
         await asyncio.to_thread(command.upgrade, alembic_config(self.url), "head")
 
     def migrations_at_head_sync(self) -> bool:
         """Whether the database is at the newest migration."""
+        require_migrations()
         head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
         engine = create_engine(to_sync_url(self.url))
         try:

@@ -220,3 +220,24 @@ def test_shell_through_stdin(env: dict[str, str], tmp_path: Path) -> None:
         assert conn.execute("SELECT channel_key, status FROM outboxmessage").fetchall() == [
             ("console", "sent")
         ]
+
+
+def test_version_is_the_installed_packages(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    done = run({}, "--version", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, f"taskforce {version('taskforce')}\n")
+
+
+@pytest.mark.parametrize("url", ["mysql://x@localhost/db", "not-a-url"])
+def test_an_unusable_database_url_is_one_sentence_and_nothing_is_written(
+    url: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    for command in (["db", "upgrade"], ["outbox", "list"], ["serve"]):
+        done = run({**env, "TASKFORCE_DATABASE_URL": url}, *command, cwd=tmp_path)
+        assert done.returncode == 1, command
+        assert done.stderr.strip() == (
+            "TASKFORCE_DATABASE_URL must be a sqlite:///PATH or postgresql://USER@HOST/DB URL."
+        )
+        assert "Traceback" not in done.stdout
+    assert not Path(env["TASKFORCE_DATA_DIR"]).exists()

@@ -89,8 +89,8 @@ def test_every_copied_path_exists_and_secrets_stay_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     for secret in (".env", ".git", ".venv", "data"):
         assert secret in ignored
-    # The migrations are found next to the package: the image installs the tree in place.
-    assert "pip install -e ." in only("RUN")
+    # The package carries its migrations: the image installs it like a wheel, not in place.
+    assert "pip install /src" in only("RUN") and "-e" not in only("RUN").split()
 
 
 def test_compose_runs_the_image_on_postgresql() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from sqlalchemy import text
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
@@ -78,6 +79,9 @@ async def test_outbox_lists_waiting_and_dead_posts_and_retry_sends_dead_ones_aga
     pending = [line.split() for line in out[1:-1] if line.split()[1] == "pending"]
     assert sorted(p[3] for p in pending) == ["room-a", "room-b"]
     assert out[-1] == "2 waiting, 1 dead (put them back with `taskforce outbox retry [ID...]`)."
+    # `outbox list` (the README's name) is the same table; no post's text is ever shown.
+    assert (await taskforce(app, "outbox", "list")).output == listed.output
+    assert "suspended" not in listed.output and "Night Harbour" not in listed.output
 
     wrong = await taskforce(app, "outbox", "retry", str(sent_id))
     assert wrong.exit_code == 1
@@ -96,3 +100,25 @@ async def test_outbox_lists_waiting_and_dead_posts_and_retry_sends_dead_ones_aga
     # Each room got both posts: the one that died came through after the retry.
     posts = await console.pop_posts()
     assert sorted(p.channel for p in posts) == ["room-a", "room-a", "room-b", "room-b"]
+
+
+async def test_outbox_list_reads_only(
+    make_app: AppFactory, sqlite_url: str, here: Path, tmp_path: Path
+) -> None:
+    """Listing never creates or migrates a database: it says what is missing instead."""
+    nowhere = tmp_path / "nowhere" / "tf.db"
+    env = {"TASKFORCE_DATABASE_URL": f"sqlite:///{nowhere}", "TASKFORCE_DATA_DIR": str(here)}
+    missing = await asyncio.to_thread(CliRunner().invoke, cli, ["outbox", "list"], env=env)
+    assert missing.exit_code == 1
+    assert missing.output.strip() == f"There is no database at {nowhere} yet: the outbox is empty."
+    assert not nowhere.parent.exists()
+
+    app = await make_app(sqlite_url)
+    async with app.store.engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0009'"))
+    behind = await taskforce(app, "outbox", "list")
+    assert behind.exit_code == 1
+    assert behind.output.strip() == (
+        "The database is not at the newest migration: run `taskforce db upgrade` first."
+    )
+    assert not await app.store.migrations_at_head()  # left as it was

@@ -197,3 +197,21 @@ async def test_check_reports_the_database_without_creating_or_migrating_it(
     assert by["database"].detail.startswith("postgresql+psycopg://tf:***@127.0.0.1:1/none: ")
     assert "hunter2" not in by["database"].detail
     assert by["migrations"].status is Status.SKIP
+
+
+@pytest.mark.parametrize("url", ["mysql://x@localhost/db", "not-a-url"])
+async def test_check_names_an_unusable_database_url_in_one_row_without_a_traceback(
+    url: str, tmp_path: Path
+) -> None:
+    env = replica_env(url, tmp_path / "data")
+    code, out, err = await _check(env, tmp_path)
+    assert code == 1
+    rows = _rows(out)
+    assert [name for name, (status, _) in rows.items() if status == "FAIL"] == ["configuration"]
+    assert rows["configuration"][1] == (
+        "TASKFORCE_DATABASE_URL must be a sqlite:///PATH or postgresql://USER@HOST/DB URL."
+    )
+    assert rows["database"][0] == rows["migrations"][0] == "skip"
+    assert err.strip() == "1 check failed: configuration."
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "data").exists()  # nothing was written

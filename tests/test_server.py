@@ -9,11 +9,13 @@ import httpx
 import psycopg
 import pytest
 
+from bot import store
 from bot.app import build_app
 from bot.clock import ManualClock
-from bot.server import create_app
+from bot.preflight import run_checks, shown_url
+from bot.server import NOT_INSTALLED, create_app
 from tests.conftest import PG_URL, AppFactory, fresh_pg_database, make_settings
-from tests.serving import sample, serving, wait_until
+from tests.serving import captured_logs, sample, serving, wait_until
 
 OP = "OP-NIGHT-HARBOUR"
 
@@ -137,30 +139,60 @@ async def test_starts_without_its_database_and_becomes_ready_when_it_appears(
     name = url.rsplit("/", 1)[1]
     app = build_app(make_settings(url, tmp_path), clock=clock)
     try:
+        with captured_logs() as events:
+            async with (
+                serving(create_app(app.settings, app=app)) as base,
+                httpx.AsyncClient(base_url=base) as http,
+            ):
+                assert (await http.get("/healthz")).status_code == 200
+                early = await http.get("/readyz")
+                assert early.status_code == 503
+                problems = early.json()["problems"]
+                assert problems["server"] == "start-up failed: OperationalError"
+                assert problems["database"] == "unreachable: OperationalError"
+                # The log names the database (no password) and why: `taskforce check`'s sentence.
+                checked = {r.check: r for r in await run_checks(app.settings)}["database"]
+                assert checked.detail.startswith(shown_url(app.settings.effective_database_url))
+                assert f'database "{name}" does not exist' in checked.detail
+                failed = [e for e in events if e["event"] == "server.start_failed"]
+                assert failed and failed[0]["reason"] == checked.detail
+                gated = await http.post("/slack/events", content=b"{}")
+                assert gated.status_code == 503
+                assert gated.headers["retry-after"] == "5"
+                assert "Taskforce is starting" in gated.text
+
+                _pg_admin(f'CREATE DATABASE "{name}"')
+
+                async def ready() -> bool:
+                    return (await http.get("/readyz")).status_code == 200
+
+                await wait_until(ready, timeout=20)
+                # Start-up finished behind the probe: migrated, admin bootstrapped, gate open.
+                reply = await app.console.push("whoami", as_="admin")
+                assert reply.ok, reply.message.plain_text()
+                assert (await http.post("/nowhere", content=b"{}")).status_code == 404
+    finally:
+        drop()
+
+
+async def test_an_install_without_its_migrations_is_refused_not_retried(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database is fine, the package is not: no waiting mends that, so start-up stops
+    with one sentence instead of retrying and calling the database unreachable."""
+    app = build_app(make_settings(f"sqlite:///{tmp_path / 'tf.db'}", tmp_path), clock=clock)
+    monkeypatch.setattr(store, "MIGRATIONS_DIR", tmp_path / "site-packages" / "bot" / "migrations")
+    with captured_logs() as events:
         async with (
             serving(create_app(app.settings, app=app)) as base,
             httpx.AsyncClient(base_url=base) as http,
         ):
-            assert (await http.get("/healthz")).status_code == 200
-            early = await http.get("/readyz")
-            assert early.status_code == 503
-            problems = early.json()["problems"]
-            assert problems["server"] == "start-up failed: OperationalError"
-            assert problems["database"] == "unreachable: OperationalError"
-            gated = await http.post("/slack/events", content=b"{}")
-            assert gated.status_code == 503
-            assert gated.headers["retry-after"] == "5"
-            assert "Taskforce is starting" in gated.text
-
-            _pg_admin(f'CREATE DATABASE "{name}"')
-
-            async def ready() -> bool:
-                return (await http.get("/readyz")).status_code == 200
-
-            await wait_until(ready, timeout=20)
-            # Start-up finished behind the probe: migrated, admin bootstrapped, gate open.
-            reply = await app.console.push("whoami", as_="admin")
-            assert reply.ok, reply.message.plain_text()
-            assert (await http.post("/nowhere", content=b"{}")).status_code == 404
-    finally:
-        drop()
+            ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["problems"] == {
+        "server": f"start-up refused: {NOT_INSTALLED}",
+        "database": NOT_INSTALLED,
+    }
+    (refused,) = [e for e in events if e["event"] == "server.start_refused"]
+    assert refused["reason"].startswith("Taskforce is installed without its database migrations")
+    assert not [e for e in events if e["event"] == "server.start_failed"]

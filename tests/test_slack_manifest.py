@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,8 @@ import yaml
 
 from bot.adapters.slack import EVENTS_PATH
 
-MANIFEST = Path(__file__).resolve().parent.parent / "slack-manifest.yml"
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "slack-manifest.yml"
 
 
 def load() -> dict[str, Any]:
@@ -38,3 +40,12 @@ def test_the_command_events_and_scopes_match_the_adapter() -> None:
     needed = {"commands", "chat:write", "im:write", "files:write", "channels:read"}
     assert needed <= scopes
     assert "chat:write.public" not in scopes  # posts only where the bot was invited
+
+
+def test_the_readme_lists_the_manifests_scopes() -> None:
+    """An admin who sets the app up by hand from the README gets the same scopes."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"the bot scopes: (.+?)\.\s+There is deliberately", readme, re.S)
+    assert found, "README: the Slack section's list of bot scopes"
+    listed = re.findall(r"`([^`]+)`", found.group(1))
+    assert sorted(listed) == sorted(load()["oauth_config"]["scopes"]["bot"])

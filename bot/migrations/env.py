@@ -7,7 +7,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401  (registers the tables)
+# Every module with tables: what `alembic check` and autogenerate compare the database with.
+import bot.models
+import bot.room.models  # noqa: F401
 from bot.config import Settings, to_sync_url
 
 MIGRATION_LOCK_ID = 7_415_001  # pg advisory lock key shared by every replica
