@@ -127,12 +127,17 @@ class Room:
     # -------------------------------------------------------------------- sign-in
 
     async def login_page(self, request: Request) -> Response:
-        """GET of a sign-in link: a button (previews and scanners never use the link)."""
+        """GET of a sign-in link: whom it signs in, and a button (previews and scanners never
+        use the link); an unusable link is refused at once."""
         token = request.query_params.get("t", "")
-        if not token or len(token) > 100:
+        async with self.app.store.transaction() as session:
+            holder = await tokens.link_holder(session, token, self.app.clock())
+        if holder is None:
             return self._sentence(400, _("Sign-in link"), _(BAD_LINK))
         nonce = secrets.token_urlsafe(24)
-        response = self._html(page.confirm_login(token, nonce))
+        with use_language(holder.language):
+            body = page.confirm_login(token, nonce, holder.name, holder.identity)
+        response = self._html(body)
         self._set_cookie(response, self.login_cookie, nonce, tokens.LINK_MINUTES * 60)
         return response
 
