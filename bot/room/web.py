@@ -11,15 +11,23 @@ cached and forbid framing, inline scripts and any origin but this one (and the t
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import App
 from bot.commands.dispatch import dispatch
@@ -41,6 +49,7 @@ OTHER_BROWSER = N_(
 BAD_CSRF = N_("This request did not come from the situation room page; reload it and try again.")
 FORM_TYPE = "application/x-www-form-urlencoded"
 TICK_VERBS = ("check", "uncheck")
+MAX_SEQ_DIGITS = 9  # a raid's number in a tick's path
 NO_OPERATION = N_("There is no operation {code} that you belong to.")
 
 
@@ -78,12 +87,18 @@ class Room:
 
     # ------------------------------------------------------------------ plumbing
 
+    def security_headers(self) -> dict[str, str]:
+        """The headers every response of the room carries (pages, files, errors)."""
+        return {
+            "Content-Security-Policy": self.csp,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+        }
+
     def _headers(self, response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = self.csp
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.update(self.security_headers())
         return response
 
     def _html(self, body: str, status: int = 200) -> Response:
@@ -224,7 +239,10 @@ class Room:
         verb = str(request.path_params["verb"])
         if verb not in TICK_VERBS:
             return self._sentence(404, _("Not found"), _("There is no such page."))
-        seq = int(request.path_params["seq"])
+        seq_text = str(request.path_params["seq"])
+        if not (seq_text.isascii() and seq_text.isdigit() and len(seq_text) <= MAX_SEQ_DIGITS):
+            return self._sentence(404, _("Not found"), _("There is no such page."))
+        seq = int(seq_text)
         item = form.get("item", "").strip()
         if not item.isascii() or not item.isdigit() or len(item) > 4:
             return self._sentence(400, _("Refused"), _("Choose an item to tick."))
@@ -264,6 +282,61 @@ class Room:
         return self._headers(response)
 
 
+class RoomFiles(StaticFiles):
+    """The room's static files. A path no file can have (a NUL byte, which the file system
+    calls refuse with ValueError) is not found, like any other missing file."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        """Where `path` is on disk, and its stat; nothing for an impossible path."""
+        if "\x00" in path:
+            return "", None
+        return super().lookup_path(path)
+
+
+class Guard:
+    """Every response under `/room` carries the room's security headers, whoever answered
+    it: pages, static files, a plain 404/405, the redirect of `/room`, a refusal of the
+    server's middleware. An unexpected error there is a 500 with those headers too (logged
+    with its traceback: that is a bug, never a visitor's doing)."""
+
+    def __init__(self, app: ASGIApp, room: Room, prefix: str = "/room") -> None:
+        self.app = app
+        self.prefix = prefix
+        self.headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in room.security_headers().items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            path == self.prefix or path.startswith(self.prefix + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers.extend(h for h in self.headers if h[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_guarded)
+        except Exception:
+            if started:
+                raise
+            log.exception("room.error")
+            await PlainTextResponse("Internal Server Error", status_code=500)(
+                scope, receive, send_guarded
+            )
+
+
 def routes(app: App) -> list[BaseRoute]:
     """The room's routes, to mount under `/room` (`Mount("/room", routes=routes(app))`)."""
     room = Room(app)
@@ -274,9 +347,10 @@ def routes(app: App) -> list[BaseRoute]:
         Route("/login", room.login, methods=["POST"]),
         Route("/logout", room.logout, methods=["POST"]),
         Route("/op/{code}", room.operation, methods=["GET"]),
-        Route("/op/{code}/raid/{seq:int}/{verb:str}", room.tick, methods=["POST"]),
+        # `seq` is read by the handler: an int convertor would raise (a 500) on 5,000 digits.
+        Route("/op/{code}/raid/{seq}/{verb}", room.tick, methods=["POST"]),
         Route("/op/{code}/events", room.events, methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="room-static"),
+        Mount("/static", app=RoomFiles(directory=STATIC_DIR), name="room-static"),
     ]
 
 
