@@ -4,8 +4,12 @@ security headers, and event streams are limited per session and in total."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -13,10 +17,15 @@ import pytest
 from bot.app import App
 from bot.room import web
 from tests.conftest import AppFactory
+from tests.fakes.slack_api import SlackInbound, slack_stack
 from tests.fieldintel import OP, operation
 from tests.room_helpers import PUBLIC_URL, served, sign_in
-from tests.serving import captured_logs
+from tests.serving import captured_logs, wait_until
 
+N_COMMANDS = 40
+# Commands may be slower with every stream open, not seconds slower (issue 32: 120 streams
+# took a 20 ms round trip to 4.4 s); generous, so that a busy test machine does not fail it.
+MAX_SLOWDOWN = 5.0
 SECURITY = {
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
@@ -119,3 +128,123 @@ async def test_an_unexpected_error_in_the_room_is_a_500_with_the_headers(
     assert answer.status_code == 500 and "a bug" not in answer.text
     assert_secured(answer)
     assert [e["event"] for e in events if e["log_level"] == "error"] == ["room.error"]
+
+
+# ------------------------------------------------------------------ event streams
+
+
+@asynccontextmanager
+async def browsers(url: str, app: App, who: str, n: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """`n` browsers, each signed in as `who` with a session of its own."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(sign_in(url, app, who)) for _ in range(n)]
+
+
+async def open_stream(stack: contextlib.AsyncExitStack, browser: httpx.AsyncClient) -> int:
+    """Open one event stream of OP-NIGHTJAR; its status (a 200 stays open, read to its first
+    line, until the stack closes)."""
+    response = await stack.enter_async_context(
+        browser.stream("GET", f"/room/op/{OP}/events", timeout=30)
+    )
+    if response.status_code == 200:
+        lines = response.aiter_lines()
+        stack.push_async_callback(lines.aclose)  # kept: a collected reader closes the stream
+        first = await anext(lines)
+        assert first.startswith("retry:")
+    else:
+        await response.aread()
+    return response.status_code
+
+
+async def test_streams_are_limited_per_session_and_in_total(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    app = await make_app(
+        sqlite_url,
+        TASKFORCE_PUBLIC_URL=PUBLIC_URL,
+        TASKFORCE_ROOM_STREAMS_PER_SESSION=2,
+        TASKFORCE_ROOM_STREAMS_TOTAL=5,
+    )
+    await operation(app)
+    room = app.extras
+    async with served(app) as url, browsers(url, app, "obe", 3) as (one, two, three):
+        streams = room["room"].streams
+        async with contextlib.AsyncExitStack() as stack:
+            assert [await open_stream(stack, one) for _ in range(2)] == [200, 200]
+            # A third stream of the same session: refused with a sentence, at info.
+            with captured_logs() as events:
+                refused = await one.get(f"/room/op/{OP}/events")
+            assert refused.status_code == 429
+            assert refused.text.startswith("This browser already has as many live room pages")
+            assert refused.headers["content-type"].startswith("text/plain")
+            assert_secured(refused)
+            assert [e["log_level"] for e in events if e["event"] == "room.stream_refused"] == [
+                "info"
+            ]
+            assert [await open_stream(stack, two) for _ in range(2)] == [200, 200]
+            assert await open_stream(stack, three) == 200  # five: the total
+            full = await three.get(f"/room/op/{OP}/events")
+            assert full.status_code == 429
+            assert full.text.startswith("The situation room has as many live pages open")
+            assert streams.count == 5
+        # Closed by the browsers: every place is given back, and streams open again.
+        await wait_until(lambda: streams.count == 0)
+        async with contextlib.AsyncExitStack() as stack:
+            assert [await open_stream(stack, three) for _ in range(2)] == [200, 200]
+
+
+def p99(samples: list[float]) -> float:
+    """The 99th percentile (nearest rank)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+async def round_trips(inbound: SlackInbound, n: int, tag: str) -> list[float]:
+    """`n` signed slash commands that post (each wakes every stream); their round trips."""
+    took = []
+    for i in range(n):
+        started = time.perf_counter()
+        answer = await inbound.command(f'sighting "grey van" at "{tag} {i}" --tlp green')
+        took.append(time.perf_counter() - started)
+        assert answer.status_code == 200 and "Recorded Sighting" in answer.text, answer.text
+    return took
+
+
+async def test_with_every_stream_open_commands_keep_their_pace(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    """The total limit's worth of streams (one observer, many browsers) open, each woken by
+    every command: the p99 of Slack round trips stays within a generous multiple of the p99
+    measured without them, in the same run."""
+    async with slack_stack(
+        make_app, sqlite_url, TASKFORCE_PUBLIC_URL=PUBLIC_URL, TASKFORCE_RATE_LIMIT_PER_MINUTE=10**5
+    ) as slack:
+        app = slack.app
+        per_session = app.settings.room_streams_per_session
+        total = app.settings.room_streams_total
+        await operation(app)
+        for line in ('op new "Harbour" --code OP-HB', "op link"):
+            assert (await slack.inbound.command(line)).status_code == 200
+        await round_trips(slack.inbound, 5, "warm-up")
+        before = await round_trips(slack.inbound, N_COMMANDS, "Quay")
+        sessions = math.ceil(total / per_session)
+        async with (
+            browsers(slack.base_url, app, "obe", sessions) as open_browsers,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            opened = [
+                await open_stream(stack, open_browsers[i // per_session]) for i in range(total)
+            ]
+            assert opened == [200] * total
+            assert await open_stream(stack, open_browsers[-1]) == 429  # the limit holds
+            notifier = app.extras["room"].notifier
+            looked = notifier.looks
+            during = await round_trips(slack.inbound, N_COMMANDS, "Pier")
+            assert notifier.looks - looked >= N_COMMANDS // 2  # woken by the commands, they looked
+            assert app.extras["room"].streams.count == total
+    ratio = p99(during) / p99(before)
+    print(
+        f"p99 without streams {p99(before) * 1000:.0f} ms, with {total}: "
+        f"{p99(during) * 1000:.0f} ms (x{ratio:.1f})"
+    )
+    assert ratio < MAX_SLOWDOWN, (sorted(before), sorted(during))

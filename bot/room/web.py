@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +52,14 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 TICK_VERBS = ("check", "uncheck")
 MAX_SEQ_DIGITS = 9  # a raid's number in a tick's path
 NO_OPERATION = N_("There is no operation {code} that you belong to.")
+TOO_MANY_STREAMS = N_(
+    "This browser already has as many live room pages open as it may: close one, then "
+    "reload this page."
+)
+ROOM_STREAMS_FULL = N_(
+    "The situation room has as many live pages open as it serves: this page is not live; "
+    "reload it to see changes."
+)
 
 
 class Room:
@@ -60,6 +69,9 @@ class Room:
         self.app = app
         self.settings = app.settings
         self.notifier = live.Notifier()
+        self.streams = live.Streams(
+            self.settings.room_streams_per_session, self.settings.room_streams_total
+        )
         base = (self.settings.public_url or "").strip()
         self.secure = base.lower().startswith("https://")
         prefix = "__Host-" if self.secure else ""
@@ -257,29 +269,59 @@ class Room:
         found = await self._signed_in(request)
         if found is None:
             return self._refused()
+        session_id = found[0].session_id
+        full = self.streams.take(session_id)
+        if full is not None:
+            log.info("room.stream_refused", limit=full)
+            sentence = TOO_MANY_STREAMS if full == "session" else ROOM_STREAMS_FULL
+            return self._headers(PlainTextResponse(_(sentence), status_code=429))
         code = str(request.path_params["code"]).upper()
         since = request.query_params.get("since") or None
         cookie = found[1]
         core = self.app.core
 
+        loop_time = asyncio.get_running_loop().time
+        poll = self.settings.room_poll_seconds
+
         async def fingerprint() -> str | None:
+            # The session is checked by each stream; the view is looked at once for every
+            # stream showing the same member the same operation (`Notifier.look`).
             async with self.app.store.transaction() as session:
                 signed = await tokens.open_session(session, cookie, self.app.clock())
             if signed is None:
                 return None
-            view = await load_view(core, signed, code, audit_it=False)
-            return view.fingerprint() if view is not None else None
 
-        body = live.stream(
-            self.notifier,
-            fingerprint,
-            since,
-            self.settings.room_poll_seconds,
-            asyncio.get_running_loop().time,
+            async def view_fingerprint() -> str | None:
+                view = await load_view(core, signed, code, audit_it=False)
+                return view.fingerprint() if view is not None else None
+
+            key = (signed.member.id, signed.identity.id, signed.member.language, code)
+            return await self.notifier.look(key, view_fingerprint, loop_time(), poll / 2)
+
+        body = live.stream(self.notifier, fingerprint, since, poll, loop_time)
+        response = CountedStream(
+            body, lambda: self.streams.give_back(session_id), media_type="text/event-stream"
         )
-        response = StreamingResponse(body, media_type="text/event-stream")
         response.headers["X-Accel-Buffering"] = "no"
         return self._headers(response)
+
+
+class CountedStream(StreamingResponse):
+    """An event stream that gives its place back (`Streams.give_back`) however it ends:
+    finished, cut by the browser, or cancelled at shutdown."""
+
+    def __init__(
+        self, content: AsyncIterator[str], release: Callable[[], None], media_type: str
+    ) -> None:
+        super().__init__(content, media_type=media_type)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then give the place back."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 class RoomFiles(StaticFiles):
