@@ -136,6 +136,17 @@ class Inbox:
         async with self.store.transaction() as session:
             await _DONE.execute(session, {"platform": platform, "event_key": event_key})
 
+    async def holds(self, platform: str, event_key: str) -> bool:
+        """Whether the event is in the inbox (acknowledged, to be finished)."""
+        async with self.store.transaction() as session:
+            conn = await session.connection()
+            found = await conn.execute(
+                select(_INBOX.c.id).where(
+                    _INBOX.c.platform == platform, _INBOX.c.event_key == event_key
+                )
+            )
+            return found.first() is not None
+
     async def release(self, platform: str, event_key: str) -> None:
         """Finishing the event failed here: give up the lease so recovery tries it again."""
         async with self.store.transaction() as session:
