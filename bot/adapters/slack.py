@@ -576,22 +576,26 @@ class SlackAdapter:
     ) -> None:
         try:
             reply = await work
-            delivered = await self._respond(respond, reply)
-            self._after(reply, user, respond)
+            if await self._answer(inbox_key, lambda: self._respond(respond, reply)):
+                self._after(reply, user, respond)
         except BaseException:
             if inbox_key:
                 await self.gateway.inbox.release(PLATFORM, inbox_key)
             raise
-        if inbox_key:
-            await self._settle(inbox_key, delivered)
 
-    async def _settle(self, key: str, delivered: bool) -> None:
-        """The answer reached Slack: forget the request. It did not (Slack is not
-        answering): keep it, and the inbox's recovery answers it later (nothing lost)."""
-        if delivered:
-            await self.gateway.inbox.done(PLATFORM, key)
-        else:
-            await self.gateway.inbox.release(PLATFORM, key)
+    async def _answer(self, key: str | None, deliver: Callable[[], Awaitable[bool]]) -> bool:
+        """Give a stored request's answer once (`Inbox.answer`): forgotten when Slack took
+        it; kept for the recovery to answer later when Slack did not (nothing lost); not
+        sent at all when another process took the request over. Without a key (not in the
+        inbox), just send it. True if this process sent it."""
+        if key is None:
+            await deliver()
+            return True
+        sent = await self.gateway.inbox.answer(PLATFORM, key, deliver)
+        if sent is None:
+            log.info("slack.answer_taken_over")
+            return False
+        return True
 
     async def _accept(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         """Commit an event to the inbox before its ack; False if it could not be (logged)."""
@@ -719,14 +723,12 @@ class SlackAdapter:
         try:
             inv = replace(self._invocation(key, payload), locale=await self._locale(user))
             reply = await self.gateway.dispatch(inv)
-            delivered = await self._respond(respond, reply)
-            self._after(reply, user, respond)
+            if await self._answer(key if durable else None, lambda: self._respond(respond, reply)):
+                self._after(reply, user, respond)
         except BaseException:
             if durable:
                 await self.gateway.inbox.release(PLATFORM, key)
             raise
-        if durable:
-            await self._settle(key, delivered)
 
     # ------------------------------------------------------------------ events
 
@@ -836,11 +838,14 @@ class SlackAdapter:
         reply = await self.gateway.dispatch(self._invocation(entry.event_key, p))
         url = str(p.get("response_url") or "")
         age = (self.gateway.clock() - entry.received_at).total_seconds()
-        if url and age < RESPONSE_URL_SECONDS and await self._respond_url(url, reply):
-            pass
-        else:
+
+        async def deliver() -> bool:
+            if url and age < RESPONSE_URL_SECONDS and await self._respond_url(url, reply):
+                return True
             await self._late_dm(str(p["user"]), str(p.get("text") or ""), entry, reply)
-        await self.gateway.inbox.done(PLATFORM, entry.event_key)
+            return True  # a failed DM raises: the inbox retries it later
+
+        await self._answer(entry.event_key, deliver)
 
     async def _respond_url(self, url: str, reply: Reply) -> bool:
         """Post a reply to a `response_url` (valid 30 minutes, 5 uses); True if Slack took it."""
