@@ -132,11 +132,11 @@ async def test_an_answer_slack_did_not_take_stays_in_the_inbox_and_is_given_late
             make_app, sqlite_url, fake, SLACK_ACK_SECONDS=0, TASKFORCE_INBOX_LEASE_SECONDS=3
         ) as (inbound, adapter),
     ):
-        app = adapter.gateway
+        gateway = adapter.gateway
         fake.fail_next(500, method="response")  # Slack does not take the answer
         answer = await inbound.command("whoami", response_key="late")
         assert answer.json()["text"] == "Working on it…"
-        store = app._core.store
+        store = adapter.gateway.inbox.store
 
         async def kept() -> bool:
             await adapter.drain()
@@ -144,7 +144,7 @@ async def test_an_answer_slack_did_not_take_stays_in_the_inbox_and_is_given_late
 
         await wait_until(kept, 10)
         assert fake.responses("late") == []
-        app.inbox.start(0.2)
+        gateway.inbox.start(0.2)
         try:
 
             async def given() -> bool:
@@ -152,5 +152,5 @@ async def test_an_answer_slack_did_not_take_stays_in_the_inbox_and_is_given_late
 
             await wait_until(given, 20)
         finally:
-            await app.inbox.stop()
+            await gateway.inbox.stop()
         assert len(fake.responses("late")) == 1  # given once
