@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     room_session_hours: float = Field(default=12.0, alias="TASKFORCE_ROOM_SESSION_HOURS")
     room_tiles: str | None = Field(default=None, alias="TASKFORCE_ROOM_TILES")
     room_poll_seconds: float = Field(default=3.0, alias="TASKFORCE_ROOM_POLL_SECONDS")
+    # Live event streams open at once: per signed-in browser, and in all (one busy page
+    # must not slow everyone's commands; README "Situation room").
+    room_streams_per_session: int = Field(
+        default=3, ge=1, alias="TASKFORCE_ROOM_STREAMS_PER_SESSION"
+    )
+    room_streams_total: int = Field(default=60, ge=1, alias="TASKFORCE_ROOM_STREAMS_TOTAL")
     # Test hooks only: a module whose `install(app)` is called at start-up (see tests/hooks.py).
     test_hooks: str | None = Field(default=None, alias="TASKFORCE_TEST_HOOKS")
 

@@ -27,7 +27,8 @@ UNACCEPTABLE_TEXT = N_(
 # The invisible marks right-to-left replies carry around references (`bot/bidi.py`): a
 # member who copies `⁦OP-NH/S-1⁩` out of an Arabic reply types them back. They are dropped,
 # not refused; they cannot reorder what is stored (the overrides U+202A-U+202E stay refused).
-_REPLY_MARKS = re.compile("[\u200e\u200f\u2066-\u2069]")
+# The ARABIC LETTER MARK (U+061C) is the same kind of mark, and goes with them.
+_REPLY_MARKS = re.compile("[\u061c\u200e\u200f\u2066-\u2069]")
 
 
 def normalise_text(text: str) -> str | None:
@@ -41,8 +42,9 @@ def normalise_text(text: str) -> str | None:
 
 
 def clean_name(text: str) -> str:
-    """A name a platform shows (not typed as a command): refused characters dropped, NFC."""
-    return unicodedata.normalize("NFC", _REFUSED_CHARS.sub("", text))
+    """A name a platform shows (not typed as a command): directional marks and refused
+    characters dropped, NFC."""
+    return unicodedata.normalize("NFC", _REFUSED_CHARS.sub("", _REPLY_MARKS.sub("", text)))
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,62 @@ class Inbox:
         async with self.store.transaction() as session:
             await _DONE.execute(session, {"platform": platform, "event_key": event_key})
 
+    async def answer(
+        self, platform: str, event_key: str, deliver: Callable[[], Awaitable[bool]]
+    ) -> bool | None:
+        """Deliver the answer of an event this process holds, and forget the event once it
+        is delivered; None (nothing sent) when another process has taken the event over
+        (its lease ran out here): that process answers it.
+
+        On PostgreSQL the row stays locked from the claim of the sending to its delete, in
+        one transaction: no other process can take the event over while its answer is on
+        its way, and a crash mid-send rolls the claim back, so only the post in flight can
+        be repeated by the recovery. SQLite's one process checks, sends, then forgets.
+        Returns whether `deliver` says the answer was taken (False: the event is released
+        for the recovery to answer later).
+        """
+        mine = (
+            (_INBOX.c.platform == platform)
+            & (_INBOX.c.event_key == event_key)
+            & (_INBOX.c.claimed_by == self.worker_id)
+        )
+        if self.store.is_sqlite:
+            async with self.store.transaction() as session:
+                conn = await session.connection()
+                held = (await conn.execute(select(_INBOX.c.id).where(mine))).first()
+            if held is None:
+                return None
+            delivered = await deliver()
+        else:
+            async with self.store.transaction() as session:
+                conn = await session.connection()
+                held = (
+                    await conn.execute(select(_INBOX.c.id).where(mine).with_for_update())
+                ).first()
+                if held is None:
+                    return None
+                delivered = await deliver()
+                if delivered:
+                    await _DONE.execute(session, {"platform": platform, "event_key": event_key})
+            if delivered:
+                return True
+        if delivered:
+            await self.done(platform, event_key)
+        else:
+            await self.release(platform, event_key)
+        return delivered
+
+    async def holds(self, platform: str, event_key: str) -> bool:
+        """Whether the event is in the inbox (acknowledged, to be finished)."""
+        async with self.store.transaction() as session:
+            conn = await session.connection()
+            found = await conn.execute(
+                select(_INBOX.c.id).where(
+                    _INBOX.c.platform == platform, _INBOX.c.event_key == event_key
+                )
+            )
+            return found.first() is not None
+
     async def release(self, platform: str, event_key: str) -> None:
         """Finishing the event failed here: give up the lease so recovery tries it again."""
         async with self.store.transaction() as session:
@@ -247,6 +303,9 @@ class Inbox:
             if not entries:
                 return handled
             for entry in entries:
+                # A recovery can take a while: this process's own leases are kept meanwhile,
+                # or another process would take over events still being answered here.
+                await self.renew()
                 handler = self._handlers.get(entry.kind)
                 if handler is None:
                     log.warning("inbox.no_handler", kind=entry.kind, inbox_id=entry.id)

@@ -479,6 +479,8 @@ def create_app(settings: Settings, *, app: App | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            # Outermost: the room's security headers on every answer under /room.
+            Middleware(room.Guard, room=core_app.extras["room"]),
             Middleware(
                 BodyLimit,
                 max_bytes=settings.max_body_bytes,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from bot.app import App
-from bot.contracts import Visibility
-from bot.models import Operation, OutboxMessage, Raid, RaidItem, Sighting, Subject
+from bot.contracts import Actor, Channel, Invocation, Visibility
+from bot.models import Identity, Operation, OutboxMessage, Raid, RaidItem, Sighting, Subject
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, RED, fetch, join, ok, operation, refused, text
 
@@ -222,6 +222,36 @@ async def test_text_is_stored_in_one_normal_form(any_app: App) -> None:
     assert subject.name == "José Nuñez"  # NFC: one code point each
     assert subject.name == "Jos\u00e9 Nu\u00f1ez"
     assert "José Nuñez" in text(await ok(app, "subject show S-1"))
+
+
+# Invisible directional marks a reply carries or a phone inserts: LRM, RLM, ALM, LRI … PDI.
+MARKS = ("\u200e", "\u200f", "\u061c", "\u2066", "\u2069")
+
+
+@pytest.mark.parametrize("mark", MARKS)
+async def test_directional_marks_are_dropped_from_stored_names(any_app: App, mark: str) -> None:
+    app = any_app
+    await operation(app)
+    await ok(app, f"subject add person {mark}Ivan{mark} Petrov --category suspect")
+    [subject] = await fetch(app, Subject)
+    assert subject.name == "Ivan Petrov"
+
+
+@pytest.mark.parametrize("mark", MARKS)
+async def test_directional_marks_are_dropped_from_platform_names(any_app: App, mark: str) -> None:
+    app = any_app
+    await ok(app, 'op new "Night Harbour"')
+    code = dict((await ok(app, "op invite --role member")).message.fields)["Code"]
+    reply = await app.gateway.dispatch(
+        Invocation(
+            actor=Actor("console", "layla", f"{mark}Layla{mark} Haddad"),
+            channel=Channel("console", "dm-layla", is_group=False),
+            text=f"join {code}",
+        )
+    )
+    assert reply.ok, text(reply)
+    [identity] = [i for i in await fetch(app, Identity) if i.key == "layla"]
+    assert identity.display_name == "Layla Haddad"
 
 
 async def test_a_failed_post_records_no_user_text(any_app: App) -> None:

@@ -533,3 +533,91 @@ async def test_a_surviving_replica_runs_what_a_killed_replica_acknowledged_once(
             assert where in text_of(response)
         posts = slack_texts(fake.posts("C1"), "Sighting SG-")
         assert mentions(posts, places) == dict.fromkeys(places, 1)
+
+
+async def test_a_replica_taken_over_while_frozen_does_not_answer_again(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two replicas on PostgreSQL (lease 3 s). A acknowledges three slash commands "Working
+    on it…" and holds them; A is frozen (SIGSTOP) past its lease, so B takes them over, runs
+    each once and answers each response_url. A then thaws and finishes the same commands:
+    the answer's sending is claimed on the inbox row B has taken, so A sends nothing. kill -9
+    A. Each command was answered exactly once."""
+    db = Database(pg_url)
+    lease = {"TASKFORCE_INBOX_LEASE_SECONDS": "3"}
+    async with slack_fake() as fake:
+        env_a = slack_env(db, tmp_path / "a", fake, **lease, **hooked())
+        env_b = slack_env(db, tmp_path / "b", fake, **lease)
+        inbound = SlackInbound("", fake, client=httpx.AsyncClient(timeout=30))
+        try:
+            async with served(env_a) as a, served(env_b) as b:
+                inbound.base_url = a.url
+                await slack_setup(inbound)
+                places = [f"Pier {n}" for n in range(3)]
+                for n, where in enumerate(places):
+                    ack = await inbound.command(
+                        f'sighting S-1 at "{where}" --note "HOLD"', response_key=f"k{n}"
+                    )
+                    assert ack.json()["text"] == WORKING
+                a.signal(signal.SIGSTOP)
+                try:
+
+                    def answered() -> bool:
+                        return all(fake.responses(f"k{n}") for n in range(len(places)))
+
+                    await wait_until(answered, 30)
+                    await wait_until(lambda: _inbox_empty(db), 10)
+                    assert len(b.events("inbox.recovering")) == len(places)
+                    (tmp_path / "a" / "release").touch()  # A's held commands go on…
+                finally:
+                    a.signal(signal.SIGCONT)
+                # …run as duplicates (B committed them) and find their answers taken.
+                await wait_until(
+                    lambda: len(a.events("slack.answer_taken_over")) == len(places), 30
+                )
+                await crash(a)
+                await wait_until(lambda: _outbox_empty(db), 30)
+        finally:
+            await inbound.aclose()
+        assert await db.sightings() == dict.fromkeys(places, 1)
+        for n, where in enumerate(places):
+            (response,) = fake.responses(f"k{n}")
+            assert where in text_of(response)
+
+
+async def test_kill_during_the_answer_repeats_only_the_post_in_flight(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two replicas on PostgreSQL (lease 3 s). A's answer to a "Working on it…" command is on
+    its way (the fake holds response URLs) when A is killed -9: its claim on the inbox row
+    rolls back with its connection, B answers the command, and the one post that was in
+    flight (cut with A) is the only other attempt. The command is answered once."""
+    db = Database(pg_url)
+    lease = {"TASKFORCE_INBOX_LEASE_SECONDS": "3"}
+    async with slack_fake() as fake:
+        env_a = slack_env(db, tmp_path / "a", fake, **lease, **hooked())
+        env_b = slack_env(db, tmp_path / "b", fake, **lease)
+        inbound = SlackInbound("", fake, client=httpx.AsyncClient(timeout=30))
+        try:
+            async with served(env_a) as a, served(env_b) as b:
+                inbound.base_url = a.url
+                await slack_setup(inbound)
+                gate = fake.hold_responses()
+                ack = await inbound.command(
+                    'sighting S-1 at "Pier 9" --note "HOLD"', response_key="k"
+                )
+                assert ack.json()["text"] == WORKING
+                (tmp_path / "a" / "release").touch()
+                await fake.wait_for(lambda: fake.responses_waiting == 1, timeout=30)
+                assert await db.inbox_depth() == 1  # claimed for sending, not yet forgotten
+                await crash(a)
+                await fake.wait_for(lambda: fake.responses_waiting == 2, timeout=30)  # B's
+                gate.set()
+                await fake.wait_for_responses(1, "k", timeout=30)
+                await wait_until(lambda: _inbox_empty(db), 10)
+                assert len(b.events("inbox.recovering")) == 1
+        finally:
+            await inbound.aclose()
+        assert await db.sightings() == {"Pier 9": 1}
+        (response,) = fake.responses("k")
+        assert "Pier 9" in text_of(response)

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.clock import ManualClock
 from bot.messages import SECRET_NOT_REPEATED
-from bot.models import AuditEntry, RaidItem
+from bot.models import AuditEntry, Member, RaidItem
 from bot.room.models import RoomLink, RoomSession
 from bot.room.tokens import SignedIn, digest, open_session, redeem_link
 from bot.room.view import load_view
@@ -84,6 +84,32 @@ async def test_link_works_once_and_only_in_the_browser_that_opened_it(
         assert again.status_code == 400 and "used, expired or unknown" in again.text
         assert len(await fetch(app, RoomSession)) == 1
         assert (await b.get("/room/")).status_code == 401
+
+
+async def test_the_confirm_page_names_whom_the_link_signs_in(room_app: App, url: str) -> None:
+    """An attacker's own link sent to a victim (login CSRF) shows the attacker's name and
+    identity before anything happens; what members typed is escaped."""
+    app = room_app
+    await operation(app)
+    token = await ask_link(app, "mia")
+    hostile = 'Mia <script>alert(1)</script> & "Co"'
+    async with app.store.transaction() as session:
+        [mia] = (await session.exec(select(Member).where(Member.name == "mia"))).all()
+        mia.name = hostile
+        session.add(mia)
+    async with httpx.AsyncClient(base_url=url) as browser:
+        page = await browser.get("/room/login", params={"t": token})
+        assert page.status_code == 200
+        assert (
+            "Sign in as Mia &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot; "
+            "(console:mia)?" in page.text
+        )
+        assert "<script>alert" not in page.text
+        # Opening it used nothing; an unknown link is refused on the confirm page already.
+        assert (await fetch(app, RoomLink))[0].used_at is None
+        unknown = await browser.get("/room/login", params={"t": token[:-2] + "xx"})
+        assert unknown.status_code == 400 and "used, expired or unknown" in unknown.text
+        assert "Sign in as" not in unknown.text
 
 
 async def test_the_database_never_holds_the_link(room_app: App) -> None:

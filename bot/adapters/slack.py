@@ -30,11 +30,12 @@ import aiohttp
 import structlog
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import metrics
@@ -53,7 +54,7 @@ from bot.contracts import (
     strip_prefix,
 )
 from bot.gateway import Gateway
-from bot.i18n import _
+from bot.i18n import N_, _
 from bot.inbox import InboxEntry
 from bot.messages import Attachment, Message
 
@@ -62,6 +63,10 @@ log = structlog.get_logger(__name__)
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 WORKING = "Working on it…"
+KEPT = N_("Slack is not answering; your command was kept.")
+NOT_KEPT = N_(
+    "Slack is not answering and your command could not be kept; send it again in a minute."
+)
 STOP_GRACE_SECONDS = 20.0
 RESPONSE_URL_SECONDS = 30 * 60 - 60  # Slack honours a response_url for 30 minutes
 AUTH_RETRY_MAX = 60.0
@@ -233,6 +238,10 @@ class SlackAdapter:
             # Socket Mode alone: no HTTP route, nothing signed; "" keeps bolt off os.environ.
             signing_secret=settings.slack_signing_secret or "",
             process_before_response=True,
+            # Our own authorization, from the configured token and `auth.test` as `start`
+            # got it: bolt's default asks Slack on the first request, and a Slack outage
+            # then turned every signed command into an empty 500.
+            authorize=self._authorizer(),
         )
         self.bolt.command(re.compile(r"^/"))(self._on_command)
         self.bolt.action(render.ACTION_ID)(self._on_action)
@@ -251,6 +260,20 @@ class SlackAdapter:
         self._inbound_finished = False
         for kind in ("slack_command", "slack_action", "slack_event"):
             gateway.inbox.register(kind, self._recover)
+
+    def _authorizer(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        """Bolt's authorization of a signed request, without a call to Slack (a plain
+        function: bolt passes arguments by the names of its parameters)."""
+
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                bot_token=self.settings.slack_bot_token,
+                bot_user_id=self.bot_user_id,
+            )
+
+        return authorize
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -383,7 +406,27 @@ class SlackAdapter:
         if not isinstance(bolt_request.body, dict) or not bolt_request.body:
             return PlainTextResponse("Malformed request body.", status_code=400)
         bolt_response = await self.bolt.async_dispatch(bolt_request)
+        if bolt_response.status >= 500:
+            return await self._outage_answer(bolt_request.body)
         return to_starlette_response(bolt_response)
+
+    async def _outage_answer(self, body: dict[str, Any]) -> Response:
+        """A listener failed (bolt would answer an empty 500): 200 and a sentence when the
+        request is stored (run, or in the inbox to be finished), else 503 so that Slack, or
+        the member, sends it again. Never a 500 (README "Slack")."""
+        key = _request_key(body)
+        stored = False
+        if key is not None:
+            try:
+                stored = await self.gateway.was_processed(
+                    PLATFORM, key
+                ) or await self.gateway.inbox.holds(PLATFORM, key)
+            except Exception as exc:  # the store is down too: not stored
+                log.warning("slack.store_unavailable", error=type(exc).__name__)
+        log.warning("slack.request_failed", stored=stored)
+        if stored:
+            return JSONResponse({"response_type": "ephemeral", "text": _(KEPT)})
+        return PlainTextResponse(_(NOT_KEPT), status_code=503, headers={"Retry-After": "60"})
 
     # ------------------------------------------------------------------ identities
 
@@ -533,14 +576,26 @@ class SlackAdapter:
     ) -> None:
         try:
             reply = await work
-            await self._respond(respond, reply)
-            self._after(reply, user, respond)
+            if await self._answer(inbox_key, lambda: self._respond(respond, reply)):
+                self._after(reply, user, respond)
         except BaseException:
             if inbox_key:
                 await self.gateway.inbox.release(PLATFORM, inbox_key)
             raise
-        if inbox_key:
-            await self.gateway.inbox.done(PLATFORM, inbox_key)
+
+    async def _answer(self, key: str | None, deliver: Callable[[], Awaitable[bool]]) -> bool:
+        """Give a stored request's answer once (`Inbox.answer`): forgotten when Slack took
+        it; kept for the recovery to answer later when Slack did not (nothing lost); not
+        sent at all when another process took the request over. Without a key (not in the
+        inbox), just send it. True if this process sent it."""
+        if key is None:
+            await deliver()
+            return True
+        sent = await self.gateway.inbox.answer(PLATFORM, key, deliver)
+        if sent is None:
+            log.info("slack.answer_taken_over")
+            return False
+        return True
 
     async def _accept(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         """Commit an event to the inbox before its ack; False if it could not be (logged)."""
@@ -551,15 +606,18 @@ class SlackAdapter:
             return False
         return True
 
-    async def _respond(self, respond: Any, reply: Reply) -> None:
+    async def _respond(self, respond: Any, reply: Reply) -> bool:
+        """Answer through the response_url; True if Slack took the answer."""
         try:
             result = await respond(**self._payload(reply), replace_original=False)
-        except Exception as exc:  # the reply is lost to the user; the effect is stored
+        except Exception as exc:  # the effect is stored; the answer may be given later
             log.warning("slack.respond_failed", error=type(exc).__name__)
-            return
+            return False
         status = getattr(result, "status_code", 200)
         if status != 200:
             log.warning("slack.respond_failed", status=status)
+            return False
+        return True
 
     def _payload(self, reply: Reply) -> dict[str, Any]:
         payload = render.response_payload(reply)
@@ -665,14 +723,12 @@ class SlackAdapter:
         try:
             inv = replace(self._invocation(key, payload), locale=await self._locale(user))
             reply = await self.gateway.dispatch(inv)
-            await self._respond(respond, reply)
-            self._after(reply, user, respond)
+            if await self._answer(key if durable else None, lambda: self._respond(respond, reply)):
+                self._after(reply, user, respond)
         except BaseException:
             if durable:
                 await self.gateway.inbox.release(PLATFORM, key)
             raise
-        if durable:
-            await self.gateway.inbox.done(PLATFORM, key)
 
     # ------------------------------------------------------------------ events
 
@@ -782,11 +838,14 @@ class SlackAdapter:
         reply = await self.gateway.dispatch(self._invocation(entry.event_key, p))
         url = str(p.get("response_url") or "")
         age = (self.gateway.clock() - entry.received_at).total_seconds()
-        if url and age < RESPONSE_URL_SECONDS and await self._respond_url(url, reply):
-            pass
-        else:
+
+        async def deliver() -> bool:
+            if url and age < RESPONSE_URL_SECONDS and await self._respond_url(url, reply):
+                return True
             await self._late_dm(str(p["user"]), str(p.get("text") or ""), entry, reply)
-        await self.gateway.inbox.done(PLATFORM, entry.event_key)
+            return True  # a failed DM raises: the inbox retries it later
+
+        await self._answer(entry.event_key, deliver)
 
     async def _respond_url(self, url: str, reply: Reply) -> bool:
         """Post a reply to a `response_url` (valid 30 minutes, 5 uses); True if Slack took it."""
@@ -842,6 +901,17 @@ class SlackAdapter:
 
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+
+
+def _request_key(body: dict[str, Any]) -> str | None:
+    """The processed-once key a listener gives this request (None: it has none)."""
+    if body.get("type") == "event_callback":
+        return _key("event", body.get("event_id"))
+    if "payload" in body or body.get("type") == "block_actions":
+        return None  # a click's key needs its action: it is not looked up here
+    if body.get("command"):
+        return _key("cmd", body.get("trigger_id") or _body_digest(body))
+    return None
 
 
 def _body_digest(body: dict[str, Any]) -> str:

@@ -86,11 +86,14 @@ def sentence_page(title: str, sentence: str) -> str:
     return layout(title, f"<h1>{_e(title)}</h1><p>{_e(sentence)}</p>")
 
 
-def confirm_login(token: str, nonce: str) -> str:
-    """The page a sign-in link opens: one button, so link previews never use the link."""
+def confirm_login(token: str, nonce: str, name: str, identity: str) -> str:
+    """The page a sign-in link opens: whom it signs in, and one button, so link previews
+    never use the link (and nobody is signed in, unaware, as someone else)."""
+    who = _("Sign in as {name} ({identity})?").format(name=name, identity=identity)
     return layout(
         _("Sign in"),
         f"<h1>{_e(_('Sign in to the situation room'))}</h1>"
+        f'<p id="signing-in-as"><strong>{_e(who)}</strong></p>'
         f"<p>{_e(_('This link works once, in this browser, for the member who asked for it.'))}"
         "</p>"
         '<form method="post" action="/room/login">'

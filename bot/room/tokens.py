@@ -57,6 +57,38 @@ async def issue_link(session: AsyncSession, member_id: int, identity_id: int, no
     return secret
 
 
+@dataclass(frozen=True)
+class LinkHolder:
+    """Whom a usable sign-in link signs in: the member's name, language and identity."""
+
+    name: str
+    language: str | None
+    identity: str  # `platform:key`, as `whoami` lists it
+
+
+async def link_holder(session: AsyncSession, secret: str, now: datetime) -> LinkHolder | None:
+    """The member a link would sign in (read only: the link stays unused), or None when the
+    link is unknown, used or expired."""
+    if not secret or len(secret) > 100:
+        return None
+    row = (
+        await session.exec(
+            select(Member, Identity)
+            .join(RoomLink, col(RoomLink.member_id) == col(Member.id))
+            .join(Identity, col(Identity.id) == col(RoomLink.identity_id))
+            .where(
+                col(RoomLink.token_hash) == digest(secret),
+                col(RoomLink.used_at).is_(None),
+                col(RoomLink.expires_at) > now,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    member, identity = row
+    return LinkHolder(member.name, member.language, f"{identity.platform}:{identity.key}")
+
+
 async def redeem_link(
     session: AsyncSession, secret: str, now: datetime, hours: float
 ) -> str | None:

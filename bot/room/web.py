@@ -11,15 +11,24 @@ cached and forbid framing, inline scripts and any origin but this one (and the t
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import App
 from bot.commands.dispatch import dispatch
@@ -41,7 +50,16 @@ OTHER_BROWSER = N_(
 BAD_CSRF = N_("This request did not come from the situation room page; reload it and try again.")
 FORM_TYPE = "application/x-www-form-urlencoded"
 TICK_VERBS = ("check", "uncheck")
+MAX_SEQ_DIGITS = 9  # a raid's number in a tick's path
 NO_OPERATION = N_("There is no operation {code} that you belong to.")
+TOO_MANY_STREAMS = N_(
+    "This browser already has as many live room pages open as it may: close one, then "
+    "reload this page."
+)
+ROOM_STREAMS_FULL = N_(
+    "The situation room has as many live pages open as it serves: this page is not live; "
+    "reload it to see changes."
+)
 
 
 class Room:
@@ -51,6 +69,9 @@ class Room:
         self.app = app
         self.settings = app.settings
         self.notifier = live.Notifier()
+        self.streams = live.Streams(
+            self.settings.room_streams_per_session, self.settings.room_streams_total
+        )
         base = (self.settings.public_url or "").strip()
         self.secure = base.lower().startswith("https://")
         prefix = "__Host-" if self.secure else ""
@@ -78,12 +99,18 @@ class Room:
 
     # ------------------------------------------------------------------ plumbing
 
+    def security_headers(self) -> dict[str, str]:
+        """The headers every response of the room carries (pages, files, errors)."""
+        return {
+            "Content-Security-Policy": self.csp,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+        }
+
     def _headers(self, response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = self.csp
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.update(self.security_headers())
         return response
 
     def _html(self, body: str, status: int = 200) -> Response:
@@ -127,12 +154,17 @@ class Room:
     # -------------------------------------------------------------------- sign-in
 
     async def login_page(self, request: Request) -> Response:
-        """GET of a sign-in link: a button (previews and scanners never use the link)."""
+        """GET of a sign-in link: whom it signs in, and a button (previews and scanners never
+        use the link); an unusable link is refused at once."""
         token = request.query_params.get("t", "")
-        if not token or len(token) > 100:
+        async with self.app.store.transaction() as session:
+            holder = await tokens.link_holder(session, token, self.app.clock())
+        if holder is None:
             return self._sentence(400, _("Sign-in link"), _(BAD_LINK))
         nonce = secrets.token_urlsafe(24)
-        response = self._html(page.confirm_login(token, nonce))
+        with use_language(holder.language):
+            body = page.confirm_login(token, nonce, holder.name, holder.identity)
+        response = self._html(body)
         self._set_cookie(response, self.login_cookie, nonce, tokens.LINK_MINUTES * 60)
         return response
 
@@ -219,7 +251,10 @@ class Room:
         verb = str(request.path_params["verb"])
         if verb not in TICK_VERBS:
             return self._sentence(404, _("Not found"), _("There is no such page."))
-        seq = int(request.path_params["seq"])
+        seq_text = str(request.path_params["seq"])
+        if not (seq_text.isascii() and seq_text.isdigit() and len(seq_text) <= MAX_SEQ_DIGITS):
+            return self._sentence(404, _("Not found"), _("There is no such page."))
+        seq = int(seq_text)
         item = form.get("item", "").strip()
         if not item.isascii() or not item.isdigit() or len(item) > 4:
             return self._sentence(400, _("Refused"), _("Choose an item to tick."))
@@ -234,29 +269,114 @@ class Room:
         found = await self._signed_in(request)
         if found is None:
             return self._refused()
+        session_id = found[0].session_id
+        full = self.streams.take(session_id)
+        if full is not None:
+            log.info("room.stream_refused", limit=full)
+            sentence = TOO_MANY_STREAMS if full == "session" else ROOM_STREAMS_FULL
+            return self._headers(PlainTextResponse(_(sentence), status_code=429))
         code = str(request.path_params["code"]).upper()
         since = request.query_params.get("since") or None
         cookie = found[1]
         core = self.app.core
 
+        loop_time = asyncio.get_running_loop().time
+        poll = self.settings.room_poll_seconds
+
         async def fingerprint() -> str | None:
+            # The session is checked by each stream; the view is looked at once for every
+            # stream showing the same member the same operation (`Notifier.look`).
             async with self.app.store.transaction() as session:
                 signed = await tokens.open_session(session, cookie, self.app.clock())
             if signed is None:
                 return None
-            view = await load_view(core, signed, code, audit_it=False)
-            return view.fingerprint() if view is not None else None
 
-        body = live.stream(
-            self.notifier,
-            fingerprint,
-            since,
-            self.settings.room_poll_seconds,
-            asyncio.get_running_loop().time,
+            async def view_fingerprint() -> str | None:
+                view = await load_view(core, signed, code, audit_it=False)
+                return view.fingerprint() if view is not None else None
+
+            key = (signed.member.id, signed.identity.id, signed.member.language, code)
+            return await self.notifier.look(key, view_fingerprint, loop_time(), poll / 2)
+
+        body = live.stream(self.notifier, fingerprint, since, poll, loop_time)
+        response = CountedStream(
+            body, lambda: self.streams.give_back(session_id), media_type="text/event-stream"
         )
-        response = StreamingResponse(body, media_type="text/event-stream")
         response.headers["X-Accel-Buffering"] = "no"
         return self._headers(response)
+
+
+class CountedStream(StreamingResponse):
+    """An event stream that gives its place back (`Streams.give_back`) however it ends:
+    finished, cut by the browser, or cancelled at shutdown."""
+
+    def __init__(
+        self, content: AsyncIterator[str], release: Callable[[], None], media_type: str
+    ) -> None:
+        super().__init__(content, media_type=media_type)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then give the place back."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+class RoomFiles(StaticFiles):
+    """The room's static files. A path no file can have (a NUL byte, which the file system
+    calls refuse with ValueError) is not found, like any other missing file."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        """Where `path` is on disk, and its stat; nothing for an impossible path."""
+        if "\x00" in path:
+            return "", None
+        return super().lookup_path(path)
+
+
+class Guard:
+    """Every response under `/room` carries the room's security headers, whoever answered
+    it: pages, static files, a plain 404/405, the redirect of `/room`, a refusal of the
+    server's middleware. An unexpected error there is a 500 with those headers too (logged
+    with its traceback: that is a bug, never a visitor's doing)."""
+
+    def __init__(self, app: ASGIApp, room: Room, prefix: str = "/room") -> None:
+        self.app = app
+        self.prefix = prefix
+        self.headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in room.security_headers().items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            path == self.prefix or path.startswith(self.prefix + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers.extend(h for h in self.headers if h[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_guarded)
+        except Exception:
+            if started:
+                raise
+            log.exception("room.error")
+            await PlainTextResponse("Internal Server Error", status_code=500)(
+                scope, receive, send_guarded
+            )
 
 
 def routes(app: App) -> list[BaseRoute]:
@@ -269,9 +389,10 @@ def routes(app: App) -> list[BaseRoute]:
         Route("/login", room.login, methods=["POST"]),
         Route("/logout", room.logout, methods=["POST"]),
         Route("/op/{code}", room.operation, methods=["GET"]),
-        Route("/op/{code}/raid/{seq:int}/{verb:str}", room.tick, methods=["POST"]),
+        # `seq` is read by the handler: an int convertor would raise (a 500) on 5,000 digits.
+        Route("/op/{code}/raid/{seq}/{verb}", room.tick, methods=["POST"]),
         Route("/op/{code}/events", room.events, methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="room-static"),
+        Mount("/static", app=RoomFiles(directory=STATIC_DIR), name="room-static"),
     ]
 
 

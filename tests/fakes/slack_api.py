@@ -14,6 +14,7 @@ Three pieces, usable on their own or together:
         fake.fail_next(429, retry_after=7)                 # next chat.postMessage: HTTP 429
         fake.fail_next(500)                                # the one after: HTTP 500
         fake.fail_next(error="channel_not_found")          # HTTP 200 {"ok": false, ...}
+        fake.fail_next(500, method="response")             # the next response URL post
         posts = await fake.wait_for_posts(1, "C1")        # successful chat.postMessage args
         fake.posts("C1"); fake.calls("chat.postMessage")   # all attempts, with their status
         fake.responses("k1")                               # bodies posted to response URL k1
@@ -523,6 +524,10 @@ class FakeSlack:
         self.responses_waiting -= 1
         if request.transport is None or request.transport.is_closing():
             return web.Response(status=499, text="sender went away")
+        for i, failure in enumerate(self._failures):
+            if failure.method == "response":  # `fail_next(500, method="response")`
+                del self._failures[i]
+                return web.Response(status=failure.status, text="upstream trouble")
         self._responses.append((request.match_info["key"], body))
         await self._changed_now()
         return web.Response(text="ok")
