@@ -13,6 +13,7 @@ from bot.audit import Action
 from bot.commands.errors import UsageError
 from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
+from bot.commands.values import DB_INT_MAX, parse_int, parse_path
 from bot.contracts import Reply, Visibility
 from bot.i18n import _
 
@@ -40,13 +41,26 @@ class Arg:
 
 @dataclass(frozen=True)
 class Flag:
-    """A `--flag`. kind: `str`, `bool` (no value) or `time` (may span words: `20m ago`)."""
+    """A `--flag`. kind: `str`, `bool` (no value), `time` (may span words: `20m ago`),
+    `int` (a whole number `low`..`high`, read by `values.parse_int`) or `path` (a directory
+    on this machine, read by `values.parse_path`). Numbers and paths are read here, once,
+    for every command: a handler gets an `int` or a `Path`, never the raw text."""
 
     name: str
     kind: str = "str"
     multi: bool = False
     required: bool = False
     ref: bool = False  # a reference that may name the operation (see `Arg.ref`)
+    low: int = 1
+    high: int = DB_INT_MAX
+
+    def read(self, value: str) -> Any:
+        """The flag's value as its kind says; `UsageError` with one sentence otherwise."""
+        if self.kind == "int":
+            return parse_int(value, f"--{self.name}", self.low, self.high)
+        if self.kind == "path":
+            return parse_path(value, f"--{self.name}")
+        return value
 
 
 class OpMode(enum.Enum):
@@ -184,6 +198,7 @@ def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
                         "{limit}."
                     ).format(flag=f"--{name}", length=len(value), limit=max_text)
                 )
+            value = spec.read(value)
             if spec.multi:
                 out.values.setdefault(name, []).append(value)
             elif name in out.values:
