@@ -14,13 +14,17 @@ from bot.commands.errors import UsageError
 from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
 from bot.commands.values import DB_INT_MAX, parse_int, parse_path
-from bot.contracts import Reply, Visibility
+from bot.contracts import Invocation, Reply, Visibility
 from bot.i18n import _
 
 if TYPE_CHECKING:
-    from bot.commands.context import CommandContext
+    from bot.commands.context import CommandContext, Core
 
 Handler = Callable[["CommandContext"], Awaitable[Reply]]
+# Slow work a command needs before its transaction (fetching and decoding a photo): run by
+# the dispatch once the actor is admitted, outside any transaction; the result is
+# `CommandContext.prepared`.
+Prepare = Callable[["Core", Invocation], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class Command:
     action: Action = Action.CONSULT
     visibility: Visibility = Visibility.PRIVATE
     details: str = ""
+    prepare: Prepare | None = None
 
     def references(self, args: ParsedArgs) -> list[str]:
         """The values of the arguments declared as references, in declaration order."""
@@ -334,6 +339,7 @@ def command(
     action: Action = Action.CONSULT,
     visibility: Visibility = Visibility.PRIVATE,
     details: str = "",
+    prepare: Prepare | None = None,
     registry: Registry = REGISTRY,
 ) -> Callable[[Handler], Handler]:
     """Decorator: register the decorated async function as a command."""
@@ -356,6 +362,7 @@ def command(
                 action=action,
                 visibility=visibility,
                 details=details,
+                prepare=prepare,
             )
         )
         return fn
