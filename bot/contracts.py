@@ -73,13 +73,17 @@ class Channel:
 
 @dataclass(frozen=True)
 class Upload:
-    """A file a member sent: what the platform said of it, and its bytes (None when the
-    adapter did not fetch it because the platform said it is too large)."""
+    """A file a member sent: what the platform said of it, and its bytes.
+
+    `content` is None until fetched. An adapter gives `fetch` instead of the bytes: the
+    core calls it only once the sender is admitted (registered, a member who may post
+    there), and never for a file the platform says is over the limit."""
 
     filename: str
     mime_type: str
     size: int
     content: bytes | None
+    fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,18 @@ platform gave); this module
 
 - refuses what is too large or is not a JPEG, PNG or WebP image (Pillow opens it: the
   platform's MIME type is not trusted), with one sentence and nothing stored;
+- decodes within a pixel budget read from the header before any pixel is decoded (each
+  side, and their product; a JPEG is decoded at 1/2, 1/4 or 1/8 of its size when that
+  fits): the decoded pixels take at most 4/5 of the file-size limit in memory, so a small file
+  that inflates to a gigapixel (a decompression bomb) is refused, not decoded. The caller
+  runs `check` in a worker thread, outside any transaction (README "Photos as evidence");
 - hashes the original (SHA-256, the evidence's identity) and keeps it unchanged, content-
   addressed under the data directory (`evidence/ab/abcdef…`): the same bytes are one file
   however often they arrive;
 - reads the EXIF time and GPS position, to offer them;
 - makes the copy that may leave: pixels only (orientation applied, at most 2560 pixels a
-  side), no EXIF, no XMP, no ICC profile, no comments — re-encoded by Pillow.
+  side), no EXIF, no XMP, no ICC profile, no comments — re-encoded by Pillow (a WebP as
+  PNG: WebP's encoder needs ten copies of the pixels in memory).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +38,15 @@ from bot.i18n import _
 
 MAX_BYTES = 10 * 1024 * 1024  # default of TASKFORCE_PHOTO_MAX_BYTES
 ONWARD_SIDE = 2560  # the long side of the copy posted onward, in pixels
-MAX_PIXELS = 60_000_000  # a decompression bomb is refused, not decoded
+MAX_SIDE = 16_384  # pixels on either side, whatever the budget (WebP's own limit)
+MIN_BUDGET = 1024 * 1024  # pixels any limit allows: a small limit still takes a small photo
+BYTES_PER_PIXEL = 4  # Pillow keeps RGB, RGBA and CMYK in four bytes a pixel
+# How many times the budget's share a format's decoder needs: WebP's decoder fills its own
+# canvas, hands it over as bytes, and Pillow copies those into the image (four copies of
+# the pixels at once, measured, where PNG and JPEG need one, and `_clean_copy` one more).
+DECODER_COPIES = {"JPEG": 1, "PNG": 1, "WEBP": 3}
+# Photos decoded at once in this process (each in its own worker thread): more wait.
+_DECODING = threading.BoundedSemaphore(2)
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
@@ -61,9 +76,42 @@ class Photo:
         """The file extension of its format."""
         return _EXTENSIONS[self.format]
 
+    @property
+    def onward_extension(self) -> str:
+        """The file extension of the copy that may leave (`_clean_copy`)."""
+        return "png" if self.format == "WEBP" else self.extension
+
 
 def _limit_text(limit: int) -> str:
     return f"{limit / (1024 * 1024):.0f} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
+
+
+def pixel_budget(max_bytes: int) -> int:
+    """How many pixels a photo may be decoded to: four fifths of the file-size limit, so
+    that with the one more copy `_clean_copy` may make, and the encoder's output, reading
+    a photo stays within twice the limit."""
+    return max(MIN_BUDGET, max_bytes // (BYTES_PER_PIXEL + 1))
+
+
+def decode_scale(probe: Image.Image, budget: int) -> int | None:
+    """The divisor (1, 2, 4 or 8) a photo is decoded at to stay within `budget` pixels,
+    read from the header alone; None when it cannot be. A progressive JPEG keeps every
+    coefficient of the full image while it decodes (two bytes a sample), whatever the
+    scale; PNG and WebP are decoded whole."""
+    width, height = probe.size
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        return None
+    if probe.format == "JPEG":
+        if probe.info.get("progressive") or probe.info.get("progression"):
+            samples = width * height * len(probe.getbands())
+            if samples * 2 > budget * BYTES_PER_PIXEL:
+                return None
+        for scale in (1, 2, 4, 8):
+            if -(-width // scale) * -(-height // scale) <= budget:
+                return scale
+        return None
+    copies = DECODER_COPIES.get(probe.format or "", 1)
+    return 1 if width * height * copies <= budget else None
 
 
 def check(upload: Upload, max_bytes: int = MAX_BYTES) -> Photo:
@@ -79,22 +127,27 @@ def check(upload: Upload, max_bytes: int = MAX_BYTES) -> Photo:
         raise EvidenceError(_("That file is empty. Nothing was stored."))
     refuse = EvidenceError(_("Only photos can be evidence: JPEG, PNG or WebP. Nothing was stored."))
     try:
-        with Image.open(io.BytesIO(upload.content)) as probe:
+        # Only the three formats' parsers ever see the bytes; opening reads the header.
+        with _DECODING, Image.open(io.BytesIO(upload.content), formats=list(FORMATS)) as probe:
             kind = probe.format or ""
             if kind not in FORMATS:
                 raise refuse
-            if probe.width * probe.height > MAX_PIXELS:
+            scale = decode_scale(probe, pixel_budget(max_bytes))
+            if scale is None:
                 raise EvidenceError(
                     _(
                         "That photo is too large to read ({w}×{h} pixels). Nothing was stored."
                     ).format(w=probe.width, h=probe.height)
                 )
+            original_size = probe.size
+            if scale > 1:  # libjpeg decodes straight to the smaller size (DCT scaling)
+                probe.draft(None, (original_size[0] // scale, original_size[1] // scale))
             probe.load()
             exif = probe.getexif()
             taken = _exif_time(exif)
             lat, lon = _exif_position(exif)
             clean = _clean_copy(probe, kind)
-            width, height = probe.width, probe.height
+            width, height = original_size
     except EvidenceError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
@@ -142,23 +195,37 @@ def _exif_position(exif: Image.Exif) -> tuple[float | None, float | None]:
     return round(lat, 6), round(lon, 6)
 
 
+_REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "I;16"}  # what `reduce` takes
+
+
 def _clean_copy(image: Image.Image, kind: str) -> bytes:
-    """The pixels alone, upright, re-encoded: nothing of the camera or the phone."""
-    upright = ImageOps.exif_transpose(image)
-    upright.thumbnail((ONWARD_SIDE, ONWARD_SIDE))  # a chat needs no more; Telegram takes 10 MB
-    mode = "RGBA" if upright.mode in ("RGBA", "LA", "P") and kind != "JPEG" else "RGB"
-    pixels = Image.new(mode, upright.size)
-    pixels.paste(upright.convert(mode))
+    """The pixels alone, upright, re-encoded: nothing of the camera or the phone.
+
+    At most one more copy of the decoded pixels exists at any moment (turning the image;
+    shrinking it makes one smaller image, `reduce`, with no full-size intermediate)."""
+    ImageOps.exif_transpose(image, in_place=True)
+    mode = "RGBA" if image.mode in ("RGBA", "LA", "P") and kind != "JPEG" else "RGB"
+    factor = -(-max(image.size) // ONWARD_SIDE)  # a chat needs no more; Telegram takes 10 MB
+    if factor > 1:
+        if image.mode in _REDUCIBLE:
+            image = image.reduce(factor)
+        else:  # a palette or two-tone image: picked, not averaged, in its own one byte a pixel
+            size = (-(-image.width // factor), -(-image.height // factor))
+            image = image.resize(size, Image.Resampling.NEAREST)
+    pixels = image if image.mode == mode else image.convert(mode)
+    pixels.info = {}  # no EXIF, XMP, ICC profile or comment rides along into the copy
     out = io.BytesIO()
     if kind == "JPEG":
         pixels.save(out, "JPEG", quality=90)
-    else:
-        pixels.save(out, kind)
+    else:  # WebP's encoder holds ten copies of the pixels (measured): a WebP leaves as PNG
+        pixels.save(out, "PNG")
     return out.getvalue()
 
 
 class FileStore:
-    """Content-addressed files under a directory (`evidence/` in the data directory)."""
+    """Content-addressed files under a directory (`evidence/` in the data directory).
+
+    The directory and its folders are the service's alone (0700), the files too (0600)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -307,39 +308,37 @@ async def strongest(
     return list(found.values())
 
 
+_DISTANCE = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,3})?)(km|m)?", re.ASCII)
+
+
 def parse_distance(raw: str) -> float:
-    """`200`, `200m`, `1.5km` → metres (10 m to 50 km)."""
-    text = raw.strip().lower().replace(" ", "")
-    scale = 1.0
-    if text.endswith("km"):
-        text, scale = text[:-2], 1000.0
-    elif text.endswith("m"):
-        text = text[:-1]
-    try:
-        metres = float(text) * scale
-    except ValueError:
-        raise ValueError(
-            _("'{value}' is not a distance; write 200m or 1.5km.").format(value=raw)
-        ) from None
+    """`200`, `200m`, `1.5km` → metres (10 m to 50 km): ASCII digits only (`float()` would
+    also read `nan`, `1e9` and other scripts' digits)."""
+    m = _DISTANCE.fullmatch(raw.strip().lower().replace(" ", ""))
+    if m is None:
+        raise ValueError(_("'{value}' is not a distance; write 200m or 1.5km.").format(value=raw))
+    metres = float(m.group(1)) * (1000.0 if m.group(2) == "km" else 1.0)
     if not 10 <= metres <= 50_000:
         raise ValueError(_("--distance must be between 10m and 50km."))
     return metres
 
 
+_WINDOW = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,3})?)(min|m|h|d)?", re.ASCII)
+_WINDOW_UNITS = {None: 60, "min": 60, "m": 60, "h": 3600, "d": 86400}
+
+
 def parse_window(raw: str) -> timedelta:
-    """`30m`, `45min`, `2h`, `1d` → a time window (1 minute to 7 days)."""
+    """`30m`, `45min`, `2h`, `1d`, `30` (minutes) → a time window (1 minute to 7 days).
+
+    ASCII digits of bounded length only: twenty digits are refused with the sentence, never
+    handed to `timedelta` (which overflows)."""
     text = raw.strip().lower().replace(" ", "")
-    units = {"min": 60, "m": 60, "h": 3600, "d": 86400}
-    for unit, seconds in units.items():
-        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
-            window = timedelta(seconds=float(text[: -len(unit)]) * seconds)
-            break
-    else:
-        if not text.isdigit():
-            raise ValueError(
-                _("'{value}' is not a time window; write 30m, 2h or 1d.").format(value=raw)
-            )
-        window = timedelta(minutes=int(text))
+    m = _WINDOW.fullmatch(text)
+    if m is None:
+        raise ValueError(
+            _("'{value}' is not a time window; write 30m, 2h or 1d.").format(value=raw)
+        )
+    window = timedelta(seconds=float(m.group(1)) * _WINDOW_UNITS[m.group(2)])
     if not timedelta(minutes=1) <= window <= timedelta(days=7):
         raise ValueError(_("--window must be between 1 minute and 7 days."))
     return window

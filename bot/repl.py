@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
+
 from bot.adapters.console import Post, render
 from bot.app import App
+from bot.i18n import _
+
+log = structlog.get_logger(__name__)
 
 BANNER = """Taskforce console — you are '{who}' in channel '{channel}'.
 Type commands as on any chat platform (a leading slash is optional), `help` for the list,
@@ -42,8 +47,12 @@ async def run_repl(app: App, who: str, channel: str) -> None:
             if line.startswith(":in "):
                 channel = line[4:].strip() or channel
                 continue
-            reply = await app.console.push(line, as_=who, channel=channel)
-            print(render(reply))
-            await app.worker.drain()
+            try:  # one line, whatever it does, never ends the session
+                reply = await app.console.push(line, as_=who, channel=channel)
+                print(render(reply))
+                await app.worker.drain()
+            except Exception:
+                log.exception("console.line_failed")
+                print("! " + _("That line failed on our side; the error is logged."))
     finally:
         await app.close()

@@ -147,8 +147,9 @@ class Found:
         weakest = min(self.hits, key=lambda h: h.score)
         named = _("name '{source}'") if weakest.field == "name" else _("alias '{source}'")
         where = named.format(source=weakest.source)
+        # The stored name is an argument, never part of a format string (issue 32).
         text = {
-            "exact": where,
+            "exact": "{where}",
             "prefix": _("partial: {where}"),
             "sounds": _("sounds like {where}"),
             "fuzzy": _("spelling close to {where}"),

@@ -3,6 +3,7 @@
 `install(app)` holds every command whose line contains `HOLD` before its transaction
 starts, until the file `<data dir>/release` exists: a served process then acknowledges
 the command as "Working on it…" and can be killed while the command is still unfinished.
+A console line containing `CRASH` fails outside the dispatch (`taskforce shell` carries on).
 """
 
 from __future__ import annotations
@@ -24,3 +25,16 @@ def install(app: App) -> None:
             await asyncio.sleep(0.05)
 
     app.core.before_transaction = hold
+    crash_console(app)
+
+
+def crash_console(app: App) -> None:
+    """Make the console fail (outside the dispatch) on every line containing `CRASH`."""
+    push = app.console.push
+
+    async def failing(line: str, **kw: object) -> object:
+        if "CRASH" in line:
+            raise RuntimeError("a test crash outside the dispatch")
+        return await push(line, **kw)  # type: ignore[arg-type]
+
+    app.console.push = failing  # type: ignore[method-assign]

@@ -241,3 +241,35 @@ def test_an_unusable_database_url_is_one_sentence_and_nothing_is_written(
         )
         assert "Traceback" not in done.stdout
     assert not Path(env["TASKFORCE_DATA_DIR"]).exists()
+
+
+def test_the_shell_survives_any_single_line(env: dict[str, str], tmp_path: Path) -> None:
+    """A line that crashed the shell (`export --out "~XS~"`: RuntimeError from the home
+    lookup), one that fails outside the dispatch (a test hook), then good lines: all run."""
+    lines = [
+        'op new "Night Harbour"',
+        'export --out "~XS~"',
+        "links --window 99999999999999999999",
+        "CRASH op list",
+        "op list",
+    ]
+    repo = Path(__file__).resolve().parents[1]
+    done = run(
+        {
+            **env,
+            "TASKFORCE_ADMINS": "console:alice",
+            "TASKFORCE_TEST_HOOKS": "tests.hooks",
+            "PYTHONPATH": str(repo),
+        },
+        "shell", "--as", "alice",
+        stdin="\n".join(lines) + "\n",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "! --out must be a directory path of at most 1024 characters" in out
+    assert "! '99999999999999999999' is not a time window" in out
+    assert "! That line failed on our side; the error is logged." in out
+    assert "OP-NIGHT-HARBOUR Night Harbour — planning (lead)" in out  # the line after it ran
+    assert "Traceback" not in out
+    assert not any(p.name.startswith("~") for p in tmp_path.rglob("*"))

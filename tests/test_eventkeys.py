@@ -60,3 +60,20 @@ async def test_forgetting_goes_in_batches_and_keeps_the_window(
     assert await forget_old_events(app.store, clock(), keep_days=1) == 7
     assert await _keys(app) == {"recent"}
     assert await forget_old_events(app.store, clock(), keep_days=1) == 0
+
+
+async def test_the_window_is_counted_in_days_not_hours(
+    make_app: AppFactory, db_url: str, clock: ManualClock
+) -> None:
+    """A key a few hours old, or exactly a day old, is kept: a redelivery then is still
+    answered, not run again (a window read as hours would forget both)."""
+    app = await make_app(db_url)
+    await app.console.push("op list", as_="admin", event_key="day-old")
+    clock.advance(timedelta(minutes=2))
+    await app.console.push("op list", as_="admin", event_key="a-day")
+    clock.advance(timedelta(hours=21))
+    await app.console.push("op list", as_="admin", event_key="hours-old")
+    clock.advance(timedelta(hours=3))  # day-old: a day and 2 minutes old; a-day: a day
+    assert await forget_old_events(app.store, clock(), keep_days=1) == 1
+    assert await _keys(app) == {"a-day", "hours-old"}
+    assert (await app.console.push("op list", as_="admin", event_key="hours-old")).duplicate

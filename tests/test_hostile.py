@@ -11,8 +11,18 @@ from __future__ import annotations
 import pytest
 
 from bot.app import App
+from bot.commands.dispatch import dispatch
 from bot.contracts import Actor, Channel, Invocation, Visibility
-from bot.models import Identity, Operation, OutboxMessage, Raid, RaidItem, Sighting, Subject
+from bot.models import (
+    Identity,
+    Member,
+    Operation,
+    OutboxMessage,
+    Raid,
+    RaidItem,
+    Sighting,
+    Subject,
+)
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, RED, fetch, join, ok, operation, refused, text
 
@@ -392,3 +402,24 @@ async def test_another_operation_answers_exactly_as_one_that_does_not_exist(
             if answers[0] != answers[1]:
                 different.append(f"{who}: {other!r}: {answers[0]!r} vs {answers[1]!r}")
     assert different == []
+
+
+async def test_a_hostile_display_name_is_cleaned_before_it_is_stored_or_shown(
+    any_app: App,
+) -> None:
+    """The name a platform shows is not typed by the member, so it is never refused: its
+    control and direction-override characters are dropped and it is stored in NFC, as the
+    member and as the identity, and shown so to everyone."""
+    app = any_app
+    await operation(app)
+    invite = dict((await ok(app, f"op invite {OP} --role member")).message.fields)["Code"]
+    shown = "Eve\u202e\x1b[31m\x07 Jose\u0301\u2066"
+    where = Channel("console", "dm-eve", is_group=False)
+    inv = Invocation(Actor("console", "eve", shown), where, f"join {invite}")
+    assert (await dispatch(app.core, inv)).ok
+    members = {m.name for m in await fetch(app, Member)}
+    assert "Eve[31m José" in members
+    identities = {i.display_name for i in await fetch(app, Identity) if i.key == "eve"}
+    assert identities == {"Eve[31m José"}
+    listed = text(await ok(app, f"op members {OP}"))
+    assert "Eve[31m José" in listed and "\u202e" not in listed and "\x1b" not in listed

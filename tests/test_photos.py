@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import stat
+import threading
 from pathlib import Path
 
+import pytest
+
+from bot import evidence
 from bot.app import App
 from bot.commands.dispatch import dispatch
 from bot.contracts import Actor, Channel, Invocation, Reply
@@ -201,3 +207,44 @@ async def test_erasure_takes_the_photos_with_it_but_not_a_copy_another_sighting_
     assert stored_files(app) == []  # nothing of the erased photos is left on disk
     dump = json.dumps([e.model_dump(mode="json") for e in await fetch(app, Sighting)])
     assert hashlib.sha256(photo).hexdigest() not in dump
+
+
+async def test_no_transaction_is_open_while_a_photo_is_read(
+    any_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding and hashing hold no writer: another member's sighting is recorded while a
+    photo is still being read (issue 32: a bomb stalled everyone's sightings)."""
+    app = any_app
+    await _setup(app)
+    reading, release = threading.Event(), threading.Event()
+    check = evidence.check
+
+    def slow_check(upload: Upload, max_bytes: int = evidence.MAX_BYTES) -> evidence.Photo:
+        reading.set()
+        assert release.wait(30), "the test never released the photo"
+        return check(upload, max_bytes)
+
+    monkeypatch.setattr(evidence, "check", slow_check)
+    photo = asyncio.create_task(send_photo(app, CAPTION, jpeg(), key="slow-photo"))
+    try:
+        assert await asyncio.to_thread(reading.wait, 30)
+        other = await asyncio.wait_for(
+            app.console.push("sighting S-1 at Vigo", as_="admin", channel="hq"), 10
+        )
+        assert other.ok, text(other)
+    finally:
+        release.set()
+    reply = await photo
+    assert reply.ok, text(reply)
+    assert len(await fetch(app, Sighting)) == 2
+
+
+async def test_the_evidence_folders_are_the_services_alone(app: App) -> None:
+    await _setup(app)
+    root = app.settings.data_dir / "evidence"
+    root.mkdir(mode=0o755)  # made by an earlier version, or under a loose umask
+    root.chmod(0o755)
+    assert (await send_photo(app, CAPTION, jpeg())).ok
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folders} == {0o700}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in stored_files(app)} == {0o600}

@@ -3,6 +3,7 @@ member sees, audit of page views, ticks through the command core."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -462,3 +463,26 @@ async def test_an_arabic_reader_gets_a_right_to_left_page(room_app: App, url: st
     assert '<html lang="en" dir="ltr">' in english.text
     assert "Map of sightings" in english_page.text
     assert 'data-updated="Updated {time}"' in english_page.text
+
+
+async def test_an_open_event_stream_ends_when_its_session_does(
+    make_app: AppFactory, db_url: str
+) -> None:
+    """The stream checks the session at every look, not once when it opens: signing out
+    (`room logout`, every browser) ends a stream already open with `gone`."""
+    app = await make_app(db_url, TASKFORCE_PUBLIC_URL=PUBLIC_URL, TASKFORCE_ROOM_POLL_SECONDS=0.2)
+    await operation(app)
+    async with served(app) as url, sign_in(url, app, "mia") as browser:
+        seen: list[str] = []
+        async with asyncio.timeout(10), browser.stream("GET", f"/room/op/{OP}/events") as events:
+            lines = events.aiter_lines()
+            async for line in lines:
+                seen.append(line)
+                if line.startswith(": still here"):  # the stream is open and has looked
+                    break
+            await ok(app, "room logout", who="mia")
+            async for line in lines:
+                seen.append(line)
+                if line == "event: gone":
+                    break
+        assert seen[-1] == "event: gone", seen

@@ -245,3 +245,17 @@ async def test_a_new_database_reports_no_fire_from_before_it_existed(
     assert not [e for e in logs if e["event"] == "scheduler.fire_skipped"]
     fires = await fetch(app, ScheduledFire)
     assert fires and min(f.fire_at for f in fires) >= START
+
+
+def test_a_fire_window_excludes_its_start_and_includes_its_end() -> None:
+    """`fires_between(start, end)`: start < t <= end. A fire at the window's end is due now
+    (the sync at 07:00 sends the 07:00 briefing); one at its start belonged to the window
+    before (the previous sync), so consecutive windows never fire a time twice or miss it."""
+    trigger = brief_trigger("07:00", "mon-sun", "UTC")
+    seven = utc(2027, 3, 24, 7)
+    assert list(fires_between(trigger, seven - timedelta(hours=1), seven)) == [seven]
+    assert list(fires_between(trigger, seven, seven + timedelta(hours=1))) == []
+    day = timedelta(days=1)
+    windows = [(seven - day, seven), (seven, seven + day), (seven + day, seven + 2 * day)]
+    fired = [t for start, end in windows for t in fires_between(trigger, start, end)]
+    assert fired == [seven, seven + day, seven + 2 * day]

@@ -117,3 +117,31 @@ async def test_a_photo_shared_with_a_mention_in_the_linked_channel(slack: SlackS
     assert "Photo kept: SHA-256" in text_of(slack.fake.ephemerals("C1")[0])
     [row] = await _rows(slack, Evidence)
     assert row.sha256 == hashlib.sha256(photo).hexdigest()
+
+
+async def test_a_photo_from_someone_who_may_not_post_is_not_downloaded(slack: SlackStack) -> None:
+    """Who may post is checked before the file is fetched (issue 32): an unregistered user
+    in the DM, and one in the linked channel, get their sentence; no byte is fetched."""
+    await _setup(slack)
+    before = await snapshot(slack.app.store)
+    dm = slack.fake.add_im("USTRANGER")
+    file = slack.fake.share_file("F9", "a.jpg", jpeg(), "image/jpeg")
+    shared = _shared(dm, 'S-1 at "M0"', [file])
+    shared["user"] = "USTRANGER"
+    await slack.inbound.event(shared, event_id="EvP9")
+    await slack.fake.wait_for_posts(1, dm)
+    mention = {
+        "type": "app_mention",
+        "channel": "C1",
+        "user": "USTRANGER",
+        "text": '<@UBOT> S-1 at "M0"',
+        "files": [slack.fake.share_file("F10", "b.jpg", jpeg(), "image/jpeg")],
+        "ts": "1700000300.000100",
+    }
+    await slack.inbound.event(mention, event_id="EvP10")
+    await slack.adapter.drain()
+    assert "You are not registered with Taskforce yet" in text_of(slack.fake.posts(dm)[0])
+    assert slack.fake.downloads() == []
+    changed = changed_tables(before, await snapshot(slack.app.store))
+    assert set(changed) <= {"processedevent", "auditentry", "auditchain"}
+    assert await _rows(slack, Evidence) == []

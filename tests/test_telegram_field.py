@@ -17,7 +17,7 @@ from bot.models import Evidence, FieldPending, OutboxMessage, Sighting
 from tests.dbstate import changed_tables, snapshot
 from tests.fakes.slack_api import text_of
 from tests.fakes.telegram_api import post_update, tg_user
-from tests.photos import has_exif, jpeg
+from tests.photos import has_exif, jpeg, png_bomb
 from tests.serving import wait_until
 from tests.test_fanout_cross_platform import (
     ANA,
@@ -238,3 +238,39 @@ async def test_a_photo_answering_a_sightings_post_is_attached_to_it(both: Both) 
     [row] = await _rows(b, Evidence)
     [sighting] = await _rows(b, Sighting)
     assert row.sighting_id == sighting.id and row.sha256 == hashlib.sha256(photo).hexdigest()
+
+
+async def test_a_strangers_captioned_photo_is_not_downloaded(both: Both) -> None:
+    """Who may post is checked before the file is fetched (issue 32): nothing of a sender
+    who is not registered reaches the server."""
+    b = both
+    await _setup(b)
+    b.tg.add_file("STRANGE", jpeg())
+    before = await snapshot(b.slack.app.store)
+    await _send(
+        b, b.updates.photo("STRANGE", 900, user=STRANGER, chat=FIELD, caption='S-1 at "M0"')
+    )
+    assert b.tg.calls("getFile") == []
+    changed = changed_tables(before, await snapshot(b.slack.app.store))
+    assert set(changed) <= {"processedevent", "auditentry", "auditchain"}
+    assert await _rows(b, Evidence) == []
+    assert not (b.slack.app.settings.data_dir / "evidence").exists()
+
+
+async def test_a_decompression_bomb_sent_as_a_document_gets_one_sentence(both: Both) -> None:
+    """The report's bomb: a 1-bit PNG of 1×59,000,000 pixels (112 KB), sent as a file."""
+    b = both
+    await _setup(b)
+    bomb = png_bomb(1, 59_000_000)
+    b.tg.add_file("BOMB", bomb)
+    before = await snapshot(b.slack.app.store)
+    update = b.updates.photo(
+        "BOMB", len(bomb), user=ANA, chat=FIELD, caption='S-1 at "M0"', as_document="image/png"
+    )
+    await _send(b, update)
+    [answer] = [m for m in b.tg.sent(FIELD["id"]) if "too large to read" in m.plain]
+    assert answer.plain == (
+        "That photo is too large to read (1×59000000 pixels). Nothing was stored."
+    )
+    assert set(changed_tables(before, await snapshot(b.slack.app.store))) <= {"processedevent"}
+    assert await _rows(b, Evidence) == [] and await _rows(b, Sighting) == []

@@ -125,7 +125,7 @@ class ConsoleAdapter:
         """Write the reply's files to disk, say where, then audit their disclosure."""
         files = reply.message.attachments
         asked = next((a.disclosure.directory for a in files if a.disclosure), None)
-        out_dir = Path(asked).expanduser() if asked else self.export_dir
+        out_dir = Path(asked) if asked else self.export_dir  # read by `values.parse_path`
         try:
             paths = await self.gateway.deliver_to_dir(files, out_dir)
         except ValueError as exc:

@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import metrics
 from bot.adapters import slack_render as render
-from bot.adapters.slack_field import fetch, images_of
+from bot.adapters.slack_field import images_of, uploads_of
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -795,7 +795,7 @@ class SlackAdapter:
                     return
                 text = photo
                 if recovering or not await self.gateway.was_processed(PLATFORM, key):
-                    uploads = await fetch(
+                    uploads = uploads_of(
                         list(p["files"]),
                         self.settings.slack_bot_token or "",
                         self.settings.photo_max_bytes,

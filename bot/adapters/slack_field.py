@@ -2,13 +2,15 @@
 
 A file shared in the app's DM (`message` with subtype `file_share`) or with a mention in a
 linked channel (`app_mention` with `files`) carries its caption as the message text. The
-adapter keeps the image files' metadata with the event (so a recovery can finish it),
-fetches their bytes with the bot token (`files:read`) unless Slack says they are over the
-limit, and hands them to the core's `photo` command.
+adapter keeps the image files' metadata with the event (so a recovery can finish it) and
+hands them to the core's `photo` command with a way to fetch their bytes with the bot token
+(`files:read`): the core fetches them only for a sender who may post there, and never a
+file Slack says is over the limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -40,22 +42,34 @@ def images_of(event: dict[str, Any]) -> list[dict[str, Any]]:
     return out[:MAX_FILES]
 
 
-async def fetch(
+def uploads_of(
     files: list[dict[str, Any]], token: str, limit: int, timeout: float = 30.0
 ) -> tuple[Upload, ...]:
-    """The uploads of `files`: bytes fetched with the bot token, none above `limit` (an
-    over-sized file gets no bytes: the core refuses it with its sentence)."""
-    uploads: list[Upload] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        for item in files:
-            size = int(item.get("size") or 0)
-            content: bytes | None = None
-            if size <= limit:
-                async with session.get(str(item["url"]), headers=headers) as resp:
-                    resp.raise_for_status()
-                    content = await resp.content.read(limit + 1)
-                size = len(content)
-            uploads.append(Upload(str(item["name"]), str(item["mimetype"]), size, content))
-    return tuple(uploads)
+    """The uploads of `files`, each with a way to fetch its bytes with the bot token: the
+    core fetches them only for a sender who may post there, and never a file Slack says
+    is over `limit` (the core refuses it with its sentence). At most `limit + 1` bytes
+    are read, whatever the file holds."""
+
+    def fetcher(url: str) -> Callable[[], Awaitable[bytes]]:
+        async def fetch() -> bytes:
+            headers = {"Authorization": f"Bearer {token}"}
+            client_timeout = aiohttp.ClientTimeout(total=timeout)
+            async with (
+                aiohttp.ClientSession(timeout=client_timeout) as session,
+                session.get(url, headers=headers) as resp,
+            ):
+                resp.raise_for_status()
+                return await resp.content.read(limit + 1)
+
+        return fetch
+
+    return tuple(
+        Upload(
+            str(item["name"]),
+            str(item["mimetype"]),
+            int(item.get("size") or 0),
+            None,
+            fetch=fetcher(str(item["url"])),
+        )
+        for item in files
+    )

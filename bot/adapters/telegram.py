@@ -604,17 +604,20 @@ class TelegramAdapter:
         *,
         recovering: bool,
     ) -> None:
-        """A photo with a sighting's caption: its bytes (unless Telegram says it is over the
-        limit) and the caption to the core; a redelivery is not even downloaded again."""
+        """A photo with a sighting's caption: the caption and a way to fetch its bytes to the
+        core, which fetches them only for a sender who may post there and a size within the
+        limit; a redelivery is not even downloaded again."""
         key = self.event_key(upd)
         if not recovering and await self.gateway.was_processed(PLATFORM, key):
             log.info("telegram.duplicate", update_id=upd.update_id)
             return
-        content: bytes | None = None
-        if media.size <= self.settings.photo_max_bytes:
-            found = await self.application.bot.get_file(media.file_id)
-            content = bytes(await found.download_as_bytearray())
-        upload = Upload(media.filename, media.mime_type, media.size, content)
+        bot = self.application.bot
+
+        async def fetch() -> bytes:
+            found = await bot.get_file(media.file_id)
+            return bytes(await found.download_as_bytearray())
+
+        upload = Upload(media.filename, media.mime_type, media.size, None, fetch=fetch)
         inv = Invocation(
             actor_of(user),
             channel_of(msg.chat),

@@ -12,7 +12,7 @@ from bot.audit import Action
 from bot.commands.context import CommandContext
 from bot.commands.errors import Denied
 from bot.commands.registry import Flag, OpMode, command
-from bot.commands.values import format_time, parse_int
+from bot.commands.values import format_time
 from bot.contracts import Reply
 from bot.i18n import N_, _
 from bot.messages import Message
@@ -26,15 +26,14 @@ MAX_LIMIT = 200
     "audit",
     "audit [OP] [--limit 20] [--denied]",
     N_("The latest audit entries of an operation (lead); --denied: only refused accesses."),
-    flags=(Flag("limit"), Flag("denied", kind="bool")),
+    flags=(Flag("limit", kind="int", high=MAX_LIMIT), Flag("denied", kind="bool")),
     op=OpMode.REQUIRED,
     perm=Perm.AUDIT,
 )
 async def audit_list(ctx: CommandContext) -> Reply:
     """Latest entries of the operation, newest first."""
     op = ctx.operation()
-    raw = str(ctx.args.get("limit", "20"))
-    limit = parse_int(raw, "--limit", 1, MAX_LIMIT)
+    limit = int(ctx.args.get("limit", 20))  # read by the registry (`Flag(kind="int")`)
     only_denied = bool(ctx.args.get("denied"))
     denied = [AuditEntry.outcome == DENIED] if only_denied else []
     rows = (

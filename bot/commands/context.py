@@ -110,6 +110,8 @@ class CommandContext:
     audit_operation_id: int | None = None
     posts: int = 0
     schedule_changes: list[tuple[str, int]] = field(default_factory=list)
+    # What the command's `prepare` made before the transaction (`Command.prepare`).
+    prepared: object = None
 
     @property
     def settings(self) -> Settings:

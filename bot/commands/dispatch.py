@@ -442,10 +442,10 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
         parsed = cmd.parse(rest, settings.max_text_chars)
         if core.before_transaction is not None:
             await core.before_transaction(inv)
-        async with core.store.transaction() as session:
-            ctx = CommandContext(
-                core=core, session=session, inv=inv, command=cmd, args=parsed, now=now
-            )
+
+        async def admit(ctx: CommandContext) -> None:
+            """Who acts, in which operation, whether they may: refused here, or admitted."""
+            nonlocal op_code, op_id
             await load_actor_and_channel(ctx)
             if cmd.needs_member and ctx.actor is None:
                 raise Denied(
@@ -477,6 +477,31 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                     )
             elif cmd.perm is not None and cmd.op is OpMode.REQUIRED:
                 raise NotFound(_("Which operation? Add its code, like OP-NIGHTJAR."))
+
+        prepared: object = None
+        if cmd.prepare is not None:
+            # Admitted first, in a short transaction of its own: nothing is fetched for a
+            # sender who may not act here. Then the slow work (a photo's download, decoding
+            # and hashing) runs outside any transaction, holding no writer; the command's
+            # own transaction admits the actor again.
+            async with core.store.transaction() as session:
+                await admit(
+                    CommandContext(
+                        core=core, session=session, inv=inv, command=cmd, args=parsed, now=now
+                    )
+                )
+            prepared = await cmd.prepare(core, inv)
+        async with core.store.transaction() as session:
+            ctx = CommandContext(
+                core=core,
+                session=session,
+                inv=inv,
+                command=cmd,
+                args=parsed,
+                now=now,
+                prepared=prepared,
+            )
+            await admit(ctx)
             reply = await cmd.handler(ctx)
             reply.command = cmd.name
             await surface.echo_to_channels(ctx, reply)  # the room has no channel

@@ -619,7 +619,7 @@ def to_markdown(data: dict[str, Any]) -> str:
     "export",
     "export [OP] [--out DIR]",
     N_("The operation's case file as JSON and Markdown, sent to you privately (lead)."),
-    flags=(Flag("out"),),
+    flags=(Flag("out", kind="path"),),
     op=OpMode.REQUIRED,
     perm=Perm.EXPORT,
     action=Action.CONSULT,

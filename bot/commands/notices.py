@@ -475,7 +475,7 @@ async def _readers(ctx: CommandContext, notice: Notice) -> set[int]:
     "notice list",
     "notice list [OP] [--all] [--page N]",
     N_("List active notices (with --all: cancelled and expired ones too)."),
-    flags=(Flag("all", kind="bool"), Flag("page")),
+    flags=(Flag("all", kind="bool"), Flag("page", kind="int")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
 )

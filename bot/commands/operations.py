@@ -18,7 +18,6 @@ from bot.commands.values import (
     format_time,
     parse_countries,
     parse_duration,
-    parse_int,
     parse_tlp,
     zone,
 )
@@ -347,7 +346,7 @@ async def op_status(ctx: CommandContext) -> Reply:
     "op invite",
     "op invite [OP] [--role member] [--uses 1] [--expires 72h]",
     N_("Create an invite code (lead)."),
-    flags=(Flag("role"), Flag("uses"), Flag("expires")),
+    flags=(Flag("role"), Flag("uses", kind="int", high=MAX_INVITE_USES), Flag("expires")),
     op=OpMode.REQUIRED,
     perm=Perm.MANAGE,
     writes=True,
@@ -360,8 +359,7 @@ async def op_invite(ctx: CommandContext) -> Reply:
         role = Role.parse(ctx.args.get("role", "member"))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    raw_uses = str(ctx.args.get("uses", "1"))
-    uses = parse_int(raw_uses, "--uses", 1, MAX_INVITE_USES)
+    uses = int(ctx.args.get("uses", 1))  # read by the registry (`Flag(kind="int")`)
     ttl = parse_duration(ctx.args.get("expires", "72h"))
     if ttl <= timedelta(0) or ttl > MAX_INVITE_TTL:
         raise UsageError(_("--expires must be more than 0 and at most 30 days, like 72h or 7d."))
@@ -384,7 +382,7 @@ async def op_invite(ctx: CommandContext) -> Reply:
             fields=[
                 (_("Code"), code),
                 (_("Role"), role.value),
-                (_("Uses"), raw_uses),
+                (_("Uses"), str(uses)),
                 (_("Expires"), format_time(invite.expires_at, tz)),
             ],
             lines=[

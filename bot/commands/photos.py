@@ -10,13 +10,15 @@ EXIF, only where the sighting's TLP and its subject's protection allow (`post_it
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
+import structlog
 from sqlmodel import select
 
 from bot import evidence, protection
 from bot.access import TLP, Perm
 from bot.audit import Action
-from bot.commands.context import CommandContext
+from bot.commands.context import CommandContext, Core
 from bot.commands.disclose import post_item
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.fieldpins import recorded_sighting
@@ -26,10 +28,12 @@ from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, ParsedArgs, command
 from bot.commands.render import context_line, sighting_ref, sighting_what
 from bot.commands.sightings import sighting_add
-from bot.contracts import Reply
+from bot.contracts import Invocation, Reply
 from bot.i18n import N_, _
 from bot.messages import Message
 from bot.models import Evidence, Sighting, Subject
+
+log = structlog.get_logger(__name__)
 
 SIGHTING_FLAGS = ("coords", "when", "grade", "tlp", "note", "observer", "to", *SALUTE)
 
@@ -97,7 +101,7 @@ async def _attach(
         return None
     files = evidence.file_store(ctx.settings.data_dir)
     stored = await asyncio.to_thread(files.put, photo.original, photo.extension)
-    clean = await asyncio.to_thread(files.put, photo.clean, photo.extension)
+    clean = await asyncio.to_thread(files.put, photo.clean, photo.onward_extension)
     row = Evidence(
         operation_id=sighting.operation_id,
         sighting_id=sighting.id or 0,
@@ -155,6 +159,37 @@ async def _post_onward(
     )
 
 
+Checked = list[tuple[evidence.Photo, str]]  # each photo, with the name it was sent under
+
+
+async def check_uploads(core: Core, inv: Invocation) -> Checked:
+    """Fetch and check the photos, before the command's transaction (`Command.prepare`).
+
+    The dispatch runs this only once the sender is admitted, so nothing is downloaded for
+    a sender who may not post here. A file the platform says is over the limit is not
+    fetched at all. Decoding and hashing run in a worker thread, one photo at a time, with
+    no transaction open: the store's writer is never held while a photo is read."""
+    if not inv.uploads:
+        raise UsageError(_("Send a photo with this as its caption; there is no photo here."))
+    limit = core.settings.photo_max_bytes
+    checked: Checked = []
+    for upload in inv.uploads:
+        if upload.content is None and upload.fetch is not None and upload.size <= limit:
+            try:
+                upload = replace(upload, content=await upload.fetch())
+            except Exception as exc:  # the platform's download failed: say so, keep nothing
+                log.warning("photo.fetch_failed", error=type(exc).__name__)
+                raise CommandError(
+                    _("I could not fetch that photo; please send it again. Nothing was stored.")
+                ) from None
+        try:
+            photo = await asyncio.to_thread(evidence.check, upload, limit)
+        except evidence.EvidenceError as exc:
+            raise CommandError(str(exc)) from None  # the file, not the grammar: no usage line
+        checked.append((photo, upload.filename))
+    return checked
+
+
 @command(
     "photo",
     "photo <SG-n | S-n at <place> [--grade B2] …>",
@@ -172,19 +207,12 @@ async def _post_onward(
         "EXIF (camera, time, position), only where the sighting's TLP allows. JPEG, PNG or "
         "WebP, up to TASKFORCE_PHOTO_MAX_BYTES (10 MB)."
     ),
+    prepare=check_uploads,
 )
 async def photo(ctx: CommandContext) -> Reply:
-    """Check the photo first (nothing stored on refusal), then record and attach it."""
-    uploads = ctx.inv.uploads
-    if not uploads:
-        raise UsageError(_("Send a photo with this as its caption; there is no photo here."))
-    try:
-        checked = [  # decoding and re-encoding is CPU work: off the event loop
-            (await asyncio.to_thread(evidence.check, u, ctx.settings.photo_max_bytes), u.filename)
-            for u in uploads
-        ]
-    except evidence.EvidenceError as exc:
-        raise CommandError(str(exc)) from None  # the file, not the grammar: no usage line
+    """Record and attach the photos `check_uploads` read before the transaction (nothing
+    stored on refusal)."""
+    checked: Checked = ctx.prepared  # type: ignore[assignment]
     words = [str(w) for w in ctx.args["caption"]]
     if _is_sighting_ref(words):
         if any(ctx.args.get(f) for f in SIGHTING_FLAGS):

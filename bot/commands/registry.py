@@ -13,14 +13,19 @@ from bot.audit import Action
 from bot.commands.errors import UsageError
 from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
+from bot.commands.values import DB_INT_MAX, parse_int, parse_path
 from bot.commands.walltime import looks_like_zone_word
-from bot.contracts import Reply, Visibility
+from bot.contracts import Invocation, Reply, Visibility
 from bot.i18n import _
 
 if TYPE_CHECKING:
-    from bot.commands.context import CommandContext
+    from bot.commands.context import CommandContext, Core
 
 Handler = Callable[["CommandContext"], Awaitable[Reply]]
+# Slow work a command needs before its transaction (fetching and decoding a photo): run by
+# the dispatch once the actor is admitted, outside any transaction; the result is
+# `CommandContext.prepared`.
+Prepare = Callable[["Core", Invocation], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,26 @@ class Arg:
 
 @dataclass(frozen=True)
 class Flag:
-    """A `--flag`. kind: `str`, `bool` (no value) or `time` (may span words: `20m ago`)."""
+    """A `--flag`. kind: `str`, `bool` (no value), `time` (may span words: `20m ago`),
+    `int` (a whole number `low`..`high`, read by `values.parse_int`) or `path` (a directory
+    on this machine, read by `values.parse_path`). Numbers and paths are read here, once,
+    for every command: a handler gets an `int` or a `Path`, never the raw text."""
 
     name: str
     kind: str = "str"
     multi: bool = False
     required: bool = False
     ref: bool = False  # a reference that may name the operation (see `Arg.ref`)
+    low: int = 1
+    high: int = DB_INT_MAX
+
+    def read(self, value: str) -> Any:
+        """The flag's value as its kind says; `UsageError` with one sentence otherwise."""
+        if self.kind == "int":
+            return parse_int(value, f"--{self.name}", self.low, self.high)
+        if self.kind == "path":
+            return parse_path(value, f"--{self.name}")
+        return value
 
 
 class OpMode(enum.Enum):
@@ -79,6 +97,7 @@ class Command:
     action: Action = Action.CONSULT
     visibility: Visibility = Visibility.PRIVATE
     details: str = ""
+    prepare: Prepare | None = None
 
     def references(self, args: ParsedArgs) -> list[str]:
         """The values of the arguments declared as references, in declaration order."""
@@ -194,6 +213,7 @@ def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
                         "{limit}."
                     ).format(flag=f"--{name}", length=len(value), limit=max_text)
                 )
+            value = spec.read(value)
             if spec.multi:
                 out.values.setdefault(name, []).append(value)
             elif name in out.values:
@@ -329,6 +349,7 @@ def command(
     action: Action = Action.CONSULT,
     visibility: Visibility = Visibility.PRIVATE,
     details: str = "",
+    prepare: Prepare | None = None,
     registry: Registry = REGISTRY,
 ) -> Callable[[Handler], Handler]:
     """Decorator: register the decorated async function as a command."""
@@ -351,6 +372,7 @@ def command(
                 action=action,
                 visibility=visibility,
                 details=details,
+                prepare=prepare,
             )
         )
         return fn

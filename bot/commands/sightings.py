@@ -346,7 +346,7 @@ def parse_since(raw: str, ctx: CommandContext, tz: ZoneInfo) -> datetime:
     "sightings",
     "sightings [OP] [--subject S-n] [--since 24h] [--page N]",
     N_("List sightings, newest observed first, 10 to a page."),
-    flags=(Flag("subject", ref=True), Flag("since", kind="time"), Flag("page")),
+    flags=(Flag("subject", ref=True), Flag("since", kind="time"), Flag("page", kind="int")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
 )

@@ -272,7 +272,7 @@ async def subject_add(ctx: CommandContext) -> Reply:
     "subject list",
     "subject list [OP] [--kind K] [--category C] [--page N]",
     N_("List the operation's subjects you may read."),
-    flags=(Flag("kind"), Flag("category"), Flag("page")),
+    flags=(Flag("kind"), Flag("category"), Flag("page", kind="int")),
     op=OpMode.REQUIRED,
     perm=Perm.READ_INTEL,
 )

@@ -5,8 +5,11 @@ Every parser raises `UsageError` with a sentence that says what was expected.
 
 from __future__ import annotations
 
+import os
 import re
+import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.access import TLP
@@ -58,6 +61,42 @@ def parse_int(raw: object, what: str, low: int = 1, high: int = DB_INT_MAX) -> i
             sentence = _("{what} must be a whole number from {low}.")
         raise UsageError(sentence.format(what=what, low=low, high=high))
     return int(text)
+
+
+MAX_PATH_CHARS = 1024  # a directory typed by the operator; longer is a mistake
+MAX_PATH_PART = 255  # bytes of one name: what every file system takes
+
+
+def parse_path(raw: object, what: str) -> Path:
+    """The one parser of file-system paths typed by a user (`--out DIR`).
+
+    `~` and `~/…` are the user's own home; anything else (`~root`, `~XS~`, a NUL, a control
+    character, a name longer than a file system takes, a home that cannot be found) gets
+    one sentence, and nothing touches the disk here.
+    """
+    text = str(raw).strip()
+    parts = text.split("/")
+    bad = (
+        not text
+        or len(text) > MAX_PATH_CHARS
+        or any(unicodedata.category(ch).startswith("C") for ch in text)
+        or any(len(part.encode("utf-8", "surrogatepass")) > MAX_PATH_PART for part in parts)
+        or (text.startswith("~") and parts[0] != "~")
+    )
+    path: Path | None = None
+    if not bad:
+        try:
+            path = Path(os.path.expanduser(text)) if parts[0] == "~" else Path(text)
+        except (RuntimeError, KeyError, ValueError, OSError):
+            path = None
+    if path is None or str(path).startswith("~"):
+        raise UsageError(
+            _(
+                "{what} must be a directory path of at most {limit} characters, without "
+                "control characters; ~ stands only for your own home (~/…)."
+            ).format(what=what, limit=MAX_PATH_CHARS)
+        )
+    return path
 
 
 def zone(name: str) -> ZoneInfo:
