@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.adapters.console import Post, render
 from bot.app import App
+from bot.console_input import line_reader
 
 BANNER = """Taskforce console — you are '{who}' in channel '{channel}'.
 Type commands as on any chat platform (a leading slash is optional), `help` for the list,
 `:as NAME` to speak as someone else, `:in CHANNEL` to move, `:quit` to leave."""
 
-
 def _print_post(post: Post) -> None:
     body = post.text.replace("\n", "\n    ")
     print(f"  >> posted to #{post.channel}:\n    {body}")
-
 
 async def run_repl(app: App, who: str, channel: str) -> None:
     """Read lines, dispatch them, print replies; posts appear as the outbox sends them."""
@@ -24,11 +21,11 @@ async def run_repl(app: App, who: str, channel: str) -> None:
     sender.echo = _print_post
     app.worker.start()
     print(BANNER.format(who=who, channel=channel))
+    reader = line_reader(app.settings.data_dir)
     try:
         while True:
-            try:
-                line = await asyncio.to_thread(input, f"{who}@{channel}> ")
-            except (EOFError, KeyboardInterrupt):
+            line = await reader.read(f"{who}@{channel}> ")
+            if line is None:  # Ctrl-D, or the end of the piped input
                 print()
                 break
             line = line.strip()
