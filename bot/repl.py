@@ -10,9 +10,11 @@ BANNER = """Taskforce console — you are '{who}' in channel '{channel}'.
 Type commands as on any chat platform (a leading slash is optional), `help` for the list,
 `:as NAME` to speak as someone else, `:in CHANNEL` to move, `:quit` to leave."""
 
+
 def _print_post(post: Post) -> None:
     body = post.text.replace("\n", "\n    ")
     print(f"  >> posted to #{post.channel}:\n    {body}")
+
 
 async def run_repl(app: App, who: str, channel: str) -> None:
     """Read lines, dispatch them, print replies; posts appear as the outbox sends them."""
