@@ -106,7 +106,8 @@ def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
 
 
 def parse_time(raw: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """Read a time expression of SPEC section 3 in zone `tz`; return an aware UTC datetime.
+    """Read a time expression (README, "Times as people write them") in zone `tz`; return an
+    aware UTC datetime.
 
     Times more than a century from `now` are refused (they overflow later arithmetic)."""
     when = _parse_time(raw, now, tz)
