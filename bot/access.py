@@ -1,4 +1,5 @@
-"""Roles, permissions and TLP rules (SPEC sections 1 and 4)."""
+"""Roles, permissions and TLP rules (README, "A tour of the commands" and "Victim safety
+and need-to-know")."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ class Role(enum.StrEnum):
 
 
 class Perm(enum.StrEnum):
-    """An action class of the role table in SPEC section 1."""
+    """An action class of the role table (the README's command tables, column "who")."""
 
     READ_OP = "read the operation"
     READ_INTEL = "read subjects, notices and sightings"

@@ -1,4 +1,5 @@
-"""The hash-chained audit log (SPEC section 5, the Law Enforcement Directive's logging).
+"""The hash-chained audit log (README, "Audit tamper evidence"; the Law Enforcement
+Directive's logging).
 
 One chain per operation, and one for what belongs to none (admin actions, help, sign-ups):
 commands of different operations append side by side. Each entry stores the hash of the

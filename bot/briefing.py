@@ -1,4 +1,4 @@
-"""The IIMARCH briefing (SPEC section 4): built from the store for one audience.
+"""The IIMARCH briefing (README, "Raids and briefings"): built from the store for one audience.
 
 Information · Intent and Method · Administration · Risk · Communications · Humanitarian.
 Everything shown is filtered for the audience: a channel's TLP ceiling (TLP:RED never in a

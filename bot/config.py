@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Everything Taskforce reads from the environment (and `.env`), SPEC section 6.
+    """Everything Taskforce reads from the environment (and `.env`): README, "Configuration".
 
     No other module reads the environment: build one `Settings` in `app.py` and pass it down.
     """

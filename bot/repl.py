@@ -8,6 +8,7 @@ import structlog
 
 from bot.adapters.console import Post, render
 from bot.app import App
+from bot.console_input import line_reader
 from bot.i18n import _
 
 log = structlog.get_logger(__name__)
@@ -29,11 +30,11 @@ async def run_repl(app: App, who: str, channel: str) -> None:
     sender.echo = _print_post
     app.worker.start()
     print(BANNER.format(who=who, channel=channel))
+    reader = line_reader(app.settings.data_dir)
     try:
         while True:
-            try:
-                line = await asyncio.to_thread(input, f"{who}@{channel}> ")
-            except (EOFError, KeyboardInterrupt):
+            line = await reader.read(f"{who}@{channel}> ")
+            if line is None:  # Ctrl-D, or the end of the piped input
                 print()
                 break
             line = line.strip()

@@ -104,3 +104,13 @@ def test_compose_runs_the_image_on_postgresql() -> None:
     assert bot["depends_on"]["db"]["condition"] == "service_healthy"
     assert bot["ports"] == ["127.0.0.1:8000:8000"]  # behind the TLS proxy, never bare
     assert "command" not in bot and "entrypoint" not in bot  # the image's one process
+
+
+def test_compose_rotates_logs_and_limits_resources() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name, service in compose["services"].items():
+        logging = service["logging"]
+        assert logging["driver"] == "json-file", name
+        assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) > 1, name
+        limits = service["deploy"]["resources"]["limits"]
+        assert float(limits["cpus"]) > 0 and limits["memory"], name

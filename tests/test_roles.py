@@ -1,4 +1,5 @@
-"""The role table of SPEC section 1 for every `op` command and `audit`, role by role.
+"""The role table (the README's command tables, column "who") for every `op` command and
+`audit`, role by role.
 
 Each case runs on a fresh operation OP-A ("Alpha") with a lead, a member, a partner and an
 observer, an admin who is not in it, a member of another operation, and a stranger.

@@ -1,4 +1,5 @@
-"""TLP everywhere (SPEC section 4): channel ceilings, RED never in a group, reading by role."""
+"""TLP everywhere (README, "Victim safety and need-to-know"): channel ceilings, RED never in
+a group, reading by role."""
 
 from __future__ import annotations
 

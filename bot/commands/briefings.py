@@ -1,4 +1,7 @@
-"""`brief` (now, here) and `brief schedule|list|stop` (recurring, per channel; SPEC 3 and 4)."""
+"""`brief` (now, here) and `brief schedule|list|stop` (recurring, per channel).
+
+README, "Raids and briefings".
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Field-intelligence rules shared by subjects, notices, sightings and export.
 
-Subject kinds and person categories, the notice colours (SPEC section 3, DOMAIN.md), who
-may read which item (SPEC section 1 through `bot.access.may_read_item`), the TLP floor that
-makes a source's restriction travel with its data, lookups by reference, and paging.
+Subject kinds and person categories, the notice colours (README, "Field intelligence";
+docs/domain.md), who may read which item (README, "Victim safety and need-to-know", through
+`bot.access.may_read_item`), the TLP floor that makes a source's restriction travel with its
+data, lookups by reference, and paging.
 """
 
 from __future__ import annotations
@@ -176,17 +177,17 @@ async def reader(ctx: CommandContext) -> Reader:
 
 
 def may_read_subject(who: Reader, subject: Subject) -> bool:
-    """SPEC section 1 for a subject, with protection and TLP:RED recipients."""
+    """The reading rule for a subject, with protection and TLP:RED recipients."""
     return who.may_subject(subject)
 
 
 def may_read_notice(who: Reader, notice: Notice, subject: Subject | None) -> bool:
-    """SPEC section 1 for a notice (about its subject, if any)."""
+    """The reading rule for a notice (about its subject, if any)."""
     return who.may_item("notice", notice.id, notice.recorded_by, notice.tlp, subject)
 
 
 def may_read_sighting(who: Reader, sighting: Sighting, subject: Subject | None) -> bool:
-    """SPEC section 1 for a sighting (about its subject, if any)."""
+    """The reading rule for a sighting (about its subject, if any)."""
     return who.may_item("sighting", sighting.id, sighting.reporter_id, sighting.tlp, subject)
 
 

@@ -1,4 +1,7 @@
-"""Identity and onboarding: `whoami`, `link`, `join`, `me tz|lang` (SPEC section 2)."""
+"""Identity and onboarding: `whoami`, `link`, `join`, `me tz|lang`.
+
+README, "Identity and operations".
+"""
 
 from __future__ import annotations
 

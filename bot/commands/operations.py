@@ -1,4 +1,4 @@
-"""`op …`: operations, membership, invites and channel links (SPEC section 3)."""
+"""`op …`: operations, membership, invites and channel links (README, "Identity and operations")."""
 
 from __future__ import annotations
 

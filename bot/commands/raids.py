@@ -1,4 +1,4 @@
-"""`raid plan|move|list|show|go|abort|done`, `check`, `uncheck` (SPEC section 3).
+"""`raid plan|move|list|show|go|abort|done`, `check`, `uncheck` (README, "Raids and briefings").
 
 A raid is planned from a checklist template (default `trafficking-raid`); its items are
 copied, so later template changes never alter a planned raid. Times are read in the

@@ -146,7 +146,8 @@ def _local(d: date, t: time, tz: ZoneInfo, raw: str, zone_word: str | None) -> d
 
 
 def parse_time(raw: str, now: datetime, tz: ZoneInfo, zone_word: str | None = None) -> datetime:
-    """Read a time expression of SPEC section 3 in zone `tz`; return an aware UTC datetime.
+    """Read a time expression (README, "Times as people write them") in zone `tz`; return an
+    aware UTC datetime.
 
     Times more than a century from `now` are refused (they overflow later arithmetic); a
     local time the clocks skip or repeat is refused or asked about (`walltime.exact_local`;
