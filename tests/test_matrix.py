@@ -23,8 +23,9 @@ from bot.adapters.matrix import MatrixAdapter, command_of, parts, pressed, rende
 from bot.adapters.telegram import TelegramAdapter
 from bot.app import App
 from bot.clock import ManualClock
+from bot.contracts import Invocation
 from bot.messages import Button, Message
-from bot.models import Operation, OutboxMessage, Sighting
+from bot.models import ChannelLink, InboxItem, Operation, OutboxMessage, Sighting
 from bot.preflight import Status, run_checks
 from bot.server import create_app
 from tests.conftest import AppFactory, make_settings
@@ -42,6 +43,7 @@ from tests.serving import serving, wait_until
 
 ANA = "@ana:fake.test"
 BO = "@bo:fake.test"
+EVE = "@eve:fake.test"
 OP = "OP-NIGHTJAR"
 
 
@@ -78,10 +80,12 @@ class Matrix:
 
 @asynccontextmanager
 async def served_matrix(
-    make_app: AppFactory, db_url: str, hs: FakeHomeserver
+    make_app: AppFactory, db_url: str, hs: FakeHomeserver, **extra: Any
 ) -> AsyncIterator[Matrix]:
     """One process: the app on `db_url` with Matrix configured, served until the block ends."""
-    app = await make_app(db_url, TASKFORCE_ADMINS=f"matrix:{ANA},console:admin", **hs.settings())
+    app = await make_app(
+        db_url, TASKFORCE_ADMINS=f"matrix:{ANA},console:admin", **hs.settings(**extra)
+    )
     app.extras.pop("scheduler", None)
     asgi = create_app(app.settings, app=app)
     [adapter] = asgi.state.adapters
@@ -188,7 +192,7 @@ async def test_a_rate_limited_post_waits_retry_after_and_is_delivered_once(
 ) -> None:
     dm = await dm_with_ana(mx)
     await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')
-    room = mx.hs.invite(ANA, name="Nightjar room")
+    room = mx.hs.invite(ANA, name="Nightjar room", members=(BO,))
     await handled(mx.adapter, mx.hs)
     assert f"Linked to {OP}" in await say(mx.adapter, mx.hs, room, f"!tf op link {OP}")
     mx.hs.fail_next("send", 429, retry_after_ms=30_000, room_id=room)
@@ -225,7 +229,7 @@ async def test_a_post_whose_answer_was_lost_is_retried_as_the_same_transaction(
 ) -> None:
     dm = await dm_with_ana(mx)
     await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')
-    room = mx.hs.invite(ANA, name="Nightjar room")
+    room = mx.hs.invite(ANA, name="Nightjar room", members=(BO,))
     await handled(mx.adapter, mx.hs)
     assert f"Linked to {OP}" in await say(mx.adapter, mx.hs, room, f"!tf op link {OP}")
     mx.hs.lose_next_answer(room)  # posted, but the bot hears 502
@@ -255,7 +259,7 @@ async def _is(value: Awaitable[tuple[str, int]], wanted: tuple[str, int]) -> boo
 
 
 async def test_a_private_answer_goes_to_a_dm_room_the_bot_opens(mx: Matrix) -> None:
-    room = mx.hs.invite(ANA, name="Field team")
+    room = mx.hs.invite(ANA, name="Field team", members=(BO,))
     await handled(mx.adapter, mx.hs)
     said = await say(mx.adapter, mx.hs, room, "!tf whoami")
     assert "sent you the answer in a private chat" in said
@@ -375,7 +379,7 @@ async def test_sightings_cross_between_matrix_slack_and_telegram(three: Three) -
     added = await t.telegram(f'/subject add {OP} person "Ivan Petrov" --category suspect', TG_DM)
     assert "Added S-1 Ivan Petrov" in added
     dm = t.hs.invite(ANA, direct=True)
-    room = t.hs.invite(ANA, name="Nightjar on Matrix")
+    room = t.hs.invite(ANA, name="Nightjar on Matrix", members=(BO,))
     await handled(t.matrix, t.hs)
     assert "Welcome" in await say(t.matrix, t.hs, dm, f"!tf join {await t.invite_code()}")
     assert f"Linked to {OP}" in await say(t.matrix, t.hs, room, f"!tf op link {OP}")
@@ -515,3 +519,163 @@ def test_a_long_message_is_cut_between_lines_with_the_buttons_on_the_last_part()
     assert all(
         len(json.dumps(render(p), ensure_ascii=False).encode()) < 65_536 for p in parts(message)
     )
+
+
+# ---------------------------------------------------------------- bursts (issue 30)
+
+
+def gap_fetches(hs: FakeHomeserver) -> int:
+    """`/messages` requests the bot made (each page of a gap)."""
+    return sum(1 for r in hs.requests if r.startswith("GET") and r.endswith("/messages"))
+
+
+@pytest.fixture
+async def busy(make_app: AppFactory, db_url: str) -> AsyncIterator[Matrix]:
+    """A served app whose members may type faster than the default rate limit."""
+    async with (
+        FakeHomeserver() as hs,
+        served_matrix(make_app, db_url, hs, TASKFORCE_RATE_LIMIT_PER_MINUTE=10_000) as served,
+    ):
+        yield served
+
+
+async def burst(m: Matrix, room: str, n: int, start: int = 0) -> list[str]:
+    """`n` sightings typed at once (one sync sees them all); the places, in order."""
+    places = [f"Pier {i}" for i in range(start, start + n)]
+    for place in places:
+        m.hs.say(room, ANA, f'!tf sighting S-1 at "{place}"')
+    await handled(m.adapter, m.hs)
+    return places
+
+
+async def stored_places(app: App) -> list[str]:
+    async with app.store.transaction() as session:
+        rows = (await session.exec(select(Sighting).order_by(Sighting.id))).all()  # type: ignore[arg-type]
+    return [r.location for r in rows]
+
+
+async def test_a_burst_larger_than_the_server_sends_is_fetched_from_the_gap(busy: Matrix) -> None:
+    mx = busy
+    dm = await dm_with_ana(mx)
+    await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')
+    await say(mx.adapter, mx.hs, dm, '!tf subject add person "Ivan Petrov" --category suspect')
+    # 30 commands in one sync: more than a sync without a filter holds (10), none cut.
+    first = await burst(mx, dm, 30)
+    assert gap_fetches(mx.hs) == 0
+    assert await stored_places(mx.app) == first
+    # The server cuts the timeline to 5 (`limited`): the other 25 are paged back, in order,
+    # before the token moves; each is answered once.
+    mx.hs.timeline_cap = 5
+    second = await burst(mx, dm, 30, start=30)
+    assert gap_fetches(mx.hs) >= 1
+    assert await stored_places(mx.app) == first + second
+    answers = [b for b in bodies(mx.hs, dm) if b.startswith("Recorded Sighting SG-")]
+    assert len(answers) == 60 == len(set(answers))
+    assert [int(re.findall(r"SG-(\d+)", b)[0]) for b in answers] == list(range(1, 61))
+
+
+async def test_a_gap_the_server_will_not_give_keeps_the_token_until_it_does(busy: Matrix) -> None:
+    mx = busy
+    dm = await dm_with_ana(mx)
+    await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')
+    await say(mx.adapter, mx.hs, dm, '!tf subject add person "Ivan Petrov" --category suspect')
+    mx.hs.timeline_cap = 5
+    mx.hs.fail_next("messages", 502, errcode="M_UNKNOWN")
+    before = mx.adapter.position
+    places = await burst(mx, dm, 12)
+    # The sync after the refused gap asked again from where the bot stood.
+    assert mx.hs.syncs.count(before) >= 2
+    assert await stored_places(mx.app) == places
+    assert len([b for b in bodies(mx.hs, dm) if b.startswith("Recorded Sighting SG-")]) == 12
+
+
+# ---------------------------------------------------------------- private means private
+
+
+async def test_a_direct_room_with_a_third_person_gets_no_private_answer(
+    make_app: AppFactory, db_url: str
+) -> None:
+    async with (
+        FakeHomeserver() as hs,
+        served_matrix(make_app, db_url, hs, TASKFORCE_PUBLIC_URL="https://tf.example") as m,
+    ):
+        # Ana's client says `is_direct`, but Eve is in the room too.
+        shared = hs.invite(ANA, direct=True, members=(EVE,))
+        await handled(m.adapter, hs)
+        await say(m.adapter, hs, shared, f'!tf op new "Nightjar" --code {OP}')
+        # Linked, the room is a group (its posts follow a group's ceiling), not Ana's chat.
+        assert f"Linked to {OP}" in await say(m.adapter, hs, shared, f"!tf op link {OP}")
+        async with m.app.store.transaction() as session:
+            [link] = (await session.exec(select(ChannelLink))).all()
+        assert link.channel_key == shared and link.is_group
+        said = await say(m.adapter, hs, shared, "!tf room")
+        assert "/room/login?t=" not in said and "private chat" in said
+        dm = hs.direct_room(ANA)
+        assert dm is not None and dm != shared
+        [link] = [b for b in bodies(hs, dm) if "/room/login?t=" in b]
+        assert "Situation room" in link
+        assert hs.rooms[dm].created["initial_state"] == [
+            {
+                "type": "m.room.history_visibility",
+                "state_key": "",
+                "content": {"history_visibility": "invited"},
+            }
+        ]
+
+
+async def test_a_person_who_joins_during_a_command_is_counted_before_the_answer(
+    mx: Matrix,
+) -> None:
+    dm = await dm_with_ana(mx)
+    assert "Admin: yes" in await say(mx.adapter, mx.hs, dm, "!tf whoami")  # private: here
+
+    async def eve_joins(inv: Invocation) -> None:
+        mx.hs.join(dm, EVE)
+
+    mx.app.core.before_transaction = eve_joins  # after the room was counted for the command
+    said = await say(mx.adapter, mx.hs, dm, "!tf whoami")
+    assert "Admin: yes" not in said and "private chat" in said
+    # The answer went to a new DM room: the old one is no longer Ana's alone.
+    new = mx.hs.direct_room(ANA)
+    assert new not in (None, dm)
+    assert any("Admin: yes" in b for b in bodies(mx.hs, new or ""))
+
+
+async def test_no_private_answer_before_the_member_accepts_the_direct_chat(mx: Matrix) -> None:
+    room = mx.hs.invite(ANA, name="Field team", members=(BO,))
+    await handled(mx.adapter, mx.hs)
+    mx.hs.accept_invites = False
+    said = await say(mx.adapter, mx.hs, room, "!tf whoami")
+    assert "accept my invitation" in said and "Admin: yes" not in said
+    [dm] = [r.room_id for r in mx.hs.rooms.values() if ANA in r.invited]
+    assert bodies(mx.hs, dm) == []  # nothing private where nobody confirmed who reads
+    assert "accept my invitation" in await say(mx.adapter, mx.hs, room, "!tf whoami")
+    assert bodies(mx.hs, dm) == []
+    mx.hs.join(dm, ANA)
+    assert "private chat" in await say(mx.adapter, mx.hs, room, "!tf whoami")
+    assert any("Admin: yes" in b for b in bodies(mx.hs, dm))
+
+
+async def test_a_reply_sent_again_after_a_crash_is_the_same_event(
+    make_app: AppFactory, db_url: str, clock: ManualClock
+) -> None:
+    async with FakeHomeserver() as hs, served_matrix(make_app, db_url, hs) as m:
+        dm = await dm_with_ana(m)
+        await say(m.adapter, hs, dm, "!tf whoami")
+        [(event_id, event)] = [(e, ev) for e, (_r, ev) in hs._events.items() if ev["sender"] == ANA]
+        # A process answered it and died before forgetting it: its inbox row is left.
+        dead = await make_app(db_url, **hs.settings())
+        assert await dead.inbox.accept(
+            "matrix", event_id, "matrix_event", {"room_id": dm, "event": event}
+        )
+        clock.advance(timedelta(seconds=m.app.settings.inbox_lease_seconds + 1))
+        m.app.inbox.poke()
+        await wait_until(lambda: _inbox_empty(m.app))
+        # Recovery delivers the stored answer again, as the same transaction: shown once.
+        assert len([b for b in bodies(hs, dm) if "Admin: yes" in b]) == 1
+        assert len([r for r in hs.requests if "/send/" in r]) == 2
+
+
+async def _inbox_empty(app: App) -> bool:
+    async with app.store.transaction() as session:
+        return not (await session.exec(select(InboxItem))).all()

@@ -11,14 +11,22 @@ committed to the durable inbox (`bot/inbox.py`, key = the event id) *before* the
 `next_batch` token is saved (the gateway's platform cursor), and the event id is the
 command's processed-once key. A restart resumes from the saved token; an event the server
 sends again finds its key and posts nothing. On the very first start (no token yet) the
-room history of the initial sync is not run.
+room history of the initial sync is not run. The sync's filter asks for long room timelines
+(`TIMELINE_LIMIT`); a timeline the server still cuts (`limited`) is paged back with
+`/messages` from its `prev_batch` to the previous sync token, and those events go to the
+inbox first, in order (README "Matrix").
 
 Outbound: replies and posts are `m.notice` events with a plain `body` and an escaped HTML
-`formatted_body`; buttons become numbered lines (and the command to type). A reply only the
-actor may see goes to a DM room the bot opens with them (remembered as a cursor), with a
-short pointer in the room. `MatrixSender` delivers outbox posts; a 429 becomes `SendError`
-with the server's `retry_after_ms`, so the outbox waits and sends the post once. Files are
-not delivered on Matrix yet (the reply says so).
+`formatted_body`; buttons become numbered lines (and the command to type). A room is one
+person's private chat only while the homeserver counts exactly the bot and them as joined
+members — asked when the command comes in and again before a private answer is sent, never
+taken from an invite's `is_direct`. A reply only the actor may see goes to such a DM room
+(the bot opens it; they must accept), with a short pointer in the room; until one is
+confirmed, nothing private is sent and the pointer says to accept the invitation. A reply's
+transaction ids come from the command's event id, so a reply sent again after a crash is
+posted once. `MatrixSender` delivers outbox posts; a 429 becomes `SendError` with the
+server's `retry_after_ms`, so the outbox waits and sends the post once. Files are not
+delivered on Matrix yet (the reply says so).
 """
 
 from __future__ import annotations
@@ -37,8 +45,11 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     ErrorResponse,
+    JoinedMembersResponse,
+    MessageDirection,
     RoomCreateResponse,
     RoomGetEventResponse,
+    RoomMessagesResponse,
     RoomSendResponse,
     SyncResponse,
 )
@@ -72,10 +83,39 @@ DM_CURSOR = "dm:"  # + user id → the DM room the bot opened (or was invited to
 # Matrix allows 64 KiB per event (body and HTML body together, in UTF-8): parts stay well below.
 CAPABILITIES = Capabilities(private_replies=False, files=False, buttons=True, max_length=10_000)
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
+# README "Matrix": a sync's room timeline holds up to this many events (a burst of commands
+# and the bot's replies); a timeline the server still cuts (`limited`) is paged back.
+TIMELINE_LIMIT = 100
+SYNC_FILTER: dict[str, Any] = {
+    "room": {"timeline": {"limit": TIMELINE_LIMIT}, "state": {"lazy_load_members": True}}
+}
+PAGE = 100  # events per `/messages` page when fetching a gap
+DM_WAIT = 60.0  # seconds the outbox waits before trying a DM room not accepted yet
+# A DM room the bot opens shows a later joiner nothing from before their invitation.
+_DM_STATE = [
+    {
+        "type": "m.room.history_visibility",
+        "state_key": "",
+        "content": {"history_visibility": "invited"},
+    }
+]
 
 
 class MatrixConfigError(RuntimeError):
     """The Matrix configuration cannot work; the message says what to set."""
+
+
+class GapError(RuntimeError):
+    """The homeserver did not give the events a limited timeline left out."""
+
+
+class NotPrivate(SendError):
+    """No room the homeserver confirms is the bot's and the reader's alone (README "Matrix"):
+    nothing private may be sent; the DM room is opened, or the reader invited to it again."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__("matrix: no direct chat confirmed", retry_after=DM_WAIT)
+        self.user = user
 
 
 # ------------------------------------------------------------------- rendering
@@ -250,20 +290,43 @@ class MatrixSender:
             event_id = str(resp.event_id)
         return event_id
 
+    async def joined(self, room_id: str) -> set[str] | None:
+        """The room's joined members as the homeserver counts them now (None: it would not say)."""
+        resp = await self.client.joined_members(room_id)
+        if not isinstance(resp, JoinedMembersResponse):
+            return None
+        return {m.user_id for m in resp.members}
+
+    async def private_with(self, room_id: str, user: str) -> bool:
+        """Are the bot and `user` the room's only joined members, counted now? (Never taken
+        from an invite's `is_direct`: anyone may be in such a room.)"""
+        return await self.joined(room_id) == {self.client.user_id, user}
+
     async def room_for(self, channel_key: str) -> str:
-        """The room to post to: the key itself, or the DM room of a user id (opened once)."""
+        """The room to post to: the key itself, or the DM room of a user id — one the
+        homeserver confirms, now, has exactly the bot and them as joined members. Otherwise
+        `NotPrivate`, after opening a DM room (invited: they must accept) or inviting them to
+        it again; a room a third person joined is given up for a new one."""
         if not channel_key.startswith("@"):
             return channel_key
         async with self._dm_lock:
             known = await self.gateway.cursor(PLATFORM, DM_CURSOR + channel_key)
-            if known:
+            members = await self.joined(known) if known else None
+            if known and members == {self.client.user_id, channel_key}:
                 return known
-            resp = await self.client.room_create(is_direct=True, invite=[channel_key])
+            if known and members is not None and members <= {self.client.user_id}:
+                await self.client.room_invite(known, channel_key)  # they left, or never came
+                raise NotPrivate(channel_key)
+            resp = await self.client.room_create(
+                is_direct=True, invite=[channel_key], initial_state=_DM_STATE
+            )
             if not isinstance(resp, RoomCreateResponse):
                 assert isinstance(resp, ErrorResponse)
                 raise send_error(resp)
             await self.gateway.save_cursor(PLATFORM, DM_CURSOR + channel_key, resp.room_id)
-            return str(resp.room_id)
+            if await self.private_with(resp.room_id, channel_key):
+                return str(resp.room_id)
+            raise NotPrivate(channel_key)
 
 
 # -------------------------------------------------------------------- adapter
@@ -354,7 +417,11 @@ class MatrixAdapter:
         delay = 1.0
         while not self._stopping.is_set():
             sync = asyncio.ensure_future(
-                self.client.sync(timeout=self.settings.matrix_sync_timeout_ms, since=self.position)
+                self.client.sync(
+                    timeout=self.settings.matrix_sync_timeout_ms,
+                    since=self.position,
+                    sync_filter=SYNC_FILTER,
+                )
             )
             stop = asyncio.ensure_future(self._stopping.wait())
             await asyncio.wait({sync, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -381,13 +448,20 @@ class MatrixAdapter:
                 await asyncio.wait_for(self._stopping.wait(), wait)
 
     async def _take(self, resp: SyncResponse) -> None:
-        """One sync batch: invites, then the commands (inbox first, then the token)."""
+        """One sync batch: invites, then the commands — with the events a limited timeline
+        left out, fetched first — in the inbox, in order; only then the token."""
         first = self.position is None
-        for room_id, info in resp.rooms.invite.items():
-            await self._on_invite(room_id, info.invite_state)
-        fresh: list[tuple[str, dict[str, Any]]] = []
+        rooms: list[tuple[str, list[Any]]] = []
         for room_id, info in resp.rooms.join.items():
-            for event in [*info.state, *info.timeline.events]:
+            gap: list[Any] = []
+            if info.timeline.limited and not first:  # raises: the token stays where it was
+                gap = await self._gap(room_id, info.timeline.prev_batch)
+            rooms.append((room_id, [*info.state, *gap, *info.timeline.events]))
+        for room_id, invited in resp.rooms.invite.items():
+            await self._on_invite(room_id, invited.invite_state)
+        fresh: list[tuple[str, dict[str, Any]]] = []
+        for room_id, events in rooms:
+            for event in events:
                 source = getattr(event, "source", None)
                 if not isinstance(source, dict) or source.get("sender") == self.user_id:
                     continue
@@ -409,6 +483,24 @@ class MatrixAdapter:
         for key, payload in fresh:
             await self._finish(key, payload, recovering=False)
         self.position = resp.next_batch
+
+    async def _gap(self, room_id: str, prev_batch: str | None) -> list[Any]:
+        """The events a limited timeline left out, oldest first: paged back (`/messages`)
+        from the timeline's start to the last sync position, whose events were all taken."""
+        found: list[Any] = []
+        start = prev_batch
+        while start:
+            resp = await self.client.room_messages(
+                room_id, start, self.position, MessageDirection.back, PAGE
+            )
+            if not isinstance(resp, RoomMessagesResponse):
+                raise GapError(f"messages refused: {getattr(resp, 'status_code', 'error')}")
+            found += resp.chunk
+            if not resp.chunk or resp.end in (None, start):
+                break
+            start = resp.end
+        log.info("matrix.gap_fetched", room=room_id, events=len(found))
+        return found[::-1]
 
     async def _recover(self, entry: InboxEntry) -> None:
         """Finish an event a stopped process took in and did not finish (inbox recovery)."""
@@ -459,9 +551,6 @@ class MatrixAdapter:
             await self.client.room_leave(room_id)
         log.info("matrix.encrypted_room_refused", room=room_id)
 
-    async def _is_direct(self, room_id: str, user: str) -> bool:
-        return await self.gateway.cursor(PLATFORM, DM_CURSOR + user) == room_id
-
     # ---------------------------------------------------------------- commands
 
     async def _on_event(
@@ -478,7 +567,7 @@ class MatrixAdapter:
             if line is None:
                 return
         room = self.client.rooms.get(room_id)
-        direct = await self._is_direct(room_id, user)
+        direct = await self.out.private_with(room_id, user)
         name = room.user_name(user) if room is not None else None
         inv = Invocation(
             Actor(PLATFORM, user, name or user),
@@ -496,7 +585,7 @@ class MatrixAdapter:
             log.info("matrix.duplicate", event_id=key)
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
-        await self.deliver(reply, room_id, user, is_group=not direct)
+        await self.deliver(reply, room_id, user, is_group=not direct, key=key)
 
     async def _button(self, room_id: str, event_id: str, number: int) -> str | None:
         """The command behind button `number` of the bot's message `event_id`."""
@@ -513,24 +602,49 @@ class MatrixAdapter:
 
     # ---------------------------------------------------------------- replies
 
-    async def deliver(self, reply: Reply, room_id: str, user: str, *, is_group: bool) -> None:
-        """Send a reply where it may be seen: the room, or the actor's DM room."""
+    async def deliver(
+        self, reply: Reply, room_id: str, user: str, *, is_group: bool, key: str | None = None
+    ) -> None:
+        """Send a reply where it may be seen: the room, or the actor's DM room. A room taken
+        as private when the command came in is counted again now: a third person who joined
+        since makes it a group. `key` (the command's event id) makes the transaction ids, so
+        a reply sent again after a crash is the same event."""
         messages = self.gateway.outgoing(reply, CAPABILITIES)  # no files on Matrix yet
+        if not is_group and not await self.out.private_with(room_id, user):
+            is_group = True
+        stem = f"re.{key}" if key else None
         if self.gateway.placement(reply, CAPABILITIES, is_group) is Placement.CHANNEL:
-            await self._post_all(room_id, messages)
+            await self._post_all(room_id, messages, stem)
             return
-        await self._post_all(user, messages)  # the user's DM room (opened if need be)
         icon = "🔒 " if reply.confidential else ""
-        note = _("{icon}{who}, I sent you the answer in a private chat.").format(
-            icon=icon, who=user
-        )
-        await self._post_all(room_id, [Message(lines=[note])])
+        try:
+            await self.out.room_for(user)  # the user's DM room, confirmed now, else NotPrivate
+        except NotPrivate:
+            note = _(
+                "{icon}{who}, your answer is private and I have no direct chat with you yet: "
+                "accept my invitation to one (or open one with me), then send the command again."
+            ).format(icon=icon, who=user)
+        except SendError:  # the homeserver is busy: the outbox delivers it once it is private
+            await self.gateway.queue_replies(PLATFORM, user, messages)
+            note = _("{icon}{who}, I sent you the answer in a private chat.").format(
+                icon=icon, who=user
+            )
+        else:
+            await self._post_all(user, messages, stem)
+            note = _("{icon}{who}, I sent you the answer in a private chat.").format(
+                icon=icon, who=user
+            )
+        await self._post_all(room_id, [Message(lines=[note])], f"{stem}.note" if stem else None)
 
-    async def _post_all(self, channel_key: str, messages: Sequence[Message]) -> None:
-        """Send now; what the homeserver refuses for now (429, down) goes to the outbox."""
+    async def _post_all(
+        self, channel_key: str, messages: Sequence[Message], stem: str | None = None
+    ) -> None:
+        """Send now; what the homeserver refuses for now (429, down) goes to the outbox. A
+        user id's DM room is confirmed private before each message (`room_for`)."""
         for i, message in enumerate(messages):
             try:
-                await self.out.post(await self.out.room_for(channel_key), message)
+                txn = f"{stem}.{i}" if stem else None
+                await self.out.post(await self.out.room_for(channel_key), message, key=txn)
             except SendError as exc:
                 if exc.permanent:
                     log.warning("matrix.reply_refused", error=exc.reason)

@@ -3,7 +3,10 @@
 The real matrix-nio client talks to it over HTTP (`/_matrix/client/v3/...`, bearer token):
 `sync` (long-polled, `since` tokens `s<n>`), `join`, `rooms/{id}/leave`,
 `rooms/{id}/send/{type}/{txn}` (a repeated transaction id returns the first event, as the
-spec says), `rooms/{id}/event/{id}`, `createRoom`, `account/whoami`, `login`. Errors have
+spec says), `rooms/{id}/event/{id}`, `rooms/{id}/messages` (backwards, `from`/`to`),
+`rooms/{id}/joined_members`, `rooms/{id}/invite`, `createRoom`, `account/whoami`, `login`.
+A sync's room timeline holds the filter's `limit` newest events (10 without a filter, as
+Synapse) and says `limited` with a `prev_batch` when it left some out. Errors have
 Matrix's shape (`errcode`, `error`, `retry_after_ms` on 429).
 
     async with FakeHomeserver() as hs:
@@ -14,6 +17,8 @@ Matrix's shape (`errcode`, `error`, `retry_after_ms` on 429).
         hs.say(room, "@ana:fake.test", "!tf op list")             # a person writes
         hs.redeliver(event_id)                                    # the same event again
         hs.fail_next("send", 429, retry_after_ms=1500)             # the next send
+        hs.timeline_cap = 5                                       # syncs say `limited`
+        hs.join(dm, "@eve:fake.test")                             # a third person joins
         hs.sent(room)                                             # what the bot posted
         hs.syncs                                                  # `since` of every sync
 """
@@ -33,6 +38,7 @@ SERVER = "fake.test"
 BOT = f"@taskforce:{SERVER}"
 TOKEN = "syt_fake_token"
 START_TS = 1_795_856_400_000  # ms
+DEFAULT_TIMELINE_LIMIT = 10  # Synapse's, for a sync without a filter
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Room:
     invited: set[str] = field(default_factory=set)
     encrypted: bool = False
     direct: bool = False
+    created: dict[str, Any] = field(default_factory=dict)  # the createRoom body, if the bot's
 
 
 @dataclass
@@ -92,6 +99,11 @@ class FakeHomeserver:
         self._events: dict[str, tuple[str, dict[str, Any]]] = {}
         self._failures: list[_Failure] = []
         self.syncs: list[str | None] = []
+        self.filters: list[str | None] = []  # the `filter` of every sync
+        # A server may return fewer timeline events than the filter asks (and say `limited`).
+        self.timeline_cap: int | None = None
+        # Invitees of rooms the bot creates accept at once unless this is False.
+        self.accept_invites = True
         self.requests: list[str] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -112,6 +124,9 @@ class FakeHomeserver:
         r.add_put(f"{base}/rooms/{{room}}/send/{{type}}/{{txn}}", self._send)
         r.add_get(f"{base}/rooms/{{room}}/event/{{event}}", self._get_event)
         r.add_post(f"{base}/createRoom", self._create_room)
+        r.add_get(f"{base}/rooms/{{room}}/messages", self._messages)
+        r.add_get(f"{base}/rooms/{{room}}/joined_members", self._joined_members)
+        r.add_post(f"{base}/rooms/{{room}}/invite", self._invite)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -169,6 +184,18 @@ class FakeHomeserver:
             self.rooms[room_id].encrypted = True
         return self._event(room_id, sender, type_, content, state_key="")
 
+    def join(self, room_id: str, user: str) -> str:
+        """`user` joins the room (an invitee accepting, or anyone let in); the event id."""
+        room = self.rooms[room_id]
+        room.invited.discard(user)
+        room.members.add(user)
+        return self._event(room_id, user, "m.room.member", {"membership": "join"}, state_key=user)
+
+    def leave(self, room_id: str, user: str) -> str:
+        """`user` leaves the room; the event id."""
+        self.rooms[room_id].members.discard(user)
+        return self._event(room_id, user, "m.room.member", {"membership": "leave"}, state_key=user)
+
     def redeliver(self, event_id: str) -> None:
         """Put an event already delivered into the stream again (same event id)."""
         room_id, event = self._events[event_id]
@@ -182,7 +209,8 @@ class FakeHomeserver:
         retry_after_ms: int | None = None,
         room_id: str | None = None,
     ) -> None:
-        """The next request of `what` (`send`, `sync`, `createRoom`; to one room) fails so."""
+        """The next request of `what` (`send`, `sync`, `messages`, `createRoom`; to one room)
+        fails so."""
         self._failures.append(_Failure(what, status, errcode, retry_after_ms, room_id))
 
     def lose_next_answer(self, room_id: str) -> None:
@@ -284,8 +312,10 @@ class FakeHomeserver:
                         self._changed.wait_for(lambda: self.head > after), timeout
                     )
         head = self.head
+        limit = self._timeline_limit(request.query.get("filter"))
         join: dict[str, Any] = {}
         invite: dict[str, Any] = {}
+        timelines: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for pos, room_id, event in self._stream:
             if pos <= after or pos > head:
                 continue
@@ -296,11 +326,74 @@ class FakeHomeserver:
                 continue
             if BOT not in room.members:
                 continue
-            timeline = join.setdefault(room_id, {"timeline": {"events": [], "limited": False}})
-            timeline["timeline"]["events"].append(event)
+            timelines.setdefault(room_id, []).append((pos, event))
+        for room_id, events in timelines.items():
+            kept = events[-limit:]  # the newest `limit`; the rest is the gap (`limited`)
+            join[room_id] = {
+                "timeline": {
+                    "events": [e for _, e in kept],
+                    "limited": len(kept) < len(events),
+                    "prev_batch": f"s{kept[0][0] - 1}",
+                }
+            }
         return web.json_response(
             {"next_batch": f"s{head}", "rooms": {"join": join, "invite": invite}}
         )
+
+    def _timeline_limit(self, raw: str | None) -> int:
+        """The filter's room timeline limit (Synapse's 10 without one), within `timeline_cap`."""
+        self.filters.append(raw)
+        limit = DEFAULT_TIMELINE_LIMIT
+        if raw:
+            wanted = json.loads(raw).get("room", {}).get("timeline", {}).get("limit")
+            limit = int(wanted) if wanted else limit
+        return min(limit, self.timeline_cap) if self.timeline_cap else limit
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        """`/messages`, backwards only: the room's events after `to` and up to `from`, newest
+        first, `limit` at most; `end` is where the next page starts."""
+        if not self._authorised(request):
+            return self._unauthorised()
+        failed = self._failure("messages")
+        if failed is not None:
+            return failed
+        room_id = request.match_info["room"]
+        q = request.query
+        assert q.get("dir") == "b", "the fake pages backwards only"
+        start = int(q["from"][1:])
+        stop = int(q["to"][1:]) if q.get("to") else 0
+        limit = int(q.get("limit", "10"))
+        found = [
+            (pos, event)
+            for pos, rid, event in self._stream
+            if rid == room_id and event is not None and stop < pos <= start
+        ][::-1][:limit]
+        body: dict[str, Any] = {"chunk": [e for _, e in found], "start": q["from"]}
+        if found:
+            body["end"] = f"s{found[-1][0] - 1}"
+        return web.json_response(body)
+
+    async def _joined_members(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        room = self.rooms.get(request.match_info["room"])
+        if room is None or BOT not in room.members:
+            return web.json_response({"errcode": "M_FORBIDDEN", "error": "not in room"}, status=403)
+        return web.json_response({"joined": {m: {} for m in sorted(room.members)}})
+
+    async def _invite(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        room = self.rooms.get(request.match_info["room"])
+        user = (await request.json()).get("user_id")
+        if room is None or BOT not in room.members or not isinstance(user, str):
+            return web.json_response({"errcode": "M_FORBIDDEN", "error": "cannot"}, status=403)
+        if user in room.members:
+            return web.json_response(
+                {"errcode": "M_FORBIDDEN", "error": "already in the room"}, status=403
+            )
+        room.invited.add(user)
+        return web.json_response({})
 
     def _invite_state(self, room: Room) -> list[dict[str, Any]]:
         inviter = sorted(room.members)[0]
@@ -390,14 +483,17 @@ class FakeHomeserver:
         body = await request.json()
         room_id = f"!r{next(self._ids)}:{SERVER}"
         invited = list(body.get("invite", []))
-        # The invited person accepts at once (a person's client would, for a DM they expect).
+        # The invited person accepts at once (a person's client would, for a DM they expect),
+        # unless the test says people take their time (`accept_invites`, then `join`).
+        joined, waiting = (invited, []) if self.accept_invites else ([], invited)
         room = Room(
             room_id,
             body.get("name") or room_id,
-            {BOT, *invited},
-            set(),
+            {BOT, *joined},
+            set(waiting),
             False,
             bool(body.get("is_direct")),
+            created=body,
         )
         self.rooms[room_id] = room
         return web.json_response({"room_id": room_id})
