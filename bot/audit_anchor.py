@@ -460,13 +460,11 @@ async def anchor(
             object_ref="audit-checkpoint",
             reason=f"{extra} keyless entries accepted" if extra else None,
         )
-        plan = CheckpointPlan(
-            found.identity,
-            places.paths(found.identity),
-            await audit.current_heads(session),
-            plain,
-            keys_of(session),
-        )
+        keys = keys_of(session)
+    # Read after the commit: on PostgreSQL the new tip's head is only sent with it.
+    async with store.transaction() as session:
+        heads = await audit.current_heads(session)
+    plan = CheckpointPlan(found.identity, places.paths(found.identity), heads, plain, keys)
     stamp = now.strftime("%Y%m%dT%H%M%S")
     for path, old in found.found:
         if old is not None and found.file_problem(path, old):
