@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from bot import audit
+from bot import audit, audit_anchor
 from bot.adapters.console import ConsoleAdapter, ConsoleSender
 from bot.bootstrap import ensure_admins
 from bot.checklists import ensure_builtin as ensure_builtin_templates
@@ -38,7 +38,7 @@ class App:
     console: ConsoleAdapter
     clock: Clock
     inbox: Inbox
-    checkpointer: audit.Checkpointer
+    checkpointer: audit_anchor.Checkpointer
     gateway: Gateway  # all a platform adapter is given (bot/platforms.py builds them)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -51,6 +51,7 @@ class App:
         if self.store.is_sqlite:
             private_dir(self.settings.data_dir)
         await self.store.migrate()
+        await self.checkpointer.open()  # a new database is anchored before its first entry
         await ensure_admins(self.store, self.settings, self.clock())
         await ensure_builtin_templates(self.store)
 
@@ -70,6 +71,14 @@ def build_app(
     """Wire one App from settings. Nothing starts until `prepare()` and `worker.start()`."""
     keys = audit.AuditKeys.from_secrets(settings.audit_key, settings.audit_keys())
     store = Store(settings.effective_database_url, session_info={audit.SESSION_KEYS: keys})
+    checkpointer = audit_anchor.Checkpointer(
+        store,
+        audit_anchor.Places.of(settings),
+        clock,
+        settings.audit_checkpoint_seconds,
+        settings.audit_checkpoint_entries,
+    )
+    store.session_info[audit.SESSION_TALLY] = checkpointer.noted
     senders: dict[str, Sender] = {}
     console_sender = ConsoleSender()
     senders[console_sender.platform] = console_sender
@@ -94,12 +103,7 @@ def build_app(
         clock=clock,
         inbox=inbox,
         gateway=gateway,
-        checkpointer=audit.Checkpointer(
-            store,
-            audit.checkpoint_path(settings.data_dir),
-            clock,
-            settings.audit_checkpoint_seconds,
-        ),
+        checkpointer=checkpointer,
         # Started by the server's lifespan (bot/server.py), or by tests.
         extras={
             "scheduler": Scheduler(

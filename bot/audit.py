@@ -13,32 +13,24 @@ Tamper evidence against someone who can write to the database:
   the database never holds); the entry names the key by `key_id`. Without the key, a
   rewritten entry cannot be given a hash that verifies, so recomputing the later hashes
   with the public algorithm no longer hides an edit. Old keys stay verifiable through
-  `TASKFORCE_AUDIT_OLD_KEYS`. An entry written without a key after a keyed one in the same
-  chain is reported: that is what a rewrite by someone without the key looks like.
-- The chains' heads (count and newest hash) are anchored outside the database: a
-  checkpoint file in the data directory, and a log line, written every few minutes and at
-  shutdown (`Checkpointer`). A chain that no longer contains its checkpointed head (newest
-  entries deleted, tip row rewritten to match, entries renumbered) fails `verify`, and a
-  new checkpoint is refused instead of moving the anchor back.
+  `TASKFORCE_AUDIT_OLD_KEYS`. An entry without a key is accepted only where the checkpoint
+  records it as written before the key was set (`verify(plain=…)`).
+- The chains' heads are anchored outside the database (`bot.audit_anchor`): a checkpoint
+  file bound to this database, an optional copy on another volume, and a log line.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-import structlog
 from sqlalchemy import bindparam, insert, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,14 +38,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.fastsql import Prepared
 from bot.models import AuditChain, AuditEntry
 
-if TYPE_CHECKING:
-    from bot.store import Store
-
-log = structlog.get_logger(__name__)
-
 GENESIS = "0" * 64
-CHECKPOINT_FILE = "audit-checkpoint.json"
 SESSION_KEYS = "taskforce.audit_keys"  # where a store's sessions carry the audit keys
+# Where a store's sessions carry what is told of appended entries (`Checkpointer.noted`).
+SESSION_TALLY = "taskforce.audit_tally"
 
 
 def key_id(key: bytes) -> str:
@@ -226,6 +214,9 @@ async def append_entries(session: AsyncSession, entries: Sequence[Entry]) -> lis
         await _SET_HEAD.later(session, {"head": prev, "chain": chain})
     for row in rows:  # with the head, sent in one round trip on PostgreSQL (fastsql.later)
         await _INSERT_ENTRIES.later(session, row)
+    tally = session.info.get(SESSION_TALLY)
+    if callable(tally):
+        cast(Callable[[int], None], tally)(len(rows))
     return [row["hash"] for row in rows]
 
 
@@ -263,7 +254,10 @@ async def append(
 @dataclass(frozen=True)
 class VerifyResult:
     """Outcome of a check of the chains: entries and chains checked, the first broken
-    entry if any, entries written without a key, chains confirmed by the checkpoint."""
+    entry if any, entries written without a key, chains confirmed by the checkpoint.
+
+    `plain`: per chain, how many of its first entries carry no key (written before the
+    key was set; what `taskforce audit anchor` records)."""
 
     checked: int
     broken_id: int | None = None
@@ -272,6 +266,7 @@ class VerifyResult:
     unkeyed: int = 0
     anchored: int = 0
     checkpoint_at: str | None = None
+    plain: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -305,17 +300,18 @@ async def verify(
     batch: int = 5000,
     *,
     chains: Collection[int] | None = None,
-    checkpoint: Checkpoint | None = None,
+    plain: Mapping[int, int] | None = None,
 ) -> VerifyResult:
     """Recompute the chains from their first entries; name the first entry that does not fit.
 
     Each chain must count 1, 2, 3… with no gap, each entry must link to the one before it
     and match its own hash (an HMAC under the key it names, when it names one), and the
     chain must end where its tip row says (so removing the newest entries is caught too).
-    Entries of a chain with no tip are reported. With a `checkpoint` (read from outside the
-    database), every chain must still hold the head recorded there. `chains` limits the
-    check to those chains (a lead verifies the operations they lead, and learns nothing of
-    the others).
+    Entries of a chain with no tip are reported. With `plain` (a key is set; from the
+    checkpoint), an entry without a key is accepted only among the first `plain[chain]`
+    of its chain. `chains` limits the check to those chains (a lead verifies the
+    operations they lead, and learns nothing of the others). The checkpoint outside the
+    database is compared by `bot.audit_anchor.verify_anchored`.
     """
     keys = keys_of(session)
     tips = {
@@ -335,8 +331,10 @@ async def verify(
         if orphan is not None:
             return VerifyResult(0, orphan, "its chain has no recorded tip (the tip was removed)")
     checked = unkeyed = 0
+    leading: dict[int, int] = {}
     for chain, tip in tips.items():
         prev, seq, keyed = GENESIS, 0, False
+        allowed = None if plain is None else plain.get(chain, 0)
         while True:
             rows = (
                 await session.exec(
@@ -359,7 +357,7 @@ async def verify(
                     return VerifyResult(
                         checked,
                         row.id,
-                        f"entries before it in {_chain_name(chain)} were removed ({gap} "
+                        f"entries before it in {chain_name(chain)} were removed ({gap} "
                         "missing) or it was renumbered",
                         len(tips),
                     )
@@ -371,43 +369,42 @@ async def verify(
                         "entry before it was altered or removed)",
                         len(tips),
                     )
-                problem = _entry_problem(row, keys, keyed)
+                problem = _entry_problem(row, keys, keyed, allowed)
                 if problem:
                     return VerifyResult(checked, row.id, problem, len(tips))
                 keyed = keyed or row.key_id is not None
                 unkeyed += row.key_id is None
+                if not keyed:
+                    leading[chain] = row.chain_seq
                 prev, seq = row.hash, row.chain_seq
                 checked += 1
         if seq != tip.entries or prev != tip.head:
             return VerifyResult(
                 checked,
                 None,
-                f"{_chain_name(chain)} ends at entry {seq} but its tip records "
+                f"{chain_name(chain)} ends at entry {seq} but its tip records "
                 f"{tip.entries}: its newest entries were removed or its tip was altered",
                 len(tips),
             )
-    anchored = 0
-    if checkpoint is not None:
-        problem = checkpoint.problem or await anchor_problem(session, checkpoint, chains)
-        if problem:
-            return VerifyResult(checked, None, problem, len(tips))
-        anchored = len([c for c in checkpoint.heads if chains is None or c in chains])
-    return VerifyResult(
-        checked,
-        chains=len(tips),
-        unkeyed=unkeyed,
-        anchored=anchored,
-        checkpoint_at=checkpoint.written_at if checkpoint is not None and anchored else None,
-    )
+    return VerifyResult(checked, chains=len(tips), unkeyed=unkeyed, plain=leading)
 
 
-def _entry_problem(row: AuditEntry, keys: AuditKeys, keyed_before: bool) -> str | None:
-    """What is wrong with one entry's own hash, if anything."""
+def _entry_problem(
+    row: AuditEntry, keys: AuditKeys, keyed_before: bool, allowed: int | None
+) -> str | None:
+    """What is wrong with one entry's own hash, if anything (`allowed`: how many of the
+    chain's first entries may carry no key; None: any)."""
     if row.key_id is None:
         if keyed_before:
             return (
                 "it carries no key although the entries before it in its chain do: it was "
                 "rewritten by someone without the audit key"
+            )
+        if allowed is not None and row.chain_seq > allowed:
+            return (
+                "it carries no key although TASKFORCE_AUDIT_KEY is set, and no checkpoint of "
+                "this database records it as written before the key: it was rewritten by "
+                "someone without the audit key"
             )
         expected = entry_hash(row)
     else:
@@ -425,199 +422,12 @@ def _entry_problem(row: AuditEntry, keys: AuditKeys, keyed_before: bool) -> str 
     return None
 
 
-def _chain_name(chain: int) -> str:
+def chain_name(chain: int) -> str:
+    """How a sentence names a chain."""
     return "the admin chain" if chain == ADMIN_CHAIN else f"the chain of operation #{chain}"
-
-
-# ------------------------------------------------------------------ anchoring outside
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """The heads of the chains as last anchored outside the database.
-
-    `heads`: chain → (entries, hash of the newest entry). `problem` is set when the file
-    itself cannot be trusted (unreadable, or its authentication code does not match)."""
-
-    written_at: str
-    heads: dict[int, tuple[int, str]]
-    problem: str | None = None
-
-
-def checkpoint_path(data_dir: Path) -> Path:
-    """Where the checkpoint of a process with this data directory lives."""
-    return data_dir / CHECKPOINT_FILE
-
-
-def _heads_mac(heads: Mapping[int, tuple[int, str]], key: bytes) -> str:
-    raw = json.dumps(sorted((c, n, h) for c, (n, h) in heads.items()), separators=(",", ":"))
-    return hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()
-
-
-def read_checkpoint(path: Path, keys: AuditKeys = NO_KEYS) -> Checkpoint | None:
-    """The checkpoint at `path`; None when there is none yet."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        heads = {int(c): (int(v[0]), str(v[1])) for c, v in dict(data["chains"]).items()}
-        written_at = str(data["written_at"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return Checkpoint("?", {}, f"the audit checkpoint {path} cannot be read")
-    mac, kid = data.get("mac"), data.get("key_id")
-    if mac is not None:
-        key = keys.known.get(str(kid))
-        if key is None:
-            return Checkpoint(
-                written_at,
-                heads,
-                f"the audit checkpoint {path} is authenticated with key {kid}, which this "
-                "process does not hold",
-            )
-        if not hmac.compare_digest(_heads_mac(heads, key), str(mac)):
-            return Checkpoint(
-                written_at, heads, f"the audit checkpoint {path} was altered (its HMAC fails)"
-            )
-    return Checkpoint(written_at, heads)
-
-
-async def anchor_problem(
-    session: AsyncSession, checkpoint: Checkpoint, chains: Collection[int] | None = None
-) -> str | None:
-    """Whether every checkpointed chain still holds its checkpointed head; the first
-    chain that does not, as a sentence (one indexed read per chain)."""
-    for chain, (entries, head) in sorted(checkpoint.heads.items()):
-        if chains is not None and chain not in chains:
-            continue
-        if entries == 0:
-            continue
-        found = (
-            await session.exec(
-                select(AuditEntry.hash).where(
-                    AuditEntry.chain == chain, AuditEntry.chain_seq == entries
-                )
-            )
-        ).first()
-        if found != head:
-            what = "is missing" if found is None else "is not the one recorded"
-            return (
-                f"{_chain_name(chain)} had {entries} entries at the checkpoint of "
-                f"{checkpoint.written_at}, and its entry {entries} {what}: entries were "
-                "removed, renumbered or rewritten since"
-            )
-    return None
 
 
 async def current_heads(session: AsyncSession) -> dict[int, tuple[int, str]]:
     """Every chain's tip as the database records it."""
     rows = (await session.exec(select(AuditChain))).all()
     return {int(c.chain): (int(c.entries), str(c.head)) for c in rows}
-
-
-async def write_checkpoint(session: AsyncSession, path: Path, written_at: datetime) -> str | None:
-    """Anchor the chains' heads outside the database (see `CheckpointPlan`); the problem
-    when refused, else None. The file is written while `session`'s transaction is open:
-    `Checkpointer` reads in a transaction and writes after it instead."""
-    return (await plan_checkpoint(session, path)).write(written_at)
-
-
-@dataclass(frozen=True)
-class CheckpointPlan:
-    """What a checkpoint will record, read from the database; `write` puts it on disk."""
-
-    path: Path
-    heads: dict[int, tuple[int, str]]
-    keys: AuditKeys
-    problem: str | None = None
-
-    def write(self, written_at: datetime) -> str | None:
-        """Replace the file atomically (mode 0600) and log the heads at info; when the
-        database no longer holds a head the last checkpoint recorded, write nothing (the
-        old anchor stays), log it at error level (someone altered the audit log) and
-        return the problem."""
-        if self.problem:
-            log.error("audit.checkpoint_refused", problem=self.problem)
-            return self.problem
-        stamp = written_at.isoformat(timespec="seconds")
-        data: dict[str, Any] = {
-            "version": 1,
-            "written_at": stamp,
-            "chains": {str(c): [n, h] for c, (n, h) in sorted(self.heads.items())},
-        }
-        if self.keys.current is not None:
-            data["key_id"] = self.keys.current_id
-            data["mac"] = _heads_mac(self.heads, self.keys.current)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
-        log.info(
-            "audit.checkpoint",
-            written_at=stamp,
-            heads={str(c): f"{n}:{h}" for c, (n, h) in sorted(self.heads.items())},
-        )
-        return None
-
-
-async def plan_checkpoint(session: AsyncSession, path: Path) -> CheckpointPlan:
-    """Read the heads to anchor, after checking that the database still holds every head
-    the checkpoint at `path` recorded (a checkpoint never moves an anchor back)."""
-    keys = keys_of(session)
-    old = read_checkpoint(path, keys)
-    if old is not None:
-        problem = old.problem or await anchor_problem(session, old)
-        if problem:
-            return CheckpointPlan(path, {}, keys, problem)
-    return CheckpointPlan(path, await current_heads(session), keys)
-
-
-class Checkpointer:
-    """Writes the audit checkpoint every `every` seconds, and once more at stop."""
-
-    def __init__(
-        self, store: Store, path: Path, clock: Callable[[], datetime], every: float
-    ) -> None:
-        self.store = store
-        self.path = path
-        self.clock = clock
-        self.every = every
-        self._task: asyncio.Task[None] | None = None
-        self._started = False
-
-    async def write(self) -> str | None:
-        """Write one checkpoint now (see `write_checkpoint`)."""
-        async with self.store.transaction() as session:
-            plan = await plan_checkpoint(session, self.path)
-        return await asyncio.to_thread(plan.write, self.clock())
-
-    def start(self) -> None:
-        """Start the periodic writes (with `every` 0: only the one at stop)."""
-        self._started = True
-        if self.every > 0 and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self._loop(), name="audit-checkpoint")
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.write()
-            except Exception as exc:  # a database or disk hiccup: try again next time
-                log.warning("audit.checkpoint_failed", error=type(exc).__name__)
-            await asyncio.sleep(self.every)
-
-    async def stop(self) -> None:
-        """Stop the periodic writes and anchor the heads one last time."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._started:
-            self._started = False
-            try:
-                await self.write()
-            except Exception as exc:
-                log.warning("audit.checkpoint_failed", error=type(exc).__name__)

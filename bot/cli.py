@@ -159,7 +159,7 @@ def db_upgrade() -> None:
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Recompute the audit hash chain; exit 1 and name the first broken entry if any."""
-    from bot import audit
+    from bot import audit, audit_anchor
 
     app = _app()
 
@@ -167,11 +167,8 @@ def audit_verify() -> None:
         try:
             await app.store.migrate()
             async with app.store.transaction() as session:
-                keys = audit.keys_of(session)
-                checkpoint = audit.read_checkpoint(
-                    audit.checkpoint_path(app.settings.data_dir), keys
-                )
-                return await audit.verify(session, checkpoint=checkpoint)
+                places = audit_anchor.Places.of(app.settings)
+                return await audit_anchor.verify_anchored(session, places)
         finally:
             await app.store.dispose()
 
@@ -179,6 +176,40 @@ def audit_verify() -> None:
     if not result.ok:
         _fail(result.sentence())
     typer.echo(result.sentence())
+
+
+@audit_cli.command("anchor")
+def audit_anchor_cmd(
+    accept_unkeyed: Annotated[
+        bool,
+        typer.Option(
+            "--accept-unkeyed",
+            help="Accept entries without a key as written before TASKFORCE_AUDIT_KEY was set.",
+        ),
+    ] = False,
+) -> None:
+    """Check every chain, then write a new checkpoint of this database (README, "Audit
+    tamper evidence"): after a key is first set, a checkpoint lost, or an alarm examined.
+    Files it replaces are kept beside it as `….replaced-<time>`."""
+    from bot import audit_anchor
+
+    app = _app()
+
+    async def go() -> str:
+        try:
+            await app.store.migrate()
+            places = audit_anchor.Places.of(app.settings)
+            return await audit_anchor.anchor(
+                app.store, places, app.clock(), accept_unkeyed=accept_unkeyed
+            )
+        finally:
+            await app.store.dispose()
+
+    try:
+        said = asyncio.run(go())
+    except audit_anchor.AnchorRefused as exc:
+        _fail(str(exc))
+    typer.echo(said)
 
 
 @admin_cli.command("add-agency")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: float = Field(
         default=300.0, alias="TASKFORCE_AUDIT_CHECKPOINT_SECONDS"
     )
+    # … and after every this many entries a process appends (0: no count), and a second
+    # directory the checkpoint is copied to, on a volume the database host cannot write.
+    audit_checkpoint_entries: int = Field(
+        default=100, ge=0, alias="TASKFORCE_AUDIT_CHECKPOINT_ENTRIES"
+    )
+    audit_checkpoint_copy: Path | None = Field(
+        default=None, alias="TASKFORCE_AUDIT_CHECKPOINT_COPY"
+    )
     # Situation room (`room`, served under /room/): the public base URL people open (the
     # links point there; https also makes the session cookie Secure), how long a signed-in
     # browser lasts, an optional tile server (`https://tiles.example/{z}/{x}/{y}.png`; none:
@@ -134,6 +142,12 @@ class Settings(BaseSettings):
             self.matrix_homeserver
             and (self.matrix_access_token or (self.matrix_user_id and self.matrix_password))
         )
+
+    @field_validator("audit_checkpoint_copy", mode="before")
+    @classmethod
+    def _no_empty_copy(cls, value: object) -> object:
+        # `TASKFORCE_AUDIT_CHECKPOINT_COPY=` means no copy, not the working directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     def audit_keys(self) -> list[str]:
         """The earlier audit keys (`TASKFORCE_AUDIT_OLD_KEYS`), in the order given."""

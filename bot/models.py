@@ -253,6 +253,18 @@ class AuditChain(SQLModel, table=True):
     head: str = Field(max_length=64)
 
 
+class AuditDatabase(SQLModel, table=True):
+    """This database's audit identity: a random id, set once by migration 0011.
+
+    The audit checkpoint outside the database names it (README, "Audit tamper evidence"),
+    so a checkpoint is compared only with the database it anchored: switching databases is
+    not an alarm, and each database keeps its own checkpoint. One row (`id` 1).
+    """
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    identity: str = Field(max_length=32)
+
+
 class InboxItem(SQLModel, table=True):
     """An inbound event acknowledged to its platform and not finished yet.
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text as sql
 
-from bot import audit
+from bot import audit, audit_anchor
 from bot.app import App
 from bot.models import AuditEntry
 from bot.preflight import Status, run_checks
@@ -85,6 +85,14 @@ async def rewrite_from(app: App, chain: int, seq: int, *, keep_key_id: bool, **c
     return changed_id
 
 
+async def checkpoint_file(app: App, directory: Path | None = None) -> Path:
+    """The checkpoint file of the app's database in `directory` (the data directory)."""
+    async with app.store.transaction() as session:
+        identity = await audit_anchor.database_identity(session)
+    assert identity is not None
+    return audit_anchor.checkpoint_path(directory or app.settings.data_dir, identity)
+
+
 async def verify(app: App) -> str:
     reply = await app.console.push("audit verify", as_="admin", channel="dm-admin", is_group=False)
     return text(reply)
@@ -126,10 +134,24 @@ async def test_a_middle_row_rewritten_without_its_key_id_is_named(
     assert said.startswith(f"Audit chain BROKEN at entry #{changed}: it carries no key although")
 
 
-async def test_a_whole_chain_rewritten_without_the_key_fails_against_the_checkpoint(
+async def test_a_whole_chain_rewritten_without_the_key_is_named_by_its_first_entry(
     make_app: AppFactory, db_url: str
 ) -> None:
     app = await keyed_app(make_app, db_url)
+    chain = await history(app)
+    first = await rewrite_from(app, chain, 1, keep_key_id=False, reason="rewritten")
+    said = await verify(app)
+    assert said.startswith(
+        f"Audit chain BROKEN at entry #{first}: it carries no key although "
+        "TASKFORCE_AUDIT_KEY is set, and no checkpoint of this database records it"
+    ), said
+
+
+async def test_a_whole_chain_rewritten_fails_against_the_checkpoint_without_a_key(
+    make_app: AppFactory, db_url: str
+) -> None:
+    # Without a key every entry is plain SHA-256: only the checkpoint can tell.
+    app = await make_app(db_url, TASKFORCE_AUDIT_CHECKPOINT_SECONDS=0)
     chain = await history(app)
     assert await app.checkpointer.write() is None
     entries = len(await chain_rows(app, chain))
@@ -146,7 +168,7 @@ async def test_deleting_the_newest_entries_is_caught_and_the_anchor_does_not_mov
     app = await keyed_app(make_app, db_url)
     chain = await history(app)
     assert await app.checkpointer.write() is None
-    path = audit.checkpoint_path(app.settings.data_dir)
+    path = await checkpoint_file(app)
     anchored = path.read_text()
     rows = await chain_rows(app, chain)
     # Delete the newest two and make the tip agree, as an attacker would.
@@ -203,6 +225,7 @@ async def test_a_rotated_key_verifies_with_the_old_key_kept(
     kids = [r["key_id"] for r in await chain_rows(rotated, chain)]
     assert kids[0] == audit.key_id(KEY.encode()) and kids[-1] == audit.key_id(NEW_KEY.encode())
     assert (await verify(rotated)).startswith("Audit chain intact")
+    assert await rotated.checkpointer.write() is None  # now under the new key
     await rotated.close()
     forgot = await keyed_app(make_app, db_url, TASKFORCE_AUDIT_KEY=NEW_KEY)
     said = await verify(forgot)
@@ -214,7 +237,7 @@ async def test_an_altered_checkpoint_file_is_named(make_app: AppFactory, db_url:
     app = await keyed_app(make_app, db_url)
     chain = await history(app)
     assert await app.checkpointer.write() is None
-    path = audit.checkpoint_path(app.settings.data_dir)
+    path = await checkpoint_file(app)
     data = json.loads(path.read_text())
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     data["chains"][str(chain)] = [1, (await chain_rows(app, chain))[0]["hash"]]
@@ -227,8 +250,9 @@ async def test_the_served_app_anchors_the_heads_at_stop_in_the_file_and_the_log(
 ) -> None:
     app = await keyed_app(make_app, db_url)
     chain = await history(app)
-    path = audit.checkpoint_path(app.settings.data_dir)
-    assert not path.exists()
+    path = await checkpoint_file(app)
+    # A new database was anchored before its first entry (App.prepare).
+    assert json.loads(path.read_text())["chains"] == {}
     asgi = create_app(app.settings, app=app)
     with captured_logs() as logs:
         async with serving(asgi) as url, httpx.AsyncClient(base_url=url) as client:
@@ -239,8 +263,10 @@ async def test_the_served_app_anchors_the_heads_at_stop_in_the_file_and_the_log(
     expected = f"{len(rows)}:{rows[-1]['hash']}"
     assert anchored[-1]["heads"][str(chain)] == expected
     data = json.loads(path.read_text())
-    assert data["chains"][str(chain)] == [len(rows), rows[-1]["hash"]]
+    assert data["chains"][str(chain)] == [len(rows), rows[-1]["hash"], 0]
     assert data["key_id"] == audit.key_id(KEY.encode())
+    # The log line is a checkpoint too: the same heads, database and authentication code.
+    assert (anchored[-1]["database"], anchored[-1]["mac"]) == (data["database"], data["mac"])
 
 
 async def test_verify_reads_nothing_but_its_own_entry(make_app: AppFactory, db_url: str) -> None:

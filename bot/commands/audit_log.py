@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlmodel import col, select
 
-from bot import audit
+from bot import audit_anchor
 from bot.access import Perm
 from bot.audit import Action
 from bot.commands.context import CommandContext
@@ -90,8 +88,7 @@ async def audit_verify(ctx: CommandContext) -> Reply:
         )
         if not chains:
             raise Denied(_("Only leads and admins can verify the audit log."))
-    path = audit.checkpoint_path(ctx.settings.data_dir)
-    checkpoint = await asyncio.to_thread(audit.read_checkpoint, path, audit.keys_of(ctx.session))
-    result = await audit.verify(ctx.session, chains=chains, checkpoint=checkpoint)
+    places = audit_anchor.Places.of(ctx.settings)
+    result = await audit_anchor.verify_anchored(ctx.session, places, chains=chains)
     ctx.audit(Action.CONSULT, object_ref="audit-chain", reason="verify")
     return Reply(Message(lines=[result.sentence()]), ok=result.ok)
