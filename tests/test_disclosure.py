@@ -278,3 +278,20 @@ async def test_a_place_subject_marked_a_safe_house_is_protected_like_a_victim(
     assert await refused(
         app, 'subject add person "Bo" --category suspect --place-kind shelter'
     ) == ("--place-kind marks a place: add it with `subject add place <name> --place-kind …`.")
+
+
+async def test_seen_together_at_a_shelter_is_not_told_to_an_observer(any_app: App) -> None:
+    # "Seen together, closest 0 m" would locate the pair at the shelter.
+    app = any_app
+    await operation(app)
+    await ok(app, "subject add person Ivan Petrov --category suspect")
+    await ok(app, "subject add person Oleg Sokol --category suspect")
+    await ok(app, 'sighting S-1 at "Casa Refugio" --coords 45.7600,4.8400 --place-kind shelter')
+    await ok(app, 'sighting S-2 at "Casa Refugio" --coords 45.7600,4.8400 --place-kind shelter')
+    await ok(app, "sighting S-1 at Quay --coords 42.2400,-8.7200")
+    await ok(app, "sighting S-2 at Quay --coords 42.2400,-8.7200")
+    lead = text(await ok(app, "links"))
+    assert "seen together 2 times" in lead and "SG-1+SG-2" in lead
+    observer = text(await ok(app, "links", who="obe"))
+    assert "seen together 1 time" in observer and "SG-3+SG-4" in observer
+    assert "SG-1+SG-2" not in observer
