@@ -24,11 +24,13 @@ serve: install
 test: install
 	$(BIN)/ruff check bot tests bench migrations
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check bot tests bench migrations
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Benchmarks (not part of the tests); prints one table of ratios.
 bench: install
