@@ -31,11 +31,13 @@ serve: runtime
 test: install
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Benchmarks (not part of the tests); prints one table of ratios.
 bench: install

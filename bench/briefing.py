@@ -50,6 +50,7 @@ from bench.scenario import (
 from bot import briefing
 from bot.access import TLP, Role
 from bot.app import App, build_app
+from bot.core.disclosure import Reader
 from bot.models import Identity, Operation, Subject
 from bot.store import MIGRATIONS_DIR
 
@@ -59,8 +60,9 @@ SUBJECTS = 20
 # A fixed "last briefing", so a cached history stays valid; the build runs two hours later.
 SINCE = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 NOW = SINCE + timedelta(hours=2)
-CHANNEL_AUDIENCE = briefing.Audience(ceiling=TLP.AMBER, is_group=True)
-FULL_AUDIENCE = briefing.Audience(ceiling=TLP.RED, is_group=False, role=Role.LEAD)
+# The readers the disclosure rule is asked for: a linked group channel, and a lead.
+CHANNEL_AUDIENCE = Reader.channel(ceiling=TLP.AMBER, is_group=True, agency=None, now=NOW)
+FULL_AUDIENCE = Reader(role=Role.LEAD, member_id=None, now=NOW)
 
 
 async def populate(app: App, total: int, new: int, sync_url: str) -> None:
@@ -159,7 +161,7 @@ async def measure(db_url: str, new: int, rounds: int) -> Timing:
         async with app.store.transaction() as session:
             op = (await session.exec(select(Operation).where(Operation.code == OP_CODE))).one()
             full = await briefing.build(
-                session, op, now=NOW, since=SINCE, audience=FULL_AUDIENCE, tz="UTC"
+                session, op, now=NOW, since=SINCE, reader=FULL_AUDIENCE, tz="UTC"
             )
         headline = next((ln for ln in full.lines if ln.startswith("New sightings:")), "")
         if not headline.startswith(f"New sightings: {new}"):
@@ -179,7 +181,7 @@ async def measure(db_url: str, new: int, rounds: int) -> Timing:
             async with app.store.transaction() as session:
                 t0 = time.perf_counter()
                 await briefing.build(
-                    session, op, now=NOW, since=SINCE, audience=CHANNEL_AUDIENCE, tz="UTC"
+                    session, op, now=NOW, since=SINCE, reader=CHANNEL_AUDIENCE, tz="UTC"
                 )
                 t1 = time.perf_counter()
             async with app.store.transaction() as session:

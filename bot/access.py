@@ -57,23 +57,6 @@ def tlp_allows(ceiling: str | TLP, item: str | TLP) -> bool:
     return TLP(item).rank <= TLP(ceiling).rank
 
 
-def may_post_to_channel(
-    item_tlp: str | TLP, max_tlp: str | TLP, is_group: bool, single_agency: bool = False
-) -> bool:
-    """Fan-out rule (TLP 2.0 as FIRST writes it), within the channel's ceiling:
-
-    TLP:RED is for named recipients only, so it is never posted to any channel (it is
-    delivered privately to its recipients); TLP:AMBER+STRICT is for one organisation, so
-    it goes only to a channel that reaches a single agency.
-    """
-    label = TLP(item_tlp)
-    if label is TLP.RED:
-        return False
-    if label is TLP.AMBER_STRICT and not single_agency:
-        return False
-    return tlp_allows(max_tlp, label)
-
-
 def channel_ceiling(max_tlp: str | TLP, single_agency: bool) -> TLP:
     """What a channel may show at most: its ceiling, never RED, AMBER+STRICT only for one
     agency."""
@@ -133,7 +116,7 @@ _ALL = {Role.LEAD, Role.MEMBER, Role.ANALYST, Role.PARTNER, Role.OBSERVER}
 _OFFICERS = {Role.LEAD, Role.MEMBER, Role.ANALYST}  # an analyst does what a member does
 ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.READ_OP: _ALL,
-    Perm.READ_INTEL: _ALL,  # partner and observer narrowed by `may_read_item`
+    Perm.READ_INTEL: _ALL,  # partner and observer narrowed by `bot.core.disclosure`
     Perm.ADD_SUBJECT: _OFFICERS,
     Perm.POST_SIGHTING: {*_OFFICERS, Role.PARTNER},
     Perm.ISSUE_NOTICE: _OFFICERS,
@@ -155,23 +138,3 @@ ROLE_TABLE: dict[Perm, set[Role]] = {
 def role_allows(role: Role | None, perm: Perm) -> bool:
     """Whether `role` may do `perm` (None: not a member, never)."""
     return role is not None and role in ROLE_TABLE[perm]
-
-
-PARTNER_HIDDEN_CATEGORIES = {"suspect", "associate", "witness"}
-
-
-def may_read_item(role: Role, tlp: str | TLP, category: str | None = None) -> bool:
-    """Reading rule for one record (a subject, or an item about a subject of `category`).
-
-    Leads and members read everything of their operation. Partners (NGO, victim support)
-    read victims (short of TLP:RED) and otherwise only TLP:GREEN/CLEAR items that are not
-    about suspects, associates or witnesses. Observers read up to TLP:AMBER.
-    """
-    label = TLP(tlp)
-    if role is Role.PARTNER:
-        if category == "victim":
-            return label is not TLP.RED
-        return category not in PARTNER_HIDDEN_CATEGORIES and label.rank <= TLP.GREEN.rank
-    if role is Role.OBSERVER:
-        return label.rank <= TLP.AMBER.rank
-    return True

@@ -21,9 +21,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import iimarch, raidview
-from bot.access import TLP, TLP_ORDER, Role, may_read_item, tlp_allows
+from bot.access import TLP
 from bot.checklists import SAFEGUARDING_ROLES, item_text
 from bot.commands.values import format_time, zone
+from bot.core.disclosure import Level, RaidPart, Reader
 from bot.fanout import linked_channels
 from bot.i18n import N_, _, ngettext
 from bot.messages import Message
@@ -38,7 +39,7 @@ from bot.models import (
     Sighting,
     Subject,
 )
-from bot.protection import is_protected, protection_words
+from bot.protection import protection_words
 
 SECTION_LINES = 5
 RAIDS_AHEAD = timedelta(hours=72)
@@ -47,31 +48,25 @@ NOTICE_ORDER = ["red", "orange", "yellow", "green", "blue", "purple", "black", "
 THREAT_COLOURS = ("red", "orange")
 
 
-@dataclass(frozen=True)
-class Audience:
-    """Who will read the briefing: a channel's ceiling, whether it is a group, a role."""
+def _may(reader: Reader, tlp: str | TLP) -> bool:
+    """Whether an item of this label alone (no subject, no author) may be shown: a
+    briefing lists no TLP:RED item (those are read one by one)."""
+    return TLP(tlp) is not TLP.RED and reader.item("briefing", None, None, tlp, None) > Level.NONE
 
-    ceiling: TLP
-    is_group: bool
-    role: Role | None = None  # a person asking (`brief`); None for a scheduled channel post
 
-    def may(self, tlp: str | TLP, category: str | None = None) -> bool:
-        """Whether an item with this label (about a subject of `category`) may be shown."""
-        label = TLP(tlp)
-        if label is TLP.RED:  # named recipients only: read one by one, never in a briefing
-            return False
-        if not tlp_allows(self.ceiling, label):
-            return False
-        return self.role is None or may_read_item(self.role, label, category)
-
-    def names_protected(self) -> bool:
-        """Whether protected persons may be named: never in a group, only to leads and
-        members asking one-to-one (partners and observers read them by grant, one by one)."""
-        return not self.is_group and self.role in (Role.LEAD, Role.MEMBER, Role.ANALYST)
-
-    def labels(self) -> list[str]:
-        """Every label that could be shown to this audience (for SQL filters)."""
-        return [t for t in TLP_ORDER if self.may(t, "victim") or self.may(t)]
+def _level(
+    reader: Reader,
+    kind: str,
+    item_id: int | None,
+    author: int | None,
+    tlp: str,
+    subject: Subject | None,
+    place_kind: str | None = None,
+) -> Level:
+    """The disclosure rule's answer for one row; TLP:RED rows are never in a briefing."""
+    if TLP(tlp) is TLP.RED or (subject is not None and TLP(subject.tlp) is TLP.RED):
+        return Level.NONE
+    return reader.item(kind, item_id, author, tlp, subject, place_kind)
 
 
 @dataclass
@@ -98,68 +93,58 @@ def _cut(
 
 
 async def _information(
-    s: AsyncSession, op: Operation, since: datetime, now: datetime, aud: Audience, shown: _Shown
+    s: AsyncSession, op: Operation, since: datetime, now: datetime, reader: Reader, shown: _Shown
 ) -> tuple[list[str], int, int]:
     """New sightings grouped by subject, and active notices. Returns lines, the match
-    count and the count of shown red/orange notices (Risk counts what Information shows)."""
-    rows = (
+    count and the count of shown red/orange notices (Risk counts what Information shows).
+
+    Counted from the same rows `sightings` and `notice list` give this reader, filtered by
+    the same rule (`bot.core.disclosure`): a briefing never tells what `show` denies."""
+    news = (
         await s.exec(
-            select(  # type: ignore[call-overload]
-                col(Sighting.subject_id),
-                col(Sighting.tlp),
-                func.count(),
-                func.max(col(Sighting.seq)),
-                func.count(col(Sighting.match_notice_id)),
-            )
+            select(Sighting)
             .where(
                 Sighting.operation_id == op.id,
                 col(Sighting.erased_at).is_(None),
                 col(Sighting.reported_at) > since,
                 col(Sighting.reported_at) <= now,
-                col(Sighting.tlp).in_(aud.labels()),
             )
-            .group_by(col(Sighting.subject_id), col(Sighting.tlp))
+            .order_by(col(Sighting.seq))
         )
     ).all()
-    subject_ids = {r[0] for r in rows if r[0] is not None}
+    subject_ids = {r.subject_id for r in news if r.subject_id is not None}
     subjects: dict[int, Subject] = {}
     if subject_ids:
         found = (await s.exec(select(Subject).where(col(Subject.id).in_(subject_ids)))).all()
         subjects = {x.id or 0: x for x in found}
     per: dict[int | None, list[int]] = {}  # subject → [count, latest seq, matches]
-    for subject_id, tlp, count, last_seq, matches in rows:
-        subject = subjects.get(subject_id) if subject_id is not None else None
-        category = subject.category if subject else None
-        if subject is not None and not aud.may(subject.tlp, subject.category):
+    latest: dict[int, tuple[Sighting, Level]] = {}
+    neutral_subjects: set[int] = set()
+    for sg in news:
+        subject = subjects.get(sg.subject_id) if sg.subject_id is not None else None
+        level = _level(reader, "sighting", sg.id, sg.reporter_id, sg.tlp, subject, sg.place_kind)
+        if level is Level.NONE:
             continue
-        if not aud.may(tlp, category):
-            continue
-        shown.saw(tlp)
+        if subject is not None and reader.subject(subject) is Level.NEUTRAL:
+            neutral_subjects.add(subject.id or 0)
+        shown.saw(sg.tlp)
         if subject is not None:
             shown.saw(subject.tlp)
-        acc = per.setdefault(subject_id, [0, 0, 0])
-        acc[0] += int(count)
-        acc[1] = max(acc[1], int(last_seq))
-        acc[2] += int(matches)
-    latest: dict[int, Sighting] = {}
-    if per:
-        seqs = [v[1] for v in per.values()]
-        found_s = (
-            await s.exec(
-                select(Sighting).where(Sighting.operation_id == op.id, col(Sighting.seq).in_(seqs))
-            )
-        ).all()
-        latest = {x.seq: x for x in found_s}
+        acc = per.setdefault(sg.subject_id, [0, 0, 0])
+        acc[0] += 1
+        acc[1] = max(acc[1], sg.seq)
+        acc[2] += 1 if sg.match_notice_id is not None else 0
+        latest[sg.seq] = (sg, level)
     total = sum(v[0] for v in per.values())
     matches = sum(v[2] for v in per.values())
     order = sorted(per.items(), key=lambda kv: -kv[1][0])
     entries = []
     for subject_id, (count, last_seq, _m) in order:
-        last = latest.get(last_seq)
-        where = f", last SG-{last_seq} at {last.location}" if last else ""
+        last, last_level = latest[last_seq]
+        where = f", last SG-{last_seq} at {last.location}" if last_level is Level.FULL else ""
         if subject_id is None:
             head = "Not yet linked to a subject"
-        elif is_protected(subjects[subject_id], now) and not aud.names_protected():
+        elif subject_id in neutral_subjects:
             # Counted, never named nor placed: see the sightings in private.
             head, where = _("A protected person"), ""
         else:
@@ -185,21 +170,18 @@ async def _information(
             .where(
                 Notice.operation_id == op.id,
                 Notice.status == "active",
+                col(Notice.erased_at).is_(None),
                 col(Notice.expires_at) > now,
             )
         )
     ).all()
     visible = [
-        (n, sub)
+        (n, sub, level)
         for n, sub in notices
-        if (
-            sub is None  # a modus operandi (purple): its own label only
-            and aud.may(n.tlp)
-        )
-        or (sub is not None and aud.may(n.tlp, sub.category) and aud.may(sub.tlp, sub.category))
+        if (level := _level(reader, "notice", n.id, n.recorded_by, n.tlp, sub)) > Level.NONE
     ]
     visible.sort(key=lambda ns: (_colour_rank(ns[0].colour), -ns[0].seq))
-    for n, sub in visible:
+    for n, sub, _level_shown in visible:
         shown.saw(n.tlp)
         if sub is not None:
             shown.saw(sub.tlp)
@@ -211,13 +193,13 @@ async def _information(
                 _("modus operandi")
                 if sub is None
                 else _("a protected person")
-                if is_protected(sub, now) and not aud.names_protected()
+                if level is Level.NEUTRAL
                 else f"S-{sub.seq} {sub.name}"
             )
-            for n, sub in visible
+            for n, sub, level in visible
         ]
     )
-    threats = sum(1 for n, _sub in visible if n.colour in THREAT_COLOURS)
+    threats = sum(1 for n, _sub, _lv in visible if n.colour in THREAT_COLOURS)
     return lines, matches, threats
 
 
@@ -226,7 +208,7 @@ def _colour_rank(colour: str) -> int:
 
 
 async def _raids_ahead(
-    s: AsyncSession, op: Operation, now: datetime, aud: Audience
+    s: AsyncSession, op: Operation, now: datetime, reader: Reader
 ) -> list[tuple[Raid, list[RaidItem]]]:
     raids = (
         await s.exec(
@@ -245,12 +227,12 @@ async def _raids_ahead(
     return [
         (r, await raidview.load_items(s, r.id))
         for r in raids
-        if aud.may(raidview.time_label(op, r))
+        if reader.raid(op, r, RaidPart.TIME) is Level.FULL
     ]
 
 
 async def _administration(
-    s: AsyncSession, op: Operation, aud: Audience, open_items: int, shown: _Shown
+    s: AsyncSession, op: Operation, reader: Reader, open_items: int, shown: _Shown
 ) -> list[str]:
     rows = (
         await s.exec(
@@ -268,7 +250,7 @@ async def _administration(
         agencies[code or "no agency"] = agencies.get(code or "no agency", 0) + int(n)
     listed = ", ".join(f"{c} ({n})" for c, n in sorted(agencies.items(), key=lambda kv: -kv[1]))
     lines = [iimarch.members_line(members, len(agencies), listed)]
-    if aud.may(TLP.GREEN):  # names stay inside the task force
+    if _may(reader, TLP.GREEN):  # names stay inside the task force
         leads = (
             await s.exec(
                 select(Member.name)
@@ -285,22 +267,22 @@ async def _administration(
 
 
 async def _victims(
-    s: AsyncSession, op: Operation, since: datetime, aud: Audience
+    s: AsyncSession, op: Operation, since: datetime, reader: Reader
 ) -> tuple[int, int]:
+    """Victims this reader may know of (as `subject list` would count them), and the new."""
     rows = (
         await s.exec(
-            select(Subject.tlp, func.count(), func.count().filter(col(Subject.created_at) > since))
-            .where(
+            select(Subject).where(
                 Subject.operation_id == op.id,
                 Subject.category == "victim",
                 col(Subject.erased_at).is_(None),
             )
-            .group_by(col(Subject.tlp))
         )
     ).all()
-    total = sum(int(n) for tlp, n, _new in rows if aud.may(tlp, "victim"))
-    new = sum(int(k) for tlp, _n, k in rows if aud.may(tlp, "victim"))
-    return total, new
+    known = [
+        x for x in rows if _level(reader, "subject", None, None, TLP.CLEAR.value, x) > Level.NONE
+    ]
+    return len(known), sum(1 for x in known if x.created_at > since)
 
 
 async def build(
@@ -309,37 +291,45 @@ async def build(
     *,
     now: datetime,
     since: datetime | None,
-    audience: Audience,
+    reader: Reader,
     tz: str,
     late_since: datetime | None = None,
     title: str = N_("Briefing"),
 ) -> Message:
-    """The briefing for `op` as of `now`, with news since `since` (None: the last 24 h).
+    """The briefing for `op` as of `now`, with news since `since` (None: the last 24 h),
+    as `reader` (a member, or a channel: `bot.core.disclosure`) may read it.
 
     `late_since` is the time the briefing was due when it is sent late.
     """
     since = since or now - FIRST_WINDOW
-    reader = zone(tz)
+    in_zone = zone(tz)
     shown = _Shown()
     lines: list[str] = []
     if late_since is not None:
         lines.append(
             _("LATE: due {due}; the bot was down. Sent {sent}.").format(
-                due=format_time(late_since, reader), sent=format_time(now, reader)
+                due=format_time(late_since, in_zone), sent=format_time(now, in_zone)
             )
         )
 
     def saw_if_may(tlp: str | TLP) -> bool:
         """Whether this audience may see an item of `tlp` (if so, the briefing shows it)."""
-        if audience.may(tlp):
+        if _may(reader, tlp):
             shown.saw(tlp)
             return True
         return False
 
-    info, matches, threats = await _information(s, op, since, now, audience, shown)
-    lines += [_("INFORMATION — since {time}").format(time=format_time(since, reader)), *info]
+    def tactical(raid: Raid) -> bool:
+        """Whether this reader reads a raid's notes (risk score, radio plan)."""
+        if reader.raid(op, raid, RaidPart.TACTICAL) is Level.FULL:
+            shown.saw(raid.tlp)
+            return True
+        return False
 
-    raids = await _raids_ahead(s, op, now, audience)
+    info, matches, threats = await _information(s, op, since, now, reader, shown)
+    lines += [_("INFORMATION — since {time}").format(time=format_time(since, in_zone)), *info]
+
+    raids = await _raids_ahead(s, op, now, reader)
     for raid, _items in raids:
         shown.saw(raidview.time_label(op, raid))
     entries = [
@@ -351,7 +341,7 @@ async def build(
     lines += [_("METHOD — raids in the next 72 h"), *(_cut(entries) or ["  " + _("none")])]
 
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
-    lines += [_("ADMINISTRATION"), *(await _administration(s, op, audience, open_items, shown))]
+    lines += [_("ADMINISTRATION"), *(await _administration(s, op, reader, open_items, shown))]
 
     # Counted from the notices Information shows: the same label, role and category
     # filter (a partner is never told of notices they may not read).
@@ -383,7 +373,7 @@ async def build(
         if r.status == "planned" and raidview.open_mandatory(items)
     ]
     risk += blocked
-    risk += iimarch.risk_lines(raids, saw_if_may)
+    risk += iimarch.risk_lines(raids, tactical)
     lines += [_("RISK"), *(_cut(risk) or ["  " + _("nothing flagged")])]
 
     links = await linked_channels(s, op.id)
@@ -395,14 +385,14 @@ async def build(
         )
         for ln in links
     ]
-    comms += iimarch.radio_lines(raids, saw_if_may)
+    comms += iimarch.radio_lines(raids, tactical)
     heading = ngettext("{n} linked channel", "{n} linked channels", len(links))
     lines += [
         _("COMMUNICATIONS — {heading}").format(heading=heading.format(n=len(links))),
         *_cut(comms),
     ]
 
-    victims, new_victims = await _victims(s, op, since, audience)
+    victims, new_victims = await _victims(s, op, since, reader)
     safeguarding = [
         f"{raidview.raid_ref(r)} {i.position}. {item_text(i.text)}"
         for r, items in raids
@@ -416,10 +406,10 @@ async def build(
     ]
     return Message(
         title=f"{_(title)}: {op.code} {op.name}",
-        fields=[(_("As of"), format_time(now, reader))],
+        fields=[(_("As of"), format_time(now, in_zone))],
         lines=lines,
         context=_("{op} · IIMARCH · shown up to {label}").format(
-            op=op.code, label=audience.ceiling.label
+            op=op.code, label=reader.ceiling.label
         ),
         mark="LATE" if late_since is not None else None,
         tlp=shown.top.value,

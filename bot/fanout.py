@@ -16,7 +16,8 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP, channel_ceiling, may_post_to_channel, tlp_max
+from bot.access import TLP, channel_ceiling, tlp_max
+from bot.core.disclosure import channel_allows
 from bot.fastsql import Prepared
 from bot.i18n import N_, _, ngettext
 from bot.messages import Message
@@ -71,14 +72,18 @@ def effective_ceiling(link: ChannelLink) -> TLP:
     return channel_ceiling(link.max_tlp, single_agency(link))
 
 
-def withheld_reason(label: TLP, link: ChannelLink) -> str | None:
-    """Why an item labelled `label` may not go to `link`, or None if it may."""
-    if may_post_to_channel(label, link.max_tlp, link.is_group, single_agency(link)):
+def withheld_reason(label: TLP, link: ChannelLink, owner: str | None = None) -> str | None:
+    """Why an item labelled `label` (shared by agency `owner`) may not go to `link`, or
+    None if it may (the disclosure rule's clauses for channels)."""
+    agencies = link_agencies(link)
+    if channel_allows(label, link.max_tlp, agencies, owner):
         return None
     if label is TLP.RED:
         return N_("TLP:RED goes to its named recipients only, never to a channel")
-    if label is TLP.AMBER_STRICT and not single_agency(link):
+    if label is TLP.AMBER_STRICT and len(agencies) != 1:
         return N_("TLP:AMBER+STRICT goes only to a single-agency channel")
+    if label is TLP.AMBER_STRICT and owner is not None and agencies[0] != owner:
+        return _("TLP:AMBER+STRICT stays inside {agency}").format(agency=owner)
     return _("ceiling {label}").format(label=TLP(link.max_tlp).label)
 
 
@@ -137,13 +142,15 @@ async def fanout(
     kind: str,
     object_ref: str | None = None,
     fallback: tuple[Message, str | TLP] | None = None,
+    owner: str | None = None,
 ) -> FanoutResult:
     """Queue `message` (labelled `tlp`) to every linked channel of `op` whose ceiling allows.
 
     The label used is the higher of `tlp` and the message's own (a message that shows a
     protected person carries TLP:RED, so it can never reach a channel whatever the caller
     says). Where it may not go, `fallback` (a shorter message and its label: a neutral
-    line, a raid's code name and time) is posted instead if its label fits.
+    line, a raid's code name and time) is posted instead if its label fits. `owner` is
+    the sharer's agency: TLP:AMBER+STRICT goes only to a channel of that agency alone.
     """
     label = tlp_max(tlp, message.tlp) or TLP(tlp)
     message.tlp = label.value
@@ -151,11 +158,11 @@ async def fanout(
     rows: list[dict[str, object]] = []
     payloads: dict[int, dict[str, object]] = {}
     for link in await linked_channels(session, op.id):
-        why = withheld_reason(label, link)
+        why = withheld_reason(label, link, owner)
         chosen, chosen_label = message, label
         if why is not None and fallback is not None:
             alt_label = tlp_max(fallback[1], fallback[0].tlp) or TLP(fallback[1])
-            if withheld_reason(alt_label, link) is None:
+            if withheld_reason(alt_label, link, owner) is None:
                 fallback[0].tlp = alt_label.value
                 chosen, chosen_label, why = fallback[0], alt_label, None
                 result.reduced.append(link)

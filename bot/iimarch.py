@@ -3,8 +3,8 @@ the raids' risk assessments and open risk items, and their radio channels and ca
 
 The risk score and the radio details are what the responsible duty wrote when ticking the
 item (`check R-1 4 --note "high: armed guard reported"`, `check R-1 8 --note "ch 4, call
-signs Alpha/Bravo"`). They carry the raid's label (its target details' TLP), so a channel
-below it is told only that they are set, never what they are.
+signs Alpha/Bravo"`). They are the raid's tactical part (`bot.core.disclosure.RaidPart`):
+a reader or channel that may not read it is told only that they are set, never what.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def intent_lines(op: Operation, may: Callable[[str | TLP], bool]) -> list[str]:
 
 
 def risk_lines(
-    raids: Sequence[tuple[Raid, list[RaidItem]]], may: Callable[[str | TLP], bool]
+    raids: Sequence[tuple[Raid, list[RaidItem]]], tactical: Callable[[Raid], bool]
 ) -> list[str]:
     """Each raid's risk assessment (score as ticked) and its open risk items."""
     out: list[str] = []
@@ -44,7 +44,7 @@ def risk_lines(
         ref = raid_ref(raid)
         scored = _item(items, RISK_ITEM)
         if scored is not None and scored.done_at is not None:
-            if scored.note and may(raid.tlp):
+            if scored.note and tactical(raid):
                 out.append(_("{ref} risk assessment: {score}").format(ref=ref, score=scored.note))
             else:
                 out.append(_("{ref} risk assessment: scored").format(ref=ref))
@@ -67,7 +67,7 @@ def risk_lines(
 
 
 def radio_lines(
-    raids: Sequence[tuple[Raid, list[RaidItem]]], may: Callable[[str | TLP], bool]
+    raids: Sequence[tuple[Raid, list[RaidItem]]], tactical: Callable[[Raid], bool]
 ) -> list[str]:
     """Each raid's radio channel and call signs, as the site commander recorded them."""
     out: list[str] = []
@@ -78,7 +78,7 @@ def radio_lines(
             continue
         if radio.done_at is None:
             out.append(_("{ref} radio channel and call signs: not set yet").format(ref=ref))
-        elif radio.note and may(raid.tlp):
+        elif radio.note and tactical(raid):
             out.append(_("{ref} radio: {radio}").format(ref=ref, radio=radio.note))
         else:
             out.append(_("{ref} radio channel and call signs: set").format(ref=ref))

@@ -104,6 +104,7 @@ class Spot(NamedTuple):
     t: float
     tlp: str
     reporter_id: int | None
+    place_kind: str | None = None  # a protected place (`bot.core.disclosure`)
 
     @property
     def observed_at(self) -> datetime:
@@ -140,6 +141,7 @@ _SPOT_COLUMNS = (
     cast(extract("epoch", _S.c.observed_at), Float),
     _S.c.tlp,
     _S.c.reporter_id,
+    _S.c.place_kind,
 )
 _NEAR_BY_CELL = select(*_SPOT_COLUMNS).where(
     _S.c.operation_id == bindparam("op_id"),
@@ -185,7 +187,7 @@ class PeriodTooLong(ValueError):
 
 
 def _spot(row: Sequence[Any]) -> Spot:
-    return Spot._make(row[:8])
+    return Spot._make(row[:9])
 
 
 def _close(x: Spot, y: Spot, metres: float, seconds: float) -> bool:
@@ -266,7 +268,7 @@ async def strongest(
     buckets: dict[tuple[int, int], list[Spot]] = defaultdict(list)
     for row in rows:
         spot = _spot(row)
-        buckets[(int(row[8]), math.floor(spot.t / slot))].append(spot)
+        buckets[(int(row[9]), math.floor(spot.t / slot))].append(spot)
     found: dict[tuple[int, int], Link] = {}
 
     def pair(x: Spot, y: Spot) -> None:

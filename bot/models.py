@@ -339,6 +339,8 @@ class Subject(SQLModel, table=True):
     erased_at: datetime | None = ts(nullable=True)
     erased_by: int | None = Field(default=None, foreign_key="member.id")
     erase_reason: str | None = Field(default=None, max_length=1000)
+    # A place marked a shelter, safe house or victim-care location: protected (README).
+    place_kind: str | None = Field(default=None, max_length=16)
 
 
 class Notice(SQLModel, table=True):
@@ -419,6 +421,8 @@ class Sighting(SQLModel, table=True):
     erased_at: datetime | None = ts(nullable=True)
     erased_by: int | None = Field(default=None, foreign_key="member.id")
     erase_reason: str | None = Field(default=None, max_length=1000)
+    # Seen at a shelter, safe house or victim-care location: the place is protected.
+    place_kind: str | None = Field(default=None, max_length=16)
 
 
 class SubjectRevision(SQLModel, table=True):

@@ -8,7 +8,7 @@
   leads get the record privately. A lead can lift protection for one subject, with a reason.
 - **Need-to-know readers.** Partners and observers read a protected subject only where a
   lead granted it to them by name; a TLP:RED item is read only by its named recipients and
-  its author (`Reader`).
+  its author. The rule is `bot.core.disclosure` (its `Reader` is re-exported here).
 - **Private delivery.** Posts to one member (`deliver_private`) go to their one-to-one chat
   with the bot through the outbox, like every other post.
 - **Break-glass.** An admin who is not a member reads an operation only through an
@@ -18,19 +18,22 @@
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit
-from bot.access import TLP, Role, may_read_item
+from bot.access import TLP, Role
 from bot.audit import Action
-from bot.fastsql import Prepared
+from bot.core.disclosure import ADULT_AGE as ADULT_AGE
+from bot.core.disclosure import PROTECTED_CATEGORIES as PROTECTED_CATEGORIES
+from bot.core.disclosure import Reader as Reader
+from bot.core.disclosure import is_child as is_child
+from bot.core.disclosure import is_protected as is_protected
+from bot.core.disclosure import load_reader as load_reader
 from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Button, Message
 from bot.models import (
@@ -40,7 +43,6 @@ from bot.models import (
     Membership,
     Notice,
     Operation,
-    ReadGrant,
     Recipient,
     Sighting,
     Subject,
@@ -49,50 +51,12 @@ from bot.outbox import enqueue
 from bot.platforms import platform as platform_line
 from bot.platforms import platform_names
 
-PROTECTED_CATEGORIES = ("victim", "witness")
-ADULT_AGE = 18
 # Console "direct chats" are channels named after the person: `@alice`.
 CONSOLE_DM_PREFIX = "@"
 
 
 # ------------------------------------------------------------------ who is protected
-
-
-def _latest_birth(dob: str) -> date | None:
-    """The latest date a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` birth date can mean."""
-    parts = dob.split("-")
-    try:
-        year = int(parts[0])
-        month = int(parts[1]) if len(parts) > 1 else 12
-        day = int(parts[2]) if len(parts) > 2 else calendar.monthrange(year, month)[1]
-        return date(year, month, day)
-    except (ValueError, IndexError):
-        return None
-
-
-def is_child(subject: Subject, now: datetime) -> bool:
-    """A person under 18 at `now`, or a victim whose date of birth is unknown.
-
-    Where the date of birth is partial (`2008`), the person is presumed a child while they
-    could still be under 18 (the presumption of childhood where age is uncertain).
-    """
-    if subject.kind != "person":
-        return False
-    if not subject.dob:
-        return subject.category == "victim"
-    born = _latest_birth(subject.dob)
-    if born is None:
-        return subject.category == "victim"
-    today = now.date()
-    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return age < ADULT_AGE
-
-
-def is_protected(subject: Subject | None, now: datetime) -> bool:
-    """Victims, witnesses and children, unless a lead lifted it for this subject."""
-    if subject is None or subject.kind != "person" or subject.protection_lifted_at is not None:
-        return False
-    return subject.category in PROTECTED_CATEGORIES or is_child(subject, now)
+# The rule itself lives in `bot.core.disclosure`; these names are its, re-exported.
 
 
 def protection_words(subject: Subject, now: datetime) -> str | None:
@@ -113,12 +77,17 @@ def disclosure_label(label: TLP, *subjects: Subject | None, now: datetime) -> TL
 # -------------------------------------------------------------------- neutral lines
 
 
-def neutral_sighting(op: Operation, sighting: Sighting, notice: Notice | None) -> Message:
-    """What a group channel gets for a sighting of a protected person: no name, no place."""
+def neutral_sighting(
+    op: Operation, sighting: Sighting, notice: Notice | None, *, place: bool = False
+) -> Message:
+    """What a group channel gets for a sighting of a protected person (or at a protected
+    place, `place`): no name, no place."""
     ref = f"{op.code}/SG-{sighting.seq}"
     with use_language(CHANNEL_LANGUAGE):  # posted to the channels (README "Languages")
         return Message(
-            title=_("A protected person was sighted"),
+            title=_("A sighting at a protected place")
+            if place
+            else _("A protected person was sighted"),
             lines=[_("See `{command}` in private.").format(command=f"sighting show {ref}")]
             + (
                 [_("It matches an active notice; the leads have been told privately.")]
@@ -154,87 +123,6 @@ def neutral_notice(op: Operation, notice: Notice, what: str) -> Message:
 
 
 # ----------------------------------------------------------------- need to know
-
-
-@dataclass
-class Reader:
-    """One member reading one operation: role, grants by name, RED items addressed to them."""
-
-    role: Role
-    member_id: int | None
-    now: datetime
-    grants: set[int] = field(default_factory=set)  # subject ids granted by a lead
-    addressed: set[tuple[str, int]] = field(default_factory=set)  # (kind, item id), TLP:RED
-
-    def red_ok(self, kind: str, item_id: int | None, author_id: int | None) -> bool:
-        """A TLP:RED item: its author and its named recipients only."""
-        if item_id is None or self.member_id is None:
-            return False
-        return author_id == self.member_id or (kind, item_id) in self.addressed
-
-    def may_subject(self, subject: Subject) -> bool:
-        """Whether this reader may read `subject` at all."""
-        if TLP(subject.tlp) is TLP.RED:
-            return self.red_ok("subject", subject.id, subject.created_by)
-        if is_protected(subject, self.now) and self.role in (Role.PARTNER, Role.OBSERVER):
-            return subject.id in self.grants and may_read_item(self.role, subject.tlp, "victim")
-        category = subject.category if subject.kind == "person" else None
-        return may_read_item(self.role, subject.tlp, category)
-
-    def may_item(
-        self,
-        kind: str,
-        item_id: int | None,
-        author_id: int | None,
-        tlp: str | TLP,
-        subject: Subject | None,
-    ) -> bool:
-        """Whether this reader may read a notice or sighting (about `subject`, if any)."""
-        if subject is not None and not self.may_subject(subject):
-            return False
-        label = TLP(tlp)
-        if label is TLP.RED:
-            return self.red_ok(kind, item_id, author_id)
-        if subject is None:
-            return may_read_item(self.role, label, None)
-        if is_protected(subject, self.now) and self.role in (Role.PARTNER, Role.OBSERVER):
-            return may_read_item(self.role, label, "victim")  # granted: checked above
-        category = subject.category if subject.kind == "person" else None
-        return may_read_item(self.role, label, category)
-
-
-# Built once, on the tables: the reader is loaded by nearly every command (plain rows).
-_RECIPIENT = Recipient.__table__  # type: ignore[attr-defined]
-_READ_GRANT = ReadGrant.__table__  # type: ignore[attr-defined]
-_SUBJECT = Subject.__table__  # type: ignore[attr-defined]
-_ADDRESSED = Prepared(
-    sa.select(_RECIPIENT.c.kind, _RECIPIENT.c.item_id).where(
-        _RECIPIENT.c.operation_id == sa.bindparam("op_id"),
-        _RECIPIENT.c.member_id == sa.bindparam("member_id"),
-    )
-)
-_GRANTED = Prepared(
-    sa.select(_READ_GRANT.c.subject_id)
-    .join(_SUBJECT, _SUBJECT.c.id == _READ_GRANT.c.subject_id)
-    .where(
-        _SUBJECT.c.operation_id == sa.bindparam("op_id"),
-        _READ_GRANT.c.member_id == sa.bindparam("member_id"),
-    )
-)
-
-
-async def load_reader(
-    session: AsyncSession, op: Operation, member_id: int | None, role: Role, now: datetime
-) -> Reader:
-    """The reader's grants and the TLP:RED items addressed to them in `op`."""
-    found = Reader(role=role, member_id=member_id, now=now)
-    if member_id is None:
-        return found
-    params = {"op_id": op.id, "member_id": member_id}
-    found.addressed = {(row[0], row[1]) for row in await _ADDRESSED.rows(session, params)}
-    if role in (Role.PARTNER, Role.OBSERVER):
-        found.grants = {row[0] for row in await _GRANTED.rows(session, params)}
-    return found
 
 
 async def add_recipients(

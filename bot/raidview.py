@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import TLP
 from bot.checklists import PHASES, item_text, phase_title, role_title
 from bot.commands.values import format_time, zone
+from bot.core.disclosure import Level, RaidPart, Reader, owner_if_strict
 from bot.fanout import FanoutResult, fanout
 from bot.i18n import CHANNEL_LANGUAGE, LANGUAGES, N_, _, ngettext, translations, use_language
 from bot.messages import Button, Message
@@ -140,6 +141,7 @@ async def post_raid(
         kind=kind,
         object_ref=raid_ref(raid),
         fallback=(without_target(message), time_label(op, raid)) if with_target else None,
+        owner=await owner_if_strict(session, message.tlp, raid.created_by),
     )
 
 
@@ -156,11 +158,21 @@ async def card(
     *,
     reader_tz: str,
     can_tick: frozenset[str | None] | None = None,
+    reader: Reader | None = None,
 ) -> Message:
     """`raid show`: the raid, its checklist by phase (who ticked, when) and tick buttons.
 
     `can_tick` limits the buttons to items of these roles (partners); None: every open item.
+    `reader` (None: in full) is asked for each part (`bot.core.disclosure.RaidPart`): the
+    address, the reason and the notes only where it reads them, the items it may see.
     """
+    address = reason = Level.FULL
+    if reader is not None:
+        address = reader.raid(op, raid, RaidPart.ADDRESS)
+        reason = reader.raid(op, raid, RaidPart.TACTICAL)
+        held = frozenset(r for r in (can_tick or ()) if r is not None)
+        levels = {i.position: reader.raid_item(op, raid, i, set(held)) for i in items}
+        items = [i for i in items if levels[i.position] is not Level.NONE]
     ticker_ids = {i.done_by for i in items if i.done_by is not None}
     names: dict[int, str] = {}
     if ticker_ids:
@@ -169,11 +181,12 @@ async def card(
     fields = [(_("When"), when(raid, reader_tz)), (_("Status"), raid.status)]
     if raid.timezone != reader_tz:
         fields.append((_("Local time on site"), when(raid)))
-    if raid.location:
+    if raid.location and address is Level.FULL:
         fields.append((_(LOCATION), raid.location))
     fields.append((_("Checklist"), progress(items)))
-    if raid.reason:
-        fields.append((_("Reason"), raid.reason))
+    tactical = bool(raid.reason and reason is Level.FULL)  # notes carry the raid's label
+    if tactical:
+        fields.append((_("Reason"), raid.reason or ""))
     lines: list[str] = []
     for phase in PHASES:
         of_phase = [i for i in items if i.phase == phase]
@@ -183,7 +196,9 @@ async def card(
         for i in of_phase:
             if i.done_at is not None:
                 who = names.get(i.done_by or 0) or _("someone")
-                note = f" — {i.note}" if i.note else ""
+                noted = reader is None or levels[i.position] is Level.FULL
+                note = f" — {i.note}" if i.note and noted else ""
+                tactical = tactical or bool(note)
                 ticked = format_time(i.done_at, zone(reader_tz))
                 lines.append(
                     "  ✓ "
@@ -209,7 +224,9 @@ async def card(
             ref=f"{op.code}/{raid_ref(raid)}", name=raid.template_name or "—"
         ),
         buttons=buttons,
-        tlp=label_of(op, raid, with_target=True).value,
+        tlp=(
+            TLP(raid.tlp) if tactical else label_of(op, raid, with_target=address is Level.FULL)
+        ).value,
     )
 
 

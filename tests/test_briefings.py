@@ -110,11 +110,17 @@ async def test_brief_now_follows_the_channel_and_the_role_of_who_asks(app: App) 
     assert "Ana V" not in text(in_room) and "A protected person: 1 sighting" in text(in_room)
     assert not in_room.confidential
     partner = text(await ok(app, "brief", who="pat", channel="dm-pat", is_group=False))
-    # A partner reads a protected person only by grant, and a briefing names none.
+    # A partner reads a protected person only by grant, and a briefing tells nothing that
+    # `sighting show` denies them (issue 25): not even that the person was sighted.
     assert "Ana V" not in partner and "Viktor" not in partner and "N-1" not in partner
-    assert "A protected person: 1 sighting" in partner
+    assert "A protected person" not in partner and "New sightings: 0" in partner
     observer = text(await ok(app, "brief", who="obe", channel="dm-obe", is_group=False))
-    assert "New sightings: 2" in observer and "Porto" not in observer  # up to AMBER
+    # Up to AMBER, the protected person only by grant: SG-1 alone, as `sightings` lists.
+    assert "New sightings: 1" in observer and "Porto" not in observer
+    assert "SG-1" in text(await ok(app, "sightings", who="obe"))
+    await ok(app, "subject grant S-2 obe")
+    observer = text(await ok(app, "brief", who="obe", channel="dm-obe", is_group=False))
+    assert "New sightings: 2" in observer and "S-2 Ana V" in observer
 
 
 async def test_long_sections_are_summarised_with_counts(app: App) -> None:

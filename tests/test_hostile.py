@@ -327,12 +327,13 @@ async def test_a_partner_never_reads_a_witness(any_app: App) -> None:
 
 
 def test_the_reading_rule_role_by_label_by_category() -> None:
-    """`may_read_item`, the rule every reader goes through, cell by cell
+    """`role_reads`, the role clause every reader goes through, cell by cell
     (README, "Victim safety and need-to-know").
 
     Through the app a RED item is decided before this rule (its author and named recipients
     only), so this table is what fails if a partner were let read a RED victim here."""
-    from bot.access import TLP_ORDER, Role, may_read_item
+    from bot.access import TLP_ORDER, Role
+    from bot.core.disclosure import role_reads as may_read_item
 
     categories = [None, "victim", "witness", "suspect", "associate"]
     allowed = {

@@ -16,6 +16,7 @@ from bot.audit import Action
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
+from bot.commands.intel import reader
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_hhmm, parse_int, zone
 from bot.contracts import Reply, Visibility
@@ -93,7 +94,7 @@ async def brief_now(ctx: CommandContext) -> Reply:
         op,
         now=ctx.now,
         since=last,
-        audience=briefing.Audience(ceiling=ceiling, is_group=ch.is_group, role=ctx.role),
+        reader=(await reader(ctx)).seen_by(ceiling=ceiling, in_group=ch.is_group),
         tz=str(await ctx.tz()),
     )
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/briefing")

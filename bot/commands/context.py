@@ -11,13 +11,14 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP, Perm, Role, role_allows
+from bot.access import TLP, Perm, Role, role_allows, tlp_max
 from bot.audit import Action
 from bot.commands.errors import Denied
 from bot.commands.registry import REGISTRY, Command, ParsedArgs, Registry
 from bot.commands.values import zone
 from bot.config import Settings
 from bot.contracts import Invocation
+from bot.core.disclosure import BreakGlassNote, owner_if_strict
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
 from bot.fastsql import Prepared
@@ -100,8 +101,10 @@ class CommandContext:
     link_op: Operation | None = None
     link_role: Role | None = None
     agency_timezone: str | None = None
-    # The role comes from a running break-glass (`op access`), not a membership.
+    # The role comes from a running break-glass (`op access`), not a membership; its end
+    # and reason (shown by `op show`, written into every audit entry made under it).
     breakglass: bool = False
+    breakglass_note: BreakGlassNote | None = None
     # The actor as a reader of the operation, loaded once per command (`intel.reader`).
     reader_cache: object | None = None
     audit_action: Action | None = None
@@ -202,9 +205,24 @@ class CommandContext:
             tlp=tlp,
             kind=kind,
             object_ref=object_ref,
+            owner=await self.owner_if_strict(tlp_max(tlp, message.tlp)),
         )
         self.posts += len(result.posted)
         return result
+
+    def here(self, ref: str) -> str:
+        """A reference as a hint writes it: bare (`S-1`) where a bare reference typed in
+        this channel means this operation's record, else in full (`OP-2/S-1`): the channel
+        is linked to another operation (README "References")."""
+        op = self.op
+        if op is None or self.link_op is None or self.link_op.id == op.id:
+            return ref
+        return f"{op.code}/{ref}"
+
+    async def owner_if_strict(self, label: str | TLP | None) -> str | None:
+        """The actor's agency where `label` is TLP:AMBER+STRICT: what they share belongs
+        to it (`bot.core.disclosure`)."""
+        return await owner_if_strict(self.session, label, self.actor.id if self.actor else None)
 
     def schedule_changed(self, kind: str, ref_id: int) -> None:
         """Tell the scheduler, once this command commits, that a raid or schedule changed."""

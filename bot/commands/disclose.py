@@ -67,9 +67,10 @@ async def post_item(
     subject: Subject | None,
     neutral: Message | None,
     red_readers: set[int] | None = None,
+    protected_place: bool = False,
 ) -> list[str]:
     """Post an item to the linked channels (or its neutral line), and privately to the
-    leads when it shows a protected person, or to its readers when it is TLP:RED.
+    leads when it shows a protected person or place, or to its readers when TLP:RED.
 
     Returns the lines that tell the author where it went.
     """
@@ -84,6 +85,7 @@ async def post_item(
         kind=kind,
         object_ref=object_ref,
         fallback=(neutral, tlp) if neutral is not None and tlp is not TLP.RED else None,
+        owner=await ctx.owner_if_strict(tlp),
     )
     ctx.posts += len(result.posted)
     lines = [result.summary()]
@@ -95,6 +97,9 @@ async def post_item(
     elif protection.is_protected(subject, ctx.now):
         private_to = set(await protection.lead_ids(ctx.session, op))
         what = _("Protected person: the record")
+    elif protected_place:
+        private_to = set(await protection.lead_ids(ctx.session, op))
+        what = _("Protected place: the record")
     private_to.discard(author or 0)
     if private_to:
         sent = await protection.deliver_private(

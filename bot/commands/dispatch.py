@@ -29,6 +29,7 @@ from bot.contracts import (
     clean_name,
     normalise_text,
 )
+from bot.core.disclosure import BreakGlassNote
 from bot.entityrows import EntityRows
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.fastsql import Prepared
@@ -145,6 +146,30 @@ async def load_actor_and_channel(ctx: CommandContext) -> None:
         if ident.display_name is None:
             ident.display_name = shown
             session.add(ident)
+
+
+async def _note_breakglass(ctx: CommandContext) -> None:
+    """Keep the running break-glass's end and reason on the context (`op show`, audit)."""
+    member, op = ctx.actor, ctx.op
+    found = await protection.active_breakglass(
+        ctx.session, member.id if member else None, op.id if op else None, ctx.now
+    )
+    if found is not None:
+        ctx.breakglass_note = BreakGlassNote(until=found.expires_at, reason=found.reason)
+
+
+def _justification(ctx: CommandContext, action: audit.Action) -> str | None:
+    """The reason an audit entry carries: a read under break-glass says so, with the
+    break-glass's reason; a consultation names the command that caused it (EU LED Art. 25)
+    by its name and references only: free text (a searched name, a place) would outlive an
+    erasure in the hash-chained log."""
+    reason = ctx.audit_reason
+    if action is audit.Action.CONSULT and not reason:
+        refs = [r for r in ctx.command.references(ctx.args) if looks_like_ref(r)]
+        reason = " ".join(["command:", ctx.command.name, *refs])
+    if ctx.breakglass_note is not None:
+        reason = f"break-glass ({ctx.breakglass_note.reason})" + (f"; {reason}" if reason else "")
+    return reason[:1000] if reason else None
 
 
 async def role_in(
@@ -462,6 +487,8 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 op_code = ctx.op.code if ctx.op else None
                 op_id = ctx.op.id if ctx.op else None
             if ctx.op is not None:
+                if ctx.breakglass:
+                    await _note_breakglass(ctx)
                 if cmd.perm is not None and not (cmd.admin_manages and ctx.is_admin):
                     ctx.require(cmd.perm)
                 if cmd.writes and ctx.breakglass:
@@ -520,7 +547,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 operation_id=ctx.audit_operation_id or (ctx.op.id if ctx.op else None),
                 object_ref=ctx.audit_object,
                 channel=f"{inv.channel.platform}:{inv.channel.key}",
-                reason=ctx.audit_reason,
+                reason=_justification(ctx, ctx.audit_action or cmd.action),
             )
             if inv.event_key:
                 await _record_processed(session, inv, reply, now)

@@ -33,6 +33,7 @@ from bot.commands.evidence_view import photo_records, photos_of
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
 from bot.contracts import Reply
+from bot.core.disclosure import is_protected_place
 from bot.i18n import N_, _
 from bot.messages import Attachment, Disclosure, Message
 from bot.models import (
@@ -247,8 +248,11 @@ async def build_case_file(
     labels = [op.tlp, *(x.tlp for x in subjects), *(x.tlp for x in notices)]
     labels += [*(x.tlp for x in sightings), *(x.tlp for x in raids)]
     top = tlp_max(*labels) or TLP(op.tlp)
-    if any(is_protected(x, now) for x in subjects):
-        # It names protected persons (victims, witnesses, children): handle as TLP:RED.
+    if any(is_protected(x, now) for x in subjects) or any(
+        is_protected_place(x.place_kind) for x in sightings
+    ):
+        # It names protected persons (victims, witnesses, children) or places (shelters,
+        # safe houses, victim-care locations): handle as TLP:RED.
         top = TLP.RED
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -39,6 +39,7 @@ from bot.commands.render import context_line, paged_message, subject_line, subje
 from bot.commands.sightings import parse_since
 from bot.commands.values import format_time
 from bot.contracts import Reply
+from bot.core.disclosure import Level
 from bot.i18n import N_, _, ngettext
 from bot.messages import Message
 from bot.models import Subject, SubjectLink
@@ -171,11 +172,13 @@ async def _visible(ctx: CommandContext, found: Sequence[co.Link]) -> list[Shown]
         decision = decided.get((link.a, link.b))
         if a is None or b is None or (decision is not None and decision.status == "dismissed"):
             continue
+        # Only pairs the reader reads in full: "seen together" tells where, and a
+        # protected place is not located to a neutral reader (`bot.core.disclosure`).
         support = [
             (x, y)
             for x, y in link.support
-            if who.may_item("sighting", x.id, x.reporter_id, x.tlp, a)
-            and who.may_item("sighting", y.id, y.reporter_id, y.tlp, b)
+            if who.item("sighting", x.id, x.reporter_id, x.tlp, a, x.place_kind) is Level.FULL
+            and who.item("sighting", y.id, y.reporter_id, y.tlp, b, y.place_kind) is Level.FULL
         ]
         if not support:
             continue

@@ -2,8 +2,8 @@
 
 Subject kinds and person categories, the notice colours (README, "Field intelligence";
 docs/domain.md), who may read which item (README, "Victim safety and need-to-know", through
-`bot.access.may_read_item`), the TLP floor that makes a source's restriction travel with its
-data, lookups by reference, and paging.
+the disclosure rule, `bot.core.disclosure`), the TLP floor that makes a source's restriction
+travel with its data, lookups by reference, and paging.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.values import parse_int
+from bot.core import reads
+from bot.core.disclosure import PLACE_KINDS
 from bot.entityrows import EntityRows
 from bot.fastsql import Prepared
 from bot.i18n import N_, _, ngettext
-from bot.models import Member, Notice, Sighting, Subject
+from bot.models import Notice, Sighting, Subject
 from bot.protection import Reader, load_reader
 
 SUBJECT_KINDS = ("person", "vehicle", "vessel", "organisation", "place", "asset")
@@ -136,6 +138,20 @@ def parse_colour(raw: str) -> tuple[Colour, str | None]:
     return colour, None
 
 
+def parse_place_kind(raw: object) -> str | None:
+    """`--place-kind shelter|safe-house|victim-care` (None when not given)."""
+    text = str(raw or "").strip().lower().replace("_", "-").replace(" ", "-")
+    if not text:
+        return None
+    if text not in PLACE_KINDS:
+        raise UsageError(
+            _("'{value}' is not a kind of protected place; use one of {kinds}.").format(
+                value=raw, kinds=", ".join(PLACE_KINDS)
+            )
+        )
+    return text
+
+
 # ------------------------------------------------------------------ reading rules
 
 
@@ -171,7 +187,14 @@ async def reader(ctx: CommandContext) -> Reader:
     if isinstance(cached, Reader) and cached.role == role_of(ctx):
         return cached
     member_id = ctx.actor.id if ctx.actor else None
-    found = await load_reader(ctx.session, ctx.operation(), member_id, role_of(ctx), ctx.now)
+    found = await load_reader(
+        ctx.session,
+        ctx.operation(),
+        member_id,
+        role_of(ctx),
+        ctx.now,
+        breakglass=ctx.breakglass_note,
+    )
     ctx.reader_cache = found
     return found
 
@@ -320,55 +343,18 @@ async def find_sighting(ctx: CommandContext, raw: str) -> tuple[Sighting, Subjec
 
 async def readable_sightings(ctx: CommandContext, *conditions: Any) -> tuple[list[int], int]:
     """Ids of the operation's sightings (matching `conditions`) the actor may read, newest
-    observed first, and how many were hidden.
-
-    Only the labels are read for the check, so long histories stay cheap; load the rows of
-    one page with `load_sightings`.
-    """
-    op = ctx.operation()
-    rows = (
-        await ctx.session.exec(
-            select(Sighting.id, Sighting.tlp, Sighting.reporter_id, Sighting.subject_id)
-            .where(Sighting.operation_id == op.id, col(Sighting.erased_at).is_(None), *conditions)
-            .order_by(col(Sighting.observed_at).desc(), col(Sighting.seq).desc())
-        )
-    ).all()
-    who = await reader(ctx)
-    subject_ids = {r[3] for r in rows if r[3] is not None}
-    subjects = (
-        {
-            s.id: s
-            for s in (
-                await ctx.session.exec(select(Subject).where(col(Subject.id).in_(subject_ids)))
-            ).all()
-        }
-        if subject_ids
-        else {}
+    observed first, and how many were hidden (`bot.core.reads.readable_sightings`)."""
+    return await reads.readable_sightings(
+        ctx.session, ctx.operation().id, await reader(ctx), *conditions
     )
-    ids = [
-        sid
-        for sid, tlp, reporter, subject_id in rows
-        if sid is not None
-        and who.may_item("sighting", sid, reporter, tlp, subjects.get(subject_id))
-    ]
-    return ids, len(rows) - len(ids)
 
 
 async def load_sightings(
     ctx: CommandContext, ids: Sequence[int]
 ) -> list[tuple[Sighting, Subject | None]]:
-    """The sightings with these ids and their subjects, in the order of `ids`."""
-    if not ids:
-        return []
-    rows = (
-        await ctx.session.exec(
-            select(Sighting, Subject)
-            .join(Subject, col(Subject.id) == col(Sighting.subject_id), isouter=True)
-            .where(col(Sighting.id).in_(list(ids)))
-        )
-    ).all()
-    by_id = {sg.id: (sg, s) for sg, s in rows}
-    return [by_id[i] for i in ids if i in by_id]
+    """The sightings with these ids and their subjects, in the order of `ids`, as the
+    actor may read them (a protected place left out where they may not read it)."""
+    return await reads.load_sightings(ctx.session, ids, await reader(ctx))
 
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -400,11 +386,7 @@ async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice |
 
 async def member_names(ctx: CommandContext, ids: Iterable[int | None]) -> dict[int, str]:
     """Names of members by id (reporters, issuers)."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = (await ctx.session.exec(select(Member).where(col(Member.id).in_(wanted)))).all()
-    return {m.id: m.name for m in rows if m.id is not None}
+    return await reads.member_names(ctx.session, ids)
 
 
 # ------------------------------------------------------------------- paging, audit

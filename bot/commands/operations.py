@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, func, select
 
@@ -220,6 +221,16 @@ async def op_list(ctx: CommandContext) -> Reply:
     )
 
 
+def _your_role(ctx: CommandContext, tz: ZoneInfo) -> str:
+    """`member`, or, read through `op access`: `break-glass until 14:30 (reason)`."""
+    note = ctx.breakglass_note
+    if note is not None:
+        return _("break-glass until {time} ({reason})").format(
+            time=note.until.astimezone(tz).strftime("%H:%M"), reason=note.reason
+        )
+    return ctx.role.value if ctx.role else "—"
+
+
 @command("op show", "op show [OP]", N_("Show an operation."), op=OpMode.REQUIRED, perm=Perm.READ_OP)
 async def op_show(ctx: CommandContext) -> Reply:
     """Operation details, counts and linked channels."""
@@ -243,7 +254,7 @@ async def op_show(ctx: CommandContext) -> Reply:
                 (_("Time zone"), op.timezone),
                 (_("Members"), str(members)),
                 (_("Created"), format_time(op.created_at, tz)),
-                (_("Your role"), ctx.role.value if ctx.role else "—"),
+                (_("Your role"), _your_role(ctx, tz)),
             ],
             lines=[_("Linked channels:")]
             + (

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 # Module access (not `from … import name`): bot.raidview imports this package's values.
 from bot import raidview
-from bot.access import TLP, Perm, Role, may_read_item
+from bot.access import TLP, Perm, Role
 from bot.audit import Action
 from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, role_title
 from bot.commands.context import CommandContext
@@ -28,10 +28,12 @@ from bot.commands.duties import (
 )
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
 from bot.commands.fieldtime import Direction, member_language, read_time
+from bot.commands.intel import reader
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
+from bot.core.disclosure import Level, RaidPart
 from bot.fanout import FanoutResult
 from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.messages import Message
@@ -194,7 +196,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
             ],
             lines=[
                 _reminder_note(raid, ctx),
-                _("`raid show {ref}` lists the items to tick.").format(ref=ref),
+                _("`raid show {ref}` lists the items to tick.").format(ref=ctx.here(ref)),
             ],
             context=f"{op.code}/{ref}",
             tlp=raidview.label_of(op, raid, with_target=True).value,
@@ -305,14 +307,20 @@ async def raid_show(ctx: CommandContext) -> Reply:
     raid = await find_raid(ctx, ctx.args["raid"])
     items = await raidview.load_items(ctx.session, raid.id)
     can_tick = await tickable(ctx, raid)
+    who = await reader(ctx)
+    if who.raid(op, raid, RaidPart.TIME) is Level.NONE:
+        raise NotFound(
+            _("There is no raid {ref} in {op}; see `raid list`.").format(
+                ref=raidview.raid_ref(raid), op=op.code
+            ),
+            denied=True,
+            operation_id=op.id,
+        )
     message = await raidview.card(
-        ctx.session, op, raid, items, reader_tz=str(await ctx.tz()), can_tick=can_tick
+        ctx.session, op, raid, items, reader_tz=str(await ctx.tz()), can_tick=can_tick, reader=who
     )
-    message.lines += await duty_lines(ctx.session, raid)
-    if ctx.role is None or not may_read_item(ctx.role, raid.tlp):
-        # The target details are above what this role reads: code name and time only.
-        message = raidview.without_target(message)
-        message.tlp = raidview.time_label(op, raid).value
+    if who.raid(op, raid, RaidPart.TACTICAL) is Level.FULL:  # duties carry the raid's label
+        message.lines += await duty_lines(ctx.session, raid)
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/{raidview.raid_ref(raid)}")
     return Reply(message, visibility=Visibility.CHANNEL)
 
@@ -360,7 +368,7 @@ async def raid_go(ctx: CommandContext) -> Reply:
             _(
                 "{ref} cannot go: item {n} ({text}) is the legal authority, which --force never "
                 "overrides; tick it with `check {ref} {n}` once it is checked."
-            ).format(ref=ref, n=legal[0].position, text=item_text(legal[0].text))
+            ).format(ref=ctx.here(ref), n=legal[0].position, text=item_text(legal[0].text))
         )
     if still_open and not force:
         shown = "; ".join(f"{i.position}. {item_text(i.text)}" for i in still_open[:5])
@@ -375,7 +383,7 @@ async def raid_go(ctx: CommandContext) -> Reply:
                 "Tick them with `check {ref} <n>`, or as lead give "
                 '`raid go {ref} --force --reason "…"`.',
                 len(still_open),
-            ).format(ref=ref, n=len(still_open), items=shown + more)
+            ).format(ref=ctx.here(ref), n=len(still_open), items=shown + more)
         )
     raid.status, raid.updated_at = "go", ctx.now
     numbers = ", ".join(str(i.position) for i in still_open)
@@ -490,7 +498,7 @@ async def raid_done(ctx: CommandContext) -> Reply:
             )
         else:
             text = _("{ref} is {status}; only a raid that had the go can be done.")
-        raise CommandError(text.format(ref=ref, status=raid.status))
+        raise CommandError(text.format(ref=ctx.here(ref), status=raid.status))
     raid.status, raid.updated_at = "done", ctx.now
     ctx.session.add(raid)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason="done")
@@ -530,7 +538,7 @@ async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise UsageError(
             _("'{raw}' is not an item number; `raid show {ref}` lists them.").format(
-                raw=raw, ref=ref
+                raw=raw, ref=ctx.here(ref)
             )
         )
     number = parse_int(raw, "An item number")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.access import TLP
 from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_tlp, sighting_tlp
 from bot.commands.values import format_time
+from bot.core.disclosure import is_protected_place
 from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.localtime import format_date
 from bot.messages import Button, Message
@@ -489,5 +490,9 @@ def sighting_message(
         context=context_line(op, ref, label, *extra),
         buttons=buttons,
         mark=mark,
-        tlp=disclosure_label(label, subject, now=sighting.reported_at).value,
+        tlp=(
+            TLP.RED  # a shelter, safe house or victim-care location (README)
+            if is_protected_place(sighting.place_kind)
+            else disclosure_label(label, subject, now=sighting.reported_at)
+        ).value,
     )

@@ -38,6 +38,7 @@ from bot.commands.intel import (
     member_names,
     paginate,
     parse_page,
+    parse_place_kind,
     readable_sightings,
     reader,
     sighting_tlp,
@@ -62,11 +63,14 @@ from bot.commands.values import (
     zone,
 )
 from bot.contracts import Reply
+from bot.core.disclosure import hide_place
+from bot.core.reads import as_read
 from bot.entityrows import fresh
 from bot.fastsql import Prepared
-from bot.i18n import N_, _, ngettext
+from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.links import grid_cell
-from bot.models import Notice, Sighting, Subject
+from bot.messages import Message
+from bot.models import Notice, Operation, Sighting, Subject
 
 FUTURE_SLACK = timedelta(minutes=5)
 PAGE_SIZE = 10
@@ -137,7 +141,8 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     "sighting",
     'sighting <S-n|"description"> at <location> [--coords LAT,LON] [--when TIME] '
     '[--activity "…"] [--direction "…"] [--count "…"] [--equipment "…"] '
-    '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"]',
+    '[--grade B2] [--tlp …] [--to M-3,M-7] [--note "…"] [--observer "…"] '
+    "[--place-kind shelter|safe-house|victim-care]",
     N_(
         "Report a sighting; it is posted at once to every linked channel (a MATCH if the "
         "subject is under an active red or yellow notice)."
@@ -151,6 +156,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
         Flag("note"),
         Flag("observer"),
         Flag("to"),
+        Flag("place-kind"),
         *SALUTE_FLAGS,
     ),
     op=OpMode.REQUIRED,
@@ -198,6 +204,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
     observed = observed_time(ctx, ctx.args.get("when"), tz)
     grade = parse_grade(ctx.args["grade"]) if ctx.args.get("grade") else None
     requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
+    place_kind = parse_place_kind(ctx.args.get("place-kind"))
     observer = (ctx.args.get("observer") or "").strip() or None
     if observer and len(observer) > 200:
         raise UsageError(_("--observer is too long; the limit is 200 characters."))
@@ -229,6 +236,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         reporter_id=ctx.member().id,
         match_notice_id=notice.id if notice else None,
         cell=grid_cell(lat, lon),
+        place_kind=place_kind,
     )
     await insert_sighting(ctx, sighting)
     ref = sighting_ref(sighting)
@@ -264,10 +272,15 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         kind="match" if notice else "sighting",
         object_ref=ref,
         subject=subject,
-        neutral=protection.neutral_sighting(op, sighting, notice)
+        neutral=protection.neutral_sighting(
+            op, sighting, notice, place=subject is not None and subject.kind == "place"
+        )
         if protection.is_protected(subject, ctx.now)
+        else _place_withheld(op, sighting, subject, reporter, notice)
+        if place_kind
         else None,
         red_readers=readers,
+        protected_place=place_kind is not None,
     )
     # The reporter sees their own report back; the notice only if their role may read it.
     role = await reader(ctx)
@@ -279,6 +292,22 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         message.title = _("Recorded {title}").format(title=message.title)
     message.lines += [n for n in (raised,) if n] + posted
     return Reply(message)
+
+
+def _place_withheld(
+    op: Operation, sighting: Sighting, subject: Subject | None, reporter: str, notice: Notice | None
+) -> Message:
+    """The channel post of a sighting at a protected place: the sighting, without the place."""
+    with use_language(CHANNEL_LANGUAGE):  # posted to the channels (README "Languages")
+        return sighting_message(
+            op,
+            hide_place(sighting, _("a protected place")),
+            subject,
+            tz=zone(op.timezone),
+            reporter=reporter,
+            notice=notice,
+            for_channel=True,
+        )
 
 
 def _source_tlp(
@@ -301,7 +330,8 @@ def _source_tlp(
 async def sighting_show(ctx: CommandContext) -> Reply:
     """One sighting, with its match if any."""
     op = ctx.operation()
-    sighting, subject = await find_sighting(ctx, ctx.args["ref"])
+    stored, subject = await find_sighting(ctx, ctx.args["ref"])
+    sighting = as_read(await reader(ctx), stored, subject)  # a protected place: left out
     notice = None
     if sighting.match_notice_id is not None and subject is not None:
         found = await ctx.session.get(Notice, sighting.match_notice_id)

@@ -27,6 +27,7 @@ from bot.commands.intel import (
     member_names,
     paginate,
     parse_page,
+    parse_place_kind,
     readable_sightings,
     reader,
 )
@@ -173,7 +174,7 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
                     "Possibly the same as {names}{more}. Nothing was recorded: check with "
                     "`subject show {ref}`, or repeat the command with --new if this is a "
                     "different subject."
-                ).format(names=names_shown, more=more, ref=subject_ref(twins[0][0]))
+                ).format(names=names_shown, more=more, ref=ctx.here(subject_ref(twins[0][0])))
             ],
             tlp=max(labels, key=lambda t: t.rank).value,
         ),
@@ -185,7 +186,8 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
     "subject add",
     "subject add [OP] <person|vehicle|vessel|organisation|place|asset> <name> "
     "[--category suspect|victim|witness|associate] [--alias A]... [--nationality XX] "
-    '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …] [--new]',
+    '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …] [--new] '
+    "[--place-kind shelter|safe-house|victim-care]",
     N_("Add a subject: a person, vehicle, vessel, organisation, place or asset of interest."),
     args=(Arg("kind"), Arg("name", rest=True)),
     flags=(
@@ -197,6 +199,7 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
         Flag("desc"),
         Flag("tlp"),
         Flag("new", kind="bool"),
+        Flag("place-kind"),
     ),
     op=OpMode.REQUIRED,
     perm=Perm.ADD_SUBJECT,
@@ -225,6 +228,11 @@ async def subject_add(ctx: CommandContext) -> Reply:
     category = parse_category(kind, ctx.args.get("category"))
     for flag in ("dob", "sex"):
         _person_only(kind, flag, ctx.args.get(flag))
+    place_kind = parse_place_kind(ctx.args.get("place-kind"))
+    if place_kind is not None and kind != "place":
+        raise UsageError(
+            _("--place-kind marks a place: add it with `subject add place <name> --place-kind …`.")
+        )
     subject = Subject(
         operation_id=op.id or 0,
         seq=0,
@@ -240,6 +248,7 @@ async def subject_add(ctx: CommandContext) -> Reply:
         review_at=add_months(ctx.now, REVIEW_MONTHS),
         created_by=ctx.member().id,
         created_at=ctx.now,
+        place_kind=place_kind,
     )
     if not ctx.args.get("new"):
         refusal = await _duplicates(ctx, subject)
@@ -260,7 +269,7 @@ async def subject_add(ctx: CommandContext) -> Reply:
                 _(
                     "Next: `sighting {ref} at <location>`, "
                     "`notice record <colour> {ref} --ref … --requested-by …`."
-                ).format(ref=ref)
+                ).format(ref=ctx.here(ref))
             ],
             context=context_line(op, ref, subject.tlp),
             tlp=subject.tlp,

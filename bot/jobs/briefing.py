@@ -9,7 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import briefing, lifecycle
 from bot.access import TLP
-from bot.fanout import effective_ceiling, withheld_reason
+from bot.core.disclosure import channel_reader
+from bot.fanout import effective_ceiling, link_agencies, withheld_reason
 from bot.jobs.base import LOOKBACK, Cancel, JobKind, Planned, latest_claims
 from bot.models import BriefSchedule, ChannelLink, Operation
 from bot.outbox import enqueue
@@ -91,7 +92,14 @@ class Briefing(JobKind):
             op,
             now=now,
             since=row.last_fired_at,
-            audience=briefing.Audience(ceiling=effective_ceiling(link), is_group=link.is_group),
+            reader=await channel_reader(
+                session,
+                op,
+                ceiling=effective_ceiling(link),
+                is_group=link.is_group,
+                agencies=link_agencies(link),
+                now=now,
+            ),
             tz=row.timezone,
             late_since=fire_at if late else None,
         )

@@ -1,10 +1,9 @@
 """What one member may see of one operation, read through the command core's own functions.
 
-The view is built in one transaction as a `CommandContext` for that member and operation
-(live membership: a removed member gets None), so the rules are those of chat: sightings by
-`readable_sightings` (role, TLP, TLP:RED recipients, victim protection), notices by
-`may_read_notice`, raids as `raid show` shows them (target details only where the role may
-read the raid's label), the briefing as `brief` builds it in a private chat. A view that is
+The view is built in one transaction for that member's live membership (a removed member
+gets None) and read through the disclosure rule (`bot.core.disclosure`), as chat reads:
+sightings as `sightings` lists them, notices as `notice list`, raids part by part as `raid
+show` shows them, the briefing as `brief` builds it in a private chat. A view that is
 shown (`audit=True`) writes one `consult` entry naming what it showed.
 """
 
@@ -15,24 +14,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import audit, briefing, raidview
-from bot.access import TLP, Perm, Role, may_read_item, role_allows
+from bot.access import TLP, Perm, Role, role_allows
 from bot.audit import Action
-from bot.commands.context import CommandContext, Core
+from bot.commands.context import Core
 from bot.commands.duties import holders, tick_refusal
-from bot.commands.intel import (
-    load_sightings,
-    may_read_notice,
-    member_names,
-    readable_sightings,
-    reader,
-    sighting_tlp,
-)
-from bot.commands.registry import REGISTRY, ParsedArgs
+from bot.commands.intel import sighting_tlp
 from bot.commands.render import (
     notice_about,
     notice_ref,
@@ -44,6 +36,8 @@ from bot.commands.render import (
 from bot.commands.surface import ROOM_PLATFORM
 from bot.commands.values import format_time
 from bot.contracts import Actor, Channel, Invocation
+from bot.core import reads
+from bot.core.disclosure import Level, RaidPart, Reader, load_reader
 from bot.i18n import _
 from bot.messages import Message
 from bot.models import Agency, BriefSchedule, Member, Membership, Notice, Operation, Raid, Subject
@@ -137,9 +131,32 @@ def room_invocation(signed: SignedIn, text: str = "") -> Invocation:
     )
 
 
-async def _context(
-    core: Core, session: AsyncSession, signed: SignedIn, code: str, now: datetime
-) -> CommandContext | None:
+@dataclass
+class _Seat:
+    """One member reading one operation in the room: what the view is built for."""
+
+    session: AsyncSession
+    op: Operation
+    role: Role
+    member: Member
+    reader: Reader
+    tz: ZoneInfo
+    now: datetime
+
+
+def _zone(*names: str | None) -> ZoneInfo:
+    """The first valid time zone of `names` (member, agency, operation), else UTC."""
+    for name in names:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ValueError, KeyError):
+                continue
+    return ZoneInfo("UTC")
+
+
+async def _seat(session: AsyncSession, signed: SignedIn, code: str, now: datetime) -> _Seat | None:
+    """The member's live membership of `code` and their reader (the disclosure rule)."""
     row = (
         await session.exec(
             select(Operation, Membership.role)
@@ -149,30 +166,22 @@ async def _context(
     ).first()
     if row is None:
         return None
-    command = REGISTRY.get("sightings")
-    assert command is not None
-    return CommandContext(
-        core=core,
-        session=session,
-        inv=room_invocation(signed),
-        command=command,
-        args=ParsedArgs(),
-        now=now,
-        actor=signed.member,
-        identity=signed.identity,
-        op=row[0],
-        role=Role(row[1]),
-    )
+    op, role = row[0], Role(row[1])
+    member = signed.member
+    agency = await session.get(Agency, member.agency_id) if member.agency_id else None
+    who = await load_reader(session, op, member.id, role, now)
+    tz = _zone(member.timezone, agency.timezone if agency else None, op.timezone)
+    return _Seat(session, op, role, member, who, tz, now)
 
 
 async def load_view(core: Core, signed: SignedIn, code: str, *, audit_it: bool) -> View | None:
     """The member's view of operation `code`; None unless they belong to it now."""
     now = core.clock()
     async with core.store.transaction() as session:
-        ctx = await _context(core, session, signed, code, now)
-        if ctx is None:
+        seat = await _seat(session, signed, code, now)
+        if seat is None:
             return None
-        view, shown_refs = await _build(ctx)
+        view, shown_refs = await _build(seat)
         if audit_it:
             member = signed.member
             await audit.append(
@@ -182,7 +191,7 @@ async def load_view(core: Core, signed: SignedIn, code: str, *, audit_it: bool) 
                 actor_id=member.id,
                 action=Action.CONSULT,
                 command="room",
-                operation_id=ctx.operation().id,
+                operation_id=seat.op.id,
                 object_ref=f"{code}/room",
                 channel=f"{ROOM_PLATFORM}:{ROOM_CHANNEL}",
                 reason=("read " + ",".join(shown_refs))[:1000] if shown_refs else None,
@@ -190,14 +199,12 @@ async def load_view(core: Core, signed: SignedIn, code: str, *, audit_it: bool) 
     return view
 
 
-async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
-    op, role, session = ctx.operation(), ctx.role, ctx.session
-    assert role is not None
-    tz = await ctx.tz()
+async def _build(seat: _Seat) -> tuple[View, list[str]]:
+    op, role, session, who, tz = seat.op, seat.role, seat.session, seat.reader, seat.tz
     # How many are hidden is not shown (nor fingerprinted): a count that moves would tell
     # a reader that something they may not see just happened.
-    ids, _hidden = await readable_sightings(ctx)
-    rows = await load_sightings(ctx, ids[:MAX_SIGHTINGS])
+    ids, _hidden = await reads.readable_sightings(session, op.id, who)
+    rows = await reads.load_sightings(session, ids[:MAX_SIGHTINGS], who)
     shown_refs: list[str] = []
     spots: list[Spot] = []
     events: list[Event] = []
@@ -230,7 +237,6 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
                 ),
             )
         )
-    who = await reader(ctx)
     notices = (
         await session.exec(
             select(Notice, Subject)
@@ -239,7 +245,7 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         )
     ).all()
     for notice, subject in notices:
-        if not may_read_notice(who, notice, subject):
+        if who.item("notice", notice.id, notice.recorded_by, notice.tlp, subject) is Level.NONE:
             continue
         shown_refs.append(notice_ref(notice))
         text = _("{ref} {notice} recorded — {subject}").format(
@@ -270,7 +276,7 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         items = await raidview.load_items(session, raid.id)
         raid_items[raid.id] = items
         ticker_ids |= {i.done_by for i in items if i.done_by is not None}
-    names = await member_names(ctx, ticker_ids)
+    names = await reads.member_names(session, ticker_ids)
     for raid in raids:
         items = raid_items[raid.id]
         can_tick: frozenset[str | None] | None = None
@@ -278,13 +284,15 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
             can_tick = frozenset({"partner"})
         elif not may_tick:
             can_tick = frozenset()
+        if who.raid(op, raid, RaidPart.TIME) is Level.NONE:
+            continue
+        if role is Role.PARTNER:  # the items they hold, as `raid show` shows them
+            held = await holders(session, raid)
+            mine = {d for d, m in held.items() if m.id == seat.member.id}
+            can_tick = frozenset({*mine, *(() if "partner" in held else ("partner",))})
         message = await raidview.card(
-            session, op, raid, items, reader_tz=str(tz), can_tick=can_tick
+            session, op, raid, items, reader_tz=str(tz), can_tick=can_tick, reader=who
         )
-        with_target = may_read_item(role, raid.tlp)
-        if not with_target:
-            message = raidview.without_target(message)
-            message.tlp = raidview.time_label(op, raid).value
         message.buttons = []  # the room draws its own tick forms
         ref = raidview.raid_ref(raid)
         shown_refs.append(ref)
@@ -292,7 +300,7 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
         ticked: list[int] = []
         if may_tick and raid.status != "aborted":
             held = await holders(session, raid)
-            me = ctx.member().id
+            me = seat.member.id
             for i in items:
                 if i.done_at is not None:
                     if i.done_by == me:  # another's tick: a lead, with a reason, in chat
@@ -321,7 +329,10 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
                 )
             )
         for i in items:
-            if i.done_at is not None:
+            if (
+                i.done_at is not None
+                and who.raid_item(op, raid, i, {r for r in can_tick or () if r}) > Level.NONE
+            ):
                 by = names.get(i.done_by or 0, "someone")
                 events.append(
                     Event(
@@ -337,9 +348,9 @@ async def _build(ctx: CommandContext) -> tuple[View, list[str]]:
     brief: Message = await briefing.build(
         session,
         op,
-        now=ctx.now,
+        now=seat.now,
         since=None,
-        audience=briefing.Audience(ceiling=TLP.RED, is_group=False, role=role),
+        reader=who,
         tz=str(tz),
         title=_("Briefing now"),
     )
