@@ -172,8 +172,7 @@ class Synapse:
                 str(self.config),
                 "-u",
                 local,
-                "-p",
-                password,
+                f"--password={password}",  # one word: a password may start with "-"
                 "--no-admin",
                 self.url,
             ],
