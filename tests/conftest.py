@@ -105,6 +105,20 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each store, as a synchronous URL (migration and schema tests;
+    PostgreSQL skipped when not configured)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("TASKFORCE_TEST_POSTGRES_URL is not set")
+    url, drop = fresh_pg_database()
+    yield url
+    drop()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     """A clock that moves only when the test says so."""

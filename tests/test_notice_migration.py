@@ -6,32 +6,16 @@ PostgreSQL, and back down."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from bot.models import Member, Operation, Subject
 from bot.store import alembic_config
-from tests.conftest import PG_URL, fresh_pg_database
 
 WHEN = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each store (PostgreSQL skipped when not configured)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    if not PG_URL:
-        pytest.skip("TASKFORCE_TEST_POSTGRES_URL is not set")
-    url, drop = fresh_pg_database()
-    yield url
-    drop()
 
 
 def _old_notice(url: str) -> None:

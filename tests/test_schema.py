@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import inspect
 
 from bot.jobs import JOBS
 from bot.models import NAME_LENGTH
 from bot.platforms import platform_names
 from bot.store import Store
-from tests.conftest import PG_URL, fresh_pg_database
 
 # In a child: only what the migrations' env.py imports registers tables there.
 UPGRADE_THEN_CHECK = """
@@ -27,18 +24,6 @@ command.upgrade(alembic_config(sys.argv[1]), "head")
 command.check(alembic_config(sys.argv[1]))
 """
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with nothing in it."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    if not PG_URL:
-        pytest.skip("TASKFORCE_TEST_POSTGRES_URL is not set")
-    url, drop = fresh_pg_database()
-    yield url
-    drop()
 
 
 def test_upgrade_head_then_alembic_check_finds_no_difference(empty_url: str) -> None:
