@@ -22,20 +22,21 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
-from bot import buttons
+from bot.base.config import Settings
+from bot.base.i18n import _
+from bot.base.messages import Attachment, Message
 from bot.commands.context import Core
 from bot.commands.dispatch import dispatch as run_command
 from bot.commands.dispatch import was_processed
 from bot.commands.export import deliver_to_dir, record_delivery
 from bot.commands.registry import Registry
-from bot.config import Settings
 from bot.contracts import Capabilities, Invocation, Reply, Sender, Visibility
-from bot.evidence import file_store
-from bot.i18n import _
-from bot.inbox import Inbox
-from bot.messages import Attachment, Message
-from bot.models import Identity, PlatformCursor, ProcessedEvent
-from bot.outbox import enqueue
+from bot.core.evidence import file_store
+from bot.store import buttons
+from bot.store.inbox import Inbox
+from bot.store.inbox import InboxEntry as InboxEntry  # the adapters recover entries by it
+from bot.store.models import Identity, PlatformCursor, ProcessedEvent
+from bot.store.outbox import enqueue
 
 __all__ = ["Gateway", "Placement", "Registry"]
 

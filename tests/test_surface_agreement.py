@@ -20,10 +20,10 @@ from dataclasses import asdict
 import pytest
 from sqlmodel import select
 
-from bot.app import App
-from bot.models import Identity, Member
-from bot.room.tokens import SignedIn
+from bot.core.room_tokens import SignedIn
 from bot.room.view import load_view
+from bot.serving.app import App
+from bot.store.models import Identity, Member
 from tests.fieldintel import OP, join, ok, operation, text
 from tests.test_disclosure import count_after, in_agency
 

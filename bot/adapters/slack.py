@@ -38,9 +38,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import metrics
 from bot.adapters import slack_render as render
 from bot.adapters.slack_field import images_of, uploads_of
+from bot.base import metrics
+from bot.base.i18n import N_, _
+from bot.base.messages import Attachment, Message
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -53,10 +55,7 @@ from bot.contracts import (
     caption_line,
     strip_prefix,
 )
-from bot.gateway import Gateway
-from bot.i18n import N_, _
-from bot.inbox import InboxEntry
-from bot.messages import Attachment, Message
+from bot.gateway import Gateway, InboxEntry
 
 log = structlog.get_logger(__name__)
 

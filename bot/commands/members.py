@@ -10,15 +10,15 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from bot.audit import Action
+from bot.base.i18n import LANGUAGES, N_, _, current_language, supported, switch_language
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, command
 from bot.commands.values import zone
 from bot.contracts import Reply
-from bot.i18n import LANGUAGES, N_, _, current_language, supported, switch_language
-from bot.messages import Message
-from bot.models import Agency, Identity, Invite, LinkCode, Member, Membership, Operation
+from bot.store.audit import Action
+from bot.store.models import Agency, Identity, Invite, LinkCode, Member, Membership, Operation
 
 LINK_CODE_TTL = timedelta(minutes=10)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
@@ -298,7 +298,7 @@ async def me_tz(ctx: CommandContext) -> Reply:
     action=Action.ALTER,
 )
 async def me_lang(ctx: CommandContext) -> Reply:
-    """Set the actor's language: one of `bot.i18n.LANGUAGES` (this reply is already in it)."""
+    """Set the actor's language: one of `bot.base.i18n.LANGUAGES` (this reply is already in it)."""
     raw = str(ctx.args["value"]).strip()
     code = raw.lower()
     if code not in LANGUAGES:

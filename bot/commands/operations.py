@@ -8,25 +8,25 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, func, select
 
-from bot import lifecycle
-from bot.access import TLP, Perm, Role
-from bot.audit import Action
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, use_language
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.members import new_code
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import (
-    format_time,
     parse_countries,
     parse_duration,
     parse_tlp,
     zone,
 )
 from bot.contracts import Reply, Visibility
-from bot.fanout import channel_link
-from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
-from bot.messages import Message
-from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation
+from bot.core import lifecycle
+from bot.core.access import TLP, Perm, Role
+from bot.core.fanout import channel_link
+from bot.store.audit import Action
+from bot.store.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation
 
 STATUSES = ("planning", "active", "suspended", "closed")
 MAX_INVITE_USES = 100

@@ -43,9 +43,9 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP, Role
-from bot.fastsql import Prepared
-from bot.models import (
+from bot.core.access import TLP, Role
+from bot.store.fastsql import Prepared
+from bot.store.models import (
     Agency,
     Member,
     Membership,
