@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Select
@@ -27,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.store.fastsql import Prepared
 
 _Model = TypeVar("_Model", bound=SQLModel)
+log = structlog.get_logger(__name__)
 
 # An entity of the row (its class, read from its table or from an alias of it), or a column.
 Part = type[SQLModel] | tuple[type[SQLModel], FromClause] | ColumnElement[Any]
@@ -77,7 +79,12 @@ class EntityRows:
         and columns, in layout order."""
         rows = await self.prepared.rows(session, params)
         sync = session.sync_session
-        return [self._shape(sync, row) for row in rows]
+        if not _PUBLIC_ONLY:
+            try:
+                return [self._shape(sync, row) for row in rows]
+            except AttributeError as exc:
+                _use_public_path(exc)
+        return [await self._shape_public(session, row) for row in rows]
 
     async def first(
         self, session: AsyncSession, params: Mapping[str, Any] | None = None
@@ -94,6 +101,33 @@ class EntityRows:
             else:
                 out.append(_persistent(session, slot, row))
         return tuple(out)
+
+
+    async def _shape_public(self, session: AsyncSession, row: Sequence[Any]) -> tuple[Any, ...]:
+        """`_shape` through the public API: each entity by `session.get` (the identity map
+        first, else one query). Slower; used once SQLAlchemy's internals read here change."""
+        out: list[Any] = []
+        for slot in self._slots:
+            if isinstance(slot, int):
+                out.append(row[slot])
+            elif row[slot.pk] is None:
+                out.append(None)
+            else:
+                out.append(await session.get(slot.mapper.class_, row[slot.pk]))
+        return tuple(out)
+
+
+_PUBLIC_ONLY: list[str] = []  # why the ORM internals are not used in this process
+
+
+def _use_public_path(exc: Exception) -> None:
+    _PUBLIC_ONLY.append(f"{type(exc).__name__}: {exc}")
+    log.warning(
+        "entityrows_public_path",
+        reason=_PUBLIC_ONLY[0],
+        sqlalchemy=sa.__version__,
+        effect="entities are loaded through SQLAlchemy's public API (slower, correct)",
+    )
 
 
 def _persistent(session: Session, entity: _Entity, row: Sequence[Any]) -> Any:
@@ -125,6 +159,16 @@ def fresh(cls: type[_Model], **values: Any) -> _Model:
     SQLModel's constructor sets every field through SQLAlchemy's instrumentation, recording
     history that only matters to a session (a fifth of a sighting's command time).
     """
+    if _PUBLIC_ONLY:
+        return cls(**values)
+    try:
+        return _fresh(cls, values)
+    except AttributeError as exc:
+        _use_public_path(exc)
+        return cls(**values)
+
+
+def _fresh(cls: type[_Model], values: dict[str, Any]) -> _Model:
     defaults = _DEFAULTS.get(cls)
     if defaults is None:
         defaults = tuple(

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import sqlalchemy
+import structlog
 from sqlalchemy import Executable
 from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
 from sqlalchemy.engine import Dialect
@@ -38,6 +40,7 @@ from bot.store.sqlite_driver import InlineSQLiteDialect, busy, busy_waits
 Params = Mapping[str, Any]
 
 
+log = structlog.get_logger(__name__)
 _MISSING = object()
 _DRIVER = "fastsql.driver"  # session.info: the session's driver connection, once known
 _LATER = "fastsql.later"  # session.info: writes kept for one round trip (`Prepared.later`)
@@ -204,7 +207,34 @@ async def _driver(
     return (conn.dialect, dbapi), conn
 
 
+_PUBLIC_ONLY: list[str] = []  # why the compiled statements' private hooks are not used
+
+
+def public_path_reason() -> str | None:
+    """Why this process runs every statement through SQLAlchemy's public path, if it does
+    (a SQLAlchemy release that changed the compiler details read here)."""
+    return _PUBLIC_ONLY[0] if _PUBLIC_ONLY else None
+
+
 def _make_plan(statement: Executable, dialect: Dialect) -> _Plan | None:
+    """The statement's plan at the driver, or None for SQLAlchemy's public path: for what
+    the plan cannot hold, and for good once SQLAlchemy's compiler lacks what it reads."""
+    if _PUBLIC_ONLY:
+        return None
+    try:
+        return _read_plan(statement, dialect)
+    except (AttributeError, KeyError, TypeError, IndexError) as exc:
+        _PUBLIC_ONLY.append(f"{type(exc).__name__}: {exc}")
+        log.warning(
+            "fastsql_public_path",
+            reason=_PUBLIC_ONLY[0],
+            sqlalchemy=sqlalchemy.__version__,
+            effect="every statement runs through SQLAlchemy's public path (slower, correct)",
+        )
+        return None
+
+
+def _read_plan(statement: Executable, dialect: Dialect) -> _Plan | None:
     compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
     if any(b.expanding or b.callable is not None for b in compiled.binds.values()):
         return None  # IN lists (rendered per call), values computed per call: SQLAlchemy
