@@ -32,7 +32,7 @@ from bot.commands.export import deliver_to_dir, record_delivery
 from bot.commands.registry import Registry
 from bot.contracts import Capabilities, Invocation, Reply, Sender, Visibility
 from bot.core.evidence import file_store
-from bot.store import buttons
+from bot.store import buttons, tables
 from bot.store.inbox import Inbox
 from bot.store.inbox import InboxEntry as InboxEntry  # the adapters recover entries by it
 from bot.store.models import Identity, PlatformCursor, ProcessedEvent
@@ -40,7 +40,7 @@ from bot.store.outbox import enqueue
 
 __all__ = ["Gateway", "Placement", "Registry"]
 
-_CURSOR = PlatformCursor.__table__  # type: ignore[attr-defined]
+_CURSOR = tables.PLATFORM_CURSOR
 
 
 class Placement(enum.StrEnum):

@@ -23,6 +23,7 @@ from bot.core.access import TLP, Perm, Role, role_allows, tlp_max
 from bot.core.disclosure import BreakGlassNote, owner_if_strict
 from bot.core.fanout import FanoutResult
 from bot.core.fanout import fanout as fanout_to_channels
+from bot.store import tables
 from bot.store.audit import Action
 from bot.store.engine import Store
 from bot.store.fastsql import Prepared
@@ -51,7 +52,7 @@ PERM_TEXT: dict[Perm, str] = {
     Perm.ERASE: N_("erase records or keep them past review"),
 }
 
-_OPERATION = Operation.__table__  # type: ignore[attr-defined]
+_OPERATION = tables.OPERATION
 _NEXT_SEQ = {
     counter: Prepared(
         update(_OPERATION)

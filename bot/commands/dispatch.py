@@ -36,11 +36,10 @@ from bot.core.access import TLP, Role, tlp_allows
 from bot.core.disclosure import BreakGlassNote
 from bot.core.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.core.lifecycle import LIFECYCLE_COMMANDS
-from bot.store import audit
+from bot.store import audit, tables
 from bot.store.entityrows import EntityRows
 from bot.store.fastsql import Prepared
 from bot.store.models import (
-    Agency,
     ChannelLink,
     Identity,
     Member,
@@ -70,12 +69,12 @@ def actor_label(inv: Invocation, member: Member | None) -> str:
 # one statement (the hot path of every command), run at the driver (`bot.store.entityrows`).
 # Outer joins: a channel may be unlinked, the actor may not be a member of the linked
 # operation.
-_IDENTITY = Identity.__table__  # type: ignore[attr-defined]
-_MEMBER = Member.__table__  # type: ignore[attr-defined]
-_AGENCY = Agency.__table__  # type: ignore[attr-defined]
-_LINK = ChannelLink.__table__  # type: ignore[attr-defined]
-_OPERATION = Operation.__table__  # type: ignore[attr-defined]
-_MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
+_IDENTITY = tables.IDENTITY
+_MEMBER = tables.MEMBER
+_AGENCY = tables.AGENCY
+_LINK = tables.CHANNEL_LINK
+_OPERATION = tables.OPERATION
+_MEMBERSHIP = tables.MEMBERSHIP
 _LINK_OP = _OPERATION.alias("link_op")
 _LINK_MS = _MEMBERSHIP.alias("link_ms")
 _ACTOR_AND_CHANNEL = EntityRows(
@@ -318,7 +317,7 @@ async def _elsewhere(ctx: CommandContext) -> bool:
     return now_linked is None or now_linked.operation_id != op.id
 
 
-_PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
+_PROCESSED = tables.PROCESSED_EVENT
 _REMEMBER = Prepared(
     insert(_PROCESSED).values(
         {name: bindparam(name) for name in ("platform", "event_key", "reply", "created_at")}

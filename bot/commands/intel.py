@@ -27,6 +27,7 @@ from bot.core import reads
 from bot.core.access import TLP, Role, tlp_max
 from bot.core.disclosure import PLACE_KINDS
 from bot.core.protection import Reader, load_reader
+from bot.store import tables
 from bot.store.audit import Action
 from bot.store.entityrows import EntityRows
 from bot.store.fastsql import Prepared
@@ -252,7 +253,7 @@ def _check_op(ctx: CommandContext, raw: str, prefix: str) -> int:
 
 
 # Built once: the hot lookups of the command path only bind their values per call.
-_SUBJECTS = Subject.__table__  # type: ignore[attr-defined]
+_SUBJECTS = tables.SUBJECT
 _SUBJECT_BY_SEQ = EntityRows(
     [Subject],
     lambda columns: sa.select(*columns).where(
@@ -346,7 +347,7 @@ async def load_sightings(
     return await reads.load_sightings(ctx.session, ids, await reader(ctx))
 
 
-_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+_NOTICE = tables.NOTICE
 _MATCHING_NOTICES = Prepared(
     sa.select(_NOTICE.c.id, _NOTICE.c.colour)
     .where(

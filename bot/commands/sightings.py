@@ -67,6 +67,7 @@ from bot.core.access import TLP, Perm
 from bot.core.disclosure import hide_place
 from bot.core.links import grid_cell
 from bot.core.reads import as_read
+from bot.store import tables
 from bot.store.audit import Action
 from bot.store.entityrows import fresh
 from bot.store.fastsql import Prepared
@@ -119,7 +120,7 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     return when
 
 
-_SIGHTINGS = Sighting.__table__  # type: ignore[attr-defined]
+_SIGHTINGS = tables.SIGHTING
 _SIGHTING_COLUMNS = [c.name for c in _SIGHTINGS.columns if c.name != "id"]
 _INSERT_SIGHTING = Prepared(
     insert(_SIGHTINGS)

@@ -20,6 +20,7 @@ from bot.base.i18n import N_, _, ngettext
 from bot.base.messages import Message
 from bot.core.access import TLP, channel_ceiling, tlp_max
 from bot.core.disclosure import channel_allows
+from bot.store import tables
 from bot.store.fastsql import Prepared
 from bot.store.models import ChannelLink, Operation
 from bot.store.outbox import enqueue_rows, outbox_row
@@ -110,7 +111,7 @@ async def channel_link(
     return (await session.exec(_LINK_OF_CHANNEL, params=params)).first()
 
 
-_LINK = ChannelLink.__table__  # type: ignore[attr-defined]
+_LINK = tables.CHANNEL_LINK
 _LINK_IDS_OF_OPERATION = Prepared(
     sa.select(_LINK.c.id).where(_LINK.c.operation_id == sa.bindparam("op_id")).order_by(_LINK.c.id)
 )

@@ -24,7 +24,7 @@ from sqlalchemy import Float, bindparam, cast, extract, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.base.i18n import _
-from bot.store.models import Sighting
+from bot.store import tables
 
 CELL_DEG = 0.005  # one grid cell: 0.005° of latitude (~556 m) by 0.005° of longitude
 _ROW = 100_000  # cells per row of the grid (more than the 72,000 of longitude)
@@ -130,7 +130,7 @@ class Link:
         return self.b if subject_id == self.a else self.a
 
 
-_S = Sighting.__table__  # type: ignore[attr-defined]
+_S = tables.SIGHTING
 _SPOT_COLUMNS = (
     _S.c.id,
     _S.c.seq,

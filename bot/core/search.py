@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.base.i18n import _
+from bot.store import tables
 from bot.store.models import Subject, SubjectKey
 
 MAX_QUERY_WORDS = 6
@@ -159,7 +160,7 @@ class Found:
         return text
 
 
-_T = SubjectKey.__table__  # type: ignore[attr-defined]
+_T = tables.SUBJECT_KEY
 _BY_RANGE = select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token).where(
     _T.c.operation_id == bindparam("op_id"),
     _T.c.token >= bindparam("low"),

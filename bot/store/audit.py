@@ -35,6 +35,7 @@ from sqlalchemy import bindparam, insert, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.store import tables
 from bot.store.fastsql import Prepared
 from bot.store.models import AuditChain, AuditEntry
 
@@ -93,8 +94,8 @@ class Action(enum.StrEnum):
 
 ADMIN_CHAIN = 0  # the chain of entries that belong to no operation
 
-_ENTRY = AuditEntry.__table__  # type: ignore[attr-defined]
-_CHAIN = AuditChain.__table__  # type: ignore[attr-defined]
+_ENTRY = tables.AUDIT_ENTRY
+_CHAIN = tables.AUDIT_CHAIN
 # Every column named (the entry's row gives them all): the statement runs at the driver.
 _INSERT_ENTRIES = Prepared(
     insert(_ENTRY).values({c.name: bindparam(c.name) for c in _ENTRY.columns if c.name != "id"})

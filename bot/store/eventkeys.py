@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from bot.store import tables
 from bot.store.engine import Store
 from bot.store.fastsql import Prepared
-from bot.store.models import ProcessedEvent
 
 BATCH = 1000  # rows deleted per transaction
 
-_EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]
+_EVENTS = tables.PROCESSED_EVENT
 _DELETE_OLDEST = Prepared(
     sa.delete(_EVENTS)
     .where(

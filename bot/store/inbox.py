@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bot.base import metrics
+from bot.store import tables
 from bot.store.engine import Store
 from bot.store.fastsql import Prepared
 from bot.store.models import InboxItem
@@ -39,7 +40,7 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 MAX_ATTEMPTS = 5
 
-_INBOX = InboxItem.__table__  # type: ignore[attr-defined]
+_INBOX = tables.INBOX_ITEM
 # The two statements every durably acknowledged event runs, built once (`bot.store.fastsql`).
 _ACCEPT = Prepared(
     insert(_INBOX).values(

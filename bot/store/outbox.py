@@ -37,7 +37,7 @@ from bot.base import metrics
 from bot.base.config import Settings
 from bot.base.messages import Message
 from bot.contracts import Sender, SendError
-from bot.store import audit
+from bot.store import audit, tables
 from bot.store.engine import Store, core_rows
 from bot.store.fastsql import Prepared
 from bot.store.models import OutboxMessage
@@ -77,7 +77,7 @@ def enqueue(
     return row
 
 
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX = tables.OUTBOX_MESSAGE
 # The claim, as plain rows (it runs for every batch of posts): the due rows of the worker's
 # platforms, oldest first, locked (PostgreSQL: skipping rows another worker holds), then
 # their lease taken in one executemany.
