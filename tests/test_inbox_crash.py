@@ -622,3 +622,38 @@ async def test_kill_during_the_answer_repeats_only_the_post_in_flight(
         assert await db.sightings() == {"Pier 9": 1}
         (response,) = fake.responses("k")
         assert "Pier 9" in text_of(response)
+
+
+async def test_a_mention_answered_by_a_stalled_replica_is_not_answered_again(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two replicas on PostgreSQL (lease 3 s). A runs a mentioned command and stalls
+    (SIGSTOP) while its private answer is on its way to a slow Slack (8 s). The event stays
+    A's while its answer is in flight — B, scanning every second, does not take it over and
+    answer again — and A, thawed, finishes it: one answer, the inbox empty."""
+    db = Database(pg_url)
+    lease = {"TASKFORCE_INBOX_LEASE_SECONDS": "3"}
+    async with slack_fake() as fake:
+        env_a = slack_env(db, tmp_path / "a", fake, **lease)
+        env_b = slack_env(db, tmp_path / "b", fake, **lease)
+        inbound = SlackInbound("", fake, client=httpx.AsyncClient(timeout=30))
+        try:
+            async with served(env_a) as a, served(env_b) as b:
+                inbound.base_url = a.url
+                await slack_setup(inbound)
+                fake.slow_next(8, method="chat.postEphemeral")
+                ack = await inbound.event(mention("whoami"), event_id="EvSTALL")
+                assert ack.status_code == 200
+                await wait_until(lambda: bool(fake.calls("chat.postEphemeral")), 20)
+                a.signal(signal.SIGSTOP)
+                try:
+                    (call,) = fake.calls("chat.postEphemeral")
+                    await wait_until(lambda: call.answered is not None, 20)
+                finally:
+                    a.signal(signal.SIGCONT)
+                await wait_until(lambda: _inbox_empty(db), 20)
+                assert b.events("inbox.recovering") == []
+        finally:
+            await inbound.aclose()
+        answers = [c for c in fake.calls("chat.postEphemeral") if c.args.get("user") == "UADMIN"]
+        assert len(answers) == 1, answers

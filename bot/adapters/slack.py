@@ -810,14 +810,21 @@ class SlackAdapter:
             )
             reply = await self.gateway.dispatch(inv)
             # The reply is posted by us, not returned: an event handled and answered before
-            # (a retry after we finished) must not post it again.
+            # (a retry after we finished) must not post it again; nor one that another
+            # process took over while this one stalled (it answers).
             if not reply.duplicate or recovering:
-                await self._post_reply(
-                    reply,
-                    channel_id,
-                    user,
-                    ephemeral=bool(p.get("mention")) and not render.is_public(reply),
-                )
+
+                async def deliver() -> bool:
+                    await self._post_reply(
+                        reply,
+                        channel_id,
+                        user,
+                        ephemeral=bool(p.get("mention")) and not render.is_public(reply),
+                    )
+                    return True
+
+                if not await self._answer(key, deliver):
+                    return
                 self._after(reply, user)
         except BaseException:
             await self.gateway.inbox.release(PLATFORM, key)
