@@ -8,6 +8,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 # Every module with tables: what `alembic check` and autogenerate compare the database with.
+import bot.store.models
+import bot.store.room_models  # noqa: F401
 from bot.base.config import Settings, to_sync_url
 
 MIGRATION_LOCK_ID = 7_415_001  # pg advisory lock key shared by every replica
