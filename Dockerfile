@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TASKFORCE_EXPORT_DIR=/data/exports \
     TASKFORCE_LOG_JSON=1
 
-# An ordinary (not editable) install: the package carries its migrations (bot/migrations),
+# An ordinary (not editable) install: the package carries its migrations (bot/store/migrations),
 # so the source is removed once installed; site-packages stays owned by root.
 COPY pyproject.toml README.md /src/
 COPY bot /src/bot

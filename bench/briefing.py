@@ -1,4 +1,4 @@
-"""Benchmark 3, briefing at scale: `bot.briefing.build` over 10,000 and 1,000,000 sightings.
+"""Benchmark 3, briefing at scale: `bot.core.briefing.build` over 10,000 and 1,000,000 sightings.
 
 The history is generated in bulk (`bench.bulk`), with `new` sightings reported since the
 last briefing; subjects and a red notice are made with real commands. The briefing is built
@@ -47,12 +47,12 @@ from bench.scenario import (
     prepare_operation,
     prepared_app,
 )
-from bot import briefing
-from bot.access import TLP, Role
-from bot.app import App, build_app
+from bot.core import briefing
+from bot.core.access import TLP, Role
 from bot.core.disclosure import Reader
-from bot.models import Identity, Operation, Subject
-from bot.store import MIGRATIONS_DIR
+from bot.serving.app import App, build_app
+from bot.store.engine import MIGRATIONS_DIR
+from bot.store.models import Identity, Operation, Subject
 
 NAME = "3 briefing"
 TARGET = 1.5

@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import Column
 
-from bot.links import grid_cell
-from bot.models import Sighting
+from bot.core.links import grid_cell
+from bot.store.models import Sighting
 
 LOCATIONS = (
     "Algeciras port",

@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import structlog
 
-from bot.logs import configure_logging
+from bot.base.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"

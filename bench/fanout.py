@@ -37,9 +37,9 @@ from bench.scenario import (
     slack_invocation,
     sqlite_path,
 )
-from bot.app import App
 from bot.commands.dispatch import dispatch
-from bot.models import OutboxMessage
+from bot.serving.app import App
+from bot.store.models import OutboxMessage
 
 NAME = "2 fan-out"
 TARGET = 0.8  # the issue "The command path at the speed of the database": >= 0.8x plain httpx
@@ -69,7 +69,7 @@ async def fanout_app(db_url: str, fake_url: str, channels: int) -> AsyncIterator
     The real adapters are built and started as `taskforce serve` does (Slack's auth.test
     and Telegram's getMe go to the fake); their senders are the outbox worker's.
     """
-    from bot.server import build_adapters
+    from bot.serving.server import build_adapters
 
     app = await prepared_app(db_url, link_channel=False, **platform_settings(fake_url))
     adapters = build_adapters(app)

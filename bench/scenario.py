@@ -14,11 +14,11 @@ from typing import Any
 from sqlmodel import select
 
 from bench.common import CHANNEL, OUT, TEAM, USER
-from bot.app import App, build_app
+from bot.base.config import Settings
 from bot.commands.dispatch import dispatch
-from bot.config import Settings
 from bot.contracts import Actor, Channel, Invocation
-from bot.models import ChannelLink, Operation
+from bot.serving.app import App, build_app
+from bot.store.models import ChannelLink, Operation
 
 OP_CODE = "OP-BENCH"
 ADMIN_KEY = f"{TEAM}/{USER}"

@@ -45,11 +45,11 @@ from bench.common import (
     scratch_postgres,
 )
 from bench.scenario import OP_CODE, bench_settings, command, prepare_operation, prepared_app
-from bot.app import App, build_app
-from bot.links import DEFAULT_WINDOW, grid_cell, near_cells
-from bot.models import Identity, Operation, Subject
-from bot.search import after_prefix, key_rows
-from bot.store import MIGRATIONS_DIR
+from bot.core.links import DEFAULT_WINDOW, grid_cell, near_cells
+from bot.core.search import after_prefix, key_rows
+from bot.serving.app import App, build_app
+from bot.store.engine import MIGRATIONS_DIR
+from bot.store.models import Identity, Operation, Subject
 
 NAME = "6 find & links"
 SINCE = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)

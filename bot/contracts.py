@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.i18n import N_
-from bot.messages import Message
+from bot.base.i18n import N_
+from bot.base.messages import Message
 
 # What no person types and no renderer can be trusted with: control characters (but tab
 # and line breaks), lone UTF-16 surrogates (unencodable: a reply echoing one could never be
@@ -24,7 +24,7 @@ UNACCEPTABLE_TEXT = N_(
 )
 
 
-# The invisible marks right-to-left replies carry around references (`bot/bidi.py`): a
+# The invisible marks right-to-left replies carry around references (`bot/base/bidi.py`): a
 # member who copies `⁦OP-NH/S-1⁩` out of an Arabic reply types them back. They are dropped,
 # not refused; they cannot reorder what is stored (the overrides U+202A-U+202E stay refused).
 # The ARABIC LETTER MARK (U+061C) is the same kind of mark, and goes with them.

@@ -17,29 +17,23 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col, select
-
-from bot import buttons
+from bot.base.config import Settings
+from bot.base.i18n import _
+from bot.base.messages import Attachment, Message
 from bot.commands.context import Core
 from bot.commands.dispatch import dispatch as run_command
 from bot.commands.dispatch import was_processed
 from bot.commands.export import deliver_to_dir, record_delivery
 from bot.commands.registry import Registry
-from bot.config import Settings
 from bot.contracts import Capabilities, Invocation, Reply, Sender, Visibility
-from bot.evidence import file_store
-from bot.i18n import _
-from bot.inbox import Inbox
-from bot.messages import Attachment, Message
-from bot.models import Identity, PlatformCursor, ProcessedEvent
-from bot.outbox import enqueue
+from bot.core.evidence import file_store
+from bot.store import buttons, reachability
+from bot.store.inbox import Inbox
+from bot.store.inbox import InboxEntry as InboxEntry  # the adapters recover entries by it
+from bot.store.outbox import enqueue
 
 __all__ = ["Gateway", "Placement", "Registry"]
 
-_CURSOR = PlatformCursor.__table__  # type: ignore[attr-defined]
 
 
 class Placement(enum.StrEnum):
@@ -152,34 +146,15 @@ class Gateway:
 
     async def set_can_dm(self, platform: str, key: str, value: bool) -> None:
         """Record whether the bot can write to this identity in a one-to-one chat."""
-        async with self._core.store.transaction() as session:
-            await session.exec(
-                update(Identity)
-                .where(
-                    col(Identity.platform) == platform,
-                    col(Identity.key) == key,
-                    col(Identity.can_dm) != value,
-                )
-                .values(can_dm=value)
-            )
+        await reachability.set_can_dm(self._core.store, platform, key, value)
 
     async def greet(self, platform: str, key: str, event_key: str, *, private: bool) -> bool:
         """A person opened a conversation with the bot (Telegram's /start): mark the event
         handled and, in a private chat, the identity reachable; return whether the identity
         is registered."""
-        async with self._core.store.transaction() as session:
-            ident = (
-                await session.exec(
-                    select(Identity).where(Identity.platform == platform, Identity.key == key)
-                )
-            ).first()
-            if ident is not None and private and not ident.can_dm:
-                ident.can_dm = True
-                session.add(ident)
-            session.add(
-                ProcessedEvent(platform=platform, event_key=event_key, created_at=self.clock())
-            )
-        return ident is not None
+        return await reachability.greet(
+            self._core.store, platform, key, event_key, self.clock(), private=private
+        )
 
     async def record_delivery(
         self, delivered: Sequence[tuple[Attachment, str]], channel: str
@@ -203,26 +178,8 @@ class Gateway:
 
     async def cursor(self, platform: str, name: str) -> str | None:
         """Where the adapter has read its platform's event stream up to, if anywhere."""
-        async with self._core.store.transaction() as session:
-            row = (
-                await session.exec(
-                    select(PlatformCursor).where(
-                        PlatformCursor.platform == platform, PlatformCursor.name == name
-                    )
-                )
-            ).first()
-        return row.value if row else None
+        return await reachability.cursor(self._core.store, platform, name)
 
     async def save_cursor(self, platform: str, name: str, value: str) -> None:
         """Remember the read position (after the events before it are in the inbox)."""
-        now = self.clock()
-        dialect = sqlite_insert if self._core.store.is_sqlite else pg_insert
-        statement = dialect(_CURSOR).values(
-            platform=platform, name=name, value=value, updated_at=now
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["platform", "name"], set_={"value": value, "updated_at": now}
-        )
-        async with self._core.store.transaction() as session:
-            conn = await session.connection()
-            await conn.execute(statement)
+        await reachability.save_cursor(self._core.store, platform, name, value, self.clock())

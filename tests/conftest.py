@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from alembic import command
 
-from bot.app import App, build_app
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.store import alembic_config
+from bot.base.clock import ManualClock
+from bot.base.config import Settings
+from bot.serving.app import App, build_app
+from bot.store.engine import alembic_config
 
 PG_URL = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401  (registers every table in the metadata)
-from bot.store import Store
+import bot.store.models  # noqa: F401  (registers every table in the metadata)
+from bot.store.engine import Store
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from sqlmodel import SQLModel, col, func, select
 
-from bot.app import App
 from bot.contracts import Reply
+from bot.serving.app import App
 
 OP = "OP-NIGHTJAR"
 PEOPLE = {"member": "mia", "partner": "pat", "observer": "obe"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.app import App
 from bot.contracts import Invocation
+from bot.serving.app import App
 
 MARK = "HOLD"
 

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from bot.app import App
-from bot.server import create_app
+from bot.serving.app import App
+from bot.serving.server import create_app
 from tests.fieldintel import ok
 from tests.serving import serving
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.app import App
-from bot.scheduler import FireResult, Scheduler
+from bot.jobs.scheduler import FireResult, Scheduler
+from bot.serving.app import App
 
 
 def scheduler(app: App) -> Scheduler:

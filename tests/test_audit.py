@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import text as sql
 from typer.testing import CliRunner
 
-from bot.app import App
-from bot.cli import cli
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
 from bot.commands import dispatch
 from bot.contracts import Actor, Channel, Invocation, Reply
+from bot.serving.app import App
+from bot.serving.cli import cli
 from tests.dbstate import count
 
 OP = "OP-NIGHT-HARBOUR"

@@ -19,10 +19,10 @@ from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
-from bot import audit, audit_anchor
-from bot.app import App
-from bot.cli import cli
-from bot.server import create_app
+from bot.serving.app import App
+from bot.serving.cli import cli
+from bot.serving.server import create_app
+from bot.store import audit, audit_anchor
 from tests.conftest import AppFactory
 from tests.fieldintel import ok
 from tests.serving import captured_logs, serving, wait_until

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from sqlalchemy import text as sql
 
-from bot import audit, audit_anchor
-from bot.app import App
-from bot.models import AuditEntry
-from bot.preflight import Status, run_checks
-from bot.server import create_app
+from bot.serving.app import App
+from bot.serving.preflight import Status, run_checks
+from bot.serving.server import create_app
+from bot.store import audit, audit_anchor
+from bot.store.models import AuditEntry
 from tests.conftest import AppFactory, make_settings
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, text

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.app import App
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
 from bot.commands.registry import REGISTRY, Command, Registry
 from bot.contracts import Reply
+from bot.serving.app import App
 from tests.dbstate import changed_tables, snapshot
 
 OP = "OP-NIGHT-HARBOUR"
@@ -150,7 +150,7 @@ async def test_a_bad_line_with_an_event_key_records_only_the_event(app: App) -> 
 
 async def test_a_crashing_handler_gives_a_sentence_and_rolls_back(app: App) -> None:
     from bot.commands.context import CommandContext
-    from bot.models import Agency
+    from bot.store.models import Agency
 
     async def crash(ctx: CommandContext) -> Reply:
         ctx.session.add(Agency(code="XX-TMP", name="temp", country="ES"))

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.messages import Message
-from bot.models import BriefSchedule, OutboxMessage
-from bot.scheduler import FireResult
+from bot.base.clock import ManualClock
+from bot.base.messages import Message
+from bot.jobs.scheduler import FireResult
+from bot.serving.app import App
+from bot.store.models import BriefSchedule, OutboxMessage
 from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text
 from tests.scheduling import fire_due

@@ -12,8 +12,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner, Result
 
-from bot.cli import cli
-from bot.store import alembic_config
+from bot.serving.cli import cli
+from bot.store.engine import alembic_config
 
 TASKFORCE = Path(sys.executable).parent / "taskforce"
 

@@ -15,10 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import BriefSchedule, Raid, ScheduledFire, Sighting
-from bot.recurrence import (
+from bot.base.clock import ManualClock
+from bot.core.recurrence import (
     MAX_FIRES,
     LocalTimeTrigger,
     StalledTrigger,
@@ -27,6 +25,8 @@ from bot.recurrence import (
     fires_between,
     last_fire,
 )
+from bot.serving.app import App
+from bot.store.models import BriefSchedule, Raid, ScheduledFire, Sighting
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import fetch, ok, operation, refused
 from tests.scheduling import scheduler

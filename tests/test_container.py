@@ -19,8 +19,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from typer.main import get_command
 
-from bot.cli import cli
-from bot.server import PROBES
+from bot.serving.cli import cli
+from bot.serving.server import PROBES
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -58,7 +58,7 @@ def test_entrypoint_and_command_are_the_packages_serve() -> None:
     entrypoint = json.loads(only("ENTRYPOINT"))
     command = json.loads(only("CMD"))  # exec form: the bot is PID 1 and gets SIGTERM
     assert entrypoint == ["taskforce"]
-    assert PYPROJECT["project"]["scripts"]["taskforce"] == "bot.cli:main"
+    assert PYPROJECT["project"]["scripts"]["taskforce"] == "bot.serving.cli:main"
     assert command == ["serve"]
     commands = get_command(cli).commands  # type: ignore[attr-defined]
     assert "serve" in commands

@@ -19,7 +19,7 @@ import yaml
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot.room.web import Room
-from bot.server import PROBES, create_app
+from bot.serving.server import PROBES, create_app
 from tests.conftest import AppFactory
 from tests.proxyconf import (
     Directive,

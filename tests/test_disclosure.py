@@ -14,9 +14,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import Agency, AuditEntry, Identity, Member
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.store.models import Agency, AuditEntry, Identity, Member
 from tests.conftest import START
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 

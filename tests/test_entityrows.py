@@ -1,4 +1,4 @@
-"""Entities read at the driver (`bot.entityrows`) are what the ORM would have loaded:
+"""Entities read at the driver (`bot.store.entityrows`) are what the ORM would have loaded:
 persistent in the session, clean, complete, the identity map's own object when it has one."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy import inspect
 from sqlmodel import select
 
-from bot.app import App
-from bot.entityrows import EntityRows, fresh
-from bot.models import Agency, Member, Operation, Sighting
+from bot.serving.app import App
+from bot.store.entityrows import EntityRows, fresh
+from bot.store.models import Agency, Member, Operation, Sighting
 
 MEMBER = Member.__table__  # type: ignore[attr-defined]
 AGENCY = Agency.__table__  # type: ignore[attr-defined]

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-import bot.eventkeys
-from bot.app import App
-from bot.clock import ManualClock
-from bot.eventkeys import forget_old_events
-from bot.models import ProcessedEvent
+import bot.store.eventkeys
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.store.eventkeys import forget_old_events
+from bot.store.models import ProcessedEvent
 from tests.conftest import AppFactory
 from tests.scheduling import scheduler
 
@@ -52,7 +52,7 @@ async def test_forgetting_goes_in_batches_and_keeps_the_window(
     make_app: AppFactory, db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = await make_app(db_url)
-    monkeypatch.setattr(bot.eventkeys, "BATCH", 3)
+    monkeypatch.setattr(bot.store.eventkeys, "BATCH", 3)
     for n in range(7):
         await app.console.push("op list", as_="admin", event_key=f"old-{n}")
     clock.advance(timedelta(days=2))

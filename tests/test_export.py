@@ -13,13 +13,13 @@ from typing import Any
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.access import TLP
-from bot.app import App, build_app
-from bot.audit import Action
-from bot.cli import cli
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
 from bot.commands.export import SCHEMA_VERSION
-from bot.models import AuditEntry, Notice, Operation, Raid, RaidItem, Sighting, Subject
+from bot.core.access import TLP
+from bot.serving.app import App, build_app
+from bot.serving.cli import cli
+from bot.store.audit import Action
+from bot.store.models import AuditEntry, Notice, Operation, Raid, RaidItem, Sighting, Subject
 from tests.conftest import START, make_settings
 from tests.fieldintel import OP, ok, operation, refused
 

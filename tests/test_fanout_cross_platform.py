@@ -18,8 +18,8 @@ import pytest
 from sqlmodel import select
 
 from bot.adapters.telegram import TelegramAdapter
-from bot.audit import Action
-from bot.models import AuditEntry, OutboxMessage
+from bot.store.audit import Action
+from bot.store.models import AuditEntry, OutboxMessage
 from tests.conftest import AppFactory
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
 from tests.fakes.telegram_api import (

@@ -1,4 +1,4 @@
-"""Prepared statements (`bot.fastsql`): at the driver (sqlite3, psycopg) on both stores, with
+"""Prepared statements (`bot.store.fastsql`): at the driver (sqlite3, psycopg) on both stores, with
 the answers, the transaction and the errors SQLAlchemy would give."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from bot.app import App
-from bot.fastsql import Prepared
-from bot.models import Agency, ProcessedEvent
+from bot.serving.app import App
+from bot.store.fastsql import Prepared
+from bot.store.models import Agency, ProcessedEvent
 
 AGENCY = Agency.__table__  # type: ignore[attr-defined]
 EVENT = ProcessedEvent.__table__  # type: ignore[attr-defined]

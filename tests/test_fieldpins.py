@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import FieldPending, Sighting
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.store.models import FieldPending, Sighting
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import fetch, ok, operation, refused, text

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import App
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
+from bot.base.localtime import format_time
 from bot.commands.errors import UsageError
 from bot.commands.fieldtime import AmbiguousTime, Direction, read_time
-from bot.commands.values import format_time
-from bot.models import Raid, Sighting
+from bot.serving.app import App
+from bot.store.models import Raid, Sighting
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import fetch, ok, operation, refused
 

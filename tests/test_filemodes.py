@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evidence import file_store
+from bot.core.evidence import file_store
 from tests.conftest import AppFactory
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
 from bot.commands.errors import UsageError
 from bot.commands.registry import REGISTRY, Flag
 from bot.commands.tokenizer import tokenize
+from bot.serving.app import App
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import ok, operation, text
 

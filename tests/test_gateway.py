@@ -7,13 +7,13 @@ import pytest
 
 from bot.adapters.console import command_line
 from bot.adapters.slack import command_line as slack_line
-from bot.app import App
-from bot.bootstrap import parse_identity
+from bot.base.messages import Attachment, Message
+from bot.base.platforms import PLATFORMS
 from bot.contracts import Actor, Capabilities, Channel, Invocation, Reply, Visibility, strip_prefix
 from bot.gateway import Placement, outgoing, placement
-from bot.messages import Attachment, Message
-from bot.platforms import PLATFORMS
-from bot.server import platform_of
+from bot.serving.app import App
+from bot.serving.bootstrap import parse_identity
+from bot.serving.server import platform_of
 
 
 async def test_a_cursor_is_kept_and_replaced(any_app: App) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.models import AuditEntry, Sighting
+from bot.serving.app import App
+from bot.store.models import AuditEntry, Sighting
 from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import App
 from bot.commands.dispatch import dispatch
 from bot.contracts import Actor, Channel, Invocation, Visibility
-from bot.models import (
+from bot.serving.app import App
+from bot.store.models import (
     Identity,
     Member,
     Operation,
@@ -284,7 +284,7 @@ async def test_a_leads_audit_verify_counts_only_the_operations_they_lead(any_app
     await join(app, OTHER, "lea", "lead")
     for _ in range(3):
         await ok(app, "op show", channel="room")
-    from bot.models import AuditEntry
+    from bot.store.models import AuditEntry
 
     entries = await fetch(app, AuditEntry)
     other = await _op_id(app, OTHER)
@@ -332,7 +332,7 @@ def test_the_reading_rule_role_by_label_by_category() -> None:
 
     Through the app a RED item is decided before this rule (its author and named recipients
     only), so this table is what fails if a partner were let read a RED victim here."""
-    from bot.access import TLP_ORDER, Role
+    from bot.core.access import TLP_ORDER, Role
     from bot.core.disclosure import role_reads as may_read_item
 
     categories = [None, "victim", "witness", "suspect", "associate"]

@@ -14,8 +14,8 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import App
 from bot.commands.registry import REGISTRY
+from bot.serving.app import App
 from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import ok, operation, text
 

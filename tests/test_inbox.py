@@ -1,4 +1,4 @@
-"""The inbox (bot/inbox.py) in process, on SQLite and PostgreSQL: accept/done, leases and
+"""The inbox (bot/store/inbox.py) in process, on SQLite and PostgreSQL: accept/done, leases and
 their renewal, claims of stopped processes' events, the retry limit, `taskforce inbox` and
 the /metrics gauges. The crash tests with real processes are in test_inbox_crash.py."""
 
@@ -11,11 +11,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from bot.app import App
-from bot.cli import cli
-from bot.clock import ManualClock
-from bot.inbox import MAX_ATTEMPTS, Inbox, InboxEntry, pending
-from bot.server import create_app
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.serving.cli import cli
+from bot.serving.server import create_app
+from bot.store.inbox import MAX_ATTEMPTS, Inbox, InboxEntry, pending
 from tests.conftest import START, AppFactory
 from tests.serving import sample, serving, wait_until
 

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -471,13 +472,22 @@ def _utc(value: object) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def test_a_surviving_replica_runs_what_a_killed_replica_acknowledged_once(
-    pg_url: str, tmp_path: Path
-) -> None:
-    """Two replicas on PostgreSQL (lease 3 s). Replica A acknowledges five slash commands
-    "Working on it…" and holds them (test hook on A only); while A lives and renews its
-    leases, B leaves them alone. kill -9 A: B runs each command once within seconds and
-    answers each response_url once."""
+@dataclass
+class Held:
+    """Two served replicas on one PostgreSQL; A holds the acknowledged commands."""
+
+    db: Database
+    fake: FakeSlack
+    a: ServerProcess
+    b: ServerProcess
+    places: list[str]
+
+
+@asynccontextmanager
+async def held_on_replica_a(pg_url: str, tmp_path: Path, count: int) -> AsyncIterator[Held]:
+    """Two replicas on PostgreSQL (inbox lease 3 s). Replica A acknowledges `count` slash
+    commands "Working on it…" (a sighting each, at "Pier n", response key "kn") and holds
+    them (test hook on A only, released by the file `tmp_path/a/release`)."""
     db = Database(pg_url)
     lease = {"TASKFORCE_INBOX_LEASE_SECONDS": "3"}
     async with slack_fake() as fake:
@@ -488,101 +498,92 @@ async def test_a_surviving_replica_runs_what_a_killed_replica_acknowledged_once(
             async with served(env_a) as a, served(env_b) as b:
                 inbound.base_url = a.url
                 await slack_setup(inbound)
-                places = [f"Pier {n}" for n in range(5)]
+                places = [f"Pier {n}" for n in range(count)]
                 for n, where in enumerate(places):
                     ack = await inbound.command(
                         f'sighting S-1 at "{where}" --note "HOLD"', response_key=f"k{n}"
                     )
                     assert ack.json()["text"] == WORKING
-
-                async def leases() -> list[tuple[Any, ...]]:
-                    return await db.rows(
-                        "SELECT claimed_by, claimed_until, attempts FROM inboxitem"
-                    )
-
-                first = await leases()
-                assert len(first) == len(places) and len({r[0] for r in first}) == 1
-                owner, expiry = first[0][0], max(_utc(r[1]) for r in first)
-
-                async def renewed_past_first_lease() -> bool:
-                    rows = await leases()
-                    assert all(r[0] == owner and r[2] == 0 for r in rows), rows  # B kept off
-                    return datetime.now(UTC) > expiry + timedelta(seconds=1) and all(
-                        _utc(r[1]) > expiry for r in rows
-                    )
-
-                await wait_until(renewed_past_first_lease, 20, step=0.1)
-                assert await db.sightings() == {}
-                await crash(a)
-                killed = time.monotonic()
-
-                def answered() -> bool:
-                    return all(len(fake.responses(f"k{n}")) >= 1 for n in range(len(places)))
-
-                await wait_until(answered, 30)
-                took = time.monotonic() - killed
-                await wait_until(lambda: _inbox_empty(db), 10)
-                await wait_until(lambda: _outbox_empty(db), 30)
-                assert len(b.events("inbox.recovering")) == len(places)
+                yield Held(db, fake, a, b, places)
         finally:
             await inbound.aclose()
+
+
+def _answered_once_each(held: Held) -> None:
+    for n, where in enumerate(held.places):
+        (response,) = held.fake.responses(f"k{n}")
+        assert where in text_of(response)
+
+
+async def test_a_surviving_replica_runs_what_a_killed_replica_acknowledged_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A holds five commands; while A lives and renews its leases, B leaves them alone.
+    kill -9 A: B runs each command once within seconds and answers each response_url once."""
+    async with held_on_replica_a(pg_url, tmp_path, 5) as held:
+        db, places = held.db, held.places
+
+        async def leases() -> list[tuple[Any, ...]]:
+            return await db.rows("SELECT claimed_by, claimed_until, attempts FROM inboxitem")
+
+        first = await leases()
+        assert len(first) == len(places) and len({r[0] for r in first}) == 1
+        owner, expiry = first[0][0], max(_utc(r[1]) for r in first)
+
+        async def renewed_past_first_lease() -> bool:
+            rows = await leases()
+            assert all(r[0] == owner and r[2] == 0 for r in rows), rows  # B kept off
+            return datetime.now(UTC) > expiry + timedelta(seconds=1) and all(
+                _utc(r[1]) > expiry for r in rows
+            )
+
+        await wait_until(renewed_past_first_lease, 20, step=0.1)
+        assert await db.sightings() == {}
+        await crash(held.a)
+        killed = time.monotonic()
+
+        def answered() -> bool:
+            return all(len(held.fake.responses(f"k{n}")) >= 1 for n in range(len(places)))
+
+        await wait_until(answered, 30)
+        took = time.monotonic() - killed
+        await wait_until(lambda: _inbox_empty(db), 10)
+        await wait_until(lambda: _outbox_empty(db), 30)
+        assert len(held.b.events("inbox.recovering")) == len(places)
         assert took < 10, f"the surviving replica took {took:.1f} s"
         assert await db.sightings() == dict.fromkeys(places, 1)
-        for n, where in enumerate(places):
-            (response,) = fake.responses(f"k{n}")
-            assert where in text_of(response)
-        posts = slack_texts(fake.posts("C1"), "Sighting SG-")
+        _answered_once_each(held)
+        posts = slack_texts(held.fake.posts("C1"), "Sighting SG-")
         assert mentions(posts, places) == dict.fromkeys(places, 1)
 
 
 async def test_a_replica_taken_over_while_frozen_does_not_answer_again(
     pg_url: str, tmp_path: Path
 ) -> None:
-    """Two replicas on PostgreSQL (lease 3 s). A acknowledges three slash commands "Working
-    on it…" and holds them; A is frozen (SIGSTOP) past its lease, so B takes them over, runs
-    each once and answers each response_url. A then thaws and finishes the same commands:
-    the answer's sending is claimed on the inbox row B has taken, so A sends nothing. kill -9
-    A. Each command was answered exactly once."""
-    db = Database(pg_url)
-    lease = {"TASKFORCE_INBOX_LEASE_SECONDS": "3"}
-    async with slack_fake() as fake:
-        env_a = slack_env(db, tmp_path / "a", fake, **lease, **hooked())
-        env_b = slack_env(db, tmp_path / "b", fake, **lease)
-        inbound = SlackInbound("", fake, client=httpx.AsyncClient(timeout=30))
+    """A holds three commands and is frozen (SIGSTOP) past its lease, so B takes them
+    over, runs each once and answers each response_url. A then thaws and finishes the same
+    commands: the answer's sending is claimed on the inbox row B has taken, so A sends
+    nothing. kill -9 A. Each command was answered exactly once."""
+    async with held_on_replica_a(pg_url, tmp_path, 3) as held:
+        db, places = held.db, held.places
+        held.a.signal(signal.SIGSTOP)
         try:
-            async with served(env_a) as a, served(env_b) as b:
-                inbound.base_url = a.url
-                await slack_setup(inbound)
-                places = [f"Pier {n}" for n in range(3)]
-                for n, where in enumerate(places):
-                    ack = await inbound.command(
-                        f'sighting S-1 at "{where}" --note "HOLD"', response_key=f"k{n}"
-                    )
-                    assert ack.json()["text"] == WORKING
-                a.signal(signal.SIGSTOP)
-                try:
 
-                    def answered() -> bool:
-                        return all(fake.responses(f"k{n}") for n in range(len(places)))
+            def answered() -> bool:
+                return all(held.fake.responses(f"k{n}") for n in range(len(places)))
 
-                    await wait_until(answered, 30)
-                    await wait_until(lambda: _inbox_empty(db), 10)
-                    assert len(b.events("inbox.recovering")) == len(places)
-                    (tmp_path / "a" / "release").touch()  # A's held commands go on…
-                finally:
-                    a.signal(signal.SIGCONT)
-                # …run as duplicates (B committed them) and find their answers taken.
-                await wait_until(
-                    lambda: len(a.events("slack.answer_taken_over")) == len(places), 30
-                )
-                await crash(a)
-                await wait_until(lambda: _outbox_empty(db), 30)
+            await wait_until(answered, 30)
+            await wait_until(lambda: _inbox_empty(db), 10)
+            assert len(held.b.events("inbox.recovering")) == len(places)
+            (tmp_path / "a" / "release").touch()  # A's held commands go on…
         finally:
-            await inbound.aclose()
+            held.a.signal(signal.SIGCONT)
+        # …run as duplicates (B committed them) and find their answers taken.
+        await wait_until(lambda: len(held.a.events("slack.answer_taken_over")) == len(places), 30)
+        await crash(held.a)
+        await wait_until(lambda: _outbox_empty(db), 30)
         assert await db.sightings() == dict.fromkeys(places, 1)
-        for n, where in enumerate(places):
-            (response,) = fake.responses(f"k{n}")
-            assert where in text_of(response)
+        _answered_once_each(held)
 
 
 async def test_kill_during_the_answer_repeats_only_the_post_in_flight(
@@ -621,3 +622,38 @@ async def test_kill_during_the_answer_repeats_only_the_post_in_flight(
         assert await db.sightings() == {"Pier 9": 1}
         (response,) = fake.responses("k")
         assert "Pier 9" in text_of(response)
+
+
+async def test_a_mention_answered_by_a_stalled_replica_is_not_answered_again(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two replicas on PostgreSQL (lease 3 s). A runs a mentioned command and stalls
+    (SIGSTOP) while its private answer is on its way to a slow Slack (8 s). The event stays
+    A's while its answer is in flight — B, scanning every second, does not take it over and
+    answer again — and A, thawed, finishes it: one answer, the inbox empty."""
+    db = Database(pg_url)
+    lease = {"TASKFORCE_INBOX_LEASE_SECONDS": "3"}
+    async with slack_fake() as fake:
+        env_a = slack_env(db, tmp_path / "a", fake, **lease)
+        env_b = slack_env(db, tmp_path / "b", fake, **lease)
+        inbound = SlackInbound("", fake, client=httpx.AsyncClient(timeout=30))
+        try:
+            async with served(env_a) as a, served(env_b) as b:
+                inbound.base_url = a.url
+                await slack_setup(inbound)
+                fake.slow_next(8, method="chat.postEphemeral")
+                ack = await inbound.event(mention("whoami"), event_id="EvSTALL")
+                assert ack.status_code == 200
+                await wait_until(lambda: bool(fake.calls("chat.postEphemeral")), 20)
+                a.signal(signal.SIGSTOP)
+                try:
+                    (call,) = fake.calls("chat.postEphemeral")
+                    await wait_until(lambda: call.answered is not None, 20)
+                finally:
+                    a.signal(signal.SIGCONT)
+                await wait_until(lambda: _inbox_empty(db), 20)
+                assert b.events("inbox.recovering") == []
+        finally:
+            await inbound.aclose()
+        answers = [c for c in fake.calls("chat.postEphemeral") if c.args.get("user") == "UADMIN"]
+        assert len(answers) == 1, answers

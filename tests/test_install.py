@@ -81,7 +81,7 @@ def test_the_installed_wheel_migrates_checks_and_opens_the_console(
     here = tmp_path / "elsewhere"  # not the repository: nothing found beside the source
     here.mkdir()
     where = subprocess.run(
-        [bin_dir / "python", "-c", "import bot.store as s; print(s.MIGRATIONS_DIR)"],
+        [bin_dir / "python", "-c", "import bot.store.engine as s; print(s.MIGRATIONS_DIR)"],
         capture_output=True, text=True, cwd=here, check=True,
     ).stdout.strip()  # fmt: skip
     assert where.startswith(str(tmp_path / "venv"))  # the installed copy, not the source
@@ -110,7 +110,7 @@ def test_an_install_without_its_migrations_says_so_in_one_sentence(
     wheel: Path, tmp_path: Path
 ) -> None:
     bin_dir = install(wheel, tmp_path / "venv")
-    (installed,) = (tmp_path / "venv").glob("lib/python*/site-packages/bot/migrations")
+    (installed,) = (tmp_path / "venv").glob("lib/python*/site-packages/bot/store/migrations")
     shutil.rmtree(installed)  # a packaging that dropped them
     here = tmp_path / "elsewhere"
     here.mkdir()

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.triggers.date import DateTrigger
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.app import App
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
+from bot.base.messages import Message
 from bot.jobs import JOBS, JobKind, Planned, job
-from bot.messages import Message
-from bot.outbox import enqueue
-from bot.scheduler import FireResult, Scheduler
+from bot.jobs.scheduler import FireResult, Scheduler
+from bot.serving.app import App
+from bot.store.outbox import enqueue
 
 
 class Ping(JobKind):

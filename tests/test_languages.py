@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from bot.adapters.telegram import TelegramAdapter
-from bot.app import App
-from bot.bidi import LRI, PDI, RLM
-from bot.bootstrap import add_agency, add_member
-from bot.server import create_app
+from bot.base.bidi import LRI, PDI, RLM
+from bot.serving.app import App
+from bot.serving.bootstrap import add_agency, add_member
+from bot.serving.server import create_app
 from tests.conftest import AppFactory
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of
 from tests.fakes.telegram_api import (

@@ -20,36 +20,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "bot"
 SDKS = ("slack_bolt", "slack_sdk", "telegram", "nio")
-# The composition root and the adapters sit above the core; only the contracts are shared.
-ABOVE_THE_CORE = ("bot.app", "bot.server", "bot.cli", "bot.repl", "bot.gateway")
-CORE_MODULES = (
-    "bot.access",
-    "bot.audit",
-    "bot.messages",
-    "bot.models",
-    "bot.outbox",
-    "bot.inbox",
-    "bot.groupcommit",
-    "bot.sqlite_driver",
-    "bot.store",
-    "bot.protection",
-    "bot.fanout",
-    "bot.contracts",
-    "bot.buttons",
-    "bot.platforms",
-    "bot.bootstrap",
-    "bot.leader",
-    "bot.jobs",
-)
+# The layers above the core: serving (composition root, HTTP, CLI), the room, the adapters.
+ABOVE_THE_CORE = ("bot.serving", "bot.room", "bot.adapters")
+# The core is every module of these folders (docs/architecture.md, "Layers") — no hand list.
+CORE_FOLDERS = ("base", "store", "core", "commands", "jobs")
 
 
 def core_files() -> list[Path]:
-    """Every file of the core: bot/commands/**, the modules above and bot/scheduler.py."""
-    files = sorted((BOT / "commands").rglob("*.py")) + sorted((BOT / "jobs").rglob("*.py"))
-    files += [BOT / f"{m.split('.')[1]}.py" for m in CORE_MODULES if m != "bot.jobs"]
-    if (BOT / "scheduler.py").exists():
-        files.append(BOT / "scheduler.py")
+    """Every file of the core: the folders above (migrations excepted) and bot/contracts.py."""
+    files = [BOT / "contracts.py"]
+    for folder in CORE_FOLDERS:
+        files += [p for p in sorted((BOT / folder).rglob("*.py")) if "migrations" not in p.parts]
     return files
+
+
+def core_modules() -> list[str]:
+    """The importable names of `core_files()`."""
+    return [module_name(p) for p in core_files()]
 
 
 def module_name(path: Path) -> str:
@@ -65,32 +52,24 @@ def forbidden(name: str) -> bool:
     top = name.split(".")[0]
     if top in SDKS:
         return True
-    if any(name == m or name.startswith(m + ".") for m in ABOVE_THE_CORE):
-        return True
-    # The contracts live in bot/contracts.py: nothing under bot/adapters is the core's.
-    return name == "bot.adapters" or name.startswith("bot.adapters.")
+    return any(name == m or name.startswith(m + ".") for m in ABOVE_THE_CORE)
 
 
-# What an adapter may import of the bot: the contracts, the gateway (the core's entry points),
-# the neutral message, the durable inbox, the configuration, the TLP vocabulary, metrics,
-# translations, and other adapter modules. Nothing else: not the store, the models, the
-# outbox, the commands, the composition root.
+# What an adapter may import of the bot: the contracts, the gateway (the core's entry points,
+# the inbox's entries included), the base layer (the neutral message, the configuration, the
+# TLP vocabulary, metrics, translations), and other adapter modules. Nothing else: not the
+# store, the models, the inbox, the outbox, the commands, the composition root.
 ADAPTER_MAY_IMPORT = (
     "bot.contracts",
     "bot.gateway",
-    "bot.messages",
-    "bot.inbox",
-    "bot.config",
-    "bot.access",
-    "bot.metrics",
-    "bot.i18n",
+    "bot.base",
     "bot.adapters",
 )
 
 
 def forbidden_in_adapter(name: str) -> bool:
     """Whether an adapter importing module (or name) `name` reaches past the gateway."""
-    if name == "bot":  # `from bot import metrics` also yields `bot.metrics`, checked alone
+    if name in ("bot", "bot.base"):  # `from bot.base import metrics`: the module is checked alone
         return False
     if not name.startswith("bot."):
         return False
@@ -138,6 +117,8 @@ def violations(path: Path) -> list[str]:
 def test_the_core_files_exist() -> None:
     files = core_files()
     assert BOT / "commands" / "dispatch.py" in files
+    assert BOT / "core" / "disclosure.py" in files
+    assert BOT / "jobs" / "scheduler.py" in files
     assert all(f.exists() for f in files)
 
 
@@ -157,7 +138,8 @@ def test_no_platform_import_in_the_core(path: Path) -> None:
         "mod = __import__('telegram')",
         "from bot.adapters import slack",
         "from ..adapters.telegram import TelegramSender",
-        "from ..app import build_app",
+        "from ..serving.app import build_app",
+        "from bot.room.web import build",
         "from bot.adapters.console import ConsoleSender",
         "from bot.adapters.base import Reply",
         "from ..adapters.base import Invocation",
@@ -173,7 +155,7 @@ def test_the_check_finds_every_kind_of_import(source: str) -> None:
     [
         "from bot.contracts import Reply",
         "from ..contracts import Invocation",
-        "from bot.messages import Message",
+        "from bot.base.messages import Message",
         "import telegramish_helper",
         "from bot.commands.render import x",
     ],
@@ -184,9 +166,7 @@ def test_the_check_allows_the_contracts(source: str) -> None:
 
 
 def test_importing_the_core_loads_no_platform_module() -> None:
-    modules = ["bot.commands", *CORE_MODULES]
-    if (BOT / "scheduler.py").exists():
-        modules.append("bot.scheduler")
+    modules = core_modules()
     probe = (
         "import importlib, json, sys\n"
         f"for m in {modules!r}:\n"
@@ -212,16 +192,17 @@ def test_adapters_reach_the_core_only_through_its_entry_points(path: Path) -> No
 @pytest.mark.parametrize(
     "source",
     [
-        "from bot.store import Store",
-        "from bot.models import Identity",
-        "import bot.models",
+        "from bot.store.engine import Store",
+        "from bot.store.models import Identity",
+        "import bot.store.models",
         "from bot import outbox",
-        "from bot.outbox import enqueue",
+        "from bot.store.outbox import enqueue",
+        "from bot.store.inbox import InboxEntry",
         "from ..store import Store",
-        "def later():\n    from bot.models import ProcessedEvent\n",
-        "import importlib\nmod = importlib.import_module('bot.outbox')",
+        "def later():\n    from bot.store.models import ProcessedEvent\n",
+        "import importlib\nmod = importlib.import_module('bot.store.outbox')",
         "from bot.commands.dispatch import dispatch",
-        "from bot.app import App",
+        "from bot.serving.app import App",
     ],
 )
 def test_the_adapter_check_finds_the_store_the_models_and_the_outbox(source: str) -> None:
@@ -234,8 +215,9 @@ def test_the_adapter_check_finds_the_store_the_models_and_the_outbox(source: str
     [
         "from bot.contracts import Invocation, Reply",
         "from bot.gateway import Gateway",
-        "from bot import metrics",
-        "from bot.inbox import InboxEntry",
+        "from bot.base import metrics",
+        "from bot.gateway import InboxEntry",
+        "from bot.base.tlp import TLP",
         "from bot.adapters import slack_render",
         "from .telegram_render import render_html",
         "import telegram",

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import AuditEntry, Notice, Sighting, Subject, SubjectRevision
-from bot.scheduler import FireResult
+from bot.base.clock import ManualClock
+from bot.jobs.scheduler import FireResult
+from bot.serving.app import App
+from bot.store.models import AuditEntry, Notice, Sighting, Subject, SubjectRevision
 from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text
 from tests.scheduling import fire_due

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.app import App
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
+from bot.base.metrics import REGISTRY
+from bot.base.ratelimit import RateLimiter
 from bot.commands import dispatch
 from bot.contracts import Actor, Channel, Invocation, Reply
-from bot.metrics import REGISTRY
-from bot.ratelimit import RateLimiter
-from bot.server import BodyLimit
+from bot.serving.app import App
+from bot.serving.server import BodyLimit
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fakes.slack_api import slack_stack, text_of

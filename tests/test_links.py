@@ -7,10 +7,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot import links
-from bot.app import App
-from bot.links import cells_around, distance_m, grid_cell, near_cells, parse_distance, parse_window
-from bot.models import AuditEntry, Sighting
+from bot.core import links
+from bot.core.links import (
+    cells_around,
+    distance_m,
+    grid_cell,
+    near_cells,
+    parse_distance,
+    parse_window,
+)
+from bot.serving.app import App
+from bot.store.models import AuditEntry, Sighting
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
 
 PORTO = (41.1406, -8.6132)

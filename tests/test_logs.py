@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from bot.base.logs import configure_logging
 from bot.commands import dispatch
 from bot.contracts import Actor, Channel, Invocation
-from bot.logs import configure_logging
 from tests.conftest import AppFactory
 
 SECRET = "xoxb-1234567890-SECRETSECRETSECRET"

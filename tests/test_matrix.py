@@ -21,13 +21,13 @@ from sqlmodel import select
 
 from bot.adapters.matrix import MatrixAdapter, command_of, parts, pressed, render
 from bot.adapters.telegram import TelegramAdapter
-from bot.app import App
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
+from bot.base.messages import Button, Message
 from bot.contracts import Invocation
-from bot.messages import Button, Message
-from bot.models import ChannelLink, InboxItem, Operation, OutboxMessage, Sighting
-from bot.preflight import Status, run_checks
-from bot.server import create_app
+from bot.serving.app import App
+from bot.serving.preflight import Status, run_checks
+from bot.serving.server import create_app
+from bot.store.models import ChannelLink, InboxItem, Operation, OutboxMessage, Sighting
 from tests.conftest import AppFactory, make_settings
 from tests.fakes.matrix_hs import BOT, FakeHomeserver
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of

@@ -32,8 +32,8 @@ from nio import (
 )
 
 from bot.adapters.matrix import MatrixAdapter
-from bot.app import App
-from bot.server import create_app
+from bot.serving.app import App
+from bot.serving.server import create_app
 from tests.conftest import AppFactory
 from tests.crashing import Database
 from tests.serving import ServerProcess, replica_env, serving, wait_until

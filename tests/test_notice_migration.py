@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import command
 
-from bot.models import Member, Operation, Subject
-from bot.store import alembic_config
+from bot.store.engine import alembic_config
+from bot.store.models import Member, Operation, Subject
 
 WHEN = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

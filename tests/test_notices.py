@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import AuditEntry, Notice, OutboxMessage
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.store.models import AuditEntry, Notice, OutboxMessage
 from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, refused, text
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.app import App
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
 from bot.commands import dispatch
 from bot.contracts import Actor, Channel, Invocation, Reply
+from bot.serving.app import App
 from tests.dbstate import changed_tables, count, denied_only, snapshot
 
 OP = "OP-NIGHT-HARBOUR"

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from sqlalchemy import text as sql
 
-from bot.access import TLP
-from bot.app import App
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
 from bot.commands.registry import REGISTRY, Command, OpMode, Registry
 from bot.contracts import Reply, SendError
-from bot.messages import Message
-from bot.outbox import OutboxWorker, enqueue
-from bot.store import Store
+from bot.core.access import TLP
+from bot.serving.app import App
+from bot.store.engine import Store
+from bot.store.outbox import OutboxWorker, enqueue
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 
@@ -346,7 +346,7 @@ def test_a_stored_post_comes_back_with_everything_it_carries() -> None:
     delivered by their command, and the secret flag, which is never stored)."""
     from dataclasses import fields
 
-    from bot.messages import Button, Message
+    from bot.base.messages import Button, Message
 
     message = Message(
         title="T",

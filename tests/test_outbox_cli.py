@@ -12,11 +12,11 @@ from sqlalchemy import text
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.app import App
-from bot.cli import cli
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
 from bot.contracts import SendError
-from bot.models import OutboxMessage
+from bot.serving.app import App
+from bot.serving.cli import cli
+from bot.store.models import OutboxMessage
 from tests.conftest import AppFactory
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import evidence
-from bot.evidence import EvidenceError, Upload
+from bot.core import evidence
+from bot.core.evidence import EvidenceError, Upload
 from tests.photos import jpeg, png_bomb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ LIMIT = evidence.MAX_BYTES  # 10 MB, the default TASKFORCE_PHOTO_MAX_BYTES
 # what is resident now, then check the photo; print how far the peak rose and the outcome.
 CHILD = """
 import json, sys
-from bot import evidence
+from bot.core import evidence
 from bot.contracts import Upload
 from tests.photos import jpeg
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import evidence
-from bot.app import App
 from bot.commands.dispatch import dispatch
 from bot.contracts import Actor, Channel, Invocation, Reply
-from bot.evidence import Upload
-from bot.models import Evidence, Sighting
+from bot.core import evidence
+from bot.core.evidence import Upload
+from bot.serving.app import App
+from bot.store.models import Evidence, Sighting
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import fetch, ok, operation, text

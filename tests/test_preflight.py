@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.preflight import NO_PLATFORM_NOTICE, Status, run_checks
+from bot.serving.preflight import NO_PLATFORM_NOTICE, Status, run_checks
 from tests.conftest import make_settings
 from tests.fakes.slack_api import SECRET as SLACK_SECRET
 from tests.fakes.slack_api import TOKEN as SLACK_TOKEN

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import Agency, AuditEntry, BreakGlass, ChannelLink, Recipient, Sighting
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.store.models import Agency, AuditEntry, BreakGlass, ChannelLink, Recipient, Sighting
 from tests.conftest import START
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
@@ -250,7 +250,7 @@ async def test_an_admin_who_is_not_a_member_reads_only_through_break_glass(
     async with app.store.transaction() as session:
         from sqlmodel import select
 
-        from bot.models import Identity, Member
+        from bot.store.models import Identity, Member
 
         ident = (await session.exec(select(Identity).where(Identity.key == "root"))).one()
         member = await session.get(Member, ident.member_id)

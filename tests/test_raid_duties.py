@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.bootstrap import add_agency, add_member
-from bot.clock import ManualClock
-from bot.models import AuditEntry, RaidDuty, RaidItem
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.serving.bootstrap import add_agency, add_member
+from bot.store.models import AuditEntry, RaidDuty, RaidItem
 from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 
 PLAN = 'raid plan "Warehouse" --at "2026-11-29 12:00" --tz Europe/Madrid'
-# Positions in the built-in template (bot/templates/trafficking-raid.toml).
+# Positions in the built-in template (bot/core/templates/trafficking-raid.toml).
 WARRANT, THREAT, INTERPRETERS, CROSS_BORDER = 1, 4, 11, 17
 SEPARATED, DEBRIEF = 20, 31
 BEFORE_MANDATORY = [*range(1, 16), 18, 19]

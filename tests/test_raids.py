@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from bot.app import App, build_app
-from bot.clock import ManualClock, system_clock
-from bot.models import AuditEntry, Member, Raid, RaidItem
-from bot.scheduler import FireResult, Scheduler
-from bot.server import create_app
+from bot.base.clock import ManualClock, system_clock
+from bot.jobs.scheduler import FireResult, Scheduler
+from bot.serving.app import App, build_app
+from bot.serving.server import create_app
+from bot.store.models import AuditEntry, Member, Raid, RaidItem
 from tests.conftest import AppFactory, make_settings
 from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fakes.telegram_api import (

@@ -22,7 +22,7 @@ import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from bot.cli import cli
+from bot.serving.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

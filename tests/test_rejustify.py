@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import Notice
-from bot.scheduler import FireResult
+from bot.base.clock import ManualClock
+from bot.jobs.scheduler import FireResult
+from bot.serving.app import App
+from bot.store.models import Notice
 from tests.fieldintel import OP, RED, fetch, ok, operation
 from tests.scheduling import fire_due, scheduler
 

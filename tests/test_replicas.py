@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 
-from bot.app import build_app
-from bot.store import alembic_config
+from bot.serving.app import build_app
+from bot.store.engine import alembic_config
 from tests.conftest import PG_URL, fresh_pg_database, make_settings
 from tests.serving import TASKFORCE, ServerProcess, replica_env, wait_until
 

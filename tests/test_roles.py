@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
 from bot.commands import REGISTRY
 from bot.contracts import Reply
+from bot.serving.app import App
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, denied_only, snapshot
 

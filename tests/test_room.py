@@ -11,13 +11,13 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.messages import SECRET_NOT_REPEATED
-from bot.models import AuditEntry, Member, RaidItem
-from bot.room.models import RoomLink, RoomSession
-from bot.room.tokens import SignedIn, digest, open_session, redeem_link
+from bot.base.clock import ManualClock
+from bot.base.messages import SECRET_NOT_REPEATED
+from bot.core.room_tokens import SignedIn, digest, open_session, redeem_link
 from bot.room.view import load_view
+from bot.serving.app import App
+from bot.store.models import AuditEntry, Member, RaidItem
+from bot.store.room_models import RoomLink, RoomSession
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, RED, fetch, ok, operation, refused

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from bot.adapters.telegram import TelegramAdapter
-from bot.app import App
-from bot.clock import ManualClock
-from bot.server import create_app
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.serving.server import create_app
 from tests.conftest import AppFactory
 from tests.fakes.telegram_api import (
     FakeBotAPI,

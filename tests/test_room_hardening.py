@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from bot.app import App
 from bot.room import web
+from bot.serving.app import App
 from tests.conftest import AppFactory
 from tests.fakes.slack_api import SlackInbound, slack_stack
 from tests.fieldintel import OP, operation

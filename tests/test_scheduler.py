@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
-from bot.app import App, build_app
-from bot.clock import ManualClock, system_clock
-from bot.models import BriefSchedule, OutboxMessage, ScheduledFire
-from bot.recurrence import brief_trigger, fires_between
-from bot.scheduler import FireResult, Scheduler, run_brief
+from bot.base.clock import ManualClock, system_clock
+from bot.core.recurrence import brief_trigger, fires_between
+from bot.jobs.scheduler import FireResult, Scheduler, run_brief
+from bot.serving.app import App, build_app
+from bot.store.models import BriefSchedule, OutboxMessage, ScheduledFire
 from tests.conftest import START, AppFactory, make_settings
 from tests.fieldintel import fetch, ok, operation
 from tests.scheduling import scheduler

@@ -10,16 +10,16 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
+from bot.base.platforms import platform_names
 from bot.jobs import JOBS
-from bot.models import NAME_LENGTH
-from bot.platforms import platform_names
-from bot.store import Store
+from bot.store.engine import Store
+from bot.store.models import NAME_LENGTH
 
 # In a child: only what the migrations' env.py imports registers tables there.
 UPGRADE_THEN_CHECK = """
 import sys
 from alembic import command
-from bot.store import alembic_config
+from bot.store.engine import alembic_config
 command.upgrade(alembic_config(sys.argv[1]), "head")
 command.check(alembic_config(sys.argv[1]))
 """

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
-from bot import search
-from bot.app import App
-from bot.models import AuditEntry, Subject, SubjectKey
-from bot.search import after_prefix, fold, skeleton
+from bot.core import search
+from bot.core.search import after_prefix, fold, skeleton
+from bot.serving.app import App
+from bot.store.models import AuditEntry, Subject, SubjectKey
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
-from bot.links import grid_cell
-from bot.models import Member, Operation, Sighting, Subject
-from bot.store import alembic_config
+from bot.core.links import grid_cell
+from bot.store.engine import alembic_config
+from bot.store.models import Member, Operation, Sighting, Subject
 
 WHEN = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

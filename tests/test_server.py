@@ -9,11 +9,11 @@ import httpx
 import psycopg
 import pytest
 
-from bot import store
-from bot.app import build_app
-from bot.clock import ManualClock
-from bot.preflight import run_checks, shown_url
-from bot.server import NOT_INSTALLED, create_app
+from bot.base.clock import ManualClock
+from bot.serving.app import build_app
+from bot.serving.preflight import run_checks, shown_url
+from bot.serving.server import NOT_INSTALLED, create_app
+from bot.store import engine as store
 from tests.conftest import PG_URL, AppFactory, fresh_pg_database, make_settings
 from tests.serving import captured_logs, sample, serving, wait_until
 

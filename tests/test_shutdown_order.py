@@ -19,10 +19,10 @@ import pytest
 from sqlmodel import col, select
 
 from bot.adapters.telegram import TelegramAdapter
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import OutboxMessage
-from bot.server import create_app
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.serving.server import create_app
+from bot.store.models import OutboxMessage
 from tests.conftest import AppFactory
 from tests.fakes.telegram_api import FakeBotAPI, UpdateFactory, group_chat, post_update, tg_user
 from tests.serving import serving, wait_until

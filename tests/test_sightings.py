@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app import App
-from bot.audit import Action
-from bot.models import AuditEntry, OutboxMessage, Sighting
+from bot.serving.app import App
+from bot.store.audit import Action
+from bot.store.models import AuditEntry, OutboxMessage, Sighting
 from tests.conftest import START
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, ok, operation, refused, text

@@ -12,10 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.bootstrap import ensure_admins
-from bot.clock import ManualClock
-from bot.inbox import pending
-from bot.models import (
+from bot.base.clock import ManualClock
+from bot.serving.bootstrap import ensure_admins
+from bot.store.engine import Store
+from bot.store.inbox import pending
+from bot.store.models import (
     AuditEntry,
     ChannelLink,
     Identity,
@@ -24,7 +25,6 @@ from bot.models import (
     OutboxMessage,
     ProcessedEvent,
 )
-from bot.store import Store
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, count, snapshot
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of

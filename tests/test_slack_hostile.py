@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.models import Operation, OutboxMessage, ProcessedEvent, Raid, Sighting
+from bot.store.models import Operation, OutboxMessage, ProcessedEvent, Raid, Sighting
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fakes.slack_api import SlackStack, slack_stack, text_of

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from bot.adapters.slack import SlackAdapter
-from bot.inbox import pending
-from bot.server import create_app
+from bot.serving.server import create_app
+from bot.store.inbox import pending
 from tests.conftest import AppFactory
 from tests.fakes.slack_api import SECRET, TEAM, TOKEN, FakeSlack, SlackInbound, text_of
 from tests.serving import serving, wait_until

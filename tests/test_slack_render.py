@@ -13,8 +13,8 @@ from bot.adapters.slack_render import (
     response_payload,
     unescape,
 )
+from bot.base.messages import Button, Message
 from bot.contracts import Reply, Visibility
-from bot.messages import Button, Message
 from tests.fakes.slack_api import text_of
 
 HOSTILE = "<!channel> <@U123> <http://x|y> Tom & Jerry"

@@ -9,8 +9,8 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import SlackSender
+from bot.base.messages import Message
 from bot.contracts import SendError
-from bot.messages import Message
 from tests.fakes.slack_api import TOKEN, FakeSlack
 
 

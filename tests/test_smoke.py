@@ -1,6 +1,6 @@
 """A first walk through the console: an admin creates an operation and links a channel."""
 
-from bot.app import App
+from bot.serving.app import App
 
 
 async def test_admin_creates_operation_and_posts_reach_linked_console_channel(any_app: App) -> None:

@@ -14,14 +14,14 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import SQLModel, col, func, select
 
-from bot.app import App
-from bot.bootstrap import add_member, ensure_admins
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
 from bot.commands.dispatch import dispatch
 from bot.contracts import Actor, Channel, Invocation
-from bot.models import Identity, Member, Membership, Operation, ProcessedEvent, Sighting
-from bot.sqlite_driver import BUSY_WAIT_SECONDS, busy_waits
-from bot.store import Store, alembic_config
+from bot.serving.app import App
+from bot.serving.bootstrap import add_member, ensure_admins
+from bot.store.engine import Store, alembic_config
+from bot.store.models import Identity, Member, Membership, Operation, ProcessedEvent, Sighting
+from bot.store.sqlite_driver import BUSY_WAIT_SECONDS, busy_waits
 from tests.conftest import PG_URL, AppFactory, fresh_pg_database, make_settings
 
 
@@ -81,7 +81,7 @@ async def test_sqlite_pragmas(app: App) -> None:
         busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
         fks = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar()
         sync = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
-    # busy_timeout 0: lock waits happen on the event loop (bot/sqlite_driver.py), not in
+    # busy_timeout 0: lock waits happen on the event loop (bot/store/sqlite_driver.py), not in
     # SQLite's busy handler, which would stop the whole process while it waits.
     assert (str(mode).lower(), busy, fks, sync) == ("wal", 0, 1, 1)
 

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from sqlmodel import func, select
 
-from bot import metrics
-from bot.app import App
-from bot.models import Agency
+from bot.base import metrics
+from bot.serving.app import App
+from bot.store.models import Agency
 
 
 def _visible_elsewhere(app: App, code: str) -> bool:

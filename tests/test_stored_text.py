@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from bot.app import App
 from bot.commands.intel import SUBJECT_KINDS
 from bot.commands.registry import REGISTRY
+from bot.serving.app import App
 from tests.fieldintel import RED, ok, operation, text
 
 PAYLOAD = "{0} {x.__class__} {where.__class__.__mro__} %s %(x)s {{ }} {"

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.models import Subject
+from bot.base.clock import ManualClock
+from bot.serving.app import App
+from bot.store.models import Subject
 from tests.conftest import START
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text

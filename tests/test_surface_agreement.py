@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
-from bot.app import App
-from bot.models import Identity, Member
-from bot.room.tokens import SignedIn
+from bot.base.clock import ManualClock
+from bot.core.room_tokens import SignedIn
+from bot.jobs.scheduler import FireResult
 from bot.room.view import load_view
+from bot.serving.app import App
+from bot.store.models import Identity, Member
 from tests.fieldintel import OP, join, ok, operation, text
+from tests.scheduling import fire_due
 from tests.test_disclosure import count_after, in_agency
 
 F, N, X = "full", "neutral", "none"  # what the reader may see of a record
@@ -248,3 +252,29 @@ async def test_every_surface_agrees_with_the_rule(app: App, reader: str) -> None
                 assert RECORDS[cls][2] not in places, cls
     else:
         assert not exported.ok
+
+
+async def test_scheduled_briefings_and_the_audit_view_agree_with_the_rule(
+    app: App, clock: ManualClock
+) -> None:
+    """The scheduled fire (no reader typed anything: each channel is the reader) and the
+    lead's audit view show no more than the rule gives them."""
+    await _world(app, "lead")
+    for channel in CHANNEL_EXPECTED:
+        await ok(app, f"brief schedule {OP} 07:00 --tz UTC", channel=channel)
+    await app.console.pop_posts()
+    now = clock()
+    next_fire = (now + timedelta(days=1)).replace(hour=7, minute=0, second=5, microsecond=0)
+    clock.set(next_fire)
+    fired = await fire_due(app, "brief")
+    assert fired == [FireResult.SENT] * len(CHANNEL_EXPECTED)
+    posts = await app.console.pop_posts()
+    for channel, expected in CHANNEL_EXPECTED.items():
+        shown = "\n".join(p.text for p in posts if p.channel == channel)
+        assert shown, channel
+        _check(f"scheduled briefing in {channel}", shown, expected)
+        for cls in ("victim", "child", "witness"):
+            assert SUBJECTS[cls][1] not in shown, (channel, cls)
+    # The audit view names records by reference, never by what they hold.
+    audit = text(await ok(app, f"audit {OP} --limit 200", who=READERS["lead"][0]))
+    _check("audit view", audit, {cls: X for cls in RECORDS})

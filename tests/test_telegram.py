@@ -13,18 +13,18 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot.access import TLP
 from bot.adapters.telegram import TelegramAdapter, TelegramConfigError
 from bot.adapters.telegram_buttons import CALLBACK_LIMIT
-from bot.app import App
-from bot.bootstrap import ensure_admins
-from bot.clock import ManualClock
+from bot.base.clock import ManualClock
+from bot.base.messages import Attachment, Button, Message
 from bot.commands.context import CommandContext
 from bot.commands.registry import REGISTRY, Arg, Registry, command
 from bot.contracts import Reply, Visibility
-from bot.messages import Attachment, Button, Message
-from bot.models import AuditEntry, Identity, Operation, OutboxMessage, Raid, Subject
-from bot.server import create_app
+from bot.core.access import TLP
+from bot.serving.app import App
+from bot.serving.bootstrap import ensure_admins
+from bot.serving.server import create_app
+from bot.store.models import AuditEntry, Identity, Operation, OutboxMessage, Raid, Subject
 from tests.conftest import AppFactory
 from tests.dbstate import changed_tables, snapshot
 from tests.fakes.telegram_api import (

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.models import Evidence, FieldPending, OutboxMessage, Sighting
+from bot.store.models import Evidence, FieldPending, OutboxMessage, Sighting
 from tests.dbstate import changed_tables, snapshot
 from tests.fakes.slack_api import text_of
 from tests.fakes.telegram_api import post_update, tg_user

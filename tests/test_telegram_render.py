@@ -7,9 +7,9 @@ import pytest
 from bot.adapters.telegram import TelegramSender, command_list, parse_command, send_error
 from bot.adapters.telegram_buttons import CALLBACK_LIMIT, decode, encode_all
 from bot.adapters.telegram_render import render_html, split_html
-from bot.app import App
+from bot.base.messages import Message
 from bot.commands.registry import REGISTRY
-from bot.messages import Message
+from bot.serving.app import App
 from tests.fakes.telegram_api import html_error, html_to_plain
 
 

@@ -10,10 +10,10 @@ from typing import TypeVar
 import pytest
 from typer.testing import CliRunner
 
-from bot.app import App, build_app
-from bot.checklists import ITEM_ROLES, PHASES, TemplateError, builtin_specs, parse_text
-from bot.cli import cli
-from bot.models import ChecklistTemplate, TemplateItem
+from bot.core.checklists import ITEM_ROLES, PHASES, TemplateError, builtin_specs, parse_text
+from bot.serving.app import App, build_app
+from bot.serving.cli import cli
+from bot.store.models import ChecklistTemplate, TemplateItem
 from tests.conftest import make_settings
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import fetch, ok, operation, refused, rows, text

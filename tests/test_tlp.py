@@ -3,10 +3,10 @@ a group, reading by role."""
 
 from __future__ import annotations
 
-from bot.access import TLP
-from bot.app import App
 from bot.contracts import Visibility
-from bot.models import ChannelLink, OutboxMessage, Sighting
+from bot.core.access import TLP
+from bot.serving.app import App
+from bot.store.models import ChannelLink, OutboxMessage, Sighting
 from tests.fieldintel import OP, RED, fetch, ok, operation, refused, text
 
 

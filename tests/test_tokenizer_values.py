@@ -7,13 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.access import TLP
+from bot.base.localtime import format_time
 from bot.commands.errors import UsageError
 from bot.commands.refs import fmt_ref, is_op_code, looks_like_ref, parse_ref
 from bot.commands.registry import Arg, Command, Flag, OpMode
 from bot.commands.tokenizer import tokenize
 from bot.commands.values import (
-    format_time,
     parse_coords,
     parse_countries,
     parse_dob,
@@ -25,6 +24,7 @@ from bot.commands.values import (
     zone,
 )
 from bot.contracts import Reply
+from bot.core.access import TLP
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # a Saturday; Madrid is UTC+1 in winter
 MADRID = ZoneInfo("Europe/Madrid")

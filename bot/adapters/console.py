@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.base.i18n import _
+from bot.base.messages import Message
 from bot.contracts import Actor, Capabilities, Channel, Invocation, Reply, strip_prefix
 from bot.gateway import Gateway
-from bot.i18n import _
-from bot.messages import Message
 
 PLATFORM = "console"
 # The console is the person at the server's terminal: everything it shows is private.

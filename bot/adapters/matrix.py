@@ -7,7 +7,7 @@ command; a reply to one of the bot's messages that is just a number presses that
 button. Everything else is ignored without touching the store.
 
 Nothing is missed or run twice across restarts: every command event of a sync batch is
-committed to the durable inbox (`bot/inbox.py`, key = the event id) *before* the batch's
+committed to the durable inbox (`bot/store/inbox.py`, key = the event id) *before* the batch's
 `next_batch` token is saved (the gateway's platform cursor), and the event id is the
 command's processed-once key. A restart resumes from the saved token; an event the server
 sends again finds its key and posts nothing. On the very first start (no token yet) the
@@ -55,8 +55,10 @@ from nio import (
 )
 from starlette.routing import BaseRoute
 
-from bot import metrics
-from bot.config import Settings
+from bot.base import metrics
+from bot.base.config import Settings
+from bot.base.i18n import _
+from bot.base.messages import Message
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -67,10 +69,7 @@ from bot.contracts import (
     SendError,
     strip_prefix,
 )
-from bot.gateway import Gateway, Placement
-from bot.i18n import _
-from bot.inbox import InboxEntry
-from bot.messages import Message
+from bot.gateway import Gateway, InboxEntry, Placement
 
 log = structlog.get_logger(__name__)
 

@@ -38,9 +38,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import metrics
 from bot.adapters import slack_render as render
 from bot.adapters.slack_field import images_of, uploads_of
+from bot.base import metrics
+from bot.base.i18n import N_, _
+from bot.base.messages import Attachment, Message
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -53,10 +55,7 @@ from bot.contracts import (
     caption_line,
     strip_prefix,
 )
-from bot.gateway import Gateway
-from bot.i18n import N_, _
-from bot.inbox import InboxEntry
-from bot.messages import Attachment, Message
+from bot.gateway import Gateway, InboxEntry
 
 log = structlog.get_logger(__name__)
 
@@ -811,14 +810,21 @@ class SlackAdapter:
             )
             reply = await self.gateway.dispatch(inv)
             # The reply is posted by us, not returned: an event handled and answered before
-            # (a retry after we finished) must not post it again.
+            # (a retry after we finished) must not post it again; nor one that another
+            # process took over while this one stalled (it answers).
             if not reply.duplicate or recovering:
-                await self._post_reply(
-                    reply,
-                    channel_id,
-                    user,
-                    ephemeral=bool(p.get("mention")) and not render.is_public(reply),
-                )
+
+                async def deliver() -> bool:
+                    await self._post_reply(
+                        reply,
+                        channel_id,
+                        user,
+                        ephemeral=bool(p.get("mention")) and not render.is_public(reply),
+                    )
+                    return True
+
+                if not await self._answer(key, deliver):
+                    return
                 self._after(reply, user)
         except BaseException:
             await self.gateway.inbox.release(PLATFORM, key)

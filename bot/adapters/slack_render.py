@@ -18,9 +18,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bot.access import TLP
+from bot.base.messages import Button, Message
+from bot.base.tlp import TLP
 from bot.contracts import Reply, Visibility
-from bot.messages import Button, Message
 
 MAX_HEADER = 150
 MAX_SECTION = 3000

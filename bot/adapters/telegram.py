@@ -53,11 +53,13 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
-from bot import metrics
 from bot.adapters.telegram_buttons import decode, encode_all
 from bot.adapters.telegram_field import PhotoRef, field_line, photo_line, photo_of
 from bot.adapters.telegram_render import button_rows, render_html, split_html
-from bot.config import Settings
+from bot.base import metrics
+from bot.base.config import Settings
+from bot.base.i18n import CHANNEL_LANGUAGE, _, pick_language, use_language
+from bot.base.messages import Attachment, Message
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -68,10 +70,7 @@ from bot.contracts import (
     SendError,
     Upload,
 )
-from bot.gateway import Gateway, Placement, Registry
-from bot.i18n import CHANNEL_LANGUAGE, _, pick_language, use_language
-from bot.inbox import InboxEntry
-from bot.messages import Attachment, Message
+from bot.gateway import Gateway, InboxEntry, Placement, Registry
 
 log = structlog.get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 A button carries a core command line (`check R-1 3`). When `c:<command>` fits in Telegram's
 64-byte callback data it travels inline; otherwise the gateway keeps the command
-server-side (`bot/buttons.py`) under a token derived from it and the button carries
+server-side (`bot/store/buttons.py`) under a token derived from it and the button carries
 `t:<token>` (26 bytes).
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.messages import Button, Message
+from bot.base.messages import Button, Message
 
 MESSAGE_LIMIT = 4096  # characters of text per message
 BUTTONS_PER_ROW = 3

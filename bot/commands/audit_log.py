@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot import audit_anchor
-from bot.access import Perm
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import Denied
 from bot.commands.registry import Flag, OpMode, command
-from bot.commands.values import format_time
 from bot.contracts import Reply
-from bot.i18n import N_, _
-from bot.messages import Message
-from bot.models import AuditEntry, Membership
-from bot.protection import DENIED
+from bot.core.access import Perm
+from bot.core.protection import DENIED
+from bot.store import audit_anchor
+from bot.store.audit import Action
+from bot.store.models import AuditEntry, Membership
 
 MAX_LIMIT = 200
 

@@ -9,23 +9,24 @@ from datetime import UTC, datetime
 
 from sqlmodel import col, select
 
-# Module access (not `from … import name`): bot.briefing imports this package's values.
-from bot import briefing, lifecycle
-from bot.access import TLP, Perm
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.localtime import format_date, format_time
+from bot.base.messages import Message
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.intel import reader
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_hhmm, parse_int, zone
+from bot.commands.values import parse_hhmm, parse_int, zone
 from bot.contracts import Reply, Visibility
-from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
-from bot.i18n import N_, _
-from bot.localtime import format_date
-from bot.messages import Message
-from bot.models import BriefSchedule, ChannelLink
-from bot.recurrence import brief_trigger, clock_change_ahead, next_fire, parse_days
+
+# Module access (not `from … import name`): bot.core.briefing imports this package's values.
+from bot.core import briefing, lifecycle
+from bot.core.access import TLP, Perm
+from bot.core.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
+from bot.core.recurrence import brief_trigger, clock_change_ahead, next_fire, parse_days
+from bot.store.audit import Action
+from bot.store.models import BriefSchedule, ChannelLink
 
 
 async def _this_link(ctx: CommandContext) -> ChannelLink | None:

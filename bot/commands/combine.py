@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from bot import lifecycle
 from bot.commands.context import CommandContext
+from bot.core import lifecycle
 
 
 async def combined(ctx: CommandContext, command: str, into: str, sources: str) -> None:

@@ -11,22 +11,23 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP, Perm, Role, role_allows, tlp_max
-from bot.audit import Action
+from bot.base.config import Settings
+from bot.base.i18n import N_, _
+from bot.base.messages import Message
+from bot.base.ratelimit import RateLimiter
 from bot.commands.errors import Denied
 from bot.commands.registry import REGISTRY, Command, ParsedArgs, Registry
 from bot.commands.values import zone
-from bot.config import Settings
 from bot.contracts import Invocation
+from bot.core.access import TLP, Perm, Role, role_allows, tlp_max
 from bot.core.disclosure import BreakGlassNote, owner_if_strict
-from bot.fanout import FanoutResult
-from bot.fanout import fanout as fanout_to_channels
-from bot.fastsql import Prepared
-from bot.i18n import N_, _
-from bot.messages import Message
-from bot.models import Agency, ChannelLink, Identity, Member, Operation
-from bot.ratelimit import RateLimiter
-from bot.store import Store
+from bot.core.fanout import FanoutResult
+from bot.core.fanout import fanout as fanout_to_channels
+from bot.store import tables
+from bot.store.audit import Action
+from bot.store.engine import Store
+from bot.store.fastsql import Prepared
+from bot.store.models import Agency, ChannelLink, Identity, Member, Operation
 
 Clock = Callable[[], datetime]
 
@@ -51,7 +52,7 @@ PERM_TEXT: dict[Perm, str] = {
     Perm.ERASE: N_("erase records or keep them past review"),
 }
 
-_OPERATION = Operation.__table__  # type: ignore[attr-defined]
+_OPERATION = tables.OPERATION
 _NEXT_SEQ = {
     counter: Prepared(
         update(_OPERATION)

@@ -1,7 +1,7 @@
 """Disclosure of one item: channels (with a neutral fallback) and private deliveries.
 
 Every command that posts an item about a subject goes through `post_item`: a message that
-shows a protected person carries TLP:RED (`bot.protection.disclosure_label`), so fan-out
+shows a protected person carries TLP:RED (`bot.core.protection.disclosure_label`), so fan-out
 never posts it to a channel; channels get the neutral line, and the leads (or, for a
 TLP:RED item, its named recipients) get the record privately.
 """
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot import protection
-from bot.access import TLP
+from bot.base.i18n import _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
 from bot.commands.operations import find_member_in_op
-from bot.fanout import FanoutResult
-from bot.fanout import fanout as fanout_to_channels
-from bot.i18n import _
-from bot.messages import Message
-from bot.models import Subject
+from bot.core import protection
+from bot.core.access import TLP
+from bot.core.fanout import FanoutResult
+from bot.core.fanout import fanout as fanout_to_channels
+from bot.store.models import Subject
 
 
 async def parse_recipients(ctx: CommandContext, label: TLP) -> list[int]:

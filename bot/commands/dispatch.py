@@ -13,8 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit, bidi, metrics, protection
-from bot.access import TLP, Role, tlp_allows
+from bot.base import bidi, metrics
+from bot.base.i18n import _, is_rtl, ngettext, pick_language, switch_language, use_language
+from bot.base.messages import Message
+from bot.base.ratelimit import wait_seconds
 from bot.commands import guard, surface
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError
@@ -29,15 +31,22 @@ from bot.contracts import (
     clean_name,
     normalise_text,
 )
+from bot.core import protection
+from bot.core.access import TLP, Role, tlp_allows
 from bot.core.disclosure import BreakGlassNote
-from bot.entityrows import EntityRows
-from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
-from bot.fastsql import Prepared
-from bot.i18n import _, is_rtl, ngettext, pick_language, switch_language, use_language
-from bot.lifecycle import LIFECYCLE_COMMANDS
-from bot.messages import Message
-from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
-from bot.ratelimit import wait_seconds
+from bot.core.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
+from bot.core.lifecycle import LIFECYCLE_COMMANDS
+from bot.store import audit, tables
+from bot.store.entityrows import EntityRows
+from bot.store.fastsql import Prepared
+from bot.store.models import (
+    ChannelLink,
+    Identity,
+    Member,
+    Membership,
+    Operation,
+    ProcessedEvent,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,15 +66,15 @@ def actor_label(inv: Invocation, member: Member | None) -> str:
 
 
 # Actor, agency time zone, the channel's link, its operation and the actor's role there, in
-# one statement (the hot path of every command), run at the driver (`bot.entityrows`).
+# one statement (the hot path of every command), run at the driver (`bot.store.entityrows`).
 # Outer joins: a channel may be unlinked, the actor may not be a member of the linked
 # operation.
-_IDENTITY = Identity.__table__  # type: ignore[attr-defined]
-_MEMBER = Member.__table__  # type: ignore[attr-defined]
-_AGENCY = Agency.__table__  # type: ignore[attr-defined]
-_LINK = ChannelLink.__table__  # type: ignore[attr-defined]
-_OPERATION = Operation.__table__  # type: ignore[attr-defined]
-_MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
+_IDENTITY = tables.IDENTITY
+_MEMBER = tables.MEMBER
+_AGENCY = tables.AGENCY
+_LINK = tables.CHANNEL_LINK
+_OPERATION = tables.OPERATION
+_MEMBERSHIP = tables.MEMBERSHIP
 _LINK_OP = _OPERATION.alias("link_op")
 _LINK_MS = _MEMBERSHIP.alias("link_ms")
 _ACTOR_AND_CHANNEL = EntityRows(
@@ -308,7 +317,7 @@ async def _elsewhere(ctx: CommandContext) -> bool:
     return now_linked is None or now_linked.operation_id != op.id
 
 
-_PROCESSED = ProcessedEvent.__table__  # type: ignore[attr-defined]
+_PROCESSED = tables.PROCESSED_EVENT
 _REMEMBER = Prepared(
     insert(_PROCESSED).values(
         {name: bindparam(name) for name in ("platform", "event_key", "reply", "created_at")}

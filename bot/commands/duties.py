@@ -13,18 +13,18 @@ from __future__ import annotations
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import raidview
-from bot.access import Perm, Role
-from bot.audit import Action
-from bot.checklists import ITEM_ROLES, role_title
+from bot.base.i18n import N_, _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, Denied, UsageError
 from bot.commands.operations import find_member_in_op, member_ref
 from bot.commands.registry import Arg, OpMode, command
 from bot.contracts import Reply, Visibility
-from bot.i18n import N_, _
-from bot.messages import Message
-from bot.models import Agency, Member, Membership, Operation, Raid, RaidDuty, RaidItem
+from bot.core import raidview
+from bot.core.access import Perm, Role
+from bot.core.checklists import ITEM_ROLES, role_title
+from bot.store.audit import Action
+from bot.store.models import Agency, Member, Membership, Operation, Raid, RaidDuty, RaidItem
 
 # Which raid status opens the items of each phase.
 PHASE_OPENS = {"on-site": ("go", "done"), "after": ("done",)}

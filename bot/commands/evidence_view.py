@@ -8,8 +8,8 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import _
-from bot.models import Evidence
+from bot.base.i18n import _
+from bot.store.models import Evidence
 
 
 async def photos_of(

@@ -23,9 +23,8 @@ from typing import Any, TypeVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit, lifecycle
-from bot.access import TLP, Perm, Role, tlp_max
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.messages import Attachment, Disclosure, Message
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
@@ -33,10 +32,14 @@ from bot.commands.evidence_view import photo_records, photos_of
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
 from bot.contracts import Reply
+from bot.core import lifecycle
+from bot.core.access import TLP, Perm, Role, tlp_max
 from bot.core.disclosure import is_protected_place
-from bot.i18n import N_, _
-from bot.messages import Attachment, Disclosure, Message
-from bot.models import (
+from bot.core.protection import is_child, is_protected, load_reader
+from bot.store import audit
+from bot.store.audit import Action
+from bot.store.engine import Store
+from bot.store.models import (
     Agency,
     AuditEntry,
     ChannelLink,
@@ -49,8 +52,6 @@ from bot.models import (
     Sighting,
     Subject,
 )
-from bot.protection import is_child, is_protected, load_reader
-from bot.store import Store
 
 SCHEMA_VERSION = 1
 CONSOLE = "console"  # the one platform whose user sits at the server (`--out`)

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from bot.access import Perm, Role
-from bot.audit import Action
+from bot.base.i18n import _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.fieldtime import Direction, member_language, read_time
@@ -24,9 +24,9 @@ from bot.commands.intel import find_subject
 from bot.commands.refs import looks_like_ref, parse_ref
 from bot.commands.values import parse_coords, parse_grade, parse_tlp
 from bot.contracts import Reply, Visibility
-from bot.i18n import _
-from bot.messages import Message
-from bot.models import FieldPending, Membership, Operation
+from bot.core.access import Perm, Role
+from bot.store.audit import Action
+from bot.store.models import FieldPending, Membership, Operation
 
 PENDING_TTL = timedelta(hours=1)
 STATES = ("subject", "text", "where")

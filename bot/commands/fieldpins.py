@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from sqlmodel import col, select, update
 
-from bot import protection
-from bot.access import Perm, Role, role_allows, tlp_max
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.messages import Button, Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.fieldpending import adopt, new_pending, open_pending, own_pending
@@ -26,9 +25,10 @@ from bot.commands.render import subject_ref
 from bot.commands.sightings import MAX_LOCATION, sighting_add
 from bot.commands.values import parse_coords
 from bot.contracts import Reply, Visibility
-from bot.i18n import N_, _
-from bot.messages import Button, Message
-from bot.models import FieldPending, Membership, Operation, Sighting, Subject
+from bot.core import protection
+from bot.core.access import Perm, Role, role_allows, tlp_max
+from bot.store.audit import Action
+from bot.store.models import FieldPending, Membership, Operation, Sighting, Subject
 
 BUTTONS = 6  # recent subjects offered
 _SPECIAL = set("\"'“”„‘’«»\\")

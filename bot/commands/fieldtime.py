@@ -24,11 +24,12 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.base.i18n import _, current_language
+from bot.base.localtime import format_time
+from bot.base.wallclock import fire_instant, readings
 from bot.commands.errors import UsageError
-from bot.commands.values import MAX_TIME_SPAN, format_time, parse_time
+from bot.commands.values import MAX_TIME_SPAN, parse_time
 from bot.commands.walltime import AmbiguousTime, exact_local, split_zone_word
-from bot.i18n import _, current_language
-from bot.wallclock import fire_instant, readings
 
 if TYPE_CHECKING:
     from bot.commands.context import CommandContext

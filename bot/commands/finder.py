@@ -2,10 +2,10 @@
 
 - `subject find <text>` looks through the names and aliases of the operation's subjects:
   exact, word prefix, transliterated (Cyrillic, Greek, Arabic → Latin), by sound and by
-  spelling (`bot.search`), and says why each one matched. Only subjects the actor may
+  spelling (`bot.core.search`), and says why each one matched. Only subjects the actor may
   read are shown, and no count of the others: a hidden match would tell that a suspect by
   that name exists.
-- `links [S-n]` suggests associations from co-sightings (`bot.links`): analytic inferences,
+- `links [S-n]` suggests associations from co-sightings (`bot.core.links`): analytic inferences,
   never facts, each labelled with the highest TLP of the sightings behind it. Only sightings
   the actor may read count. `links confirm|dismiss` record a lead's decision; a dismissed
   pair is not suggested again, a confirmed one shows on `subject show`.
@@ -19,10 +19,9 @@ from datetime import timedelta
 
 from sqlmodel import col, or_, select
 
-from bot import links as co
-from bot import search
-from bot.access import TLP, Perm, tlp_max
-from bot.audit import Action
+from bot.base.i18n import N_, _, ngettext
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.intel import (
@@ -37,13 +36,14 @@ from bot.commands.intel import (
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import context_line, paged_message, subject_line, subject_ref
 from bot.commands.sightings import parse_since
-from bot.commands.values import format_time
 from bot.contracts import Reply
+from bot.core import links as co
+from bot.core import search
+from bot.core.access import TLP, Perm, tlp_max
 from bot.core.disclosure import Level
-from bot.i18n import N_, _, ngettext
-from bot.messages import Message
-from bot.models import Subject, SubjectLink
-from bot.protection import Reader, disclosure_label
+from bot.core.protection import Reader, disclosure_label
+from bot.store.audit import Action
+from bot.store.models import Subject, SubjectLink
 
 FIND_PAGE = 10
 LINKS_PAGE = 10

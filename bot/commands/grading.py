@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.access import Perm
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
 from bot.commands.intel import find_sighting
@@ -20,8 +20,8 @@ from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import context_line, grade_text, sighting_ref, sighting_tlp
 from bot.commands.values import parse_grade
 from bot.contracts import Reply
-from bot.i18n import N_, _
-from bot.messages import Message
+from bot.core.access import Perm
+from bot.store.audit import Action
 
 # flag → (column, limit)
 SALUTE = {

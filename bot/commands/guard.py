@@ -1,6 +1,6 @@
 """Hooks of the dispatch for need-to-know: read-only break-glass, denied-access audit.
 
-Kept out of `dispatch.py` so the hot path stays small; see `bot.protection` for the rules.
+Kept out of `dispatch.py` so the hot path stays small; see `bot.core.protection` for the rules.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from datetime import datetime
 import structlog
 from sqlmodel import select
 
-from bot import protection
+from bot.base.i18n import _
 from bot.commands.context import CommandContext, Core
 from bot.commands.errors import CommandError, Denied, NotFound
 from bot.commands.registry import OpMode
 from bot.contracts import Invocation
-from bot.i18n import _
-from bot.models import Identity, Member, Operation
+from bot.core import protection
+from bot.store.models import Identity, Member, Operation
 
 log = structlog.get_logger(__name__)
 

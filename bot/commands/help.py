@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from bot.base.i18n import N_, _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
 from bot.contracts import Reply
-from bot.i18n import N_, _
-from bot.messages import Message
 
 INTRO = N_(
     "Taskforce keeps one operation picture for the whole task force. "

@@ -17,19 +17,21 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
-from bot.access import TLP, Role, tlp_max
-from bot.audit import Action
+from bot.base.clock import add_months
+from bot.base.i18n import N_, _, ngettext
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound, UsageError
 from bot.commands.refs import parse_ref
 from bot.commands.values import parse_int
 from bot.core import reads
+from bot.core.access import TLP, Role, tlp_max
 from bot.core.disclosure import PLACE_KINDS
-from bot.entityrows import EntityRows
-from bot.fastsql import Prepared
-from bot.i18n import N_, _, ngettext
-from bot.models import Notice, Sighting, Subject
-from bot.protection import Reader, load_reader
+from bot.core.protection import Reader, load_reader
+from bot.store import tables
+from bot.store.audit import Action
+from bot.store.entityrows import EntityRows
+from bot.store.fastsql import Prepared
+from bot.store.models import Notice, Sighting, Subject
 
 SUBJECT_KINDS = ("person", "vehicle", "vessel", "organisation", "place", "asset")
 PERSON_CATEGORIES = ("suspect", "victim", "witness", "associate")
@@ -107,18 +109,6 @@ AMBER_NOTE = N_(
 )
 NOTICE_YEARS = 5
 REVIEW_MONTHS = 12
-
-
-def add_months(when: datetime, months: int) -> datetime:
-    """`when` plus whole calendar months (31 Jan + 1 month → 28/29 Feb)."""
-    month0 = when.month - 1 + months
-    year, month = when.year + month0 // 12, month0 % 12 + 1
-    for day in (when.day, 30, 29, 28):
-        try:
-            return when.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def parse_colour(raw: str) -> tuple[Colour, str | None]:
@@ -263,7 +253,7 @@ def _check_op(ctx: CommandContext, raw: str, prefix: str) -> int:
 
 
 # Built once: the hot lookups of the command path only bind their values per call.
-_SUBJECTS = Subject.__table__  # type: ignore[attr-defined]
+_SUBJECTS = tables.SUBJECT
 _SUBJECT_BY_SEQ = EntityRows(
     [Subject],
     lambda columns: sa.select(*columns).where(
@@ -357,7 +347,7 @@ async def load_sightings(
     return await reads.load_sightings(ctx.session, ids, await reader(ctx))
 
 
-_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+_NOTICE = tables.NOTICE
 _MATCHING_NOTICES = Prepared(
     sa.select(_NOTICE.c.id, _NOTICE.c.colour)
     .where(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bot.access import Perm
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
 from bot.commands.registry import Arg, OpMode, command
 from bot.contracts import Reply
-from bot.i18n import N_, _
-from bot.messages import Message
+from bot.core.access import Perm
+from bot.store.audit import Action
 
 MAX_INTENT = 1000
 

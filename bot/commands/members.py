@@ -8,17 +8,16 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlmodel import col, select
-
-from bot.audit import Action
+from bot.base.i18n import LANGUAGES, N_, _, current_language, supported, switch_language
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.registry import Arg, command
 from bot.commands.values import zone
 from bot.contracts import Reply
-from bot.i18n import LANGUAGES, N_, _, current_language, supported, switch_language
-from bot.messages import Message
-from bot.models import Agency, Identity, Invite, LinkCode, Member, Membership, Operation
+from bot.core import members
+from bot.store.audit import Action
+from bot.store.models import Identity
 
 LINK_CODE_TTL = timedelta(minutes=10)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
@@ -33,6 +32,14 @@ def identity_label(ident: Identity) -> str:
     """`telegram 987654 (@ana)`."""
     shown = f" ({ident.display_name})" if ident.display_name else ""
     return f"{ident.platform} {ident.key}{shown}"
+
+
+def _newcomer(ctx: CommandContext) -> members.Newcomer:
+    """The actor as `bot.core.members` records a new identity."""
+    actor = ctx.inv.actor
+    return members.Newcomer(
+        actor.platform, actor.key, actor.display_name, reachable=not ctx.inv.channel.is_group
+    )
 
 
 def admins_entry(platform: str, key: str) -> str:
@@ -68,16 +75,9 @@ async def whoami(ctx: CommandContext) -> Reply:
         )
     member = ctx.actor
     s = ctx.session
-    agency = await s.get(Agency, member.agency_id) if member.agency_id else None
-    idents = (await s.exec(select(Identity).where(Identity.member_id == member.id))).all()
-    rows = (
-        await s.exec(
-            select(Membership, Operation)
-            .join(Operation, col(Operation.id) == col(Membership.operation_id))
-            .where(Membership.member_id == member.id)
-            .order_by(col(Operation.code))
-        )
-    ).all()
+    agency = await members.agency_of(s, member)
+    idents = await members.identities(s, member.id or 0)
+    rows = await members.memberships_of(s, member.id or 0)
     tz = await ctx.tz()
     shown = current_language()
     fields = [
@@ -120,9 +120,7 @@ async def link(ctx: CommandContext) -> Reply:
                 )
             )
         value = new_code()
-        s.add(
-            LinkCode(code=value, member_id=ctx.member().id or 0, expires_at=ctx.now + LINK_CODE_TTL)
-        )
+        members.issue_link_code(s, value, ctx.member().id or 0, ctx.now + LINK_CODE_TTL)
         ctx.audit(Action.COLLECT, object_ref="link-code")
         return Reply(
             Message(
@@ -135,7 +133,7 @@ async def link(ctx: CommandContext) -> Reply:
                 ],
             )
         )
-    row = (await s.exec(select(LinkCode).where(LinkCode.code == code.strip().upper()))).first()
+    row = await members.link_code(s, code.strip().upper())
     if row is None or row.used_at is not None or row.expires_at <= ctx.now:
         raise NotFound(
             _(
@@ -149,19 +147,7 @@ async def link(ctx: CommandContext) -> Reply:
         raise CommandError(
             _("This account already belongs to another Taskforce member; it cannot be linked.")
         )
-    row.used_at = ctx.now
-    s.add(row)
-    s.add(
-        Identity(
-            member_id=row.member_id,
-            platform=ctx.inv.actor.platform,
-            key=ctx.inv.actor.key,
-            display_name=ctx.inv.actor.display_name[:200] or None,
-            can_dm=not ctx.inv.channel.is_group,
-            created_at=ctx.now,
-        )
-    )
-    member = await s.get(Member, row.member_id)
+    member = await members.redeem_link_code(s, row, _newcomer(ctx), ctx.now)
     ctx.actor = member
     ctx.audit(Action.ALTER, object_ref=f"member:{row.member_id}", reason="identity linked")
     if member is not None:
@@ -191,7 +177,7 @@ async def join(ctx: CommandContext) -> Reply:
     """Redeem an invite: create the member if new, then the membership with the invite's role."""
     s = ctx.session
     code = str(ctx.args["code"]).strip().upper()
-    invite = (await s.exec(select(Invite).where(Invite.code == code))).first()
+    invite = await members.invite(s, code)
     if invite is None:
         raise NotFound(
             _("No invite {code}; check the code with the lead who sent it.").format(code=code)
@@ -204,53 +190,23 @@ async def join(ctx: CommandContext) -> Reply:
         raise CommandError(
             _("The invite {code} has been used up; ask the lead for a new one.").format(code=code)
         )
-    op = await s.get(Operation, invite.operation_id)
-    assert op is not None
+    op = await members.operation_of(s, invite)
     if op.status == "closed":
         raise CommandError(_("{code} is closed; it takes no new members.").format(code=op.code))
     member = ctx.actor
     created = False
     if member is None:
-        member = Member(
-            name=(ctx.inv.actor.display_name or f"{ctx.inv.actor.platform} {ctx.inv.actor.key}")[
-                :200
-            ],
-            created_at=ctx.now,
-        )
-        s.add(member)
-        await s.flush()
-        s.add(
-            Identity(
-                member_id=member.id or 0,
-                platform=ctx.inv.actor.platform,
-                key=ctx.inv.actor.key,
-                display_name=ctx.inv.actor.display_name[:200] or None,
-                can_dm=not ctx.inv.channel.is_group,
-                created_at=ctx.now,
-            )
-        )
+        member = await members.new_member(s, _newcomer(ctx), ctx.now)
         ctx.actor = member
         created = True
-    existing = (
-        await s.exec(
-            select(Membership).where(
-                Membership.operation_id == op.id, Membership.member_id == member.id
-            )
-        )
-    ).first()
+    existing = await members.membership(s, op.id or 0, member.id or 0)
     if existing is not None:
         raise CommandError(
             _("You are already in {code} as {role}; the invite is kept.").format(
                 code=op.code, role=existing.role
             )
         )
-    invite.uses_left -= 1
-    s.add(invite)
-    s.add(
-        Membership(
-            operation_id=op.id or 0, member_id=member.id or 0, role=invite.role, joined_at=ctx.now
-        )
-    )
+    members.redeem_invite(s, invite, member, ctx.now)
     ctx.op = op
     ctx.audit(Action.COLLECT, object_ref=f"member:{member.id}", reason=f"invite {code}")
     lines = [
@@ -276,8 +232,7 @@ async def me_tz(ctx: CommandContext) -> Reply:
     """Set the actor's time zone (IANA name)."""
     tz = zone(str(ctx.args["value"]))
     member = ctx.member()
-    member.timezone = str(tz)
-    ctx.session.add(member)
+    members.set_timezone(ctx.session, member, str(tz))
     ctx.audit(Action.ALTER, object_ref=f"member:{member.id}", reason="time zone")
     return Reply(
         Message(
@@ -298,7 +253,7 @@ async def me_tz(ctx: CommandContext) -> Reply:
     action=Action.ALTER,
 )
 async def me_lang(ctx: CommandContext) -> Reply:
-    """Set the actor's language: one of `bot.i18n.LANGUAGES` (this reply is already in it)."""
+    """Set the actor's language: one of `bot.base.i18n.LANGUAGES` (this reply is already in it)."""
     raw = str(ctx.args["value"]).strip()
     code = raw.lower()
     if code not in LANGUAGES:
@@ -310,8 +265,7 @@ async def me_lang(ctx: CommandContext) -> Reply:
             )
         )
     member = ctx.member()
-    member.language = code
-    ctx.session.add(member)
+    members.set_language(ctx.session, member, code)
     ctx.audit(Action.ALTER, object_ref=f"member:{member.id}", reason="language")
     switch_language(code)
     return Reply(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot import protection
-from bot.access import TLP, Perm
-from bot.audit import Action
+from bot.base.clock import add_months
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, use_language
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import CommandError, UsageError
@@ -21,7 +22,6 @@ from bot.commands.intel import (
     COLOURS,
     NOTICE_YEARS,
     REVIEW_MONTHS,
-    add_months,
     audit_consult,
     find_notice,
     find_subject,
@@ -50,11 +50,12 @@ from bot.commands.render import (
     paged_message,
     subject_ref,
 )
-from bot.commands.values import format_time, parse_tlp, zone
+from bot.commands.values import parse_tlp, zone
 from bot.contracts import Reply
-from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
-from bot.messages import Message
-from bot.models import Notice, Sighting, Subject
+from bot.core import protection
+from bot.core.access import TLP, Perm
+from bot.store.audit import Action
+from bot.store.models import Notice, Sighting, Subject
 
 PAGE_SIZE = 20
 # Known living people: never the subject of a black notice (an unidentified body).

@@ -6,27 +6,25 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, func, select
-
-from bot import lifecycle
-from bot.access import TLP, Perm, Role
-from bot.audit import Action
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, use_language
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.members import new_code
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import (
-    format_time,
     parse_countries,
     parse_duration,
     parse_tlp,
     zone,
 )
 from bot.contracts import Reply, Visibility
-from bot.fanout import channel_link
-from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
-from bot.messages import Message
-from bot.models import Agency, ChannelLink, Identity, Invite, Member, Membership, Operation
+from bot.core import operations
+from bot.core.access import TLP, Perm, Role
+from bot.core.fanout import channel_link
+from bot.store.audit import Action
+from bot.store.models import ChannelLink, Invite, Member, Membership
 
 STATUSES = ("planning", "active", "suspended", "closed")
 MAX_INVITE_USES = 100
@@ -64,13 +62,7 @@ def member_ref(member: Member) -> str:
 async def find_member_in_op(ctx: CommandContext, raw: str) -> tuple[Member, Membership]:
     """A member of the current operation by `M-7`, name, name prefix or platform id."""
     op = ctx.operation()
-    rows = (
-        await ctx.session.exec(
-            select(Member, Membership)
-            .join(Membership, col(Membership.member_id) == col(Member.id))
-            .where(Membership.operation_id == op.id)
-        )
-    ).all()
+    rows = await operations.memberships(ctx.session, op.id or 0)
     token = raw.strip()
     mention = re.fullmatch(r"<@([A-Z0-9]+)(?:\|[^>]*)?>", token)  # Slack mention
     if mention:
@@ -82,11 +74,7 @@ async def find_member_in_op(ctx: CommandContext, raw: str) -> tuple[Member, Memb
     else:
         hits = [r for r in rows if r[0].name.lower() == token_l]
         if not hits:
-            idents = (
-                await ctx.session.exec(
-                    select(Identity).where(col(Identity.member_id).in_([m.id for m, _ in rows]))
-                )
-            ).all()
+            idents = await operations.identities_of(ctx.session, [m.id for m, _ in rows])
             ids = {
                 i.member_id
                 for i in idents
@@ -111,15 +99,7 @@ async def find_member_in_op(ctx: CommandContext, raw: str) -> tuple[Member, Memb
 
 async def count_leads(ctx: CommandContext) -> int:
     """How many leads the current operation has."""
-    return int(
-        (
-            await ctx.session.exec(
-                select(func.count())
-                .select_from(Membership)
-                .where(Membership.operation_id == ctx.operation().id, Membership.role == "lead")
-            )
-        ).one()
-    )
+    return await operations.count_leads(ctx.session, ctx.operation().id or 0)
 
 
 @command(
@@ -152,24 +132,17 @@ async def op_new(ctx: CommandContext) -> Reply:
         )
     tlp = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else TLP.AMBER
     tz = zone(ctx.args["tz"]) if ctx.args.get("tz") else zone(ctx.settings.timezone)
-    if (await s.exec(select(Operation).where(Operation.code == code))).first():
+    if await operations.code_taken(s, code):
         raise CommandError(_("{code} is taken; choose another with --code.").format(code=code))
-    op = Operation(
+    op = await operations.create(
+        s,
         code=code,
         name=name,
-        countries=",".join(countries),
+        countries=countries,
         tlp=tlp.value,
         timezone=str(tz),
-        status="planning",
-        created_by=ctx.member().id,
-        created_at=ctx.now,
-    )
-    s.add(op)
-    await s.flush()
-    s.add(
-        Membership(
-            operation_id=op.id or 0, member_id=ctx.member().id or 0, role="lead", joined_at=ctx.now
-        )
+        creator_id=ctx.member().id or 0,
+        now=ctx.now,
     )
     ctx.op, ctx.role = op, Role.LEAD
     ctx.audit(Action.COLLECT, object_ref=code)
@@ -198,23 +171,11 @@ async def op_list(ctx: CommandContext) -> Reply:
     s = ctx.session
     member = ctx.member()
     if member.is_admin:
-        ops = (await s.exec(select(Operation).order_by(col(Operation.code)))).all()
-        roles = {
-            ms.operation_id: ms.role
-            for ms in (
-                await s.exec(select(Membership).where(Membership.member_id == member.id))
-            ).all()
-        }
+        ops = await operations.all_operations(s)
+        roles = await operations.roles_of(s, member.id or 0)
         lines = [f"{o.code} {o.name} — {o.status} ({roles.get(o.id or 0, 'admin')})" for o in ops]
     else:
-        rows = (
-            await s.exec(
-                select(Operation, Membership)
-                .join(Membership, col(Membership.operation_id) == col(Operation.id))
-                .where(Membership.member_id == member.id)
-                .order_by(col(Operation.code))
-            )
-        ).all()
+        rows = await operations.operations_of(s, member.id or 0)
         lines = [f"{o.code} {o.name} — {o.status} ({ms.role})" for o, ms in rows]
     return Reply(
         Message(title=_("Your operations"), lines=lines or [_("You are in no operation yet.")])
@@ -236,12 +197,8 @@ async def op_show(ctx: CommandContext) -> Reply:
     """Operation details, counts and linked channels."""
     op = ctx.operation()
     s = ctx.session
-    members = (
-        await s.exec(
-            select(func.count()).select_from(Membership).where(Membership.operation_id == op.id)
-        )
-    ).one()
-    links = (await s.exec(select(ChannelLink).where(ChannelLink.operation_id == op.id))).all()
+    members = await operations.member_count(s, op.id or 0)
+    links = await operations.links_of(s, op.id or 0)
     tz = await ctx.tz()
     ctx.audit(Action.CONSULT, object_ref=op.code)
     return Reply(
@@ -284,15 +241,7 @@ async def op_show(ctx: CommandContext) -> Reply:
 async def op_members(ctx: CommandContext) -> Reply:
     """Members with agency and role."""
     op = ctx.operation()
-    rows = (
-        await ctx.session.exec(
-            select(Member, Membership, Agency)
-            .join(Membership, col(Membership.member_id) == col(Member.id))
-            .join(Agency, col(Agency.id) == col(Member.agency_id), isouter=True)
-            .where(Membership.operation_id == op.id)
-            .order_by(col(Membership.role), col(Member.name))
-        )
-    ).all()
+    rows = await operations.roster(ctx.session, op.id or 0)
     no_agency = _("no agency")
     lines = [
         f"{member_ref(m)} {m.name} ({a.code if a else no_agency}) — {ms.role}" for m, ms, a in rows
@@ -326,10 +275,7 @@ async def op_status(ctx: CommandContext) -> Reply:
         )
     if status == op.status:
         raise CommandError(_("{code} is already {status}.").format(code=op.code, status=status))
-    old, op.status = op.status, status
-    ctx.session.add(op)
-    if status == "closed":
-        await lifecycle.on_close(ctx.session, op, ctx.now)  # reviews run on (issue 15)
+    old = await operations.set_status(ctx.session, op, status, ctx.now)
     ctx.audit(Action.ALTER, object_ref=op.code, reason=f"{old} -> {status}")
     who = ctx.member().name
     with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
@@ -384,7 +330,7 @@ async def op_invite(ctx: CommandContext) -> Reply:
         created_by=ctx.member().id,
         created_at=ctx.now,
     )
-    ctx.session.add(invite)
+    operations.add_invite(ctx.session, invite)
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/invite", reason=f"role {role.value}")
     tz = await ctx.tz()
     return Reply(
@@ -436,8 +382,7 @@ async def op_role(ctx: CommandContext) -> Reply:
                 name=member.name, code=op.code
             )
         )
-    old, ms.role = ms.role, role.value
-    ctx.session.add(ms)
+    old = operations.set_role(ctx.session, ms, role.value)
     ctx.audit(
         Action.ALTER, object_ref=f"{op.code}/{member_ref(member)}", reason=f"{old} -> {role.value}"
     )
@@ -472,7 +417,7 @@ async def op_remove(ctx: CommandContext) -> Reply:
                 name=member.name, code=op.code
             )
         )
-    await ctx.session.delete(ms)
+    await operations.remove_membership(ctx.session, ms)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{member_ref(member)}", reason="removed")
     return Reply(
         Message(lines=[_("{name} is no longer in {code}.").format(name=member.name, code=op.code)])
@@ -528,10 +473,7 @@ async def op_link(ctx: CommandContext) -> Reply:
         if problem:
             raise CommandError(problem)
     if existing is not None:
-        old = existing.max_tlp
-        existing.max_tlp = ceiling.value
-        existing.agencies = ",".join(agencies)
-        ctx.session.add(existing)
+        old = operations.change_link(ctx.session, existing, ceiling.value, agencies)
         ctx.audit(
             Action.ALTER,
             object_ref=op.code,
@@ -547,7 +489,8 @@ async def op_link(ctx: CommandContext) -> Reply:
             ),
             visibility=Visibility.CHANNEL,
         )
-    ctx.session.add(
+    operations.add_link(
+        ctx.session,
         ChannelLink(
             operation_id=op.id or 0,
             platform=ch.platform,
@@ -583,7 +526,7 @@ async def _link_agencies(ctx: CommandContext, existing: ChannelLink | None) -> l
         return [c for c in (existing.agencies if existing else "").split(",") if c]
     codes: list[str] = []
     for token in (t.strip().upper() for t in raw.split(",") if t.strip()):
-        found = (await ctx.session.exec(select(Agency).where(Agency.code == token))).first()
+        found = await operations.agency_by_code(ctx.session, token)
         if found is None:
             raise UsageError(
                 _("There is no agency {code}; an admin adds it with `admin add-agency`.").format(
@@ -608,18 +551,10 @@ async def op_unlink(ctx: CommandContext) -> Reply:
     """Remove the current channel's link."""
     op = ctx.operation()
     ch = ctx.inv.channel
-    link = (
-        await ctx.session.exec(
-            select(ChannelLink).where(
-                ChannelLink.platform == ch.platform,
-                ChannelLink.channel_key == ch.key,
-                ChannelLink.operation_id == op.id,
-            )
-        )
-    ).first()
+    link = await operations.link_here(ctx.session, op.id or 0, ch.platform, ch.key)
     if link is None:
         raise CommandError(_("This channel is not linked to {code}.").format(code=op.code))
-    await ctx.session.delete(link)
+    await operations.remove_link(ctx.session, link)
     ctx.audit(Action.ALTER, object_ref=op.code, reason=f"unlinked {ch.platform}:{ch.key}")
     return Reply(
         Message(lines=[_("This channel no longer receives posts of {code}.").format(code=op.code)]),

@@ -3,7 +3,7 @@
 The caption is `SG-n` (attach to that sighting; an adapter writes it when the photo answers
 a sighting's post) or a sighting's own arguments (`S-1 at "Huelva marina" --grade B2`: the
 sighting is recorded by the `sighting` handler, then the photo attached). The original is
-kept as sent, identified by its SHA-256 (`bot.evidence`); the channels get a copy without
+kept as sent, identified by its SHA-256 (`bot.core.evidence`); the channels get a copy without
 EXIF, only where the sighting's TLP and its subject's protection allow (`post_item`).
 """
 
@@ -15,9 +15,8 @@ from dataclasses import replace
 import structlog
 from sqlmodel import select
 
-from bot import evidence, protection
-from bot.access import TLP, Perm
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext, Core
 from bot.commands.disclose import post_item
 from bot.commands.errors import CommandError, UsageError
@@ -29,9 +28,10 @@ from bot.commands.registry import Arg, Flag, OpMode, ParsedArgs, command
 from bot.commands.render import context_line, sighting_ref, sighting_what
 from bot.commands.sightings import sighting_add
 from bot.contracts import Invocation, Reply
-from bot.i18n import N_, _
-from bot.messages import Message
-from bot.models import Evidence, Sighting, Subject
+from bot.core import evidence, protection
+from bot.core.access import TLP, Perm
+from bot.store.audit import Action
+from bot.store.models import Evidence, Sighting, Subject
 
 log = structlog.get_logger(__name__)
 

@@ -14,20 +14,21 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot import protection
-from bot.access import TLP, Perm, Role
-from bot.audit import Action
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, use_language
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
 from bot.commands.intel import find_subject
 from bot.commands.operations import find_member_in_op, member_ref, normalise_code
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import subject_name, subject_ref
-from bot.commands.values import format_time, parse_duration
+from bot.commands.values import parse_duration
 from bot.contracts import Reply
-from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
-from bot.messages import Message
-from bot.models import BreakGlass, Operation, ReadGrant
+from bot.core import protection
+from bot.core.access import TLP, Perm, Role
+from bot.store.audit import Action
+from bot.store.models import BreakGlass, Operation, ReadGrant
 
 DEFAULT_ACCESS = timedelta(hours=1)
 MAX_ACCESS = timedelta(hours=8)

@@ -13,11 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-# Module access (not `from … import name`): bot.raidview imports this package's values.
-from bot import raidview
-from bot.access import TLP, Perm, Role
-from bot.audit import Action
-from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, role_title
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.duties import (
     duty_lines,
@@ -31,13 +29,17 @@ from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.intel import reader
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_int, parse_tlp, zone
+from bot.commands.values import parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
+
+# Module access (not `from … import name`): bot.core.raidview imports this package's values.
+from bot.core import raidview
+from bot.core.access import TLP, Perm, Role
+from bot.core.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, role_title
 from bot.core.disclosure import Level, RaidPart
-from bot.fanout import FanoutResult
-from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
-from bot.messages import Message
-from bot.models import Raid, RaidItem
+from bot.core.fanout import FanoutResult
+from bot.store.audit import Action
+from bot.store.models import Raid, RaidItem
 
 RAID_GRAMMAR = (
     'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--template NAME] '

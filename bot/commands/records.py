@@ -2,7 +2,7 @@
 
 Rectification keeps each field's previous value in a `SubjectRevision` named by the audit
 entry (outside the hash chain, so erasure can remove it); erasure removes content and
-keeps the shell and the audit trail (`bot.lifecycle`); a record past its review date is
+keeps the shell and the audit trail (`bot.core.lifecycle`); a record past its review date is
 kept with a reason (its next review 12 months on) or erased. These commands also work in a
 closed operation: its records are reviewed until erased or kept.
 """
@@ -14,15 +14,15 @@ from collections.abc import Callable
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from bot import lifecycle
-from bot.access import Perm
-from bot.audit import Action
+from bot.base.clock import add_months
+from bot.base.i18n import N_, _, ngettext
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.fieldpending import forget_pending_about
 from bot.commands.intel import (
     REVIEW_MONTHS,
-    add_months,
     find_notice,
     find_sighting,
     find_subject,
@@ -31,13 +31,14 @@ from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, Handler, OpMode, command
 from bot.commands.render import notice_ref, sighting_ref, subject_ref
 from bot.commands.subjects import parse_aliases, parse_category, parse_sex
-from bot.commands.values import format_time, parse_country, parse_dob, parse_int
+from bot.commands.values import parse_country, parse_dob, parse_int
 from bot.contracts import Reply
-from bot.evidence import FileStore, file_store
-from bot.i18n import N_, _, ngettext
-from bot.messages import Message
-from bot.models import Notice, Sighting, Subject, SubjectKey, SubjectRevision
-from bot.search import subject_keys
+from bot.core import lifecycle
+from bot.core.access import Perm
+from bot.core.evidence import FileStore, file_store
+from bot.core.search import subject_keys
+from bot.store.audit import Action
+from bot.store.models import Notice, Sighting, Subject, SubjectKey, SubjectRevision
 
 
 def _reason(ctx: CommandContext, what: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.base.i18n import N_, _
 from bot.commands.errors import UsageError
-from bot.i18n import N_, _
 
 KINDS = {"S": N_("subject"), "N": N_("notice"), "SG": N_("sighting"), "R": N_("raid")}
 _REF = re.compile(

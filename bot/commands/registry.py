@@ -8,15 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.access import Perm
-from bot.audit import Action
+from bot.base.i18n import _
 from bot.commands.errors import UsageError
 from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
 from bot.commands.values import DB_INT_MAX, parse_int, parse_path
 from bot.commands.walltime import looks_like_zone_word
 from bot.contracts import Invocation, Reply, Visibility
-from bot.i18n import _
+from bot.core.access import Perm
+from bot.store.audit import Action
 
 if TYPE_CHECKING:
     from bot.commands.context import CommandContext, Core

@@ -13,15 +13,14 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.access import TLP
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
+from bot.base.localtime import format_date, format_time
+from bot.base.messages import Button, Message
 from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_tlp, sighting_tlp
-from bot.commands.values import format_time
+from bot.core.access import TLP
 from bot.core.disclosure import is_protected_place
-from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
-from bot.localtime import format_date
-from bot.messages import Button, Message
-from bot.models import Notice, Operation, Sighting, Subject
-from bot.protection import disclosure_label, protection_words
+from bot.core.protection import disclosure_label, protection_words
+from bot.store.models import Notice, Operation, Sighting, Subject
 
 RELIABILITY = {
     "A": N_("completely reliable"),

@@ -6,14 +6,14 @@ in the private chat and leave a pointer). The core stores only the link's hash.
 
 from __future__ import annotations
 
-from bot.audit import Action
+from bot.base.i18n import N_, _
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
 from bot.commands.registry import command
 from bot.contracts import Reply, Visibility
-from bot.i18n import N_, _
-from bot.messages import Message
-from bot.room import tokens
+from bot.core import room_tokens as tokens
+from bot.store.audit import Action
 
 ROOM_PATH = "/room/"
 

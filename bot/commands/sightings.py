@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert
 from sqlmodel import col
 
-from bot import protection
-from bot.access import TLP, Perm
-from bot.audit import Action
+from bot.base.clock import add_months
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
@@ -29,7 +30,6 @@ from bot.commands.intel import (
     REVIEW_MONTHS,
     Page,
     active_match_notice,
-    add_months,
     audit_consult,
     find_sighting,
     find_subject,
@@ -55,7 +55,6 @@ from bot.commands.render import (
     subject_ref,
 )
 from bot.commands.values import (
-    format_time,
     parse_coords,
     parse_duration,
     parse_grade,
@@ -63,14 +62,16 @@ from bot.commands.values import (
     zone,
 )
 from bot.contracts import Reply
+from bot.core import protection
+from bot.core.access import TLP, Perm
 from bot.core.disclosure import hide_place
+from bot.core.links import grid_cell
 from bot.core.reads import as_read
-from bot.entityrows import fresh
-from bot.fastsql import Prepared
-from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
-from bot.links import grid_cell
-from bot.messages import Message
-from bot.models import Notice, Operation, Sighting, Subject
+from bot.store import tables
+from bot.store.audit import Action
+from bot.store.entityrows import fresh
+from bot.store.fastsql import Prepared
+from bot.store.models import Notice, Operation, Sighting, Subject
 
 FUTURE_SLACK = timedelta(minutes=5)
 PAGE_SIZE = 10
@@ -119,7 +120,7 @@ def observed_time(ctx: CommandContext, raw: str | None, tz: ZoneInfo) -> datetim
     return when
 
 
-_SIGHTINGS = Sighting.__table__  # type: ignore[attr-defined]
+_SIGHTINGS = tables.SIGHTING
 _SIGHTING_COLUMNS = [c.name for c in _SIGHTINGS.columns if c.name != "id"]
 _INSERT_SIGHTING = Prepared(
     insert(_SIGHTINGS)

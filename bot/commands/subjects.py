@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot import search
-from bot.access import TLP, Perm
-from bot.audit import Action
+from bot.base.clock import add_months
+from bot.base.i18n import N_, _
+from bot.base.messages import Button, Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import UsageError
 from bot.commands.finder import confirmed_lines
@@ -18,7 +18,6 @@ from bot.commands.intel import (
     PERSON_CATEGORIES,
     REVIEW_MONTHS,
     SUBJECT_KINDS,
-    add_months,
     audit_consult,
     find_subject,
     load_sightings,
@@ -45,11 +44,12 @@ from bot.commands.render import (
 )
 from bot.commands.values import parse_country, parse_dob, parse_tlp
 from bot.contracts import Reply
-from bot.i18n import N_, _
-from bot.messages import Button, Message
-from bot.models import Notice, Sighting, Subject
-from bot.protection import disclosure_label
-from bot.search import subject_keys
+from bot.core import search
+from bot.core.access import TLP, Perm
+from bot.core.protection import disclosure_label
+from bot.core.search import subject_keys
+from bot.store.audit import Action
+from bot.store.models import Notice, Sighting, Subject
 
 PAGE_SIZE = 20
 LATEST_SIGHTINGS = 5

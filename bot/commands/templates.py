@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from bot.checklists import PHASES, TemplateError, find, item_text, phase_title, role_title
+from bot.base.i18n import N_, _, ngettext
+from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.errors import NotFound
 from bot.commands.registry import Arg, command
 from bot.contracts import Reply
-from bot.i18n import N_, _, ngettext
-from bot.messages import Message
-from bot.models import ChecklistTemplate, TemplateItem
+from bot.core.checklists import PHASES, TemplateError, find, item_text, phase_title, role_title
+from bot.store.models import ChecklistTemplate, TemplateItem
 
 
 @command("template list", "template list", N_("List the checklist templates for raids."))

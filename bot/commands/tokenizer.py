@@ -5,8 +5,8 @@ A quote only opens at the start of a word, so `O'Brien` stays one word as typed.
 
 from __future__ import annotations
 
+from bot.base.i18n import _
 from bot.commands.errors import UsageError
-from bot.i18n import _
 
 _PAIRS = {'"': '"', "'": "'", "“": "”", "”": "”", "„": "“", "‘": "’", "’": "’", "«": "»"}
 _CLOSERS = {

@@ -12,12 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.access import TLP
+from bot.base.i18n import N_, _
 from bot.commands.countries import ISO_3166_ALPHA2
 from bot.commands.errors import UsageError
 from bot.commands.walltime import exact_local
-from bot.i18n import DEFAULT_LANGUAGE, N_, _, current_language
-from bot.localtime import format_local
+from bot.core.access import TLP
 
 TIME_HELP = N_(  # the forms of `parse_time` and of `fieldtime.read_time` (issue 16)
     "use 2026-11-28 14:30, 14:30, 5pm, 17h, yesterday 23:30, 30/11/2026 06:00, 20m ago or in 2h"
@@ -189,19 +188,6 @@ def _parse_time(raw: str, now: datetime, tz: ZoneInfo, zone_word: str | None) ->
         raise UsageError(
             _("I can't read '{raw}' as a time; {help}.").format(raw=raw, help=_(TIME_HELP))
         ) from None
-
-
-def format_time(dt: datetime, tz: ZoneInfo | str = "UTC") -> str:
-    """`Sat 28 Nov 2026 11:30 CET (10:30 UTC)`: the reader's zone with UTC beside it."""
-    zone_info = tz if isinstance(tz, ZoneInfo) else zone(tz)
-    if current_language() != DEFAULT_LANGUAGE:  # the reader's date format (bot.localtime)
-        return format_local(dt, zone_info, current_language())
-    local = dt.astimezone(zone_info)
-    utc = dt.astimezone(UTC)
-    shown = local.strftime("%a %d %b %Y %H:%M ") + (local.tzname() or str(zone_info))
-    if local.utcoffset() == timedelta(0) and str(zone_info) in ("UTC", "Etc/UTC"):
-        return utc.strftime("%a %d %b %Y %H:%M UTC")
-    return f"{shown} ({utc.strftime('%H:%M')} UTC)"
 
 
 def parse_coords(raw: str) -> tuple[float, float]:

@@ -13,10 +13,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.base.i18n import _
+from bot.base.localtime import format_date
+from bot.base.wallclock import after_gap, readings, zone_names
 from bot.commands.errors import UsageError
-from bot.i18n import _
-from bot.localtime import format_date
-from bot.wallclock import after_gap, readings, zone_names
 
 #: The abbreviations a zone is read with are those it uses within this span of now.
 _ABBREVIATION_SPAN_DAYS = 400

@@ -43,17 +43,13 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP, Role
-from bot.fastsql import Prepared
-from bot.models import (
-    Agency,
-    Member,
-    Membership,
+from bot.core.access import TLP, Role
+from bot.store import tables
+from bot.store.fastsql import Prepared
+from bot.store.models import (
     Operation,
     Raid,
     RaidItem,
-    ReadGrant,
-    Recipient,
     Sighting,
     Subject,
 )
@@ -368,12 +364,12 @@ def channel_allows(label: TLP, max_tlp: str, agencies: list[str], owner: str | N
 # Built once, on the tables: the reader is loaded by nearly every command, in one round
 # trip: the TLP:RED items addressed to the member, and the agency of every member of the
 # operation (AMBER+STRICT belongs to the sharer's agency).
-_RECIPIENT = Recipient.__table__  # type: ignore[attr-defined]
-_READ_GRANT = ReadGrant.__table__  # type: ignore[attr-defined]
-_SUBJECT = Subject.__table__  # type: ignore[attr-defined]
-_MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
-_MEMBER = Member.__table__  # type: ignore[attr-defined]
-_AGENCY = Agency.__table__  # type: ignore[attr-defined]
+_RECIPIENT = tables.RECIPIENT
+_READ_GRANT = tables.READ_GRANT
+_SUBJECT = tables.SUBJECT
+_MEMBERSHIP = tables.MEMBERSHIP
+_MEMBER = tables.MEMBER
+_AGENCY = tables.AGENCY
 _ADDRESSED_AND_AGENCIES = Prepared(
     sa.union_all(
         sa.select(

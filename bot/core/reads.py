@@ -9,9 +9,9 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.base.i18n import _
 from bot.core.disclosure import Level, Reader, hide_place, is_protected_place
-from bot.i18n import _
-from bot.models import Member, Sighting, Subject
+from bot.store.models import Member, Sighting, Subject
 
 
 async def readable_sightings(

@@ -2,7 +2,7 @@
 
 Adding a scheduled job: write `bot/jobs/<kind>.py` with a `JobKind` subclass (`kind`,
 `watches`, `plan`, `due_at`, `due`, `build`; see `bot/jobs/base.py`) and add one line here.
-The scheduler (`bot/scheduler.py`) registers, fires, claims and catches up every kind alike.
+The scheduler (`bot/jobs/scheduler.py`) registers, fires, claims and catches up every kind alike.
 """
 
 from __future__ import annotations

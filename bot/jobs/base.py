@@ -1,7 +1,7 @@
 """What one kind of scheduled job is: its triggers, its due times and the posts it builds.
 
 A job kind is one module in `bot/jobs/` with one `JobKind` subclass, and one line in
-`bot/jobs/__init__.py`'s `JOBS`. The scheduler (`bot/scheduler.py`) does the rest the same
+`bot/jobs/__init__.py`'s `JOBS`. The scheduler (`bot/jobs/scheduler.py`) does the rest the same
 for every kind: APScheduler registration, leader-only firing, the claim of each fire by a
 unique `ScheduledFire(kind, ref_id, fire_at)` row, late and skipped fires, catch-up after a
 restart, metrics and logs.
@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import ScheduledFire
+from bot.store.models import ScheduledFire
 
 LOOKBACK = timedelta(days=7)  # how far back start-up looks for missed fires
 

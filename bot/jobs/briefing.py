@@ -7,14 +7,14 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import briefing, lifecycle
-from bot.access import TLP
+from bot.core import briefing, lifecycle
+from bot.core.access import TLP
 from bot.core.disclosure import channel_reader
-from bot.fanout import effective_ceiling, link_agencies, withheld_reason
+from bot.core.fanout import effective_ceiling, link_agencies, withheld_reason
+from bot.core.recurrence import brief_trigger, fires_between, last_fire
 from bot.jobs.base import LOOKBACK, Cancel, JobKind, Planned, latest_claims
-from bot.models import BriefSchedule, ChannelLink, Operation
-from bot.outbox import enqueue
-from bot.recurrence import brief_trigger, fires_between, last_fire
+from bot.store.models import BriefSchedule, ChannelLink, Operation
+from bot.store.outbox import enqueue
 
 
 class Briefing(JobKind):

@@ -17,13 +17,13 @@ from apscheduler.triggers.date import DateTrigger
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access import TLP
-from bot.commands.intel import add_months
-from bot.fanout import fanout
-from bot.i18n import _
+from bot.base.clock import add_months
+from bot.base.i18n import _
+from bot.base.messages import Message
+from bot.core.access import TLP
+from bot.core.fanout import fanout
 from bot.jobs.base import JobKind, Planned, claimed
-from bot.messages import Message
-from bot.models import Notice, Operation
+from bot.store.models import Notice, Operation
 
 MONTHS_BEFORE = 6
 

@@ -1,4 +1,4 @@
-"""Raid reminders: 24 h, 2 h and 30 min before a planned raid (`bot/raidview.py`)."""
+"""Raid reminders: 24 h, 2 h and 30 min before a planned raid (`bot/core/raidview.py`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from apscheduler.triggers.date import DateTrigger
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import raidview
+from bot.core import raidview
 from bot.jobs.base import Cancel, JobKind, Planned, claimed
-from bot.models import Operation, Raid
+from bot.store.models import Operation, Raid
 
 
 def job_id(raid_id: int, offset: timedelta) -> str:

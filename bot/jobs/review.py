@@ -8,14 +8,14 @@ from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import lifecycle
-from bot.access import TLP
-from bot.fanout import fanout
-from bot.i18n import _, ngettext
+from bot.base.i18n import _, ngettext
+from bot.base.messages import Message
+from bot.core import lifecycle
+from bot.core.access import TLP
+from bot.core.fanout import fanout
+from bot.core.recurrence import brief_trigger, last_fire
 from bot.jobs.base import LOOKBACK, JobKind, Planned
-from bot.messages import Message
-from bot.models import AuditEntry, Operation, ScheduledFire
-from bot.recurrence import brief_trigger, last_fire
+from bot.store.models import AuditEntry, Operation, ScheduledFire
 
 REVIEW_TRIGGER = brief_trigger("08:00", "mon", "UTC")  # bounded like every schedule
 REVIEW_REF = 0  # one weekly review fire covers every operation
@@ -68,7 +68,7 @@ class Review(JobKind):
         self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool
     ) -> int:
         """References only (TLP:GREEN), to each operation's channels."""
-        # Subjects, notices and sightings, in closed operations too (bot.lifecycle).
+        # Subjects, notices and sightings, in closed operations too (bot.core.lifecycle).
         by_op = await lifecycle.due_for_review(session, now)
         posts = 0
         for op_id, seqs in by_op.items():

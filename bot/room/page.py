@@ -11,7 +11,7 @@ from dataclasses import asdict
 from html import escape
 from typing import Any
 
-from bot.i18n import N_, _, current_language, is_rtl
+from bot.base.i18n import N_, _, current_language, is_rtl
 from bot.room.view import RaidCard, View
 
 # The pages' sentences are written inside f-strings, which the catalogue's extractor cannot

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import audit, briefing, raidview
-from bot.access import TLP, Perm, Role, role_allows
-from bot.audit import Action
+from bot.base.i18n import _
+from bot.base.localtime import format_time
+from bot.base.messages import Message
 from bot.commands.context import Core
 from bot.commands.duties import holders, tick_refusal
 from bot.commands.intel import sighting_tlp
@@ -34,14 +34,23 @@ from bot.commands.render import (
     subject_ref,
 )
 from bot.commands.surface import ROOM_PLATFORM
-from bot.commands.values import format_time
 from bot.contracts import Actor, Channel, Invocation
-from bot.core import reads
+from bot.core import briefing, raidview, reads
+from bot.core.access import TLP, Perm, Role, role_allows
 from bot.core.disclosure import Level, RaidPart, Reader, load_reader
-from bot.i18n import _
-from bot.messages import Message
-from bot.models import Agency, BriefSchedule, Member, Membership, Notice, Operation, Raid, Subject
-from bot.room.tokens import SignedIn
+from bot.core.room_tokens import SignedIn
+from bot.store import audit
+from bot.store.audit import Action
+from bot.store.models import (
+    Agency,
+    BriefSchedule,
+    Member,
+    Membership,
+    Notice,
+    Operation,
+    Raid,
+    Subject,
+)
 
 MAX_SIGHTINGS = 500  # newest observed first; the map stays readable and the page light
 MAX_EVENTS = 200

@@ -15,6 +15,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
@@ -30,12 +31,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.app import App
+from bot.base.i18n import N_, _, use_language
 from bot.commands.dispatch import dispatch
-from bot.i18n import N_, _, use_language
-from bot.room import live, page, tokens
-from bot.room.tokens import SignedIn
+from bot.core import room_tokens as tokens
+from bot.core.room_tokens import SignedIn
+from bot.room import live, page
 from bot.room.view import load_view, my_operations, room_invocation
+
+if TYPE_CHECKING:  # the composition root passes itself in; the room never imports it
+    from bot.serving.app import App
 
 log = structlog.get_logger(__name__)
 

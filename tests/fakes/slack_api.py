@@ -751,7 +751,7 @@ async def slack_stack(
     make_app: Callable[..., Awaitable[Any]], db_url: str, **settings: Any
 ) -> AsyncIterator[SlackStack]:
     """Everything a Slack end-to-end test needs (see the module docstring)."""
-    from bot.server import create_app
+    from bot.serving.server import create_app
     from tests.serving import serving
 
     values: dict[str, Any] = {

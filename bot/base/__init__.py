@@ -1,0 +1,1 @@
+"""Base layer: settings, clock, logging, languages, sentences, metrics — no store, no core."""

@@ -1,0 +1,1 @@
+"""Serving layer: the HTTP server, the app's wiring, the gateway for adapters, the CLI."""

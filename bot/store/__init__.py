@@ -1,0 +1,1 @@
+"""Store layer: the schema, the engine, the audit chain, the inbox and the outbox."""

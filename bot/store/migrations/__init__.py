@@ -1,0 +1,1 @@
+"""Alembic migrations (frozen history: no application code is imported here)."""
