@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import briefing, command_path, fanout, inprocess, search_links, startup
+from bench import briefing, command_path, fair, fanout, inprocess, search_links, startup
 from bench.common import Row, Sizes, machine, table
 
 BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
     "briefing": briefing.run,
     "links": search_links.run,
     "startup": startup.run,
+    "fair": fair.run,
 }
 
 

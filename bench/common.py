@@ -73,6 +73,8 @@ class Sizes:
     memory_clients: int = 10
     startup_rounds: int = 3
     inprocess_commands: int = 2000
+    fair_block: int = 200  # commands per block of the fair floor's in-process rotation
+    fair_rounds: int = 5
     # SLACK_ACK_SECONDS for the served app: None keeps Taskforce's default (2 s). The smoke
     # run raises it so that a busy machine cannot turn replies into "working on it" acks.
     slack_ack_seconds: float | None = None
@@ -106,6 +108,8 @@ class Sizes:
             memory_clients=2,
             startup_rounds=1,
             inprocess_commands=30,
+            fair_block=10,
+            fair_rounds=1,
             slack_ack_seconds=60.0,
         )
 
