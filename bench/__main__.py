@@ -48,6 +48,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--big", type=int, help="sightings in the large briefing case")
     p.add_argument("--links-size", help="sightings,subjects of the find & links case")
     p.add_argument("--national", help="operations,sightings per operation of the morning case")
+    p.add_argument("--links-postgres-only", action="store_true", help="find & links: PG only")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--markdown", type=Path, help="also write the table to this file")
     return p.parse_args(argv)
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         ops, _, per = args.national.partition(",")
         sizes.national_ops = int(ops)
         sizes.national_sightings = int(per or sizes.national_sightings)
+    if args.links_postgres_only:
+        sizes.links_sqlite = False
     if args.no_postgres:
         sizes.postgres = False
     chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)

@@ -69,6 +69,7 @@ class Sizes:
     links_sightings: int = 1_000_000
     links_subjects: int = 100_000
     links_rounds: int = 5
+    links_sqlite: bool = True  # False: the find & links case on PostgreSQL only
     memory_commands: int = 10_000
     memory_clients: int = 10
     startup_rounds: int = 3
