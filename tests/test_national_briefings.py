@@ -49,8 +49,9 @@ async def test_fifty_operations_on_two_replicas_get_one_briefing_each(
         # 07:00:05: the leader's job entry points, the standby's (which do nothing), and
         # both replicas' catch-up all at once.
         work = [run_job(s.key, "brief", row.id or 0) for row in schedules for s in (a, b)]
-        results = await asyncio.gather(a.run_due(), b.run_due(), *work)
-        due_results = [r for k, _id, r in results[0] + results[1] if k == "brief"]
+        due_a, due_b, *_done = await asyncio.gather(a.run_due(), b.run_due(), *work)
+        assert isinstance(due_a, list) and isinstance(due_b, list)
+        due_results = [r for k, _id, r in due_a + due_b if k == "brief"]
         assert set(due_results) <= {FireResult.SENT, FireResult.DUPLICATE}
 
         fires = [f for f in await fetch(one, ScheduledFire) if f.kind == "brief"]
