@@ -15,7 +15,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import briefing, command_path, fanout, inprocess, search_links, startup
+from bench import (
+    briefing,
+    command_path,
+    fair,
+    fanout,
+    inprocess,
+    national,
+    search_links,
+    startup,
+)
 from bench.common import Row, Sizes, machine, table
 
 BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
@@ -25,6 +34,8 @@ BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
     "briefing": briefing.run,
     "links": search_links.run,
     "startup": startup.run,
+    "fair": fair.run,
+    "national": national.run,
 }
 
 
@@ -36,6 +47,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, help="measured seconds per command-path case")
     p.add_argument("--big", type=int, help="sightings in the large briefing case")
     p.add_argument("--links-size", help="sightings,subjects of the find & links case")
+    p.add_argument("--national", help="operations,sightings per operation of the morning case")
+    p.add_argument("--links-postgres-only", action="store_true", help="find & links: PG only")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--markdown", type=Path, help="also write the table to this file")
     return p.parse_args(argv)
@@ -52,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.links_size:
         n, _, m = args.links_size.partition(",")
         sizes.links_sightings, sizes.links_subjects = int(n), int(m or int(n) // 10)
+    if args.national:
+        ops, _, per = args.national.partition(",")
+        sizes.national_ops = int(ops)
+        sizes.national_sightings = int(per or sizes.national_sightings)
+    if args.links_postgres_only:
+        sizes.links_sqlite = False
     if args.no_postgres:
         sizes.postgres = False
     chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)

@@ -69,10 +69,17 @@ class Sizes:
     links_sightings: int = 1_000_000
     links_subjects: int = 100_000
     links_rounds: int = 5
+    links_sqlite: bool = True  # False: the find & links case on PostgreSQL only
     memory_commands: int = 10_000
     memory_clients: int = 10
     startup_rounds: int = 3
     inprocess_commands: int = 2000
+    fair_block: int = 200  # commands per block of the fair floor's in-process rotation
+    fair_rounds: int = 5
+    national_ops: int = 1000
+    national_sightings: int = 1000  # per operation, in the day before 07:00
+    national_rate: float = 20.0  # sightings/s sent while the briefings are built
+    national_window: float = 30.0  # seconds of that load (before, and from 07:00)
     # SLACK_ACK_SECONDS for the served app: None keeps Taskforce's default (2 s). The smoke
     # run raises it so that a busy machine cannot turn replies into "working on it" acks.
     slack_ack_seconds: float | None = None
@@ -106,6 +113,12 @@ class Sizes:
             memory_clients=2,
             startup_rounds=1,
             inprocess_commands=30,
+            fair_block=10,
+            fair_rounds=1,
+            national_ops=6,
+            national_sightings=20,
+            national_rate=5.0,
+            national_window=1.0,
             slack_ack_seconds=60.0,
         )
 

@@ -351,20 +351,34 @@ async def measure(url: str, rounds: int) -> list[tuple[str, float, float, str]]:
         await app.close()
 
 
+# Issue 31's ratios to the bare indexed query; the period scans keep the absolute bound.
+RATIO_TARGETS = {"subject find": 5.0, "links S-1": 3.0}
+
+
+def _target(line: str, seconds: float, bare: float) -> tuple[str, bool]:
+    for prefix, ratio in RATIO_TARGETS.items():
+        if line.startswith(prefix):
+            return f"≤ {ratio:.0f}× bare query", seconds <= ratio * bare
+    return "< 1000 ms", seconds < 1.0
+
+
 def rows_for(backend: str, sightings: int, subjects: int, found: list[Any]) -> list[Row]:
     """A row per command, against its bare indexed query."""
-    return [
-        Row(
-            NAME,
-            f"{backend}, {sightings:,} sightings / {subjects:,} subjects: `{line}`",
-            seconds * 1000,
-            "ms",
-            bare * 1000,
-            target="< 1000 ms",
-            met=seconds < 1.0,
+    rows = []
+    for line, seconds, bare, _said in found:
+        target, met = _target(line, seconds, bare)
+        rows.append(
+            Row(
+                NAME,
+                f"{backend}, {sightings:,} sightings / {subjects:,} subjects: `{line}`",
+                seconds * 1000,
+                "ms",
+                bare * 1000,
+                target=target,
+                met=met,
+            )
         )
-        for line, seconds, bare, _said in found
-    ]
+    return rows
 
 
 def run(sizes: Sizes) -> list[Row]:
@@ -373,8 +387,11 @@ def run(sizes: Sizes) -> list[Row]:
     async def go() -> list[Row]:
         log_to_file("search_links")
         n, m = sizes.links_sightings, sizes.links_subjects
-        path = await sqlite_history(n, m)
-        rows = rows_for("SQLite", n, m, await measure(f"sqlite:///{path}", sizes.links_rounds))
+        rows: list[Row] = []
+        if sizes.links_sqlite:
+            path = await sqlite_history(n, m)
+            found = await measure(f"sqlite:///{path}", sizes.links_rounds)
+            rows += rows_for("SQLite", n, m, found)
         if sizes.postgres and postgres_reachable(sizes.pg_admin_url):
             async with postgres_history(sizes.pg_admin_url, n, m) as url:
                 rows += rows_for("PostgreSQL", n, m, await measure(url, sizes.links_rounds))

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from bench import briefing, command_path, fanout, search_links, startup
+from bench import briefing, command_path, fair, fanout, national, search_links, startup
 from bench.common import Row, Sizes, table
 
 PG_URL = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
@@ -94,3 +94,22 @@ def test_startup_and_memory_are_measured_on_the_served_process(sizes: Sizes) -> 
     assert ready.value > 0 and ready.baseline
     end = by_case[f"RSS after {sizes.memory_commands:,} commands"]
     assert end.value > 10 and end.baseline, end  # a Python process is never under 10 MiB
+
+
+def test_fair_floor_and_taskforce_answer_the_same_sighting(sizes: Sizes) -> None:
+    # The floor answers "Recorded Sighting SG-n" only after its transaction committed.
+    rows = fair.run(sizes)
+    check_rows(rows)
+    cases = [r.case for r in rows]
+    for backend in backends():
+        assert f"HTTP {backend}, 10 clients closed loop" in cases
+    assert all(r.value > 0 and r.baseline for r in rows)
+
+
+def test_national_morning_queues_each_briefing_once_on_two_replicas(sizes: Sizes) -> None:
+    if not PG_URL:
+        pytest.skip("TASKFORCE_TEST_POSTGRES_URL is not set")
+    rows = national.run(sizes)
+    check_rows(rows)
+    once = [r for r in rows if "fires claimed" in r.case]
+    assert once and once[0].met, once
