@@ -26,7 +26,14 @@ _ZONE_WORD = re.compile(r"[A-Z]{2,5}", re.ASCII)
 
 
 class AmbiguousTime(UsageError):
-    """The input has more than one reading; the sentence is a question to the member."""
+    """The input has more than one reading; the sentence is a question to the member.
+
+    `answers` are the inputs the question suggests (`2025-12-05 09:00`): each is read
+    without a further question (tests check it)."""
+
+    def __init__(self, message: str, answers: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.answers = answers
 
 
 def abbreviations(tz: ZoneInfo, now: datetime) -> frozenset[str]:
@@ -101,6 +108,7 @@ def exact_local(wall: datetime, tz: ZoneInfo, raw: str, zone_word: str | None = 
                 second=second,
                 second_utc=f"{found[1].astimezone(UTC):%H:%M}",
                 example=f"{raw} {names[1]}",
-            )
+            ),
+            answers=(f"{raw} {names[0]}", f"{raw} {names[1]}"),
         )
     return found[0]
