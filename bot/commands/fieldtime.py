@@ -220,6 +220,16 @@ def time_words(value: str, following: list[str]) -> int:
     return 0
 
 
+def read_clock(raw: str) -> time:
+    """A time of day alone, as people write it (`07:00`, `7pm`, `19h`, `19.30h`, `7 de la
+    tarde`) for a schedule; a bare number or anything else is refused in one sentence."""
+    clock = _clock_words(timelang.fold(raw).split(" "))
+    bare = clock is not None and clock.minute is None and not clock.with_h and clock.pm is None
+    if clock is None or bare or clock.hour > 23:
+        raise UsageError(_("'{raw}' is not a time of day; use HH:MM, like 07:00.").format(raw=raw))
+    return _clock(clock, raw)
+
+
 def _clock(clock: _Clock, raw: str) -> time:
     hour, minute, pm = clock.hour, clock.minute or 0, clock.pm
     if pm is not None:
