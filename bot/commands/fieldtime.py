@@ -191,8 +191,8 @@ def _syntax(text: str) -> _Reading | None:
     if len(words) > MAX_TIME_WORDS:
         return None
     found = _day_words(words)
-    if found is None:
-        clock = _clock_words(words)
+    if found is None:  # `at 10:00`, `a las 10:00`, `الساعة 10:00`
+        clock = _clock_words(words[_take(words, 0, timelang.LINK_WORDS) :])
         return _Reading(None, clock, "") if clock else None
     day, i = found
     day_text = " ".join(words[:i])

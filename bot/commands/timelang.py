@@ -41,6 +41,8 @@ EXTRA_DAY_WORDS: dict[str, int] = {
 NOW_WORDS = frozenset({"now", "ahora", "agora", "maintenant", "الآن", "الان"})
 #: "One" as a word before a unit (`an hour ago`, `hace una hora`, `il y a une heure`).
 ONE_WORDS = {w: "1" for w in ("a", "an", "one", "un", "una", "uno", "um", "uma", "une")}
+#: Openings CLDR does not list, and the CLDR opening they mean (`daqui a 2 horas`).
+SYNONYMS = (("daqui a ", "em "), ("dentro de una ", "dentro de 1 "))
 #: Words that may stand between a day and its time (`ayer a las 23:30`, `hier à 23h30`).
 LINK_WORDS: tuple[tuple[str, ...], ...] = (
     ("at",),  # en
@@ -214,6 +216,9 @@ def relative(text: str) -> timedelta | None:
     """`hace 20 min`, `il y a 2 h`, `há 20 min`, `قبل 20 دقيقة`, `20 min ago`, `dans 2 h`
     → a signed span from now; None when `text` is not one."""
     folded = fold(text)
+    for said, cldr in SYNONYMS:
+        if folded.startswith(said):
+            folded = cldr + folded.removeprefix(said)
     words = folded.split(" ")
     one = " ".join(ONE_WORDS.get(word, word) for word in words)
     one_not_a = " ".join(word if word == "a" else ONE_WORDS.get(word, word) for word in words)
