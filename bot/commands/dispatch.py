@@ -379,6 +379,30 @@ async def _record_processed(
     )
 
 
+def _resolve_line(core: Core, line: str) -> tuple[Command, list[str]]:
+    """The command a line names and the words after its name; `CommandError` otherwise."""
+    return core.registry.resolve(tokenize(line) or ["help"])
+
+
+async def _language_of(core: Core, inv: Invocation) -> str:
+    """The language the actor's replies are written in (as `load_actor_and_channel` picks
+    it), read in a short transaction of its own."""
+    async with core.store.transaction() as session:
+        row = await _ACTOR_AND_CHANNEL.first(
+            session,
+            {
+                "platform": inv.actor.platform,
+                "key": inv.actor.key,
+                "channel_platform": inv.channel.platform,
+                "channel_key": inv.channel.key,
+            },
+        )
+    if row is None:
+        return pick_language(inv.locale)
+    member, agency_language = row[1], row[6]
+    return pick_language(member.language, inv.locale, agency_language)
+
+
 async def was_processed(core: Core, platform: str, event_key: str) -> bool:
     """Whether an inbound event with this key was already handled.
 
@@ -460,11 +484,15 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     op_code: str | None = None  # kept apart: a rollback expires ctx.op
     op_id: int | None = None
     try:
-        words = tokenize(line)
-        if not words:
-            words = ["help"]
-        cmd, rest = core.registry.resolve(words)
-        parsed = cmd.parse(rest, settings.max_text_chars)
+        try:
+            cmd, rest = _resolve_line(core, line)
+            parsed = cmd.parse(rest, settings.max_text_chars)
+        except CommandError:
+            # The sentence is for the member: written in their language, not the platform's
+            # (`foo` after `me lang es`). Their language is read only for a refused line.
+            switch_language(await _language_of(core, inv))
+            cmd, rest = _resolve_line(core, line)
+            parsed = cmd.parse(rest, settings.max_text_chars)  # raises again, in their language
         if core.before_transaction is not None:
             await core.before_transaction(inv)
 
