@@ -12,7 +12,7 @@ index and aggregates in the database, so it costs what is new, not the whole his
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from bot.access import TLP
 from bot.checklists import SAFEGUARDING_ROLES, item_text
 from bot.commands.values import format_time, zone
 from bot.core.disclosure import Level, RaidPart, Reader
+from bot.core.vocabulary import kind_text
 from bot.fanout import linked_channels
 from bot.i18n import N_, _, ngettext
 from bot.messages import Message
@@ -82,13 +83,21 @@ class _Shown:
             self.top = label
 
 
+def _more(n: int) -> str:
+    return _("… and {n} more").format(n=n)
+
+
+def _more_subjects(n: int) -> str:
+    return ngettext("… and {n} more subject", "… and {n} more subjects", n).format(n=n)
+
+
 def _cut(
-    entries: list[str], total: int | None = None, more: str = N_("… and {n} more")
+    entries: list[str], total: int | None = None, more: Callable[[int], str] = _more
 ) -> list[str]:
     total = len(entries) if total is None else total
     out = [f"  {e}" for e in entries[:SECTION_LINES]]
     if total > SECTION_LINES:
-        out.append("  " + _(more).format(n=total - SECTION_LINES))
+        out.append("  " + more(total - SECTION_LINES))
     return out
 
 
@@ -141,15 +150,19 @@ async def _information(
     entries = []
     for subject_id, (count, last_seq, _m) in order:
         last, last_level = latest[last_seq]
-        where = f", last SG-{last_seq} at {last.location}" if last_level is Level.FULL else ""
+        where = (
+            _(", last {ref} at {place}").format(ref=f"SG-{last_seq}", place=last.location)
+            if last_level is Level.FULL
+            else ""
+        )
         if subject_id is None:
-            head = "Not yet linked to a subject"
+            head = _("Not yet linked to a subject")
         elif subject_id in neutral_subjects:
             # Counted, never named nor placed: see the sightings in private.
             head, where = _("A protected person"), ""
         else:
             sub = subjects[subject_id]
-            kind = f"{sub.kind}, {sub.category}" if sub.category else sub.kind
+            kind = kind_text(sub.kind, sub.category)
             words = protection_words(sub, now)  # a child is shown as such
             head = f"S-{sub.seq} {sub.name} ({kind}{', ' + words if words else ''})"
         entries.append(
@@ -161,7 +174,7 @@ async def _information(
         _("New sightings: {n}").format(n=total)
         + (_(" ({n} match a notice)").format(n=matches) if matches else "")
     ]
-    lines += _cut(entries, more=N_("… and {n} more subjects"))
+    lines += _cut(entries, more=_more_subjects)
 
     notices = (
         await s.exec(
@@ -338,7 +351,7 @@ async def build(
         for r, items in raids
     ]
     lines += [_("INTENT"), *iimarch.intent_lines(op, saw_if_may)]
-    lines += [_("METHOD — raids in the next 72 h"), *(_cut(entries) or ["  " + _("none")])]
+    lines += [_("METHOD — raids in the next 72 h"), *(_cut(entries) or ["  " + _("no raids")])]
 
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
     lines += [_("ADMINISTRATION"), *(await _administration(s, op, reader, open_items, shown))]

@@ -247,7 +247,7 @@ async def test_a_role_refusal_names_the_action_in_the_members_language(app: App)
     await app.console.push("me lang es", as_="olga")
     refused = await app.console.push("op invite OP-NH", as_="olga")
     assert not refused.ok
-    assert refused.message.lines == ["Como observer en OP-NH no puedes gestionar la operación."]
+    assert refused.message.lines == ["Como observador en OP-NH no puedes gestionar la operación."]
 
 
 async def test_slack_join_asks_users_info_once_for_name_and_locale(slack: SlackStack) -> None:

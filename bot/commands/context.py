@@ -19,6 +19,7 @@ from bot.commands.values import zone
 from bot.config import Settings
 from bot.contracts import Invocation
 from bot.core.disclosure import BreakGlassNote, owner_if_strict
+from bot.core.vocabulary import term
 from bot.fanout import FanoutResult
 from bot.fanout import fanout as fanout_to_channels
 from bot.fastsql import Prepared
@@ -158,7 +159,7 @@ class CommandContext:
         """Raise `Denied` with a clear sentence unless the actor may do `perm`."""
         if not self.allowed(perm):
             code = self.op.code if self.op else _("this operation")
-            role = self.role.value if self.role else _("no role")
+            role = term(self.role.value) if self.role else _("no role")
             raise Denied(
                 _("As {role} in {code} you cannot {action}.").format(
                     role=role, code=code, action=_(PERM_TEXT.get(perm, perm.value))

@@ -23,6 +23,7 @@ from bot.commands.values import (
     zone,
 )
 from bot.contracts import Reply, Visibility
+from bot.core.vocabulary import term
 from bot.fanout import channel_link
 from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Message
@@ -181,7 +182,7 @@ async def op_new(ctx: CommandContext) -> Reply:
                 (_("Countries"), ", ".join(countries) or "—"),
                 (_("Default TLP"), tlp.label),
                 (_("Time zone"), str(tz)),
-                (_("Status"), "planning"),  # i18n: keep (a status word)
+                (_("Status"), term("planning")),
             ],
             lines=[
                 _("Next: `op invite` to bring people in, `op link` in a channel to post there.")
@@ -215,7 +216,7 @@ async def op_list(ctx: CommandContext) -> Reply:
                 .order_by(col(Operation.code))
             )
         ).all()
-        lines = [f"{o.code} {o.name} — {o.status} ({ms.role})" for o, ms in rows]
+        lines = [f"{o.code} {o.name} — {term(o.status)} ({term(ms.role)})" for o, ms in rows]
     return Reply(
         Message(title=_("Your operations"), lines=lines or [_("You are in no operation yet.")])
     )
@@ -228,7 +229,7 @@ def _your_role(ctx: CommandContext, tz: ZoneInfo) -> str:
         return _("break-glass until {time} ({reason})").format(
             time=note.until.astimezone(tz).strftime("%H:%M"), reason=note.reason
         )
-    return ctx.role.value if ctx.role else "—"
+    return term(ctx.role.value) if ctx.role else "—"
 
 
 @command("op show", "op show [OP]", N_("Show an operation."), op=OpMode.REQUIRED, perm=Perm.READ_OP)
@@ -248,7 +249,7 @@ async def op_show(ctx: CommandContext) -> Reply:
         Message(
             title=f"{op.code} {op.name}",
             fields=[
-                (_("Status"), op.status),
+                (_("Status"), term(op.status)),
                 (_("Countries"), op.countries.replace(",", ", ") or "—"),
                 (_("Default TLP"), TLP(op.tlp).label),
                 (_("Time zone"), op.timezone),
@@ -427,7 +428,7 @@ async def op_role(ctx: CommandContext) -> Reply:
     if ms.role == role.value:
         raise CommandError(
             _("{name} is already {role} in {code}.").format(
-                name=member.name, role=role.value, code=op.code
+                name=member.name, role=term(role.value), code=op.code
             )
         )
     if ms.role == "lead" and await count_leads(ctx) <= 1:
@@ -445,7 +446,7 @@ async def op_role(ctx: CommandContext) -> Reply:
         Message(
             lines=[
                 _("{name} is now {role} in {code} (was {old}).").format(
-                    name=member.name, role=role.value, code=op.code, old=old
+                    name=member.name, role=term(role.value), code=op.code, old=term(old)
                 )
             ]
         )

@@ -17,6 +17,7 @@ from bot.access import TLP
 from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_tlp, sighting_tlp
 from bot.commands.values import format_time
 from bot.core.disclosure import is_protected_place
+from bot.core.vocabulary import kind_text
 from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.localtime import format_date
 from bot.messages import Button, Message
@@ -135,7 +136,7 @@ def sighting_what(sighting: Sighting, subject: Subject | None) -> str:
 
 def _kind_text(subject: Subject, now: datetime) -> str:
     """`person, victim, CHILD, protected`: a child and a protected person are shown as such."""
-    text = f"{subject.kind}, {subject.category}" if subject.category else subject.kind
+    text = kind_text(subject.kind, subject.category)
     words = protection_words(subject, now)
     return f"{text}, {words}" if words else text
 
