@@ -260,7 +260,7 @@ async def _administration(
     members = sum(int(n) for _a, _r, n in rows)
     agencies: dict[str, int] = {}
     for code, _role, n in rows:
-        agencies[code or "no agency"] = agencies.get(code or "no agency", 0) + int(n)
+        agencies[code or _("no agency")] = agencies.get(code or _("no agency"), 0) + int(n)
     listed = ", ".join(f"{c} ({n})" for c, n in sorted(agencies.items(), key=lambda kv: -kv[1]))
     lines = [iimarch.members_line(members, len(agencies), listed)]
     if _may(reader, TLP.GREEN):  # names stay inside the task force

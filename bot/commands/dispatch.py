@@ -33,7 +33,15 @@ from bot.core.disclosure import BreakGlassNote
 from bot.entityrows import EntityRows
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
 from bot.fastsql import Prepared
-from bot.i18n import _, is_rtl, ngettext, pick_language, switch_language, use_language
+from bot.i18n import (
+    _,
+    current_language,
+    is_rtl,
+    ngettext,
+    pick_language,
+    switch_language,
+    use_language,
+)
 from bot.lifecycle import LIFECYCLE_COMMANDS
 from bot.messages import Message
 from bot.models import Agency, ChannelLink, Identity, Member, Membership, Operation, ProcessedEvent
@@ -423,6 +431,7 @@ async def dispatch(core: Core, inv: Invocation) -> Reply:
         # Sentences are written in the platform's locale until the member is known.
         with use_language(inv.locale):
             reply = await _dispatch(core, inv)
+            reply.language = current_language()
             if is_rtl() and not reply.duplicate:
                 reply.message = bidi.rtl_message(reply.message)
                 reply.extra = [bidi.rtl_message(m) for m in reply.extra]

@@ -206,7 +206,10 @@ async def op_list(ctx: CommandContext) -> Reply:
                 await s.exec(select(Membership).where(Membership.member_id == member.id))
             ).all()
         }
-        lines = [f"{o.code} {o.name} — {o.status} ({roles.get(o.id or 0, 'admin')})" for o in ops]
+        lines = [
+            f"{o.code} {o.name} — {term(o.status)} ({term(roles.get(o.id or 0, 'admin'))})"
+            for o in ops
+        ]
     else:
         rows = (
             await s.exec(
@@ -296,7 +299,8 @@ async def op_members(ctx: CommandContext) -> Reply:
     ).all()
     no_agency = _("no agency")
     lines = [
-        f"{member_ref(m)} {m.name} ({a.code if a else no_agency}) — {ms.role}" for m, ms, a in rows
+        f"{member_ref(m)} {m.name} ({a.code if a else no_agency}) — {term(ms.role)}"
+        for m, ms, a in rows
     ]
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/members")
     return Reply(

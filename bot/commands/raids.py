@@ -34,6 +34,7 @@ from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
 from bot.core.disclosure import Level, RaidPart
+from bot.core.vocabulary import term
 from bot.fanout import FanoutResult
 from bot.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.messages import Message
@@ -279,7 +280,7 @@ async def raid_list(ctx: CommandContext) -> Reply:
     for r in [*ahead, *reversed(past)]:
         items = await raidview.load_items(ctx.session, r.id)
         lines.append(
-            f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {r.status}, "
+            f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {term(r.status)}, "
             f"{raidview.progress(items)}"
         )
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/raids")

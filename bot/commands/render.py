@@ -228,10 +228,11 @@ def subject_message(
             ),
         )
     )
-    none = "  " + _("none")
-    lines = [_("Notices:")] + ([f"  {notice_line(n, subject, now)}" for n in notices] or [none])
+    lines = [_("Notices:")] + (
+        [f"  {notice_line(n, subject, now)}" for n in notices] or ["  " + _("no notices")]
+    )
     lines += [_("Latest sightings:")] + (
-        [f"  {sighting_line(s, subject, tz)}" for s in sightings] or [none]
+        [f"  {sighting_line(s, subject, tz)}" for s in sightings] or ["  " + _("no sightings")]
     )
     if hidden:
         lines.append(
@@ -350,7 +351,7 @@ def notice_message(
     if matches is not None:
         lines.append(
             _("Matching sightings: {refs}").format(
-                refs=", ".join(sighting_ref(s) for s in matches) if matches else _("none")
+                refs=", ".join(sighting_ref(s) for s in matches) if matches else _("no sightings")
             )
         )
     label = notice_tlp(notice, subject)

@@ -20,6 +20,7 @@ TERMS = frozenset(
         N_("analyst"),
         N_("partner"),
         N_("observer"),
+        N_("admin"),
         # subject kinds
         N_("person"),
         N_("vehicle"),
@@ -35,6 +36,7 @@ TERMS = frozenset(
         # operation statuses
         N_("planning"),
         N_("active"),
+        N_("suspended"),
         N_("closed"),
         # raid statuses
         N_("planned"),
