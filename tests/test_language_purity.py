@@ -213,3 +213,13 @@ def test_the_leak_finder_finds_a_leak() -> None:
     assert english_words("es", "Estado: planned") == ["planned"]
     assert english_words("es", "Uso: sighting … --place-kind victim-care") == []
     assert english_words("fr", "Type : personne, suspect") == []  # the same word in French
+
+
+async def test_french_fields_take_a_space_before_the_colon(app: App, clock: ManualClock) -> None:
+    await operation(app)
+    await ok(app, "me lang fr")
+    shown = (await ok(app, "op show")).message.plain_text()
+    assert "Statut\u202f: en préparation" in shown
+    assert "Votre rôle\u202f: responsable" in shown
+    await ok(app, "me lang en")
+    assert "Status: planning" in (await ok(app, "op show")).message.plain_text()

@@ -29,6 +29,7 @@ from bot.contracts import (
     clean_name,
     normalise_text,
 )
+from bot.core import typography
 from bot.core.disclosure import BreakGlassNote
 from bot.entityrows import EntityRows
 from bot.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
@@ -435,6 +436,9 @@ async def dispatch(core: Core, inv: Invocation) -> Reply:
             if is_rtl() and not reply.duplicate:
                 reply.message = bidi.rtl_message(reply.message)
                 reply.extra = [bidi.rtl_message(m) for m in reply.extra]
+            if current_language() == "fr" and not reply.duplicate:  # `Statut : …`
+                reply.message = typography.french_message(reply.message)
+                reply.extra = [typography.french_message(m) for m in reply.extra]
         name = reply.command or "?"
         outcome = "ok" if reply.ok else "refused"
         return reply
