@@ -213,7 +213,8 @@ def time_words(value: str, following: list[str]) -> int:
 
     `ayer 23:30`, `ayer a las 23:30`, `hace 20 min`, `30/11/2026 06:00`, `5 pm`, `lundi
     10h` are one value each: the longest run of words the grammar reads."""
-    for taken in range(min(len(following), MAX_TIME_WORDS - 1), 0, -1):
+    flag = next((i for i, word in enumerate(following) if word.startswith("--")), len(following))
+    for taken in range(min(flag, MAX_TIME_WORDS - 1), 0, -1):
         text = timelang.fold(" ".join([value, *following[:taken]]))
         if timelang.relative(text) is not None or _syntax(text) is not None:
             return taken

@@ -176,9 +176,8 @@ def months() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Relative:
-    """A relative-time pattern of CLDR: its regular expression, unit and sign."""
+    """A relative-time pattern of CLDR: its unit, sign, and count when it has no number."""
 
-    pattern: re.Pattern[str]
     unit: timedelta
     sign: int  # -1: ago; +1: from now
     count: int | None  # a pattern without a number (`قبل دقيقتين`): its count
@@ -186,30 +185,58 @@ class Relative:
 
 def _pattern(text: str) -> str:
     """A CLDR pattern (`hace {0} min`, `{0} min. ago`) as a regular expression: the dots
-    optional, the spaces single, the number ASCII digits."""
+    optional, the spaces single, the number ASCII digits (in group `n<i>`, `<i>` filled
+    in by `relatives`)."""
     spaced = text.lower().replace("\u00a0", " ").replace("\u202f", " ")
     parts = [re.escape(p).replace(r"\.", r"\.?").replace(r"\ ", " ") for p in spaced.split("{0}")]
-    body = "([0-9]{1,4})".join(parts)
-    return "^" + body.replace(" ", " ?").strip() + "$"
+    body = "(?P<n@>[0-9]{1,4})".join(parts)
+    return body.replace(" ", " ?").strip()
 
 
 @functools.cache
-def relatives() -> tuple[Relative, ...]:
-    """Every language's relative-time patterns for seconds to weeks, ago and from now."""
-    out: dict[str, Relative] = {}
+def relatives() -> tuple[re.Pattern[str], tuple[Relative, ...]]:
+    """Every language's relative-time patterns for seconds to weeks, ago and from now, as
+    one regular expression (alternative `r<i>` is pattern i) and the patterns' meanings."""
+    bodies: dict[str, Relative] = {}
     for code in TIME_LANGUAGES:
         fields = Locale.parse(code)._data["date_fields"]
         for unit, length in _UNITS.items():
             for width in _WIDTHS:
                 for way, sign in (("past", -1), ("future", 1)):
-                    forms = fields[unit + width][way]
-                    for plural, text in forms.items():
+                    for plural, text in fields[unit + width][way].items():
                         count = None if "{0}" in text else _COUNTS_BY_PLURAL.get(plural)
                         if "{0}" not in text and count is None:
                             continue
-                        regex = _pattern(text)
-                        out.setdefault(regex, Relative(re.compile(regex), length, sign, count))
-    return tuple(out.values())
+                        bodies.setdefault(_pattern(text), Relative(length, sign, count))
+    alternatives = [
+        f"(?P<r{i}>{body.replace('(?P<n@>', f'(?P<n{i}>')})" for i, body in enumerate(bodies)
+    ]
+    return re.compile("^(?:" + "|".join(alternatives) + ")$"), tuple(bodies.values())
+
+
+_ARABIC = re.compile("[\u0600-\u06ff]")
+
+
+def _edge(word: str) -> str:
+    return "#" if word.isdigit() or word == "{0}" else word.rstrip(".")
+
+
+@functools.cache
+def _edges() -> tuple[frozenset[str], frozenset[str]]:
+    """The first and last words of every relative-time pattern (`hace`, `ago`, `#` for the
+    number): a text that starts and ends with none of them is not one (a quick test
+    before the long expression)."""
+    firsts, lasts = set(), set()
+    for code in TIME_LANGUAGES:
+        fields = Locale.parse(code)._data["date_fields"]
+        for unit in _UNITS:
+            for width in _WIDTHS:
+                for way in ("past", "future"):
+                    for text in fields[unit + width][way].values():
+                        words = fold(text).split(" ")
+                        firsts.add(_edge(words[0]))
+                        lasts.add(_edge(words[-1]))
+    return frozenset(firsts), frozenset(lasts)
 
 
 def relative(text: str) -> timedelta | None:
@@ -222,16 +249,21 @@ def relative(text: str) -> timedelta | None:
     words = folded.split(" ")
     one = " ".join(ONE_WORDS.get(word, word) for word in words)
     one_not_a = " ".join(word if word == "a" else ONE_WORDS.get(word, word) for word in words)
+    pattern, meanings = relatives()
+    firsts, lasts = _edges()
     for candidate in (
         folded,
         one,
         one_not_a,
-        folded + " واحدة",
-        folded + " واحد",
+        *((folded + " واحدة", folded + " واحد") if _ARABIC.search(folded) else ()),
     ):  # ar: `قبل ساعة`
-        for rel in relatives():
-            m = rel.pattern.match(candidate)
-            if m:
-                count = rel.count if rel.count is not None else int(m.group(1))
-                return rel.sign * count * rel.unit
+        edges = candidate.split(" ")
+        if _edge(edges[0]) not in firsts and _edge(edges[-1]) not in lasts:
+            continue
+        m = pattern.match(candidate)
+        if m and m.lastgroup:
+            index = int(m.lastgroup[1:])
+            rel = meanings[index]
+            count = rel.count if rel.count is not None else int(m.group(f"n{index}"))
+            return rel.sign * count * rel.unit
     return None

@@ -9,6 +9,7 @@ the zone's abbreviation (`2027-10-31 02:30 CET`). README, "Times as people write
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -39,9 +40,14 @@ class AmbiguousTime(UsageError):
 def abbreviations(tz: ZoneInfo, now: datetime) -> frozenset[str]:
     """The abbreviations (`CET`, `CEST`, `-03`) `tz` shows within about a year of `now`,
     upper-cased."""
+    return _abbreviations_around(tz, now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+@functools.lru_cache(maxsize=64)
+def _abbreviations_around(tz: ZoneInfo, day: datetime) -> frozenset[str]:
     span, step = _ABBREVIATION_SPAN_DAYS, _ABBREVIATION_STEP_DAYS
     return frozenset(
-        (now + timedelta(days=d)).astimezone(tz).tzname() or ""
+        (day + timedelta(days=d)).astimezone(tz).tzname() or ""
         for d in range(-span, span + 1, step)
     ) - {""}
 
