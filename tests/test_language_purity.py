@@ -223,3 +223,29 @@ async def test_french_fields_take_a_space_before_the_colon(app: App, clock: Manu
     assert "Votre rôle\u202f: responsable" in shown
     await ok(app, "me lang en")
     assert "Status: planning" in (await ok(app, "op show")).message.plain_text()
+
+
+@pytest.mark.parametrize(
+    ("code", "unknown", "mistyped", "bad_flag"),
+    [
+        ("es", "Comando desconocido `foo`.", "¿Querías decir `op new`?", "no tiene la opción"),
+        ("pt", "Comando desconhecido `foo`.", "`op new`", "--nope"),
+        ("ar", "أمر غير معروف", "`\u2066op new\u2069`", "\u2066--nope\u2069"),
+    ],
+)
+async def test_a_refused_line_answers_in_the_members_language(
+    any_app: App, code: str, unknown: str, mistyped: str, bad_flag: str
+) -> None:
+    """The issue's `foo` and `op nwe x` after `me lang es`/`ar`: the member is looked up
+    before the sentence is written (on both stores), and the usage line follows it."""
+    await ok(any_app, f"me lang {code}")
+    english = english_pieces(code)
+    foo = (await any_app.console.push("foo", as_="admin")).message.plain_text()
+    assert unknown in foo and leaks(foo, english) == []
+    nwe = (await any_app.console.push("op nwe x", as_="admin")).message.plain_text()
+    assert mistyped in nwe and leaks(nwe, english) == []
+    flag = await any_app.console.push("subject list --nope", as_="admin")
+    assert not flag.ok and bad_flag in flag.message.plain_text()
+    assert leaks(flag.message.plain_text(), english) == []
+    stranger = (await any_app.console.push("foo", as_="nobody")).message.plain_text()
+    assert stranger.startswith("Unknown command `foo`.")  # not registered: no language known
