@@ -22,6 +22,7 @@ from bot.commands.errors import CommandError, Denied, UsageError
 from bot.commands.operations import find_member_in_op, member_ref
 from bot.commands.registry import Arg, OpMode, command
 from bot.contracts import Reply, Visibility
+from bot.core.vocabulary import term
 from bot.i18n import N_, _
 from bot.messages import Message
 from bot.models import Agency, Member, Membership, Operation, Raid, RaidDuty, RaidItem
@@ -206,7 +207,7 @@ async def raid_assign(ctx: CommandContext) -> Reply:
         )
         raise CommandError(
             sentence.format(
-                name=member.name, role=membership.role, op=op.code, duty=role_title(duty)
+                name=member.name, role=term(membership.role), op=op.code, duty=role_title(duty)
             )
         )
     row = (

@@ -349,7 +349,7 @@ async def op_status(ctx: CommandContext) -> Reply:
         Message(
             lines=[
                 _("{code} is now {status} (was {old}).").format(
-                    code=op.code, status=status, old=old
+                    code=op.code, status=term(status), old=term(old)
                 )
                 + note
             ]

@@ -25,6 +25,7 @@ from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import subject_name, subject_ref
 from bot.commands.values import format_time, parse_duration
 from bot.contracts import Reply
+from bot.core.vocabulary import term
 from bot.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.messages import Message
 from bot.models import BreakGlass, Operation, ReadGrant
@@ -195,7 +196,7 @@ async def _grant_target(ctx: CommandContext) -> tuple[int, str, int]:
             _(
                 "{name} is {role} and reads protected persons already; grants are for "
                 "partners and observers."
-            ).format(name=member.name, role=ms.role)
+            ).format(name=member.name, role=term(ms.role))
         )
     return (
         subject.id or 0,

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from html import escape
 from typing import Any
 
+from bot.core.vocabulary import term
 from bot.i18n import N_, _, current_language, is_rtl
 from bot.room.view import RaidCard, View
 
@@ -190,7 +191,7 @@ def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = No
 <p class="muted">{
         _e(
             _("Your role: {role} · status {status} · default {tlp}").format(
-                role=view.role, status=view.status, tlp=view.tlp
+                role=term(view.role), status=term(view.status), tlp=view.tlp
             )
         )
     }</p>
