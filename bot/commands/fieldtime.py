@@ -1,19 +1,28 @@
-"""Times as people write them in the field: `14:30`, `5pm`, `17h`, `hier 23h30`, `30/11/2026`.
+"""Times as people write them in the field, in en, es, pt, fr and ar: `14:30`, `5pm`,
+`17.30h`, `hier à 23h30`, `ayer a las 23:30`, `lundi 10h`, `hace 20 min`, `30/11/2026`.
 
-A small strict grammar, not a guessing parser (README, "From the field", says why):
+A small strict grammar, not a guessing parser (README, "From the field", says why). Its
+words (day words, weekdays, months, relative-time patterns) are CLDR's, read through Babel
+by `bot.commands.timelang`:
 
-    [DAY] [TIME]  |  DATE [TIME]  |  the forms of `values.parse_time` (ISO, `20m ago`, `in 2h`)
+    NOW  |  RELATIVE  |  [LINK] TIME  |  DAY [LINK] TIME  |  DAY   (asked: at what time?)
+    |  the forms of `values.parse_time` (ISO `2026-11-28 14:30`, `20m ago`, `in 2h`)
 
-- DAY is a relative day word in English, Spanish, Portuguese, French or Arabic
-  (`yesterday`, `ayer`, `ontem`, `hier`, `أمس`, …);
-- TIME is `14:30`, `14h30`, `14.30`, `17h`, `5pm`, `5:30 pm`, `12am` (ASCII digits);
-- DATE is `30/11/2026`, `30-11`, `30.11.26`: day-first or month-first is read from the
-  numbers when only one reading is a date, else from the member's language (day-first for
-  es, pt, fr, ar); an English member writing `03/04/2026` gets a question, never a guess.
+- RELATIVE is a CLDR pattern of any of the languages (`20 min ago`, `il y a 20 min`,
+  `há 20 min`, `قبل 20 دقيقة`, `dentro de 2 horas`);
+- DAY is a relative day word (`yesterday`, `ayer`, `avant-hier`, `أمس`), a weekday
+  (`lundi`, `el lunes`, `segunda`), a numeric date (`30/11/2026`, `30-11`, `30.11.26`) or a
+  named one (`29 de noviembre`, `Nov 29, 2026`); a numeric date is day-first or month-first
+  as its numbers allow, else as the member's language writes it (day-first for es, pt, fr,
+  ar); an English member writing `03/04/2026` gets a question, never a guess;
+- LINK is the little word before a time (`at`, `a las`, `às`, `à`, `الساعة`);
+- TIME is `14:30`, `14h30`, `14.30`, `17h`, `17.30h`, `5pm`, `5:30 pm`, `11 de la noche`,
+  `5 da tarde`, `11h du soir`, `11 مساءً` (digits of any script).
 
 A time of day without a day is the most recent past one for a sighting (`Direction.PAST`)
-and the next one for a plan (`Direction.FUTURE`). A day without a time of day is asked
-about, because any hour would be a guess.
+and the next one for a plan (`Direction.FUTURE`); a weekday likewise. A day without a time
+of day is asked about, because any hour would be a guess; every question carries the
+answers it suggests (`AmbiguousTime.answers`), and each is read without a further question.
 """
 
 from __future__ import annotations
