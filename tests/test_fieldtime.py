@@ -586,3 +586,12 @@ async def test_brief_schedule_refuses_a_bare_number(app: App, clock: ManualClock
         "'7' is not a time of day; use HH:MM, like 07:00."
     )
     assert await fetch(app, BriefSchedule) == []
+
+
+async def test_a_pin_takes_comma_decimal_coordinates(app: App, clock: ManualClock) -> None:
+    await _madrid_op(app, clock)
+    await ok(app, "me lang es", who="mia")
+    await ok(app, "sighting S-1 --grade B2", who="mia", channel="room")  # waits for its place
+    await ok(app, "pin 36,1600, -5,3480", who="mia", channel="room")
+    [stored] = await fetch(app, Sighting)
+    assert (stored.lat, stored.lon) == (36.16, -5.348)
