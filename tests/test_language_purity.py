@@ -21,7 +21,7 @@ from babel.messages.pofile import read_po
 from bot.app import App
 from bot.clock import ManualClock
 from bot.core.vocabulary import TERMS
-from bot.i18n import LOCALE_DIR, translations
+from bot.i18n import LOCALE_DIR, ngettext, translations, use_language
 from bot.models import Notice
 from tests.fieldintel import RED, fetch, ok, operation
 
@@ -256,3 +256,29 @@ async def test_a_refused_line_answers_in_the_members_language(
     assert leaks(flag.message.plain_text(), english) == []
     stranger = (await any_app.console.push("foo", as_="nobody")).message.plain_text()
     assert stranger.startswith("Unknown command `foo`.")  # not registered: no language known
+
+
+# Words a native reader flagged (issue 29.3), by language: the catalogue never uses them
+# (docs/glossary.md gives the terms it uses instead).
+FLAGGED = {
+    "es": [r"\binformante\b"],  # a confidential source, not the member who reports
+    "pt": [r"[Dd]esconflitualidade"],  # not a word: desconflitualização
+    "fr": [r"[Ee]n tant que \{role\}", r"\b(?:que|de|le) \{role\}"],  # no elision possible
+    "ar": [r"\{n\}"],  # forms one and two say the count with the noun, never a digit
+}
+
+
+@pytest.mark.parametrize("code", LANGS)
+def test_the_catalogue_follows_the_glossary(code: str) -> None:
+    found = []
+    for entry in _catalogue(code):
+        strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+        for index, text in enumerate(strings):
+            if code == "ar" and index not in (1, 2):
+                continue  # the rule for Arabic is about the forms of one and two
+            found += [text for pattern in FLAGGED[code] if re.search(pattern, text or "")]
+    assert found == []
+    if code == "ar":  # one and two say the count with the noun, never with a digit
+        with use_language("ar"):
+            one = ngettext("… and {n} more subject", "… and {n} more subjects", 1)
+            assert one.format(n=1) == "… وشخص آخر"
