@@ -141,6 +141,8 @@ class Reply:
     confidential: bool = False
     command: str | None = None
     extra: list[Message] = field(default_factory=list)
+    # The language the reply is written in, for what an adapter adds to it (`Written: …`).
+    language: str = "en"
     # Set when the event was handled before: this is the first answer, read back. Adapters
     # that post answers themselves post nothing for a duplicate (unless they are finishing
     # an event whose answer never went out).

@@ -232,7 +232,7 @@ async def test_bad_brief_input_gets_one_sentence_and_stores_nothing(
 
 async def test_iimarch_intent_method_risk_and_communications(app: App) -> None:
     """Issue 15: the operation's intent; the raids' risk scores and open risk items; their
-    radio channel and call signs; counts in words ("4 from 1 agency")."""
+    radio channel and call signs; counts in words ("4 (1 agency)")."""
     await operation(app)
     assert "Not set: a lead states it with `op intent" in text(await ok(app, "brief"))
     assert "you cannot manage the operation" in await refused(app, 'op intent "x"', who="mia")
@@ -247,7 +247,7 @@ async def test_iimarch_intent_method_risk_and_communications(app: App) -> None:
     assert "Dismantle the Vigo network; identify and protect its victims" in intent
     method = direct[direct.index("METHOD") : direct.index("ADMINISTRATION")]
     assert "R-1 Dock 4 —" in method
-    assert "Members: 4 from 1 agency — no agency (4)" in direct
+    assert "Members: 4 (1 agency) — no agency (4)" in direct
     risk = direct[direct.index("RISK") : direct.index("COMMUNICATIONS")]
     assert "R-1 risk assessment: high: armed guard reported" in risk
     assert "R-1: 4 open risk items (1, 2, 6, 10)" in risk

@@ -162,7 +162,7 @@ async def test_channel_posts_stay_in_the_channel_language(telegram: Telegram) ->
     await fake.wait_for(lambda: len(posted()) > 0)
     assert posted()[0].startswith("OP-NH is now active")  # the announcement: English
     replies = [m.plain for m in fake.sent(GROUP_ID)]
-    assert "OP-NH pasa a estado active (antes planning)." in replies  # the reply: Spanish
+    assert "OP-NH pasa a estar activa (antes: en preparación)." in replies  # Spanish, wholly
 
 
 # --------------------------------------------------------------------- Slack
@@ -233,7 +233,7 @@ async def test_agency_language_when_neither_member_nor_platform_says(telegram: T
     chat = private_chat(rui)
     assert "Língua: Português (pt)" in await telegram.say("/tf whoami", rui, chat)  # agency
     rui_fr = {**rui, "language_code": "fr"}
-    assert "Langue: Français (fr)" in await telegram.say("/tf whoami", rui_fr, chat)  # phone
+    assert "Langue\u202f: Français (fr)" in await telegram.say("/tf whoami", rui_fr, chat)  # phone
     await telegram.say("/tf me lang es", rui_fr, chat)
     assert "Idioma: Español (es)" in await telegram.say("/tf whoami", rui_fr, chat)  # choice
     jonas = tg_user(4005, "Jonas")  # an agency language we do not speak: English
@@ -247,7 +247,7 @@ async def test_a_role_refusal_names_the_action_in_the_members_language(app: App)
     await app.console.push("me lang es", as_="olga")
     refused = await app.console.push("op invite OP-NH", as_="olga")
     assert not refused.ok
-    assert refused.message.lines == ["Como observer en OP-NH no puedes gestionar la operación."]
+    assert refused.message.lines == ["Como observador en OP-NH no puedes gestionar la operación."]
 
 
 async def test_slack_join_asks_users_info_once_for_name_and_locale(slack: SlackStack) -> None:

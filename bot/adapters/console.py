@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.base.i18n import _
+from bot.base.i18n import _, use_language
 from bot.base.messages import Message
 from bot.contracts import Actor, Capabilities, Channel, Invocation, Reply, strip_prefix
 from bot.gateway import Gateway
@@ -130,7 +130,8 @@ class ConsoleAdapter:
             paths = await self.gateway.deliver_to_dir(files, out_dir)
         except ValueError as exc:
             return Reply(Message(lines=[str(exc)]), ok=False, command=reply.command)
-        reply.message.lines.extend(_("Written: {path}").format(path=path) for path in paths)
+        with use_language(reply.language):  # the rest of the reply's language
+            reply.message.lines.extend(_("Written: {path}").format(path=path) for path in paths)
         return reply
 
     async def say(self, who: str, line: str, channel: str = "console") -> str:

@@ -36,12 +36,17 @@ _RTL = frozenset({"R", "AL", "AN"})
 
 def isolate_ltr(text: str) -> str:
     """`text` with each left-to-right run (from its first to its last strong left-to-right
-    character or digit, with no right-to-left letter inside) wrapped in LRI … PDI."""
+    character or digit, with no right-to-left letter inside) wrapped in LRI … PDI.
+
+    A run takes the dashes of a flag it starts with (`--force`, never `--⁦force⁩`), and
+    never splits a bracketed group: a run that would hold an opening bracket whose closer
+    lies in the Arabic text ends before it (`⁦17⁩ (⁦10⁩ منها)`, never `⁦17 (10⁩ منها)`).
+    Outside the runs, the Arabic text takes Arabic punctuation (`،` `؛` `؟`)."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        if unicodedata.bidirectional(text[i]) not in _LTR:
-            out.append(text[i])
+        if unicodedata.bidirectional(text[i]) not in _LTR and not _FLAG_START.match(text, i):
+            out.append(_ARABIC_PUNCTUATION.get(text[i], text[i]))
             i += 1
             continue
         end = last = i
@@ -50,9 +55,39 @@ def isolate_ltr(text: str) -> str:
                 last = end
             end += 1
         last = _close_brackets(text, i, last)
+        last = _before_open_bracket(text, i, last)
         out.append(f"{LRI}{text[i : last + 1]}{PDI}")
         i = last + 1
     return "".join(out)
+
+
+#: A flag's dashes before its Latin name (`--force`, `-v`).
+_FLAG_START = re.compile(r"-+[A-Za-z]")
+#: Latin punctuation in Arabic text, and its Arabic form.
+_ARABIC_PUNCTUATION = {",": "،", ";": "؛", "?": "؟"}
+
+
+def _before_open_bracket(text: str, start: int, last: int) -> int:
+    """`last`, or the end of the run before its first bracket left unpaired (an opener
+    whose closer lies after the run, or a closer whose opener lies before it): the
+    bracketed group is then laid out as Arabic text."""
+    depth: list[int] = []
+    stray: int | None = None  # a closing bracket whose opener lies before the run
+    for k in range(start, last + 1):
+        ch = text[k]
+        if ch in _PAIRS.values():
+            depth.append(k)
+        elif ch in _PAIRS and depth and text[depth[-1]] == _PAIRS[ch]:
+            depth.pop()
+        elif ch in _PAIRS and stray is None:
+            stray = k
+    cuts = [k for k in (depth[0] if depth else None, stray) if k is not None]
+    if not cuts:
+        return last
+    cut = min(cuts) - 1
+    while cut > start and text[cut] == " ":
+        cut -= 1
+    return max(cut, start)
 
 
 _PAIRS = {")": "(", "]": "[", ">": "<", "}": "{"}

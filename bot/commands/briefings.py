@@ -15,9 +15,10 @@ from bot.base.messages import Message
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, NotFound, UsageError
+from bot.commands.fieldtime import read_clock
 from bot.commands.intel import reader
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import parse_hhmm, parse_int, zone
+from bot.commands.values import parse_int, zone
 from bot.contracts import Reply, Visibility
 
 # Module access (not `from … import name`): bot.core.briefing imports this package's values.
@@ -107,7 +108,7 @@ async def brief_now(ctx: CommandContext) -> Reply:
     "brief schedule",
     "brief schedule [OP] <HH:MM> [--days daily|mon-fri|mon,wed,fri] [--tz Area/City]",
     N_("Post a briefing into this linked channel at HH:MM on the chosen days (lead)."),
-    args=(Arg("time"),),
+    args=(Arg("time", rest=True),),
     flags=(Flag("days"), Flag("tz")),
     op=OpMode.REQUIRED,
     perm=Perm.SCHEDULE_BRIEF,
@@ -119,7 +120,7 @@ async def brief_now(ctx: CommandContext) -> Reply:
 async def brief_schedule(ctx: CommandContext) -> Reply:
     """Create a recurring briefing for the current channel."""
     op = ctx.operation()
-    at = parse_hhmm(str(ctx.args["time"]))
+    at = read_clock(" ".join(ctx.args["time"]))
     hhmm = f"{at.hour:02d}:{at.minute:02d}"
     try:
         days = parse_days(str(ctx.args.get("days") or "daily"))

@@ -23,6 +23,7 @@ from bot.core.access import TLP, Perm, Role, role_allows, tlp_max
 from bot.core.disclosure import BreakGlassNote, owner_if_strict
 from bot.core.fanout import FanoutResult
 from bot.core.fanout import fanout as fanout_to_channels
+from bot.core.vocabulary import term
 from bot.store import tables
 from bot.store.audit import Action
 from bot.store.engine import Store
@@ -159,7 +160,7 @@ class CommandContext:
         """Raise `Denied` with a clear sentence unless the actor may do `perm`."""
         if not self.allowed(perm):
             code = self.op.code if self.op else _("this operation")
-            role = self.role.value if self.role else _("no role")
+            role = term(self.role.value) if self.role else _("no role")
             raise Denied(
                 _("As {role} in {code} you cannot {action}.").format(
                     role=role, code=code, action=_(PERM_TEXT.get(perm, perm.value))

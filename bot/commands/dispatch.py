@@ -14,7 +14,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.base import bidi, metrics
-from bot.base.i18n import _, is_rtl, ngettext, pick_language, switch_language, use_language
+from bot.base.i18n import (
+    _,
+    current_language,
+    is_rtl,
+    ngettext,
+    pick_language,
+    switch_language,
+    use_language,
+)
 from bot.base.messages import Message
 from bot.base.ratelimit import wait_seconds
 from bot.commands import guard, surface
@@ -31,7 +39,7 @@ from bot.contracts import (
     clean_name,
     normalise_text,
 )
-from bot.core import protection
+from bot.core import protection, typography
 from bot.core.access import TLP, Role, tlp_allows
 from bot.core.disclosure import BreakGlassNote
 from bot.core.fanout import UNLINKED_GROUP_CEILING, channel_link, effective_ceiling
@@ -388,6 +396,30 @@ async def _record_processed(
     )
 
 
+def _resolve_line(core: Core, line: str) -> tuple[Command, list[str]]:
+    """The command a line names and the words after its name; `CommandError` otherwise."""
+    return core.registry.resolve(tokenize(line) or ["help"])
+
+
+async def _language_of(core: Core, inv: Invocation) -> str:
+    """The language the actor's replies are written in (as `load_actor_and_channel` picks
+    it), read in a short transaction of its own."""
+    async with core.store.transaction() as session:
+        row = await _ACTOR_AND_CHANNEL.first(
+            session,
+            {
+                "platform": inv.actor.platform,
+                "key": inv.actor.key,
+                "channel_platform": inv.channel.platform,
+                "channel_key": inv.channel.key,
+            },
+        )
+    if row is None:
+        return pick_language(inv.locale)
+    member, agency_language = row[1], row[6]
+    return pick_language(member.language, inv.locale, agency_language)
+
+
 async def was_processed(core: Core, platform: str, event_key: str) -> bool:
     """Whether an inbound event with this key was already handled.
 
@@ -408,9 +440,13 @@ async def dispatch(core: Core, inv: Invocation) -> Reply:
         # Sentences are written in the platform's locale until the member is known.
         with use_language(inv.locale):
             reply = await _dispatch(core, inv)
+            reply.language = current_language()
             if is_rtl() and not reply.duplicate:
                 reply.message = bidi.rtl_message(reply.message)
                 reply.extra = [bidi.rtl_message(m) for m in reply.extra]
+            if current_language() == "fr" and not reply.duplicate:  # `Statut : …`
+                reply.message = typography.french_message(reply.message)
+                reply.extra = [typography.french_message(m) for m in reply.extra]
         name = reply.command or "?"
         outcome = "ok" if reply.ok else "refused"
         return reply
@@ -469,11 +505,15 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
     op_code: str | None = None  # kept apart: a rollback expires ctx.op
     op_id: int | None = None
     try:
-        words = tokenize(line)
-        if not words:
-            words = ["help"]
-        cmd, rest = core.registry.resolve(words)
-        parsed = cmd.parse(rest, settings.max_text_chars)
+        try:
+            cmd, rest = _resolve_line(core, line)
+            parsed = cmd.parse(rest, settings.max_text_chars)
+        except CommandError:
+            # The sentence is for the member: written in their language, not the platform's
+            # (`foo` after `me lang es`). Their language is read only for a refused line.
+            switch_language(await _language_of(core, inv))
+            cmd, rest = _resolve_line(core, line)
+            parsed = cmd.parse(rest, settings.max_text_chars)  # raises again, in their language
         if core.before_transaction is not None:
             await core.before_transaction(inv)
 

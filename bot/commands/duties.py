@@ -23,6 +23,7 @@ from bot.contracts import Reply, Visibility
 from bot.core import raidview
 from bot.core.access import Perm, Role
 from bot.core.checklists import ITEM_ROLES, role_title
+from bot.core.vocabulary import term
 from bot.store.audit import Action
 from bot.store.models import Agency, Member, Membership, Operation, Raid, RaidDuty, RaidItem
 
@@ -206,7 +207,7 @@ async def raid_assign(ctx: CommandContext) -> Reply:
         )
         raise CommandError(
             sentence.format(
-                name=member.name, role=membership.role, op=op.code, duty=role_title(duty)
+                name=member.name, role=term(membership.role), op=op.code, duty=role_title(duty)
             )
         )
     row = (

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.base.i18n import N_, _
+from bot.base.i18n import DEFAULT_LANGUAGE, N_, _, ngettext, use_language
 from bot.base.messages import Attachment, Disclosure, Message
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
@@ -423,6 +423,20 @@ async def build_case_file(
     return CaseFile(data=data, tlp=top, left_out=left_out)
 
 
+def counts_text(counts: dict[str, int]) -> str:
+    """`3 members, 2 subjects, 1 notice, 7 sightings, 1 raid, 230 audit entries`, each
+    noun in the current language and its plural form (CLDR rules, via the catalogue)."""
+    words = {
+        "members": lambda n: ngettext("{n} member", "{n} members", n),
+        "subjects": lambda n: ngettext("{n} subject", "{n} subjects", n),
+        "notices": lambda n: ngettext("{n} notice", "{n} notices", n),
+        "sightings": lambda n: ngettext("{n} sighting", "{n} sightings", n),
+        "raids": lambda n: ngettext("{n} raid", "{n} raids", n),
+        "audit": lambda n: ngettext("{n} audit entry", "{n} audit entries", n),
+    }
+    return ", ".join(words[key](n).format(n=n) for key, n in counts.items() if key in words)
+
+
 # ----------------------------------------------------------------------- markdown
 
 
@@ -658,7 +672,8 @@ async def export_command(ctx: CommandContext) -> Reply:
         reader_id=member.id,
     )
     counts = case.counts()
-    summary = ", ".join(f"{n} {key}" for key, n in counts.items())
+    with use_language(DEFAULT_LANGUAGE):  # the record is written once, in English
+        summary = counts_text(counts)
     ctx.audit(
         Action.CONSULT,
         object_ref=f"{op.code}/export",
@@ -677,7 +692,7 @@ async def export_command(ctx: CommandContext) -> Reply:
         Message(
             title=_("Case file {code}").format(code=op.code),
             lines=[
-                _("Holds {summary}.").format(summary=summary),
+                _("Holds {summary}.").format(summary=counts_text(counts)),
                 _(
                     "Two files, for you only: JSON (the record) and Markdown (to read). "
                     "Handle as {label}."
@@ -803,7 +818,7 @@ async def export_to_dir(
             object_ref=f"{op.code}/export",
             recipient=actor,
             recipient_id=None,
-            summary=", ".join(f"{n} {key}" for key, n in case.counts().items()),
+            summary=counts_text(case.counts()),
         )
     paths = await deliver_to_dir(store, case.attachments(disclosure), out_dir, now=now)
     return case, paths

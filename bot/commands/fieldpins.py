@@ -167,7 +167,7 @@ async def _which_operation(
     "pin",
     'pin <LAT,LON> [--place "…"] [--live]',
     N_("Start a sighting from a location (a shared location on Telegram does this for you)."),
-    args=(Arg("coords"),),
+    args=(Arg("coords", rest=True),),  # `36,1600, -5,3480`: a decimal comma, two words
     flags=(Flag("place"), Flag("live", kind="bool")),
     op=OpMode.OPTIONAL,  # a private chat of a member of several operations: asked which
     perm=Perm.POST_SIGHTING,
@@ -183,7 +183,7 @@ async def _which_operation(
 )
 async def pin_start(ctx: CommandContext) -> Reply:
     """A shared location: finish a sighting waiting for its place, or ask whom was seen."""
-    lat, lon = parse_coords(str(ctx.args["coords"]))
+    lat, lon = parse_coords(" ".join(ctx.args["coords"]))
     place = _place(lat, lon, ctx.args.get("place"))
     live = bool(ctx.args.get("live"))
     waiting = await open_pending(ctx, ("where",))

@@ -16,6 +16,7 @@ from bot.commands.registry import Arg, command
 from bot.commands.values import zone
 from bot.contracts import Reply
 from bot.core import members
+from bot.core.vocabulary import term
 from bot.store.audit import Action
 from bot.store.models import Identity
 
@@ -93,7 +94,7 @@ async def whoami(ctx: CommandContext) -> Reply:
     fields.append((_("TASKFORCE_ADMINS entry"), entry))
     lines = [_("Identities:")] + [f"  {identity_label(i)}" for i in idents]
     lines += [_("Operations:")] + (
-        [f"  {op.code} {op.name} — {ms.role} ({op.status})" for ms, op in rows]
+        [f"  {op.code} {op.name} — {term(ms.role)} ({term(op.status)})" for ms, op in rows]
         or ["  " + _("none")]
     )
     return Reply(Message(title=member.name, fields=fields, lines=lines))
@@ -203,7 +204,7 @@ async def join(ctx: CommandContext) -> Reply:
     if existing is not None:
         raise CommandError(
             _("You are already in {code} as {role}; the invite is kept.").format(
-                code=op.code, role=existing.role
+                code=op.code, role=term(existing.role)
             )
         )
     members.redeem_invite(s, invite, member, ctx.now)
@@ -211,7 +212,7 @@ async def join(ctx: CommandContext) -> Reply:
     ctx.audit(Action.COLLECT, object_ref=f"member:{member.id}", reason=f"invite {code}")
     lines = [
         _("Welcome to {operation}: you are {role}.").format(
-            operation=f"{op.code} {op.name}", role=invite.role
+            operation=f"{op.code} {op.name}", role=term(invite.role)
         )
     ]
     if created:

@@ -644,8 +644,8 @@ async def notice_renew(ctx: CommandContext) -> Reply:
         Action.ALTER, object_ref=f"{op.code}/{ref}", reason=f"renewed ({was}): {reason_on_record}"
     )
     label = notice_tlp(notice, subject)
-    until = format_time(notice.expires_at, zone(op.timezone))
     with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
+        until = format_time(notice.expires_at, zone(op.timezone))  # in the channel's language
         post = Message(
             title=_("{title} renewed — {about}").format(
                 title=notice_title(notice), about=notice_about(subject)

@@ -23,6 +23,7 @@ from bot.contracts import Reply, Visibility
 from bot.core import operations
 from bot.core.access import TLP, Perm, Role
 from bot.core.fanout import channel_link
+from bot.core.vocabulary import term
 from bot.store.audit import Action
 from bot.store.models import ChannelLink, Invite, Member, Membership
 
@@ -154,7 +155,7 @@ async def op_new(ctx: CommandContext) -> Reply:
                 (_("Countries"), ", ".join(countries) or "—"),
                 (_("Default TLP"), tlp.label),
                 (_("Time zone"), str(tz)),
-                (_("Status"), "planning"),  # i18n: keep (a status word)
+                (_("Status"), term("planning")),
             ],
             lines=[
                 _("Next: `op invite` to bring people in, `op link` in a channel to post there.")
@@ -173,10 +174,13 @@ async def op_list(ctx: CommandContext) -> Reply:
     if member.is_admin:
         ops = await operations.all_operations(s)
         roles = await operations.roles_of(s, member.id or 0)
-        lines = [f"{o.code} {o.name} — {o.status} ({roles.get(o.id or 0, 'admin')})" for o in ops]
+        lines = [
+            f"{o.code} {o.name} — {term(o.status)} ({term(roles.get(o.id or 0, 'admin'))})"
+            for o in ops
+        ]
     else:
         rows = await operations.operations_of(s, member.id or 0)
-        lines = [f"{o.code} {o.name} — {o.status} ({ms.role})" for o, ms in rows]
+        lines = [f"{o.code} {o.name} — {term(o.status)} ({term(ms.role)})" for o, ms in rows]
     return Reply(
         Message(title=_("Your operations"), lines=lines or [_("You are in no operation yet.")])
     )
@@ -189,7 +193,7 @@ def _your_role(ctx: CommandContext, tz: ZoneInfo) -> str:
         return _("break-glass until {time} ({reason})").format(
             time=note.until.astimezone(tz).strftime("%H:%M"), reason=note.reason
         )
-    return ctx.role.value if ctx.role else "—"
+    return term(ctx.role.value) if ctx.role else "—"
 
 
 @command("op show", "op show [OP]", N_("Show an operation."), op=OpMode.REQUIRED, perm=Perm.READ_OP)
@@ -205,7 +209,7 @@ async def op_show(ctx: CommandContext) -> Reply:
         Message(
             title=f"{op.code} {op.name}",
             fields=[
-                (_("Status"), op.status),
+                (_("Status"), term(op.status)),
                 (_("Countries"), op.countries.replace(",", ", ") or "—"),
                 (_("Default TLP"), TLP(op.tlp).label),
                 (_("Time zone"), op.timezone),
@@ -244,7 +248,8 @@ async def op_members(ctx: CommandContext) -> Reply:
     rows = await operations.roster(ctx.session, op.id or 0)
     no_agency = _("no agency")
     lines = [
-        f"{member_ref(m)} {m.name} ({a.code if a else no_agency}) — {ms.role}" for m, ms, a in rows
+        f"{member_ref(m)} {m.name} ({a.code if a else no_agency}) — {term(ms.role)}"
+        for m, ms, a in rows
     ]
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/members")
     return Reply(
@@ -290,7 +295,7 @@ async def op_status(ctx: CommandContext) -> Reply:
         Message(
             lines=[
                 _("{code} is now {status} (was {old}).").format(
-                    code=op.code, status=status, old=old
+                    code=op.code, status=term(status), old=term(old)
                 )
                 + note
             ]
@@ -373,7 +378,7 @@ async def op_role(ctx: CommandContext) -> Reply:
     if ms.role == role.value:
         raise CommandError(
             _("{name} is already {role} in {code}.").format(
-                name=member.name, role=role.value, code=op.code
+                name=member.name, role=term(role.value), code=op.code
             )
         )
     if ms.role == "lead" and await count_leads(ctx) <= 1:
@@ -390,7 +395,7 @@ async def op_role(ctx: CommandContext) -> Reply:
         Message(
             lines=[
                 _("{name} is now {role} in {code} (was {old}).").format(
-                    name=member.name, role=role.value, code=op.code, old=old
+                    name=member.name, role=term(role.value), code=op.code, old=term(old)
                 )
             ]
         )

@@ -27,6 +27,7 @@ from bot.commands.values import parse_duration
 from bot.contracts import Reply
 from bot.core import protection
 from bot.core.access import TLP, Perm, Role
+from bot.core.vocabulary import term
 from bot.store.audit import Action
 from bot.store.models import BreakGlass, Operation, ReadGrant
 
@@ -196,7 +197,7 @@ async def _grant_target(ctx: CommandContext) -> tuple[int, str, int]:
             _(
                 "{name} is {role} and reads protected persons already; grants are for "
                 "partners and observers."
-            ).format(name=member.name, role=ms.role)
+            ).format(name=member.name, role=term(ms.role))
         )
     return (
         subject.id or 0,

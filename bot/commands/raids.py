@@ -38,6 +38,7 @@ from bot.core.access import TLP, Perm, Role
 from bot.core.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, role_title
 from bot.core.disclosure import Level, RaidPart
 from bot.core.fanout import FanoutResult
+from bot.core.vocabulary import term
 from bot.store.audit import Action
 from bot.store.models import Raid, RaidItem
 
@@ -281,7 +282,7 @@ async def raid_list(ctx: CommandContext) -> Reply:
     for r in [*ahead, *reversed(past)]:
         items = await raidview.load_items(ctx.session, r.id)
         lines.append(
-            f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {r.status}, "
+            f"{raidview.raid_ref(r)} {r.title} — {raidview.when(r, tz)} — {term(r.status)}, "
             f"{raidview.progress(items)}"
         )
     ctx.audit(Action.CONSULT, object_ref=f"{op.code}/raids")

@@ -12,7 +12,7 @@ from bot.base.i18n import _
 from bot.commands.errors import UsageError
 from bot.commands.fieldtime import time_words
 from bot.commands.refs import is_op_code, looks_like_ref
-from bot.commands.values import DB_INT_MAX, parse_int, parse_path
+from bot.commands.values import DB_INT_MAX, coords_words, parse_int, parse_path
 from bot.commands.walltime import looks_like_zone_word
 from bot.contracts import Invocation, Reply, Visibility
 from bot.core.access import Perm
@@ -46,7 +46,8 @@ class Arg:
 
 @dataclass(frozen=True)
 class Flag:
-    """A `--flag`. kind: `str`, `bool` (no value), `time` (may span words: `20m ago`),
+    """A `--flag`. kind: `str`, `bool` (no value), `time` (may span words: `20m ago`), `coords`
+    (may span two: `36,1600, -5,3480`),
     `int` (a whole number `low`..`high`, read by `values.parse_int`) or `path` (a directory
     on this machine, read by `values.parse_path`). Numbers and paths are read here, once,
     for every command: a handler gets an `int` or a `Path`, never the raw text."""
@@ -202,6 +203,10 @@ def _parse(cmd: Command, words: list[str], max_text: int) -> ParsedArgs:
                     raise UsageError(_("{flag} needs a value.").format(flag=f"--{name}"))
                 value = words[i + 1]
                 i += 2
+            if spec.kind == "coords":
+                extra = coords_words(value, words[i:])
+                value = " ".join([value, *words[i : i + extra]])
+                i += extra
             if spec.kind == "time":
                 extra = _flag_words(value, words[i:])
                 value = " ".join([value, *words[i : i + extra]])

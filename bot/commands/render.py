@@ -20,6 +20,7 @@ from bot.commands.intel import COLOURS, Page, hidden_line, notice_state, notice_
 from bot.core.access import TLP
 from bot.core.disclosure import is_protected_place
 from bot.core.protection import disclosure_label, protection_words
+from bot.core.vocabulary import kind_text
 from bot.store.models import Notice, Operation, Sighting, Subject
 
 RELIABILITY = {
@@ -134,7 +135,7 @@ def sighting_what(sighting: Sighting, subject: Subject | None) -> str:
 
 def _kind_text(subject: Subject, now: datetime) -> str:
     """`person, victim, CHILD, protected`: a child and a protected person are shown as such."""
-    text = f"{subject.kind}, {subject.category}" if subject.category else subject.kind
+    text = kind_text(subject.kind, subject.category)
     words = protection_words(subject, now)
     return f"{text}, {words}" if words else text
 
@@ -226,10 +227,11 @@ def subject_message(
             ),
         )
     )
-    none = "  " + _("none")
-    lines = [_("Notices:")] + ([f"  {notice_line(n, subject, now)}" for n in notices] or [none])
+    lines = [_("Notices:")] + (
+        [f"  {notice_line(n, subject, now)}" for n in notices] or ["  " + _("no notices")]
+    )
     lines += [_("Latest sightings:")] + (
-        [f"  {sighting_line(s, subject, tz)}" for s in sightings] or [none]
+        [f"  {sighting_line(s, subject, tz)}" for s in sightings] or ["  " + _("no sightings")]
     )
     if hidden:
         lines.append(
@@ -348,7 +350,7 @@ def notice_message(
     if matches is not None:
         lines.append(
             _("Matching sightings: {refs}").format(
-                refs=", ".join(sighting_ref(s) for s in matches) if matches else _("none")
+                refs=", ".join(sighting_ref(s) for s in matches) if matches else _("no sightings")
             )
         )
     label = notice_tlp(notice, subject)

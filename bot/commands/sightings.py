@@ -150,7 +150,7 @@ async def insert_sighting(ctx: CommandContext, sighting: Sighting) -> None:
     ),
     args=(Arg("what", rest=True, ref=True),),
     flags=(
-        Flag("coords"),
+        Flag("coords", kind="coords"),
         Flag("when", kind="time"),
         Flag("grade"),
         Flag("tlp"),

@@ -190,13 +190,50 @@ def _parse_time(raw: str, now: datetime, tz: ZoneInfo, zone_word: str | None) ->
         ) from None
 
 
+_NUMBER = re.compile(r"-?[0-9]{1,3}(?:[.,][0-9]+)?", re.ASCII)
+
+
+def _coordinate_parts(raw: str) -> list[str]:
+    """The two numbers of a pair of coordinates, with `.` as the decimal mark; ValueError
+    when the text is not two numbers."""
+    text = "".join(
+        str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c for c in raw.strip()
+    )
+    text = text.replace("٫", ".").replace("،", ",").replace("−", "-")
+    if ";" in text:
+        parts = text.split(";")
+    elif len(text.split()) == 2:
+        parts = [p.removesuffix(",") for p in text.split()]
+    elif "." in text or text.count(",") == 1:
+        parts = text.split(",")
+    elif text.count(",") == 3:  # `36,1600,-5,3480`: comma decimals without spaces
+        first, second, third, fourth = text.split(",")
+        parts = [f"{first},{second}", f"{third},{fourth}"]
+    else:
+        raise ValueError(raw)
+    parts = [p.strip() for p in parts]
+    if len(parts) != 2 or not all(_NUMBER.fullmatch(p) for p in parts):
+        raise ValueError(raw)
+    if any("," in p for p in parts) and "." in text:
+        raise ValueError(raw)  # both marks: not a pair anyone writes
+    return [p.replace(",", ".") for p in parts]
+
+
+def coords_words(value: str, following: list[str]) -> int:
+    """1 when the next word is the longitude of `value` typed with a space
+    (`--coords 36,1600, -5,3480`), else 0."""
+    if following and _NUMBER.fullmatch(value.removesuffix(",")) and _NUMBER.fullmatch(following[0]):
+        return 1
+    return 0
+
+
 def parse_coords(raw: str) -> tuple[float, float]:
-    """`LAT,LON` in decimal degrees, lat −90..90, lon −180..180."""
-    parts = [p.strip() for p in raw.replace(";", ",").split(",")]
+    """`LAT,LON` in decimal degrees, lat −90..90, lon −180..180.
+
+    Also as written where the comma is the decimal mark: `36,1600, -5,3480`,
+    `36,1600 -5,3480`, `36,1600;-5,3480` (and Arabic `٣٦٫١٦، -٥٫٣٤`)."""
     try:
-        if len(parts) != 2:
-            raise ValueError
-        lat, lon = float(parts[0]), float(parts[1])
+        lat, lon = (float(p) for p in _coordinate_parts(raw))
     except ValueError:
         raise UsageError(
             _(

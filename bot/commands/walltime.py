@@ -9,6 +9,7 @@ the zone's abbreviation (`2027-10-31 02:30 CET`). README, "Times as people write
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,15 +27,27 @@ _ZONE_WORD = re.compile(r"[A-Z]{2,5}", re.ASCII)
 
 
 class AmbiguousTime(UsageError):
-    """The input has more than one reading; the sentence is a question to the member."""
+    """The input has more than one reading; the sentence is a question to the member.
+
+    `answers` are the inputs the question suggests (`2025-12-05 09:00`): each is read
+    without a further question (tests check it)."""
+
+    def __init__(self, message: str, answers: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.answers = answers
 
 
 def abbreviations(tz: ZoneInfo, now: datetime) -> frozenset[str]:
     """The abbreviations (`CET`, `CEST`, `-03`) `tz` shows within about a year of `now`,
     upper-cased."""
+    return _abbreviations_around(tz, now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+@functools.lru_cache(maxsize=64)
+def _abbreviations_around(tz: ZoneInfo, day: datetime) -> frozenset[str]:
     span, step = _ABBREVIATION_SPAN_DAYS, _ABBREVIATION_STEP_DAYS
     return frozenset(
-        (now + timedelta(days=d)).astimezone(tz).tzname() or ""
+        (day + timedelta(days=d)).astimezone(tz).tzname() or ""
         for d in range(-span, span + 1, step)
     ) - {""}
 
@@ -101,6 +114,7 @@ def exact_local(wall: datetime, tz: ZoneInfo, raw: str, zone_word: str | None = 
                 second=second,
                 second_utc=f"{found[1].astimezone(UTC):%H:%M}",
                 example=f"{raw} {names[1]}",
-            )
+            ),
+            answers=(f"{raw} {names[0]}", f"{raw} {names[1]}"),
         )
     return found[0]

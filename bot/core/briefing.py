@@ -12,7 +12,7 @@ index and aggregates in the database, so it costs what is new, not the whole his
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from bot.core.checklists import SAFEGUARDING_ROLES, item_text
 from bot.core.disclosure import Level, RaidPart, Reader
 from bot.core.fanout import linked_channels
 from bot.core.protection import protection_words
+from bot.core.vocabulary import kind_text
 from bot.store.models import (
     Agency,
     Member,
@@ -83,13 +84,21 @@ class _Shown:
             self.top = label
 
 
+def _more(n: int) -> str:
+    return _("… and {n} more").format(n=n)
+
+
+def _more_subjects(n: int) -> str:
+    return ngettext("… and {n} more subject", "… and {n} more subjects", n).format(n=n)
+
+
 def _cut(
-    entries: list[str], total: int | None = None, more: str = N_("… and {n} more")
+    entries: list[str], total: int | None = None, more: Callable[[int], str] = _more
 ) -> list[str]:
     total = len(entries) if total is None else total
     out = [f"  {e}" for e in entries[:SECTION_LINES]]
     if total > SECTION_LINES:
-        out.append("  " + _(more).format(n=total - SECTION_LINES))
+        out.append("  " + more(total - SECTION_LINES))
     return out
 
 
@@ -142,15 +151,19 @@ async def _information(
     entries = []
     for subject_id, (count, last_seq, _m) in order:
         last, last_level = latest[last_seq]
-        where = f", last SG-{last_seq} at {last.location}" if last_level is Level.FULL else ""
+        where = (
+            _(", last {ref} at {place}").format(ref=f"SG-{last_seq}", place=last.location)
+            if last_level is Level.FULL
+            else ""
+        )
         if subject_id is None:
-            head = "Not yet linked to a subject"
+            head = _("Not yet linked to a subject")
         elif subject_id in neutral_subjects:
             # Counted, never named nor placed: see the sightings in private.
             head, where = _("A protected person"), ""
         else:
             sub = subjects[subject_id]
-            kind = f"{sub.kind}, {sub.category}" if sub.category else sub.kind
+            kind = kind_text(sub.kind, sub.category)
             words = protection_words(sub, now)  # a child is shown as such
             head = f"S-{sub.seq} {sub.name} ({kind}{', ' + words if words else ''})"
         entries.append(
@@ -162,7 +175,7 @@ async def _information(
         _("New sightings: {n}").format(n=total)
         + (_(" ({n} match a notice)").format(n=matches) if matches else "")
     ]
-    lines += _cut(entries, more=N_("… and {n} more subjects"))
+    lines += _cut(entries, more=_more_subjects)
 
     notices = (
         await s.exec(
@@ -248,7 +261,7 @@ async def _administration(
     members = sum(int(n) for _a, _r, n in rows)
     agencies: dict[str, int] = {}
     for code, _role, n in rows:
-        agencies[code or "no agency"] = agencies.get(code or "no agency", 0) + int(n)
+        agencies[code or _("no agency")] = agencies.get(code or _("no agency"), 0) + int(n)
     listed = ", ".join(f"{c} ({n})" for c, n in sorted(agencies.items(), key=lambda kv: -kv[1]))
     lines = [iimarch.members_line(members, len(agencies), listed)]
     if _may(reader, TLP.GREEN):  # names stay inside the task force
@@ -339,7 +352,7 @@ async def build(
         for r, items in raids
     ]
     lines += [_("INTENT"), *iimarch.intent_lines(op, saw_if_may)]
-    lines += [_("METHOD — raids in the next 72 h"), *(_cut(entries) or ["  " + _("none")])]
+    lines += [_("METHOD — raids in the next 72 h"), *(_cut(entries) or ["  " + _("no raids")])]
 
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
     lines += [_("ADMINISTRATION"), *(await _administration(s, op, reader, open_items, shown))]

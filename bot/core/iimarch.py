@@ -86,6 +86,6 @@ def radio_lines(
 
 
 def members_line(members: int, agencies: int, listed: str) -> str:
-    """`Members: 4 from 1 agency — ES-PN (4)`."""
+    """`Members: 4 (1 agency) — ES-PN (4)`."""
     where = ngettext("{n} agency", "{n} agencies", agencies).format(n=agencies)
-    return _("Members: {n} from {where} — {listed}").format(n=members, where=where, listed=listed)
+    return _("Members: {n} ({where}) — {listed}").format(n=members, where=where, listed=listed)

@@ -5,6 +5,7 @@ Platform-free and shared by the raid commands, the scheduler's reminders and bri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from bot.core.access import TLP
 from bot.core.checklists import PHASES, item_text, phase_title, role_title
 from bot.core.disclosure import Level, RaidPart, Reader, owner_if_strict
 from bot.core.fanout import FanoutResult, fanout
+from bot.core.vocabulary import term
 from bot.store.models import Member, Operation, Raid, RaidItem
 
 # Reminders before a raid: (offset before the raid time, how it is written).
@@ -30,6 +32,21 @@ REMINDER_LABELS = {int(off.total_seconds() // 60): label for off, label in REMIN
 ACTIVE_STATUSES = ("planned", "go")  # raids that still get reminders
 MAX_BUTTONS = 24
 MAX_LISTED = 8
+
+
+#: How `raid go --force` records its reason (one form, in the store, for every reader).
+_FORCED = re.compile(r"^forced with items (?P<numbers>[0-9, ]+) open: (?P<reason>.*)$", re.DOTALL)
+
+
+def reason_text(stored: str) -> str:
+    """A raid's recorded reason in the reader's language: the forced go's own words are
+    translated, the lead's reason is shown as typed."""
+    m = _FORCED.match(stored)
+    if m is None:
+        return stored
+    return _("forced with items {numbers} open: {reason}").format(
+        numbers=m.group("numbers"), reason=m.group("reason")
+    )
 
 
 def raid_ref(raid: Raid) -> str:
@@ -178,7 +195,7 @@ async def card(
     if ticker_ids:
         rows = (await session.exec(select(Member).where(col(Member.id).in_(ticker_ids)))).all()
         names = {m.id or 0: m.name for m in rows}
-    fields = [(_("When"), when(raid, reader_tz)), (_("Status"), raid.status)]
+    fields = [(_("When"), when(raid, reader_tz)), (_("Status"), term(raid.status))]
     if raid.timezone != reader_tz:
         fields.append((_("Local time on site"), when(raid)))
     if raid.location and address is Level.FULL:
@@ -186,7 +203,7 @@ async def card(
     fields.append((_("Checklist"), progress(items)))
     tactical = bool(raid.reason and reason is Level.FULL)  # notes carry the raid's label
     if tactical:
-        fields.append((_("Reason"), raid.reason or ""))
+        fields.append((_("Reason"), reason_text(raid.reason or "")))
     lines: list[str] = []
     for phase in PHASES:
         of_phase = [i for i in items if i.phase == phase]
@@ -253,7 +270,7 @@ def _reminder(
         lines.insert(0, _("Sent late: the bot was down when this reminder was due."))
     fields = [
         (_("When"), when(raid)),
-        (_("Status"), raid.status),
+        (_("Status"), term(raid.status)),
         (_("Checklist"), progress(items)),
     ]
     if raid.location:

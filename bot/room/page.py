@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from bot.base.i18n import N_, _, current_language, is_rtl
+from bot.core.vocabulary import term
 from bot.room.view import RaidCard, View
 
 # The pages' sentences are written inside f-strings, which the catalogue's extractor cannot
@@ -190,7 +191,7 @@ def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = No
 <p class="muted">{
         _e(
             _("Your role: {role} · status {status} · default {tlp}").format(
-                role=view.role, status=view.status, tlp=view.tlp
+                role=term(view.role), status=term(view.status), tlp=view.tlp
             )
         )
     }</p>
