@@ -24,7 +24,7 @@ from bot.commands.errors import UsageError
 from bot.commands.evidence_view import photo_lines, photos_of
 from bot.commands.fieldpending import ask_where, wants_a_place
 from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
-from bot.commands.grading import SALUTE_FLAGS, salute_fields
+from bot.commands.grading import SALUTE_FLAGS, grade_history, salute_fields
 from bot.commands.intel import (
     REVIEW_MONTHS,
     Page,
@@ -351,6 +351,7 @@ async def sighting_show(ctx: CommandContext) -> Reply:
     message.lines += photo_lines(
         (await photos_of(ctx.session, [sighting.id])).get(sighting.id or 0, [])
     )
+    message.lines += await grade_history(ctx, sighting.id or 0)
     return Reply(message)
 
 
