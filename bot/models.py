@@ -672,4 +672,6 @@ class Evidence(SQLModel, table=True):
     exif_lon: float | None = None
     added_by: int | None = Field(default=None, foreign_key="member.id")
     added_at: datetime = ts(nullable=False)
+
+
 import bot.models_records  # noqa: E402,F401  (issue 28: grade history, sighting revisions)

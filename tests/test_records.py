@@ -24,7 +24,9 @@ async def test_grading_is_independent_and_its_history_is_shown(any_app: App) -> 
     await ok(app, 'sighting S-1 at "Vigo port"')  # SG-2, by the lead
     await ok(app, 'sighting S-1 at "Vigo port" --observer "Ana"', who="mia")  # SG-3, ana saw it
     before = await snapshot(app.store)
-    independent = "its grade is given by another lead or analyst, so that grading stays independent."
+    independent = (
+        "its grade is given by another lead or analyst, so that grading stays independent."
+    )
     said = await refused(app, 'sighting grade SG-1 A1 --reason "own obs"', who="ana")
     assert said == f"You reported or observed SG-1; {independent}"
     said = await refused(app, 'sighting grade SG-2 A1 --reason "mine"')
