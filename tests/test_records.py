@@ -4,8 +4,14 @@ they merge. Through the console, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import col, select
+
 from bot.app import App
-from bot.models import Sighting
+from bot.clock import ManualClock
+from bot.models import AuditEntry, Sighting
 from bot.models_records import SightingGrade
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
@@ -54,3 +60,70 @@ async def test_grading_is_independent_and_its_history_is_shown(any_app: App) -> 
     assert [r.sighting_id for r in await fetch(app, SightingGrade)] == [
         s.id for s in await fetch(app, Sighting) if s.seq == 2
     ]
+
+
+RAID_AT = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)  # 12:00 in Madrid (CET)
+BEFORE_MANDATORY = [*range(1, 16), 18, 19]  # the built-in template's mandatory before items
+INSPECTORATE = 16  # an advisory before item
+SEPARATED = 20  # the first on-site item
+
+
+async def test_the_record_of_a_raid_cannot_be_ticked_into_shape_after_the_go(
+    any_app: App, clock: ManualClock
+) -> None:
+    app = any_app
+    await operation(app)
+    await ok(app, 'raid plan "Warehouse" --at "2026-11-29 12:00" --tz Europe/Madrid')
+    for n in BEFORE_MANDATORY:
+        await ok(app, f"check R-1 {n}")
+    clock.set(RAID_AT - timedelta(hours=21))
+    await ok(app, "raid go R-1")
+
+    # A before item, after the go: not by a member, and a lead says why.
+    before = await snapshot(app.store)
+    assert await refused(app, f"check R-1 {INSPECTORATE}", who="mia") == (
+        f"Item {INSPECTORATE} of R-1 was due before the raid, which has had the go; only a lead "
+        'ticks it now, with --reason "…", and it is marked as ticked after the go.'
+    )
+    assert await refused(app, f"check R-1 {INSPECTORATE}") == (
+        f"Item {INSPECTORATE} of R-1 was due before the raid, which has had the go; say why it is "
+        'ticked now with --reason "…" (it is marked as ticked after the go).'
+    )
+    # Nor is a before tick taken back after the go without a lead's reason.
+    assert "only a lead takes its tick back now" in await refused(app, "uncheck R-1 2")
+    # `raid done` 21 hours before the raid's start: refused without a reason.
+    assert await refused(app, "raid done R-1") == (
+        "R-1 is set for Sun 29 Nov 2026 11:00 UTC, still ahead; a raid is done after its "
+        'start. If it really is over, say why with --reason "…".'
+    )
+    assert changed_tables(before, await snapshot(app.store)).keys() <= {"auditentry", "auditchain"}
+
+    await ok(app, f'check R-1 {INSPECTORATE} --reason "inspectorate called at the door"')
+    await ok(app, f"check R-1 {SEPARATED}")  # on site, in time
+    await ok(app, 'raid done R-1 --reason "target fled; site searched early"')
+    await ok(app, "check R-1 21")  # on site, after the raid was done
+    shown = text(await ok(app, "raid show R-1"))
+    [late] = [line for line in shown.splitlines() if f"{INSPECTORATE}." in line]
+    assert late.endswith("— after the go")
+    [in_time] = [line for line in shown.splitlines() if f"{SEPARATED}." in line and "✓" in line]
+    assert "after the" not in in_time
+    [after_done] = [line for line in shown.splitlines() if " 21." in line]
+    assert after_done.endswith("— after the raid was done")
+    async with app.store.transaction() as session:
+        reasons = (
+            await session.exec(
+                select(AuditEntry.reason)
+                .where(col(AuditEntry.command).in_(["raid done", "check"]))
+                .where(AuditEntry.outcome == "ok")
+                .order_by(col(AuditEntry.id))
+            )
+        ).all()
+    assert "ticked after the go: inspectorate called at the door" in reasons
+    assert "done before its time: target fled; site searched early" in reasons
+
+    # The case file says so too.
+    files = {a.filename.rsplit(".", 1)[1]: a for a in (await ok(app, "export")).message.attachments}
+    data = json.loads(files["json"].content)
+    late_items = {i["position"]: i["late"] for i in data["raids"][0]["checklist"] if i["late"]}
+    assert late_items == {INSPECTORATE: "after-go", 21: "after-done"}
+    assert "(after the go)" in files["md"].content.decode()

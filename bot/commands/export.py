@@ -392,6 +392,7 @@ async def build_case_file(
                         "done_at": iso(i.done_at),
                         "done_by": people(i.done_by),
                         "note": i.note,
+                        "late": i.late,
                     }
                     for i in by_raid.get(r.id or 0, [])
                 ],
@@ -436,6 +437,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return out if len(out) > 2 else ["None."]
+
+
+# An item ticked late (issue 28): after the go (a before item), after the raid was done.
+LATE_MD = {"after-go": " (after the go)", "after-done": " (after the raid was done)"}
 
 
 def _who(person: dict[str, Any] | None) -> str | None:
@@ -587,6 +592,7 @@ def to_markdown(data: dict[str, Any]) -> str:
             tick = "x" if item["done"] else " "
             extra = ", mandatory" if item["mandatory"] else ""
             done = f" — done {item['done_at']} by {_who(item['done_by'])}" if item["done"] else ""
+            done += LATE_MD.get(item.get("late") or "", "")
             note = f" ({item['note']})" if item["note"] else ""
             out.append(f"- [{tick}] [{item['phase']}{extra}] {item['text']}{done}{note}")
         out.append("")
