@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import Perm
 from bot.audit import Action
@@ -117,15 +118,26 @@ async def sighting_grade(ctx: CommandContext) -> Reply:
     return Reply(Message(lines=lines, context=context_line(op, ref, label), tlp=label.value))
 
 
+async def grade_rows(
+    session: AsyncSession, sighting_ids: list[int]
+) -> dict[int, list[SightingGrade]]:
+    """The gradings of these sightings, oldest first, by sighting id."""
+    out: dict[int, list[SightingGrade]] = {}
+    if not sighting_ids:
+        return out
+    rows = await session.exec(
+        select(SightingGrade)
+        .where(col(SightingGrade.sighting_id).in_(sighting_ids))
+        .order_by(col(SightingGrade.id))
+    )
+    for row in rows:
+        out.setdefault(row.sighting_id, []).append(row)
+    return out
+
+
 async def grade_history(ctx: CommandContext, sighting_id: int) -> list[str]:
-    """The grade of record's history, oldest first: `Graded C3 by ana, <time>: why`."""
-    rows = (
-        await ctx.session.exec(
-            select(SightingGrade)
-            .where(SightingGrade.sighting_id == sighting_id)
-            .order_by(col(SightingGrade.id))
-        )
-    ).all()
+    """The grade of record's history, oldest first: `C3 (was ungraded) by ana, <time>: why`."""
+    rows = (await grade_rows(ctx.session, [sighting_id])).get(sighting_id, [])
     if not rows:
         return []
     names = await member_names(ctx, [r.graded_by for r in rows])

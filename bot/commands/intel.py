@@ -359,7 +359,7 @@ async def load_sightings(
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
 _MATCHING_NOTICES = Prepared(
-    sa.select(_NOTICE.c.id, _NOTICE.c.colour)
+    sa.select(_NOTICE.c.id, _NOTICE.c.colour, _NOTICE.c.kind)
     .where(
         _NOTICE.c.subject_id == sa.bindparam("subject_id"),
         _NOTICE.c.status == "active",
@@ -372,15 +372,17 @@ _MATCHING_NOTICES = Prepared(
 
 
 async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice | None:
-    """The active red (first) or yellow notice on `subject`, newest first; None if none.
+    """The strongest active notice on `subject`, None if none: red before yellow, and of
+    a colour a notice INTERPOL published before a diffusion; then the newest.
 
     Read as plain rows (most sightings match nothing); the notice itself is loaded only
     when there is one."""
     rows = await _MATCHING_NOTICES.rows(ctx.session, {"subject_id": subject.id, "now": ctx.now})
     for colour in ("red", "yellow"):
-        for row in rows:
-            if row[1] == colour:
-                return await ctx.session.get(Notice, row[0])
+        for kind in ("notice", "diffusion"):
+            for row in rows:
+                if row[1] == colour and row[2] == kind:
+                    return await ctx.session.get(Notice, row[0])
     return None
 
 

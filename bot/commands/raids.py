@@ -21,10 +21,10 @@ from bot.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, rol
 from bot.commands.context import CommandContext
 from bot.commands.duties import (
     duty_lines,
+    late_mark,
     require_open_and_held,
     require_untick,
     spans_countries,
-    late_mark,
     tickable,
 )
 from bot.commands.errors import CommandError, Denied, NotFound, UsageError

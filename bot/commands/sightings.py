@@ -47,6 +47,7 @@ from bot.commands.intel import (
 from bot.commands.refs import looks_like_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import (
+    is_historic,
     notice_ref,
     paged_message,
     sighting_line,
@@ -269,7 +270,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         ctx,
         post,
         tlp=label,
-        kind="match" if notice else "sighting",
+        kind="match" if notice and not is_historic(sighting) else "sighting",
         object_ref=ref,
         subject=subject,
         neutral=protection.neutral_sighting(
