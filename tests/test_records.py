@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.clock import ManualClock
 from bot.models import AuditEntry, Sighting
-from bot.models_records import SightingGrade
+from bot.models_records import SightingGrade, SightingRevision
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 
@@ -127,3 +127,72 @@ async def test_the_record_of_a_raid_cannot_be_ticked_into_shape_after_the_go(
     late_items = {i["position"]: i["late"] for i in data["raids"][0]["checklist"] if i["late"]}
     assert late_items == {INSPECTORATE: "after-go", 21: "after-done"}
     assert "(after the go)" in files["md"].content.decode()
+
+
+async def _posts(app: App) -> dict[str, list[str]]:
+    """The titles delivered to each console channel since the last look."""
+    out: dict[str, list[str]] = {}
+    for post in await app.console.pop_posts():
+        out.setdefault(post.channel, []).append(post.message.title)
+    return out
+
+
+async def test_corrections_and_withdrawals_reach_only_the_channels_that_got_the_original(
+    any_app: App,
+) -> None:
+    app = any_app
+    await _setup(app)  # room: up to AMBER, lobby: up to GREEN
+    await ok(app, 'sighting S-1 at "Vigo port" --when "20m ago"', who="mia")  # SG-1, AMBER
+    await ok(app, 'sighting "grey Audi" at "Vigo toll" --tlp green', who="mia")  # SG-2, GREEN
+    await ok(app, 'sighting "white van" at "Tui bridge" --tlp green')  # SG-3, GREEN
+    assert sorted(await _posts(app)) == ["lobby", "room"]
+    await ok(app, f"op link {OP} --max-tlp amber", channel="late")  # linked after the posts
+
+    # A correction needs a reason and its reporter (or a lead); nothing is written otherwise.
+    before = await snapshot(app.store)
+    assert await refused(app, 'sighting edit SG-1 --at "Vigo, pier 3"', who="mia") == (
+        'Say why with --reason "…": a correction is recorded with its reason.'
+    )
+    assert await refused(app, 'sighting edit SG-3 --at "Tui" --reason "x"', who="mia") == (
+        "SG-3 was reported by someone else; only its reporter or a lead corrects it."
+    )
+    assert await refused(app, 'subject edit S-1 --name "Ivan Petroff"') == (
+        'Say why with --reason "…": a rectification is recorded with its reason.'
+    )
+    assert changed_tables(before, await snapshot(app.store)).keys() <= {"auditentry", "auditchain"}
+
+    reply = text(
+        await ok(
+            app,
+            'sighting edit SG-1 --at "Vigo, pier 3" --when "30m ago" --reason "wrong pier"',
+            who="mia",
+        )
+    )
+    assert "SG-1 corrected: place, time seen." in reply
+    posts = await app.console.pop_posts()
+    assert [(p.channel, p.message.title) for p in posts] == [("room", "Corrected: SG-1")]
+    assert posts[0].message.lines[0] == "SG-1 was corrected by mia (place, time seen): wrong pier"
+    assert "Vigo" not in posts[0].text  # the values are read with `sighting show`
+    assert "Where: Vigo, pier 3" in text(await ok(app, "sighting show SG-1"))
+    [revision, _when] = await fetch(app, SightingRevision)
+    assert (revision.field, revision.old_value, revision.reason) == (
+        "location",
+        "Vigo port",
+        "wrong pier",
+    )
+
+    # A renamed subject: every channel that was sent a post naming it is told.
+    await ok(app, 'subject edit S-1 --name "Ivan Petroff" --reason "passport seen"')
+    assert await _posts(app) == {"room": ["Corrected: S-1"]}
+
+    # Withdrawn: where it went, not where it was withheld or not yet linked.
+    await ok(app, 'sighting erase SG-2 --reason "duplicate of SG-3"')
+    posts = await app.console.pop_posts()
+    assert sorted(p.channel for p in posts) == ["lobby", "room"]
+    assert {p.message.lines[0] for p in posts} == {
+        "SG-2 was withdrawn by the lead: duplicate of SG-3"
+    }
+    # A channel whose ceiling was lowered since may no longer read the original: not told.
+    await ok(app, f"op link {OP} --max-tlp green", channel="room")
+    await ok(app, 'subject erase S-1 --reason "court order 44/2026"')
+    assert await _posts(app) == {}

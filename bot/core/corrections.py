@@ -12,7 +12,8 @@ changed and the reason — never the old or new values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -32,27 +33,43 @@ REACHED = ("sent", "sending")
 QUEUED = ("pending", "sent", "sending")
 
 
+@dataclass
+class Reached:
+    """What one channel was sent: the highest label, and which of the references."""
+
+    label: TLP
+    refs: list[str] = field(default_factory=list)
+
+
 async def recipients_of(
     session: AsyncSession, op: Operation, refs: Iterable[str], statuses: tuple[str, ...]
-) -> dict[tuple[str, str], TLP]:
-    """The channels sent a post about any of `refs` (in `statuses`), with the highest label
-    each was sent."""
-    wanted = [f"{op.code}/{r}" for r in refs]
+) -> dict[tuple[str, str], Reached]:
+    """The channels sent a post about any of `refs` (in `statuses`): the highest label
+    each was sent, and which references (in the order of `refs`)."""
+    order = list(dict.fromkeys(refs))
+    wanted = [f"{op.code}/{r}" for r in order]
     if not wanted:
         return {}
     rows = (
         await session.execute(
-            sa.select(_OUTBOX.c.platform, _OUTBOX.c.channel_key, _OUTBOX.c.tlp).where(
+            sa.select(
+                _OUTBOX.c.platform, _OUTBOX.c.channel_key, _OUTBOX.c.tlp, _OUTBOX.c.object_ref
+            ).where(
                 _OUTBOX.c.operation_id == op.id,
                 _OUTBOX.c.object_ref.in_(wanted),
                 _OUTBOX.c.status.in_(statuses),
             )
         )
     ).all()
-    out: dict[tuple[str, str], TLP] = {}
-    for platform, channel_key, label in rows:
-        key = (str(platform), str(channel_key))
-        out[key] = tlp_max(out.get(key, TLP.CLEAR), label) or TLP(label)
+    out: dict[tuple[str, str], Reached] = {}
+    for platform, channel_key, label, object_ref in rows:
+        got = out.setdefault((str(platform), str(channel_key)), Reached(TLP(label)))
+        got.label = tlp_max(got.label, label) or got.label
+        ref = str(object_ref).split("/", 1)[1]
+        if ref not in got.refs:
+            got.refs.append(ref)
+    for got in out.values():
+        got.refs.sort(key=order.index)
     return out
 
 
@@ -61,28 +78,27 @@ async def tell(
     *,
     now: datetime,
     op: Operation,
-    reached: dict[tuple[str, str], TLP],
-    message: Message,
+    reached: dict[tuple[str, str], Reached],
+    message: Callable[[list[str]], Message],
     kind: str,
-    object_ref: str,
 ) -> int:
-    """Queue `message` to every linked channel in `reached` that may still read what it
-    was sent; returns how many channels it goes to."""
+    """Queue `message(refs the channel got)` to every linked channel in `reached` that may
+    still read what it was sent; returns how many channels it goes to."""
     rows: list[dict[str, object]] = []
     for link in await linked_channels(session, op.id):
-        label = reached.get((link.platform, link.channel_key))
-        if label is None or not channel_allows(label, link.max_tlp, link_agencies(link), None):
+        got = reached.get((link.platform, link.channel_key))
+        if got is None or not channel_allows(got.label, link.max_tlp, link_agencies(link), None):
             continue
         rows.append(
             outbox_row(
                 now=now,
                 platform=link.platform,
                 channel_key=link.channel_key,
-                payload={**message.to_json(), "tlp": label.value},
+                payload={**message(got.refs).to_json(), "tlp": got.label.value},
                 operation_id=op.id,
-                tlp=label.value,
+                tlp=got.label.value,
                 kind=kind,
-                object_ref=f"{op.code}/{object_ref}",
+                object_ref=f"{op.code}/{got.refs[0]}",
             )
         )
     await enqueue_rows(session, rows)
