@@ -11,8 +11,9 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.clock import ManualClock
-from bot.models import AuditEntry, Sighting
+from bot.models import AuditEntry, Sighting, Subject, SubjectLink
 from bot.models_records import SightingGrade, SightingRevision
+from tests.conftest import START
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 
@@ -196,3 +197,52 @@ async def test_corrections_and_withdrawals_reach_only_the_channels_that_got_the_
     await ok(app, f"op link {OP} --max-tlp green", channel="room")
     await ok(app, 'subject erase S-1 --reason "court order 44/2026"')
     assert await _posts(app) == {}
+
+
+async def test_merging_a_duplicate_keeps_its_notices_sightings_and_links(any_app: App) -> None:
+    app = any_app
+    await _setup(app)  # S-1 Ivan Petrov
+    await ok(app, "subject add person Vanya Petrov --category suspect --new")  # S-2, the same man
+    await ok(app, "subject add person Marko Horvat --category suspect")  # S-3
+    await ok(app, "subject add person Lena --category victim")  # S-4
+    await ok(
+        app,
+        'notice diffusion red S-2 --requested-by ES --countries PT --charges "trafficking" '
+        "--warrant W/2 --warrant-country ES",
+    )  # N-1, on the duplicate
+    await ok(app, 'sighting S-2 at "Vigo port"', who="mia")  # SG-1
+    await ok(app, 'links confirm S-2 S-3 --reason "same van, 20 Nov"')
+    await ok(app, 'links confirm S-1 S-2 --reason "same phone"')
+    await app.console.pop_posts()
+
+    before = await snapshot(app.store)
+    assert await refused(app, "subject merge S-2 into S-1") == (
+        'Say why with --reason "…": a merge is recorded with its reason.'
+    )
+    assert "you cannot erase records" in await refused(
+        app, 'subject merge S-2 into S-1 --reason "x"', who="mia"
+    )
+    assert await refused(app, 'subject merge S-4 into S-1 --reason "x"') == (
+        "S-4 and S-1 are recorded differently (person victim, person suspect); rectify one with "
+        '`subject edit … --reason "…"` before merging.'
+    )
+    assert changed_tables(before, await snapshot(app.store)).keys() <= {"auditentry", "auditchain"}
+
+    said = text(await ok(app, 'subject merge S-2 into S-1 --reason "same passport number"'))
+    assert said.startswith("S-2 is merged into S-1: SG-1, N-1 moved")
+    shown = text(await ok(app, "subject show S-1"))
+    assert "Vanya Petrov" in shown  # the duplicate's name, now an alias
+    assert "N-1" in shown and "SG-1" in shown and "S-3 Marko Horvat" in shown
+    assert "N-1 Red diffusion — S-1 Ivan Petrov" in text(await ok(app, "notice list"))
+    assert await refused(app, "subject show S-2") == (
+        f"S-2 was merged into S-1 on {START:%d %b %Y}; see `subject show S-1`."
+    )
+    assert "S-1 Ivan Petrov" in text(await ok(app, "subject find Vanya"))
+    links = await fetch(app, SubjectLink)
+    ids = {s.seq: s.id for s in await fetch(app, Subject)}
+    assert [(link.subject_a, link.subject_b) for link in links] == [(ids[1], ids[3])]
+    # A sighting of S-1 now matches the diffusion that was recorded against S-2.
+    assert (await ok(app, 'sighting S-1 at "Tui"', who="mia")).message.mark == "MATCH"
+    # The channel that was sent posts naming S-2 is told.
+    titles = [p.message.title for p in await app.console.pop_posts("room")]
+    assert "Merged: S-2 into S-1" in titles

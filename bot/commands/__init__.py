@@ -14,6 +14,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     help,
     intent,
     members,
+    merge,
     notices,
     operations,
     photos,

@@ -284,6 +284,14 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
             denied=subject is not None,
             operation_id=op.id,
         )
+    if subject.merged_into is not None and subject.erased_at is not None:
+        into = await ctx.session.get(Subject, subject.merged_into)
+        target = f"S-{into.seq}" if into is not None else "?"
+        raise NotFound(
+            _("{ref} was merged into {into} on {day}; see `subject show {into}`.").format(
+                ref=f"S-{seq}", into=target, day=f"{subject.erased_at:%d %b %Y}"
+            )
+        )
     _not_erased(subject, f"S-{seq}")
     return subject
 
