@@ -98,7 +98,7 @@ async def subject_merge(ctx: CommandContext) -> Reply:
     )
     conn = await ctx.session.connection()
     for model in (Sighting, Notice):
-        table = model.__table__  # type: ignore[attr-defined]
+        table = model.__table__  # type: ignore[union-attr]
         await conn.execute(
             update(table).where(table.c.subject_id == dup.id).values(subject_id=kept.id)
         )

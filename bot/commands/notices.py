@@ -374,7 +374,7 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
         parse_published(str(ctx.args["published"]), ctx.now) if ctx.args.get("published") else None
     )
     expires = years_later(published or ctx.now, NOTICE_YEARS)
-    if expires <= ctx.now:
+    if published is not None and expires <= ctx.now:
         raise UsageError(
             _(
                 "Published on {date}, it expired on {expiry} (5 years on); record a notice "

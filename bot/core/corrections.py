@@ -50,8 +50,9 @@ async def recipients_of(
     wanted = [f"{op.code}/{r}" for r in order]
     if not wanted:
         return {}
+    conn = await session.connection()
     rows = (
-        await session.execute(
+        await conn.execute(
             sa.select(
                 _OUTBOX.c.platform, _OUTBOX.c.channel_key, _OUTBOX.c.tlp, _OUTBOX.c.object_ref
             ).where(
