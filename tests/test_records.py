@@ -246,3 +246,13 @@ async def test_merging_a_duplicate_keeps_its_notices_sightings_and_links(any_app
     # The channel that was sent posts naming S-2 is told.
     titles = [p.message.title for p in await app.console.pop_posts("room")]
     assert "Merged: S-2 into S-1" in titles
+
+
+async def test_a_protected_persons_correction_is_not_told_to_channels(app: App) -> None:
+    await _setup(app)
+    await ok(app, "subject add person Lena --category victim")  # S-2, protected
+    await ok(app, 'sighting S-2 at "Vigo port"', who="mia")  # the room gets a neutral line
+    posts = await app.console.pop_posts("room")
+    assert posts and "Lena" not in posts[0].text
+    await ok(app, 'subject edit S-2 --name "Lena K." --reason "spelling"')
+    assert await app.console.pop_posts("room") == []

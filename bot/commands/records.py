@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from bot import lifecycle
+from bot import lifecycle, protection
 from bot.access import Perm
 from bot.audit import Action
 from bot.commands.amend import tell_corrected, tell_withdrawn
@@ -152,8 +152,11 @@ async def subject_edit(ctx: CommandContext) -> Reply:
         object_ref=f"{op.code}/{ref}",
         reason=f"rectified {fields}; previous values in revision {ids}: {note}"[:1000],
     )
-    # Every channel that was sent a post naming the subject is told it was corrected.
-    await tell_corrected(ctx, [ref, *await _refs_about(ctx, subject)], list(changes), note, ref)
+    # Every channel that was sent a post naming the subject is told it was corrected; a
+    # protected person was never named to a channel (only a neutral line), so none is told.
+    if not protection.is_protected(subject, ctx.now):
+        refs = [ref, *await _refs_about(ctx, subject)]
+        await tell_corrected(ctx, refs, list(changes), note, ref)
     return Reply(
         Message(
             lines=[
