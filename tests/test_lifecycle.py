@@ -69,7 +69,7 @@ async def test_rectification_keeps_the_previous_values_with_the_audit_entry(
 async def test_erasure_leaves_nothing_of_the_subject_but_the_fact(any_app: App) -> None:
     app = any_app
     await _intel(app)
-    await ok(app, 'subject edit S-1 --desc "scar on the left hand"')
+    await ok(app, 'subject edit S-1 --desc "scar on the left hand" --reason "photo seen"')
     # Only a lead erases; nothing is stored on a refusal.
     before = await snapshot(app.store)
     assert await refused(app, 'subject erase S-1 --reason "x"', who="mia") == (
@@ -166,6 +166,9 @@ async def test_closed_operations_keep_their_records_under_review(
     )
     await ok(app, f'review keep {OP}/S-2 --reason "evidence in the ongoing trial"')
     await ok(app, f'subject erase {OP}/S-1 --reason "retention period over"')
+    # The room that got its sighting and notice is told they were withdrawn (issue 28).
+    withdrawn = [p.message.title for p in await app.console.pop_posts() if p.channel == "room"]
+    assert withdrawn == ["Withdrawn: SG-1, N-1"]
     clock.advance(timedelta(days=7))
     assert await fire_due(app, "review") == [FireResult.SENT]  # it ran, and had nothing due
     assert [p for p in await app.console.pop_posts() if p.channel == "room"] == []

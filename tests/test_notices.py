@@ -46,8 +46,10 @@ async def _setup(app: App) -> None:
 def _line(colour: str, subject: str, extra: str = "") -> str:
     """A `notice record` line with what every colour needs (and a red's judicial data)."""
     judicial = ' --charges "trafficking in human beings" --warrant W/1 --warrant-country PT'
+    # A UN Special Notice is requested by a Security Council committee, not a country.
+    by = "--committee 1267" if colour == "un" else "--requested-by PT"
     return (
-        f"notice record {colour} {subject} --ref X/2026/1 --requested-by PT"
+        f"notice record {colour} {subject} --ref X/2026/1 {by}"
         + (judicial if colour == "red" else "")
         + extra
     )
@@ -62,11 +64,16 @@ async def test_every_colour_is_recorded_and_posted(app: App, colour: str) -> Non
     assert f"notice N-1 — {good} " in reply.message.title
     assert "Posted to 1 linked channel" in text(reply)
     assert "INTERPOL reference: X/2026/1" in text(reply)
-    assert "Requested by: PT" in text(reply)
+    requester = "1267" if colour == "un" else "PT"
+    if colour == "un":
+        assert "UN Security Council sanctions committee: 1267" in text(reply)
+        assert "Requested by" not in text(reply)
+    else:
+        assert "Requested by: PT" in text(reply)
     assert "Issued" not in text(reply)
     [notice] = await fetch(app, Notice)
     assert notice.colour == colour and notice.external_ref == "X/2026/1"
-    assert (notice.kind, notice.requested_by) == ("notice", "PT")
+    assert (notice.kind, notice.requested_by) == ("notice", requester)
     assert notice.expires_at.year == notice.recorded_at.year + 5
     posts = await app.console.pop_posts()
     [post] = [p for p in posts if not p.channel.startswith("@")]

@@ -5,6 +5,8 @@ when the operation spans countries. Through the console, on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlmodel import col, select
 
 from bot.base.clock import ManualClock
@@ -15,6 +17,7 @@ from tests.dbstate import changed_tables, denied_only, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 
 PLAN = 'raid plan "Warehouse" --at "2026-11-29 12:00" --tz Europe/Madrid'
+RAID_AT = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)  # 12:00 in Madrid (CET)
 # Positions in the built-in template (bot/core/templates/trafficking-raid.toml).
 WARRANT, THREAT, INTERPRETERS, CROSS_BORDER = 1, 4, 11, 17
 SEPARATED, DEBRIEF = 20, 31
@@ -118,6 +121,7 @@ async def test_the_raid_story_with_named_duties(any_app: App, clock: ManualClock
     await ok(app, "raid go R-1")
     await ok(app, f"check R-1 {SEPARATED}", who="mia")
     assert "for after the raid" in await refused(app, f"check R-1 {DEBRIEF}")
+    clock.set(RAID_AT)  # a raid is done once it has started
     await ok(app, "raid done R-1")
     await ok(app, f"check R-1 {DEBRIEF}")
     items = {i.position: i for i in await fetch(app, RaidItem)}

@@ -131,6 +131,7 @@ async def test_the_full_raid_story(any_app: App, clock: ManualClock) -> None:
     (post,) = await app.console.pop_posts("room")
     assert post.message.title == "T−30 min: R-1 Warehouse on Calle Mar"
     assert "Every mandatory item before the raid is ticked." in post.text
+    clock.set(T0 + timedelta(hours=2, seconds=5))  # the raid (moved to 14:00) has started
     done = text(await ok(app, "raid done R-1"))
     assert "R-1 is done." in done and "20. Suspected victims separated" in done
 

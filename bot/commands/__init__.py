@@ -5,6 +5,7 @@ platform SDK (tests/test_layering.py enforces it).
 """
 
 from bot.commands import (  # noqa: F401  (each module registers its commands)
+    amend,
     audit_log,
     briefings,
     export,
@@ -13,6 +14,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     help,
     intent,
     members,
+    merge,
     notices,
     operations,
     photos,

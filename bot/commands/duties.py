@@ -61,6 +61,20 @@ async def spans_countries(session: AsyncSession, op: Operation) -> bool:
     return len(declared | {c.upper() for c in countries if c}) > 1
 
 
+# A raid's states once it has had the go: its before items were due already.
+AFTER_THE_GO = ("go", "done")
+
+
+def late_mark(raid: Raid, item: RaidItem) -> str | None:
+    """How late a tick made now is: `after-go` for a before item once the raid had the go,
+    `after-done` for an on-site item once it is done; None when in time."""
+    if item.phase == "before" and raid.status in AFTER_THE_GO:
+        return "after-go"
+    if item.phase == "on-site" and raid.status == "done":
+        return "after-done"
+    return None
+
+
 def tick_refusal(
     role: Role | None, me: int | None, raid: Raid, item: RaidItem, held: dict[str, Member]
 ) -> CommandError | None:
@@ -76,6 +90,13 @@ def tick_refusal(
             else _("Item {n} of {ref} is for after the raid; it opens when the raid is done.")
         )
         return CommandError(sentence.format(n=item.position, ref=ref))
+    if item.phase == "before" and raid.status in AFTER_THE_GO and role is not Role.LEAD:
+        return Denied(
+            _(
+                "Item {n} of {ref} was due before the raid, which has had the go; only a lead "
+                'ticks it now, with --reason "…", and it is marked as ticked after the go.'
+            ).format(n=item.position, ref=ref)
+        )
     if item.role is None or role is Role.LEAD:
         return None
     holder = held.get(item.role)

@@ -29,6 +29,7 @@ from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
 from bot.commands.evidence_view import photo_records, photos_of
+from bot.commands.grading import grade_rows
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
 from bot.contracts import Reply
@@ -228,6 +229,8 @@ async def build_case_file(
     mentioned |= {s.created_by for s in subjects} | {r.created_by for r in raids}
     mentioned |= {n.recorded_by for n in notices} | {s.reporter_id for s in sightings}
     mentioned |= {s.graded_by for s in sightings}
+    grades = await grade_rows(session, [s.id or 0 for s in sightings])
+    mentioned |= {g.graded_by for rows in grades.values() for g in rows}
     mentioned |= {i.done_by for i in items}
     mentioned.discard(None)
     members = list((await session.exec(select(Member).where(col(Member.id).in_(mentioned)))).all())
@@ -334,6 +337,7 @@ async def build_case_file(
                 "state": notice_state(n, now),
                 "recorded_at": iso(n.recorded_at),
                 "recorded_by": people(n.recorded_by),
+                "published_at": iso(n.published_at),
                 "expires_at": iso(n.expires_at),
                 "renewed_at": iso(n.renewed_at),
                 "cancelled_at": iso(n.cancelled_at),
@@ -365,6 +369,16 @@ async def build_case_file(
                 "reporter": people(s.reporter_id),
                 "match_notice": notice_ref.get(s.match_notice_id) if s.match_notice_id else None,
                 "photos": photo_records(photos.get(s.id or 0, []), iso),
+                "grades": [
+                    {
+                        "grade": g.grade,
+                        "was": g.was,
+                        "graded_by": people(g.graded_by),
+                        "graded_at": iso(g.graded_at),
+                        "reason": g.reason,
+                    }
+                    for g in grades.get(s.id or 0, [])
+                ],
             }
             for s in sightings
         ],
@@ -393,6 +407,7 @@ async def build_case_file(
                         "done_at": iso(i.done_at),
                         "done_by": people(i.done_by),
                         "note": i.note,
+                        "late": i.late,
                     }
                     for i in by_raid.get(r.id or 0, [])
                 ],
@@ -451,6 +466,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return out if len(out) > 2 else ["None."]
+
+
+# An item ticked late (issue 28): after the go (a before item), after the raid was done.
+LATE_MD = {"after-go": " (after the go)", "after-done": " (after the raid was done)"}
 
 
 def _who(person: dict[str, Any] | None) -> str | None:
@@ -602,6 +621,7 @@ def to_markdown(data: dict[str, Any]) -> str:
             tick = "x" if item["done"] else " "
             extra = ", mandatory" if item["mandatory"] else ""
             done = f" — done {item['done_at']} by {_who(item['done_by'])}" if item["done"] else ""
+            done += LATE_MD.get(item.get("late") or "", "")
             note = f" ({item['note']})" if item["note"] else ""
             out.append(f"- [{tick}] [{item['phase']}{extra}] {item['text']}{done}{note}")
         out.append("")

@@ -274,6 +274,14 @@ async def find_subject(ctx: CommandContext, raw: str) -> Subject:
             denied=subject is not None,
             operation_id=op.id,
         )
+    if subject.merged_into is not None and subject.erased_at is not None:
+        into = await ctx.session.get(Subject, subject.merged_into)
+        target = f"S-{into.seq}" if into is not None else "?"
+        raise NotFound(
+            _("{ref} was merged into {into} on {day}; see `subject show {into}`.").format(
+                ref=f"S-{seq}", into=target, day=f"{subject.erased_at:%d %b %Y}"
+            )
+        )
     _not_erased(subject, f"S-{seq}")
     return subject
 
@@ -349,7 +357,7 @@ async def load_sightings(
 
 _NOTICE = tables.NOTICE
 _MATCHING_NOTICES = Prepared(
-    sa.select(_NOTICE.c.id, _NOTICE.c.colour)
+    sa.select(_NOTICE.c.id, _NOTICE.c.colour, _NOTICE.c.kind)
     .where(
         _NOTICE.c.subject_id == sa.bindparam("subject_id"),
         _NOTICE.c.status == "active",
@@ -362,15 +370,17 @@ _MATCHING_NOTICES = Prepared(
 
 
 async def active_match_notice(ctx: CommandContext, subject: Subject) -> Notice | None:
-    """The active red (first) or yellow notice on `subject`, newest first; None if none.
+    """The strongest active notice on `subject`, None if none: red before yellow, and of
+    a colour a notice INTERPOL published before a diffusion; then the newest.
 
     Read as plain rows (most sightings match nothing); the notice itself is loaded only
     when there is one."""
     rows = await _MATCHING_NOTICES.rows(ctx.session, {"subject_id": subject.id, "now": ctx.now})
     for colour in ("red", "yellow"):
-        for row in rows:
-            if row[1] == colour:
-                return await ctx.session.get(Notice, row[0])
+        for kind in ("notice", "diffusion"):
+            for row in rows:
+                if row[1] == colour and row[2] == kind:
+                    return await ctx.session.get(Notice, row[0])
     return None
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from bot.base.clock import add_months
-from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, use_language
-from bot.base.localtime import format_time
+from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
+from bot.base.localtime import format_date, format_time
 from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.disclose import parse_recipients, post_item, red_audience
@@ -26,6 +26,7 @@ from bot.commands.intel import (
     find_notice,
     find_subject,
     hidden_line,
+    load_sightings,
     may_read_notice,
     may_read_sighting,
     member_names,
@@ -35,10 +36,12 @@ from bot.commands.intel import (
     paginate,
     parse_colour,
     parse_page,
+    readable_sightings,
     reader,
     with_floor,
     years_later,
 )
+from bot.commands.notice_values import parse_notice_ref, parse_published, parse_requesting
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import (
     context_line,
@@ -48,9 +51,16 @@ from bot.commands.render import (
     notice_ref,
     notice_title,
     paged_message,
+    sighting_line,
+    sighting_ref,
     subject_ref,
 )
-from bot.commands.values import parse_tlp, zone
+from bot.commands.values import (
+    parse_countries,
+    parse_country,
+    parse_tlp,
+    zone,
+)
 from bot.contracts import Reply
 from bot.core import protection
 from bot.core.access import TLP, Perm
@@ -164,7 +174,36 @@ def _red_judicial(ctx: CommandContext) -> tuple[str, str, str]:
                 "the warrant."
             )
         )
-    return charges, warrant, country
+    return charges, warrant, parse_country(country)
+
+
+def _requesting(ctx: CommandContext, colour: str) -> str:
+    """Who requested it: a country or NCB, or for a UN Special Notice the Security Council
+    sanctions committee (`--committee`), never a country."""
+    committee = _text(ctx, "committee", 100)
+    requested_by = _text(ctx, "requested-by", 100)
+    if colour == "un":
+        if not committee or requested_by:
+            raise UsageError(
+                _(
+                    "A UN Special Notice is issued at the request of a UN Security Council "
+                    'sanctions committee, not a country: name it with --committee "…" '
+                    "(for example --committee 1267)."
+                )
+            )
+        return committee
+    if committee:
+        raise UsageError(
+            _("--committee is for UN Special Notices; give --requested-by COUNTRY instead.")
+        )
+    if not requested_by:
+        raise UsageError(
+            _(
+                "Say which country's National Central Bureau requested it with "
+                "--requested-by COUNTRY."
+            )
+        )
+    return parse_requesting(requested_by)
 
 
 def _yellow_gaps(subject: Subject) -> list[str]:
@@ -204,6 +243,8 @@ async def _active(ctx: CommandContext, subject: Subject, colour: str, kind: str)
 RECORD_FLAGS = (
     Flag("ref"),
     Flag("requested-by"),
+    Flag("committee"),
+    Flag("published"),
     Flag("charges"),
     Flag("warrant"),
     Flag("warrant-country"),
@@ -233,9 +274,9 @@ RECORD_DETAILS = N_(
 
 @command(
     "notice record",
-    'notice record <colour> [S-n] --ref INTERPOL-REF --requested-by COUNTRY [--charges "…" '
-    '--warrant REF --warrant-country COUNTRY] [--summary "…"] [--reason "…"] [--tlp …] '
-    "[--to M-3,M-7]",
+    'notice record <colour> [S-n] --ref INTERPOL-REF --requested-by COUNTRY|"NCB City" '
+    '[--published YYYY-MM-DD] [--charges "…" --warrant REF --warrant-country COUNTRY] '
+    '[--committee "…"] [--summary "…"] [--reason "…"] [--tlp …] [--to M-3,M-7]',
     N_("Record an INTERPOL notice about a subject; it is posted to the linked channels."),
     args=(Arg("colour"), Arg("subject", ref=True, required=False)),
     flags=RECORD_FLAGS,
@@ -318,18 +359,26 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
                 "published."
             )
         )
-    requested_by = _text(ctx, "requested-by", 100)
-    if not requested_by:
-        raise UsageError(
-            _(
-                "Say which country's National Central Bureau requested it with "
-                "--requested-by COUNTRY."
-            )
-        )
+    if external is not None:
+        external = parse_notice_ref(external)
+    requested_by = _requesting(ctx, colour.name)
     countries = _text(ctx, "countries", 400)
     if kind == "diffusion" and not countries:
         raise UsageError(
             _("Say which countries the diffusion was sent to with --countries FR,DE,…")
+        )
+    if countries is not None:
+        countries = ",".join(parse_countries(countries))
+    published = (
+        parse_published(str(ctx.args["published"]), ctx.now) if ctx.args.get("published") else None
+    )
+    expires = years_later(published or ctx.now, NOTICE_YEARS)
+    if published is not None and expires <= ctx.now:
+        raise UsageError(
+            _(
+                "Published on {date}, it expired on {expiry} (5 years on); record a notice "
+                "INTERPOL still has in force."
+            ).format(date=format_date(published), expiry=format_date(expires))
         )
     charges, warrant, warrant_country = (
         _red_judicial(ctx) if colour.name == "red" else (_text(ctx, "charges", 1000), None, None)
@@ -373,7 +422,8 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
         status="active",
         recorded_by=ctx.member().id,
         recorded_at=ctx.now,
-        expires_at=years_later(ctx.now, NOTICE_YEARS),
+        published_at=published,
+        expires_at=expires,
         review_at=add_months(ctx.now, REVIEW_MONTHS),
     )
     ctx.session.add(notice)
@@ -413,8 +463,38 @@ async def _record(ctx: CommandContext, kind: str) -> Reply:
     notes = [n for n in (amber_note, raised) if n]
     if colour.name == "yellow" and subject is not None:
         notes += _yellow_gaps(subject)
-    message.lines = [*notes, *message.lines, *posted]
+    earlier = await _earlier_sightings(ctx, subject) if colour.matches and subject else []
+    message.lines = [*notes, *message.lines, *earlier, *posted]
     return Reply(message)
+
+
+EARLIER_SHOWN = 10
+
+
+async def _earlier_sightings(ctx: CommandContext, subject: Subject) -> list[str]:
+    """A new red or yellow notice's subject was seen before: the sightings the recorder may
+    read, newest first (they were not matches then; the lead decides what follows)."""
+    ids, _hidden = await readable_sightings(ctx, Sighting.subject_id == subject.id)
+    if not ids:
+        return []
+    shown = await load_sightings(ctx, ids[:EARLIER_SHOWN])
+    tz = await ctx.tz()
+    audit_consult(ctx, [sighting_ref(sg) for sg, _s in shown], "earlier sightings")
+    lines = [
+        ngettext(
+            "{ref} was seen before this notice: {n} earlier sighting, newest first:",
+            "{ref} was seen before this notice: {n} earlier sightings, newest first:",
+            len(ids),
+        ).format(ref=subject_ref(subject), n=len(ids))
+    ]
+    lines += [sighting_line(sg, s, tz) for sg, s in shown]
+    if len(ids) > EARLIER_SHOWN:
+        lines.append(
+            _("… and {n} more: `sightings --subject {ref}`.").format(
+                n=len(ids) - EARLIER_SHOWN, ref=subject_ref(subject)
+            )
+        )
+    return lines
 
 
 def _about(subject: Subject | None) -> list[str]:

@@ -19,6 +19,7 @@ from bot.base.messages import Message
 from bot.commands.context import CommandContext
 from bot.commands.duties import (
     duty_lines,
+    late_mark,
     require_open_and_held,
     require_untick,
     spans_countries,
@@ -479,9 +480,10 @@ async def raid_abort(ctx: CommandContext) -> Reply:
 
 @command(
     "raid done",
-    "raid done <R-n>",
+    'raid done <R-n> [--reason "…"]',
     N_("Close a raid that had the go (lead); lists what is still open after it."),
     args=(Arg("raid", ref=True),),
+    flags=(Flag("reason"),),
     op=OpMode.REQUIRED,
     perm=Perm.RAID_COMMAND,
     writes=True,
@@ -502,9 +504,21 @@ async def raid_done(ctx: CommandContext) -> Reply:
         else:
             text = _("{ref} is {status}; only a raid that had the go can be done.")
         raise CommandError(text.format(ref=ctx.here(ref), status=raid.status))
+    early = (ctx.args.get("reason") or "").strip()
+    if raid.at > ctx.now and not early:
+        raise UsageError(
+            _(
+                "{ref} is set for {time}, still ahead; a raid is done after its start. If it "
+                'really is over, say why with --reason "…".'
+            ).format(ref=ctx.here(ref), time=format_time(raid.at, await ctx.tz()))
+        )
     raid.status, raid.updated_at = "done", ctx.now
     ctx.session.add(raid)
-    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}", reason="done")
+    ctx.audit(
+        Action.ALTER,
+        object_ref=f"{op.code}/{ref}",
+        reason=f"done before its time: {early[:900]}" if raid.at > ctx.now else "done",
+    )
     ctx.schedule_changed("raid", raid.id or 0)
     items = await raidview.load_items(ctx.session, raid.id)
     still_open = raidview.open_mandatory(items, None)
@@ -564,10 +578,10 @@ async def _item(ctx: CommandContext) -> tuple[Raid, RaidItem, list[RaidItem]]:
 
 @command(
     "check",
-    'check <R-n> <item> [--note "…"]',
+    'check <R-n> <item> [--note "…"] [--reason "…"]',
     N_("Tick a checklist item of a raid (partners: items of their role)."),
     args=(Arg("raid", ref=True), Arg("item")),
-    flags=(Flag("note"),),
+    flags=(Flag("note"), Flag("reason")),
     op=OpMode.REQUIRED,
     perm=Perm.TICK_ITEM,
     writes=True,
@@ -586,10 +600,22 @@ async def check(ctx: CommandContext) -> Reply:
                 "Item {n} of {ref} is already ticked ({time}); `uncheck` it first to redo it."
             ).format(n=item.position, ref=ref, time=format_time(item.done_at, await ctx.tz()))
         )
-    item.done_at, item.done_by = ctx.now, ctx.member().id
+    late = late_mark(raid, item)
+    why = ""
+    if late == "after-go":
+        reason = str(ctx.args.get("reason") or "").strip()
+        if not reason:
+            raise UsageError(
+                _(
+                    "Item {n} of {ref} was due before the raid, which has had the go; say why it "
+                    'is ticked now with --reason "…" (it is marked as ticked after the go).'
+                ).format(n=item.position, ref=ref)
+            )
+        why = f" after the go: {reason[:900]}"
+    item.done_at, item.done_by, item.late = ctx.now, ctx.member().id, late
     item.note = ctx.args.get("note")
     ctx.session.add(item)
-    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason="ticked")
+    ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason=f"ticked{why}")
     return Reply(
         Message(
             lines=[
@@ -623,8 +649,17 @@ async def uncheck(ctx: CommandContext) -> Reply:
     ref = raidview.raid_ref(raid)
     if item.done_at is None:
         raise CommandError(_("Item {n} of {ref} is not ticked.").format(n=item.position, ref=ref))
+    if late_mark(raid, item) == "after-go" and (
+        ctx.role is not Role.LEAD or not str(ctx.args.get("reason") or "").strip()
+    ):
+        raise Denied(
+            _(
+                "Item {n} of {ref} was due before the raid, which has had the go; only a lead "
+                'takes its tick back now, with --reason "…".'
+            ).format(n=item.position, ref=ref)
+        )
     note = await require_untick(ctx, item, ref)
-    item.done_at, item.done_by, item.note = None, None, None
+    item.done_at, item.done_by, item.note, item.late = None, None, None, None
     ctx.session.add(item)
     ctx.audit(Action.ALTER, object_ref=f"{op.code}/{ref}#{item.position}", reason=f"unticked{note}")
     return Reply(

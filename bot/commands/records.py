@@ -18,6 +18,7 @@ from bot.base.clock import add_months
 from bot.base.i18n import N_, _, ngettext
 from bot.base.localtime import format_time
 from bot.base.messages import Message
+from bot.commands.amend import tell_corrected, tell_withdrawn
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.fieldpending import forget_pending_about
@@ -33,7 +34,7 @@ from bot.commands.render import notice_ref, sighting_ref, subject_ref
 from bot.commands.subjects import parse_aliases, parse_category, parse_sex
 from bot.commands.values import parse_country, parse_dob, parse_int
 from bot.contracts import Reply
-from bot.core import lifecycle
+from bot.core import corrections, lifecycle, protection
 from bot.core.access import Perm
 from bot.core.evidence import FileStore, file_store
 from bot.core.search import subject_keys
@@ -89,7 +90,7 @@ def _text(value: object) -> str | None:
 @command(
     "subject edit",
     'subject edit <S-n> [--name "…"] [--alias A]... [--nationality XX] [--dob …] [--sex …] '
-    '[--desc "…"] [--category …] [--reason "…"]',
+    '[--desc "…"] [--category …] --reason "…"',
     N_("Rectify a subject's data; the previous values stay on record with the audit entry."),
     args=(Arg("subject", ref=True),),
     flags=(
@@ -124,6 +125,7 @@ async def subject_edit(ctx: CommandContext) -> Reply:
                 "--dob, --sex, --desc or --category."
             ).format(ref=ref)
         )
+    note = _reason(ctx, _("a rectification"))
     revisions = [
         SubjectRevision(
             subject_id=subject.id or 0,
@@ -143,16 +145,18 @@ async def subject_edit(ctx: CommandContext) -> Reply:
         conn = await ctx.session.connection()
         await conn.execute(delete(SubjectKey).where(col(SubjectKey.subject_id) == subject.id))
         ctx.session.add_all(subject_keys(subject))
-    note = (ctx.args.get("reason") or "").strip()
     fields = ", ".join(changes)
     ids = ", ".join(f"#{r.id}" for r in revisions)
     ctx.audit(
         Action.ALTER,
         object_ref=f"{op.code}/{ref}",
-        reason=(
-            f"rectified {fields}; previous values in revision {ids}" + (f": {note}" if note else "")
-        )[:1000],
+        reason=f"rectified {fields}; previous values in revision {ids}: {note}"[:1000],
     )
+    # Every channel that was sent a post naming the subject is told it was corrected; a
+    # protected person was never named to a channel (only a neutral line), so none is told.
+    if not protection.is_protected(subject, ctx.now):
+        refs = [ref, *await _refs_about(ctx, subject)]
+        await tell_corrected(ctx, refs, list(changes), note, ref)
     return Reply(
         Message(
             lines=[
@@ -170,9 +174,12 @@ async def _erased(ctx: CommandContext, refs: list[str], reason: str) -> Reply:
     """What every erasure ends with: the stored posts about `refs` and the stored first
     answers forgotten, one `erase` audit entry (who, when, why, which references)."""
     op = ctx.operation()
+    # Read before the scrub: a post not sent yet never will be, so it needs no retraction.
+    reached = await corrections.recipients_of(ctx.session, op, refs, corrections.REACHED)
     await lifecycle.scrub_posts(ctx.session, op, refs)
     await lifecycle.forget_stored_answers(ctx.session)
     ctx.audit(Action.ERASE, object_ref=f"{op.code}/{','.join(refs)}"[:200], reason=reason)
+    await tell_withdrawn(ctx, reached, reason)
     return Reply(Message(lines=[_("{ref} is erased.").format(ref=refs[0])]))
 
 
@@ -346,6 +353,19 @@ async def op_retention(ctx: CommandContext) -> Reply:
             ]
         )
     )
+
+
+async def _refs_about(ctx: CommandContext, subject: Subject) -> list[str]:
+    """The references of the sightings and notices about a subject (their posts name it)."""
+    sightings = await ctx.session.exec(
+        select(Sighting.seq).where(
+            Sighting.subject_id == subject.id, col(Sighting.erased_at).is_(None)
+        )
+    )
+    notices = await ctx.session.exec(
+        select(Notice.seq).where(Notice.subject_id == subject.id, col(Notice.erased_at).is_(None))
+    )
+    return [f"SG-{n}" for n in sightings] + [f"N-{n}" for n in notices]
 
 
 def _files(ctx: CommandContext) -> FileStore:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -265,8 +265,11 @@ def notice_line(notice: Notice, subject: Subject | None, now: datetime) -> str:
     shown = _(NOTICE_STATES.get(state, state))
     if state == "active":
         shown = _("active until {date}").format(date=format_date(notice.expires_at))
+    colour = _(COLOUR_NAMES[notice.colour])
+    if notice.kind == "diffusion":
+        colour = _("{colour} diffusion").format(colour=colour)
     return (
-        f"{notice_ref(notice)} {_(COLOUR_NAMES[notice.colour])} — {notice_about(subject)} · "
+        f"{notice_ref(notice)} {colour} — {notice_about(subject)} · "
         f"{shown} · {notice_tlp(notice, subject).label}"
     )
 
@@ -302,8 +305,13 @@ def notice_message(
                 notice.external_ref,
             )
         )
-    if notice.requested_by:
+    if notice.requested_by and notice.colour == "un":
+        # Issued at the request of a Security Council sanctions committee, not a country.
+        fields.append((_("UN Security Council sanctions committee"), notice.requested_by))
+    elif notice.requested_by:
         fields.append((_("Requested by"), notice.requested_by))
+    if notice.published_at:
+        fields.append((_("Published by INTERPOL"), format_date(notice.published_at)))
     if notice.warrant_ref:
         fields.append(
             (
@@ -386,9 +394,21 @@ def sighting_line(sighting: Sighting, subject: Subject | None, tz: ZoneInfo) -> 
     if sighting.grade:
         parts.append(sighting.grade)
     parts.append(sighting_tlp(sighting, subject).label)
-    if sighting.match_notice_id is not None:
+    if is_historic(sighting):
+        parts.append(_("historic"))
+    elif sighting.match_notice_id is not None:
         parts.append("MATCH")  # i18n: keep (the mark every platform shows)
     return " · ".join(parts)
+
+
+# A sighting seen more than this before it was reported is posted as historic, never as a
+# live MATCH (issue 28): the subject has long moved on.
+HISTORIC_AFTER = timedelta(days=1)
+
+
+def is_historic(sighting: Sighting) -> bool:
+    """Whether it was seen more than a day before it was reported."""
+    return sighting.reported_at - sighting.observed_at > HISTORIC_AFTER
 
 
 @in_channel_language
@@ -448,12 +468,24 @@ def sighting_message(
     lines: list[str] = []
     buttons: list[Button] = []
     mark = None
-    if notice is not None:
+    historic = is_historic(sighting)
+    if historic:
+        title = _("Historic sighting {ref} — {what}").format(
+            ref=ref, what=sighting_what(sighting, subject)
+        )
+        lines.append(
+            _(
+                "Seen {time}, more than a day before it was reported: a historic sighting, "
+                "not a live one."
+            ).format(time=format_time(sighting.observed_at, tz))
+        )
+    if notice is not None and not historic:
         mark = "MATCH"
         # Adapters put the mark in front: "MATCH — Red notice N-2 — sighting SG-15 of …".
         title = _("{notice} — sighting {ref} of {what}").format(
             notice=notice_title(notice), ref=ref, what=sighting_what(sighting, subject)
         )
+    if notice is not None:
         colour = COLOURS[notice.colour]
         line = _("{what} is under {notice}: {purpose}.").format(
             what=sighting_what(sighting, subject),

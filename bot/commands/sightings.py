@@ -25,7 +25,7 @@ from bot.commands.errors import UsageError
 from bot.commands.evidence_view import photo_lines, photos_of
 from bot.commands.fieldpending import ask_where, wants_a_place
 from bot.commands.fieldtime import AmbiguousTime, Direction, member_language, read_time
-from bot.commands.grading import SALUTE_FLAGS, salute_fields
+from bot.commands.grading import SALUTE_FLAGS, grade_history, salute_fields
 from bot.commands.intel import (
     REVIEW_MONTHS,
     Page,
@@ -47,6 +47,7 @@ from bot.commands.intel import (
 from bot.commands.refs import looks_like_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import (
+    is_historic,
     notice_ref,
     paged_message,
     sighting_line,
@@ -270,7 +271,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         ctx,
         post,
         tlp=label,
-        kind="match" if notice else "sighting",
+        kind="match" if notice and not is_historic(sighting) else "sighting",
         object_ref=ref,
         subject=subject,
         neutral=protection.neutral_sighting(
@@ -352,6 +353,7 @@ async def sighting_show(ctx: CommandContext) -> Reply:
     message.lines += photo_lines(
         (await photos_of(ctx.session, [sighting.id])).get(sighting.id or 0, [])
     )
+    message.lines += await grade_history(ctx, sighting.id or 0)
     return Reply(message)
 
 

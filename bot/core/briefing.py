@@ -194,7 +194,8 @@ async def _information(
         for n, sub in notices
         if (level := _level(reader, "notice", n.id, n.recorded_by, n.tlp, sub)) > Level.NONE
     ]
-    visible.sort(key=lambda ns: (_colour_rank(ns[0].colour), -ns[0].seq))
+    # A notice before a diffusion of its colour: INTERPOL reviewed it (issue 28).
+    visible.sort(key=lambda ns: (_colour_rank(ns[0].colour), ns[0].kind == "diffusion", -ns[0].seq))
     for n, sub, _level_shown in visible:
         shown.saw(n.tlp)
         if sub is not None:
@@ -202,7 +203,9 @@ async def _information(
     lines.append(_("Active notices: {n}").format(n=len(visible)))
     lines += _cut(
         [
-            f"N-{n.seq} {n.colour.upper()} — "
+            f"N-{n.seq} {n.colour.upper()}"
+            + (" " + _("diffusion") if n.kind == "diffusion" else "")
+            + " — "
             + (
                 _("modus operandi")
                 if sub is None

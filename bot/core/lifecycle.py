@@ -36,6 +36,7 @@ from bot.store.models import (
     SubjectLink,
     SubjectRevision,
 )
+from bot.store.models_records import SightingGrade, SightingRevision
 
 ERASED = "[erased]"
 RETENTION_MONTHS = 24  # an operation's records, after it closes, unless `op retention` says
@@ -132,16 +133,19 @@ async def erase_subject_data(session: AsyncSession, subject: Subject) -> None:
 async def erase_evidence(
     session: AsyncSession, sighting_ids: Sequence[int], files: FileStore
 ) -> int:
-    """Delete what erased sightings leave elsewhere: the pins they were finished from, and
-    their photos — the rows, and every file (original and onward copy) no other sighting
-    still holds. Files go inside the erasing transaction: should it fail after this, the
-    erasure is asked again and the rows go then; the other order could leave erased photos
-    on disk for good. Returns how many photos went."""
+    """Delete what erased sightings leave elsewhere: the pins they were finished from, their
+    grade history and corrected values, and their photos — the rows, and every file
+    (original and onward copy) no other sighting still holds. Files go inside the erasing
+    transaction: should it fail after this, the erasure is asked again and the rows go then;
+    the other order could leave erased photos on disk for good. Returns how many photos went."""
     if not sighting_ids:
         return 0
     conn = await session.connection()
     # A pin that became one of these sightings holds its place and coordinates too.
     await conn.execute(delete(FieldPending).where(col(FieldPending.sighting_id).in_(sighting_ids)))
+    # Their grade history and corrected values say what and how they were (issue 28).
+    for model in (SightingGrade, SightingRevision):
+        await conn.execute(delete(model).where(col(model.sighting_id).in_(sighting_ids)))
     rows = (
         await session.exec(select(Evidence).where(col(Evidence.sighting_id).in_(sighting_ids)))
     ).all()

@@ -80,6 +80,14 @@ def progress(items: Sequence[RaidItem]) -> str:
     return text
 
 
+LATE_MARKS = {"after-go": N_("after the go"), "after-done": N_("after the raid was done")}
+
+
+def late_text(late: str | None) -> str:
+    """` — after the go` for an item ticked late, else nothing."""
+    return f" — {_(LATE_MARKS[late])}" if late in LATE_MARKS else ""
+
+
 def item_line(item: RaidItem) -> str:
     """`3. Drive-by done and site plan drawn — site commander`."""
     optional = "" if item.mandatory else " " + _("(optional)")
@@ -220,6 +228,7 @@ async def card(
                 lines.append(
                     "  ✓ "
                     + _("{item} (by {who}, {time})").format(item=item_line(i), who=who, time=ticked)
+                    + late_text(i.late)
                     + note
                 )
             else:

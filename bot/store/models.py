@@ -341,6 +341,8 @@ class Subject(SQLModel, table=True):
     erase_reason: str | None = Field(default=None, max_length=1000)
     # A place marked a shelter, safe house or victim-care location: protected (README).
     place_kind: str | None = Field(default=None, max_length=16)
+    # `subject merge S-2 into S-1`: this subject's records now belong to that one.
+    merged_into: int | None = Field(default=None, foreign_key="subject.id")
 
 
 class Notice(SQLModel, table=True):
@@ -367,6 +369,8 @@ class Notice(SQLModel, table=True):
     countries: str | None = Field(default=None, max_length=400)  # diffusion: sent to
     recorded_by: int | None = Field(default=None, foreign_key="member.id")
     recorded_at: datetime = ts(nullable=False)
+    # INTERPOL's publication date (`--published`): expiry counts from it when given.
+    published_at: datetime | None = ts(nullable=True)
     expires_at: datetime = ts(nullable=False)
     renewed_at: datetime | None = ts(nullable=True)
     cancelled_at: datetime | None = ts(nullable=True)
@@ -534,6 +538,8 @@ class RaidItem(SQLModel, table=True):
     done_at: datetime | None = ts(nullable=True)
     done_by: int | None = Field(default=None, foreign_key="member.id")
     note: str | None = Field(default=None, max_length=1000)
+    # Ticked late: `after-go` (a before item after the go), `after-done` (after raid done).
+    late: str | None = Field(default=None, max_length=16)
 
 
 class RaidDuty(SQLModel, table=True):
@@ -666,3 +672,6 @@ class Evidence(SQLModel, table=True):
     exif_lon: float | None = None
     added_by: int | None = Field(default=None, foreign_key="member.id")
     added_at: datetime = ts(nullable=False)
+
+
+import bot.store.models_records  # noqa: E402,F401  (issue 28: grade history, sighting revisions)
