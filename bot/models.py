@@ -666,3 +666,6 @@ class Evidence(SQLModel, table=True):
     exif_lon: float | None = None
     added_by: int | None = Field(default=None, foreign_key="member.id")
     added_at: datetime = ts(nullable=False)
+
+
+import bot.models_casefile  # noqa: E402,F401  (exhibits and statements, issue 28)

@@ -7,6 +7,7 @@ platform SDK (tests/test_layering.py enforces it).
 from bot.commands import (  # noqa: F401  (each module registers its commands)
     audit_log,
     briefings,
+    exhibits,
     export,
     fieldpins,
     finder,
@@ -21,6 +22,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     records,
     room,
     sightings,
+    statements,
     subjects,
     templates,
 )
