@@ -76,9 +76,7 @@ async def test_bad_custody_is_one_sentence_and_writes_nothing(app: App) -> None:
     before = (await rows(app, Exhibit), await rows(app, ExhibitTransfer))
     said = await refused(app, 'exhibit transfer E-1 --to "Ana Costa" --why "lab"')
     assert said.startswith("Say who receives it: a member (`--to M-3`)")
-    said = await refused(
-        app, 'exhibit transfer E-1 --to M-1 --why "lab" --at "2026-11-28 05:00"'
-    )
+    said = await refused(app, 'exhibit transfer E-1 --to M-1 --why "lab" --at "2026-11-28 05:00"')
     assert "is before the last link of E-1's custody" in said
     said = await refused(app, 'exhibit transfer E-1 --to M-1 --why "lab" --at "2026-11-29 10:00"')
     assert said == "'2026-11-29 10:00' is in the future; custody is recorded once it has happened."
@@ -109,7 +107,7 @@ async def test_a_statement_keeps_its_language_and_its_translation(any_app: App) 
     await operation(app)
     await ok(app, "subject add person Amina --category victim --dob 1999")
     made = await ok(
-        app, "statement add S-1 --lang fr \"Je suis arrivée à Porto en octobre.\"", who="mia"
+        app, 'statement add S-1 --lang fr "Je suis arrivée à Porto en octobre."', who="mia"
     )
     assert text(made).startswith("Recorded statement ST-1 in French (fr).")
     said = await refused(app, 'statement translate ST-1 --lang fr --by "X" "..."')

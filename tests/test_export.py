@@ -79,8 +79,7 @@ async def _two_operations(app: App) -> None:
 
 def _attachments(reply: Any) -> tuple[dict[str, Any], str]:
     files = {
-        a.filename.split("-case-file-", 1)[1].split(".", 1)[1]: a
-        for a in reply.message.attachments
+        a.filename.split("-case-file-", 1)[1].split(".", 1)[1]: a for a in reply.message.attachments
     }
     assert set(files) == {"json", "md", "manifest.json"}
     assert files["json"].mime_type == "application/json"
