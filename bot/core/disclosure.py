@@ -362,10 +362,16 @@ class Reader:
         subject: Subject | None,
         raid: Raid | None,
     ) -> Level:
-        """Clause 9: an exhibit, seized with `sighting` (about `subject`) or at `raid`."""
+        """Clause 9: an exhibit, seized with `sighting` (about `subject`) or at `raid`. A
+        TLP:RED exhibit of a TLP:RED sighting goes to the sighting's recipients too."""
         if self.role not in OFFICERS:
             return Level.NONE
-        if not self.label_ok("exhibit", exhibit.id, exhibit.created_by, exhibit.tlp):
+        if not self.label_ok("exhibit", exhibit.id, exhibit.created_by, exhibit.tlp) and not (
+            TLP(exhibit.tlp) is TLP.RED
+            and sighting is not None
+            and TLP(sighting.tlp) is TLP.RED
+            and self.red_ok("sighting", sighting.id, sighting.reporter_id)
+        ):
             return Level.NONE
         if sighting is not None and self.sighting(sighting, subject) is not Level.FULL:
             return Level.NONE
