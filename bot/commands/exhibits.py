@@ -180,11 +180,12 @@ def exhibit_message(view: ExhibitView, names: dict[int, str], tz: object) -> Mes
         (_("Held by"), _person(names, e.holder_id, e.holder_name)),
     ]
     if view.sighting is not None:
-        fields.append((_("Sighting"), f"SG-{view.sighting.seq}"))
+        fields.append((_("Sighting"), f"SG-{view.sighting.seq}"))  # i18n: keep
     if view.raid is not None:
         fields.append((_("Raid"), f"R-{view.raid.seq}"))
     if view.photo is not None:
-        fields.append((_("Photo"), f"{view.photo.filename}, SHA-256 {view.photo.sha256}"))
+        photo = f"{view.photo.filename}, SHA-256 {view.photo.sha256}"  # i18n: keep
+        fields.append((_("Photo"), photo))
     lines = [_("Chain of custody:")]
     for n, link in enumerate(view.trail, 1):
         when = format_time(link.at, tz)  # type: ignore[arg-type]
