@@ -239,7 +239,7 @@ def _people_of(view: ExhibitView) -> set[int | None]:
         Flag("tlp"),
     ),
     op=OpMode.REQUIRED,
-    perm=Perm.ADD_SUBJECT,
+    perm=Perm.RECORD_EVIDENCE,
     writes=True,
     action=Action.COLLECT,
     details=N_(
@@ -345,7 +345,7 @@ async def exhibit_add(ctx: CommandContext) -> Reply:
     args=(Arg("ref"),),
     flags=(Flag("to", required=True), Flag("why", required=True), Flag("at", kind="time")),
     op=OpMode.REQUIRED,
-    perm=Perm.ADD_SUBJECT,
+    perm=Perm.RECORD_EVIDENCE,
     writes=True,
     action=Action.ALTER,
     details=N_(

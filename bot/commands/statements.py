@@ -93,7 +93,7 @@ async def find_statement(ctx: CommandContext, raw: str) -> StatementView:
     args=(Arg("maker", ref=True), Arg("text", rest=True)),
     flags=(Flag("lang", required=True), Flag("at", kind="time"), Flag("tlp")),
     op=OpMode.REQUIRED,
-    perm=Perm.ADD_SUBJECT,
+    perm=Perm.RECORD_EVIDENCE,
     writes=True,
     action=Action.COLLECT,
     details=N_(
@@ -158,7 +158,7 @@ async def statement_add(ctx: CommandContext) -> Reply:
     args=(Arg("ref"), Arg("text", rest=True)),
     flags=(Flag("lang", required=True), Flag("by", required=True)),
     op=OpMode.REQUIRED,
-    perm=Perm.ADD_SUBJECT,
+    perm=Perm.RECORD_EVIDENCE,
     writes=True,
     action=Action.ALTER,
     details=N_(
