@@ -234,3 +234,43 @@ async def test_the_markdown_carries_what_the_json_has(signed_app: App) -> None:
         ({"ref": "M-2", "name": "mia"}, "Ana Costa, PJ forensic laboratory"),
     ]
     assert data["statements"][0]["translations"][0]["language"] == "en"
+
+
+async def test_an_unusable_signing_key_is_one_sentence_and_exports_nothing(
+    make_app: AppFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("hello\n")
+    app = await make_app(sqlite_url, TASKFORCE_EXPORT_SIGNING_KEY=str(bad))
+    await operation(app)
+    reply = await app.console.push(f"export {OP}", as_="admin")
+    assert not reply.ok and not reply.message.attachments
+    assert reply.message.lines[0] == (
+        "The case file cannot be signed: the server's signing key is unusable; the operator "
+        "runs `taskforce check`."
+    )
+    assert not (tmp_path / "exports").exists()
+
+
+def test_check_and_the_cli_export_refuse_an_unusable_signing_key(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("hello\n")
+    env = {
+        "TASKFORCE_DATABASE_URL": sqlite_url,
+        "TASKFORCE_DATA_DIR": str(tmp_path / "data"),
+        "TASKFORCE_EXPORT_SIGNING_KEY": str(bad),
+    }
+    checked = CliRunner().invoke(cli, ["check"], env=env)
+    assert checked.exit_code == 1, checked.output
+    [row] = [line for line in checked.output.splitlines() if line.startswith("export-key")]
+    assert row.split()[1] == "FAIL" and "is not an unencrypted PEM private key" in row
+    exported = CliRunner().invoke(cli, ["export", "OP-ANY", "--out", str(tmp_path / "x")], env=env)
+    assert exported.exit_code == 1 and not (tmp_path / "x").exists()
+    assert "is not an unencrypted PEM private key" in exported.output
+    good = _key(tmp_path / "good.pem")
+    env["TASKFORCE_EXPORT_SIGNING_KEY"] = str(good)
+    checked = CliRunner().invoke(cli, ["check"], env=env)
+    [row] = [line for line in checked.output.splitlines() if line.startswith("export-key")]
+    assert row.split()[1] == "ok" and "Ed25519 SHA256:" in row

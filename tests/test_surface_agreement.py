@@ -101,8 +101,7 @@ EXPECTED: dict[str, dict[str, str]] = {
 # record in full, except partners and observers, who never read evidence.
 EXHIBIT_EXPECTED: dict[str, dict[str, str]] = {
     cls: {
-        r: X if r in ("partner", "observer") or level != F else F
-        for r, level in expected.items()
+        r: X if r in ("partner", "observer") or level != F else F for r, level in expected.items()
     }
     for cls, expected in EXPECTED.items()
 }

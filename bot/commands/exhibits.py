@@ -137,9 +137,7 @@ async def _next_seq(ctx: CommandContext) -> int:
     """The next `E-n` of the operation, its row locked until commit (no gaps or repeats
     between replicas)."""
     op = ctx.operation()
-    await ctx.session.exec(
-        select(Operation.id).where(Operation.id == op.id).with_for_update()
-    )
+    await ctx.session.exec(select(Operation.id).where(Operation.id == op.id).with_for_update())
     top = (
         await ctx.session.exec(select(func.max(Exhibit.seq)).where(Exhibit.operation_id == op.id))
     ).one()

@@ -116,9 +116,7 @@ async def statement_add(ctx: CommandContext) -> Reply:
     requested = parse_tlp(ctx.args["tlp"]) if ctx.args.get("tlp") else None
     floor = [(f"S-{subject.seq}", subject.tlp)] if subject else []
     label, raised = with_floor(requested, TLP(op.tlp), floor)
-    await ctx.session.exec(
-        select(Operation.id).where(Operation.id == op.id).with_for_update()
-    )
+    await ctx.session.exec(select(Operation.id).where(Operation.id == op.id).with_for_update())
     top = (
         await ctx.session.exec(
             select(func.max(Statement.seq)).where(Statement.operation_id == op.id)
