@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +110,20 @@ async def test_the_signed_case_file_verifies_and_a_tampered_file_fails(
     reply = await ok(app, f"export {OP}")
     assert "The manifest is signed; check it with `taskforce verify-export`." in text(reply)
     files = _written(reply)
-    assert set(files) == {"json", "md", "manifest.json", "manifest.json.sig"}
-    manifest = json.loads(files["manifest.json"].read_text())
-
-    assert [(f["name"], f["sha256"]) for f in manifest["files"]] == [
-        (files[k].name, hashlib.sha256(files[k].read_bytes()).hexdigest()) for k in ("json", "md")
-    ]
-    assert manifest["signature"]["algorithm"] == "Ed25519"
+    assert set(files) == {"json", "md", "sha256", "sha256.sig"}
+    # The manifest is what `sha256sum -c` reads: every other file with its SHA-256.
+    assert files["sha256"].read_text() == "".join(
+        f"{hashlib.sha256(files[k].read_bytes()).hexdigest()}  {files[k].name}\n"
+        for k in ("json", "md")
+    )
+    checked = subprocess.run(
+        ["sha256sum", "-c", files["sha256"].name],
+        cwd=files["sha256"].parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0 and checked.stdout.count(": OK") == 2, checked.stderr
     public = _public(tmp_path / "k.pem", tmp_path / "public.pem")
     code, said = _verify(files["json"].parent, public)
     assert code == 0 and said.startswith(f"Verified: {files['json'].name}, {files['md'].name}")
@@ -128,19 +136,18 @@ async def test_the_signed_case_file_verifies_and_a_tampered_file_fails(
         f"{md.name} was altered: its SHA-256 is not the one the signed manifest records.",
     )
     # A manifest rewritten to match the change no longer matches its signature.
-    body = files["manifest.json"].read_text()
-    old = hashlib.sha256(md.read_bytes()).hexdigest()
-    listed = json.loads(body)["files"][1]["sha256"]
-    files["manifest.json"].write_text(body.replace(listed, old))
+    body = files["sha256"].read_text()
+    listed = body.splitlines()[1].split()[0]
+    files["sha256"].write_text(body.replace(listed, hashlib.sha256(md.read_bytes()).hexdigest()))
     code, said = _verify(files["json"].parent, public)
     assert (code, said) == (
         1,
-        f"The signature does not match {files['manifest.json'].name}: the manifest was "
+        f"The signature does not match {files['sha256'].name}: the manifest was "
         "altered or signed with another key.",
     )
     # Another task force's key does not verify it either.
     other = _public(_key(tmp_path / "other.pem"), tmp_path / "other-public.pem")
-    files["manifest.json"].write_text(body)
+    files["sha256"].write_text(body)
     md.write_bytes(md.read_bytes().replace(b"Nokia phonE", b"Nokia phone", 1))
     assert _verify(md, public)[0] == 0
     assert _verify(md, other)[0] == 1
@@ -156,12 +163,11 @@ async def test_without_a_key_the_manifest_is_unsigned_and_does_not_verify(
         "(TASKFORCE_EXPORT_SIGNING_KEY)." in text(reply)
     )
     files = _written(reply)
-    assert set(files) == {"json", "md", "manifest.json"}
+    assert set(files) == {"json", "md", "sha256"}
     public = _public(_key(tmp_path / "k.pem"), tmp_path / "public.pem")
-    code, said = _verify(files["manifest.json"], public)
+    code, said = _verify(files["sha256"], public)
     assert code == 1 and said == (
-        f"{files['manifest.json'].name} is not signed: there is no "
-        f"{files['manifest.json'].name}.sig beside it."
+        f"{files['sha256'].name} is not signed: there is no {files['sha256'].name}.sig beside it."
     )
 
 

@@ -79,7 +79,7 @@ async def test_bad_custody_is_one_sentence_and_writes_nothing(app: App) -> None:
     said = await refused(app, 'exhibit transfer E-1 --to M-1 --why "lab" --at "2026-11-28 05:00"')
     assert "is before the last link of E-1's custody" in said
     said = await refused(app, 'exhibit transfer E-1 --to M-1 --why "lab" --at "2026-11-29 10:00"')
-    assert said == "'2026-11-29 10:00' is in the future; custody is recorded once it has happened."
+    assert said == "'2026-11-29 10:00' is in the future; it is recorded once it has happened."
     said = await refused(app, "exhibit transfer E-9 --to M-1 --why lab")
     assert said == f"There is no exhibit E-9 in {OP}."
     said = await refused(app, 'exhibit add "another phone" --number AR/1 --found "hall"')

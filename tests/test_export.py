@@ -81,7 +81,7 @@ def _attachments(reply: Any) -> tuple[dict[str, Any], str]:
     files = {
         a.filename.split("-case-file-", 1)[1].split(".", 1)[1]: a for a in reply.message.attachments
     }
-    assert set(files) == {"json", "md", "manifest.json"}
+    assert set(files) == {"json", "md", "sha256"}
     assert files["json"].mime_type == "application/json"
     assert files["md"].mime_type == "text/markdown"
     return json.loads(files["json"].content), files["md"].content.decode()
@@ -231,7 +231,7 @@ def test_cli_writes_both_files_and_audits_the_disclosure(sqlite_url: str, tmp_pa
     result = CliRunner().invoke(cli, ["export", OP, "--out", str(out)], env=env)
     assert result.exit_code == 0, result.output
     files = sorted(out.iterdir())
-    assert [f.name.split(".", 1)[1] for f in files] == ["json", "manifest.json", "md"]
+    assert [f.name.split(".", 1)[1] for f in files] == ["json", "md", "sha256"]
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
     data = json.loads(files[0].read_text())
     assert [s["name"] for s in data["subjects"]] == ["Ivan Petrov", "Lena"]
@@ -262,7 +262,7 @@ async def test_console_export_writes_both_files_then_records_the_disclosure(
     assert len(written) == 3 and reply.message.lines[2].startswith("Written: ")
     paths = [Path(p) for p in written]
     assert all(p.is_absolute() and p.parent == (tmp_path / "exports").resolve() for p in paths)
-    assert [p.name.split(".", 1)[1] for p in paths] == ["json", "md", "manifest.json"]
+    assert [p.name.split(".", 1)[1] for p in paths] == ["json", "md", "sha256"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
     assert json.loads(paths[0].read_text())["operation"]["code"] == OP
     # It names a victim (Lena): the whole file is TLP:RED.

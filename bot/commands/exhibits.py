@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, func, select
 
@@ -50,7 +51,7 @@ def exhibit_ref(exhibit: Exhibit) -> str:
     return f"E-{exhibit.seq}"
 
 
-def _text(ctx: CommandContext, name: str, value: object) -> str:
+def _text(name: str, value: object) -> str:
     """A free-text value, stripped and within its limit (one sentence otherwise)."""
     text = " ".join(str(value or "").split())
     if len(text) > LIMITS[name]:
@@ -62,14 +63,14 @@ def _text(ctx: CommandContext, name: str, value: object) -> str:
     return text
 
 
-def past_time(ctx: CommandContext, raw: object, tz: object) -> datetime:
-    """A time given with `--at` (now by default), never in the future."""
+def past_time(ctx: CommandContext, raw: object, tz: ZoneInfo) -> datetime:
+    """A time of record given with `--at` (now by default), never in the future."""
     if not raw:
         return ctx.now
-    when = read_time(str(raw), ctx.now, tz, lang=member_language(ctx), direction=Direction.PAST)  # type: ignore[arg-type]
+    when = read_time(str(raw), ctx.now, tz, lang=member_language(ctx), direction=Direction.PAST)
     if when > ctx.now:
         raise UsageError(
-            _("'{raw}' is in the future; custody is recorded once it has happened.").format(raw=raw)
+            _("'{raw}' is in the future; it is recorded once it has happened.").format(raw=raw)
         )
     return when
 
@@ -146,7 +147,7 @@ async def _next_seq(ctx: CommandContext) -> int:
 
 async def _holder(ctx: CommandContext, raw: str) -> tuple[int | None, str | None]:
     """`M-3` (a member of the operation) or "name, agency" (someone outside it)."""
-    text = _text(ctx, "to", raw)
+    text = _text("to", raw)
     if re.fullmatch(r"[mM]-[0-9]{1,9}", text):
         member, _membership = await find_member_in_op(ctx, text)
         return member.id, None
@@ -166,7 +167,7 @@ def _person(names: dict[int, str], member_id: int | None, name: str | None) -> s
     return name or "—"
 
 
-def exhibit_message(view: ExhibitView, names: dict[int, str], tz: object) -> Message:
+def exhibit_message(view: ExhibitView, names: dict[int, str], tz: ZoneInfo) -> Message:
     """One exhibit in full: the record, what it hangs on, and its chain of custody."""
     e = view.exhibit
     fields = [
@@ -174,7 +175,7 @@ def exhibit_message(view: ExhibitView, names: dict[int, str], tz: object) -> Mes
         (_("Description"), e.description),
         (_("Seal"), e.seal or "—"),
         (_("Found at"), e.found_at),
-        (_("Seized"), format_time(e.seized_at, tz)),  # type: ignore[arg-type]
+        (_("Seized"), format_time(e.seized_at, tz)),
         (_("Held by"), _person(names, e.holder_id, e.holder_name)),
     ]
     if view.sighting is not None:
@@ -186,7 +187,7 @@ def exhibit_message(view: ExhibitView, names: dict[int, str], tz: object) -> Mes
         fields.append((_("Photo"), photo))
     lines = [_("Chain of custody:")]
     for n, link in enumerate(view.trail, 1):
-        when = format_time(link.at, tz)  # type: ignore[arg-type]
+        when = format_time(link.at, tz)
         to = _person(names, link.to_id, link.to_name)
         if link.from_id is None and link.from_name is None:
             lines.append(
@@ -252,9 +253,9 @@ def _people_of(view: ExhibitView) -> set[int | None]:
 async def exhibit_add(ctx: CommandContext) -> Reply:
     """Record an exhibit, its first custody link (the seizure) and the audit entry."""
     op = ctx.operation()
-    description = _text(ctx, "description", " ".join(ctx.args["description"]))
-    number = _text(ctx, "number", ctx.args["number"])
-    found = _text(ctx, "found", ctx.args["found"])
+    description = _text("description", " ".join(ctx.args["description"]))
+    number = _text("number", ctx.args["number"])
+    found = _text("found", ctx.args["found"])
     if not description or not number or not found:
         raise UsageError(
             _(
@@ -262,7 +263,7 @@ async def exhibit_add(ctx: CommandContext) -> Reply:
                 '--number AR/1 --found "…"`.'
             )
         )
-    seal = _text(ctx, "seal", ctx.args.get("seal")) or None
+    seal = _text("seal", ctx.args.get("seal")) or None
     if ctx.args.get("sighting") and ctx.args.get("raid"):
         raise UsageError(_("Link an exhibit to one sighting or one raid, not both."))
     tz = await ctx.tz()
@@ -315,7 +316,7 @@ async def exhibit_add(ctx: CommandContext) -> Reply:
             exhibit_id=exhibit.id or 0,
             at=seized,
             to_id=me.id,
-            reason=_text(ctx, "found", f"found at {found}"),
+            reason=f"found at {found}",
             recorded_by=me.id,
             recorded_at=ctx.now,
         )
@@ -358,7 +359,7 @@ async def exhibit_transfer(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     view = await find_exhibit(ctx, ctx.args["ref"])
     exhibit = view.exhibit
-    why = _text(ctx, "why", ctx.args["why"])
+    why = _text("why", ctx.args["why"])
     if not why:
         raise UsageError(_('Say why it is handed over: --why "…".'))
     to_id, to_name = await _holder(ctx, ctx.args["to"])

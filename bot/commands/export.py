@@ -72,7 +72,7 @@ SCHEMA_VERSION = 1
 CONSOLE = "console"  # the one platform whose user sits at the server (`--out`)
 JSON_MIME = "application/json"
 MARKDOWN_MIME = "text/markdown"
-SIGNATURE_MIME = "text/plain"
+TEXT_MIME = "text/plain"  # the manifest (sha256sum lines) and its signature
 
 
 Numbered = TypeVar("Numbered", Subject, Notice, Sighting, Raid)
@@ -127,20 +127,13 @@ class CaseFile:
             Attachment(f"{self.stem}.json", JSON_MIME, self.json_bytes(), disclosure),
             Attachment(f"{self.stem}.md", MARKDOWN_MIME, self.markdown_bytes(), disclosure),
         ]
-        sealed = seal(
-            [(a.filename, a.content) for a in files],
-            stem=self.stem,
-            generated_at=self.data["generated_at"],
-            key=key,
-        )
+        sealed = seal([(a.filename, a.content) for a in files], key=key)
         files.append(
-            Attachment(self.stem + MANIFEST_SUFFIX, JSON_MIME, sealed.manifest, disclosure)
+            Attachment(self.stem + MANIFEST_SUFFIX, TEXT_MIME, sealed.manifest, disclosure)
         )
         if sealed.signature is not None:
             files.append(
-                Attachment(
-                    self.stem + SIGNATURE_SUFFIX, SIGNATURE_MIME, sealed.signature, disclosure
-                )
+                Attachment(self.stem + SIGNATURE_SUFFIX, TEXT_MIME, sealed.signature, disclosure)
             )
         return files
 
@@ -853,8 +846,10 @@ def to_markdown(data: dict[str, Any]) -> str:
                 "DOB",
                 "Sex",
                 "Protected",
+                "Description",
                 "TLP",
                 "Review",
+                "Recorded by",
             ],
             [
                 [
@@ -869,8 +864,10 @@ def to_markdown(data: dict[str, Any]) -> str:
                     ("yes, a child" if s["child"] else "yes")
                     if s["protected"]
                     else (f"lifted: {s['protection_lifted']}" if s["protection_lifted"] else "no"),
+                    s["description"],
                     s["tlp"],
                     s["review_at"],
+                    _who(s["created_by"]),
                 ]
                 for s in data["subjects"]
             ],

@@ -2,11 +2,11 @@
 its SHA-256 and size, the manifest signed with the task force's Ed25519 key, and the check
 `taskforce verify-export` runs.
 
-An export of `STEM` is `STEM.json`, `STEM.md`, the manifest `STEM.manifest.json` and its
-detached signature `STEM.manifest.json.sig` (base64 of the Ed25519 signature of the
-manifest's exact bytes). The operator configures the private key
-(`TASKFORCE_EXPORT_SIGNING_KEY`, a PEM file); whoever verifies needs only the public key,
-which `taskforce verify-export --print-public-key` writes out.
+An export of `STEM` is `STEM.json`, `STEM.md`, the manifest `STEM.sha256` (one line per
+file, `<sha256>  <name>`, as `sha256sum` writes and checks it) and its detached signature
+`STEM.sha256.sig` (base64 of the Ed25519 signature of the manifest's exact bytes). The
+operator configures the private key (`TASKFORCE_EXPORT_SIGNING_KEY`, a PEM file); whoever
+verifies needs only the public key, which `taskforce export-public-key` prints.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +23,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-MANIFEST_SUFFIX = ".manifest.json"
-SIGNATURE_SUFFIX = ".manifest.json.sig"
-MANIFEST_VERSION = 1
+MANIFEST_SUFFIX = ".sha256"
+SIGNATURE_SUFFIX = ".sha256.sig"
+_LINE = re.compile(r"^([0-9a-f]{64})  ([^/\\\n]+)$")
 
 
 class SealError(ValueError):
@@ -87,36 +87,13 @@ class Sealed:
     signature: bytes | None
 
 
-def seal(
-    files: Sequence[tuple[str, bytes]],
-    *,
-    stem: str,
-    generated_at: str,
-    key: Ed25519PrivateKey | None,
-) -> Sealed:
-    """The manifest of `files` (name, content) and its signature with `key` (None: no
-    key configured, the manifest says the export is unsigned)."""
-    manifest = {
-        "manifest_version": MANIFEST_VERSION,
-        "case_file": stem,
-        "generated_at": generated_at,
-        "files": [
-            {"name": name, "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
-            for name, content in files
-        ],
-        "signature": (
-            {
-                "algorithm": "Ed25519",
-                "key": fingerprint(key.public_key()),
-                "file": stem + SIGNATURE_SUFFIX,
-            }
-            if key is not None
-            else None
-        ),
-    }
-    body = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-    signature = base64.b64encode(key.sign(body)) + b"\n" if key is not None else None
-    return Sealed(body, signature)
+def seal(files: Sequence[tuple[str, bytes]], *, key: Ed25519PrivateKey | None) -> Sealed:
+    """The manifest of `files` (name, content) and its signature with `key` (None: no key
+    configured; the export is unsigned)."""
+    body = "".join(f"{hashlib.sha256(content).hexdigest()}  {name}\n" for name, content in files)
+    manifest = body.encode()
+    signature = base64.b64encode(key.sign(manifest)) + b"\n" if key is not None else None
+    return Sealed(manifest, signature)
 
 
 def find_manifest(path: Path) -> Path:
@@ -160,18 +137,20 @@ def verify(path: Path, key: Ed25519PublicKey) -> list[str]:
             "signed with another key."
         ) from exc
     try:
-        manifest = json.loads(body)
-        files = [(f["name"], f["sha256"], f["bytes"]) for f in manifest["files"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SealError(f"{manifest_path.name} is not a case-file manifest.") from exc
-    for name, digest, size in files:
-        file = manifest_path.with_name(Path(name).name)
+        lines = body.decode().splitlines()
+    except UnicodeDecodeError:
+        lines = [""]
+    found = [_LINE.match(line) for line in lines]
+    if not lines or not all(found):
+        raise SealError(f"{manifest_path.name} is not a case-file manifest.")
+    files = [(m.group(2), m.group(1)) for m in found if m]
+    for name, digest in files:
         try:
-            content = file.read_bytes()
+            content = manifest_path.with_name(name).read_bytes()
         except OSError as exc:
             raise SealError(f"{name} is missing from the export.") from exc
-        if len(content) != size or hashlib.sha256(content).hexdigest() != digest:
+        if hashlib.sha256(content).hexdigest() != digest:
             raise SealError(
                 f"{name} was altered: its SHA-256 is not the one the signed manifest records."
             )
-    return [name for name, _, _ in files]
+    return [name for name, _ in files]
