@@ -3,12 +3,17 @@ through the console: the commands in, the replies and the audit out."""
 
 from __future__ import annotations
 
+import asyncio
+
+import sqlalchemy as sa
+from alembic import command
 from sqlmodel import col, select
 
 from bot.app import App
 from bot.audit import Action
 from bot.models import AuditEntry
 from bot.models_casefile import Exhibit, ExhibitTransfer, Statement
+from bot.store import alembic_config
 from tests.fieldintel import OP, fetch, ok, operation, refused, rows, text
 
 
@@ -132,3 +137,22 @@ async def test_a_statement_keeps_its_language_and_its_translation(any_app: App) 
             f"There is no statement ST-1 in {OP}."
         )
     assert [e.action for e in await _entries(app, "statement translate")] == [Action.ALTER]
+
+
+async def test_the_migration_adds_and_removes_the_evidence_tables(empty_url: str) -> None:
+    cfg = alembic_config(empty_url)
+    tables = ("exhibit", "exhibittransfer", "statement", "statementtranslation")
+
+    def present() -> set[str]:
+        engine = sa.create_engine(empty_url)
+        try:
+            return set(sa.inspect(engine).get_table_names()) & set(tables)
+        finally:
+            engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, cfg, "0013_casefile")
+    assert await asyncio.to_thread(present) == set(tables)
+    await asyncio.to_thread(command.downgrade, cfg, "0012")
+    assert await asyncio.to_thread(present) == set()
+    await asyncio.to_thread(command.upgrade, cfg, "head")
+    assert await asyncio.to_thread(present) == set(tables)
