@@ -224,9 +224,11 @@ async def test_the_markdown_carries_what_the_json_has(signed_app: App) -> None:
         ": seized by mia (M-2) — found at kitchen drawer",
         "  2. 2026-11-28T08:00:00Z: mia (M-2) to Ana Costa, PJ forensic laboratory — extraction",
         "### ST-1 — Marie D.",
-        "- **Language:** fr",
+        "### SG-1 — S-1 Ivan Petrov · TLP:AMBER",
+        "### SG-2 — red van · TLP:RED",
+        "- **Language:** French (fr)",
         "> Je suis arrivée en octobre.",
-        "Translation into en by J. Silva",
+        "Translation into English (en) by J. Silva",
         "> I arrived in October.",
         "No raids.",
     ):

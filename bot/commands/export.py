@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +33,7 @@ from bot.commands.errors import CommandError
 from bot.commands.evidence_view import photo_records, photos_of
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
+from bot.commands.statements import language_name
 from bot.contracts import Reply
 from bot.core.disclosure import Level, Reader, is_protected_place
 from bot.core.evidence_reads import (
@@ -666,7 +668,7 @@ def _grades(history: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _sighting_block(s: dict[str, Any]) -> list[str]:
+def _sighting_block(s: dict[str, Any], names: dict[str, str]) -> list[str]:
     where = s["location"] + (f" ({s['lat']}, {s['lon']})" if s["lat"] is not None else "")
     source = (
         f"{s['observer']} (second-hand, reported by {_who(s['reporter']) or 'unknown'})"
@@ -677,7 +679,10 @@ def _sighting_block(s: dict[str, Any]) -> list[str]:
     if grade and s["graded_by"]:
         grade = f"{grade}, by {_who(s['graded_by'])}"
     out = [
-        f"### {s['ref']} — {s['subject'] or s['description']} · {s['tlp']}",
+        f"### {s['ref']} — "
+        + (f"{s['subject']} {names.get(s['subject'], '')}".strip() if s["subject"] else "")
+        + (s["description"] or "")
+        + f" · {s['tlp']}",
         "",
         *_fields(
             [
@@ -736,7 +741,7 @@ def _statement_block(st: dict[str, Any]) -> list[str]:
         "",
         *_fields(
             [
-                ("Language", st["language"]),
+                ("Language", language_name(st["language"])),
                 ("Taken", f"{st['taken_at']} by {_who(st['taken_by']) or 'unknown'}"),
             ]
         ),
@@ -746,7 +751,8 @@ def _statement_block(st: dict[str, Any]) -> list[str]:
     ]
     for t in st["translations"]:
         out += [
-            f"Translation into {t['language']} by {t['translator']} ({t['added_at']}):",
+            f"Translation into {language_name(t['language'])} by {t['translator']} "
+            f"({t['added_at']}):",
             "",
             *(f"> {line}" for line in t["text"].splitlines() or [""]),
             "",
@@ -875,7 +881,12 @@ def to_markdown(data: dict[str, Any]) -> str:
         ),
         "",
         *_section("Notices", data["notices"], "No notices.", _notice_block),
-        *_section("Sightings", data["sightings"], "No sightings.", _sighting_block),
+        *_section(
+            "Sightings",
+            data["sightings"],
+            "No sightings.",
+            partial(_sighting_block, names={x["ref"]: x["name"] for x in data["subjects"]}),
+        ),
         f"## Raids ({len(data['raids'])})",
         "",
     ]
