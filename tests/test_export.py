@@ -78,8 +78,10 @@ async def _two_operations(app: App) -> None:
 
 
 def _attachments(reply: Any) -> tuple[dict[str, Any], str]:
-    files = {a.filename.rsplit(".", 1)[1]: a for a in reply.message.attachments}
-    assert set(files) == {"json", "md"}
+    files = {
+        a.filename.split("-case-file-", 1)[1].split(".", 1)[1]: a for a in reply.message.attachments
+    }
+    assert set(files) == {"json", "md", "sha256"}
     assert files["json"].mime_type == "application/json"
     assert files["md"].mime_type == "text/markdown"
     return json.loads(files["json"].content), files["md"].content.decode()
@@ -153,6 +155,8 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
         "notices": 1,
         "sightings": 2,
         "raids": 1,
+        "exhibits": 0,
+        "statements": 0,
         "audit": len(trail),
     }
     everything = json.dumps(data) + markdown
@@ -160,7 +164,7 @@ async def test_export_round_trips_and_holds_nothing_else(any_app: App) -> None:
         assert foreign not in everything
     assert markdown.startswith("**TLP:RED**")
     assert f"# Case file {OP} — Nightjar" in markdown
-    assert "Porto \\| Ribeira" in markdown  # user text cannot break the tables
+    assert "- **Location:** Porto \\| Ribeira (41.14, -8.61)" in markdown
     assert "- [x] [before, mandatory] Warrant checked" in markdown
     combined, built, disclosed = [e for e in await _entries(app) if e.command == "export"]
     # Building the case file combines records of every kind (issue 15): a `combine` entry.
@@ -198,6 +202,8 @@ async def test_the_schema_document_names_every_field(app: App) -> None:
     for section in ("agencies", "members", "channels", "subjects", "notices", "sightings"):
         for row in data[section]:
             keys |= set(row)
+    for section in ("exhibits", "statements"):
+        keys.add(section)
     for raid in data["raids"]:
         keys |= set(raid)
         for item in raid["checklist"]:
@@ -225,7 +231,7 @@ def test_cli_writes_both_files_and_audits_the_disclosure(sqlite_url: str, tmp_pa
     result = CliRunner().invoke(cli, ["export", OP, "--out", str(out)], env=env)
     assert result.exit_code == 0, result.output
     files = sorted(out.iterdir())
-    assert [f.suffix for f in files] == [".json", ".md"]
+    assert [f.name.split(".", 1)[1] for f in files] == ["json", "md", "sha256"]
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
     data = json.loads(files[0].read_text())
     assert [s["name"] for s in data["subjects"]] == ["Ivan Petrov", "Lena"]
@@ -253,10 +259,10 @@ async def test_console_export_writes_both_files_then_records_the_disclosure(
     await _two_operations(app)
     reply = await ok(app, f"export {OP}")
     written = [line.removeprefix("Written: ") for line in reply.message.lines[2:]]
-    assert len(written) == 2 and reply.message.lines[2].startswith("Written: ")
+    assert len(written) == 3 and reply.message.lines[2].startswith("Written: ")
     paths = [Path(p) for p in written]
     assert all(p.is_absolute() and p.parent == (tmp_path / "exports").resolve() for p in paths)
-    assert [p.suffix for p in paths] == [".json", ".md"]
+    assert [p.name.split(".", 1)[1] for p in paths] == ["json", "md", "sha256"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
     assert json.loads(paths[0].read_text())["operation"]["code"] == OP
     # It names a victim (Lena): the whole file is TLP:RED.
@@ -275,7 +281,7 @@ async def test_console_export_out_names_the_directory(app: App, tmp_path: Path) 
     target = tmp_path / "case files" / "nightjar"
     reply = await ok(app, f'export {OP} --out "{target}"')
     paths = sorted(target.iterdir())
-    assert [f"Written: {p}" for p in paths] == reply.message.lines[2:]
+    assert sorted(f"Written: {p}" for p in paths) == sorted(reply.message.lines[2:])
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
     [disclosed] = [e for e in await _entries(app) if e.action == Action.DISCLOSE]
     assert disclosed.channel == f"file:{target.resolve()}"

@@ -104,7 +104,7 @@ async def test_a_captioned_photo_is_kept_once_hashed_shown_and_posted_without_ex
     data = json.loads(json_file.content)
     assert data["sightings"][0]["photos"][0]["sha256"] == sha
     [md_file] = [a for a in exported.message.attachments if a.filename.endswith(".md")]
-    assert f"sha256:{sha}" in md_file.content.decode()
+    assert f"SHA-256 {sha}" in md_file.content.decode()
 
 
 async def test_too_large_or_not_a_photo_is_one_sentence_and_nothing_is_stored(

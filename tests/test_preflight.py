@@ -141,6 +141,7 @@ async def test_check_is_all_green_against_reachable_platforms(db_url: str, tmp_p
         assert {name: status for name, (status, _) in rows.items()} == {
             "configuration": "ok",
             "audit-key": "ok",
+            "export-key": "skip",
             "database": "ok",
             "migrations": "ok",
             "slack": "ok",

@@ -198,15 +198,15 @@ async def test_red_reaches_only_its_named_recipients_privately(any_app: App) -> 
             f"There is no sighting SG-1 in {OP}."
         )
         assert "1 hidden by your role." in text(await ok(app, "sightings", who=who))
-    # A lead's export holds a TLP:RED item only where the lead is its author or recipient.
+    # The case file is complete for the lead who asks (issue 28): both TLP:RED items are in
+    # it, and the reply (and the audit) name those not addressed to that lead.
     [lea_ref] = [line.split()[0] for line in members.splitlines() if " lea (" in line]
     await ok(app, f"sighting S-1 at Braga --tlp red --to {lea_ref}", who="mia")  # SG-2
-    for lead, kept, left_out in (("admin", [], 2), ("lea", ["Braga"], 1)):
+    for lead, beyond in (("admin", "SG-1, SG-2"), ("lea", "SG-1")):
         reply = await ok(app, f"export {OP}", who=lead)
         data = json.loads(reply.message.attachments[0].content)
-        assert [s["location"] for s in data["sightings"]] == kept
-        assert "Vigo" not in reply.message.attachments[1].content.decode()
-        assert f"Left out: {left_out} TLP:RED item(s) addressed to others" in text(reply)
+        assert [s["location"] for s in data["sightings"]] == ["Vigo", "Braga"]
+        assert f"It includes {beyond}, restricted to others" in text(reply)
 
 
 async def test_a_raid_with_an_amber_strict_address_gives_shared_channels_code_name_and_time(

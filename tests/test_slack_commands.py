@@ -330,7 +330,8 @@ async def test_export_files_go_to_the_invokers_dm_never_the_channel(slack: Slack
     assert "direct messages" in text_of(body)
     await slack.adapter.drain()
     files = slack.fake.files
-    assert sorted(f.filename.rsplit(".", 1)[1] for f in files) == ["json", "md"]
+    # The JSON, the Markdown and their manifest (unsigned: this server has no signing key).
+    assert sorted(f.filename.rsplit(".", 1)[1] for f in files) == ["json", "md", "sha256"]
     assert {f.channel for f in files} == {"DUADMIN"}
     case = json.loads(next(f for f in files if f.filename.endswith(".json")).content)
     assert "OP-NIGHT-HARBOUR" in json.dumps(case)
@@ -342,7 +343,7 @@ async def test_export_files_go_to_the_invokers_dm_never_the_channel(slack: Slack
     refused = await ok(slack, "export --out /tmp")
     assert "works only in the console" in text_of(refused)
     await slack.adapter.drain()
-    assert len(slack.fake.files) == 2
+    assert len(slack.fake.files) == 3
 
 
 async def _export_entries(slack: SlackStack) -> list[AuditEntry]:

@@ -101,6 +101,14 @@ EXPECTED: dict[str, dict[str, str]] = {
     },
     "strict-pt": {**{r: X for r in READERS}, "member-pt": F},
 }
+# Exhibits (clause 9): one seized with each record, read in full by whoever reads its
+# record in full, except partners and observers, who never read evidence.
+EXHIBIT_EXPECTED: dict[str, dict[str, str]] = {
+    cls: {
+        r: X if r in ("partner", "observer") or level != F else F for r, level in expected.items()
+    }
+    for cls, expected in EXPECTED.items()
+}
 # What each linked channel may show (a channel as a reader).
 CHANNELS = {"room": "amber", "lobby": "green", "es": "amber+strict"}
 CHANNEL_EXPECTED: dict[str, dict[str, str]] = {
@@ -144,9 +152,20 @@ async def _world(app: App, reader: str) -> dict[str, str]:
             line = line.format(reader=ref) if ref else line.split(" --to")[0]
         await ok(app, f"{line.replace('sighting ', f'sighting {OP} ', 1)}", who=author)
         refs[cls] = f"SG-{seq}"
+        await ok(
+            app,
+            f'exhibit add {OP} "{_exhibit_mark(cls)} phone" --number X/{seq} --found hall '
+            f"--sighting SG-{seq}",
+            who=author,
+        )
     if reader == "admin-breakglass":
         await ok(app, f'op access {OP} --reason "lead unreachable" --for 4h', who="root")
     return refs
+
+
+def _exhibit_mark(cls: str) -> str:
+    """The marker word of the exhibit seized with a record of class `cls`."""
+    return "EXHIBIT" + cls.replace("-", "").upper()
 
 
 def _marks(cls: str) -> list[str]:
@@ -191,6 +210,16 @@ async def test_every_surface_agrees_with_the_rule(app: App, reader: str) -> None
         else:
             assert reply.ok, (cls, shown)
             assert (RECORDS[cls][2] in shown) == (level == F), (cls, level, shown)
+    # Exhibits: `exhibit show` of each, and the list (clause 9).
+    for seq, cls in enumerate(RECORDS, start=1):
+        reply = await app.console.push(f"exhibit show {OP} E-{seq}", as_=name)
+        level = EXHIBIT_EXPECTED[cls][reader]
+        assert reply.ok == (level == F), (cls, level, text(reply))
+        assert (_exhibit_mark(cls) in text(reply)) == (level == F), (cls, text(reply))
+    listed_exhibits = text(await app.console.push(f"exhibits {OP}", as_=name))
+    for cls in RECORDS:
+        level = EXHIBIT_EXPECTED[cls][reader]
+        assert (_exhibit_mark(cls) in listed_exhibits) == (level == F), (cls, listed_exhibits)
     if role is None and reader != "admin-breakglass":
         return  # nothing else is theirs to read: every surface below refuses them
 
@@ -240,18 +269,20 @@ async def test_every_surface_agrees_with_the_rule(app: App, reader: str) -> None
         page = json.dumps(asdict(view), ensure_ascii=False)
         _check("room page", page, allowed)
         assert len(view.spots) <= readable
-    # The export: leads only, and it keeps what the lead may read.
+    # The export: leads only, and complete for them (clause 10): every record and exhibit,
+    # TLP:RED and AMBER+STRICT of others included (the audit records that disclosure).
     exported = await app.console.push(f"export {OP}", as_=name)
     if role == "lead":
         assert exported.ok
         content = exported.message.attachments[0].content
         data = json.loads(content)
         places = " ".join(s["location"] for s in data["sightings"])
+        seized = " ".join(e["description"] for e in data["exhibits"])
         for cls in RECORDS:
-            if allowed[cls] == X:
-                assert RECORDS[cls][2] not in places, cls
+            assert RECORDS[cls][2] in places, cls
+            assert _exhibit_mark(cls) in seized, cls
     else:
-        assert not exported.ok
+        assert not exported.ok and not exported.message.attachments
 
 
 async def test_scheduled_briefings_and_the_audit_view_agree_with_the_rule(

@@ -434,7 +434,11 @@ async def test_export_is_disclosed_once_telegram_has_the_documents(served: Serve
     await setup_operation(served)
     await served.say("/export OP-NH", ADMIN, GROUP)
     docs = fake.documents(ADMIN["id"])
-    assert sorted(d.files["document"][0].rsplit(".", 1)[1] for d in docs) == ["json", "md"]
+    assert sorted(d.files["document"][0].rsplit(".", 1)[1] for d in docs) == [
+        "json",
+        "md",
+        "sha256",
+    ]
     assert fake.documents(GROUP_ID) == []
     built, disclosed = await _export_entries(served.app)
     assert (built.action, disclosed.action) == ("consult", "disclose")
@@ -446,8 +450,8 @@ async def test_export_is_disclosed_once_telegram_has_the_documents(served: Serve
 async def test_a_refused_document_is_not_recorded_as_disclosed(served: Served) -> None:
     fake = served.fake
     await setup_operation(served)
-    fake.fail_next("sendDocument", 400, chat_id=ADMIN["id"])
-    fake.fail_next("sendDocument", 400, chat_id=ADMIN["id"])
+    for _file in ("json", "md", "sha256"):
+        fake.fail_next("sendDocument", 400, chat_id=ADMIN["id"])
     await served.say("/export OP-NH", ADMIN, ADMIN_DM)
     assert fake.documents() == []
     [built] = await _export_entries(served.app)

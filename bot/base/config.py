@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), alias="TASKFORCE_DATA_DIR")
     # Where the console's `export` and `taskforce export` write case files (mode 0600).
     export_dir: Path = Field(default=Path("./exports"), alias="TASKFORCE_EXPORT_DIR")
+    # The Ed25519 private key (PEM) that signs every case file's manifest (issue 28); None:
+    # exports carry an unsigned manifest, which `taskforce verify-export` refuses.
+    export_signing_key: Path | None = Field(default=None, alias="TASKFORCE_EXPORT_SIGNING_KEY")
     photo_max_bytes: int = Field(default=10 * 1024 * 1024, alias="TASKFORCE_PHOTO_MAX_BYTES")
     admins: str = Field(default="", alias="TASKFORCE_ADMINS")
     host: str = Field(default="127.0.0.1", alias="TASKFORCE_HOST")

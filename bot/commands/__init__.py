@@ -8,6 +8,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     amend,
     audit_log,
     briefings,
+    exhibits,
     export,
     fieldpins,
     finder,
@@ -23,6 +24,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     records,
     room,
     sightings,
+    statements,
     subjects,
     templates,
 )

@@ -51,6 +51,7 @@ PERM_TEXT: dict[Perm, str] = {
     Perm.ASSIGN_DUTY: N_("assign raid duties"),
     Perm.GRADE: N_("grade intelligence"),
     Perm.ERASE: N_("erase records or keep them past review"),
+    Perm.RECORD_EVIDENCE: N_("record exhibits and statements"),
 }
 
 _OPERATION = tables.OPERATION

@@ -17,13 +17,14 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.base.i18n import DEFAULT_LANGUAGE, N_, _, ngettext, use_language
+from bot.base.i18n import N_, _
 from bot.base.messages import Attachment, Disclosure, Message
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
@@ -32,10 +33,24 @@ from bot.commands.evidence_view import photo_records, photos_of
 from bot.commands.grading import grade_rows
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
+from bot.commands.statements import language_name
 from bot.contracts import Reply
 from bot.core import lifecycle
 from bot.core.access import TLP, Perm, Role, tlp_max
-from bot.core.disclosure import is_protected_place
+from bot.core.disclosure import Level, Reader, is_protected_place
+from bot.core.evidence_reads import (
+    ExhibitView,
+    StatementView,
+    readable_exhibits,
+    readable_statements,
+)
+from bot.core.export_seal import (
+    MANIFEST_SUFFIX,
+    SIGNATURE_SUFFIX,
+    SealError,
+    load_private_key,
+    seal,
+)
 from bot.core.protection import is_child, is_protected, load_reader
 from bot.store import audit
 from bot.store.audit import Action
@@ -54,10 +69,14 @@ from bot.store.models import (
     Subject,
 )
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 SCHEMA_VERSION = 1
 CONSOLE = "console"  # the one platform whose user sits at the server (`--out`)
 JSON_MIME = "application/json"
 MARKDOWN_MIME = "text/markdown"
+TEXT_MIME = "text/plain"  # the manifest (sha256sum lines) and its signature
 
 
 Numbered = TypeVar("Numbered", Subject, Notice, Sighting, Raid)
@@ -85,7 +104,9 @@ class CaseFile:
 
     data: dict[str, Any]
     tlp: TLP
-    left_out: int = 0  # TLP:RED items not addressed to the exporting lead
+    # TLP:RED and AMBER+STRICT items in the file that their label alone would not give the
+    # exporting lead (they are neither author nor recipient): recorded as disclosed to them.
+    beyond: tuple[str, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -101,12 +122,24 @@ class CaseFile:
         """The readable summary, UTF-8."""
         return to_markdown(self.data).encode()
 
-    def attachments(self, disclosure: Disclosure | None = None) -> list[Attachment]:
-        """The two files as reply attachments, each carrying what delivering it discloses."""
-        return [
+    def attachments(
+        self, disclosure: Disclosure | None = None, key: Ed25519PrivateKey | None = None
+    ) -> list[Attachment]:
+        """The files as reply attachments, each carrying what delivering it discloses: the
+        JSON, the Markdown, the manifest of both (SHA-256) and, with a key, its signature."""
+        files = [
             Attachment(f"{self.stem}.json", JSON_MIME, self.json_bytes(), disclosure),
             Attachment(f"{self.stem}.md", MARKDOWN_MIME, self.markdown_bytes(), disclosure),
         ]
+        sealed = seal([(a.filename, a.content) for a in files], key=key)
+        files.append(
+            Attachment(self.stem + MANIFEST_SUFFIX, TEXT_MIME, sealed.manifest, disclosure)
+        )
+        if sealed.signature is not None:
+            files.append(
+                Attachment(self.stem + SIGNATURE_SUFFIX, TEXT_MIME, sealed.signature, disclosure)
+            )
+        return files
 
     def counts(self) -> dict[str, int]:
         """How many of each kind of record the file holds."""
@@ -126,40 +159,49 @@ class _People:
         return {"ref": f"M-{member_id}", "name": member.name if member else None}
 
 
-async def _readable(
-    session: AsyncSession,
-    op: Operation,
-    reader_id: int,
-    now: datetime,
+def _beyond(
+    ordinary: Reader,
     subjects: list[Subject],
     notices: list[Notice],
     sightings: list[Sighting],
-) -> tuple[list[Subject], list[Notice], list[Sighting], int]:
-    """What the exporting lead may read: TLP:RED items only where they are its author or a
-    named recipient, and nothing about a RED subject they may not read. Also how many
-    were left out."""
-    who = await load_reader(session, op, reader_id, Role.LEAD, now)
-    kept_subjects = [s for s in subjects if who.may_subject(s)]
+    exhibits: list[ExhibitView],
+    statements: list[StatementView],
+    op: Operation,
+) -> tuple[str, ...]:
+    """The references in the file the lead's ordinary reading would not give them (TLP:RED
+    and AMBER+STRICT items addressed to others): what the export discloses beyond them."""
     by_id = {s.id: s for s in subjects}
-    kept_notices = [
-        n
+    out = [f"S-{s.seq}" for s in subjects if not ordinary.may_subject(s)]
+    out += [
+        f"N-{n.seq}"
         for n in notices
-        if who.may_item("notice", n.id, n.recorded_by, n.tlp, by_id.get(n.subject_id))
+        if not ordinary.may_item("notice", n.id, n.recorded_by, n.tlp, by_id.get(n.subject_id))
     ]
-    kept_sightings = [
-        s
+    out += [
+        f"SG-{s.seq}"
         for s in sightings
-        if who.may_item(
-            "sighting",
-            s.id,
-            s.reporter_id,
-            s.tlp,
-            by_id.get(s.subject_id) if s.subject_id is not None else None,
+        if not ordinary.may_item(
+            "sighting", s.id, s.reporter_id, s.tlp, by_id.get(s.subject_id or 0)
         )
     ]
-    left_out = len(subjects) + len(notices) + len(sightings)
-    left_out -= len(kept_subjects) + len(kept_notices) + len(kept_sightings)
-    return kept_subjects, kept_notices, kept_sightings, left_out
+    out += [
+        f"E-{v.exhibit.seq}"
+        for v in exhibits
+        if ordinary.exhibit(
+            op,
+            v.exhibit,
+            v.sighting,
+            by_id.get(v.sighting.subject_id or 0) if v.sighting else None,
+            v.raid,
+        )
+        is not Level.FULL
+    ]
+    out += [
+        f"ST-{v.statement.seq}"
+        for v in statements
+        if ordinary.statement(v.statement, v.subject) is not Level.FULL
+    ]
+    return tuple(out)
 
 
 async def build_case_file(
@@ -172,8 +214,10 @@ async def build_case_file(
 ) -> CaseFile:
     """Read everything of `op` and build the case file (schema version 1).
 
-    `reader_id`: the lead exporting from chat; TLP:RED items not addressed to them are left
-    out (`CaseFile.left_out`). None: the server's command line, which holds everything.
+    `reader_id`: the member exporting from chat, read through the disclosure rule as the
+    case file's reader (clause 10: a lead reads every record, TLP:RED included; the items
+    beyond their ordinary reading are `CaseFile.beyond`). None: the server's command line,
+    which holds everything.
     """
     memberships = list(
         (
@@ -188,11 +232,32 @@ async def build_case_file(
     subjects = await _numbered(session, Subject, op.id)
     notices = await _numbered(session, Notice, op.id)
     sightings = await _numbered(session, Sighting, op.id)
-    left_out = 0
-    if reader_id is not None:
-        subjects, notices, sightings, left_out = await _readable(
-            session, op, reader_id, now, subjects, notices, sightings
-        )
+    if reader_id is None:
+        ordinary = Reader(role=Role.LEAD, member_id=None, now=now)
+    else:
+        membership = next((ms for ms, m in memberships if m.id == reader_id), None)
+        role = Role(membership.role) if membership is not None else Role.OBSERVER
+        ordinary = await load_reader(session, op, reader_id, role, now)
+    who = ordinary.for_case_file()
+    by_id = {s.id: s for s in subjects}
+    subjects = [s for s in subjects if who.may_subject(s)]
+    notices = [
+        n
+        for n in notices
+        if who.may_item("notice", n.id, n.recorded_by, n.tlp, by_id.get(n.subject_id))
+    ]
+    sightings = [
+        s
+        for s in sightings
+        if who.may_item("sighting", s.id, s.reporter_id, s.tlp, by_id.get(s.subject_id or 0))
+    ]
+    exhibits, _hidden = await readable_exhibits(session, op, who)
+    statements, _hidden = await readable_statements(session, op, who)
+    beyond = (
+        _beyond(ordinary, subjects, notices, sightings, exhibits, statements, op)
+        if reader_id is not None
+        else ()
+    )
     raids = await _numbered(session, Raid, op.id)
     items = (
         list(
@@ -232,6 +297,11 @@ async def build_case_file(
     grades = await grade_rows(session, [s.id or 0 for s in sightings])
     mentioned |= {g.graded_by for rows in grades.values() for g in rows}
     mentioned |= {i.done_by for i in items}
+    for view in exhibits:
+        mentioned |= {view.exhibit.holder_id, view.exhibit.created_by}
+        mentioned |= {x for t in view.trail for x in (t.from_id, t.to_id, t.recorded_by)}
+    for sview in statements:
+        mentioned |= {sview.statement.taken_by} | {t.added_by for t in sview.translations}
     mentioned.discard(None)
     members = list((await session.exec(select(Member).where(col(Member.id).in_(mentioned)))).all())
     people = _People(members)
@@ -251,6 +321,7 @@ async def build_case_file(
 
     labels = [op.tlp, *(x.tlp for x in subjects), *(x.tlp for x in notices)]
     labels += [*(x.tlp for x in sightings), *(x.tlp for x in raids)]
+    labels += [*(v.exhibit.tlp for v in exhibits), *(v.statement.tlp for v in statements)]
     top = tlp_max(*labels) or TLP(op.tlp)
     if any(is_protected(x, now) for x in subjects) or any(
         is_protected_place(x.place_kind) for x in sightings
@@ -272,6 +343,7 @@ async def build_case_file(
             "status": op.status,
             "created_at": iso(op.created_at),
             "created_by": people(op.created_by),
+            "intent": op.intent,
         },
         "agencies": [
             {"code": a.code, "name": a.name, "country": a.country, "kind": a.kind}
@@ -431,41 +503,107 @@ async def build_case_file(
             for e in entries
         ],
     }
-    data["counts"] = {
-        key: len(data[key])
-        for key in ("members", "subjects", "notices", "sightings", "raids", "audit")
-    }
-    return CaseFile(data=data, tlp=top, left_out=left_out)
+    sighting_ref = {s.id: f"SG-{s.seq}" for s in sightings}
+    data["exhibits"] = [_exhibit(v, people, sighting_ref) for v in exhibits]
+    data["statements"] = [_statement(v, people, subject_ref) for v in statements]
+    data["audit"] = data.pop("audit")  # the trail stays last
+    data["counts"] = {key: len(data[key]) for key in COUNTED}
+    return CaseFile(data=data, tlp=top, beyond=beyond)
 
 
-def counts_text(counts: dict[str, int]) -> str:
-    """`3 members, 2 subjects, 1 notice, 7 sightings, 1 raid, 230 audit entries`, each
-    noun in the current language and its plural form (CLDR rules, via the catalogue)."""
-    words = {
-        "members": lambda n: ngettext("{n} member", "{n} members", n),
-        "subjects": lambda n: ngettext("{n} subject", "{n} subjects", n),
-        "notices": lambda n: ngettext("{n} notice", "{n} notices", n),
-        "sightings": lambda n: ngettext("{n} sighting", "{n} sightings", n),
-        "raids": lambda n: ngettext("{n} raid", "{n} raids", n),
-        "audit": lambda n: ngettext("{n} audit entry", "{n} audit entries", n),
+COUNTED = (
+    "members",
+    "subjects",
+    "notices",
+    "sightings",
+    "raids",
+    "exhibits",
+    "statements",
+    "audit",
+)
+
+
+def _holder(people: _People, member_id: int | None, name: str | None) -> dict[str, Any] | None:
+    """A person value for a member, or `{"ref": null, "name": "Ana Costa, PJ lab"}`."""
+    if member_id is not None:
+        return people(member_id)
+    return {"ref": None, "name": name} if name else None
+
+
+def _exhibit(
+    view: ExhibitView, people: _People, sighting_ref: dict[int | None, str]
+) -> dict[str, Any]:
+    """One exhibit of the case file, with its chain of custody."""
+    e = view.exhibit
+    return {
+        "ref": f"E-{e.seq}",
+        "number": e.number,
+        "description": e.description,
+        "seal": e.seal,
+        "found_at": e.found_at,
+        "seized_at": iso(e.seized_at),
+        "sighting": sighting_ref.get(e.sighting_id) if e.sighting_id else None,
+        "raid": f"R-{view.raid.seq}" if view.raid else None,
+        "photo": view.photo.sha256 if view.photo else None,
+        "tlp": TLP(e.tlp).label,
+        "holder": _holder(people, e.holder_id, e.holder_name),
+        "created_by": people(e.created_by),
+        "custody": [
+            {
+                "at": iso(t.at),
+                "from": _holder(people, t.from_id, t.from_name),
+                "to": _holder(people, t.to_id, t.to_name),
+                "reason": t.reason,
+                "recorded_by": people(t.recorded_by),
+                "recorded_at": iso(t.recorded_at),
+            }
+            for t in view.trail
+        ],
     }
-    return ", ".join(words[key](n).format(n=n) for key, n in counts.items() if key in words)
+
+
+def _statement(
+    view: StatementView, people: _People, subject_ref: dict[int | None, str]
+) -> dict[str, Any]:
+    """One statement of the case file, as made, with its translations."""
+    s = view.statement
+    return {
+        "ref": f"ST-{s.seq}",
+        "subject": subject_ref.get(s.subject_id) if s.subject_id else None,
+        "maker": view.subject.name if view.subject else s.maker,
+        "language": s.language,
+        "text": s.text,
+        "taken_at": iso(s.taken_at),
+        "taken_by": people(s.taken_by),
+        "tlp": TLP(s.tlp).label,
+        "translations": [
+            {
+                "language": t.language,
+                "text": t.text,
+                "translator": t.translator,
+                "added_by": people(t.added_by),
+                "added_at": iso(t.added_at),
+            }
+            for t in view.translations
+        ],
+    }
 
 
 # ----------------------------------------------------------------------- markdown
 
 
 def _cell(value: object) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == []:
         return "—"
     text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str) -> list[str]:
+    """A Markdown table, or the sentence `empty` when there are no rows."""
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return out if len(out) > 2 else ["None."]
+    return out if len(out) > 2 else [empty]
 
 
 # An item ticked late (issue 28): after the go (a before item), after the raid was done.
@@ -473,11 +611,185 @@ LATE_MD = {"after-go": " (after the go)", "after-done": " (after the raid was do
 
 
 def _who(person: dict[str, Any] | None) -> str | None:
-    return f"{person['name']} ({person['ref']})" if person else None
+    if not person:
+        return None
+    return f"{person['name']} ({person['ref']})" if person.get("ref") else str(person["name"])
+
+
+def _fields(pairs: Iterable[tuple[str, object]]) -> list[str]:
+    """`- **Label:** value` for each pair that has a value."""
+    return [
+        f"- **{label}:** {' '.join(str(_cell(value)).split())}"
+        for label, value in pairs
+        if value not in (None, "", [])
+    ]
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """`1 raid`, `2 raids`."""
+    return f"{n} {one if n == 1 else many}"
+
+
+# Each counted kind of record, singular and plural (`counts` in words).
+KIND_WORDS = {
+    "members": ("member", "members"),
+    "subjects": ("subject", "subjects"),
+    "notices": ("notice", "notices"),
+    "sightings": ("sighting", "sightings"),
+    "raids": ("raid", "raids"),
+    "exhibits": ("exhibit", "exhibits"),
+    "statements": ("statement", "statements"),
+    "audit": ("audit entry", "audit entries"),
+}
+
+
+def counts_in_words(counts: dict[str, int]) -> str:
+    """`4 members, 1 raid, 12 audit entries`."""
+    return ", ".join(plural(n, *KIND_WORDS[key]) for key, n in counts.items() if key in KIND_WORDS)
+
+
+def _notice_block(n: dict[str, Any]) -> list[str]:
+    kind = "diffusion" if n["kind"] == "diffusion" else "notice"
+    state = n["state"] + (f": {n['cancel_reason']}" if n["cancel_reason"] else "")
+    warrant = n["warrant_ref"]
+    if warrant and n["warrant_country"]:
+        warrant = f"{warrant} ({n['warrant_country']})"
+    return [
+        f"### {n['ref']} {n['colour']} {kind} — {state} · {n['tlp']}",
+        "",
+        *_fields(
+            [
+                ("Purpose", n["purpose"]),
+                ("Subject", n["subject"]),
+                ("Charges", n["charges"]),
+                ("Summary", n["summary"]),
+                ("Reference", n["external_ref"]),
+                ("Requested by", n["requested_by"]),
+                ("Warrant", warrant),
+                ("Sent to", n["countries"]),
+                ("Recorded", f"{n['recorded_at']} by {_who(n['recorded_by']) or 'unknown'}"),
+                ("Renewed", n["renewed_at"]),
+                ("Expires", n["expires_at"]),
+                ("Cancelled", n["cancelled_at"]),
+            ]
+        ),
+        "",
+    ]
+
+
+def _grades(history: list[dict[str, Any]]) -> list[str]:
+    """The grade history of a sighting, where the file carries one."""
+    return [
+        f"  - {g.get('graded_at') or '—'}: {g.get('grade') or '—'} by "
+        f"{_who(g.get('graded_by')) or 'unknown'}"
+        + (f" (was {g['was']})" if g.get("was") else "")
+        + (f" — {g['reason']}" if g.get("reason") else "")
+        for g in history
+    ]
+
+
+def _sighting_block(s: dict[str, Any], names: dict[str, str]) -> list[str]:
+    where = s["location"] + (f" ({s['lat']}, {s['lon']})" if s["lat"] is not None else "")
+    source = (
+        f"{s['observer']} (second-hand, reported by {_who(s['reporter']) or 'unknown'})"
+        if s["observer"]
+        else f"{_who(s['reporter']) or 'unknown'} (first-hand)"
+    )
+    grade = s["grade"]
+    if grade and s["graded_by"]:
+        grade = f"{grade}, by {_who(s['graded_by'])}"
+    out = [
+        f"### {s['ref']} — "
+        + (f"{s['subject']} {names.get(s['subject'], '')}".strip() if s["subject"] else "")
+        + (s["description"] or "")
+        + f" · {s['tlp']}",
+        "",
+        *_fields(
+            [
+                ("Observed", s["observed_at"]),
+                ("Reported", s["reported_at"]),
+                ("Location", where),
+                ("Source", source),
+                ("Activity", s["activity"]),
+                ("Direction", s["direction"]),
+                ("Count", s["count"]),
+                ("Equipment", s["equipment"]),
+                ("Grade", grade),
+                ("Reporter's assessment", s["reporter_grade"]),
+                ("Match", s["match_notice"]),
+                ("Note", s["note"]),
+            ]
+        ),
+    ]
+    history = s.get("grade_history") or []
+    if history:
+        out += ["- **Grade history:**", *_grades(history)]
+    out += [f"- **Photo:** {p['filename']}, SHA-256 {p['sha256']}" for p in s["photos"]]
+    return [*out, ""]
+
+
+def _exhibit_block(e: dict[str, Any]) -> list[str]:
+    out = [
+        f"### {e['ref']} {e['number']} — {e['description']} · {e['tlp']}",
+        "",
+        *_fields(
+            [
+                ("Seal", e["seal"]),
+                ("Found at", e["found_at"]),
+                ("Seized", e["seized_at"]),
+                ("Sighting", e["sighting"]),
+                ("Raid", e["raid"]),
+                ("Photo SHA-256", e["photo"]),
+                ("Held by", _who(e["holder"])),
+            ]
+        ),
+        "- **Chain of custody:**",
+    ]
+    for n, link in enumerate(e["custody"], 1):
+        if link["from"] is None:
+            step = f"seized by {_who(link['to'])}"
+        else:
+            step = f"{_who(link['from'])} to {_who(link['to'])}"
+        out.append(f"  {n}. {link['at']}: {step} — {' '.join(link['reason'].split())}")
+    return [*out, ""]
+
+
+def _statement_block(st: dict[str, Any]) -> list[str]:
+    maker = f"{st['maker']} ({st['subject']})" if st["subject"] else st["maker"]
+    out = [
+        f"### {st['ref']} — {maker} · {st['tlp']}",
+        "",
+        *_fields(
+            [
+                ("Language", language_name(st["language"])),
+                ("Taken", f"{st['taken_at']} by {_who(st['taken_by']) or 'unknown'}"),
+            ]
+        ),
+        "",
+        *(f"> {line}" for line in st["text"].splitlines() or [""]),
+        "",
+    ]
+    for t in st["translations"]:
+        out += [
+            f"Translation into {language_name(t['language'])} by {t['translator']} "
+            f"({t['added_at']}):",
+            "",
+            *(f"> {line}" for line in t["text"].splitlines() or [""]),
+            "",
+        ]
+    return out
+
+
+def _section(title: str, rows: list[dict[str, Any]], empty: str, block: Any) -> list[str]:
+    out = [f"## {title} ({len(rows)})", ""]
+    for row in rows:
+        out += block(row)
+    return out if rows else [*out, empty, ""]
 
 
 def to_markdown(data: dict[str, Any]) -> str:
-    """A readable summary of a case file (the JSON stays the record)."""
+    """A readable summary of a case file: every field a reader needs (the JSON stays the
+    record)."""
     op = data["operation"]
     out = [
         f"**{data['tlp']}**",
@@ -486,12 +798,15 @@ def to_markdown(data: dict[str, Any]) -> str:
         "",
         f"Generated {data['generated_at']} by {data['generated_by']} "
         f"(schema version {data['schema_version']}). Times are UTC. "
-        "The JSON file beside this one is the complete record.",
+        "The JSON file beside this one is the complete record; the manifest beside both "
+        "lists their SHA-256.",
+        "",
+        f"Holds {counts_in_words(data['counts'])}.",
         "",
         "## Operation",
         "",
         *_table(
-            ["Status", "Countries", "Default TLP", "Time zone", "Created"],
+            ["Status", "Countries", "Default TLP", "Time zone", "Created", "Created by"],
             [
                 [
                     op["status"],
@@ -499,9 +814,15 @@ def to_markdown(data: dict[str, Any]) -> str:
                     op["default_tlp"],
                     op["timezone"],
                     op["created_at"],
+                    _who(op["created_by"]),
                 ]
             ],
+            "",
         ),
+        "",
+        f"**Intent:** {' '.join(op['intent'].split())}"
+        if op.get("intent")
+        else "**Intent:** not stated.",
         "",
         "## Members and agencies",
         "",
@@ -511,17 +832,51 @@ def to_markdown(data: dict[str, Any]) -> str:
                 [m["ref"], m["name"], m["agency"], m["role"], m["joined_at"]]
                 for m in data["members"]
             ],
+            "No members.",
         ),
         "",
         *_table(
             ["Agency", "Name", "Country", "Kind"],
             [[a["code"], a["name"], a["country"], a["kind"]] for a in data["agencies"]],
+            "No agencies recorded for the members.",
+        ),
+        "",
+        "## Linked channels",
+        "",
+        *_table(
+            ["Platform", "Channel", "Name", "Group", "Ceiling", "Linked"],
+            [
+                [
+                    c["platform"],
+                    c["channel"],
+                    c["name"],
+                    "yes" if c["is_group"] else "no (one-to-one)",
+                    c["max_tlp"],
+                    c["linked_at"],
+                ]
+                for c in data["channels"]
+            ],
+            "No channels linked.",
         ),
         "",
         f"## Subjects ({len(data['subjects'])})",
         "",
         *_table(
-            ["Ref", "Name", "Kind", "Category", "Aliases", "Nationality", "DOB", "TLP", "Review"],
+            [
+                "Ref",
+                "Name",
+                "Kind",
+                "Category",
+                "Aliases",
+                "Nationality",
+                "DOB",
+                "Sex",
+                "Protected",
+                "Description",
+                "TLP",
+                "Review",
+                "Recorded by",
+            ],
             [
                 [
                     s["ref"],
@@ -531,92 +886,46 @@ def to_markdown(data: dict[str, Any]) -> str:
                     s["aliases"],
                     s["nationality"],
                     s["dob"],
+                    s["sex"],
+                    ("yes, a child" if s["child"] else "yes")
+                    if s["protected"]
+                    else (f"lifted: {s['protection_lifted']}" if s["protection_lifted"] else "no"),
+                    s["description"],
                     s["tlp"],
                     s["review_at"],
+                    _who(s["created_by"]),
                 ]
                 for s in data["subjects"]
             ],
+            "No subjects.",
         ),
         "",
-        f"## Notices ({len(data['notices'])})",
-        "",
-        *_table(
-            [
-                "Ref",
-                "Colour",
-                "Subject",
-                "State",
-                "Charges",
-                "External ref",
-                "Recorded",
-                "Expires",
-                "TLP",
-            ],
-            [
-                [
-                    n["ref"],
-                    n["colour"],
-                    n["subject"],
-                    n["state"] + (f": {n['cancel_reason']}" if n["cancel_reason"] else ""),
-                    n["charges"],
-                    n["external_ref"],
-                    n["recorded_at"],
-                    n["expires_at"],
-                    n["tlp"],
-                ]
-                for n in data["notices"]
-            ],
+        *_section("Notices", data["notices"], "No notices.", _notice_block),
+        *_section(
+            "Sightings",
+            data["sightings"],
+            "No sightings.",
+            partial(_sighting_block, names={x["ref"]: x["name"] for x in data["subjects"]}),
         ),
-        "",
-        f"## Sightings ({len(data['sightings'])})",
-        "",
-        *_table(
-            [
-                "Ref",
-                "Observed",
-                "Reported",
-                "Of",
-                "Location",
-                "Grade",
-                "Observer",
-                "TLP",
-                "Match",
-                "Photos",
-            ],
-            [
-                [
-                    s["ref"],
-                    s["observed_at"],
-                    s["reported_at"],
-                    s["subject"] or s["description"],
-                    s["location"] + (f" ({s['lat']}, {s['lon']})" if s["lat"] is not None else ""),
-                    s["grade"],
-                    (s["observer"] + " (second-hand)")
-                    if s["observer"]
-                    else f"{_who(s['reporter']) or 'unknown'} (first-hand)",
-                    s["tlp"],
-                    s["match_notice"],
-                    ", ".join(f"{p['filename']} sha256:{p['sha256']}" for p in s["photos"]),
-                ]
-                for s in data["sightings"]
-            ],
-        ),
-        "",
         f"## Raids ({len(data['raids'])})",
         "",
     ]
     if not data["raids"]:
-        out += ["None.", ""]
+        out += ["No raids.", ""]
     for raid in data["raids"]:
         out += [
             f"### {raid['ref']} {raid['title']} — {raid['status']}, {raid['at']} "
             f"({raid['timezone']}) · {raid['tlp']}",
             "",
         ]
-        if raid["location"]:
-            out.append(f"Location: {raid['location']}")
-        if raid["reason"]:
-            out.append(f"Reason: {raid['reason']}")
+        out += _fields(
+            [
+                ("Location", raid["location"]),
+                ("Template", raid["template"]),
+                ("Reason", raid["reason"]),
+                ("Planned by", _who(raid["created_by"])),
+            ]
+        )
         for item in raid["checklist"]:
             tick = "x" if item["done"] else " "
             extra = ", mandatory" if item["mandatory"] else ""
@@ -626,7 +935,9 @@ def to_markdown(data: dict[str, Any]) -> str:
             out.append(f"- [{tick}] [{item['phase']}{extra}] {item['text']}{done}{note}")
         out.append("")
     out += [
-        f"## Audit trail ({len(data['audit'])} entries)",
+        *_section("Exhibits", data["exhibits"], "No exhibits.", _exhibit_block),
+        *_section("Statements", data["statements"], "No statements.", _statement_block),
+        f"## Audit trail ({plural(len(data['audit']), 'entry', 'entries')})",
         "",
         *_table(
             ["#", "At", "Actor", "Action", "Command", "Object", "Channel", "Reason"],
@@ -643,6 +954,7 @@ def to_markdown(data: dict[str, Any]) -> str:
                 ]
                 for e in data["audit"]
             ],
+            "No audit entries.",
         ),
         "",
         f"**{data['tlp']}**",
@@ -684,6 +996,17 @@ async def export_command(ctx: CommandContext) -> Reply:
                 "(`taskforce shell`); here the files come to your direct messages."
             )
         )
+    key = None
+    if ctx.settings.export_signing_key is not None:
+        try:
+            key = load_private_key(ctx.settings.export_signing_key)
+        except SealError as exc:
+            raise CommandError(
+                _(
+                    "The case file cannot be signed: the server's signing key is unusable; "
+                    "the operator runs `taskforce check`."
+                )
+            ) from exc
     case = await build_case_file(
         ctx.session,
         op,
@@ -692,12 +1015,13 @@ async def export_command(ctx: CommandContext) -> Reply:
         reader_id=member.id,
     )
     counts = case.counts()
-    with use_language(DEFAULT_LANGUAGE):  # the record is written once, in English
-        summary = counts_text(counts)
+    summary = counts_in_words(counts)
+    if case.beyond:
+        summary += "; restricted to others, disclosed to the lead: " + ", ".join(case.beyond)
     ctx.audit(
         Action.CONSULT,
         object_ref=f"{op.code}/export",
-        reason=f"case file built for {member.name}: {summary}; disclosed once delivered",
+        reason=f"case file built for {member.name}: {summary}; disclosed once delivered"[:1000],
     )
     await combined(ctx, "export", "case file", lifecycle.CASE_FILE_SOURCES)
     disclosure = Disclosure(
@@ -708,31 +1032,48 @@ async def export_command(ctx: CommandContext) -> Reply:
         summary=summary,
         directory=str(out) if out is not None else None,
     )
+    lines = [
+        _(
+            "For you only: the JSON (the record), the Markdown (to read) and the manifest of "
+            "their SHA-256. Handle as {label}."
+        ).format(label=case.tlp.label),
+        _("The manifest is signed; check it with `taskforce verify-export`.")
+        if key is not None
+        else _(
+            "The manifest is not signed: the server has no signing key "
+            "(TASKFORCE_EXPORT_SIGNING_KEY)."
+        ),
+    ]
+    if case.beyond:
+        lines.append(
+            _(
+                "It includes {refs}, restricted to others (TLP:RED or AMBER+STRICT); the audit "
+                "records their disclosure to you."
+            ).format(refs=", ".join(case.beyond))
+        )
     return Reply(
         Message(
             title=_("Case file {code}").format(code=op.code),
-            lines=[
-                _("Holds {summary}.").format(summary=counts_text(counts)),
-                _(
-                    "Two files, for you only: JSON (the record) and Markdown (to read). "
-                    "Handle as {label}."
-                ).format(label=case.tlp.label),
-            ]
-            + (
-                [
-                    _(
-                        "Left out: {n} TLP:RED item(s) addressed to others; only their author "
-                        "and named recipients read them."
-                    ).format(n=case.left_out)
-                ]
-                if case.left_out
-                else []
-            ),
+            fields=[(_(KIND_LABELS[kind]), str(n)) for kind, n in counts.items()],
+            lines=lines,
             context=f"{op.code} · {case.tlp.label}",
             tlp=case.tlp.value,
-            attachments=case.attachments(disclosure),
+            attachments=case.attachments(disclosure, key),
         )
     )
+
+
+# The counted kinds as the reply labels them (`Raids: 1`: no plural to get wrong).
+KIND_LABELS = {
+    "members": N_("Members"),
+    "subjects": N_("Subjects"),
+    "notices": N_("Notices"),
+    "sightings": N_("Sightings"),
+    "raids": N_("Raids"),
+    "exhibits": N_("Exhibits"),
+    "statements": N_("Statements"),
+    "audit": N_("Audit entries"),
+}
 
 
 def write_files(attachments: Sequence[Attachment], out_dir: Path) -> list[Path]:
@@ -813,9 +1154,16 @@ async def deliver_to_dir(
 
 
 async def export_to_dir(
-    store: Store, code: str, out_dir: Path, *, now: datetime, actor: str
+    store: Store,
+    code: str,
+    out_dir: Path,
+    *,
+    now: datetime,
+    actor: str,
+    key: Ed25519PrivateKey | None = None,
 ) -> tuple[CaseFile, list[Path]]:
-    """The CLI's export: write both files to `out_dir` (mode 0600) and audit the disclosure."""
+    """The CLI's export: write the files to `out_dir` (mode 0600), the manifest signed with
+    `key`, and audit the disclosure."""
     async with store.transaction() as session:
         op = (
             await session.exec(select(Operation).where(Operation.code == code.strip().upper()))
@@ -838,7 +1186,7 @@ async def export_to_dir(
             object_ref=f"{op.code}/export",
             recipient=actor,
             recipient_id=None,
-            summary=counts_text(case.counts()),
+            summary=counts_in_words(case.counts()),
         )
-    paths = await deliver_to_dir(store, case.attachments(disclosure), out_dir, now=now)
+    paths = await deliver_to_dir(store, case.attachments(disclosure, key), out_dir, now=now)
     return case, paths

@@ -76,6 +76,7 @@ class Perm(enum.StrEnum):
     ASSIGN_DUTY = "assign raid duties"
     GRADE = "grade intelligence"
     ERASE = "erase records or keep them past review"
+    RECORD_EVIDENCE = "record exhibits and statements"
 
 
 _ALL = {Role.LEAD, Role.MEMBER, Role.ANALYST, Role.PARTNER, Role.OBSERVER}
@@ -98,6 +99,7 @@ ROLE_TABLE: dict[Perm, set[Role]] = {
     Perm.ASSIGN_DUTY: {Role.LEAD},
     Perm.GRADE: {Role.LEAD, Role.ANALYST},
     Perm.ERASE: {Role.LEAD},
+    Perm.RECORD_EVIDENCE: _OFFICERS,
 }
 
 

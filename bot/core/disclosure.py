@@ -30,6 +30,13 @@ The clauses, each tested (tests/test_disclosure.py):
    items they hold.
 8. **Break-glass.** An admin who is not a member reads as a member through a running `op
    access` — visibly (`breakglass`), and every read under it is audited with its reason.
+9. **Evidence.** Exhibits and statements (their custody, seals, texts and translations) are
+   read by leads, members and analysts only — never by partners, observers or a channel —
+   within their label (clauses 1-3), and only by whoever reads the record they hang on:
+   the sighting or raid an exhibit was seized with, the subject who made a statement.
+10. **The case file.** A lead producing the operation's case file reads every record of it,
+   TLP:RED and TLP:AMBER+STRICT included (`Reader.for_case_file`); the export records, in
+   the audit, which of those items were disclosed to whom beyond their recipients.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from bot.store.models import (
     Sighting,
     Subject,
 )
+from bot.store.models_casefile import Exhibit, Statement
 
 PROTECTED_CATEGORIES = ("victim", "witness")
 PARTNER_HIDDEN_CATEGORIES = ("suspect", "associate", "witness")
@@ -180,6 +188,7 @@ class Reader:
     ceiling: TLP = TLP.RED
     in_group: bool = False  # shown where others read too (a channel, a group briefing)
     breakglass: BreakGlassNote | None = None
+    case_file: bool = False  # clause 10: a lead building the case file reads TLP:RED too
 
     @classmethod
     def channel(
@@ -208,6 +217,13 @@ class Reader:
         out.ceiling, out.in_group = ceiling, in_group
         return out
 
+    def for_case_file(self) -> Reader:
+        """Clause 10: this lead building the operation's case file, TLP:RED included. Only
+        a lead's reader becomes one; anyone else's is returned unchanged."""
+        out = copy(self)
+        out.case_file = self.role is Role.LEAD
+        return out
+
     # ------------------------------------------------------------ clauses 1, 2, 3
 
     def owner(self, author_id: int | None) -> str | None:
@@ -215,13 +231,19 @@ class Reader:
         return self.agencies.get(author_id) if author_id is not None else None
 
     def red_ok(self, kind: str, item_id: int | None, author_id: int | None) -> bool:
-        """Clause 2: a TLP:RED item, its author and named recipients only."""
+        """Clause 2: a TLP:RED item, its author and named recipients only (clause 10: and
+        the lead building the case file)."""
+        if self.case_file:
+            return True
         if self.role is None or item_id is None or self.member_id is None:
             return False
         return author_id == self.member_id or (kind, item_id) in self.addressed
 
     def strict_ok(self, kind: str, item_id: int | None, author_id: int | None) -> bool:
-        """Clause 3: TLP:AMBER+STRICT stays inside the sharer's agency."""
+        """Clause 3: TLP:AMBER+STRICT stays inside the sharer's agency (clause 10: the lead
+        building the case file reads it too)."""
+        if self.case_file:
+            return True
         owner = self.owner(author_id)
         if self.role is None:
             return self.agency is not None and owner in (None, self.agency)
@@ -327,6 +349,41 @@ class Reader:
         if item.role is not None and item.role in held:
             return Level.FULL if item.done_by == self.member_id else Level.NEUTRAL
         return Level.NONE
+
+    def exhibit(
+        self,
+        op: Operation,
+        exhibit: Exhibit,
+        sighting: Sighting | None,
+        subject: Subject | None,
+        raid: Raid | None,
+    ) -> Level:
+        """Clause 9: an exhibit, seized with `sighting` (about `subject`) or at `raid`. A
+        TLP:RED exhibit of a TLP:RED sighting goes to the sighting's recipients too."""
+        if self.role not in OFFICERS:
+            return Level.NONE
+        if not self.label_ok("exhibit", exhibit.id, exhibit.created_by, exhibit.tlp) and not (
+            TLP(exhibit.tlp) is TLP.RED
+            and sighting is not None
+            and TLP(sighting.tlp) is TLP.RED
+            and self.red_ok("sighting", sighting.id, sighting.reporter_id)
+        ):
+            return Level.NONE
+        if sighting is not None and self.sighting(sighting, subject) is not Level.FULL:
+            return Level.NONE
+        if raid is not None and self.raid(op, raid, RaidPart.ADDRESS) is Level.NONE:
+            return Level.NONE
+        return Level.FULL
+
+    def statement(self, statement: Statement, subject: Subject | None) -> Level:
+        """Clause 9: a statement (and its translations), made by `subject` if one."""
+        if self.role not in OFFICERS:
+            return Level.NONE
+        if not self.label_ok("statement", statement.id, statement.taken_by, statement.tlp):
+            return Level.NONE
+        if subject is not None and self.subject(subject) is not Level.FULL:
+            return Level.NONE
+        return Level.FULL
 
     # ------------------------------------------------------------ booleans
 

@@ -431,8 +431,14 @@ def export_case_file(
     import getpass
 
     from bot.commands.export import export_to_dir
+    from bot.core.export_seal import SealError, load_private_key
 
     app = _app()
+    try:
+        path = app.settings.export_signing_key
+        key = load_private_key(path) if path is not None else None
+    except SealError as exc:
+        _fail(str(exc))
 
     async def go() -> list[Path]:
         try:
@@ -443,6 +449,7 @@ def export_case_file(
                 out or app.settings.export_dir,
                 now=app.clock(),
                 actor=f"taskforce export (local user {getpass.getuser()})",
+                key=key,
             )
             return paths
         finally:
@@ -452,9 +459,55 @@ def export_case_file(
         paths = asyncio.run(go())
     except ValueError as exc:
         _fail(str(exc))
-        return
     for path in paths:
         typer.echo(f"Wrote {path}")
+
+
+@cli.command("verify-export")
+def verify_export(
+    path: Annotated[
+        Path,
+        typer.Argument(help="The export: its directory, its manifest or any of its files."),
+    ],
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The task force's public key (PEM); default: the public half of "
+            "TASKFORCE_EXPORT_SIGNING_KEY."
+        ),
+    ] = None,
+) -> None:
+    """Check a case file: the manifest's Ed25519 signature and every file's SHA-256."""
+    from bot.core.export_seal import SealError, fingerprint, load_public_key, verify
+
+    if public_key is None:
+        configured = _settings().export_signing_key
+        if configured is None:
+            _fail(
+                "Give the task force's public key with --public-key FILE "
+                "(or set TASKFORCE_EXPORT_SIGNING_KEY on the server that signed it)."
+            )
+        public_key = configured
+    try:
+        key = load_public_key(public_key)
+        names = verify(path, key)
+    except SealError as exc:
+        _fail(str(exc))
+    typer.echo(f"Verified: {', '.join(names)} (signed with {fingerprint(key)}).")
+
+
+@cli.command("export-public-key")
+def export_public_key() -> None:
+    """Print the public key that checks this server's case files (PEM), to hand over."""
+    from bot.core.export_seal import SealError, load_private_key, public_pem
+
+    path = _settings().export_signing_key
+    if path is None:
+        _fail("There is no signing key: set TASKFORCE_EXPORT_SIGNING_KEY to a PEM file.")
+    try:
+        typer.echo(public_pem(load_private_key(path).public_key()), nl=False)
+    except SealError as exc:
+        _fail(str(exc))
 
 
 @templates_cli.command("import")

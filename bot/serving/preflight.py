@@ -323,6 +323,20 @@ def _audit_key(settings: Settings) -> Row:
     return Row("audit-key", Status.OK, f"key {keys.current_id}" + (f", {old} old" if old else ""))
 
 
+def _export_key(settings: Settings) -> Row:
+    """Whether case files are signed, and with which key (TASKFORCE_EXPORT_SIGNING_KEY)."""
+    from bot.core.export_seal import SealError, fingerprint, load_private_key
+
+    path = settings.export_signing_key
+    if path is None:
+        return Row("export-key", Status.SKIP, "not configured: case-file manifests are unsigned")
+    try:
+        key = load_private_key(path)
+    except SealError as exc:
+        return Row("export-key", Status.FAIL, str(exc))
+    return Row("export-key", Status.OK, f"Ed25519 {fingerprint(key.public_key())}")
+
+
 async def run_checks(settings: Settings) -> list[Row]:
     """The configuration checks, then every reachability check; one row each."""
     problems = config_problems(settings)
@@ -335,6 +349,7 @@ async def run_checks(settings: Settings) -> list[Row]:
             else Row("configuration", Status.WARN, "no chat platform configured (probes only)")
         )
     rows.append(_audit_key(settings))
+    rows.append(_export_key(settings))
     rows += await _database(settings)
     if settings.slack_enabled:
         rows.append(await _timed(lambda: _slack_auth(settings), "slack"))

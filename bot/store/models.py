@@ -674,4 +674,5 @@ class Evidence(SQLModel, table=True):
     added_at: datetime = ts(nullable=False)
 
 
+import bot.store.models_casefile  # noqa: E402  (exhibits and statements, issue 28)
 import bot.store.models_records  # noqa: E402,F401  (issue 28: grade history, sighting revisions)
