@@ -341,6 +341,9 @@ class Subject(SQLModel, table=True):
     erase_reason: str | None = Field(default=None, max_length=1000)
     # A place marked a shelter, safe house or victim-care location: protected (README).
     place_kind: str | None = Field(default=None, max_length=16)
+    # A recorded reason to believe a person of uncertain age is under 18 (`victim age
+    # --minor-reason`): the presumption of childhood, Directive 2011/36/EU Art. 13(2).
+    child_presumed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class Notice(SQLModel, table=True):
@@ -666,3 +669,6 @@ class Evidence(SQLModel, table=True):
     exif_lon: float | None = None
     added_by: int | None = Field(default=None, foreign_key="member.id")
     added_at: datetime = ts(nullable=False)
+
+
+from bot.models_victims import AgeAssessment, Handover, Task, VictimReferral  # noqa: E402,F401

@@ -10,6 +10,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     export,
     fieldpins,
     finder,
+    handover,
     help,
     intent,
     members,
@@ -22,7 +23,9 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     room,
     sightings,
     subjects,
+    tasks,
     templates,
+    victims,
 )
 from bot.commands.context import CommandContext, Core
 from bot.commands.dispatch import dispatch
