@@ -46,6 +46,8 @@ class VictimReferral(SQLModel, table=True):
     consent: str | None = Field(default=None, max_length=16)  # given refused (nrm)
     reflection_ends: datetime | None = ts(nullable=True)
     note: str | None = Field(default=None, max_length=1000)
+    # `ngo`: the partner (NGO member) the victim was handed over to, granted to read them.
+    handed_to: int | None = Field(default=None, foreign_key="member.id")
     referred_by: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = ts(nullable=False)
 

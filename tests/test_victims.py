@@ -7,6 +7,8 @@ OP-NIGHTJAR (tests/fieldintel.py): lead `admin`, member `mia`, partner `pat`, ob
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot.app import App
@@ -17,6 +19,7 @@ from tests.conftest import START
 from tests.dbstate import changed_tables, snapshot
 from tests.fieldintel import OP, fetch, join, ok, operation, refused, text
 from tests.scheduling import fire_due
+from tests.test_export import DOCS
 
 ANA = 'subject add person "Ana V" --category victim'
 
@@ -99,7 +102,22 @@ async def test_referrals_nrm_child_protection_and_ngo(any_app: App) -> None:
     )
     await ok(app, 'victim age S-1 --apparent 16 --minor-reason "looks 16"')
     await ok(app, 'victim refer S-1 child-protection --agency "Servicio de Menores" --ref SM-4')
-    await ok(app, 'victim refer S-1 ngo --agency NGO-HOPE --note "shelter place from tonight"')
+    # The hand-over to a named NGO partner: a lead's decision, since it lets them read her.
+    assert "a lead records it" in await refused(
+        app, "victim refer S-1 ngo --agency NGO-HOPE --to pat", who="mia"
+    )
+    assert "a hand-over goes to a partner" in await refused(
+        app, "victim refer S-1 ngo --agency NGO-HOPE --to obe"
+    )
+    assert "There is no subject S-1" in await refused(app, "victim show S-1", who="pat")
+    await app.console.pop_posts()
+    reply = await ok(
+        app, 'victim refer S-1 ngo --agency NGO-HOPE --to pat --note "shelter place from tonight"'
+    )
+    assert "pat (M-3) may now read S-1." in text(reply)
+    [told] = [p for p in await app.console.pop_posts() if p.channel == "@pat"]
+    assert "admin handed S-1 Ana V over to NGO-HOPE" in told.text
+    assert "hand-over to NGO: NGO-HOPE" in text(await ok(app, "victim show S-1", who="pat"))
     shown = text(await ok(app, "victim show S-1"))
     assert "child protection: Servicio de Menores (SM-4), referred 2026-11-28" in shown
     assert "hand-over to NGO: NGO-HOPE, referred 2026-11-28" in shown
@@ -165,3 +183,31 @@ async def test_humanitarian_lists_every_open_safeguarding_item_and_referral(
     assert "Ana V" not in partner and "reflection period until" not in partner
     assert "protected person" not in partner
     assert "There is no subject S-1" in await refused(app, "victim show S-1", who="pat")
+
+
+async def test_the_case_file_carries_victim_care_and_tasks_each_field_documented(
+    any_app: App,
+) -> None:
+    app = any_app
+    await operation(app)
+    await ok(app, ANA)
+    await ok(app, 'subject add person "Rosa T" --category victim --tlp red', who="mia")
+    await ok(app, 'victim age S-1 --apparent 16 --minor-reason "looks 16"', who="mia")
+    await ok(app, 'victim refer S-1 nrm --agency "ES NRM" --ref NRM-9 --reflection 30')
+    await ok(app, 'victim age S-2 --apparent 30', who="mia")
+    await ok(app, 'task add "Check the port CCTV" --to mia --by "tomorrow 12:00"')
+    exported = await ok(app, "export")
+    data = json.loads(exported.message.attachments[0].content)
+    [care] = data["victim_care"]  # S-2 is TLP:RED, by mia: not the exporting lead's to read
+    assert care["subject"] == "S-1"
+    [age] = care["age_assessments"]
+    assert age["apparent_age"] == [16, 16] and age["reason_to_believe_minor"] == "looks 16"
+    assert age["assessed_by"]["name"] == "mia"
+    [nrm] = care["referrals"]
+    assert (nrm["kind"], nrm["reference"], nrm["consent"]) == ("nrm", "NRM-9", None)
+    assert nrm["reflection_ends"] == "2026-12-28T00:00:00Z"
+    [task] = data["tasks"]
+    assert task["ref"] == "T-1" and task["assignee"]["name"] == "mia"
+    documented = set(re.findall(r"`([a-z_]+)`", DOCS.read_text()))
+    keys = set(care) | set(age) | set(nrm) | set(task) | {"victim_care", "tasks"}
+    assert keys - documented == set()

@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import audit, lifecycle
 from bot.access import TLP, Perm, Role, tlp_max
 from bot.audit import Action
+from bot.commands import export_care
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
@@ -415,6 +416,8 @@ async def build_case_file(
             for e in entries
         ],
     }
+    data["victim_care"] = await export_care.victim_care(session, subjects, people, iso)
+    data["tasks"] = await export_care.tasks(session, op, people, iso)
     data["counts"] = {
         key: len(data[key])
         for key in ("members", "subjects", "notices", "sightings", "raids", "audit")

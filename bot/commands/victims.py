@@ -14,11 +14,14 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.access import TLP, Perm
+from sqlmodel import select
+
+from bot.access import TLP, Perm, Role
 from bot.audit import Action
 from bot.commands.context import CommandContext
-from bot.commands.errors import CommandError, UsageError
+from bot.commands.errors import CommandError, Denied, UsageError
 from bot.commands.intel import audit_consult, find_subject, member_names, reader
+from bot.commands.operations import find_member_in_op, member_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import format_time
 from bot.contracts import Reply
@@ -31,11 +34,11 @@ from bot.core.victims import (
     reflection_reminder_at,
     victims_seen,
 )
-from bot.i18n import N_, _
+from bot.i18n import N_, _, use_language
 from bot.messages import Message
-from bot.models import Subject
+from bot.models import Member, ReadGrant, Subject
 from bot.models_victims import AgeAssessment, VictimReferral
-from bot.protection import disclosure_label
+from bot.protection import deliver_private, disclosure_label
 
 KIND_NAMES = {
     "nrm": N_("National Referral Mechanism"),
@@ -201,7 +204,7 @@ async def victim_age(ctx: CommandContext) -> Reply:
 @command(
     "victim refer",
     "victim refer <S-n> <nrm|child-protection|ngo> --agency NAME [--ref REF] [--on YYYY-MM-DD] "
-    '[--consent given|refused] [--reflection DAYS] [--note "…"]',
+    '[--consent given|refused] [--reflection DAYS] [--to M-n] [--note "…"]',
     N_("Record a victim's referral: NRM, child protection, or hand-over to an NGO partner."),
     args=(Arg("subject", ref=True), Arg("kind")),
     flags=(
@@ -211,6 +214,7 @@ async def victim_age(ctx: CommandContext) -> Reply:
         Flag("consent"),
         Flag("reflection", kind="int", low=1, high=MAX_REFLECTION_DAYS),
         Flag("note"),
+        Flag("to"),
     ),
     op=OpMode.REQUIRED,
     perm=Perm.ADD_SUBJECT,
@@ -221,8 +225,9 @@ async def victim_age(ctx: CommandContext) -> Reply:
         "or refused (a child is referred without needing consent); --reflection DAYS starts "
         "the reflection and recovery period on the referral date: you and the leads are "
         "reminded in private a week before it ends. child-protection: for a child (or a "
-        "person presumed one). ngo: the hand-over to an NGO partner (--agency names it). "
-        "--on: the referral's date (default today)."
+        "person presumed one). ngo: the hand-over to an NGO partner (--agency names it); "
+        "with --to M-n (a lead) the partner of that NGO who takes the victim on is granted to "
+        "read them by name and told in private. --on: the referral's date (default today)."
     ),
 )
 async def victim_refer(ctx: CommandContext) -> Reply:
@@ -275,6 +280,7 @@ async def victim_refer(ctx: CommandContext) -> Reply:
     agency = str(ctx.args["agency"]).strip()[:200]
     if not agency:
         raise UsageError(_("--agency names who the victim was referred to."))
+    handed = await _handed_to(ctx, kind, subject) if ctx.args.get("to") else None
     row = VictimReferral(
         operation_id=op.id or 0,
         subject_id=subject.id or 0,
@@ -285,6 +291,7 @@ async def victim_refer(ctx: CommandContext) -> Reply:
         consent=consent,
         reflection_ends=ends,
         note=str(ctx.args.get("note") or "").strip()[:1000] or None,
+        handed_to=handed.id if handed is not None else None,
         referred_by=ctx.member().id,
         created_at=ctx.now,
     )
@@ -292,6 +299,8 @@ async def victim_refer(ctx: CommandContext) -> Reply:
     await ctx.session.flush()
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{_ref(subject)}", reason=f"referral {kind}")
     lines = [referral_line(row, tz, child)]
+    if handed is not None:
+        lines += await _hand_over(ctx, subject, handed, row)
     remind = reflection_reminder_at(row)
     if remind is not None:
         ctx.schedule_changed("referral", row.id or 0)
@@ -309,6 +318,80 @@ async def victim_refer(ctx: CommandContext) -> Reply:
             tlp=disclosure_label(TLP(subject.tlp), subject, now=ctx.now).value,
         )
     )
+
+
+async def _handed_to(ctx: CommandContext, kind: str, subject: Subject) -> Member:
+    """The partner a victim is handed over to (`--to`): a lead's decision, as a grant is."""
+    if kind != "ngo":
+        raise UsageError(_("--to names the NGO partner of a hand-over (ngo)."))
+    if ctx.role is not Role.LEAD:
+        raise Denied(
+            _(
+                "Handing {ref} over to a named partner lets them read the victim: a lead "
+                "records it."
+            ).format(ref=_ref(subject))
+        )
+    member, membership = await find_member_in_op(ctx, str(ctx.args["to"]))
+    if membership.role != Role.PARTNER.value:
+        raise CommandError(
+            _("{name} is a {role} in {op}; a hand-over goes to a partner (NGO).").format(
+                name=member.name, role=membership.role, op=ctx.operation().code
+            )
+        )
+    return member
+
+
+async def _hand_over(
+    ctx: CommandContext, subject: Subject, member: Member, row: VictimReferral
+) -> list[str]:
+    """Grant the partner to read the victim by name (as `subject grant` does), and tell
+    them in private."""
+    op = ctx.operation()
+    exists = (
+        await ctx.session.exec(
+            select(ReadGrant).where(
+                ReadGrant.subject_id == subject.id, ReadGrant.member_id == member.id
+            )
+        )
+    ).first()
+    if exists is None:
+        ctx.session.add(
+            ReadGrant(
+                subject_id=subject.id or 0,
+                member_id=member.id or 0,
+                granted_by=ctx.member().id,
+                granted_at=ctx.now,
+            )
+        )
+    with use_language(member.language):
+        notice = Message(
+            title=_("{op}: {ref} is handed over to you").format(op=op.code, ref=_ref(subject)),
+            lines=[
+                _("{by} handed {ref} {name} over to {agency}; you may now read them.").format(
+                    by=ctx.member().name, ref=_ref(subject), name=subject.name, agency=row.agency
+                ),
+                _("See `victim show {op}/{ref}`.").format(op=op.code, ref=_ref(subject)),
+            ],
+            tlp=TLP.RED.value,
+        )
+    sent = await deliver_private(
+        ctx.session,
+        now=ctx.now,
+        op=op,
+        member_ids=[member.id or 0],
+        message=notice,
+        kind="handover",
+        object_ref=_ref(subject),
+        tlp=TLP.RED,
+    )
+    ctx.posts += len(sent.reached)
+    out = [
+        _("{name} ({mref}) may now read {ref}.").format(
+            name=member.name, mref=member_ref(member), ref=_ref(subject)
+        )
+    ]
+    note = sent.summary(_("The hand-over"))
+    return out + ([note] if note else [])
 
 
 def care_lines(care: VictimCare, names: dict[int, str], tz: ZoneInfo) -> list[str]:

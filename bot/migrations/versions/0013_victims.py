@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("consent", sa.String(length=16), nullable=True),
         sa.Column("reflection_ends", UTCDateTime(), nullable=True),
         sa.Column("note", sa.String(length=1000), nullable=True),
+        sa.Column("handed_to", sa.Integer(), sa.ForeignKey("member.id"), nullable=True),
         sa.Column("referred_by", sa.Integer(), sa.ForeignKey("member.id"), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
