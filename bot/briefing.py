@@ -574,4 +574,3 @@ async def build(
         mark="LATE" if late_since is not None else None,
         tlp=shown.top.value,
     )
-

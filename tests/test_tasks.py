@@ -14,7 +14,7 @@ from bot.models import ScheduledFire
 from bot.models_victims import Task
 from tests.conftest import START, AppFactory
 from tests.dbstate import changed_tables, snapshot
-from tests.fieldintel import OP, fetch, ok, operation, refused, text
+from tests.fieldintel import fetch, ok, operation, refused, text
 from tests.scheduling import fire_due, scheduler
 
 TOMORROW_10 = START.replace(hour=10) + timedelta(days=1)

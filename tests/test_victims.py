@@ -194,7 +194,7 @@ async def test_the_case_file_carries_victim_care_and_tasks_each_field_documented
     await ok(app, 'subject add person "Rosa T" --category victim --tlp red', who="mia")
     await ok(app, 'victim age S-1 --apparent 16 --minor-reason "looks 16"', who="mia")
     await ok(app, 'victim refer S-1 nrm --agency "ES NRM" --ref NRM-9 --reflection 30')
-    await ok(app, 'victim age S-2 --apparent 30', who="mia")
+    await ok(app, "victim age S-2 --apparent 30", who="mia")
     await ok(app, 'task add "Check the port CCTV" --to mia --by "tomorrow 12:00"')
     exported = await ok(app, "export")
     data = json.loads(exported.message.attachments[0].content)

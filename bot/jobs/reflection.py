@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from apscheduler.triggers.date import DateTrigger
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.access import TLP
 from bot.core.victims import REFLECTION_NOTICE, reflection_reminder_at
@@ -24,7 +25,7 @@ from bot.models_victims import VictimReferral
 from bot.protection import deliver_private, lead_ids
 
 
-def _pending(now: datetime):
+def _pending(now: datetime) -> SelectOfScalar[VictimReferral]:
     return select(VictimReferral).where(
         col(VictimReferral.reflection_ends).is_not(None),
         col(VictimReferral.reflection_ends) > now,

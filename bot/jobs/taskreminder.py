@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from apscheduler.triggers.date import DateTrigger
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.access import TLP
 from bot.commands.values import format_time
@@ -23,7 +24,7 @@ from bot.models_victims import Task
 from bot.protection import deliver_private
 
 
-def _open(now: datetime):
+def _open(now: datetime) -> SelectOfScalar[Task]:
     return select(Task).where(col(Task.done_at).is_(None), col(Task.due_at) > now)
 
 
