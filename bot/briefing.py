@@ -560,6 +560,13 @@ async def build(
     lines += [
         _("HUMANITARIAN"),
         "  " + _("Victims identified: {n} ({new} new)").format(n=victims, new=new_victims),
+        "  "
+        + _("Referrals recorded: NRM {nrm}, child protection {child}, NGO hand-over {ngo}").format(
+            **{
+                key: sum(1 for c in cares for r in c.referrals if r.kind == kind)
+                for key, kind in (("nrm", "nrm"), ("child", "child-protection"), ("ngo", "ngo"))
+            }
+        ),
         "  " + _("Safeguarding items open: {n}").format(n=len(safeguarding)),
         *_cut(safeguarding),
         *_cut(_reflection_entries(cares, now, tz)),

@@ -178,10 +178,12 @@ async def test_humanitarian_lists_every_open_safeguarding_item_and_referral(
     direct = text(await ok(app, "brief", channel="dm-admin", is_group=False))
     assert "referral open" not in direct
     assert "S-1 Ana V: reflection period until" in direct
+    assert "Referrals recorded: NRM 1, child protection 1, NGO hand-over 0" in direct
     # A partner without a grant to read her: nothing of her, not even a count.
     partner = text(await ok(app, "brief", who="pat", channel="dm-pat", is_group=False))
     assert "Ana V" not in partner and "reflection period until" not in partner
     assert "protected person" not in partner
+    assert "Referrals recorded: NRM 0, child protection 0, NGO hand-over 0" in partner
     assert "There is no subject S-1" in await refused(app, "victim show S-1", who="pat")
 
 
