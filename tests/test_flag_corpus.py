@@ -75,6 +75,9 @@ BASE = {
     "sighting erase": 'sighting erase SG-99 --reason "error"',
     "notice erase": 'notice erase N-99 --reason "error"',
     "review keep": 'review keep S-1 --reason "still needed"',
+    "victim age": "victim age S-3 --apparent 30",
+    "victim refer": 'victim refer S-3 nrm --agency "ES NRM" --consent given',
+    "task add": 'task add "Call the NCB" --to mia --by "tomorrow 10:00"',
 }
 
 
@@ -124,6 +127,7 @@ async def test_every_flag_survives_the_crash_corpus(
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect")
     await ok(app, "subject add person Marko Vidal --category suspect")
+    await ok(app, "subject add person Ana Vera --category victim")
     await ok(app, "sighting S-1 at Huelva --coords 37.25,-6.95", channel="room")
     await ok(app, "notice record blue S-1 --requested-by PT --ref A-1/2026")
     await ok(app, 'raid plan "Dawn" --at "tomorrow 05:30"', channel="room")

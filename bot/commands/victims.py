@@ -45,7 +45,7 @@ KIND_NAMES = {
     "child-protection": N_("child protection"),
     "ngo": N_("hand-over to NGO"),
 }
-_AGE = re.compile(r"^(\d{1,3})(?:-(\d{1,3}))?$")
+_AGE = re.compile(r"^([0-9]{1,3})(?:-([0-9]{1,3}))?$")
 MAX_REFLECTION_DAYS = 365
 
 
@@ -81,7 +81,7 @@ def parse_day(raw: object, today: date) -> date:
         day = date.fromisoformat(str(raw).strip())
     except ValueError:
         raise UsageError(
-            _("'{raw}' is not a date; use YYYY-MM-DD, like 2026-12-01.").format(raw=raw)
+            _("'{raw}' is not a date; use YYYY-MM-DD, like 2026-12-01.").format(raw=str(raw)[:40])
         ) from None
     if day > today:
         raise UsageError(_("{day} is ahead; a referral is recorded once made.").format(day=day))
