@@ -103,7 +103,7 @@ async def test_brief_now_follows_the_channel_and_the_role_of_who_asks(app: App) 
     # TLP:RED is for its named recipients, read one by one, never summarised in a briefing
     # (issue 13); one-to-one, a lead sees the victim by name.
     assert "New sightings: 2" in direct and "Porto" not in direct
-    assert "S-2 Ana V (person, victim, CHILD, protected): 1 sighting" in direct
+    assert "S-2 Ana V (person, victim, protected): 1 sighting" in direct
     assert "Porto safe house" in text(await ok(app, "sighting show SG-2"))  # its author
     in_room = await ok(app, "brief", channel="room")
     assert "New sightings: 2" in text(in_room) and "Porto" not in text(in_room)

@@ -78,6 +78,13 @@ BASE = {
     "sighting erase": 'sighting erase SG-99 --reason "error"',
     "notice erase": 'notice erase N-99 --reason "error"',
     "review keep": 'review keep S-1 --reason "still needed"',
+    "victim age": "victim age S-3 --apparent 30",
+    "victim refer": 'victim refer S-3 nrm --agency "ES NRM" --consent given',
+    "task add": 'task add "Call the NCB" --to mia --by "tomorrow 10:00"',
+    "exhibit add": 'exhibit add "a phone" --number X/1 --found hall --sighting SG-1',
+    "exhibit transfer": 'exhibit transfer E-1 --to mia --why "to the lab"',
+    "statement add": 'statement add S-1 --lang fr "Je ne sais rien."',
+    "statement translate": 'statement translate ST-1 --lang en --by "A. Translator" "I know nothing."',
 }
 
 
@@ -127,9 +134,12 @@ async def test_every_flag_survives_the_crash_corpus(
     await operation(app)
     await ok(app, "subject add person Ivan Petrov --category suspect")
     await ok(app, "subject add person Marko Vidal --category suspect")
+    await ok(app, "subject add person Ana Vera --category victim")
     await ok(app, "sighting S-1 at Huelva --coords 37.25,-6.95", channel="room")
     await ok(app, "notice record blue S-1 --requested-by PT --ref A-1/2026")
     await ok(app, 'raid plan "Dawn" --at "tomorrow 05:30"', channel="room")
+    await ok(app, 'exhibit add "a phone" --number X/0 --found hall --sighting SG-1')
+    await ok(app, 'statement add S-1 --lang fr "Je ne sais rien."')
     wrong: list[str] = []
     before = await snapshot(app.store)
     for cmd in REGISTRY.all():

@@ -82,6 +82,16 @@ SUBJECTS = {  # the subjects S-1…S-4 and the marker in their names
     "witness": ("person WITNESSNAME Wes --category witness --dob 1980", "WITNESSNAME"),
 }
 
+# Victim care (clause 11): a referral of each protected class, carrying a marker; it is read
+# as the victim is.
+CARE = {
+    "victim": ("victim refer {op}/S-2 nrm --agency VICTIMAGENCY --consent given", "VICTIMAGENCY"),
+    "child": ("victim refer {op}/S-3 child-protection --agency CHILDAGENCY", "CHILDAGENCY"),
+}
+# A task (clause 12), TLP:AMBER, given by eve to mia: officers read it, partners and
+# observers only their own; channels within their ceiling.
+TASK = ('task add {op} "TASKMARK call the NCB" --to mia --by "tomorrow 10:00"', "TASKMARK")
+
 _ALL_OFFICERS = {"lead": F, "member-es": F, "member-pt": F, "analyst": F}
 _NOBODY = {"admin": X, "outsider": X}
 EXPECTED: dict[str, dict[str, str]] = {
@@ -111,6 +121,8 @@ EXHIBIT_EXPECTED: dict[str, dict[str, str]] = {
 }
 # What each linked channel may show (a channel as a reader).
 CHANNELS = {"room": "amber", "lobby": "green", "es": "amber+strict"}
+TASK_EXPECTED = {**{r: X for r in READERS}, **_ALL_OFFICERS, "admin-breakglass": F}
+TASK_CHANNELS = {"room": True, "lobby": False, "es": True}
 CHANNEL_EXPECTED: dict[str, dict[str, str]] = {
     "room": {"suspect": F, "victim": N, "child": N, "witness": N, "place": N},
     "lobby": {"place": N},
@@ -158,6 +170,9 @@ async def _world(app: App, reader: str) -> dict[str, str]:
             f"--sighting SG-{seq}",
             who=author,
         )
+    for line, _mark in CARE.values():
+        await ok(app, line.format(op=OP), who="eve")
+    await ok(app, TASK[0].format(op=OP), who="eve")
     if reader == "admin-breakglass":
         await ok(app, f'op access {OP} --reason "lead unreachable" --for 4h', who="root")
     return refs
@@ -173,6 +188,8 @@ def _marks(cls: str) -> list[str]:
     out = [RECORDS[cls][2]]
     if cls in SUBJECTS:
         out.append(SUBJECTS[cls][1])
+    if cls in CARE:
+        out.append(CARE[cls][1])
     return out
 
 
@@ -196,6 +213,7 @@ async def test_every_surface_agrees_with_the_rule(app: App, reader: str) -> None
     for channel, expected in CHANNEL_EXPECTED.items():
         shown = "\n".join(p.text for p in posts if p.channel == channel)
         _check(f"post to {channel}", shown, expected)
+        assert TASK[1] not in shown  # a task goes to its member alone
         for cls, level in expected.items():
             if level == F:
                 assert RECORDS[cls][2] in shown, (channel, cls)
@@ -220,6 +238,16 @@ async def test_every_surface_agrees_with_the_rule(app: App, reader: str) -> None
     for cls in RECORDS:
         level = EXHIBIT_EXPECTED[cls][reader]
         assert (_exhibit_mark(cls) in listed_exhibits) == (level == F), (cls, listed_exhibits)
+    # The victim's care record, read as the victim is (clause 11).
+    for cls, (_line, mark) in CARE.items():
+        seq = list(SUBJECTS).index(cls) + 1
+        reply = await app.console.push(f"victim show {OP}/S-{seq}", as_=name)
+        if allowed[cls] == X:
+            assert not reply.ok and mark not in text(reply), (cls, text(reply))
+        else:
+            assert reply.ok and (mark in text(reply)) == (allowed[cls] == F), (cls, text(reply))
+    tasks = await app.console.push(f"tasks {OP} all", as_=name)
+    assert (TASK[1] in text(tasks)) == (TASK_EXPECTED[reader] == F), text(tasks)
     if role is None and reader != "admin-breakglass":
         return  # nothing else is theirs to read: every surface below refuses them
 
@@ -244,6 +272,13 @@ async def test_every_surface_agrees_with_the_rule(app: App, reader: str) -> None
             for cls in ("victim", "child", "witness"):
                 assert SUBJECTS[cls][1] not in brief, (channel, cls)
         assert count_after(brief, "New sightings:") <= readable
+        task_ok = TASK_EXPECTED[reader] == F and (not group or TASK_CHANNELS[channel])
+        assert (TASK[1] in brief) == task_ok, (channel, brief)
+        # The hand-over: the same rule, here.
+        given = await app.console.push(f"handover {OP}", as_=name, channel=channel, is_group=group)
+        if given.ok:
+            _check(f"handover in {channel}", text(given), both)
+            assert (TASK[1] in text(given)) == task_ok, (channel, text(given))
     # Search and the subject list.
     for cls, (line, mark) in SUBJECTS.items():
         word = line.split()[2]  # the other half of the name: the query is echoed

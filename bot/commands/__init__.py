@@ -12,6 +12,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     export,
     fieldpins,
     finder,
+    handover,
     help,
     intent,
     members,
@@ -26,7 +27,9 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     sightings,
     statements,
     subjects,
+    tasks,
     templates,
+    victims,
 )
 from bot.commands.context import CommandContext, Core
 from bot.commands.dispatch import dispatch

@@ -23,24 +23,13 @@ from bot.contracts import Reply, Visibility
 from bot.core import raidview
 from bot.core.access import Perm, Role
 from bot.core.checklists import ITEM_ROLES, role_title
+from bot.core.raid_duties import holders
 from bot.core.vocabulary import term
 from bot.store.audit import Action
 from bot.store.models import Agency, Member, Membership, Operation, Raid, RaidDuty, RaidItem
 
 # Which raid status opens the items of each phase.
 PHASE_OPENS = {"on-site": ("go", "done"), "after": ("done",)}
-
-
-async def holders(session: AsyncSession, raid: Raid) -> dict[str, Member]:
-    """The raid's duties and the members who hold them."""
-    rows = (
-        await session.exec(
-            select(RaidDuty, Member)
-            .join(Member, col(Member.id) == col(RaidDuty.member_id))
-            .where(RaidDuty.raid_id == raid.id)
-        )
-    ).all()
-    return {duty.duty: member for duty, member in rows}
 
 
 async def spans_countries(session: AsyncSession, op: Operation) -> bool:

@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.base.i18n import N_, _
 from bot.base.messages import Attachment, Disclosure, Message
+from bot.commands import export_care
 from bot.commands.combine import combined
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError
@@ -506,6 +507,8 @@ async def build_case_file(
     sighting_ref = {s.id: f"SG-{s.seq}" for s in sightings}
     data["exhibits"] = [_exhibit(v, people, sighting_ref) for v in exhibits]
     data["statements"] = [_statement(v, people, subject_ref) for v in statements]
+    data["victim_care"] = await export_care.victim_care(session, subjects, people, iso)
+    data["tasks"] = await export_care.tasks(session, op, people, iso)
     data["audit"] = data.pop("audit")  # the trail stays last
     data["counts"] = {key: len(data[key]) for key in COUNTED}
     return CaseFile(data=data, tlp=top, beyond=beyond)

@@ -1,4 +1,5 @@
-"""References: `S-3` subject, `N-2` notice, `SG-15` sighting, `R-1` raid, `OP-X/SG-15`."""
+"""References: `S-3` subject, `N-2` notice, `SG-15` sighting, `R-1` raid, `T-4` task,
+`OP-X/SG-15`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ from dataclasses import dataclass
 from bot.base.i18n import N_, _
 from bot.commands.errors import UsageError
 
-KINDS = {"S": N_("subject"), "N": N_("notice"), "SG": N_("sighting"), "R": N_("raid")}
+KINDS = {
+    "S": N_("subject"),
+    "N": N_("notice"),
+    "SG": N_("sighting"),
+    "R": N_("raid"),
+    "T": N_("task"),
+}
 _REF = re.compile(
-    r"^(?:(OP-[A-Z0-9][A-Z0-9-]*)/)?(SG|S|N|R)-([0-9]{1,9})$", re.IGNORECASE | re.ASCII
+    r"^(?:(OP-[A-Z0-9][A-Z0-9-]*)/)?(SG|S|N|R|T)-([0-9]{1,9})$", re.IGNORECASE | re.ASCII
 )
 _OP = re.compile(r"^OP-[A-Z0-9][A-Z0-9-]*$", re.IGNORECASE | re.ASCII)
 

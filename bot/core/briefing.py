@@ -12,7 +12,7 @@ index and aggregates in the database, so it costs what is new, not the whole his
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,10 +26,13 @@ from bot.base.localtime import format_time
 from bot.base.messages import Message
 from bot.core import iimarch, raidview
 from bot.core.access import TLP
-from bot.core.checklists import SAFEGUARDING_ROLES, item_text
+from bot.core.checklists import SAFEGUARDING_ROLES, item_text, role_title
 from bot.core.disclosure import Level, RaidPart, Reader
 from bot.core.fanout import linked_channels
 from bot.core.protection import protection_words
+from bot.core.raid_duties import holders
+from bot.core.tasks import tasks_seen
+from bot.core.victims import VictimCare, victims_seen
 from bot.core.vocabulary import kind_text
 from bot.store.models import (
     Agency,
@@ -42,12 +45,28 @@ from bot.store.models import (
     Sighting,
     Subject,
 )
+from bot.store.models_victims import Handover, Task
 
 SECTION_LINES = 5
 RAIDS_AHEAD = timedelta(hours=72)
 FIRST_WINDOW = timedelta(hours=24)  # "new" for a first briefing
 NOTICE_ORDER = ["red", "orange", "yellow", "green", "blue", "purple", "black", "silver", "un"]
 THREAT_COLOURS = ("red", "orange")
+# Raids whose safeguarding items still count when open, whatever their date (an aborted
+# raid's items are moot).
+SAFEGUARDING_STATUSES = ("planned", "go", "done")
+# Once a raid has the go its preparation is past, once it is done its time on site: the
+# items still owed are those of the phases ahead (a done raid's after-items stay open,
+# like "Anyone under 18 referred", until ticked).
+PHASES_STILL_OPEN = {
+    "planned": ("before", "on-site", "after"),
+    "go": ("on-site", "after"),
+    "done": ("after",),
+}
+REFERRAL_WORDS = {
+    "nrm": N_("NRM referral open"),
+    "child-protection": N_("child-protection referral open"),
+}
 
 
 def _may(reader: Reader, tlp: str | TLP) -> bool:
@@ -283,6 +302,117 @@ async def _administration(
     return lines
 
 
+async def _duties(
+    s: AsyncSession, op: Operation, raids: list[tuple[Raid, list[RaidItem]]], reader: Reader
+) -> list[str]:
+    """Who holds each duty of the raids ahead (names only to those who read the raid's
+    duties: clause 7); a duty nobody holds is shown as such."""
+    out = []
+    for raid, items in raids:
+        if reader.raid(op, raid, RaidPart.TACTICAL) is not Level.FULL:
+            continue
+        held = await holders(s, raid)
+        needed = sorted({i.role for i in items if i.role is not None})
+        parts = [
+            f"{role_title(d)} {held[d].name}" if d in held else f"{role_title(d)} —" for d in needed
+        ]
+        if parts:
+            out.append(
+                _("{ref} duties: {duties}").format(
+                    ref=raidview.raid_ref(raid), duties="; ".join(parts)
+                )
+            )
+    return out
+
+
+def _task_entries(rows: list[tuple[Task, Member]], now: datetime, tz: str) -> list[str]:
+    return [
+        _("{ref} {text} — {name}, by {time}").format(
+            ref=f"T-{t.seq}", text=t.text, name=m.name, time=format_time(t.due_at, ZoneInfo(tz))
+        )
+        + (" " + _("(overdue)") if t.due_at <= now else "")
+        for t, m in rows
+    ]
+
+
+async def _shift_line(s: AsyncSession, op: Operation, tz: str) -> str:
+    last = (
+        await s.exec(
+            select(Handover, Member)
+            .join(Member, col(Member.id) == col(Handover.given_by), isouter=True)
+            .where(Handover.operation_id == op.id)
+            .order_by(col(Handover.given_at).desc())
+            .limit(1)
+        )
+    ).first()
+    if last is None:
+        return _("Last hand-over: none yet (`handover`).")
+    given, by = last
+    return _("Last hand-over: {time} by {name}").format(
+        time=format_time(given.given_at, ZoneInfo(tz)), name=by.name if by else _("unknown")
+    )
+
+
+async def _open_safeguarding_items(
+    s: AsyncSession, op: Operation, reader: Reader
+) -> list[tuple[Raid, RaidItem]]:
+    """Every open safeguarding item of the operation's raids, whatever the raid's date."""
+    rows = (
+        await s.exec(
+            select(Raid, RaidItem)
+            .join(RaidItem, col(RaidItem.raid_id) == col(Raid.id))
+            .where(
+                Raid.operation_id == op.id,
+                col(Raid.status).in_(SAFEGUARDING_STATUSES),
+                col(RaidItem.done_at).is_(None),
+                col(RaidItem.role).in_(SAFEGUARDING_ROLES),
+            )
+            .order_by(col(Raid.at), col(RaidItem.position))
+        )
+    ).all()
+    return [
+        (r, i)
+        for r, i in rows
+        if i.phase in PHASES_STILL_OPEN[r.status]
+        and reader.raid(op, r, RaidPart.TIME) is Level.FULL
+    ]
+
+
+def _care_entries(cares: list[VictimCare], shown: _Shown) -> list[str]:
+    """Each victim's open referrals (named where the reader may name them)."""
+    out = []
+    for care in cares:
+        owed = care.open_items()
+        if not owed:
+            continue
+        words = ", ".join(_(REFERRAL_WORDS[k]) for k in owed)
+        if care.level is Level.FULL:
+            shown.saw(care.subject.tlp)
+            out.append(f"S-{care.subject.seq} {care.subject.name}: {words}")
+        else:
+            out.append(_("A protected person: {what}").format(what=words))
+    return out
+
+
+def _reflection_entries(cares: list[VictimCare], now: datetime, tz: str) -> list[str]:
+    out = []
+    for care in cares:
+        for r in care.referrals:
+            if r.reflection_ends is None or r.reflection_ends <= now:
+                continue
+            who = (
+                f"S-{care.subject.seq} {care.subject.name}"
+                if care.level is Level.FULL
+                else _("A protected person")
+            )
+            out.append(
+                _("{who}: reflection period until {time}").format(
+                    who=who, time=format_time(r.reflection_ends, ZoneInfo(tz))
+                )
+            )
+    return out
+
+
 async def _victims(
     s: AsyncSession, op: Operation, since: datetime, reader: Reader
 ) -> tuple[int, int]:
@@ -355,10 +485,36 @@ async def build(
         for r, items in raids
     ]
     lines += [_("INTENT"), *iimarch.intent_lines(op, saw_if_may)]
-    lines += [_("METHOD — raids in the next 72 h"), *(_cut(entries) or ["  " + _("no raids")])]
+    tasks = [(t, m) for t, m in await tasks_seen(s, op, reader) if TLP(t.tlp) is not TLP.RED]
+    for t, _m in tasks:
+        shown.saw(t.tlp)
+    overdue = sum(1 for t, _m in tasks if t.due_at <= now)
+    lines += [
+        _("METHOD"),
+        "  " + _("Raids in the next 72 h:"),
+        *(["  " + e for e in _cut(entries)] or ["    " + _("no raids")]),
+        "  " + _("Tasks open: {n} ({late} overdue)").format(n=len(tasks), late=overdue),
+        *["  " + e for e in _cut(_task_entries(tasks, now, tz))],
+    ]
 
     open_items = sum(len(raidview.open_mandatory(items)) for _r, items in raids)
-    lines += [_("ADMINISTRATION"), *(await _administration(s, op, reader, open_items, shown))]
+    admin = await _administration(s, op, reader, open_items, shown)
+    duties = await _duties(s, op, raids, reader)
+    for raid, _items in raids:
+        if duties and reader.raid(op, raid, RaidPart.TACTICAL) is Level.FULL:
+            shown.saw(raid.tlp)
+    per: dict[str, int] = {}
+    for _t, m in tasks:
+        per[m.name] = per.get(m.name, 0) + 1
+    if per:
+        admin.append(
+            _("Open tasks by member: {who}").format(
+                who=", ".join(f"{n} ({c})" for n, c in sorted(per.items()))
+            )
+        )
+    admin += duties
+    admin.append(await _shift_line(s, op, tz))
+    lines += [_("ADMINISTRATION"), *admin]
 
     # Counted from the notices Information shows: the same label, role and category
     # filter (a partner is never told of notices they may not read).
@@ -410,16 +566,27 @@ async def build(
     ]
 
     victims, new_victims = await _victims(s, op, since, reader)
-    safeguarding = [
-        f"{raidview.raid_ref(r)} {i.position}. {item_text(i.text)}"
-        for r, items in raids
-        for i in _open_safeguarding(items)
+    items_open = await _open_safeguarding_items(s, op, reader)
+    for r, _i in items_open:
+        shown.saw(raidview.time_label(op, r))
+    cares = [c for c in await victims_seen(s, op, reader, now) if TLP(c.subject.tlp) is not TLP.RED]
+    referrals_open = _care_entries(cares, shown)
+    safeguarding = referrals_open + [
+        f"{raidview.raid_ref(r)} {i.position}. {item_text(i.text)}" for r, i in items_open
     ]
     lines += [
         _("HUMANITARIAN"),
         "  " + _("Victims identified: {n} ({new} new)").format(n=victims, new=new_victims),
+        "  "
+        + _("Referrals recorded: NRM {nrm}, child protection {child}, NGO hand-over {ngo}").format(
+            **{
+                key: sum(1 for c in cares for r in c.referrals if r.kind == kind)
+                for key, kind in (("nrm", "nrm"), ("child", "child-protection"), ("ngo", "ngo"))
+            }
+        ),
         "  " + _("Safeguarding items open: {n}").format(n=len(safeguarding)),
         *_cut(safeguarding),
+        *_cut(_reflection_entries(cares, now, tz)),
     ]
     return Message(
         title=f"{_(title)}: {op.code} {op.name}",
@@ -431,7 +598,3 @@ async def build(
         mark="LATE" if late_since is not None else None,
         tlp=shown.top.value,
     )
-
-
-def _open_safeguarding(items: Iterable[RaidItem]) -> list[RaidItem]:
-    return [i for i in items if i.done_at is None and i.role in SAFEGUARDING_ROLES]

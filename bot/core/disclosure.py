@@ -37,6 +37,11 @@ The clauses, each tested (tests/test_disclosure.py):
 10. **The case file.** A lead producing the operation's case file reads every record of it,
    TLP:RED and TLP:AMBER+STRICT included (`Reader.for_case_file`); the export records, in
    the audit, which of those items were disclosed to whom beyond their recipients.
+11. **Victim care** (age assessments, referrals to the National Referral Mechanism or child
+   protection, reflection periods, hand-overs to an NGO) is read as the victim is: by whom
+   may read the person, in full only where the person is not reduced to a neutral line.
+12. **Tasks** carry a label; officers read every task within it, partners and observers the
+   tasks given to them or by them; a channel within its ceiling.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from bot.store.models import (
     Subject,
 )
 from bot.store.models_casefile import Exhibit, Statement
+from bot.store.models_victims import Task
 
 PROTECTED_CATEGORIES = ("victim", "witness")
 PARTNER_HIDDEN_CATEGORIES = ("suspect", "associate", "witness")
@@ -103,18 +109,19 @@ def _latest_birth(dob: str) -> date | None:
 
 
 def is_child(subject: Subject, now: datetime) -> bool:
-    """A person under 18 at `now`, or a victim whose date of birth is unknown.
+    """A person under 18 at `now`, or presumed so.
 
-    Where the date of birth is partial (`2008`), the person is presumed a child while they
-    could still be under 18 (the presumption of childhood where age is uncertain).
+    The presumption of childhood (Directive 2011/36/EU Art. 13(2)) applies where the age is
+    uncertain *and* there is a reason to believe the person is under 18: a date of birth
+    that is partial (`2008`) while the person could still be under 18, or a reason recorded
+    with `victim age --minor-reason` (`Subject.child_presumed`) where no date of birth is
+    known. A date of birth settles it; an unknown one alone is no reason (issue 28).
     """
     if subject.kind != "person":
         return False
-    if not subject.dob:
-        return subject.category == "victim"
-    born = _latest_birth(subject.dob)
+    born = _latest_birth(subject.dob) if subject.dob else None
     if born is None:
-        return subject.category == "victim"
+        return bool(subject.child_presumed)
     today = now.date()
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     return age < ADULT_AGE
@@ -384,6 +391,20 @@ class Reader:
         if subject is not None and self.subject(subject) is not Level.FULL:
             return Level.NONE
         return Level.FULL
+
+    def victim_care(self, subject: Subject) -> Level:
+        """Clause 11: how much of a victim's age assessment or referral this reader sees —
+        what they see of the person (a neutral line where the person is one)."""
+        return self.subject(subject)
+
+    def task(self, task: Task, tlp: str | TLP) -> Level:
+        """Clause 12: how much of a task this reader sees (its label is `tlp`)."""
+        if not self.label_ok("task", task.id, task.created_by, TLP(tlp).value):
+            return Level.NONE
+        if self.role is None or self.role in OFFICERS:
+            return Level.FULL
+        mine = self.member_id is not None and self.member_id in (task.assignee_id, task.created_by)
+        return Level.FULL if mine else Level.NONE
 
     # ------------------------------------------------------------ booleans
 

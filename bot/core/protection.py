@@ -1,7 +1,8 @@
 """Victim safety and need-to-know: rules of the core that no command or post can skip.
 
 - **Protected persons.** A person recorded as victim or witness, or a child (under 18, or
-  a victim whose date of birth is unknown: presumed a child, Directive 2011/36/EU Art. 13),
+  a person of uncertain age with a recorded reason to believe they are under 18: presumed a
+  child, Directive 2011/36/EU Art. 13(2)),
   is TLP:RED-equivalent for names and places: a message that shows them carries TLP:RED
   (`disclosure_label`), so fan-out never posts it to any channel and a reply that shows it
   in a group is sent privately. Channels get a neutral line instead; the reporter and the

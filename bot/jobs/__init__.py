@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from bot.jobs.base import Cancel, JobKind, Planned
 from bot.jobs.briefing import Briefing
+from bot.jobs.reflection import Reflection
 from bot.jobs.rejustify import Rejustify
 from bot.jobs.reminder import Reminder
 from bot.jobs.review import Review
+from bot.jobs.taskreminder import TaskReminder
 
 JOBS: tuple[JobKind, ...] = (
     Briefing(),
     Reminder(),
     Review(),
     Rejustify(),
+    Reflection(),
+    TaskReminder(),
 )
 
 

@@ -23,7 +23,7 @@ from bot.base.i18n import _
 from bot.base.localtime import format_time
 from bot.base.messages import Message
 from bot.commands.context import Core
-from bot.commands.duties import holders, tick_refusal
+from bot.commands.duties import tick_refusal
 from bot.commands.intel import sighting_tlp
 from bot.commands.render import (
     notice_about,
@@ -38,6 +38,7 @@ from bot.contracts import Actor, Channel, Invocation
 from bot.core import briefing, raidview, reads
 from bot.core.access import TLP, Perm, Role, role_allows
 from bot.core.disclosure import Level, RaidPart, Reader, load_reader
+from bot.core.raid_duties import holders
 from bot.core.room_tokens import SignedIn
 from bot.store import audit
 from bot.store.audit import Action

@@ -343,6 +343,9 @@ class Subject(SQLModel, table=True):
     place_kind: str | None = Field(default=None, max_length=16)
     # `subject merge S-2 into S-1`: this subject's records now belong to that one.
     merged_into: int | None = Field(default=None, foreign_key="subject.id")
+    # A recorded reason to believe a person of uncertain age is under 18 (`victim age
+    # --minor-reason`): the presumption of childhood, Directive 2011/36/EU Art. 13(2).
+    child_presumed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class Notice(SQLModel, table=True):
@@ -676,3 +679,4 @@ class Evidence(SQLModel, table=True):
 
 import bot.store.models_casefile  # noqa: E402  (exhibits and statements, issue 28)
 import bot.store.models_records  # noqa: E402,F401  (issue 28: grade history, sighting revisions)
+from bot.store.models_victims import AgeAssessment, Handover, Task, VictimReferral  # noqa: E402,F401
