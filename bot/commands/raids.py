@@ -31,7 +31,7 @@ from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.intel import reader
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import format_time, parse_int, parse_tlp, zone
+from bot.commands.values import format_time, parse_coords, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
 from bot.core.disclosure import Level, RaidPart
 from bot.fanout import FanoutResult
@@ -40,8 +40,8 @@ from bot.messages import Message
 from bot.models import Raid, RaidItem
 
 RAID_GRAMMAR = (
-    'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--template NAME] '
-    "[--tlp amber+strict]"
+    'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--coords LAT,LON] '
+    "[--template NAME] [--tlp amber+strict]"
 )
 
 
@@ -101,6 +101,7 @@ def _reminder_note(raid: Raid, ctx: CommandContext) -> str:
         Flag("at", kind="time", required=True),
         Flag("tz"),
         Flag("location"),
+        Flag("coords"),
         Flag("template"),
         Flag("tlp"),
     ),
@@ -135,6 +136,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
         tpl, tpl_items = await find(ctx.session, str(ctx.args.get("template") or DEFAULT_TEMPLATE))
     except TemplateError as exc:
         raise UsageError(str(exc)) from None
+    lat, lon = parse_coords(str(ctx.args["coords"])) if ctx.args.get("coords") else (None, None)
     seq = await ctx.next_seq("raid_seq")
     raid = Raid(
         operation_id=op.id or 0,
@@ -143,6 +145,8 @@ async def raid_plan(ctx: CommandContext) -> Reply:
         at=at,
         timezone=str(tz),
         location=ctx.args.get("location"),
+        lat=lat,
+        lon=lon,
         template_name=tpl.name,
         status="planned",
         tlp=label.value,
