@@ -63,6 +63,11 @@ _MAP_CSS = (
     f'<link rel="stylesheet" href="{VENDOR}/leaflet/leaflet.css">'
     f'<link rel="stylesheet" href="{VENDOR}/markercluster/MarkerCluster.css">'
 )
+# Fetched while the scripts load, not after them (the page's first render).
+_BASEMAP = (
+    f'<link rel="preload" href="{VENDOR}/world-atlas/countries-50m.json" as="fetch" '
+    'crossorigin="anonymous">'
+)
 _MAP_JS = "".join(
     f'<script src="{VENDOR}/{path}" defer></script>'
     for path in (
@@ -78,7 +83,13 @@ def _e(text: object) -> str:
 
 
 def layout(
-    title: str, body: str, *, csrf: str | None = None, lang: str | None = None, wide: bool = False
+    title: str,
+    body: str,
+    *,
+    csrf: str | None = None,
+    lang: str | None = None,
+    wide: bool = False,
+    basemap: bool = False,
 ) -> str:
     """A whole page: the shared head, a skip link, the body."""
     lang = lang or current_language()  # the reader's, set by the page's handler
@@ -96,7 +107,7 @@ def layout(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="referrer" content="no-referrer">{meta}'
         f"<title>{_e(title)} · Taskforce</title>"
-        f"{_MAP_CSS if wide else ''}"
+        f"{_MAP_CSS if wide else ''}{_BASEMAP if basemap else ''}"
         f'<link rel="stylesheet" href="{STATIC}/room.css"></head>'
         f'<body class="{"wide" if wide else "narrow"}">'
         f'<a class="skip" href="#content">{_e(_("Skip to content"))}</a>'
@@ -373,4 +384,4 @@ def operation(
 </section>
 <script type="application/json" id="room-data">{blob}</script>
 """
-    return layout(f"{view.code}", body, csrf=csrf, wide=True)
+    return layout(f"{view.code}", body, csrf=csrf, wide=True, basemap=not tiles)
