@@ -9,7 +9,9 @@ Arabic reader gets the layout mirrored.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -233,3 +235,13 @@ async def test_an_arabic_reader_gets_the_board_mirrored(room: App, url: str, wid
     assert map_label.startswith("خريطة المشاهدات والمداهمات")
     _only_here(wide.requested(), url)
     await asyncio.to_thread(wide.shot, "rtl")
+    # The briefing prints alone, right to left, on one or two A4 pages.
+    pdf = base64.b64decode(
+        d.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})["data"]
+    )
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert 1 <= pages <= 2, pages
+    assert (
+        d.execute_script("return getComputedStyle(document.getElementById('briefing')).direction")
+        == "rtl"
+    )
