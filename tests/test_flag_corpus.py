@@ -84,7 +84,7 @@ BASE = {
     "exhibit add": 'exhibit add "a phone" --number X/1 --found hall --sighting SG-1',
     "exhibit transfer": 'exhibit transfer E-1 --to mia --why "to the lab"',
     "statement add": 'statement add S-1 --lang fr "Je ne sais rien."',
-    "statement translate": 'statement translate ST-1 --lang en --by "A. Translator" "I know nothing."',
+    "statement translate": 'statement translate ST-1 --lang en --by "A. Translator" "No."',
 }
 
 

@@ -145,3 +145,21 @@ def test_make_run_and_serve_install_only_the_runtime(target: str, tmp_path: Path
 
 def test_make_test_installs_the_dev_tools(tmp_path: Path) -> None:
     assert "pip install -q -e '.[dev]'" in make_dry_run("test", tmp_path / "venv")
+
+
+def test_the_wheel_carries_the_situation_rooms_map(wheel: Path) -> None:
+    """The vendored map library, its licences and the basemap are package data: an install
+    from the wheel serves the room's map with nothing fetched at run time."""
+    import zipfile
+
+    static = ROOT / "bot" / "room" / "static"
+    tracked = {
+        f"bot/room/static/{p.relative_to(static).as_posix()}"
+        for p in static.rglob("*")
+        if p.is_file()
+    }
+    assert "bot/room/static/vendor/leaflet/leaflet.js" in tracked
+    assert "bot/room/static/vendor/world-atlas/countries-50m.json" in tracked
+    with zipfile.ZipFile(wheel) as built:
+        carried = {n for n in built.namelist() if n.startswith("bot/room/static/")}
+    assert tracked <= carried, sorted(tracked - carried)

@@ -4,6 +4,7 @@ member sees, audit of page views, ticks through the command core."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -250,6 +251,14 @@ async def test_page_views_are_audited_as_consults(room_app: App, url: str) -> No
 # ------------------------------------------------------------------- ticks, CSRF
 
 
+def _box(html: str, raid: int, item: int) -> str:
+    """The checkbox of one checklist item: `open` (may tick), `ticked` or `locked`."""
+    found = re.search(rf'<input type="checkbox" id="R-{raid}-{item}-box"[^>]*>', html)
+    assert found is not None, (raid, item)
+    tag = found.group(0)
+    return "locked" if " disabled" in tag else "ticked" if " checked" in tag else "open"
+
+
 async def _raid(app: App) -> None:
     await operation(app, channels={"room": "amber"})
     await ok(app, 'raid plan "Harbour warehouse" --at "tomorrow 05:30"')
@@ -265,7 +274,9 @@ async def test_tick_from_the_room_goes_through_the_core_and_reaches_the_channel(
     async with sign_in(url, app, "mia") as browser:
         html = await _shown(browser)
         # Exactly what `check` allows her: her duty's items, not the lead's warrant item.
-        assert "Tick item 4 of R-1" in html and "Tick item 1 of R-1" not in html
+        assert _box(html, 1, 4) == "open" and _box(html, 1, 1) == "locked"
+        # Why she may not tick the warrant item is beside it, in `check`'s words.
+        assert "Item 1 of R-1 falls to the" in html
         done = await browser.post(
             f"/room/op/{OP}/raid/1/check", data={"csrf": csrf_of(html), "item": "4"}
         )
@@ -292,7 +303,7 @@ async def test_observer_cannot_tick_and_is_told_why(room_app: App, url: str) -> 
     await _raid(app)
     async with sign_in(url, app, "obe") as browser:
         html = await _shown(browser)
-        assert "Tick item" not in html
+        assert 'type="checkbox"' not in html  # nothing to tick
         before = await snapshot(app.store)
         refused_tick = await browser.post(
             f"/room/op/{OP}/raid/1/check", data={"csrf": csrf_of(html), "item": "1"}
@@ -454,7 +465,11 @@ async def test_an_arabic_reader_gets_a_right_to_left_page(room_app: App, url: st
     assert home.status_code == 200 and '<html lang="ar" dir="rtl">' in home.text
     # The pages' own words too, not only their direction (the map's labels for the script).
     assert "تسجيل الخروج" in home.text and "Sign out" not in home.text
-    for words in ("خريطة المشاهدات", 'data-label="خريطة المشاهدات: {n}"', "حُدِّث في {time}"):
+    for words in (
+        "خريطة المشاهدات",
+        'data-label="خريطة المشاهدات والمداهمات: {n}"',
+        "حُدِّث في {time}",
+    ):
         assert words in page.text
     assert "Map of sightings" not in page.text
     async with sign_in(url, app, "admin") as browser:

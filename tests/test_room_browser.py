@@ -53,7 +53,7 @@ WAIT = 20.0
 class Browser:
     """A headless Chromium (Selenium); its blocking calls run in a thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 1400, height: int = 1000) -> None:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -64,10 +64,24 @@ class Browser:
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
-            "--window-size=1280,1000",
+            f"--window-size={width},{height}",
+            "--force-device-scale-factor=1",
         ):
             options.add_argument(arg)
+        # Every request the page makes is logged (tests assert none leaves this machine).
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+
+    def requested(self) -> list[str]:
+        """The URLs of every request the browser sent since the last call."""
+        import json
+
+        urls = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.requestWillBeSent":
+                urls.append(message["params"]["request"]["url"])
+        return urls
 
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -171,18 +185,19 @@ async def test_room_in_a_real_browser(
         await asyncio.to_thread(d.get, link.group(1))
         await asyncio.to_thread(browser.click_css, "#sign-in")
         await asyncio.to_thread(browser.click_css, "a", "OP-NH")
-        # The sighting on the map (an SVG marker) and in the timeline.
+        # The sighting on the map (a focusable marker) and in the timeline.
         marker = await asyncio.to_thread(browser.wait_css, '#map .spot[data-ref="SG-1"]')
         assert "Porto harbour" in marker.get_attribute("aria-label")
         # The script's own words come from the page, in the reader's language.
-        drawn = await asyncio.to_thread(browser.wait_css, "#map svg")
-        assert drawn.get_attribute("aria-label") == "Map of sightings: 1"
+        drawn = await asyncio.to_thread(browser.wait_css, "#map.leaflet-container")
+        assert drawn.get_attribute("aria-label") == "Map of sightings and raids: 1"
         await asyncio.to_thread(browser.wait_css, ".timeline li", "SG-1")
         await asyncio.to_thread(browser.shot, "1-map")
 
-        # Tick item 1 of R-1: it is recorded through the core and reaches the group.
-        await asyncio.to_thread(browser.click_css, '#R-1 button[data-item="1"]')
-        await asyncio.to_thread(browser.wait_css, "#R-1", "by Ana")
+        # Tick item 1 of R-1 by its checkbox: recorded through the core, it reaches the group.
+        await asyncio.to_thread(browser.click_css, "#R-1-1-box")
+        await asyncio.to_thread(browser.wait_css, "#R-1-1", "by Ana")
+        assert d.find_element("css selector", "#R-1-1-box").is_selected()
         await fake.wait_for(
             lambda: any("ticked by Ana" in m.plain for m in fake.sent(GROUP_ID)), WAIT
         )
@@ -199,7 +214,7 @@ async def test_room_in_a_real_browser(
         await asyncio.to_thread(browser.shot, "3-live")
 
         # Close sightings are clustered; the time slider hides the later ones.
-        await say('/sighting "grey van" at "Porto quay" --coords 41.1401,-8.6101', ANA, ana_dm)
+        await say('/sighting "grey van" at "Porto quay" --coords 41.143,-8.6101', ANA, ana_dm)
         cluster = await asyncio.to_thread(browser.wait_css, "#map .cluster", "2")
         label = cluster.get_attribute("aria-label")
         assert "SG-1" in label and "SG-3" in label
@@ -216,6 +231,9 @@ async def test_room_in_a_real_browser(
         )
         await asyncio.to_thread(browser.wait_css, "#until-text", "(1/3)")
         assert not d.find_elements("css selector", '#map .spot[data-ref="SG-2"]')
+        # The timeline follows the slider: Bob's later sighting is hidden there too.
+        later = d.find_element("xpath", "//ol[@class='timeline']/li[contains(., 'white Transit')]")
+        assert not later.is_displayed()
         assert d.execute_script("return window.__same_page === true")
 
         # A phone's screen.

@@ -30,7 +30,7 @@ from bot.commands.fieldtime import Direction, member_language, read_time
 from bot.commands.intel import reader
 from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
-from bot.commands.values import parse_int, parse_tlp, zone
+from bot.commands.values import parse_coords, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
 
 # Module access (not `from … import name`): bot.core.raidview imports this package's values.
@@ -44,8 +44,8 @@ from bot.store.audit import Action
 from bot.store.models import Raid, RaidItem
 
 RAID_GRAMMAR = (
-    'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--template NAME] '
-    "[--tlp amber+strict]"
+    'raid plan [OP] <title> --at TIME [--tz Area/City] [--location "…"] [--coords LAT,LON] '
+    "[--template NAME] [--tlp amber+strict]"
 )
 
 
@@ -105,6 +105,7 @@ def _reminder_note(raid: Raid, ctx: CommandContext) -> str:
         Flag("at", kind="time", required=True),
         Flag("tz"),
         Flag("location"),
+        Flag("coords"),
         Flag("template"),
         Flag("tlp"),
     ),
@@ -139,6 +140,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
         tpl, tpl_items = await find(ctx.session, str(ctx.args.get("template") or DEFAULT_TEMPLATE))
     except TemplateError as exc:
         raise UsageError(str(exc)) from None
+    lat, lon = parse_coords(str(ctx.args["coords"])) if ctx.args.get("coords") else (None, None)
     seq = await ctx.next_seq("raid_seq")
     raid = Raid(
         operation_id=op.id or 0,
@@ -147,6 +149,8 @@ async def raid_plan(ctx: CommandContext) -> Reply:
         at=at,
         timezone=str(tz),
         location=ctx.args.get("location"),
+        lat=lat,
+        lon=lon,
         template_name=tpl.name,
         status="planned",
         tlp=label.value,

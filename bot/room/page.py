@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.base.i18n import N_, _, current_language, is_rtl
 from bot.core.vocabulary import term
-from bot.room.view import RaidCard, View
+from bot.room.view import Item, RaidCard, View
 
 # The pages' sentences are written inside f-strings, which the catalogue's extractor cannot
 # look into (Python 3.11 reads an f-string as one token): named here so that they reach the
@@ -46,17 +46,52 @@ _IN_F_STRINGS = (
     N_("None yet."),
     N_("Agencies"),
     N_("None recorded."),
+    N_("Raid checklist"),
+    N_("Save"),
+    N_("Raids on the map"),
+    N_("Map of sightings and raids: {n}"),
+    N_("Show events up to"),
+    N_("Print the briefing"),
+    N_("{n} sightings here: {refs}. Enter zooms in."),
+    N_("A raid has the go: the checklist comes first."),
 )
 
 
 STATIC = "/room/static"
+VENDOR = f"{STATIC}/vendor"
+# The map library and basemap, served from the package (scripts/vendor-room-map).
+_MAP_CSS = (
+    f'<link rel="stylesheet" href="{VENDOR}/leaflet/leaflet.css">'
+    f'<link rel="stylesheet" href="{VENDOR}/markercluster/MarkerCluster.css">'
+)
+# Fetched while the scripts load, not after them (the page's first render).
+_BASEMAP = (
+    f'<link rel="preload" href="{VENDOR}/world-atlas/countries-50m.json" as="fetch" '
+    'crossorigin="anonymous">'
+)
+_MAP_JS = "".join(
+    f'<script src="{VENDOR}/{path}" defer></script>'
+    for path in (
+        "leaflet/leaflet.js",
+        "markercluster/leaflet.markercluster.js",
+        "topojson/topojson-client.min.js",
+    )
+)
 
 
 def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def layout(title: str, body: str, *, csrf: str | None = None, lang: str | None = None) -> str:
+def layout(
+    title: str,
+    body: str,
+    *,
+    csrf: str | None = None,
+    lang: str | None = None,
+    wide: bool = False,
+    basemap: bool = False,
+) -> str:
     """A whole page: the shared head, a skip link, the body."""
     lang = lang or current_language()  # the reader's, set by the page's handler
     meta = f'<meta name="csrf-token" content="{_e(csrf)}">' if csrf else ""
@@ -73,11 +108,14 @@ def layout(title: str, body: str, *, csrf: str | None = None, lang: str | None =
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="referrer" content="no-referrer">{meta}'
         f"<title>{_e(title)} · Taskforce</title>"
-        f'<link rel="stylesheet" href="{STATIC}/room.css"></head><body>'
+        f"{_MAP_CSS if wide else ''}{_BASEMAP if basemap else ''}"
+        f'<link rel="stylesheet" href="{STATIC}/room.css"></head>'
+        f'<body class="{"wide" if wide else "narrow"}">'
         f'<a class="skip" href="#content">{_e(_("Skip to content"))}</a>'
         f'<header><a href="/room/" class="brand">Taskforce · {_e(_("Situation room"))}</a>'
         f"{logout}</header>"
         f'<main id="content" tabindex="-1">{body}</main>'
+        f"{_MAP_JS if wide else ''}"
         f'<script src="{STATIC}/room.js" defer></script></body></html>'
     )
 
@@ -137,57 +175,187 @@ def _message(msg: dict[str, Any], heading: str = "h3") -> str:
     return "".join(parts)
 
 
-def _raid(code: str, card: RaidCard, csrf: str) -> str:
-    def form(action: str, position: int, label: str) -> str:
-        return (
-            f'<form method="post" action="/room/op/{_e(code)}/raid/{card.seq}/{action}">'
-            f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
-            f'<input type="hidden" name="item" value="{position}">'
-            f'<button type="submit" data-item="{position}">{_e(label)}</button></form>'
+# The briefing's section headings (bot/core/briefing.py), in the reader's language: a line that
+# starts with one of them opens a section. Those with a blank are matched up to it.
+def _headings() -> tuple[str, ...]:
+    texts = (
+        _("INFORMATION — since {time}"),
+        _("INTENT"),
+        _("METHOD"),
+        _("ADMINISTRATION"),
+        _("RISK"),
+        _("COMMUNICATIONS — {heading}"),
+        _("HUMANITARIAN"),
+    )
+    return tuple(t.split("{", 1)[0].strip() for t in texts)
+
+
+def briefing_html(msg: dict[str, Any]) -> str:
+    """The IIMARCH briefing as sections with headings (printable: room.css `@media print`)."""
+    heads = _headings()
+    sections: list[tuple[str, list[str]]] = []
+    before: list[str] = []
+    for line in msg.get("lines") or []:
+        if not line.startswith(" ") and any(line.startswith(h) for h in heads):
+            sections.append((line, []))
+        elif sections:
+            sections[-1][1].append(line.strip())
+        else:
+            before.append(line)
+    fields = msg.get("fields") or []
+    out = [f"<h3>{_e(msg.get('title', ''))}</h3>"]
+    if fields:
+        out.append(
+            "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in fields) + "</dl>"
         )
+    out += [f'<p class="alert">{_e(x)}</p>' for x in before]
+    for n, (head, lines) in enumerate(sections, 1):
+        items = "".join(f"<li>{_e(x)}</li>" for x in lines)
+        out.append(
+            f'<section class="iimarch" aria-labelledby="ii-{n}"><h4 id="ii-{n}">{_e(head)}</h4>'
+            + (f"<ul>{items}</ul>" if items else "")
+            + "</section>"
+        )
+    if msg.get("context"):
+        out.append(f'<p class="muted">{_e(msg["context"])}</p>')
+    return "".join(out)
 
-    ticks = "".join(
-        form("check", p, _("Tick item {n} of R-{raid}").format(n=p, raid=card.seq))
-        for p in card.open_items
+
+def _item(code: str, seq: int, item: Item, csrf: str, refused: tuple[int, int, str] | None) -> str:
+    """One checklist item on its own line: a checkbox (a form of its own: the same POST as
+    without script), and beside it why it may not be ticked, or why a tick was refused."""
+    ident = f"R-{seq}-{item.position}"
+    why = item.why_not or ""
+    alert = ""
+    if refused is not None and refused[:2] == (seq, item.position):
+        why, alert = refused[2], ' role="alert"'
+    verb = item.may or ("uncheck" if item.done else "check")
+    hint = (
+        _("Tick item {n} of R-{raid}") if verb == "check" else _("Untick item {n} of R-{raid}")
+    ).format(n=item.position, raid=seq)
+    box = (
+        f'<input type="checkbox" id="{ident}-box" name="done" value="1" title="{_e(hint)}"'
+        f"{' checked' if item.done else ''}{'' if item.may else ' disabled'}"
+        f' aria-describedby="{ident}-why">'
     )
-    unticks = "".join(
-        form("uncheck", p, _("Untick item {n} of R-{raid}").format(n=p, raid=card.seq))
-        for p in card.ticked_items
+    save = (
+        f'<noscript><button type="submit">{_e(_("Save"))}</button></noscript>' if item.may else ""
     )
-    actions = f'<div class="ticks">{ticks}{unticks}</div>' if ticks or unticks else ""
-    return f'<article class="raid" id="R-{card.seq}">{_message(card.message)}{actions}</article>'
+    return (
+        f'<li class="item{" done" if item.done else ""}" id="{ident}">'
+        f'<form method="post" action="/room/op/{_e(code)}/raid/{seq}/{verb}" class="tick">'
+        f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+        f'<input type="hidden" name="item" value="{item.position}">'
+        f'{box}<label for="{ident}-box">{_e(item.line)}</label>{save}'
+        f'<span class="why" id="{ident}-why"{alert}>{_e(why)}</span></form></li>'
+    )
 
 
-def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = None) -> str:
-    """The operation's room: map, timeline, raids, briefing, members and agencies."""
+def _raid(code: str, card: RaidCard, csrf: str, refused: tuple[int, int, str] | None) -> str:
+    msg = dict(card.message)
+    msg["lines"] = []  # the items are drawn as checkboxes below
+    phases: list[str] = []
+    for item in card.items:
+        if item.phase not in phases:
+            phases.append(item.phase)
+    groups = "".join(
+        f'<h4>{_e(phase)}</h4><ul class="checklist">'
+        + "".join(_item(code, card.seq, i, csrf, refused) for i in card.items if i.phase == phase)
+        + "</ul>"
+        for phase in phases
+    )
+    return (
+        f'<article class="raid raid-{_e(card.status)}" id="R-{card.seq}">'
+        f"{_message(msg)}{groups}</article>"
+    )
+
+
+def operation(
+    view: View,
+    csrf: str,
+    *,
+    tiles: str | None,
+    said: str | None = None,
+    refused: tuple[int, int, str] | None = None,
+) -> str:
+    """The operation's room: map, timeline and raid checklist side by side (stacked on a
+    phone, the checklist first while a raid has the go), then the briefing and members."""
     data = {
         "code": view.code,
         "fingerprint": view.fingerprint(),
         "tiles": tiles,
         "spots": [asdict(s) for s in view.spots],
+        "pins": [asdict(p) for p in view.pins],
     }
     blob = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e")
-    alert = f'<p class="alert" role="alert">{_e(said)}</p>' if said else ""
+    beside = refused is not None and any(
+        c.seq == refused[0] and any(i.position == refused[1] for i in c.items) for c in view.raids
+    )  # a refusal is said beside its item; above everything when that item is not shown
+    alert = f'<p class="alert" role="alert">{_e(said)}</p>' if said and not beside else ""
     spots = "".join(
-        f'<li data-ref="{_e(s.ref)}">{"<strong>MATCH</strong> " if s.match else ""}'
+        f'<li data-ref="{_e(s.ref)}" data-at="{_e(s.observed)}">'
+        f"{'<strong>MATCH</strong> ' if s.match else ''}"
         f"{_e(s.ref)} {_e(s.what)} — {_e(s.location)} · {_e(s.shown)} · {_e(s.tlp)}</li>"
         for s in view.spots
     )
+    pins = "".join(
+        f'<li data-ref="{_e(p.ref)}">{_e(p.ref)} {_e(p.title)} — {_e(p.location)} · '
+        f"{_e(p.status)}</li>"
+        for p in view.pins
+    )
     events = "".join(
-        f'<li class="ev-{_e(ev.kind)}"><time datetime="{_e(ev.at)}">{_e(ev.shown)}</time> '
-        f"{_e(ev.text)}</li>"
+        f'<li class="ev-{_e(ev.kind)}" data-at="{_e(ev.at)}"><time datetime="{_e(ev.at)}">'
+        f"{_e(ev.shown)}</time> {_e(ev.text)}</li>"
         for ev in view.events
     )
-    raids = "".join(_raid(view.code, c, csrf) for c in view.raids) or (
+    raids = "".join(_raid(view.code, c, csrf, refused) for c in view.raids) or (
         f"<p>{_e(_('No raids yet.'))}</p>"
     )
+    live_raid = any(c.status == "go" for c in view.raids)
     sent = "".join(f"<li>{_e(t)}</li>" for t in view.briefings_sent)
     members = "".join(
         f"<tr><td>{_e(n)}</td><td>{_e(a)}</td><td>{_e(r)}</td></tr>" for n, a, r in view.members
     )
     agencies = "".join(f"<li>{_e(c)} — {_e(n)} ({_e(k)})</li>" for c, n, k in view.agencies)
+    pin_list = (
+        f'<h3>{_e(_("Raids on the map"))}</h3><ul id="raid-pins" class="lines">{pins}</ul>'
+        if pins
+        else ""
+    )
+    go = _("A raid has the go: the checklist comes first.")
+    go_note = f'<p class="alert">{_e(go)}</p>' if live_raid else ""
+    map_section = f"""
+<section id="map-section" class="pane pane-map" aria-labelledby="map-h">
+<h2 id="map-h">{_e(_("Map of sightings"))}</h2>
+<div id="map" class="map" data-empty="{_e(_("No sightings with coordinates."))}"
+ data-label="{_e(_("Map of sightings and raids: {n}"))}" data-described="{_e(_("Described"))}"
+ data-cluster="{_e(_("{n} sightings here: {refs}. Enter zooms in."))}"></div>
+<div class="controls"><button type="button" id="map-reset">{_e(_("Whole map"))}</button>
+<div class="slider"><label for="until">{_e(_("Show events up to"))}</label>
+<input type="range" id="until" min="0" max="0" value="0">
+<output id="until-text" for="until"></output></div></div>
+<ul id="legend" class="legend" aria-label="{_e(_("Subjects"))}"></ul>
+<h3>{_e(_("Sightings"))}</h3><ul id="sightings" class="lines">{
+        spots or f"<li>{_e(_('No sightings.'))}</li>"
+    }</ul>
+{pin_list}
+</section>"""
+    timeline = f"""
+<section id="timeline" class="pane pane-timeline" aria-labelledby="tl-h">
+<h2 id="tl-h">{_e(_("Timeline"))}</h2>
+<ol class="timeline" tabindex="0" aria-labelledby="tl-h">{
+        events or f"<li>{_e(_('Nothing yet.'))}</li>"
+    }</ol></section>"""
+    checklist = f"""
+<section id="raids" class="pane pane-raids" aria-labelledby="raids-h">
+<h2 id="raids-h">{_e(_("Raid checklist"))}</h2>
+{go_note}
+<div class="scroll" tabindex="0" aria-labelledby="raids-h">{raids}</div></section>"""
+    panes = (
+        (checklist + map_section + timeline) if live_raid else (map_section + timeline + checklist)
+    )
     body = f"""
-<h1>{_e(view.code)} — {_e(view.name)}</h1>
+<div class="ophead"><h1>{_e(view.code)} — {_e(view.name)}</h1>
 <p class="muted">{
         _e(
             _("Your role: {role} · status {status} · default {tlp}").format(
@@ -195,32 +363,19 @@ def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = No
             )
         )
     }</p>
-{alert}
 <p id="live" class="muted" role="status" aria-live="polite" data-updated="{
         _e(_("Updated {time}"))
-    }"></p>
+    }"></p></div>
+{alert}
 <nav class="tabs" aria-label="{_e(_("Sections"))}">
 <a href="#map-section">{_e(_("Map"))}</a> <a href="#timeline">{_e(_("Timeline"))}</a>
 <a href="#raids">{_e(_("Raids"))}</a> <a href="#briefing">{_e(_("Briefing"))}</a>
 <a href="#people">{_e(_("Members"))}</a></nav>
-<section id="map-section" aria-labelledby="map-h"><h2 id="map-h">{_e(_("Map of sightings"))}</h2>
-<div id="map" class="map" data-empty="{_e(_("No sightings with coordinates."))}"
- data-label="{_e(_("Map of sightings: {n}"))}" data-described="{_e(_("Described"))}"></div>
-<button type="button" id="map-reset">{_e(_("Whole map"))}</button>
-<div class="slider"><label for="until">{_e(_("Show sightings up to"))}</label>
-<input type="range" id="until" min="0" max="0" value="0">
-<output id="until-text" for="until"></output></div>
-<ul id="legend" class="legend" aria-label="{_e(_("Subjects"))}"></ul>
-<h3>{_e(_("Sightings"))}</h3><ul id="sightings" class="lines">{
-        spots or f"<li>{_e(_('No sightings.'))}</li>"
-    }</ul>
-</section>
-<section id="timeline" aria-labelledby="tl-h"><h2 id="tl-h">{_e(_("Timeline"))}</h2>
-<ol class="timeline">{events or f"<li>{_e(_('Nothing yet.'))}</li>"}</ol></section>
-<section id="raids" aria-labelledby="raids-h"><h2 id="raids-h">{_e(_("Raids"))}</h2>
-{raids}</section>
-<section id="briefing" aria-labelledby="brief-h"><h2 id="brief-h">{_e(_("Briefing"))}</h2>
-{_message(view.briefing)}
+<div class="board{" raid-live" if live_raid else ""}">{panes}</div>
+<section id="briefing" class="briefing" aria-labelledby="brief-h">
+<h2 id="brief-h">{_e(_("Briefing"))}</h2>
+<button type="button" id="print-briefing">{_e(_("Print the briefing"))}</button>
+{briefing_html(view.briefing)}
 <h3>{_e(_("Last briefings sent"))}</h3>
 <ul>{sent or f"<li>{_e(_('None yet.'))}</li>"}</ul></section>
 <section id="people" aria-labelledby="people-h"><h2 id="people-h">{_e(_("Members"))}</h2>
@@ -230,4 +385,4 @@ def operation(view: View, csrf: str, *, tiles: str | None, said: str | None = No
 </section>
 <script type="application/json" id="room-data">{blob}</script>
 """
-    return layout(f"{view.code}", body, csrf=csrf)
+    return layout(f"{view.code}", body, csrf=csrf, wide=True, basemap=not tiles)

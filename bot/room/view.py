@@ -86,6 +86,18 @@ class Event:
 
 
 @dataclass
+class Item:
+    """One checklist item as `raid show` shows it to this member, and what they may do."""
+
+    position: int
+    phase: str  # the phase's title, in the reader's language
+    line: str  # `3. Drive-by done — site commander`, and who ticked it when
+    done: bool
+    may: str | None  # "check", "uncheck" or None (this member cannot change it here)
+    why_not: str | None = None  # why not, in `check`'s own words
+
+
+@dataclass
 class RaidCard:
     """One raid as `raid show` shows it to this member, with the items they may tick."""
 
@@ -93,6 +105,20 @@ class RaidCard:
     message: dict[str, Any]
     open_items: list[int] = field(default_factory=list)  # positions this member may tick
     ticked_items: list[int] = field(default_factory=list)  # positions this member may untick
+    items: list[Item] = field(default_factory=list)
+    status: str = "planned"
+
+
+@dataclass
+class RaidPin:
+    """A raid on the map: only for a reader who reads its address (its place is one)."""
+
+    ref: str
+    title: str
+    status: str
+    location: str
+    lat: float
+    lon: float
 
 
 @dataclass
@@ -108,6 +134,7 @@ class View:
     events: list[Event]
     raids: list[RaidCard]
     briefing: dict[str, Any]
+    pins: list[RaidPin]
     briefings_sent: list[str]
     members: list[tuple[str, str, str]]  # name, agency code, role
     agencies: list[tuple[str, str, str]]  # code, name, country
@@ -279,6 +306,7 @@ async def _build(seat: _Seat) -> tuple[View, list[str]]:
         await session.exec(select(Raid).where(Raid.operation_id == op.id).order_by(col(Raid.at)))
     ).all()
     cards: list[RaidCard] = []
+    pins: list[RaidPin] = []
     may_tick = role_allows(role, Perm.TICK_ITEM)
     ticker_ids: set[int] = set()
     raid_items = {}
@@ -287,6 +315,7 @@ async def _build(seat: _Seat) -> tuple[View, list[str]]:
         raid_items[raid.id] = items
         ticker_ids |= {i.done_by for i in items if i.done_by is not None}
     names = await reads.member_names(session, ticker_ids)
+    held: dict[str, Member]
     for raid in raids:
         items = raid_items[raid.id]
         can_tick: frozenset[str | None] | None = None
@@ -308,6 +337,8 @@ async def _build(seat: _Seat) -> tuple[View, list[str]]:
         shown_refs.append(ref)
         open_items: list[int] = []
         ticked: list[int] = []
+        row_items = {i.position: i for i in items}
+        held = {}
         if may_tick and raid.status != "aborted":
             held = await holders(session, raid)
             me = seat.member.id
@@ -317,7 +348,24 @@ async def _build(seat: _Seat) -> tuple[View, list[str]]:
                         ticked.append(i.position)
                 elif tick_refusal(role, me, raid, i, held) is None:  # exactly `check`'s rule
                     open_items.append(i.position)
-        cards.append(RaidCard(raid.seq, message.to_json(), open_items, ticked))
+        item_rows = _items(message.lines, {i.position: i for i in items}, open_items, ticked)
+        if may_tick and raid.status != "aborted":
+            for row in item_rows:
+                if row.may is None and not row.done:
+                    item = row_items[row.position]
+                    refusal = tick_refusal(role, seat.member.id, raid, item, held)
+                    row.why_not = refusal.sentence if refusal is not None else None
+        cards.append(
+            RaidCard(raid.seq, message.to_json(), open_items, ticked, item_rows, status=raid.status)
+        )
+        if (
+            raid.lat is not None
+            and raid.lon is not None
+            and who.raid(op, raid, RaidPart.ADDRESS) is Level.FULL
+        ):
+            pins.append(
+                RaidPin(ref, raid.title, raid.status, raid.location or "", raid.lat, raid.lon)
+            )
         title = raid.title
         events.append(
             Event(
@@ -394,8 +442,30 @@ async def _build(seat: _Seat) -> tuple[View, list[str]]:
         events=events[:MAX_EVENTS],
         raids=cards,
         briefing=brief.to_json(),
+        pins=pins,
         briefings_sent=[format_time(t, tz) for t in fired if t is not None],
         members=[(m.name, a.code if a else "—", ms.role) for m, ms, a in members],
         agencies=agencies,
     )
     return view, shown_refs
+
+
+def _items(
+    lines: list[str], by_position: dict[int, Any], open_items: list[int], ticked: list[int]
+) -> list[Item]:
+    """The card's checklist lines (`raid show`'s, so the same items and words) as items:
+    a phase's title line, then `  ✓ 3. …` or `  ☐ 3. …` for each item the reader sees."""
+    phase = ""
+    rows: list[Item] = []
+    for line in lines:
+        if not line.startswith("  "):
+            phase = line.rstrip(":")
+            continue
+        mark, text = line.strip()[:1], line.strip()[1:].strip()
+        head = text.split(".", 1)[0]
+        if not head.isdigit() or int(head) not in by_position:
+            continue
+        position = int(head)
+        may = "check" if position in open_items else "uncheck" if position in ticked else None
+        rows.append(Item(position, phase, text, mark == "✓", may))
+    return rows

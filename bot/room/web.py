@@ -22,6 +22,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
+    JSONResponse,
     PlainTextResponse,
     RedirectResponse,
     Response,
@@ -53,6 +54,7 @@ OTHER_BROWSER = N_(
 )
 BAD_CSRF = N_("This request did not come from the situation room page; reload it and try again.")
 FORM_TYPE = "application/x-www-form-urlencoded"
+FETCH_HEADER = "x-room-fetch"  # a tick sent by the page's script: answered as JSON
 TICK_VERBS = ("check", "uncheck")
 MAX_SEQ_DIGITS = 9  # a raid's number in a tick's path
 NO_OPERATION = N_("There is no operation {code} that you belong to.")
@@ -228,8 +230,14 @@ class Room:
             )
         return self._html(body)
 
-    async def operation(self, request: Request, said: str | None = None) -> Response:
-        """One operation's room (an audited `consult`)."""
+    async def operation(
+        self,
+        request: Request,
+        said: str | None = None,
+        refused: tuple[int, int, str] | None = None,
+    ) -> Response:
+        """One operation's room (an audited `consult`); `said`: why a tick was refused
+        (`refused`: beside which raid's item)."""
         found = await self._signed_in(request)
         if found is None:
             return self._refused()
@@ -239,7 +247,9 @@ class Room:
             view = await load_view(self.app.core, signed, code, audit_it=True)
             if view is None:
                 return self._sentence(404, _("Not found"), _(NO_OPERATION).format(code=code))
-            body = page.operation(view, tokens.csrf_token(secret), tiles=self.tiles, said=said)
+            body = page.operation(
+                view, tokens.csrf_token(secret), tiles=self.tiles, said=said, refused=refused
+            )
         return self._html(body, 200 if said is None else 400)
 
     async def tick(self, request: Request) -> Response:
@@ -264,9 +274,15 @@ class Room:
             return self._sentence(400, _("Refused"), _("Choose an item to tick."))
         line = f"{verb} {code}/R-{seq} {item}"
         reply = await dispatch(self.app.core, room_invocation(signed, line))
+        said = " ".join(reply.message.lines)
+        if request.headers.get(FETCH_HEADER) == "1":  # the page's script: one answer, no page
+            return self._headers(
+                JSONResponse({"ok": reply.ok, "said": said}, status_code=200 if reply.ok else 400)
+            )
         if not reply.ok:
-            return await self.operation(request, said=" ".join(reply.message.lines))
-        return self._headers(RedirectResponse(f"/room/op/{code}#R-{seq}", status_code=303))
+            return await self.operation(request, said=said, refused=(seq, int(item), said))
+        anchor = f"R-{seq}-{int(item)}"
+        return self._headers(RedirectResponse(f"/room/op/{code}#{anchor}", status_code=303))
 
     async def events(self, request: Request) -> Response:
         """Server-sent events: `changed` when this member's view changed."""

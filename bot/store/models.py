@@ -517,6 +517,8 @@ class Raid(SQLModel, table=True):
     at: datetime = ts(nullable=False, index=True)
     timezone: str = Field(max_length=64)
     location: str | None = Field(default=None, max_length=500)
+    lat: float | None = None  # the target on the room's map: part of the address
+    lon: float | None = None
     template_name: str | None = Field(default=None, max_length=64)
     status: str = Field(default="planned", max_length=16)  # planned go aborted done
     reason: str | None = Field(default=None, max_length=1000)

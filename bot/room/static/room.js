@@ -1,207 +1,227 @@
-// Situation room: draws the map (SVG, no library, no CDN), the time slider and live
-// updates. Data comes from the page's own JSON block; updates re-fetch the page (the
-// server filters and audits it), so the event stream never carries data.
+// Situation room: the map (Leaflet, served from the package, over a bundled Natural Earth
+// basemap or the agency's tile server), the time slider over map and timeline, ticks by
+// checkbox, and live updates. Data comes from the page's own JSON block; updates re-fetch
+// the page (the server filters and audits it), so the event stream never carries data.
+// Nothing is loaded from anywhere but this server (and the tile server when configured).
 (function () {
   "use strict";
-  var SVG = "http://www.w3.org/2000/svg";
-  var PALETTE = ["#0b4f9c", "#1b7f3b", "#7a3db8", "#a15c00", "#006d77", "#5c5c5c",
-                 "#8a1c7c", "#2f4b26"];
-  var CLUSTER_PX = 34;
-  var state = { bounds: null, source: null };
+  var VENDOR = "/room/static/vendor";
+  var COLOURS = 8; // room.css .c0 … .c7: contrasted marker colours, one per subject
+  var state = { map: null, cluster: null, pins: null, source: null, refs: null,
+                refused: {}, times: [] };
 
-  function el(name, attrs, text) {
-    var node = document.createElementNS(SVG, name);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined) { node.textContent = text; }
-    return node;
-  }
-  // A sentence the page gives in the reader's language, with its one blank filled in.
-  function label(node, attr, blank, value) {
-    return (node.getAttribute(attr) || blank).replace(blank, String(value));
-  }
+  function byId(id) { return document.getElementById(id); }
   function data() {
-    var block = document.getElementById("room-data");
+    var block = byId("room-data");
     return block ? JSON.parse(block.textContent) : null;
   }
-  // Web Mercator, in world pixels at zoom z (256 px tiles).
-  function project(lat, lon, z) {
-    var scale = 256 * Math.pow(2, z);
-    var s = Math.sin(Math.max(-85, Math.min(85, lat)) * Math.PI / 180);
-    return { x: (lon + 180) / 360 * scale,
-             y: (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * scale };
+  // A sentence the page gives in the reader's language, with its blanks filled in.
+  function words(node, attr, fills) {
+    var text = node.getAttribute(attr) || "";
+    Object.keys(fills).forEach(function (k) { text = text.replace("{" + k + "}", fills[k]); });
+    return text;
   }
-  function niceStep(span) {
-    var steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 45];
-    for (var i = 0; i < steps.length; i++) { if (span / steps[i] <= 6) { return steps[i]; } }
-    return 90;
+  function placed(d) {
+    return d.spots.filter(function (s) { return s.lat !== null && s.lon !== null; });
   }
   function colours(spots) {
     var groups = {}, n = 0;
-    spots.forEach(function (s) {
-      if (!(s.group in groups)) { groups[s.group] = PALETTE[n++ % PALETTE.length]; }
-    });
+    spots.forEach(function (s) { if (!(s.group in groups)) { groups[s.group] = n++ % COLOURS; } });
     return groups;
+  }
+  function text(tag, value, cls) {
+    var node = document.createElement(tag);
+    node.textContent = value;
+    if (cls) { node.className = cls; }
+    return node;
+  }
+
+  // ------------------------------------------------------------------ the map
+  // A marker icon that carries its reference and its name for screen readers (no inline
+  // style anywhere: the page's CSP forbids it; colours are classes of room.css).
+  var RoomIcon = window.L ? L.DivIcon.extend({
+    createIcon: function (old) {
+      var div = L.DivIcon.prototype.createIcon.call(this, old);
+      if (this.options.ref) { div.setAttribute("data-ref", this.options.ref); }
+      div.setAttribute("aria-label", this.options.label);
+      return div;
+    }
+  }) : null;
+
+  function makeMap(box, d) {
+    var map = L.map(box, { maxZoom: 18, minZoom: 2, worldCopyJump: true });
+    map.attributionControl.setPrefix(false);
+    L.control.scale({ imperial: false }).addTo(map);
+    map.createPane("basemap").style.zIndex = "250"; // under the markers, over the sea
+    if (d.tiles) {
+      L.tileLayer(d.tiles, { maxZoom: 18 }).addTo(map);
+    } else {
+      map.attributionControl.addAttribution("Natural Earth");
+      fetch(VENDOR + "/world-atlas/countries-50m.json", { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (topo) {
+          var land = topojson.feature(topo, topo.objects.land);
+          var borders = topojson.mesh(topo, topo.objects.countries,
+                                      function (a, b) { return a !== b; });
+          L.geoJSON(land, { pane: "basemap", interactive: false,
+            style: { className: "land", color: "#3b4a57", weight: 1, fillColor: "#ece6d6",
+                     fillOpacity: 1 } }).addTo(map);
+          L.geoJSON(borders, { pane: "basemap", interactive: false,
+            style: { className: "border", color: "#6b5d45", weight: 1, dashArray: "4 3",
+                     fill: false } }).addTo(map);
+          box.setAttribute("data-basemap", "drawn");
+        });
+    }
+    var clusterWords = box.getAttribute("data-cluster") || "{n}: {refs}";
+    state.cluster = L.markerClusterGroup({
+      maxClusterRadius: 40, showCoverageOnHover: false, spiderfyOnMaxZoom: true,
+      iconCreateFunction: function (c) {
+        var kids = c.getAllChildMarkers(), refs = [], match = false;
+        kids.forEach(function (m) {
+          refs.push((m.options.room.match ? "MATCH " : "") + m.options.room.ref);
+          match = match || m.options.room.match;
+        });
+        return new RoomIcon({
+          className: "cluster" + (match ? " match" : ""), iconSize: [38, 38],
+          html: "<span>" + kids.length + "</span>",
+          label: clusterWords.replace("{n}", kids.length).replace("{refs}", refs.join(", "))
+        });
+      }
+    });
+    // Enter on a focused cluster does what a click does: zoom in, or fan out at the end.
+    state.cluster.on("clusterkeypress", function (e) {
+      if (e.originalEvent.keyCode !== 13) { return; }
+      if (map.getZoom() >= map.getMaxZoom()) { e.layer.spiderfy(); }
+      else { e.layer.zoomToBounds({ padding: [30, 30] }); }
+    });
+    state.cluster.addTo(map);
+    state.pins = L.layerGroup().addTo(map);
+    return map;
+  }
+
+  function popup(lines) {
+    var div = document.createElement("div");
+    lines.forEach(function (l, i) { div.appendChild(text(i ? "div" : "strong", l)); });
+    return div;
+  }
+
+  function spotMarker(s, colour) {
+    var label = (s.match ? "MATCH: " : "") + s.ref + " " + s.what + " — " + s.location +
+      ", " + s.shown;
+    var icon = new RoomIcon({ className: "spot c" + colour + (s.match ? " match" : ""),
+                              iconSize: [18, 18], ref: s.ref, label: label });
+    var m = L.marker([s.lat, s.lon], { icon: icon, title: label, keyboard: true, room: s });
+    m.bindPopup(popup([(s.match ? "MATCH " : "") + s.ref + " " + s.what, s.location,
+                       s.shown + " · " + s.tlp + (s.grade ? " · " + s.grade : "")]));
+    return m;
+  }
+
+  function pinMarker(p) {
+    var label = p.ref + " " + p.title + " — " + p.location + " · " + p.status;
+    var icon = new RoomIcon({ className: "raid-pin status-" + p.status, iconSize: [22, 22],
+                              html: "<span>R</span>", ref: p.ref, label: label });
+    var m = L.marker([p.lat, p.lon], { icon: icon, title: label, keyboard: true, room: p });
+    m.bindPopup(popup([p.ref + " " + p.title, p.location, p.status]));
+    return m;
+  }
+
+  function fit(d) {
+    var points = placed(d).map(function (s) { return [s.lat, s.lon]; })
+      .concat(d.pins.map(function (p) { return [p.lat, p.lon]; }));
+    if (!points.length) { state.map.setView([30, 0], 2); return; }
+    state.map.fitBounds(L.latLngBounds(points).pad(0.15), { maxZoom: 14 });
+  }
+
+  // ------------------------------------------------------------- time slider
+  function allTimes(d) {
+    var seen = {};
+    d.spots.forEach(function (s) { seen[s.observed] = true; });
+    document.querySelectorAll(".timeline li[data-at]").forEach(function (li) {
+      seen[li.getAttribute("data-at")] = true;
+    });
+    return Object.keys(seen).sort();
+  }
+  function limit() {
+    var slider = byId("until"), t = state.times;
+    return t.length ? t[Math.min(+slider.value, t.length - 1)] : null;
+  }
+  function after(at, until) {
+    return until !== null && new Date(at).getTime() > new Date(until).getTime();
   }
 
   function draw(d) {
-    var box = document.getElementById("map");
-    if (!box) { return; }
-    var slider = document.getElementById("until");
-    var placed = d.spots.filter(function (s) { return s.lat !== null && s.lon !== null; });
-    var times = placed.map(function (s) { return s.observed; }).sort();
-    var limit = times.length ? times[Math.min(+slider.value, times.length - 1)] : null;
-    var shown = placed.filter(function (s) { return limit === null || s.observed <= limit; });
-    var out = document.getElementById("until-text");
-    out.textContent = limit ? new Date(limit).toLocaleString() + " (" + shown.length + "/" +
-      placed.length + ")" : "—";
-    box.textContent = "";
-    var W = box.clientWidth || 640, H = box.clientHeight || 400;
-    if (!placed.length) {
-      var p = document.createElement("p");
-      p.textContent = box.getAttribute("data-empty");
-      box.appendChild(p);
-      return;
+    var box = byId("map");
+    if (!box || !state.map) { return; }
+    var until = limit(), groups = colours(d.spots), all = placed(d);
+    var shown = all.filter(function (s) { return !after(s.observed, until); });
+    state.cluster.clearLayers();
+    state.cluster.addLayers(shown.map(function (s) { return spotMarker(s, groups[s.group]); }));
+    state.pins.clearLayers();
+    d.pins.forEach(function (p) { state.pins.addLayer(pinMarker(p)); });
+    box.setAttribute("aria-label", words(box, "data-label", { n: shown.length + d.pins.length }));
+    // The timeline and the map's list follow the same slider.
+    document.querySelectorAll(".timeline li[data-at], #sightings li[data-at]").forEach(
+      function (li) { li.hidden = after(li.getAttribute("data-at"), until); });
+    var out = byId("until-text");
+    out.textContent = until ? new Date(until).toLocaleString(document.documentElement.lang ||
+      undefined) + " (" + shown.length + "/" + all.length + ")" : "—";
+    var empty = byId("map-empty");
+    if (!all.length && !d.pins.length && !empty) {
+      empty = text("p", box.getAttribute("data-empty"), "muted");
+      empty.id = "map-empty";
+      box.parentNode.insertBefore(empty, box.nextSibling);
     }
-    var b = state.bounds || bounds(placed);
-    var z = 18, a, c;
-    for (; z > 0; z--) {
-      a = project(b.north, b.west, z); c = project(b.south, b.east, z);
-      if (c.x - a.x <= W * 0.8 && c.y - a.y <= H * 0.8) { break; }
-    }
-    var ox = (a.x + c.x) / 2 - W / 2, oy = (a.y + c.y) / 2 - H / 2;
-    var svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "group",
-                          "aria-label": label(box, "data-label", "{n}", shown.length) });
-    if (d.tiles) {
-      var n = Math.pow(2, z);
-      for (var tx = Math.floor(ox / 256); tx * 256 < ox + W; tx++) {
-        for (var ty = Math.max(0, Math.floor(oy / 256)); ty * 256 < oy + H && ty < n; ty++) {
-          var url = d.tiles.replace("{z}", z).replace("{x}", ((tx % n) + n) % n)
-            .replace("{y}", ty);
-          svg.appendChild(el("image", { href: url, x: tx * 256 - ox, y: ty * 256 - oy,
-                                        width: 256, height: 256, "aria-hidden": "true" }));
-        }
-      }
-    }
-    // The coordinate grid, labelled in degrees.
-    var tl = unproject(ox, oy, z), br = unproject(ox + W, oy + H, z);
-    var step = niceStep(Math.max(br.lon - tl.lon, tl.lat - br.lat));
-    var grid = el("g", { "aria-hidden": "true" });
-    for (var lon = Math.ceil(tl.lon / step) * step; lon <= br.lon; lon += step) {
-      var x = project(0, lon, z).x - ox;
-      grid.appendChild(el("line", { x1: x, y1: 0, x2: x, y2: H, "class": "grid" }));
-      grid.appendChild(el("text", { x: x + 2, y: H - 4, "class": "gridlabel" },
-                          lon.toFixed(3) + "°"));
-    }
-    for (var lat = Math.ceil(br.lat / step) * step; lat <= tl.lat; lat += step) {
-      var y = project(lat, 0, z).y - oy;
-      grid.appendChild(el("line", { x1: 0, y1: y, x2: W, y2: y, "class": "grid" }));
-      grid.appendChild(el("text", { x: 2, y: y - 2, "class": "gridlabel" },
-                          lat.toFixed(3) + "°"));
-    }
-    svg.appendChild(grid);
-    var groups = colours(d.spots);
-    // Clusters: sightings closer than CLUSTER_PX on screen are drawn as one.
-    var cells = {};
-    shown.forEach(function (s) {
-      var p = project(s.lat, s.lon, z);
-      s._x = p.x - ox; s._y = p.y - oy;
-      var key = Math.floor(s._x / CLUSTER_PX) + ":" + Math.floor(s._y / CLUSTER_PX);
-      (cells[key] = cells[key] || []).push(s);
-    });
-    var layer = el("g", { role: "list" });
-    Object.keys(cells).forEach(function (key) {
-      var members = cells[key];
-      if (members.length === 1) { layer.appendChild(spot(members[0], groups)); }
-      else { layer.appendChild(cluster(members)); }
-    });
-    svg.appendChild(layer);
-    box.appendChild(svg);
-  }
-
-  function spot(s, groups) {
-    var label = (s.match ? "MATCH: " : "") + s.ref + " " + s.what + " at " + s.location +
-      ", " + s.shown;
-    var g = el("g", { "class": "spot", tabindex: "0", role: "listitem", "aria-label": label,
-                      "data-ref": s.ref });
-    g.appendChild(el("title", {}, label));
-    if (s.match) { g.appendChild(el("circle", { cx: s._x, cy: s._y, r: 12,
-                                                "class": "matchring" })); }
-    g.appendChild(el("circle", { cx: s._x, cy: s._y, r: 7, fill: groups[s.group],
-                                 stroke: "#000", "stroke-width": 1 }));
-    g.appendChild(el("text", { x: s._x + 14, y: s._y + 4, "class": "place" },
-                     (s.match ? "MATCH " : "") + s.location.slice(0, 28)));
-    return g;
-  }
-
-  function cluster(members) {
-    var x = 0, y = 0, match = false;
-    members.forEach(function (s) { x += s._x; y += s._y; match = match || s.match; });
-    x /= members.length; y /= members.length;
-    var label = members.length + " sightings: " +
-      members.map(function (s) { return (s.match ? "MATCH " : "") + s.ref; }).join(", ") +
-      ". Press Enter to zoom in.";
-    var g = el("g", { "class": "cluster", tabindex: "0", role: "listitem", "aria-label": label });
-    g.appendChild(el("title", {}, label));
-    if (match) { g.appendChild(el("circle", { cx: x, cy: y, r: 19, "class": "matchring" })); }
-    g.appendChild(el("circle", { cx: x, cy: y, r: 15, fill: "#0b2545" }));
-    g.appendChild(el("text", { x: x, y: y + 4, "class": "count" }, String(members.length)));
-    function zoom() { state.bounds = bounds(members); draw(data()); }
-    g.addEventListener("click", zoom);
-    g.addEventListener("keydown", function (e) {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); zoom(); }
-    });
-    return g;
-  }
-
-  function bounds(spots) {
-    var b = { north: -90, south: 90, west: 180, east: -180 };
-    spots.forEach(function (s) {
-      b.north = Math.max(b.north, s.lat); b.south = Math.min(b.south, s.lat);
-      b.west = Math.min(b.west, s.lon); b.east = Math.max(b.east, s.lon);
-    });
-    var pad = Math.max(0.002, (b.north - b.south) * 0.1, (b.east - b.west) * 0.1);
-    return { north: b.north + pad, south: b.south - pad, west: b.west - pad,
-             east: b.east + pad };
-  }
-
-  function unproject(x, y, z) {
-    var scale = 256 * Math.pow(2, z);
-    var lon = x / scale * 360 - 180;
-    var n = Math.PI - 2 * Math.PI * y / scale;
-    return { lat: 180 / Math.PI * Math.atan(0.5 * (Math.exp(n) - Math.exp(-n))), lon: lon };
   }
 
   function legend(d) {
-    var list = document.getElementById("legend");
+    var list = byId("legend");
     if (!list) { return; }
     var groups = colours(d.spots), seen = {};
     list.textContent = "";
     d.spots.forEach(function (s) {
       if (seen[s.group]) { return; }
       seen[s.group] = true;
-      var li = document.createElement("li"), sw = document.createElement("span");
-      sw.style.background = groups[s.group];
-      li.appendChild(sw);
+      var li = document.createElement("li");
+      li.appendChild(text("span", "", "swatch c" + groups[s.group]));
       li.appendChild(document.createTextNode(
-        s.group === "other" ? document.getElementById("map").getAttribute("data-described")
-                            : s.group));
+        s.group === "other" ? byId("map").getAttribute("data-described") : s.group));
       list.appendChild(li);
     });
   }
 
+  // ------------------------------------------------------------------ set-up
   function setup(kept) {
     var d = data();
     if (!d) { return; }
-    var slider = document.getElementById("until");
-    var count = d.spots.filter(function (s) { return s.lat !== null; }).length;
-    slider.max = String(Math.max(0, count - 1));
-    slider.value = kept === null ? slider.max : kept;
-    slider.oninput = function () { draw(data()); };
+    var box = byId("map");
+    if (box && window.L && !state.map) {
+      state.map = makeMap(box, d);
+      fit(d);
+    } else if (state.map) {
+      state.map.invalidateSize();
+      var known = state.refs || {}, fresh = false;
+      placed(d).concat(d.pins).forEach(function (x) { fresh = fresh || !known[x.ref]; });
+      if (fresh) { fit(d); } // something new: the map moves to show it
+    }
+    state.refs = {};
+    placed(d).concat(d.pins).forEach(function (x) { state.refs[x.ref] = true; });
+    state.times = allTimes(d);
+    var slider = byId("until");
+    if (slider) {
+      slider.max = String(Math.max(0, state.times.length - 1));
+      slider.value = kept === null ? slider.max : kept;
+      slider.oninput = function () { draw(data()); };
+    }
     legend(d);
     draw(d);
-    function whole() { state.bounds = null; draw(data()); }
-    document.getElementById("map").ondblclick = whole;
-    document.getElementById("map-reset").onclick = whole;
+    var reset = byId("map-reset");
+    if (reset) { reset.onclick = function () { fit(data()); }; }
+    var print = byId("print-briefing");
+    if (print) { print.onclick = function () { window.print(); }; }
+    Object.keys(state.refused).forEach(function (id) {
+      var why = byId(id + "-why");
+      if (why) { why.textContent = state.refused[id]; why.setAttribute("role", "alert"); }
+    });
     listen(d);
   }
 
@@ -214,28 +234,62 @@
   }
 
   function refresh() {
-    fetch(location.pathname, { credentials: "same-origin", cache: "no-store" })
+    return fetch(location.pathname, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) {
         if (!r.ok) { location.reload(); throw new Error("gone"); }
         return r.text();
       })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
-        var fresh = doc.getElementById("content"), here = document.getElementById("content");
-        var old = document.getElementById("until");
-        var atEnd = +old.value >= +old.max, kept = old.value;
+        var fresh = doc.getElementById("content"), here = byId("content");
+        var old = byId("until"), focused = document.activeElement && document.activeElement.id;
+        var atEnd = !old || +old.value >= +old.max, kept = old ? old.value : null;
+        // The map stays (its zoom, its layers); only its placeholder in the new page goes.
+        var box = byId("map"), placeholder = fresh.querySelector("#map");
+        if (box && placeholder) { placeholder.replaceWith(box); }
         here.replaceChildren.apply(here, Array.prototype.slice.call(fresh.childNodes));
         if (state.source) { state.source.close(); state.source = null; }
         setup(atEnd ? null : kept);
-        var live = document.getElementById("live");
+        if (focused && byId(focused)) { byId(focused).focus(); }
+        var live = byId("live");
         if (live) {
-          live.textContent = label(live, "data-updated", "{time}",
-            new Date().toLocaleTimeString(document.documentElement.lang || undefined));
+          live.textContent = words(live, "data-updated", {
+            time: new Date().toLocaleTimeString(document.documentElement.lang || undefined) });
         }
       })
       .catch(function () { /* the next event tries again */ });
   }
 
-  window.addEventListener("resize", function () { var d = data(); if (d) { draw(d); } });
+  // A tick by its checkbox: the form's own POST (same CSRF token, same `check`), answered
+  // in one sentence when refused, shown beside the item.
+  function tick(box) {
+    var form = box.form, item = form.closest("li");
+    var verb = box.checked ? "check" : "uncheck";
+    var action = form.getAttribute("action").replace(/\/(check|uncheck)$/, "/" + verb);
+    var why = form.querySelector(".why");
+    box.disabled = true;
+    fetch(action, {
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-room-fetch": "1" },
+      body: new URLSearchParams(new FormData(form)).toString()
+    }).then(function (r) {
+      return r.json().then(function (j) { return { ok: r.ok, said: j.said }; });
+    }).then(function (answer) {
+      if (answer.ok) { delete state.refused[item.id]; }
+      else {
+        state.refused[item.id] = answer.said;
+        box.checked = !box.checked;
+        why.textContent = answer.said;
+        why.setAttribute("role", "alert");
+      }
+      box.disabled = false;
+      return refresh();
+    }).catch(function () { box.checked = !box.checked; box.disabled = false; });
+  }
+
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t && t.matches && t.matches(".tick input[type=checkbox]")) { tick(t); }
+  });
   document.addEventListener("DOMContentLoaded", function () { setup(null); });
 })();
