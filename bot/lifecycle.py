@@ -35,6 +35,7 @@ from bot.models import (
     SubjectLink,
     SubjectRevision,
 )
+from bot.models_entities import DeconflictionHit, SubjectRelation
 
 ERASED = "[erased]"
 RETENTION_MONTHS = 24  # an operation's records, after it closes, unless `op retention` says
@@ -121,11 +122,12 @@ async def erase_subject_data(session: AsyncSession, subject: Subject) -> None:
         (ReadGrant, ReadGrant.subject_id),
     ):
         await conn.execute(delete(model).where(col(column) == subject.id))
-    await conn.execute(
-        delete(SubjectLink).where(
-            or_(col(SubjectLink.subject_a) == subject.id, col(SubjectLink.subject_b) == subject.id)
+    for pair in (SubjectLink, SubjectRelation, DeconflictionHit):
+        await conn.execute(
+            delete(pair).where(
+                or_(col(pair.subject_a) == subject.id, col(pair.subject_b) == subject.id)
+            )
         )
-    )
 
 
 async def erase_evidence(

@@ -666,3 +666,5 @@ class Evidence(SQLModel, table=True):
     exif_lon: float | None = None
     added_by: int | None = Field(default=None, foreign_key="member.id")
     added_at: datetime = ts(nullable=False)
+
+from bot.models_entities import DeconflictionHit, DeconflictionPolicy, SubjectRelation  # noqa: E402, F401

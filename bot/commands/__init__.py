@@ -7,6 +7,7 @@ platform SDK (tests/test_layering.py enforces it).
 from bot.commands import (  # noqa: F401  (each module registers its commands)
     audit_log,
     briefings,
+    deconflict,
     export,
     fieldpins,
     finder,
@@ -19,6 +20,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     protect,
     raids,
     records,
+    relations,
     room,
     sightings,
     subjects,

@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import TLP, Perm, Role, role_allows, tlp_max
-from bot.audit import Action
+from bot.audit import Action, Entry
 from bot.commands.errors import Denied
 from bot.commands.registry import REGISTRY, Command, ParsedArgs, Registry
 from bot.commands.values import zone
@@ -111,6 +111,9 @@ class CommandContext:
     audit_object: str | None = None
     audit_reason: str | None = None
     audit_operation_id: int | None = None
+    # More entries appended with the command's own, in the same call (chains locked in
+    # order): a deconfliction notice writes one into the other operation's chain.
+    extra_audit: list[Entry] = field(default_factory=list)
     posts: int = 0
     schedule_changes: list[tuple[str, int]] = field(default_factory=list)
     # What the command's `prepare` made before the transaction (`Command.prepare`).

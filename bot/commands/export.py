@@ -33,7 +33,7 @@ from bot.commands.evidence_view import photo_records, photos_of
 from bot.commands.intel import COLOURS, notice_state
 from bot.commands.registry import Flag, OpMode, command
 from bot.contracts import Reply
-from bot.core.disclosure import is_protected_place
+from bot.core.disclosure import Level, is_protected_place
 from bot.i18n import N_, _
 from bot.messages import Attachment, Disclosure, Message
 from bot.models import (
@@ -49,6 +49,7 @@ from bot.models import (
     Sighting,
     Subject,
 )
+from bot.models_entities import SubjectRelation
 from bot.protection import is_child, is_protected, load_reader
 from bot.store import Store
 
@@ -160,6 +161,46 @@ async def _readable(
     return kept_subjects, kept_notices, kept_sightings, left_out
 
 
+async def _relations(
+    session: AsyncSession,
+    op: Operation,
+    reader_id: int | None,
+    now: datetime,
+    subject_ref: dict[int | None, str],
+) -> list[SubjectRelation]:
+    """The typed links between subjects the case file holds: both subjects in it, and read
+    in full by the exporting lead (the disclosure rule); all of them from the server."""
+    rows = list(
+        (
+            await session.exec(
+                select(SubjectRelation)
+                .where(SubjectRelation.operation_id == op.id)
+                .order_by(col(SubjectRelation.id))
+            )
+        ).all()
+    )
+    rows = [r for r in rows if r.subject_a in subject_ref and r.subject_b in subject_ref]
+    if reader_id is None or not rows:
+        return rows
+    who = await load_reader(session, op, reader_id, Role.LEAD, now)
+    subjects = {
+        s.id: s
+        for s in (
+            await session.exec(
+                select(Subject).where(
+                    col(Subject.id).in_({i for r in rows for i in (r.subject_a, r.subject_b)})
+                )
+            )
+        ).all()
+    }
+    return [
+        r
+        for r in rows
+        if who.relation(r.id, r.created_by, r.tlp, subjects[r.subject_a], subjects[r.subject_b])
+        is Level.FULL
+    ]
+
+
 async def build_case_file(
     session: AsyncSession,
     op: Operation,
@@ -254,6 +295,8 @@ async def build_case_file(
         # It names protected persons (victims, witnesses, children) or places (shelters,
         # safe houses, victim-care locations): handle as TLP:RED.
         top = TLP.RED
+    relations = await _relations(session, op, reader_id, now, subject_ref)
+    top = tlp_max(top, *(r.tlp for r in relations)) or top
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now),
@@ -415,6 +458,19 @@ async def build_case_file(
             for e in entries
         ],
     }
+    data["relations"] = [
+        {
+            "from": subject_ref[r.subject_a],
+            "kind": r.kind,
+            "to": subject_ref[r.subject_b],
+            "source": r.source,
+            "grade": r.grade,
+            "tlp": TLP(r.tlp).label,
+            "recorded_at": iso(r.created_at),
+            "recorded_by": people(r.created_by),
+        }
+        for r in relations
+    ]
     data["counts"] = {
         key: len(data[key])
         for key in ("members", "subjects", "notices", "sightings", "raids", "audit")
@@ -501,6 +557,16 @@ def to_markdown(data: dict[str, Any]) -> str:
                     s["review_at"],
                 ]
                 for s in data["subjects"]
+            ],
+        ),
+        "",
+        f"## Typed links ({len(data['relations'])})",
+        "",
+        *_table(
+            ["From", "Link", "To", "Source", "Grade", "TLP"],
+            [
+                [r["from"], r["kind"], r["to"], r["source"], r["grade"], r["tlp"]]
+                for r in data["relations"]
             ],
         ),
         "",

@@ -31,7 +31,21 @@ from bot.i18n import N_, _, ngettext
 from bot.models import Notice, Sighting, Subject
 from bot.protection import Reader, load_reader
 
-SUBJECT_KINDS = ("person", "vehicle", "vessel", "organisation", "place", "asset")
+# The last six are entities, their values normalised (`bot.core.entities.ENTITY_KINDS`).
+SUBJECT_KINDS = (
+    "person",
+    "vehicle",
+    "vessel",
+    "organisation",
+    "place",
+    "asset",
+    "phone",
+    "account",
+    "handset",
+    "document",
+    "advert",
+    "address",
+)
 PERSON_CATEGORIES = ("suspect", "victim", "witness", "associate")
 ALL_KINDS = SUBJECT_KINDS
 

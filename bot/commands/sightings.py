@@ -19,6 +19,7 @@ from bot import protection
 from bot.access import TLP, Perm
 from bot.audit import Action
 from bot.commands.context import CommandContext
+from bot.commands.deconflict import deconflict
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
 from bot.commands.evidence_view import photo_lines, photos_of
@@ -245,6 +246,8 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         object_ref=f"{op.code}/{ref}",
         reason=f"match {notice_ref(notice)}" if notice else None,
     )
+    if subject is not None:  # the same subject held by another operation: its leads told
+        await deconflict(ctx, subject)
     reporter = ctx.member().name
     post = sighting_message(
         op,

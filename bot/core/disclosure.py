@@ -30,6 +30,12 @@ The clauses, each tested (tests/test_disclosure.py):
    items they hold.
 8. **Break-glass.** An admin who is not a member reads as a member through a running `op
    access` — visibly (`breakglass`), and every read under it is audited with its reason.
+9. **Typed links** (S-1 `uses-phone` S-4) are read in full only by a reader who reads the
+   link's label and both subjects in full.
+10. **Deconfliction notices** (a hit across operations) are read by the operation's leads
+    alone, never under break-glass, never by a channel: each side learns only its own
+    subject's reference, and the other side's leads by name only where that operation
+    opened contact (`op deconfliction --contact open`).
 """
 
 from __future__ import annotations
@@ -330,6 +336,26 @@ class Reader:
             return self.raid(op, raid, RaidPart.TACTICAL) or Level.NEUTRAL
         if item.role is not None and item.role in held:
             return Level.FULL if item.done_by == self.member_id else Level.NEUTRAL
+        return Level.NONE
+
+    def relation(
+        self,
+        relation_id: int | None,
+        author_id: int | None,
+        tlp: str | TLP,
+        a: Subject,
+        b: Subject,
+    ) -> Level:
+        """Clause 9: a typed link between `a` and `b`, in full or not at all."""
+        for subject in (a, b):
+            if self.item("relation", relation_id, author_id, tlp, subject) is not Level.FULL:
+                return Level.NONE
+        return Level.FULL
+
+    def deconfliction(self) -> Level:
+        """Clause 10: a deconfliction notice about this reader's operation."""
+        if self.role is Role.LEAD and self.breakglass is None and not self.in_group:
+            return Level.FULL
         return Level.NONE
 
     # ------------------------------------------------------------ booleans
