@@ -53,11 +53,8 @@ async def deconflict(
     writes=True,
     action=Action.ALTER,
     details=N_(
-        "When a subject of this operation and one of another hold the same phone, account,\n"
-        "handset, document, advert, address, plate, or name with date of birth, the leads of\n"
-        "both are told privately, each of their own subject only. `open`: the other side is\n"
-        "told your leads' names and agencies. `via-admin` (the default): contact goes through\n"
-        "a Taskforce admin, quoting the hit's reference."
+        "open: the other side of a hit is told your leads' names and agencies; via-admin (the "
+        "default): contact goes through a Taskforce admin, quoting the hit's reference."
     ),
 )
 async def op_deconfliction(ctx: CommandContext) -> Reply:

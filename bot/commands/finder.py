@@ -73,9 +73,7 @@ FIND_DETAILS = N_(
     "Looks through names and aliases: exact, partial (the start of a word), accents and\n"
     "case ignored, other scripts transliterated (Петров finds Petrov, محمد finds Mohamed),\n"
     "alike-sounding and close spellings (Petrow, Muhammad). Plates match with or without\n"
-    "spaces and dashes. Phones, IBANs, IMEIs and adverts are found in any written form\n"
-    "(+34 612 34 56 78, 0034612345678, 612345678). Each result says why it matched; best\n"
-    "matches first."
+    "spaces and dashes. Each result says why it matched; best matches first."
 )
 
 

@@ -91,12 +91,8 @@ def _fits(kind: str, a: Subject, b: Subject) -> None:
     action=Action.COLLECT,
     shape=_shape,
     details=N_(
-        "A reported fact (unlike a co-sighting in `links`, an analytic inference): S-1\n"
-        "uses-phone S-4 (a phone or handset), owns-account (an account), drives (a vehicle or\n"
-        "vessel), family (two persons), works-for (an organisation), advertised-by (an\n"
-        "advert). --source says where it comes from; --grade is the Admiralty code. The link\n"
-        "takes at least the labels of both subjects. Shown on `subject show`, in `links`,\n"
-        "the room and the export."
+        "A reported fact, unlike a co-sighting in `links` (an analytic inference). It takes "
+        "at least the labels of both subjects."
     ),
 )
 async def link_subjects(ctx: CommandContext) -> Reply:

@@ -199,7 +199,11 @@ async def _duplicates(
         for s in rows
         if may_read_subject(who, s)
         and (
-            why := (_("same {kind}").format(kind=s.kind) if s.id in same_key else None)
+            why := (
+                _("same {kind} as '{source}'").format(kind=s.kind, source=s.name)
+                if s.id in same_key
+                else None
+            )
             or search.alike(names, s)
         )
         is not None
@@ -239,10 +243,7 @@ async def _duplicates(
     '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …] [--new] '
     "[--place-kind shelter|safe-house|victim-care] [--country XX] "
     "[--doc-type passport|id|residence|other] [--bic BIC]",
-    N_(
-        "Add a subject: a person, vehicle, vessel, organisation, place or asset of interest, "
-        "or a phone, account, handset, document, advert or address."
-    ),
+    N_("Add a subject: a person, vehicle, vessel, organisation, place or asset of interest."),
     args=(Arg("kind"), Arg("name", rest=True)),
     flags=(
         Flag("category"),
@@ -268,13 +269,7 @@ async def _duplicates(
         "--dob is a year (1985) or a full date (1985-04-02); --sex m, f or x.\n"
         "--tlp defaults to the operation's. The record is due for review 12 months on.\n"
         "A name or alias alike an existing subject's (spelling, transliteration) is refused "
-        "with the likely twin; --new records it anyway.\n"
-        "phone: read with the operation's countries (612345678 in ES is +34612345678).\n"
-        "account: an IBAN (check digits verified) or another number; --bic BIC.\n"
-        "handset: its IMEI (15 digits). document: the number, --country of issue,\n"
-        "--doc-type passport|id|residence|other (an id is checked where its country's format\n"
-        "is known). advert: its URL, or the site and handle (locanto @anna).\n"
-        "The same value in another operation tells both operations' leads privately."
+        "with the likely twin; --new records it anyway."
     ),
 )
 async def subject_add(ctx: CommandContext) -> Reply:
