@@ -75,6 +75,8 @@ BASE = {
     "sighting erase": 'sighting erase SG-99 --reason "error"',
     "notice erase": 'notice erase N-99 --reason "error"',
     "review keep": 'review keep S-1 --reason "still needed"',
+    "link subjects": 'link S-1 S-2 --as family --source "registry"',
+    "op deconfliction": "op deconfliction --contact open",
 }
 
 
