@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import briefing, command_path, fanout, inprocess, search_links, startup
+from bench import briefing, command_path, deconflict, fanout, inprocess, search_links, startup
 from bench.common import Row, Sizes, machine, table
 
 BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
     "fanout": fanout.run,
     "briefing": briefing.run,
     "links": search_links.run,
+    "deconflict": deconflict.run,
     "startup": startup.run,
 }
 

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from bench import briefing, command_path, fanout, search_links, startup
+from bench import briefing, command_path, deconflict, fanout, search_links, startup
 from bench.common import Row, Sizes, table
 
 PG_URL = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
@@ -94,3 +94,10 @@ def test_startup_and_memory_are_measured_on_the_served_process(sizes: Sizes) -> 
     assert ready.value > 0 and ready.baseline
     end = by_case[f"RSS after {sizes.memory_commands:,} commands"]
     assert end.value > 10 and end.baseline, end  # a Python process is never under 10 MiB
+
+
+def test_deconfliction_checks_against_the_bare_lookup(sizes: Sizes) -> None:
+    rows = deconflict.run(sizes)
+    check_rows(rows)
+    assert [r.case.split(",")[0] for r in rows] == backends()
+    assert all(r.baseline for r in rows)

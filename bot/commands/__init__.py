@@ -7,7 +7,6 @@ platform SDK (tests/test_layering.py enforces it).
 from bot.commands import (  # noqa: F401  (each module registers its commands)
     audit_log,
     briefings,
-    deconflict,
     export,
     fieldpins,
     finder,
@@ -16,6 +15,7 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     members,
     notices,
     operations,
+    ops_deconfliction,  # `op deconfliction`: registered after the other `op` verbs (help)
     photos,
     protect,
     raids,

@@ -335,7 +335,8 @@ def strong_keys(subject: Subject) -> list[tuple[str, str]]:
 
 def query_keys(text: str, regions: Sequence[str]) -> list[str]:
     """Every key a search text may stand for (a phone, an IBAN, an IMEI, an advert, an
-    address, a plate), as tokens: `subject find` looks each up exactly."""
+    address), as tokens: `subject find` looks each up exactly (plates are found by their
+    name's words, run together)."""
     out: list[str] = []
     for kind in ("phone", "account", "handset", "advert", "address"):
         try:
@@ -343,7 +344,4 @@ def query_keys(text: str, regions: Sequence[str]) -> list[str]:
         except EntityError:
             continue
         out.append(token(kind, normal.key))
-    plate = _plate(text)
-    if plate:
-        out.append(token("plate", plate))
     return list(dict.fromkeys(out))
