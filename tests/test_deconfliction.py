@@ -11,7 +11,7 @@ from bot.core import deconfliction
 from bot.models import AuditEntry
 from bot.models_entities import DeconflictionHit
 from tests.conftest import AppFactory
-from tests.fieldintel import fetch, join, ok, text
+from tests.fieldintel import RED, fetch, join, ok, text
 
 BLUE, NIGHT = "OP-BLUE", "OP-NIGHT"
 
@@ -127,3 +127,29 @@ async def test_the_lookup_reads_the_token_index_not_the_table(
     shown = "\n".join(str(row) for row in plan)
     assert "ix_subjectkey_key" in shown, shown
     assert "SCAN subjectkey" not in shown and "Seq Scan on subjectkey" not in shown, shown
+
+
+async def test_a_sighting_of_a_person_under_another_operations_red_notice_is_a_match(
+    any_app: App,
+) -> None:
+    app = any_app
+    await _two_operations(app)
+    await ok(app, f"op remove {NIGHT} admin", who="lena")
+    await ok(
+        app, f"subject add {NIGHT} person Ivan Petrov --category suspect --dob 1985", who="nico"
+    )
+    await ok(app, f'notice record red {NIGHT}/S-1 {RED} --charges "trafficking"', who="lena")
+    await ok(app, f"subject add {BLUE} person Petrov Ivan --category suspect --dob 1985", who="mia")
+    await app.console.pop_posts()
+    reply = await ok(app, f"sighting {BLUE}/S-1 at Vigo", who="mia", channel="blue")
+    assert "MATCH" not in text(reply)  # the sighting's own reply and posts say nothing of it
+    posts = await app.console.pop_posts()
+    matched = {p.channel: p.text for p in posts if "MATCH across operations" in p.text}
+    assert sorted(matched) == ["@admin", "@bea"], sorted(matched)
+    said = matched["@bea"]
+    assert "OP-BLUE's S-1, just sighted, is the subject of an active Red notice" in said
+    assert "INTERPOL reference A-1/2026, requested by PT" in said
+    assert "Confirm the notice's validity with your NCB before acting." in said
+    for leak in (NIGHT, "W/1", "lena", "nico"):
+        assert leak not in said, leak
+    assert not [p for p in posts if not p.channel.startswith("@") and "MATCH across" in p.text]

@@ -15,7 +15,11 @@ from bot.models import Subject
 
 
 async def deconflict(
-    ctx: CommandContext, subject: Subject, tokens: Sequence[str] | None = None
+    ctx: CommandContext,
+    subject: Subject,
+    tokens: Sequence[str] | None = None,
+    *,
+    sighted: bool = False,
 ) -> None:
     """Tell both sides' leads of any hit of `subject`'s keys in another operation. Nothing
     of it shows in the command's reply: the actor may not be a lead, and the reply may be
@@ -29,6 +33,7 @@ async def deconflict(
         actor_label=actor_label(ctx.inv, ctx.actor),
         command=ctx.command.name,
         tokens=tokens,
+        sighted=sighted,
     )
     ctx.posts += told.posts
     ctx.extra_audit.extend(told.entries)

@@ -247,7 +247,7 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         reason=f"match {notice_ref(notice)}" if notice else None,
     )
     if subject is not None:  # the same subject held by another operation: its leads told
-        await deconflict(ctx, subject)
+        await deconflict(ctx, subject, sighted=True)
     reporter = ctx.member().name
     post = sighting_message(
         op,

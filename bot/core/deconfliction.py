@@ -27,7 +27,7 @@ from bot.access import TLP, Role
 from bot.core.disclosure import Level, Reader
 from bot.i18n import CHANNEL_LANGUAGE, _, use_language
 from bot.messages import Message
-from bot.models import Agency, Member, Membership, Operation, Subject, SubjectKey
+from bot.models import Agency, Member, Membership, Notice, Operation, Subject, SubjectKey
 from bot.models_entities import DeconflictionHit, DeconflictionPolicy
 
 RETELL_AFTER = timedelta(hours=24)
@@ -130,6 +130,91 @@ def _notice(op: Operation, subject: Subject, part: str, contact: str, ref: str) 
         )
 
 
+MATCHING = ("red", "yellow")
+
+
+async def _notice_matches(
+    session: AsyncSession,
+    told: Told,
+    now: datetime,
+    op: Operation,
+    subject: Subject,
+    actor: Member,
+    actor_label: str,
+    command: str,
+    seen: dict[int, tuple[int, str]],
+) -> None:
+    """A sighting of a person another operation holds under an active red or yellow
+    notice: a MATCH for this operation's leads, naming only the notice's public facts
+    (colour, INTERPOL reference, requesting country), never the other operation."""
+    notices = (
+        await session.exec(
+            select(Notice)
+            .where(
+                col(Notice.subject_id).in_(list(seen)),
+                col(Notice.colour).in_(MATCHING),
+                Notice.status == "active",
+                col(Notice.erased_at).is_(None),
+                Notice.expires_at > now,
+            )
+            .order_by(col(Notice.id))
+        )
+    ).all()
+    if not notices:
+        return
+    readers = [m.id for m, _a in await _leads(session, op, now) if m.id is not None]
+    for notice in notices:
+        with use_language(CHANNEL_LANGUAGE):  # posted to the leads (README "Languages")
+            message = Message(
+                title=_("MATCH across operations — {colour} {kind}").format(
+                    colour=notice.colour.title(), kind=notice.kind
+                ),
+                lines=[
+                    _(
+                        "{code}'s S-{seq}, just sighted, is the subject of an active "
+                        "{colour} {kind} recorded by another operation: INTERPOL reference "
+                        "{ref}, requested by {country}."
+                    ).format(
+                        code=op.code,
+                        seq=subject.seq,
+                        colour=notice.colour.title(),
+                        kind=notice.kind,
+                        ref=notice.external_ref or "—",
+                        country=notice.requested_by or "—",
+                    ),
+                    _("Confirm the notice's validity with your NCB before acting."),
+                ],
+                context=_("{code} · deconfliction · for the leads").format(code=op.code),
+                tlp=TLP.RED.value,
+            )
+        sent = await protection.deliver_private(
+            session,
+            now=now,
+            op=op,
+            member_ids=readers,
+            message=message,
+            kind="deconfliction",
+            object_ref=f"S-{subject.seq}",
+            tlp=TLP.RED,
+        )
+        told.posts += len(sent.reached)
+        told.entries.append(
+            audit.Entry(
+                at=now,
+                actor=actor_label,
+                actor_id=actor.id,
+                action=audit.Action.COMBINE,
+                command=command,
+                operation_id=op.id,
+                object_ref=f"{op.code}/S-{subject.seq}",
+                reason=(
+                    f"match across operations: {notice.colour} {notice.kind} "
+                    f"{notice.external_ref or ''} requested by {notice.requested_by or ''}"
+                ),
+            )
+        )
+
+
 async def check(
     session: AsyncSession,
     *,
@@ -140,10 +225,13 @@ async def check(
     actor_label: str,
     command: str,
     tokens: Sequence[str] | None = None,
+    sighted: bool = False,
 ) -> Told:
     """Look `subject`'s normalised keys up in the other operations and tell both sides'
-    leads of each new hit (or one not told for a day). Returns what was queued and the
-    audit entries to append with the command's own."""
+    leads of each new hit (or one not told for a day); `sighted`: a sighting of `subject`,
+    which an active red or yellow notice on the same person in the other operation makes a
+    MATCH for this operation's leads. Returns what was queued and the audit entries to
+    append with the command's own."""
     told = Told()
     wanted = list(tokens) if tokens is not None else await subject_tokens(session, subject.id or 0)
     if not wanted:
@@ -155,6 +243,8 @@ async def check(
     seen: dict[int, tuple[int, str]] = {}
     for other_id, other_op, part in found:
         seen.setdefault(int(other_id), (int(other_op), str(part)))
+    if sighted and seen:
+        await _notice_matches(session, told, now, op, subject, actor, actor_label, command, seen)
     for other_id, (other_op_id, part) in seen.items():
         hit = (
             await session.exec(
