@@ -83,7 +83,9 @@ async def contact_of(session: AsyncSession, operation_id: int) -> str:
     return row.contact if row is not None else CONTACT_ADMIN
 
 
-async def _leads(session: AsyncSession, op: Operation, now: datetime) -> list[tuple[Member, str]]:
+async def notice_readers(
+    session: AsyncSession, op: Operation, now: datetime
+) -> list[tuple[Member, str]]:
     """Who reads a deconfliction notice of `op` (the disclosure rule, clause 10), with their
     agency code: its leads."""
     rows = (
@@ -162,7 +164,7 @@ async def _notice_matches(
     ).all()
     if not notices:
         return
-    readers = [m.id for m, _a in await _leads(session, op, now) if m.id is not None]
+    readers = [m.id for m, _a in await notice_readers(session, op, now) if m.id is not None]
     for notice in notices:
         with use_language(CHANNEL_LANGUAGE):  # posted to the leads (README "Languages")
             message = Message(
@@ -280,7 +282,10 @@ async def check(
         if other_op is None or other is None:
             continue
         ref = f"D-{hit.id}"
-        mine, theirs = await _leads(session, op, now), await _leads(session, other_op, now)
+        mine, theirs = (
+            await notice_readers(session, op, now),
+            await notice_readers(session, other_op, now),
+        )
         for side, subj, readers, contact_policy, contact_leads in (
             (op, subject, mine, await contact_of(session, other_op_id), theirs),
             (other_op, other, theirs, await contact_of(session, op.id or 0), mine),
