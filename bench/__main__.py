@@ -18,6 +18,7 @@ from pathlib import Path
 from bench import (
     briefing,
     command_path,
+    deconflict,
     fair,
     fanout,
     inprocess,
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], list[Row]]] = {
     "fanout": fanout.run,
     "briefing": briefing.run,
     "links": search_links.run,
+    "deconflict": deconflict.run,
     "startup": startup.run,
     "fair": fair.run,
     "national": national.run,

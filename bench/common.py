@@ -70,6 +70,9 @@ class Sizes:
     links_subjects: int = 100_000
     links_rounds: int = 5
     links_sqlite: bool = True  # False: the find & links case on PostgreSQL only
+    deconflict_ops: int = 1000
+    deconflict_keys: int = 1_000_000
+    deconflict_rounds: int = 5
     memory_commands: int = 10_000
     memory_clients: int = 10
     startup_rounds: int = 3
@@ -109,6 +112,9 @@ class Sizes:
             links_sightings=2000,
             links_subjects=300,
             links_rounds=1,
+            deconflict_ops=5,
+            deconflict_keys=200,
+            deconflict_rounds=1,
             memory_commands=40,
             memory_clients=2,
             startup_rounds=1,

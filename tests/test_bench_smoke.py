@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from bench import briefing, command_path, fair, fanout, national, search_links, startup
+from bench import briefing, command_path, deconflict, fair, fanout, national, search_links, startup
 from bench.common import Row, Sizes, table
 
 PG_URL = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
@@ -113,3 +113,10 @@ def test_national_morning_queues_each_briefing_once_on_two_replicas(sizes: Sizes
     check_rows(rows)
     once = [r for r in rows if "fires claimed" in r.case]
     assert once and once[0].met, once
+
+
+def test_deconfliction_checks_against_the_bare_lookup(sizes: Sizes) -> None:
+    rows = deconflict.run(sizes)
+    check_rows(rows)
+    assert [r.case.split(",")[0] for r in rows] == backends()
+    assert all(r.baseline for r in rows)

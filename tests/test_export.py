@@ -199,7 +199,15 @@ async def test_the_schema_document_names_every_field(app: App) -> None:
     keys = set(data)
     for section in ("operation",):
         keys |= set(data[section])
-    for section in ("agencies", "members", "channels", "subjects", "notices", "sightings"):
+    for section in (
+        "agencies",
+        "members",
+        "channels",
+        "subjects",
+        "relations",
+        "notices",
+        "sightings",
+    ):
         for row in data[section]:
             keys |= set(row)
     for section in ("exhibits", "statements"):

@@ -85,6 +85,8 @@ BASE = {
     "exhibit transfer": 'exhibit transfer E-1 --to mia --why "to the lab"',
     "statement add": 'statement add S-1 --lang fr "Je ne sais rien."',
     "statement translate": 'statement translate ST-1 --lang en --by "A. Translator" "No."',
+    "link subjects": 'link S-1 S-2 --as family --source "registry"',
+    "op deconfliction": "op deconfliction --contact open",
 }
 
 

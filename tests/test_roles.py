@@ -50,6 +50,7 @@ TABLE: dict[str, tuple[str, str, set[str]]] = {
     "op unlink": ("op unlink", "room", LEADS),
     "op retention": ("op retention OP-A 12", "hq", LEADS),
     "op intent": ('op intent OP-A "dismantle the network"', "hq", LEADS),
+    "op deconfliction": ("op deconfliction OP-A --contact open", "hq", LEADS),
     "audit": ("audit OP-A --limit 5", "hq", LEADS),
     "audit verify": ("audit verify", "hq", LEADS | {"admin"}),
 }

@@ -19,10 +19,12 @@ from bot.commands import (  # noqa: F401  (each module registers its commands)
     merge,
     notices,
     operations,
+    ops_deconfliction,  # `op deconfliction`: registered after the other `op` verbs (help)
     photos,
     protect,
     raids,
     records,
+    relations,
     room,
     sightings,
     statements,

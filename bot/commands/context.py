@@ -25,7 +25,7 @@ from bot.core.fanout import FanoutResult
 from bot.core.fanout import fanout as fanout_to_channels
 from bot.core.vocabulary import term
 from bot.store import tables
-from bot.store.audit import Action
+from bot.store.audit import Action, Entry
 from bot.store.engine import Store
 from bot.store.fastsql import Prepared
 from bot.store.models import Agency, ChannelLink, Identity, Member, Operation
@@ -114,6 +114,9 @@ class CommandContext:
     audit_object: str | None = None
     audit_reason: str | None = None
     audit_operation_id: int | None = None
+    # More entries appended with the command's own, in the same call (chains locked in
+    # order): a deconfliction notice writes one into the other operation's chain.
+    extra_audit: list[Entry] = field(default_factory=list)
     posts: int = 0
     schedule_changes: list[tuple[str, int]] = field(default_factory=list)
     # What the command's `prepare` made before the transaction (`Command.prepare`).

@@ -586,8 +586,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
             if reply.confidential and reply.visibility is Visibility.CHANNEL:
                 reply.visibility = Visibility.PRIVATE
             await session.flush()  # the handler's ORM changes go first (foreign keys)
-            await audit.append(
-                session,
+            own = audit.Entry(
                 at=now,
                 actor=actor_label(inv, ctx.actor),
                 actor_id=ctx.actor.id if ctx.actor else None,
@@ -598,6 +597,7 @@ async def _dispatch(core: Core, inv: Invocation) -> Reply:
                 channel=f"{inv.channel.platform}:{inv.channel.key}",
                 reason=_justification(ctx, ctx.audit_action or cmd.action),
             )
+            await audit.append_entries(session, [own, *ctx.extra_audit])
             if inv.event_key:
                 await _record_processed(session, inv, reply, now)
         if ctx.posts:

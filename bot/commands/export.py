@@ -72,6 +72,7 @@ from bot.store.models import (
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from bot.store.models_entities import SubjectRelation
 
 SCHEMA_VERSION = 1
 CONSOLE = "console"  # the one platform whose user sits at the server (`--out`)
@@ -205,6 +206,46 @@ def _beyond(
     return tuple(out)
 
 
+async def _relations(
+    session: AsyncSession,
+    op: Operation,
+    reader_id: int | None,
+    now: datetime,
+    subject_ref: dict[int | None, str],
+) -> list[SubjectRelation]:
+    """The typed links between subjects the case file holds: both subjects in it, and read
+    in full by the exporting lead (the disclosure rule); all of them from the server."""
+    rows = list(
+        (
+            await session.exec(
+                select(SubjectRelation)
+                .where(SubjectRelation.operation_id == op.id)
+                .order_by(col(SubjectRelation.id))
+            )
+        ).all()
+    )
+    rows = [r for r in rows if r.subject_a in subject_ref and r.subject_b in subject_ref]
+    if reader_id is None or not rows:
+        return rows
+    who = await load_reader(session, op, reader_id, Role.LEAD, now)
+    subjects = {
+        s.id: s
+        for s in (
+            await session.exec(
+                select(Subject).where(
+                    col(Subject.id).in_({i for r in rows for i in (r.subject_a, r.subject_b)})
+                )
+            )
+        ).all()
+    }
+    return [
+        r
+        for r in rows
+        if who.relation(r.id, r.created_by, r.tlp, subjects[r.subject_a], subjects[r.subject_b])
+        is Level.FULL
+    ]
+
+
 async def build_case_file(
     session: AsyncSession,
     op: Operation,
@@ -330,6 +371,8 @@ async def build_case_file(
         # It names protected persons (victims, witnesses, children) or places (shelters,
         # safe houses, victim-care locations): handle as TLP:RED.
         top = TLP.RED
+    relations = await _relations(session, op, reader_id, now, subject_ref)
+    top = tlp_max(top, *(r.tlp for r in relations)) or top
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now),
@@ -509,6 +552,19 @@ async def build_case_file(
     data["statements"] = [_statement(v, people, subject_ref) for v in statements]
     data["victim_care"] = await export_care.victim_care(session, subjects, people, iso)
     data["tasks"] = await export_care.tasks(session, op, people, iso)
+    data["relations"] = [
+        {
+            "from": subject_ref[r.subject_a],
+            "kind": r.kind,
+            "to": subject_ref[r.subject_b],
+            "source": r.source,
+            "grade": r.grade,
+            "tlp": TLP(r.tlp).label,
+            "recorded_at": iso(r.created_at),
+            "recorded_by": people(r.created_by),
+        }
+        for r in relations
+    ]
     data["audit"] = data.pop("audit")  # the trail stays last
     data["counts"] = {key: len(data[key]) for key in COUNTED}
     return CaseFile(data=data, tlp=top, beyond=beyond)
@@ -901,6 +957,17 @@ def to_markdown(data: dict[str, Any]) -> str:
                 for s in data["subjects"]
             ],
             "No subjects.",
+        ),
+        "",
+        f"## Typed links ({len(data['relations'])})",
+        "",
+        *_table(
+            ["From", "Link", "To", "Source", "Grade", "TLP"],
+            [
+                [r["from"], r["kind"], r["to"], r["source"], r["grade"], r["tlp"]]
+                for r in data["relations"]
+            ],
+            "No typed links.",
         ),
         "",
         *_section("Notices", data["notices"], "No notices.", _notice_block),

@@ -34,16 +34,17 @@ from bot.commands.intel import (
     reader,
 )
 from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.relations import relation_lines
 from bot.commands.render import context_line, paged_message, subject_line, subject_ref
 from bot.commands.sightings import parse_since
 from bot.contracts import Reply
+from bot.core import entities, search
 from bot.core import links as co
-from bot.core import search
 from bot.core.access import TLP, Perm, tlp_max
 from bot.core.disclosure import Level
 from bot.core.protection import Reader, disclosure_label
 from bot.store.audit import Action
-from bot.store.models import Subject, SubjectLink
+from bot.store.models import Operation, Subject, SubjectLink
 
 FIND_PAGE = 10
 LINKS_PAGE = 10
@@ -53,6 +54,12 @@ DEFAULT_SINCE = "7d"
 INFERENCE = N_("analytic inference, not a fact")
 
 
+def regions(op: Operation) -> list[str]:
+    """The operation's countries: the default regions of a phone number written without
+    its country code."""
+    return [c.strip() for c in op.countries.split(",") if c.strip()]
+
+
 def _query(ctx: CommandContext) -> str:
     text = " ".join(ctx.args["text"]).strip()
     if not search.fold(text):
@@ -60,7 +67,7 @@ def _query(ctx: CommandContext) -> str:
     return text
 
 
-FIND_USAGE = "subject find [OP] <name, alias or plate> [--page N]"
+FIND_USAGE = "subject find [OP] <name, alias, plate, phone, account…> [--page N]"
 FIND_DETAILS = N_(
     "Looks through names and aliases: exact, partial (the start of a word), accents and\n"
     "case ignored, other scripts transliterated (Петров finds Petrov, محمد finds Mohamed),\n"
@@ -73,7 +80,14 @@ async def _find(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     query = _query(ctx)
     number = parse_page(ctx.args.get("page"))
-    found = (await search.find(ctx.session, op.id or 0, query))[:MAX_CANDIDATES]
+    # A phone, account, handset, advert, address or plate in any written form: its
+    # normalised key, looked up exactly (`bot.core.entities`), first; then the name words.
+    keyed = await search.find_keys(
+        ctx.session, op.id or 0, entities.query_keys(query, regions(op))
+    )
+    named = await search.find(ctx.session, op.id or 0, query)
+    ids = {f.subject_id for f in keyed}
+    found = (keyed + [f for f in named if f.subject_id not in ids])[:MAX_CANDIDATES]
     subjects = {
         s.id: s
         for s in (
@@ -301,7 +315,6 @@ async def links_cmd(ctx: CommandContext) -> Reply:
         more += f" --window {ctx.args['window']}"
     shown = await _visible(ctx, found)
     page = paginate(shown, number, LINKS_PAGE)
-    audit_consult(ctx, _refs(page.items), "links", action=Action.COMBINE)
     lines = [
         _(
             "Sighted within {metres} m and {minutes} min of each other; each link is an "
@@ -315,6 +328,16 @@ async def links_cmd(ctx: CommandContext) -> Reply:
     labels = [s.label for s in page.items]
     if about is not None:
         labels.append(disclosure_label(TLP(about.tlp), about, now=ctx.now))
+    # Typed links (`link S-1 S-4 --as …`): reported facts, kept apart from the inferences.
+    typed, typed_labels, typed_refs = await relation_lines(
+        ctx, about, limit=LINKS_PAGE if about is None else 50
+    )
+    lines += typed
+    labels += typed_labels
+    refs = _refs(page.items)
+    audit_consult(
+        ctx, refs + [r for r in typed_refs if r not in refs], "links", action=Action.COMBINE
+    )
     message = paged_message(
         op, title=title, lines=lines, page=page, hidden=0, more=more, labels=labels
     )

@@ -33,7 +33,21 @@ from bot.store.entityrows import EntityRows
 from bot.store.fastsql import Prepared
 from bot.store.models import Notice, Sighting, Subject
 
-SUBJECT_KINDS = ("person", "vehicle", "vessel", "organisation", "place", "asset")
+# The last six are entities, their values normalised (`bot.core.entities.ENTITY_KINDS`).
+SUBJECT_KINDS = (
+    "person",
+    "vehicle",
+    "vessel",
+    "organisation",
+    "place",
+    "asset",
+    "phone",
+    "account",
+    "handset",
+    "document",
+    "advert",
+    "address",
+)
 PERSON_CATEGORIES = ("suspect", "victim", "witness", "associate")
 ALL_KINDS = SUBJECT_KINDS
 

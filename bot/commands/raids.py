@@ -17,6 +17,7 @@ from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.base.localtime import format_time
 from bot.base.messages import Message
 from bot.commands.context import CommandContext
+from bot.commands.dispatch import actor_label
 from bot.commands.duties import (
     duty_lines,
     late_mark,
@@ -32,9 +33,7 @@ from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.values import parse_coords, parse_int, parse_tlp, zone
 from bot.contracts import Reply, Visibility
-
-# Module access (not `from … import name`): bot.core.raidview imports this package's values.
-from bot.core import raidview
+from bot.core import raid_deconfliction, raidview
 from bot.core.access import TLP, Perm, Role
 from bot.core.checklists import DEFAULT_TEMPLATE, TemplateError, find, item_text, role_title
 from bot.core.disclosure import Level, RaidPart
@@ -176,6 +175,7 @@ async def raid_plan(ctx: CommandContext) -> Reply:
     ref = raidview.raid_ref(raid)
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{ref}", reason=f"template {tpl.name}")
     ctx.schedule_changed("raid", raid.id or 0)
+    await _deconflict(ctx, raid)
     with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
         post = Message(
             title=_("{ref} planned: {title}").format(ref=ref, title=raid.title),
@@ -246,6 +246,7 @@ async def raid_move(ctx: CommandContext) -> Reply:
         reason=f"moved {old.isoformat()} -> {at.isoformat()}",
     )
     ctx.schedule_changed("raid", raid.id or 0)
+    await _deconflict(ctx, raid)
     with use_language(CHANNEL_LANGUAGE):  # a post to the channels (README "Languages")
         post = Message(
             title=_("{ref} moved: {title}").format(ref=ref, title=raid.title),
@@ -333,6 +334,26 @@ async def raid_show(ctx: CommandContext) -> Reply:
     return Reply(message, visibility=Visibility.CHANNEL)
 
 
+async def _deconflict(ctx: CommandContext, raid: Raid) -> None:
+    """Tell both operations' leads of a raid at the same address within 24 hours."""
+    op = ctx.operation()
+    found = await raid_deconfliction.clashes(ctx.session, op, raid)
+    if not found:
+        return
+    told = await raid_deconfliction.tell(
+        ctx.session,
+        now=ctx.now,
+        op=op,
+        raid=raid,
+        found=found,
+        actor_id=ctx.member().id,
+        actor_label=actor_label(ctx.inv, ctx.actor),
+        command=ctx.command.name,
+    )
+    ctx.posts += told.posts
+    ctx.extra_audit.extend(told.entries)
+
+
 @command(
     "raid go",
     'raid go <R-n> [--force --reason "…"]',
@@ -377,6 +398,16 @@ async def raid_go(ctx: CommandContext) -> Reply:
                 "{ref} cannot go: item {n} ({text}) is the legal authority, which --force never "
                 "overrides; tick it with `check {ref} {n}` once it is checked."
             ).format(ref=ctx.here(ref), n=legal[0].position, text=item_text(legal[0].text))
+        )
+    clash = await raid_deconfliction.clashes(ctx.session, op, raid)
+    item = raid_deconfliction.deconfliction_item(items)
+    if clash and (item is None or item.done_at is None):
+        raise CommandError(
+            _(
+                "{ref} cannot go: another operation plans a raid at the same address within 24 "
+                "hours. Agree with its lead, then tick the deconfliction item; --force never "
+                "overrides it while the clash stands."
+            ).format(ref=ctx.here(ref))
         )
     if still_open and not force:
         shown = "; ".join(f"{i.position}. {item_text(i.text)}" for i in still_open[:5])

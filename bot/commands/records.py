@@ -20,8 +20,10 @@ from bot.base.localtime import format_time
 from bot.base.messages import Message
 from bot.commands.amend import tell_corrected, tell_withdrawn
 from bot.commands.context import CommandContext
+from bot.commands.deconflict import deconflict
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.fieldpending import forget_pending_about
+from bot.commands.finder import regions
 from bot.commands.intel import (
     REVIEW_MONTHS,
     find_notice,
@@ -34,8 +36,9 @@ from bot.commands.render import notice_ref, sighting_ref, subject_ref
 from bot.commands.subjects import parse_aliases, parse_category, parse_sex
 from bot.commands.values import parse_country, parse_dob, parse_int
 from bot.contracts import Reply
-from bot.core import corrections, lifecycle, protection
+from bot.core import corrections, entities, lifecycle, protection
 from bot.core.access import Perm
+from bot.core.entities import strong_keys
 from bot.core.evidence import FileStore, file_store
 from bot.core.search import subject_keys
 from bot.store.audit import Action
@@ -60,6 +63,17 @@ def _new_values(ctx: CommandContext, subject: Subject) -> dict[str, object]:
         name = str(ctx.args["name"]).strip()
         if not name or len(name) > 200:
             raise UsageError(_("A name is 1 to 200 characters."))
+        if subject.kind in entities.ENTITY_KINDS:  # a value: read as on `subject add`
+            try:
+                name = entities.read(
+                    subject.kind,
+                    name,
+                    regions=regions(ctx.operation()),
+                    country=subject.nationality,
+                    doc_type="other",
+                ).display
+            except entities.EntityError as exc:
+                raise UsageError(str(exc)) from None
         given["name"] = name
     if ctx.args.get("alias"):
         given["aliases"] = parse_aliases(ctx.args["alias"])
@@ -141,10 +155,12 @@ async def subject_edit(ctx: CommandContext) -> Reply:
         setattr(subject, field, value)
     ctx.session.add(subject)
     await ctx.session.flush()
-    if {"name", "aliases"} & set(changes):
+    if {"name", "aliases", "dob", "nationality"} & set(changes):
         conn = await ctx.session.connection()
         await conn.execute(delete(SubjectKey).where(col(SubjectKey.subject_id) == subject.id))
-        ctx.session.add_all(subject_keys(subject))
+        strong = strong_keys(subject)
+        ctx.session.add_all(subject_keys(subject, strong))
+        await deconflict(ctx, subject, [t for _part, t in strong])
     fields = ", ".join(changes)
     ids = ", ".join(f"#{r.id}" for r in revisions)
     ctx.audit(

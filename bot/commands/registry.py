@@ -99,6 +99,9 @@ class Command:
     visibility: Visibility = Visibility.PRIVATE
     details: str = ""
     prepare: Prepare | None = None
+    # A second command of a noun chosen by its arguments' shape (`link S-1 S-4 --as …`
+    # beside `link <code>`): the words after the noun; True takes the line.
+    shape: Callable[[list[str]], bool] | None = None
 
     def references(self, args: ParsedArgs) -> list[str]:
         """The values of the arguments declared as references, in declaration order."""
@@ -307,6 +310,9 @@ class Registry:
             two = f"{first} {words[1].lower()}"
             if two in self._commands:
                 return self._commands[two], words[2:]
+        for cmd in self._commands.values():
+            if cmd.shape is not None and cmd.noun == first and cmd.shape(words[1:]):
+                return cmd, words[1:]
         if first in self._commands:
             return self._commands[first], words[1:]
         verbs = [c.name.split(" ", 1)[1] for c in self._commands.values() if c.noun == first]
@@ -355,6 +361,7 @@ def command(
     visibility: Visibility = Visibility.PRIVATE,
     details: str = "",
     prepare: Prepare | None = None,
+    shape: Callable[[list[str]], bool] | None = None,
     registry: Registry = REGISTRY,
 ) -> Callable[[Handler], Handler]:
     """Decorator: register the decorated async function as a command."""
@@ -378,6 +385,7 @@ def command(
                 visibility=visibility,
                 details=details,
                 prepare=prepare,
+                shape=shape,
             )
         )
         return fn

@@ -20,6 +20,7 @@ from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, ngettext, use_language
 from bot.base.localtime import format_time
 from bot.base.messages import Message
 from bot.commands.context import CommandContext
+from bot.commands.deconflict import deconflict
 from bot.commands.disclose import parse_recipients, post_item, red_audience
 from bot.commands.errors import UsageError
 from bot.commands.evidence_view import photo_lines, photos_of
@@ -247,6 +248,8 @@ async def sighting_add(ctx: CommandContext) -> Reply:
         object_ref=f"{op.code}/{ref}",
         reason=f"match {notice_ref(notice)}" if notice else None,
     )
+    if subject is not None:  # the same subject held by another operation: its leads told
+        await deconflict(ctx, subject, sighted=True)
     reporter = ctx.member().name
     post = sighting_message(
         op,

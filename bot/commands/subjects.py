@@ -12,8 +12,9 @@ from bot.base.clock import add_months
 from bot.base.i18n import N_, _
 from bot.base.messages import Button, Message
 from bot.commands.context import CommandContext
+from bot.commands.deconflict import deconflict
 from bot.commands.errors import UsageError
-from bot.commands.finder import confirmed_lines
+from bot.commands.finder import confirmed_lines, regions
 from bot.commands.intel import (
     PERSON_CATEGORIES,
     REVIEW_MONTHS,
@@ -31,6 +32,7 @@ from bot.commands.intel import (
     reader,
 )
 from bot.commands.registry import Arg, Flag, OpMode, command
+from bot.commands.relations import relation_lines
 from bot.commands.render import (
     context_line,
     notice_ref,
@@ -44,8 +46,9 @@ from bot.commands.render import (
 )
 from bot.commands.values import parse_country, parse_dob, parse_tlp
 from bot.contracts import Reply
-from bot.core import search
+from bot.core import entities, search
 from bot.core.access import TLP, Perm
+from bot.core.entities import DOC_TYPES, ENTITY_KINDS, strong_keys
 from bot.core.protection import disclosure_label
 from bot.core.search import subject_keys
 from bot.store.audit import Action
@@ -126,18 +129,58 @@ def _person_only(kind: str, flag: str, value: object) -> None:
         )
 
 
+def _entity(ctx: CommandContext, kind: str, name: str) -> tuple[str, str | None, list[str]]:
+    """The name, nationality (a document's issuing country) and aliases of a new subject:
+    an entity's value read and normalised (`bot.core.entities`), or one sentence."""
+    op = ctx.operation()
+    aliases = parse_aliases(ctx.args.get("alias", []))
+    raw_country = ctx.args.get("country") or ctx.args.get("nationality")
+    nationality = parse_country(raw_country) if raw_country else None
+    for flag, only in (("country", "document"), ("doc-type", "document"), ("bic", "account")):
+        if ctx.args.get(flag) and kind != only:
+            raise UsageError(
+                _("--{flag} is for a {only}; this subject is a {kind}.").format(
+                    flag=flag, only=only, kind=kind
+                )
+            )
+    if kind not in ENTITY_KINDS:
+        return name, nationality, aliases
+    doc_type = str(ctx.args.get("doc-type") or "passport").strip().lower()
+    if doc_type not in DOC_TYPES:
+        raise UsageError(
+            _("'{value}' is not a document type; use one of {types}.").format(
+                value=ctx.args.get("doc-type"), types=", ".join(DOC_TYPES)
+            )
+        )
+    try:
+        normal = entities.read(
+            kind, name, regions=regions(op), country=nationality, doc_type=doc_type
+        )
+        if ctx.args.get("bic"):
+            aliases = [*aliases, f"BIC {entities.bic(str(ctx.args['bic']))}"]
+    except entities.EntityError as exc:
+        raise UsageError(str(exc)) from None
+    return normal.display, nationality, aliases
+
+
 DUPLICATES_SHOWN = 5
 
 
-async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
+async def _duplicates(
+    ctx: CommandContext, subject: Subject, tokens: list[str]
+) -> Reply | None:
     """The refusal of a subject whose name or an alias is alike one of an existing subject
-    of the same kind that the actor may read (`--new` records it anyway); None if none.
+    of the same kind that the actor may read, or that holds the same normalised key (a
+    phone, an account, …) (`--new` records it anyway); None if none.
 
     The refusal names existing subjects, so it is a `consult` entry naming them."""
     op = ctx.operation()
     names = [subject.name, *subject.aliases]
     candidates: dict[int, None] = {}
-    for given in names:
+    same_key = {f.subject_id for f in await search.find_keys(ctx.session, op.id or 0, tokens)}
+    for sid in same_key:
+        candidates.setdefault(sid)
+    for given in names if subject.kind not in ENTITY_KINDS else []:
         for hit in await search.find(ctx.session, op.id or 0, given, prefix=False):
             candidates.setdefault(hit.subject_id)
     if not candidates:
@@ -153,7 +196,16 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
     twins = [
         (s, why)
         for s in rows
-        if may_read_subject(who, s) and (why := search.alike(names, s)) is not None
+        if may_read_subject(who, s)
+        and (
+            why := (
+                _("same {kind} as '{source}'").format(kind=s.kind, source=s.name)
+                if s.id in same_key
+                else None
+            )
+            or search.alike(names, s)
+        )
+        is not None
     ]
     if not twins:
         return None
@@ -184,10 +236,12 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
 
 @command(
     "subject add",
-    "subject add [OP] <person|vehicle|vessel|organisation|place|asset> <name> "
+    "subject add [OP] <person|vehicle|vessel|organisation|place|asset|phone|account|handset|"
+    "document|advert|address> <name or value> "
     "[--category suspect|victim|witness|associate] [--alias A]... [--nationality XX] "
     '[--dob YYYY[-MM-DD]] [--sex m|f|x] [--desc "…"] [--tlp …] [--new] '
-    "[--place-kind shelter|safe-house|victim-care]",
+    "[--place-kind shelter|safe-house|victim-care] [--country XX] "
+    "[--doc-type passport|id|residence|other] [--bic BIC]",
     N_("Add a subject: a person, vehicle, vessel, organisation, place or asset of interest."),
     args=(Arg("kind"), Arg("name", rest=True)),
     flags=(
@@ -200,6 +254,9 @@ async def _duplicates(ctx: CommandContext, subject: Subject) -> Reply | None:
         Flag("tlp"),
         Flag("new", kind="bool"),
         Flag("place-kind"),
+        Flag("country"),
+        Flag("doc-type"),
+        Flag("bic"),
     ),
     op=OpMode.REQUIRED,
     perm=Perm.ADD_SUBJECT,
@@ -228,6 +285,7 @@ async def subject_add(ctx: CommandContext) -> Reply:
     category = parse_category(kind, ctx.args.get("category"))
     for flag in ("dob", "sex"):
         _person_only(kind, flag, ctx.args.get(flag))
+    name, nationality, aliases = _entity(ctx, kind, name)
     place_kind = parse_place_kind(ctx.args.get("place-kind"))
     if place_kind is not None and kind != "place":
         raise UsageError(
@@ -239,8 +297,8 @@ async def subject_add(ctx: CommandContext) -> Reply:
         kind=kind,
         name=name,
         category=category,
-        aliases=parse_aliases(ctx.args.get("alias", [])),
-        nationality=parse_country(ctx.args["nationality"]) if ctx.args.get("nationality") else None,
+        aliases=aliases,
+        nationality=nationality,
         dob=parse_dob(ctx.args["dob"]) if ctx.args.get("dob") else None,
         sex=parse_sex(ctx.args["sex"]) if ctx.args.get("sex") else None,
         description=(ctx.args.get("desc") or "").strip() or None,
@@ -250,14 +308,17 @@ async def subject_add(ctx: CommandContext) -> Reply:
         created_at=ctx.now,
         place_kind=place_kind,
     )
+    strong = strong_keys(subject)
+    tokens = [t for _part, t in strong]
     if not ctx.args.get("new"):
-        refusal = await _duplicates(ctx, subject)
+        refusal = await _duplicates(ctx, subject, tokens if kind in ENTITY_KINDS else [])
         if refusal is not None:
             return refusal
     subject.seq = await ctx.next_seq("subject_seq")
     ctx.session.add(subject)
     await ctx.session.flush()
-    ctx.session.add_all(subject_keys(subject))
+    ctx.session.add_all(subject_keys(subject, strong))
+    await deconflict(ctx, subject, tokens)
     ref = subject_ref(subject)
     ctx.audit(Action.COLLECT, object_ref=f"{op.code}/{ref}", reason=category or kind)
     tz = await ctx.tz()
@@ -345,6 +406,9 @@ async def subject_show(ctx: CommandContext) -> Reply:
     hidden = len(notices) - len(shown_n) + hidden_s
     names = await member_names(ctx, [subject.created_by])
     linked, link_labels, link_refs = await confirmed_lines(ctx, subject, role)
+    typed, typed_labels, typed_refs = await relation_lines(ctx, subject)
+    link_labels += typed_labels
+    link_refs += [r for r in typed_refs if r != subject_ref(subject)]
     audit_consult(
         ctx,
         [subject_ref(subject)]
@@ -365,6 +429,8 @@ async def subject_show(ctx: CommandContext) -> Reply:
     )
     if linked:
         message.lines += [_("Confirmed associations:"), *linked]
+    message.lines += typed
+    if link_labels:
         message.tlp = max([TLP(message.tlp or subject.tlp), *link_labels], key=lambda t: t.rank)
     if len(readable_ids) > LATEST_SIGHTINGS:
         more = f"sightings {op.code} --subject {subject_ref(subject)}"

@@ -42,6 +42,12 @@ The clauses, each tested (tests/test_disclosure.py):
    may read the person, in full only where the person is not reduced to a neutral line.
 12. **Tasks** carry a label; officers read every task within it, partners and observers the
    tasks given to them or by them; a channel within its ceiling.
+13. **Typed links** (S-1 `uses-phone` S-4) are read in full only by a reader who reads the
+   link's label and both subjects in full.
+14. **Deconfliction notices** (a hit across operations) are read by the operation's leads
+    alone, never under break-glass, never by a channel: each side learns only its own
+    subject's reference, and the other side's leads by name only where that operation
+    opened contact (`op deconfliction --contact open`).
 """
 
 from __future__ import annotations
@@ -405,6 +411,26 @@ class Reader:
             return Level.FULL
         mine = self.member_id is not None and self.member_id in (task.assignee_id, task.created_by)
         return Level.FULL if mine else Level.NONE
+
+    def relation(
+        self,
+        relation_id: int | None,
+        author_id: int | None,
+        tlp: str | TLP,
+        a: Subject,
+        b: Subject,
+    ) -> Level:
+        """Clause 13: a typed link between `a` and `b`, in full or not at all."""
+        for subject in (a, b):
+            if self.item("relation", relation_id, author_id, tlp, subject) is not Level.FULL:
+                return Level.NONE
+        return Level.FULL
+
+    def deconfliction(self) -> Level:
+        """Clause 14: a deconfliction notice about this reader's operation."""
+        if self.role is Role.LEAD and self.breakglass is None and not self.in_group:
+            return Level.FULL
+        return Level.NONE
 
     # ------------------------------------------------------------ booleans
 

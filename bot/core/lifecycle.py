@@ -36,6 +36,7 @@ from bot.store.models import (
     SubjectLink,
     SubjectRevision,
 )
+from bot.store.models_entities import DeconflictionHit, SubjectRelation
 from bot.store.models_records import SightingGrade, SightingRevision
 
 ERASED = "[erased]"
@@ -123,11 +124,12 @@ async def erase_subject_data(session: AsyncSession, subject: Subject) -> None:
         (ReadGrant, ReadGrant.subject_id),
     ):
         await conn.execute(delete(model).where(col(column) == subject.id))
-    await conn.execute(
-        delete(SubjectLink).where(
-            or_(col(SubjectLink.subject_a) == subject.id, col(SubjectLink.subject_b) == subject.id)
+    for pair in (SubjectLink, SubjectRelation, DeconflictionHit):
+        await conn.execute(
+            delete(pair).where(
+                or_(col(pair.subject_a) == subject.id, col(pair.subject_b) == subject.id)
+            )
         )
-    )
 
 
 async def erase_evidence(

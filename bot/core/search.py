@@ -116,9 +116,24 @@ def key_rows(
     return out
 
 
-def subject_keys(subject: Subject) -> list[SubjectKey]:
-    """The search keys of a subject's name and aliases (its id must be known)."""
+def subject_keys(
+    subject: Subject, strong: Sequence[tuple[str, str]] = ()
+) -> list[SubjectKey]:
+    """The search keys of a subject's name and aliases (its id must be known), and its
+    normalised keys (`strong`: (part, token) pairs, `bot.core.entities.strong_keys`),
+    looked up by exact token."""
     rows = key_rows(subject.operation_id, subject.id or 0, subject.name, subject.aliases)
+    for part, token in strong:
+        rows.append(
+            {
+                "operation_id": subject.operation_id,
+                "subject_id": subject.id or 0,
+                "part": part[:8],
+                "source": subject.name[:200],
+                "token": token[:200],
+                "skel": token[:200],
+            }
+        )
     return [SubjectKey(**row) for row in rows]  # type: ignore[arg-type]
 
 
@@ -146,6 +161,10 @@ class Found:
     def reason(self, query: str) -> str:
         """Why it matched, in words: `alias 'Vanya'`, `spelling close to name 'Petrov'`."""
         weakest = min(self.hits, key=lambda h: h.score)
+        if weakest.field not in ("name", "alias"):  # a normalised key: phone, account, …
+            return _("same {kind} as '{source}'").format(
+                kind=weakest.field, source=weakest.source
+            )
         named = _("name '{source}'") if weakest.field == "name" else _("alias '{source}'")
         where = named.format(source=weakest.source)
         # The stored name is an argument, never part of a format string (issue 32).
@@ -291,6 +310,25 @@ async def find(
             if hit.how == "exact" and (sid not in found or found[sid].score < hit.score):
                 found[sid] = Found(sid, hit.score, [hit])
     return sorted(found.values(), key=lambda f: (-f.score, f.subject_id))
+
+
+_BY_TOKENS = select(_T.c.subject_id, _T.c.part, _T.c.source, _T.c.token).where(
+    _T.c.operation_id == bindparam("op_id"),
+    _T.c.token.in_(bindparam("tokens", expanding=True)),
+)
+
+
+async def find_keys(session: AsyncSession, op_id: int, tokens: Sequence[str]) -> list[Found]:
+    """Subjects of operation `op_id` holding one of the normalised keys `tokens` exactly
+    (`phone:+34612345678`), through the (operation, token) index. No access check."""
+    if not tokens:
+        return []
+    conn = await session.connection()
+    result = await conn.execute(_BY_TOKENS, {"op_id": op_id, "tokens": list(tokens)})
+    found: dict[int, Found] = {}
+    for sid, part, source, _token in result.all():
+        found.setdefault(sid, Found(sid, EXACT + 1, [Hit(EXACT + 1, "exact", part, source)]))
+    return sorted(found.values(), key=lambda f: f.subject_id)
 
 
 # ------------------------------------------------------------------------ duplicates

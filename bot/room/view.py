@@ -25,6 +25,7 @@ from bot.base.messages import Message
 from bot.commands.context import Core
 from bot.commands.duties import tick_refusal
 from bot.commands.intel import sighting_tlp
+from bot.commands.relations import readable_relations
 from bot.commands.render import (
     notice_about,
     notice_ref,
@@ -302,6 +303,10 @@ async def _build(seat: _Seat) -> tuple[View, list[str]]:
                     _("{ref} cancelled").format(ref=notice_ref(notice)),
                 )
             )
+    for typed in await readable_relations(session, who, op.id or 0, limit=MAX_EVENTS):
+        shown_refs.extend(subject_ref(s) for s in (typed.a, typed.b))
+        created = typed.row.created_at
+        events.append(Event(created.isoformat(), format_time(created, tz), "link", typed.line()))
     raids = (
         await session.exec(select(Raid).where(Raid.operation_id == op.id).order_by(col(Raid.at)))
     ).all()

@@ -681,4 +681,5 @@ class Evidence(SQLModel, table=True):
 
 import bot.store.models_casefile  # noqa: E402  (exhibits and statements, issue 28)
 import bot.store.models_records  # noqa: E402,F401  (issue 28: grade history, sighting revisions)
+from bot.store.models_entities import DeconflictionHit, DeconflictionPolicy, SubjectRelation  # noqa: E402, F401
 from bot.store.models_victims import AgeAssessment, Handover, Task, VictimReferral  # noqa: E402,F401
