@@ -13,13 +13,12 @@ import asyncio
 import re
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from nio import (
     AsyncClient,
     InviteMemberEvent,
@@ -41,16 +40,6 @@ from tests.synapse import Synapse, User
 
 BURST = 200
 SIGHTING = re.compile(r"^Recorded Sighting SG-\d+ — .*\nSeen: .*\nWhere: (Pier \d+)", re.M)
-
-
-@pytest.fixture(scope="session")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
-    """One Synapse for the session (each test registers its own users and rooms)."""
-    server = Synapse.start(tmp_path_factory.mktemp("synapse"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @asynccontextmanager
@@ -83,10 +72,11 @@ class Served:
 
 @asynccontextmanager
 async def bot_on(
-    make_app: AppFactory, db_url: str, server: Synapse, bot: User, admin: User
+    make_app: AppFactory, db_url: str, server: Synapse, bot: User, admin: User, **extra: Any
 ) -> AsyncIterator[Served]:
-    """The bot served in this process on `db_url`, syncing with Synapse."""
-    app = await make_app(db_url, **bot_settings(server, bot, admin))
+    """The bot served in this process on `db_url`, syncing with Synapse (`extra`: more
+    settings)."""
+    app = await make_app(db_url, **{**bot_settings(server, bot, admin), **extra})
     app.extras.pop("scheduler", None)
     asgi = create_app(app.settings, app=app)
     [adapter] = asgi.state.adapters
