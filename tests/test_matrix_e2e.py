@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,10 +39,12 @@ from nio.store import SqliteStore
 
 from bot.adapters import matrix as matrix_adapter
 from tests.conftest import AppFactory
-from tests.serving import wait_until
+from tests.crashing import Database
+from tests.serving import ServerProcess, replica_env, wait_until
 from tests.synapse import Synapse, User
-from tests.test_matrix_synapse import bot_on, bot_settings, joined, person
+from tests.test_matrix_synapse import _stored_at_least, answered, bot_on, bot_settings, person
 
+E2E_BURST = 40
 ENCRYPTED = [
     {
         "type": "m.room.encryption",
@@ -220,3 +223,104 @@ async def test_a_message_the_bot_cannot_decrypt_gets_one_private_sentence(
         await wait_until(told, 60, step=0.2)
         sentences = [b for b in a.said(room, bot.user_id) if "could not read" in b]
         assert sentences == ["I could not read your message; please send it again."]
+
+
+async def test_verified_trust_runs_and_answers_only_the_listed_device(
+    make_app: AppFactory, sqlite_url: str, synapse: Synapse, tmp_path: Path
+) -> None:
+    bot, phone = people(synapse)
+    tablet = synapse.login(phone.user_id, phone.password, "ANATABLET")  # Ana's second device
+    async with (
+        officer(synapse, phone, tmp_path / "phone-keys") as p,
+        officer(synapse, tablet, tmp_path / "tablet-keys") as t,
+    ):
+        assert p.client.olm is not None
+        listed = (
+            f"{phone.user_id} {phone.device_id} {p.client.olm.account.identity_keys['ed25519']}"
+        )
+        settings = e2e_settings(
+            synapse,
+            bot,
+            phone,
+            tmp_path / "bot-keys",
+            MATRIX_TRUST="verified",
+            MATRIX_VERIFIED_DEVICES=listed,
+        )
+        async with bot_on(make_app, sqlite_url, synapse, bot, phone, **settings) as served:
+            room = await encrypted_room(p.client, bot, name="Harbour")
+            await p.say(room, '!tf op new "Night Harbour" --code OP-NH')
+            await wait_until(lambda: any("OP-NH" in b for b in p.said(room, bot.user_id)), 60)
+            await wait_until(lambda: room in t.client.rooms, 30)
+            await t.say(room, '!tf subject add person "Eve Tablet" --category suspect')
+
+            def refused() -> bool:
+                return any("did not run your command" in b for b in p.said(room, bot.user_id))
+
+            await wait_until(refused, 60, step=0.2)
+            await p.say(room, "!tf whoami")
+            await wait_until(lambda: any("Admin" in b for b in p.said(room, bot.user_id)), 60)
+            async with served.app.store.transaction() as session:
+                conn = await session.connection()
+                names = (await conn.exec_driver_sql("SELECT name FROM subject")).all()
+            assert names == []  # the tablet's command was not run
+        # The tablet never got a room key of the bot's: it read nothing the bot wrote.
+        assert t.said(room, bot.user_id) == []
+        assert any(sender == bot.user_id for _, sender in t.unreadable)
+
+
+async def test_kill_9_in_an_encrypted_burst_loses_nothing_and_answers_once(
+    tmp_path: Path, synapse: Synapse, db_url: str
+) -> None:
+    bot, ana = people(synapse)
+    db = (
+        Database(db_url) if db_url.startswith("postgresql") else Database.sqlite(tmp_path / "tf.db")
+    )
+    settings = e2e_settings(synapse, bot, ana, tmp_path / "bot-keys")
+    env = replica_env(
+        db.serve_url,
+        tmp_path,
+        TASKFORCE_INBOX_LEASE_SECONDS="2",
+        **{k: str(v) for k, v in settings.items()},
+    )
+    first = await ServerProcess(env).start()
+    second: ServerProcess | None = None
+    try:
+        async with officer(synapse, ana, tmp_path / "ana-keys") as a:
+            await first.wait_for_line("matrix.started")
+            room = await encrypted_room(a.client, bot, name="Harbour")
+            await a.say(room, '!tf op new "Night Harbour" --code OP-NH')
+            await a.say(room, '!tf subject add person "Viktor Test" --category suspect')
+            await wait_until(lambda: any("Viktor Test" in b for b in a.said(room, bot.user_id)), 60)
+            places = [f"Pier {i}" for i in range(E2E_BURST)]
+
+            async def officer_types() -> None:
+                for place in places:
+                    await a.say(room, f'!tf sighting S-1 at "{place}"')
+
+            typing = asyncio.create_task(officer_types())
+            await wait_until(lambda: _stored_at_least(db, 10), 60, step=0.05)
+            first.signal(signal.SIGKILL)  # in the middle of the burst
+            assert await first.wait() == -signal.SIGKILL
+            stored_at_kill = sum((await db.sightings()).values())
+            await typing
+            assert stored_at_kill < E2E_BURST
+            second = await ServerProcess(env).start()  # the same device, from its store
+
+            async def everything() -> bool:
+                return sum((await db.sightings()).values()) >= E2E_BURST and (
+                    await db.inbox_depth() == 0
+                )
+
+            await wait_until(everything, 120, step=0.5)
+            assert await db.sightings() == dict.fromkeys(places, 1)
+
+            def all_read() -> bool:
+                return sum(answered(a.said(room, bot.user_id)).values()) >= E2E_BURST
+
+            await wait_until(all_read, 60, step=0.2)
+            assert answered(a.said(room, bot.user_id)) == dict.fromkeys(places, 1)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.proc is not None and proc.proc.returncode is None:
+                proc.signal(signal.SIGKILL)
+                await proc.wait()
