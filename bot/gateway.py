@@ -34,7 +34,7 @@ from bot.evidence import file_store
 from bot.i18n import _
 from bot.inbox import Inbox
 from bot.messages import Attachment, Message
-from bot.models import Identity, PlatformCursor, ProcessedEvent
+from bot.models import ChannelLink, Identity, PlatformCursor, ProcessedEvent
 from bot.outbox import enqueue
 
 __all__ = ["Gateway", "Placement", "Registry"]
@@ -162,6 +162,30 @@ class Gateway:
                 )
                 .values(can_dm=value)
             )
+
+    async def private_link_reader(self, platform: str, channel_key: str) -> str | None:
+        """When the channel is linked to an operation as a one-to-one chat (`is_group` false:
+        its posts are written for one reader), that reader's identity key on `platform` (the
+        member who linked it); None for a group channel or one not linked. A platform whose
+        rooms can gain members (Matrix) counts them again before each post."""
+        async with self._core.store.transaction() as session:
+            link = (
+                await session.exec(
+                    select(ChannelLink).where(
+                        ChannelLink.platform == platform, ChannelLink.channel_key == channel_key
+                    )
+                )
+            ).first()
+            if link is None or link.is_group:
+                return None
+            ident = (
+                await session.exec(
+                    select(Identity).where(
+                        Identity.platform == platform, Identity.member_id == link.linked_by
+                    )
+                )
+            ).first()
+            return ident.key if ident is not None else ""
 
     async def greet(self, platform: str, key: str, event_key: str, *, private: bool) -> bool:
         """A person opened a conversation with the bot (Telegram's /start): mark the event

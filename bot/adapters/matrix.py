@@ -296,6 +296,10 @@ class MatrixSender:
         was lost is the same transaction, which the homeserver does not post again."""
         try:
             room_id = await self.room_for(channel_key)
+            reader = await self.gateway.private_link_reader(PLATFORM, channel_key)
+            if reader is not None and not await self.private_with(room_id, reader):
+                # Linked as one person's chat, its posts are written for them alone.
+                raise SendError("matrix: a private room has others in it", permanent=True)
             return await self.post(room_id, message, key=key)
         except SendError:
             raise
@@ -429,6 +433,7 @@ class MatrixAdapter:
         self._problem: str | None = "not started"
         # Encrypted events whose room key has not come yet: event id → inbox payload.
         self._waiting: dict[str, dict[str, Any]] = {}
+        self._orphans: list[str] = []  # events of a failed batch whose lease to give up
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -521,6 +526,7 @@ class MatrixAdapter:
         """One sync batch: invites, then the commands — with the events a limited timeline
         left out, fetched first — in the inbox, in order; only then the token."""
         first = self.position is None
+        await self._release_orphans()
         rooms: list[tuple[str, list[Any]]] = []
         for room_id, info in resp.rooms.join.items():
             gap: list[Any] = []
@@ -530,26 +536,51 @@ class MatrixAdapter:
         for room_id, invited in resp.rooms.invite.items():
             await self._on_invite(room_id, invited.invite_state)
         fresh: list[tuple[str, dict[str, Any]]] = []
-        for room_id, events in rooms:
-            for event in events:
-                source = getattr(event, "source", None)
-                if not isinstance(source, dict) or source.get("sender") == self.user_id:
-                    continue
-                kind = source.get("type")
-                if first or kind not in ("m.room.message", "m.room.encrypted"):
-                    continue  # the room history before this bot's first start is not run
-                payload = self._payload(room_id, event, source)
-                if payload is None:
-                    continue
-                if await self.gateway.inbox.accept(
-                    PLATFORM, source["event_id"], INBOX_KIND, payload
-                ):
-                    fresh.append((source["event_id"], payload))
-        # Every command of the batch is durable: only now may the server forget it.
-        await self.gateway.save_cursor(PLATFORM, SYNC_CURSOR, resp.next_batch)
-        for key, payload in fresh:
-            await self._finish(key, payload, recovering=False)
+        try:
+            for room_id, events in rooms:
+                for event in events:
+                    source = getattr(event, "source", None)
+                    if not isinstance(source, dict) or source.get("sender") == self.user_id:
+                        continue
+                    kind = source.get("type")
+                    if first or kind not in ("m.room.message", "m.room.encrypted"):
+                        continue  # the room history before this bot's first start is not run
+                    payload = self._payload(room_id, event, source)
+                    if payload is None:
+                        continue
+                    if await self.gateway.inbox.accept(
+                        PLATFORM, source["event_id"], INBOX_KIND, payload
+                    ):
+                        fresh.append((source["event_id"], payload))
+            # Every command of the batch is durable: only now may the server forget it.
+            await self.gateway.save_cursor(PLATFORM, SYNC_CURSOR, resp.next_batch)
+            await self._finish_all(fresh)
+        finally:
+            # A batch stopped mid-way (the store failed, a stop): what it took and did not
+            # finish is in the inbox under this process's lease, which it renews — the
+            # recovery would never take it. Its lease is given up now, for the recovery.
+            self._orphans.extend(key for key, _ in fresh)
+            await self._release_orphans()
         self.position = resp.next_batch
+
+    async def _finish_all(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Finish events in order; each is removed from `items` once finished (what is left
+        when this raises was not)."""
+        while items:
+            key, payload = items[0]
+            await self._finish(key, payload, recovering=False)
+            items.pop(0)
+
+    async def _release_orphans(self) -> None:
+        """Give up the leases of events a failed batch left (kept to retry if the store is
+        still failing)."""
+        while self._orphans:
+            try:
+                await self.gateway.inbox.release(PLATFORM, self._orphans[0])
+            except Exception as exc:
+                log.warning("matrix.release_failed", error=type(exc).__name__)
+                return
+            self._orphans.pop(0)
 
     def _payload(self, room_id: str, event: Any, source: dict[str, Any]) -> dict[str, Any] | None:
         """What the inbox keeps of a timeline event, or None when it is no command. An event
@@ -571,9 +602,12 @@ class MatrixAdapter:
         """Key upkeep and trust after a sync; then the encrypted events waiting for a key."""
         await crypto.maintain(self.client)
         crypto.apply_trust(self.client, self.settings)
-        waiting, self._waiting = self._waiting, {}
-        for key, payload in waiting.items():
-            await self._finish(key, payload, recovering=False)
+        waiting, self._waiting = list(self._waiting.items()), {}
+        try:
+            await self._finish_all(waiting)
+        finally:
+            self._orphans.extend(key for key, _ in waiting)
+            await self._release_orphans()
 
     async def _gap(self, room_id: str, prev_batch: str | None) -> list[Any]:
         """The events a limited timeline left out, oldest first: paged back (`/messages`)
