@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import structlog
 from nio import (
     AsyncClient,
@@ -64,6 +65,7 @@ from starlette.routing import BaseRoute
 
 from bot import metrics
 from bot.adapters import matrix_crypto as crypto
+from bot.adapters import matrix_media as media
 from bot.config import Settings
 from bot.contracts import (
     Actor,
@@ -73,13 +75,15 @@ from bot.contracts import (
     Reply,
     Sender,
     SendError,
+    Upload,
     Visibility,
+    caption_line,
     strip_prefix,
 )
 from bot.gateway import Gateway, Placement
 from bot.i18n import N_, _
 from bot.inbox import InboxEntry
-from bot.messages import Message
+from bot.messages import Attachment, Message
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +94,7 @@ BUTTONS_KEY = "org.taskforce.buttons"  # the commands behind a message's numbere
 SYNC_CURSOR = "sync"
 DM_CURSOR = "dm:"  # + user id → the DM room the bot opened (or was invited to) with them
 # Matrix allows 64 KiB per event (body and HTML body together, in UTF-8): parts stay well below.
-CAPABILITIES = Capabilities(private_replies=False, files=False, buttons=True, max_length=10_000)
+CAPABILITIES = Capabilities(private_replies=False, files=True, buttons=True, max_length=10_000)
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 # README "Matrix": a sync's room timeline holds up to this many events (a burst of commands
 # and the bot's replies); a timeline the server still cuts (`limited`) is paged back.
@@ -218,6 +222,19 @@ def command_of(content: dict[str, Any]) -> str | None:
     return line or "help"
 
 
+def photo_of(content: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(the `photo …` command line, the image to fetch) when the event is an image whose
+    caption is a sighting's (`S-1 at "Pier 9"`, `SG-4`, `!tf photo …`); None otherwise."""
+    caption = media.caption_of(content)
+    if caption is None:
+        return None
+    line = caption_line(strip_prefix(caption, PREFIXES) or caption)
+    image = media.image_of(content)
+    if line is None or image is None:
+        return None
+    return line, image
+
+
 def _without_reply_fallback(body: str) -> str:
     """A reply's body without the quoted lines (`> …`) clients put before it."""
     lines = body.splitlines()
@@ -311,18 +328,41 @@ class MatrixSender:
         the buttons). `key`: a stable transaction id stem (else each send is new). Raises
         `SendError`."""
         event_id = ""
-        await self._prepare(room_id)
         for i, part in enumerate(parts(message)):
-            txn = f"{key}.{i}" if key else str(uuid.uuid4())
-            try:
-                resp = await self.client.room_send(room_id, "m.room.message", render(part), txn)
-            except OlmUnverifiedDeviceError as exc:  # a device seen since the trust was set
-                raise SendError("matrix: a member device is not trusted yet") from exc
-            if not isinstance(resp, RoomSendResponse):
-                assert isinstance(resp, ErrorResponse)
-                raise send_error(resp)
-            event_id = str(resp.event_id)
+            event_id = await self.send_content(room_id, render(part), f"{key}.{i}" if key else None)
         return event_id
+
+    async def send_content(self, room_id: str, content: dict[str, Any], txn: str | None) -> str:
+        """Send one `m.room.message` (encrypted in an encrypted room); its event id. Raises
+        `SendError`."""
+        await self._prepare(room_id)
+        try:
+            resp = await self.client.room_send(
+                room_id, "m.room.message", content, txn or str(uuid.uuid4())
+            )
+        except OlmUnverifiedDeviceError as exc:  # a device seen since the trust was set
+            raise SendError("matrix: a member device is not trusted yet") from exc
+        if not isinstance(resp, RoomSendResponse):
+            assert isinstance(resp, ErrorResponse)
+            raise send_error(resp)
+        return str(resp.event_id)
+
+    async def send_file(self, room_id: str, item: Attachment, txn: str | None) -> str:
+        """Upload one file to the media repository (encrypted first in an encrypted room)
+        and post it as `m.file`. Raises `SendError`."""
+        room = self.client.rooms.get(room_id) or await self._room(room_id)
+        try:
+            content = await media.file_content(
+                self.client.homeserver,
+                self.client.access_token,
+                item.content,
+                item.mime_type,
+                item.filename,
+                encrypted=room.encrypted,
+            )
+        except (media.MediaError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise SendError(f"matrix upload failed: {type(exc).__name__}") from exc
+        return await self.send_content(room_id, content, txn)
 
     async def _prepare(self, room_id: str) -> None:
         """Before a post to an encrypted room: the members and their devices known now, each
@@ -591,7 +631,7 @@ class MatrixAdapter:
             payload["received"] = time.time()
             return payload
         content = source.get("content") or {}
-        if command_of(content) is None and pressed(content) is None:
+        if command_of(content) is None and pressed(content) is None and photo_of(content) is None:
             return None
         if getattr(event, "decrypted", False):
             payload["encrypted"] = True
@@ -703,8 +743,21 @@ class MatrixAdapter:
             await self._tell(room_id, user, key, _UNVERIFIED)
             return
         content = event.get("content") or {}
+        uploads: tuple[Upload, ...] = ()
         line = command_of(content)
-        if line is None:
+        photo = photo_of(content)
+        if photo is not None:  # an image with a sighting's caption: evidence (README "Matrix")
+            line, image = photo
+            if recovering or not await self.gateway.was_processed(PLATFORM, key):
+                uploads = (
+                    media.upload_of(
+                        image,
+                        self.client.homeserver,
+                        self.client.access_token,
+                        self.settings.photo_max_bytes,
+                    ),
+                )
+        elif line is None:
             press = pressed(content)
             if press is None:
                 return
@@ -724,6 +777,7 @@ class MatrixAdapter:
             ),
             line,
             event_key=key,
+            uploads=uploads,
         )
         reply = await self.gateway.dispatch(inv)
         if reply.duplicate and not recovering:
@@ -760,12 +814,16 @@ class MatrixAdapter:
         as private when the command came in is counted again now: a third person who joined
         since makes it a group. `key` (the command's event id) makes the transaction ids, so
         a reply sent again after a crash is the same event."""
-        messages = self.gateway.outgoing(reply, CAPABILITIES)  # no files on Matrix yet
+        messages = self.gateway.outgoing(reply, CAPABILITIES)
+        files = [item for m in messages for item in m.attachments]
+        messages = [replace(m, attachments=[]) for m in messages]
         if not is_group and not await self.out.private_with(room_id, user):
             is_group = True
         stem = f"re.{key}" if key else None
         if self.gateway.placement(reply, CAPABILITIES, is_group) is Placement.CHANNEL:
             await self._post_all(room_id, messages, stem)
+            if files:  # files only ever go to a room the reader has alone with the bot
+                await self._send_files(room_id if not is_group else user, files, stem)
             return
         icon = "🔒 " if reply.confidential else ""
         try:
@@ -782,10 +840,40 @@ class MatrixAdapter:
             )
         else:
             await self._post_all(user, messages, stem)
+            if files:
+                await self._send_files(user, files, stem)
             note = _("{icon}{who}, I sent you the answer in a private chat.").format(
                 icon=icon, who=user
             )
         await self._post_all(room_id, [Message(lines=[note])], f"{stem}.note" if stem else None)
+
+    async def _send_files(
+        self, channel_key: str, files: Sequence[Attachment], stem: str | None
+    ) -> None:
+        """Send a reply's files (exports) to a room confirmed now as the reader's alone with
+        the bot (a user id: their DM room); each file the homeserver took is recorded as
+        delivered there. Files do not go through the outbox: one that could not be sent is
+        named in one sentence, and was shared nowhere."""
+        delivered: list[tuple[Attachment, str]] = []
+        room_id = ""
+        try:
+            room_id = await self.out.room_for(channel_key)
+            if channel_key.startswith("!") and len(await self.out.joined(room_id) or ()) != 2:
+                raise NotPrivate(channel_key)
+            for i, item in enumerate(files):
+                await self.out.send_file(room_id, item, f"{stem}.f{i}" if stem else None)
+                delivered.append((item, item.filename))
+        except SendError as exc:
+            log.warning("matrix.file_not_sent", error=exc.reason)
+            names = ", ".join(f.filename for f in files[len(delivered) :])
+            sorry = _(
+                "I could not send you {names} ({reason}); it was not shared "
+                "anywhere else. Try again in a minute."
+            ).format(names=names, reason=exc.reason)
+            await self._post_all(channel_key, [Message(lines=[sorry])])
+        finally:  # the homeserver took these: only now are they disclosed
+            if delivered:
+                await self.gateway.record_delivery(delivered, f"matrix:{room_id}")
 
     async def _post_all(
         self, channel_key: str, messages: Sequence[Message], stem: str | None = None
