@@ -17,6 +17,7 @@ and commands decrypted from an unlisted device are not run.
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,28 @@ from nio.crypto import ENCRYPTION_ENABLED
 from nio.store import SqliteStore
 
 from bot.config import Settings
-from bot.filemodes import PRIVATE_FILE, private_dir, private_sqlite_file
 
 log = structlog.get_logger(__name__)
 
 PICKLE_KEY_FILE = "pickle.key"
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # as bot/filemodes.py, whatever the umask
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def private_dir(path: Path) -> Path:
+    """`path` (and missing parents) as a folder only the bot's user can enter."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The SQLite file `path` created empty and 0600 if missing; it and its companions 0600."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    for end in SQLITE_COMPANIONS:
+        file = path.with_name(path.name + end)
+        if file.exists():
+            os.chmod(file, PRIVATE_FILE)
 REQUEST_TIMEOUT = 30
 
 
