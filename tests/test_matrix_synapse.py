@@ -274,8 +274,16 @@ async def test_a_direct_room_with_a_third_person_gets_no_private_answer(
         assert await said_by(a, dm, bot.user_id) == []
         await say(a, shared, "!tf whoami")
 
-        async def in_dm() -> bool:
-            return any("Admin: yes" in b for b in await said_by(a, dm, bot.user_id))
+        async def in_dm() -> bool:  # the answer, encrypted (the bot's DM rooms are: README)
+            sync = await a.sync(timeout=0, sync_filter={"room": {"timeline": {"limit": 1}}})
+            assert isinstance(sync, SyncResponse), sync
+            page = await a.room_messages(dm, sync.next_batch, None, MessageDirection.back, 100)
+            assert isinstance(page, RoomMessagesResponse), page
+            return any(
+                e.source.get("sender") == bot.user_id
+                and e.source.get("type") == "m.room.encrypted"
+                for e in page.chunk
+            )
 
         await wait_until(in_dm, 30, step=0.2)
         assert not any("Admin: yes" in b for b in await said_by(e, shared, bot.user_id))
