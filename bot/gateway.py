@@ -148,6 +148,13 @@ class Gateway:
         """Record whether the bot can write to this identity in a one-to-one chat."""
         await reachability.set_can_dm(self._core.store, platform, key, value)
 
+    async def private_link_reader(self, platform: str, channel_key: str) -> str | None:
+        """When the channel is linked to an operation as a one-to-one chat (`is_group` false:
+        its posts are written for one reader), that reader's identity key on `platform` (the
+        member who linked it); None for a group channel or one not linked. A platform whose
+        rooms can gain members (Matrix) counts them again before each post."""
+        return await reachability.private_link_reader(self._core.store, platform, channel_key)
+
     async def greet(self, platform: str, key: str, event_key: str, *, private: bool) -> bool:
         """A person opened a conversation with the bot (Telegram's /start): mark the event
         handled and, in a private chat, the identity reachable; return whether the identity

@@ -22,6 +22,7 @@ from bot.base.clock import ManualClock
 from bot.base.config import Settings
 from bot.serving.app import App, build_app
 from bot.store.engine import alembic_config
+from tests.synapse import Synapse
 
 PG_URL = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -167,3 +168,14 @@ async def app(make_app: AppFactory, sqlite_url: str) -> App:
 async def any_app(make_app: AppFactory, db_url: str) -> App:
     """An App on SQLite and on PostgreSQL (the test runs twice)."""
     return await make_app(db_url)
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    """One real Synapse for the session (tests/synapse.py); each test registers its own
+    users and rooms (tests/test_matrix_synapse.py, tests/test_matrix_e2e.py)."""
+    server = Synapse.start(tmp_path_factory.mktemp("synapse"))
+    try:
+        yield server
+    finally:
+        server.stop()

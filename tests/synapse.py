@@ -179,11 +179,15 @@ class Synapse:
             check=True,
             capture_output=True,
         )
+        return self.login(local, password, device_id)
+
+    def login(self, user: str, password: str, device_id: str) -> User:
+        """A login of an existing account on `device_id` (a second device of one person)."""
         login = httpx.post(
             f"{self.url}/_matrix/client/v3/login",
             json={
                 "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": local},
+                "identifier": {"type": "m.id.user", "user": user},
                 "password": password,
                 "device_id": device_id,
             },

@@ -149,19 +149,10 @@ def test_user_text_is_escaped_in_the_html_body() -> None:
 # ---------------------------------------------------------------- served
 
 
-async def test_invites_are_joined_and_encrypted_rooms_refused_with_a_sentence(mx: Matrix) -> None:
+async def test_invites_are_joined(mx: Matrix) -> None:
     room = mx.hs.invite(ANA, name="Field team")
-    secret = mx.hs.invite(ANA, name="Secret", encrypted=True)
     await handled(mx.adapter, mx.hs)
     assert BOT in mx.hs.rooms[room].members
-    assert BOT not in mx.hs.rooms[secret].members
-    [refusal] = bodies(mx.hs, secret)
-    assert "end-to-end encrypted rooms" in refusal
-    # A room that turns encryption on later: the same sentence, and the bot leaves.
-    mx.hs.state(room, ANA, "m.room.encryption", {"algorithm": "m.megolm.v1.aes-sha2"})
-    await handled(mx.adapter, mx.hs)
-    assert BOT not in mx.hs.rooms[room].members
-    assert "end-to-end encrypted" in bodies(mx.hs, room)[-1]
 
 
 async def test_a_command_in_a_room_is_escaped_and_a_redelivered_event_handled_once(
@@ -619,7 +610,12 @@ async def test_a_direct_room_with_a_third_person_gets_no_private_answer(
                 "type": "m.room.history_visibility",
                 "state_key": "",
                 "content": {"history_visibility": "invited"},
-            }
+            },
+            {  # and end-to-end encrypted
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            },
         ]
 
 
@@ -679,3 +675,59 @@ async def test_a_reply_sent_again_after_a_crash_is_the_same_event(
 async def _inbox_empty(app: App) -> bool:
     async with app.store.transaction() as session:
         return not (await session.exec(select(InboxItem))).all()
+
+
+async def test_a_post_to_a_room_linked_as_private_is_withheld_once_a_third_person_joins(
+    mx: Matrix,
+) -> None:
+    dm = await dm_with_ana(mx)
+    await say(mx.adapter, mx.hs, dm, f'!tf op new "Nightjar" --code {OP}')
+    assert f"Linked to {OP}" in await say(mx.adapter, mx.hs, dm, f"!tf op link {OP}")
+    async with mx.app.store.transaction() as session:
+        [link] = (await session.exec(select(ChannelLink))).all()
+    assert link.channel_key == dm and not link.is_group  # Ana's chat: posts written for her
+    room = mx.hs.invite(ANA, name="Nightjar room", members=(BO,))
+    await handled(mx.adapter, mx.hs)
+
+    async def post_statuses() -> list[str]:
+        async with mx.app.store.transaction() as session:
+            rows = await session.exec(select(OutboxMessage).where(OutboxMessage.channel_key == dm))
+            return [r.status for r in rows.all()]
+
+    await say(mx.adapter, mx.hs, room, "!tf op status active")
+    await wait_until(lambda: _is(post_statuses(), ["sent"]))
+    assert any("is now active" in b for b in bodies(mx.hs, dm))
+    mx.hs.join(dm, EVE)  # the room is no longer Ana's alone
+    await handled(mx.adapter, mx.hs)
+    await say(mx.adapter, mx.hs, room, "!tf op status suspended")
+    await wait_until(lambda: _is(post_statuses(), ["sent", "dead"]))
+    assert not any("is now suspended" in b for b in bodies(mx.hs, dm))
+
+
+async def test_a_batch_that_fails_mid_way_leaves_its_commands_to_the_recovery_not_a_restart(
+    mx: Matrix,
+) -> None:
+    dm = await dm_with_ana(mx)
+    gateway = mx.adapter.gateway
+    save = gateway.save_cursor
+    failed: list[str] = []
+
+    async def fails_once(platform: str, name: str, value: str) -> None:
+        if name == "sync" and not failed:
+            failed.append(value)
+            raise OSError("the store went away")  # after the batch's commands were taken
+        await save(platform, name, value)
+
+    gateway.save_cursor = fails_once  # type: ignore[method-assign]
+    mx.hs.say(dm, ANA, "!tf whoami")
+    # The process goes on (no restart): the command is answered, once, and leaves the inbox.
+    await wait_until(lambda: any("Admin: yes" in b for b in bodies(mx.hs, dm)), 30)
+    assert failed
+    await handled(mx.adapter, mx.hs)
+
+    async def inbox_empty() -> bool:
+        async with mx.app.store.transaction() as session:
+            return not (await session.exec(select(InboxItem))).all()
+
+    await wait_until(inbox_empty, 30)
+    assert len([b for b in bodies(mx.hs, dm) if "Admin: yes" in b]) == 1

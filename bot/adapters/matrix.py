@@ -1,10 +1,13 @@
 """The Matrix adapter: matrix-nio against the configured homeserver, driven from the lifespan.
 
 Inbound: one sync loop (`/sync`, long-polled). The bot account joins the rooms it is invited
-to, except end-to-end encrypted ones: it cannot read them (no E2EE support yet), so it says
-so in one sentence and leaves. `!tf …` or `/tf …` typed as text in a room or a DM is a core
-command; a reply to one of the bot's messages that is just a number presses that numbered
-button. Everything else is ignored without touching the store.
+to, end-to-end encrypted ones too: nio decrypts their events with the device's durable key
+store (`matrix_crypto`), and encrypts what the bot posts there to the devices the trust
+policy allows. An encrypted event whose room key has not come within `DECRYPT_WAIT` seconds
+gets one private sentence (asking to send it again) and is logged without content. `!tf …`
+or `/tf …` typed as text in a room or a DM is a core command; a reply to one of the bot's
+messages that is just a number presses that numbered button. Everything else is ignored
+without touching the store.
 
 Nothing is missed or run twice across restarts: every command event of a sync batch is
 committed to the durable inbox (`bot/store/inbox.py`, key = the event id) *before* the batch's
@@ -35,18 +38,23 @@ import asyncio
 import contextlib
 import html
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import structlog
 from nio import (
     AsyncClient,
-    AsyncClientConfig,
+    EncryptionError,
     ErrorResponse,
     JoinedMembersResponse,
+    MatrixRoom,
+    MegolmEvent,
     MessageDirection,
+    OlmUnverifiedDeviceError,
     RoomCreateResponse,
     RoomGetEventResponse,
     RoomMessagesResponse,
@@ -55,10 +63,12 @@ from nio import (
 )
 from starlette.routing import BaseRoute
 
+from bot.adapters import matrix_crypto as crypto
+from bot.adapters import matrix_media as media
 from bot.base import metrics
 from bot.base.config import Settings
-from bot.base.i18n import _
-from bot.base.messages import Message
+from bot.base.i18n import N_, _
+from bot.base.messages import Attachment, Message
 from bot.contracts import (
     Actor,
     Capabilities,
@@ -67,6 +77,9 @@ from bot.contracts import (
     Reply,
     Sender,
     SendError,
+    Upload,
+    Visibility,
+    caption_line,
     strip_prefix,
 )
 from bot.gateway import Gateway, InboxEntry, Placement
@@ -80,7 +93,7 @@ BUTTONS_KEY = "org.taskforce.buttons"  # the commands behind a message's numbere
 SYNC_CURSOR = "sync"
 DM_CURSOR = "dm:"  # + user id → the DM room the bot opened (or was invited to) with them
 # Matrix allows 64 KiB per event (body and HTML body together, in UTF-8): parts stay well below.
-CAPABILITIES = Capabilities(private_replies=False, files=False, buttons=True, max_length=10_000)
+CAPABILITIES = Capabilities(private_replies=False, files=True, buttons=True, max_length=10_000)
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 # README "Matrix": a sync's room timeline holds up to this many events (a burst of commands
 # and the bot's replies); a timeline the server still cuts (`limited`) is paged back.
@@ -89,6 +102,14 @@ SYNC_FILTER: dict[str, Any] = {
     "room": {"timeline": {"limit": TIMELINE_LIMIT}, "state": {"lazy_load_members": True}}
 }
 PAGE = 100  # events per `/messages` page when fetching a gap
+# README "Matrix": an encrypted event whose room key has not come within this many seconds
+# gets one private sentence instead of an answer (its content is never logged).
+DECRYPT_WAIT = 30.0
+_UNREADABLE = N_("I could not read your message; please send it again.")
+_UNVERIFIED = N_(
+    "I did not run your command: it came from a device this bot's operator has not "
+    "verified. Ask them to add your device, or send it from a verified one."
+)
 DM_WAIT = 60.0  # seconds the outbox waits before trying a DM room not accepted yet
 # A DM room the bot opens shows a later joiner nothing from before their invitation.
 _DM_STATE = [
@@ -96,12 +117,21 @@ _DM_STATE = [
         "type": "m.room.history_visibility",
         "state_key": "",
         "content": {"history_visibility": "invited"},
-    }
+    },
+    {  # end-to-end encrypted
+        "type": "m.room.encryption",
+        "state_key": "",
+        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+    },
 ]
 
 
 class MatrixConfigError(RuntimeError):
     """The Matrix configuration cannot work; the message says what to set."""
+
+
+class NoKeyYet(Exception):
+    """An encrypted event's room key has not come (yet)."""
 
 
 class GapError(RuntimeError):
@@ -191,6 +221,19 @@ def command_of(content: dict[str, Any]) -> str | None:
     return line or "help"
 
 
+def photo_of(content: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(the `photo …` command line, the image to fetch) when the event is an image whose
+    caption is a sighting's (`S-1 at "Pier 9"`, `SG-4`, `!tf photo …`); None otherwise."""
+    caption = media.caption_of(content)
+    if caption is None:
+        return None
+    line = caption_line(strip_prefix(caption, PREFIXES) or caption)
+    image = media.image_of(content)
+    if line is None or image is None:
+        return None
+    return line, image
+
+
 def _without_reply_fallback(body: str) -> str:
     """A reply's body without the quoted lines (`> …`) clients put before it."""
     lines = body.splitlines()
@@ -269,6 +312,10 @@ class MatrixSender:
         was lost is the same transaction, which the homeserver does not post again."""
         try:
             room_id = await self.room_for(channel_key)
+            reader = await self.gateway.private_link_reader(PLATFORM, channel_key)
+            if reader is not None and not await self.private_with(room_id, reader):
+                # Linked as one person's chat, its posts are written for them alone.
+                raise SendError("matrix: a private room has others in it", permanent=True)
             return await self.post(room_id, message, key=key)
         except SendError:
             raise
@@ -281,13 +328,68 @@ class MatrixSender:
         `SendError`."""
         event_id = ""
         for i, part in enumerate(parts(message)):
-            txn = f"{key}.{i}" if key else str(uuid.uuid4())
-            resp = await self.client.room_send(room_id, "m.room.message", render(part), txn)
-            if not isinstance(resp, RoomSendResponse):
-                assert isinstance(resp, ErrorResponse)
-                raise send_error(resp)
-            event_id = str(resp.event_id)
+            event_id = await self.send_content(room_id, render(part), f"{key}.{i}" if key else None)
         return event_id
+
+    async def send_content(self, room_id: str, content: dict[str, Any], txn: str | None) -> str:
+        """Send one `m.room.message` (encrypted in an encrypted room); its event id. Raises
+        `SendError`."""
+        await self._prepare(room_id)
+        try:
+            resp = await self.client.room_send(
+                room_id, "m.room.message", content, txn or str(uuid.uuid4())
+            )
+        except OlmUnverifiedDeviceError as exc:  # a device seen since the trust was set
+            raise SendError("matrix: a member device is not trusted yet") from exc
+        if not isinstance(resp, RoomSendResponse):
+            assert isinstance(resp, ErrorResponse)
+            raise send_error(resp)
+        return str(resp.event_id)
+
+    async def send_file(self, room_id: str, item: Attachment, txn: str | None) -> str:
+        """Upload one file to the media repository (encrypted first in an encrypted room)
+        and post it as `m.file`. Raises `SendError`."""
+        room = self.client.rooms.get(room_id) or await self._room(room_id)
+        try:
+            content = await media.file_content(
+                self.client.homeserver,
+                self.client.access_token,
+                item.content,
+                item.mime_type,
+                item.filename,
+                encrypted=room.encrypted,
+            )
+        except (media.MediaError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise SendError(f"matrix upload failed: {type(exc).__name__}") from exc
+        return await self.send_content(room_id, content, txn)
+
+    async def _prepare(self, room_id: str) -> None:
+        """Before a post to an encrypted room: the members and their devices known now, each
+        device trusted or blacklisted by the policy (`tofu`: trusted when first seen), so
+        the room key goes to no device the policy does not trust; one seen in between makes
+        nio refuse (OlmUnverifiedDeviceError), and the post is tried again."""
+        if self.client.olm is None:
+            return
+        room = self.client.rooms.get(room_id) or await self._room(room_id)
+        if not room.encrypted:
+            return
+        if not room.members_synced:
+            await self.client.joined_members(room_id)
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        crypto.apply_trust(self.client, self.gateway.settings)
+
+    async def _room(self, room_id: str) -> MatrixRoom:
+        """A room no sync has shown this process yet (one it just opened, or a post before
+        the first sync): whether it is encrypted, asked of the homeserver, for nio."""
+        resp = await self.client.room_get_state_event(room_id, "m.room.encryption")
+        if isinstance(resp, ErrorResponse) and str(resp.status_code) != "M_NOT_FOUND":
+            raise send_error(resp)
+        room = MatrixRoom(room_id, self.client.user_id, room_id in self.client.encrypted_rooms)
+        if not isinstance(resp, ErrorResponse):
+            room.encrypted = True
+        self.client.rooms.setdefault(room_id, room)
+        return self.client.rooms[room_id]
 
     async def joined(self, room_id: str) -> set[str] | None:
         """The room's joined members as the homeserver counts them now (None: it would not say)."""
@@ -349,9 +451,14 @@ class MatrixAdapter:
         self.gateway = gateway
         self.settings = settings
         # nio retries nothing itself: the outbox owns retries (and honours retry_after_ms).
-        config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, request_timeout=30)
+        if not crypto.available():
+            raise MatrixConfigError("Install matrix-nio[e2e] (vodozemac): `make install`.")
+        crypto.verified_devices(settings.matrix_verified_devices)  # a bad entry stops here
         self.client = AsyncClient(
-            settings.matrix_homeserver, settings.matrix_user_id or "", config=config
+            settings.matrix_homeserver,
+            settings.matrix_user_id or "",
+            store_path=str(crypto.store_dir(settings)),
+            config=crypto.client_config(settings),
         )
         if settings.matrix_access_token:
             self.client.access_token = settings.matrix_access_token
@@ -363,6 +470,9 @@ class MatrixAdapter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._problem: str | None = "not started"
+        # Encrypted events whose room key has not come yet: event id → inbox payload.
+        self._waiting: dict[str, dict[str, Any]] = {}
+        self._orphans: list[str] = []  # events of a failed batch whose lease to give up
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -382,6 +492,10 @@ class MatrixAdapter:
         if isinstance(who, ErrorResponse):
             raise MatrixConfigError(f"Matrix refused the access token: {who.status_code}")
         self.user_id = self.client.user_id = who.user_id
+        if not who.device_id:
+            raise MatrixConfigError("The homeserver did not say the token's device id.")
+        crypto.open_store(self.client, who.user_id, who.device_id, self.client.access_token)
+        await crypto.maintain(self.client)  # the device's keys, uploaded once
         self.position = await self.gateway.cursor(PLATFORM, SYNC_CURSOR)
         self._stopping.clear()
         self._task = asyncio.create_task(self._sync_loop(), name="matrix-sync")
@@ -434,6 +548,7 @@ class MatrixAdapter:
                 resp = sync.result()
                 if isinstance(resp, SyncResponse):
                     await self._take(resp)
+                    await self._after_sync()
                     delay, self._problem = 1.0, None
                     continue
                 self._problem = f"sync failed: {getattr(resp, 'status_code', 'error')}"
@@ -450,6 +565,7 @@ class MatrixAdapter:
         """One sync batch: invites, then the commands — with the events a limited timeline
         left out, fetched first — in the inbox, in order; only then the token."""
         first = self.position is None
+        await self._release_orphans()
         rooms: list[tuple[str, list[Any]]] = []
         for room_id, info in resp.rooms.join.items():
             gap: list[Any] = []
@@ -459,29 +575,78 @@ class MatrixAdapter:
         for room_id, invited in resp.rooms.invite.items():
             await self._on_invite(room_id, invited.invite_state)
         fresh: list[tuple[str, dict[str, Any]]] = []
-        for room_id, events in rooms:
-            for event in events:
-                source = getattr(event, "source", None)
-                if not isinstance(source, dict) or source.get("sender") == self.user_id:
-                    continue
-                if source.get("type") == "m.room.encryption":  # on joining, or turned on later
-                    await self._refuse_encrypted(room_id, left_after=True)
-                    break
-                if first or source.get("type") != "m.room.message":
-                    continue  # the room history before this bot's first start is not run
-                content = source.get("content") or {}
-                if command_of(content) is None and pressed(content) is None:
-                    continue
-                payload = {"room_id": room_id, "event": source}
-                if await self.gateway.inbox.accept(
-                    PLATFORM, source["event_id"], INBOX_KIND, payload
-                ):
-                    fresh.append((source["event_id"], payload))
-        # Every command of the batch is durable: only now may the server forget it.
-        await self.gateway.save_cursor(PLATFORM, SYNC_CURSOR, resp.next_batch)
-        for key, payload in fresh:
-            await self._finish(key, payload, recovering=False)
+        try:
+            for room_id, events in rooms:
+                for event in events:
+                    source = getattr(event, "source", None)
+                    if not isinstance(source, dict) or source.get("sender") == self.user_id:
+                        continue
+                    kind = source.get("type")
+                    if first or kind not in ("m.room.message", "m.room.encrypted"):
+                        continue  # the room history before this bot's first start is not run
+                    payload = self._payload(room_id, event, source)
+                    if payload is None:
+                        continue
+                    if await self.gateway.inbox.accept(
+                        PLATFORM, source["event_id"], INBOX_KIND, payload
+                    ):
+                        fresh.append((source["event_id"], payload))
+            # Every command of the batch is durable: only now may the server forget it.
+            await self.gateway.save_cursor(PLATFORM, SYNC_CURSOR, resp.next_batch)
+            await self._finish_all(fresh)
+        finally:
+            # A batch stopped mid-way (the store failed, a stop): what it took and did not
+            # finish is in the inbox under this process's lease, which it renews — the
+            # recovery would never take it. Its lease is given up now, for the recovery.
+            self._orphans.extend(key for key, _ in fresh)
+            await self._release_orphans()
         self.position = resp.next_batch
+
+    async def _finish_all(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Finish events in order; each is removed from `items` once finished (what is left
+        when this raises was not)."""
+        while items:
+            key, payload = items[0]
+            await self._finish(key, payload, recovering=False)
+            items.pop(0)
+
+    async def _release_orphans(self) -> None:
+        """Give up the leases of events a failed batch left (kept to retry if the store is
+        still failing)."""
+        while self._orphans:
+            try:
+                await self.gateway.inbox.release(PLATFORM, self._orphans[0])
+            except Exception as exc:
+                log.warning("matrix.release_failed", error=type(exc).__name__)
+                return
+            self._orphans.pop(0)
+
+    def _payload(self, room_id: str, event: Any, source: dict[str, Any]) -> dict[str, Any] | None:
+        """What the inbox keeps of a timeline event, or None when it is no command. An event
+        nio could not decrypt (its room key has not come yet) is kept encrypted, to be
+        decrypted when the key comes; a decrypted one says whether its device is trusted."""
+        payload: dict[str, Any] = {"room_id": room_id, "event": source}
+        if source.get("type") == "m.room.encrypted":
+            payload["received"] = time.time()
+            return payload
+        content = source.get("content") or {}
+        if command_of(content) is None and pressed(content) is None and photo_of(content) is None:
+            return None
+        if getattr(event, "decrypted", False):
+            payload["encrypted"] = True
+            payload["verified"] = bool(getattr(event, "verified", False))
+        return payload
+
+    async def _after_sync(self) -> None:
+        """Key upkeep and trust after a sync; then the encrypted events waiting for a key."""
+        await crypto.maintain(self.client)
+        crypto.apply_trust(self.client, self.settings)
+        waiting, self._waiting = list(self._waiting.items()), {}
+        try:
+            await self._finish_all(waiting)
+        finally:
+            self._orphans.extend(key for key, _ in waiting)
+            await self._release_orphans()
 
     async def _gap(self, room_id: str, prev_batch: str | None) -> list[Any]:
         """The events a limited timeline left out, oldest first: paged back (`/messages`)
@@ -507,7 +672,14 @@ class MatrixAdapter:
 
     async def _finish(self, key: str, payload: dict[str, Any], *, recovering: bool) -> None:
         try:
-            await self._on_event(key, str(payload["room_id"]), payload["event"], recovering)
+            payload = self._decrypted(payload)
+        except NoKeyYet:
+            if time.time() - float(payload.get("received") or 0) < DECRYPT_WAIT:
+                self._waiting[key] = payload  # still this process's: tried after each sync
+                return
+            payload = {**payload, "unreadable": True}
+        try:
+            await self._on_event(key, payload, recovering)
         except Exception:
             log.exception("matrix.event_failed")
             await self.gateway.inbox.release(PLATFORM, key)
@@ -517,17 +689,11 @@ class MatrixAdapter:
     # ---------------------------------------------------------------- rooms
 
     async def _on_invite(self, room_id: str, state: Sequence[Any]) -> None:
-        """Join; remember a DM (the invite says `is_direct`); refuse an encrypted room."""
-        encrypted = any(
-            (getattr(e, "source", None) or {}).get("type") == "m.room.encryption" for e in state
-        )
+        """Join (an encrypted room too); remember a DM (the invite says `is_direct`)."""
         mine = next((e for e in state if getattr(e, "state_key", None) == self.user_id), None)
         joined = await self.client.join(room_id)
         if isinstance(joined, ErrorResponse):
             log.warning("matrix.join_failed", room=room_id, error=joined.status_code)
-            return
-        if encrypted:  # seldom known here: nio drops it from the invite state; see `_take`
-            await self._refuse_encrypted(room_id, left_after=True)
             return
         content = getattr(mine, "content", None) or {}
         inviter = getattr(mine, "sender", None)
@@ -535,30 +701,62 @@ class MatrixAdapter:
             await self.gateway.save_cursor(PLATFORM, DM_CURSOR + inviter, room_id)
         log.info("matrix.joined", room=room_id, direct=bool(content.get("is_direct")))
 
-    async def _refuse_encrypted(self, room_id: str, *, left_after: bool) -> None:
-        note = Message(
-            lines=[
-                _(
-                    "I cannot work in end-to-end encrypted rooms yet, so I am leaving this one. "
-                    "Invite me to a room without encryption to use Taskforce here."
-                )
-            ]
-        )
-        with contextlib.suppress(SendError):
-            await self.out.post(room_id, note)
-        if left_after:
-            await self.client.room_leave(room_id)
-        log.info("matrix.encrypted_room_refused", room=room_id)
-
     # ---------------------------------------------------------------- commands
 
-    async def _on_event(
-        self, key: str, room_id: str, event: dict[str, Any], recovering: bool
-    ) -> None:
+    def _decrypted(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload with its event decrypted, if it is still encrypted; NoKeyYet when the
+        room key is still missing."""
+        event = payload["event"]
+        if event.get("type") != "m.room.encrypted":
+            return payload
+        olm = self.client.olm
+        if olm is None:
+            raise NoKeyYet
+        try:
+            clear = olm.decrypt_megolm_event(MegolmEvent.from_dict(event), payload["room_id"])
+        except EncryptionError as exc:
+            raise NoKeyYet from exc
+        source = getattr(clear, "source", None)
+        if not isinstance(source, dict):
+            raise NoKeyYet
+        return {
+            **payload,
+            "event": source,
+            "encrypted": True,
+            "verified": bool(getattr(clear, "verified", False)),
+        }
+
+    async def _on_event(self, key: str, payload: dict[str, Any], recovering: bool) -> None:
+        room_id, event = str(payload["room_id"]), payload["event"]
         user = str(event.get("sender") or "")
+        if payload.get("unreadable"):
+            log.warning("matrix.undecryptable", event_id=key, sender=user)  # no content
+            await self._tell(room_id, user, key, _UNREADABLE)
+            return
+        if (
+            payload.get("encrypted")
+            and self.settings.matrix_trust == "verified"
+            and not payload.get("verified")
+        ):
+            log.warning("matrix.unverified_device", event_id=key, sender=user)
+            await self._tell(room_id, user, key, _UNVERIFIED)
+            return
         content = event.get("content") or {}
+        uploads: tuple[Upload, ...] = ()
         line = command_of(content)
-        if line is None:
+        photo = photo_of(content)
+        if photo is not None:  # an image with a sighting's caption: evidence (README "Matrix")
+            line, image = photo
+            if recovering or not await self.gateway.was_processed(PLATFORM, key):
+                uploads = (
+                    media.upload_of(
+                        image,
+                        self.client.homeserver,
+                        self.client.access_token,
+                        self.settings.photo_max_bytes,
+                    ),
+                )
+        elif line is None:
             press = pressed(content)
             if press is None:
                 return
@@ -578,12 +776,19 @@ class MatrixAdapter:
             ),
             line,
             event_key=key,
+            uploads=uploads,
         )
         reply = await self.gateway.dispatch(inv)
         if reply.duplicate and not recovering:
             log.info("matrix.duplicate", event_id=key)
             metrics.INBOUND_DUPLICATES.labels(PLATFORM).inc()
             return
+        await self.deliver(reply, room_id, user, is_group=not direct, key=key)
+
+    async def _tell(self, room_id: str, user: str, key: str, text: str) -> None:
+        """One sentence only `user` may read, in place of running their event."""
+        direct = await self.out.private_with(room_id, user)
+        reply = Reply(Message(lines=[_(text)]), visibility=Visibility.PRIVATE)
         await self.deliver(reply, room_id, user, is_group=not direct, key=key)
 
     async def _button(self, room_id: str, event_id: str, number: int) -> str | None:
@@ -608,12 +813,16 @@ class MatrixAdapter:
         as private when the command came in is counted again now: a third person who joined
         since makes it a group. `key` (the command's event id) makes the transaction ids, so
         a reply sent again after a crash is the same event."""
-        messages = self.gateway.outgoing(reply, CAPABILITIES)  # no files on Matrix yet
+        messages = self.gateway.outgoing(reply, CAPABILITIES)
+        files = [item for m in messages for item in m.attachments]
+        messages = [replace(m, attachments=[]) for m in messages]
         if not is_group and not await self.out.private_with(room_id, user):
             is_group = True
         stem = f"re.{key}" if key else None
         if self.gateway.placement(reply, CAPABILITIES, is_group) is Placement.CHANNEL:
             await self._post_all(room_id, messages, stem)
+            if files:  # files only ever go to a room the reader has alone with the bot
+                await self._send_files(room_id if not is_group else user, files, stem)
             return
         icon = "🔒 " if reply.confidential else ""
         try:
@@ -630,10 +839,40 @@ class MatrixAdapter:
             )
         else:
             await self._post_all(user, messages, stem)
+            if files:
+                await self._send_files(user, files, stem)
             note = _("{icon}{who}, I sent you the answer in a private chat.").format(
                 icon=icon, who=user
             )
         await self._post_all(room_id, [Message(lines=[note])], f"{stem}.note" if stem else None)
+
+    async def _send_files(
+        self, channel_key: str, files: Sequence[Attachment], stem: str | None
+    ) -> None:
+        """Send a reply's files (exports) to a room confirmed now as the reader's alone with
+        the bot (a user id: their DM room); each file the homeserver took is recorded as
+        delivered there. Files do not go through the outbox: one that could not be sent is
+        named in one sentence, and was shared nowhere."""
+        delivered: list[tuple[Attachment, str]] = []
+        room_id = ""
+        try:
+            room_id = await self.out.room_for(channel_key)
+            if channel_key.startswith("!") and len(await self.out.joined(room_id) or ()) != 2:
+                raise NotPrivate(channel_key)
+            for i, item in enumerate(files):
+                await self.out.send_file(room_id, item, f"{stem}.f{i}" if stem else None)
+                delivered.append((item, item.filename))
+        except SendError as exc:
+            log.warning("matrix.file_not_sent", error=exc.reason)
+            names = ", ".join(f.filename for f in files[len(delivered) :])
+            sorry = _(
+                "I could not send you {names} ({reason}); it was not shared "
+                "anywhere else. Try again in a minute."
+            ).format(names=names, reason=exc.reason)
+            await self._post_all(channel_key, [Message(lines=[sorry])])
+        finally:  # the homeserver took these: only now are they disclosed
+            if delivered:
+                await self.gateway.record_delivery(delivered, f"matrix:{room_id}")
 
     async def _post_all(
         self, channel_key: str, messages: Sequence[Message], stem: str | None = None

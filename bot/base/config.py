@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,16 @@ class Settings(BaseSettings):
     matrix_password: str | None = Field(default=None, alias="MATRIX_PASSWORD")
     matrix_sync_timeout_ms: int = Field(default=30_000, alias="MATRIX_SYNC_TIMEOUT_MS")
     matrix_post_interval: float = Field(default=0.5, alias="MATRIX_POST_INTERVAL")
+    # End-to-end encryption (README "Matrix"): the device's keys and sessions live in this
+    # folder (0700, its database 0600; default TASKFORCE_DATA_DIR/matrix), encrypted at rest
+    # with MATRIX_PICKLE_KEY (else a random key kept in the folder). MATRIX_TRUST: which
+    # members' devices get the room keys — `tofu` (each device trusted when first seen) or
+    # `verified` (only the devices in MATRIX_VERIFIED_DEVICES: `@user:server DEVICE ed25519`,
+    # comma-separated; commands from other devices are not run).
+    matrix_store_dir: Path | None = Field(default=None, alias="MATRIX_STORE_DIR")
+    matrix_pickle_key: str | None = Field(default=None, alias="MATRIX_PICKLE_KEY")
+    matrix_trust: Literal["tofu", "verified"] = Field(default="tofu", alias="MATRIX_TRUST")
+    matrix_verified_devices: str = Field(default="", alias="MATRIX_VERIFIED_DEVICES")
 
     # Limits that keep one noisy user from hurting the others.
     max_command_chars: int = Field(default=2000, alias="TASKFORCE_MAX_COMMAND_CHARS")

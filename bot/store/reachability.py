@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from bot.store import tables
 from bot.store.engine import Store
-from bot.store.models import Identity, PlatformCursor, ProcessedEvent
+from bot.store.models import ChannelLink, Identity, PlatformCursor, ProcessedEvent
 
 
 async def set_can_dm(store: Store, platform: str, key: str, value: bool) -> None:
@@ -72,3 +72,26 @@ async def save_cursor(store: Store, platform: str, name: str, value: str, now: d
     async with store.transaction() as session:
         conn = await session.connection()
         await conn.execute(statement)
+
+
+async def private_link_reader(store: Store, platform: str, channel_key: str) -> str | None:
+    """The identity key of the member who linked this channel as a one-to-one chat ("" if
+    they have none on `platform`); None for a group channel or one not linked."""
+    async with store.transaction() as session:
+        link = (
+            await session.exec(
+                select(ChannelLink).where(
+                    ChannelLink.platform == platform, ChannelLink.channel_key == channel_key
+                )
+            )
+        ).first()
+        if link is None or link.is_group:
+            return None
+        ident = (
+            await session.exec(
+                select(Identity).where(
+                    Identity.platform == platform, Identity.member_id == link.linked_by
+                )
+            )
+        ).first()
+        return ident.key if ident is not None else ""

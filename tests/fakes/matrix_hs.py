@@ -4,7 +4,9 @@ The real matrix-nio client talks to it over HTTP (`/_matrix/client/v3/...`, bear
 `sync` (long-polled, `since` tokens `s<n>`), `join`, `rooms/{id}/leave`,
 `rooms/{id}/send/{type}/{txn}` (a repeated transaction id returns the first event, as the
 spec says), `rooms/{id}/event/{id}`, `rooms/{id}/messages` (backwards, `from`/`to`),
-`rooms/{id}/joined_members`, `rooms/{id}/invite`, `createRoom`, `account/whoami`, `login`.
+`rooms/{id}/joined_members`, `rooms/{id}/invite`, `createRoom`, `account/whoami`, `login`,
+and `keys/upload`/`keys/query` answered as for a device nobody else encrypts to (the bot's
+end-to-end encryption is tested against Synapse, tests/test_matrix_synapse.py).
 A sync's room timeline holds the filter's `limit` newest events (10 without a filter, as
 Synapse) and says `limited` with a `prev_batch` when it left some out. Errors have
 Matrix's shape (`errcode`, `error`, `retry_after_ms` on 429).
@@ -13,7 +15,6 @@ Matrix's shape (`errcode`, `error`, `retry_after_ms` on 429).
         app = await make_app(db_url, **hs.settings())
         room = hs.invite("@ana:fake.test", name="Field team")    # the bot is invited
         dm = hs.invite("@ana:fake.test", direct=True)             # a DM with the bot
-        hs.invite("@ana:fake.test", encrypted=True)               # an E2EE room
         hs.say(room, "@ana:fake.test", "!tf op list")             # a person writes
         hs.redeliver(event_id)                                    # the same event again
         hs.fail_next("send", 429, retry_after_ms=1500)             # the next send
@@ -127,6 +128,9 @@ class FakeHomeserver:
         r.add_get(f"{base}/rooms/{{room}}/messages", self._messages)
         r.add_get(f"{base}/rooms/{{room}}/joined_members", self._joined_members)
         r.add_post(f"{base}/rooms/{{room}}/invite", self._invite)
+        r.add_get(f"{base}/rooms/{{room}}/state/m.room.encryption", self._encryption)
+        r.add_post(f"{base}/keys/upload", self._keys_upload)
+        r.add_post(f"{base}/keys/query", self._keys_query)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -289,6 +293,24 @@ class FakeHomeserver:
                 {"errcode": "M_FORBIDDEN", "error": "bad password"}, status=403
             )
         return web.json_response({"user_id": BOT, "access_token": TOKEN, "device_id": "DEV1"})
+
+    async def _encryption(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        room = self.rooms.get(request.match_info["room"])
+        if room is None or not room.encrypted:
+            return web.json_response({"errcode": "M_NOT_FOUND", "error": "none"}, status=404)
+        return web.json_response({"algorithm": "m.megolm.v1.aes-sha2"})
+
+    async def _keys_upload(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        return web.json_response({"one_time_key_counts": {"signed_curve25519": 50}})
+
+    async def _keys_query(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        return web.json_response({"device_keys": {}, "failures": {}})
 
     async def _whoami(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
