@@ -26,8 +26,16 @@ def _old_rows(url: str) -> None:
             tables[Operation].insert(),
             {"id": 1, "code": "OP-OLD", "name": "Old", "created_at": WHEN},
         )
+        # Only the columns the old schema has (later migrations add subject columns).
+        old_subject = sa.table(
+            "subject",
+            *(sa.column(c, tables[Subject].c[c].type) for c in (
+                "id", "operation_id", "seq", "kind", "name", "category", "aliases", "tlp",
+                "review_at", "created_at",
+            )),
+        )
         conn.execute(
-            tables[Subject].insert(),
+            old_subject.insert(),
             {
                 "id": 1,
                 "operation_id": 1,
