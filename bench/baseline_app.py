@@ -115,21 +115,15 @@ def verify(secret: bytes, body: bytes, timestamp: str, signature: str) -> bool:
     return hmac.compare_digest(expected, signature)
 
 
-def create_app(db: str, secret: str) -> Starlette:
-    """The bare app: `/slack/events` and `/readyz`."""
-    pool = Pool()
-    state: dict[str, Insert] = {}
-    key = secret.encode()
+Handle = Callable[[dict[str, str]], Awaitable[Response]]
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if db.startswith("postgresql"):
-            state["insert"] = await open_postgres(db, pool)
-        else:
-            state["insert"] = await open_sqlite(db, pool)
-        yield
-        for conn in pool.all:
-            await conn.close()
+
+def slack_endpoint(
+    secret: str, handle: Handle, ready: Callable[[], bool], lifespan: Any
+) -> Starlette:
+    """A bare Slack endpoint: `/slack/events` verifies the signature, parses the form and
+    hands it to `handle`; `/readyz` answers `ready()`."""
+    key = secret.encode()
 
     async def events(request: Request) -> Response:
         body = await request.body()
@@ -141,7 +135,42 @@ def create_app(db: str, secret: str) -> Starlette:
         )
         if not ok:
             return PlainTextResponse("invalid signature", status_code=401)
-        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        return await handle({k: v[0] for k, v in parse_qs(body.decode()).items()})
+
+    async def readyz(_: Request) -> Response:
+        return JSONResponse({"ready": ready()})
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", events, methods=["POST"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def serve(create: Callable[[str, str], Starlette]) -> None:
+    """Serve `create(BENCH_DB, SLACK_SIGNING_SECRET)` on BENCH_PORT until SIGTERM."""
+    app = create(os.environ["BENCH_DB"], os.environ["SLACK_SIGNING_SECRET"])
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), log_config=None)
+
+
+def create_app(db: str, secret: str) -> Starlette:
+    """The bare app: `/slack/events` and `/readyz`."""
+    pool = Pool()
+    state: dict[str, Insert] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if db.startswith("postgresql"):
+            state["insert"] = await open_postgres(db, pool)
+        else:
+            state["insert"] = await open_sqlite(db, pool)
+        yield
+        for conn in pool.all:
+            await conn.close()
+
+    async def handle(form: dict[str, str]) -> Response:
         await state["insert"](
             (
                 form.get("team_id", ""),
@@ -154,22 +183,12 @@ def create_app(db: str, secret: str) -> Starlette:
         )
         return JSONResponse({"response_type": "ephemeral", "text": "Recorded."})
 
-    async def readyz(_: Request) -> Response:
-        return JSONResponse({"ready": "insert" in state})
-
-    return Starlette(
-        routes=[
-            Route("/slack/events", events, methods=["POST"]),
-            Route("/readyz", readyz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    return slack_endpoint(secret, handle, lambda: "insert" in state, lifespan)
 
 
 def main() -> None:
     """Serve the baseline until SIGTERM."""
-    app = create_app(os.environ["BENCH_DB"], os.environ["SLACK_SIGNING_SECRET"])
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), log_config=None)
+    serve(create_app)
 
 
 if __name__ == "__main__":

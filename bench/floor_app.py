@@ -12,18 +12,13 @@ text beyond the form: that is the point — the rest is what Taskforce adds. Run
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
-from bench.baseline_app import PG_POOL, Pool, verify
+from bench.baseline_app import PG_POOL, Pool, serve, slack_endpoint
 from bench.floor import Recorded, Sighting, SqliteFloor, pg_connect, pg_sighting
 
 Run = Callable[[Sighting], Awaitable[Recorded]]
@@ -34,7 +29,6 @@ def create_app(db: str, secret: str) -> Starlette:
     pool = Pool()
     state: dict[str, Run] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
-    key = secret.encode()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -64,17 +58,7 @@ def create_app(db: str, secret: str) -> Starlette:
         for close_one in closers:
             await close_one()
 
-    async def events(request: Request) -> Response:
-        body = await request.body()
-        ok = verify(
-            key,
-            body,
-            request.headers.get("x-slack-request-timestamp", ""),
-            request.headers.get("x-slack-signature", ""),
-        )
-        if not ok:
-            return PlainTextResponse("invalid signature", status_code=401)
-        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+    async def handle(form: dict[str, str]) -> Response:
         text = form.get("text", "")
         # The text is `sighting S-1 at "<place>" --grade B2 --note "<note>"`: the place and
         # the note are taken by position, not parsed (the floor has no parser).
@@ -90,22 +74,12 @@ def create_app(db: str, secret: str) -> Starlette:
         )
         return JSONResponse({"response_type": "in_channel", "text": recorded.text})
 
-    async def readyz(_: Request) -> Response:
-        return JSONResponse({"ready": "run" in state})
-
-    return Starlette(
-        routes=[
-            Route("/slack/events", events, methods=["POST"]),
-            Route("/readyz", readyz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    return slack_endpoint(secret, handle, lambda: "run" in state, lifespan)
 
 
 def main() -> None:
     """Serve the floor until SIGTERM."""
-    app = create_app(os.environ["BENCH_DB"], os.environ["SLACK_SIGNING_SECRET"])
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), log_config=None)
+    serve(create_app)
 
 
 if __name__ == "__main__":

@@ -21,25 +21,13 @@ from bot.commands.intel import find_sighting
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import sighting_ref
 from bot.commands.sightings import MAX_LOCATION, observed_time
-from bot.commands.values import parse_coords
+from bot.commands.values import parse_coords, required_reason
 from bot.contracts import Reply
 from bot.core import corrections
 from bot.core.access import Perm, Role
 from bot.core.links import grid_cell
 from bot.store.audit import Action
 from bot.store.models_records import SightingRevision
-
-
-def reason_of(ctx: CommandContext, what: str) -> str:
-    """The `--reason` a change is recorded with (required, at most 900 characters)."""
-    reason = (ctx.args.get("reason") or "").strip()
-    if not reason:
-        raise UsageError(
-            _('Say why with --reason "…": {what} is recorded with its reason.').format(what=what)
-        )
-    if len(reason) > 900:
-        raise UsageError(_("--reason is too long; the limit is 900 characters."))
-    return reason
 
 
 async def tell_withdrawn(
@@ -157,7 +145,7 @@ async def sighting_edit(ctx: CommandContext) -> Reply:
                 "--activity, --direction, --count, --equipment, --note or --observer."
             ).format(ref=ref)
         )
-    reason = reason_of(ctx, _("a correction"))
+    reason = required_reason(ctx.args.get("reason"), _("a correction"))
     revisions = [
         SightingRevision(
             sighting_id=sighting.id or 0,

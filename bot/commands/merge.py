@@ -19,13 +19,13 @@ from sqlmodel import col, select
 
 from bot.base.i18n import CHANNEL_LANGUAGE, N_, _, use_language
 from bot.base.messages import Message
-from bot.commands.amend import reason_of
 from bot.commands.context import CommandContext
 from bot.commands.errors import CommandError, UsageError
 from bot.commands.fieldpending import forget_pending_about
 from bot.commands.intel import find_subject
 from bot.commands.registry import Arg, Flag, OpMode, command
 from bot.commands.render import subject_ref
+from bot.commands.values import required_reason
 from bot.contracts import Reply
 from bot.core import corrections, lifecycle
 from bot.core.access import TLP, Perm, tlp_max
@@ -72,7 +72,7 @@ async def subject_merge(ctx: CommandContext) -> Reply:
         )
     if TLP.RED.value in (dup.tlp, kept.tlp):
         raise CommandError(_("A TLP:RED subject is not merged: who may read it would change."))
-    reason = reason_of(ctx, _("a merge"))
+    reason = required_reason(ctx.args.get("reason"), _("a merge"))
     sightings = list(
         (
             await ctx.session.exec(

@@ -34,7 +34,7 @@ from bot.commands.refs import parse_ref
 from bot.commands.registry import Arg, Flag, Handler, OpMode, command
 from bot.commands.render import notice_ref, sighting_ref, subject_ref
 from bot.commands.subjects import parse_aliases, parse_category, parse_sex
-from bot.commands.values import parse_country, parse_dob, parse_int
+from bot.commands.values import parse_country, parse_dob, parse_int, required_reason
 from bot.contracts import Reply
 from bot.core import corrections, entities, lifecycle, protection
 from bot.core.access import Perm
@@ -43,17 +43,6 @@ from bot.core.evidence import FileStore, file_store
 from bot.core.search import subject_keys
 from bot.store.audit import Action
 from bot.store.models import Notice, Sighting, Subject, SubjectKey, SubjectRevision
-
-
-def _reason(ctx: CommandContext, what: str) -> str:
-    reason = (ctx.args.get("reason") or "").strip()
-    if not reason:
-        raise UsageError(
-            _('Say why with --reason "…": {what} is recorded with its reason.').format(what=what)
-        )
-    if len(reason) > 900:
-        raise UsageError(_("--reason is too long; the limit is 900 characters."))
-    return reason
 
 
 def _new_values(ctx: CommandContext, subject: Subject) -> dict[str, object]:
@@ -139,7 +128,7 @@ async def subject_edit(ctx: CommandContext) -> Reply:
                 "--dob, --sex, --desc or --category."
             ).format(ref=ref)
         )
-    note = _reason(ctx, _("a rectification"))
+    note = required_reason(ctx.args.get("reason"), _("a rectification"))
     revisions = [
         SubjectRevision(
             subject_id=subject.id or 0,
@@ -227,7 +216,7 @@ def _erase_command(noun: str, prefix: str, details: str = "") -> Callable[[Handl
 async def subject_erase(ctx: CommandContext) -> Reply:
     """Erase a subject and everything recorded about it."""
     subject = await find_subject(ctx, ctx.args["ref"])
-    reason = _reason(ctx, _("an erasure"))
+    reason = required_reason(ctx.args.get("reason"), _("an erasure"))
     me = ctx.member().id
     sightings = (
         await ctx.session.exec(
@@ -278,7 +267,7 @@ async def subject_erase(ctx: CommandContext) -> Reply:
 async def sighting_erase(ctx: CommandContext) -> Reply:
     """Erase one sighting's content."""
     sighting, _subject = await find_sighting(ctx, ctx.args["ref"])
-    reason = _reason(ctx, _("an erasure"))
+    reason = required_reason(ctx.args.get("reason"), _("an erasure"))
     lifecycle.blank_sighting(sighting, ctx.member().id, ctx.now, reason)
     ctx.session.add(sighting)
     await lifecycle.erase_evidence(ctx.session, [sighting.id or 0], _files(ctx))
@@ -289,7 +278,7 @@ async def sighting_erase(ctx: CommandContext) -> Reply:
 async def notice_erase(ctx: CommandContext) -> Reply:
     """Erase one notice's content; sightings no longer match it."""
     notice, _subject = await find_notice(ctx, ctx.args["ref"])
-    reason = _reason(ctx, _("an erasure"))
+    reason = required_reason(ctx.args.get("reason"), _("an erasure"))
     lifecycle.blank_notice(notice, ctx.member().id, ctx.now, reason)
     ctx.session.add(notice)
     return await _erased(ctx, [notice_ref(notice)], reason)
@@ -311,7 +300,7 @@ async def review_keep(ctx: CommandContext) -> Reply:
     op = ctx.operation()
     raw = str(ctx.args["ref"])
     kind = parse_ref(raw).prefix
-    reason = _reason(ctx, _("keeping a record"))
+    reason = required_reason(ctx.args.get("reason"), _("keeping a record"))
     record: Subject | Sighting | Notice
     if kind == "S":
         record = await find_subject(ctx, raw)

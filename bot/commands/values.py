@@ -308,3 +308,19 @@ def parse_dob(raw: str) -> str:
     if not 1900 <= year <= datetime.now(UTC).year:
         raise UsageError(_("'{value}' is not a plausible year of birth.").format(value=raw))
     return value
+
+
+MAX_REASON = 900
+
+
+def required_reason(raw: object, what: str) -> str:
+    """The `--reason` a change is recorded with: required, at most 900 characters; `what`
+    names the change in the refusal ("a correction")."""
+    reason = str(raw or "").strip()
+    if not reason:
+        raise UsageError(
+            _('Say why with --reason "…": {what} is recorded with its reason.').format(what=what)
+        )
+    if len(reason) > MAX_REASON:
+        raise UsageError(_("--reason is too long; the limit is 900 characters."))
+    return reason

@@ -132,7 +132,6 @@ def _backfill() -> None:
         sa.Column("name", sa.String),
         sa.Column("aliases", sa.JSON),
         sa.Column("dob", sa.String),
-        sa.Column("nationality", sa.String),
         sa.Column("erased_at", sa.DateTime),
     )
     key = sa.Table(
@@ -153,9 +152,8 @@ def _backfill() -> None:
         subject.c.name,
         subject.c.aliases,
         subject.c.dob,
-        subject.c.nationality,
     ).where(subject.c.erased_at.is_(None), subject.c.kind.in_(("person", "vehicle")))
-    for sid, op_id, kind, name, aliases, dob, _nationality in bind.execute(query):
+    for sid, op_id, kind, name, aliases, dob in bind.execute(query):
         for part, token in strong_keys(kind, name, aliases or [], dob):
             rows.append(
                 {
