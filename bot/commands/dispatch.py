@@ -129,20 +129,22 @@ _OP_AND_ROLE = EntityRows(
 )
 
 
+def _actor_and_channel_keys(inv: Invocation) -> dict[str, str]:
+    """The parameters of `_ACTOR_AND_CHANNEL`: who typed, and where."""
+    return {
+        "platform": inv.actor.platform,
+        "key": inv.actor.key,
+        "channel_platform": inv.channel.platform,
+        "channel_key": inv.channel.key,
+    }
+
+
 async def load_actor_and_channel(ctx: CommandContext) -> None:
     """Fill in the actor, the channel's link, and the linked operation with the actor's
     role there (`ctx.link_op`, `ctx.link_role`), in one statement; a second one only for an
     actor not registered yet (the channel's link alone)."""
     session, inv = ctx.session, ctx.inv
-    row = await _ACTOR_AND_CHANNEL.first(
-        session,
-        {
-            "platform": inv.actor.platform,
-            "key": inv.actor.key,
-            "channel_platform": inv.channel.platform,
-            "channel_key": inv.channel.key,
-        },
-    )
+    row = await _ACTOR_AND_CHANNEL.first(session, _actor_and_channel_keys(inv))
     if row is None:
         ctx.link = await channel_link(session, inv.channel.platform, inv.channel.key)
         return
@@ -405,15 +407,7 @@ async def _language_of(core: Core, inv: Invocation) -> str:
     """The language the actor's replies are written in (as `load_actor_and_channel` picks
     it), read in a short transaction of its own."""
     async with core.store.transaction() as session:
-        row = await _ACTOR_AND_CHANNEL.first(
-            session,
-            {
-                "platform": inv.actor.platform,
-                "key": inv.actor.key,
-                "channel_platform": inv.channel.platform,
-                "channel_key": inv.channel.key,
-            },
-        )
+        row = await _ACTOR_AND_CHANNEL.first(session, _actor_and_channel_keys(inv))
     if row is None:
         return pick_language(inv.locale)
     member, agency_language = row[1], row[6]

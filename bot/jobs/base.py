@@ -103,3 +103,13 @@ async def claimed(
         )
     ).all()
     return set(rows)
+
+
+async def unclaimed(
+    session: AsyncSession, kind: str, wanted: list[tuple[int, datetime]]
+) -> list[tuple[int, datetime]]:
+    """The (ref_id, fire_at) pairs of `wanted` that no process has claimed yet."""
+    if not wanted:
+        return []
+    done = await claimed(session, kind, [n for n, _t in wanted])
+    return [(n, t) for n, t in wanted if (n, t) not in done]

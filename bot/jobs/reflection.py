@@ -20,7 +20,7 @@ from bot.base.messages import Message
 from bot.core.access import TLP
 from bot.core.protection import deliver_private, lead_ids
 from bot.core.victims import REFLECTION_NOTICE, reflection_reminder_at
-from bot.jobs.base import JobKind, Planned, claimed
+from bot.jobs.base import JobKind, Planned, unclaimed
 from bot.store.models import Member, Operation, Subject
 from bot.store.models_victims import VictimReferral
 
@@ -69,10 +69,7 @@ class Reflection(JobKind):
             for r in rows
             if (at := reflection_reminder_at(r)) is not None and r.created_at < at <= now
         ]
-        if not wanted:
-            return []
-        done = await claimed(session, self.kind, [n for n, _t in wanted])
-        return [(n, t) for n, t in wanted if (n, t) not in done]
+        return await unclaimed(session, self.kind, wanted)
 
     async def build(
         self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool

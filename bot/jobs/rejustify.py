@@ -22,7 +22,7 @@ from bot.base.i18n import _
 from bot.base.messages import Message
 from bot.core.access import TLP
 from bot.core.fanout import fanout
-from bot.jobs.base import JobKind, Planned, claimed
+from bot.jobs.base import JobKind, Planned, unclaimed
 from bot.store.models import Notice, Operation
 
 MONTHS_BEFORE = 6
@@ -92,10 +92,7 @@ class Rejustify(JobKind):
         """Reminders due by `now` (before expiry) and not yet claimed."""
         rows = (await session.exec(_active_reds(now))).all()
         wanted = [(n.id or 0, fire_time(n)) for n in rows if fire_time(n) <= now]
-        if not wanted:
-            return []
-        done = await claimed(session, self.kind, [n for n, _t in wanted])
-        return [(n, t) for n, t in wanted if (n, t) not in done]
+        return await unclaimed(session, self.kind, wanted)
 
     async def build(
         self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool

@@ -19,7 +19,7 @@ from bot.base.messages import Message
 from bot.core.access import TLP
 from bot.core.protection import deliver_private
 from bot.core.tasks import reminder_at
-from bot.jobs.base import JobKind, Planned, claimed
+from bot.jobs.base import JobKind, Planned, unclaimed
 from bot.store.models import Member, Operation
 from bot.store.models_victims import Task
 
@@ -58,10 +58,7 @@ class TaskReminder(JobKind):
         """Reminders due by `now` (before the deadline) and not yet claimed."""
         rows = (await session.exec(_open(now))).all()
         wanted = [(t.id or 0, at) for t in rows if (at := reminder_at(t)) is not None and at <= now]
-        if not wanted:
-            return []
-        done = await claimed(session, self.kind, [n for n, _t in wanted])
-        return [(n, t) for n, t in wanted if (n, t) not in done]
+        return await unclaimed(session, self.kind, wanted)
 
     async def build(
         self, session: AsyncSession, ref_id: int, fire_at: datetime, now: datetime, late: bool
